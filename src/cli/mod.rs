@@ -1,0 +1,133 @@
+//! The command line: clap definitions and one module per group of subcommands. Every
+//! subcommand is a thin shell over library functions; tables for people, `--json` for scripts.
+
+mod demo;
+mod output;
+mod read;
+mod write;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::model::Target;
+use crate::store::{OpenMode, Store};
+use crate::Engine;
+
+/// rewind — a time-travel debugger for event-sourced and checkpointed application state.
+///
+/// Exit codes: 0 ok, 1 a check failed, 2 usage or input error.
+#[derive(Debug, Parser)]
+#[command(name = "rewind", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the demo database (once) and show where it is and what it holds.
+    Demo(demo::DemoArgs),
+    /// Create a database (or migrate an existing one).
+    Init(write::InitArgs),
+    /// Append one event to a stream.
+    Append(write::AppendArgs),
+    /// Import events from a JSONL file, all in one transaction.
+    Import(write::ImportArgs),
+    /// Export events as JSONL (the import format plus seq and version).
+    Export(read::ExportArgs),
+    /// List streams.
+    Streams(read::StreamsArgs),
+    /// List the events of a stream (or of all streams by seq).
+    Log(read::LogArgs),
+    /// Print the state of a stream at a version, time or seq.
+    State(read::StateArgs),
+    /// Show what changed between two versions of a stream.
+    Diff(read::DiffArgs),
+    /// List the events that changed a JSON path, newest first.
+    Blame(read::BlameArgs),
+    /// Take a snapshot of a stream (manual), optionally labelled.
+    Snapshot(write::SnapshotArgs),
+    /// List snapshots.
+    Snapshots(read::SnapshotsArgs),
+    /// Show or set the reducer of the database or of a stream.
+    Reducer(write::ReducerArgs),
+}
+
+/// The database argument shared by every subcommand that reads or writes one.
+#[derive(Debug, Args)]
+pub struct DbArg {
+    /// The database file.
+    #[arg(value_name = "DB")]
+    pub db: PathBuf,
+}
+
+/// `--json` for scripts.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where in a stream: `--at`, `--at-time`, `--at-seq`, or the head.
+#[derive(Debug, Args, Clone)]
+pub struct TargetArgs {
+    /// A version (0 is the empty state before the first event).
+    #[arg(long, value_name = "VERSION", group = "target")]
+    pub at: Option<u64>,
+    /// The last event at or before this RFC 3339 time.
+    #[arg(long, value_name = "TIME", group = "target")]
+    pub at_time: Option<String>,
+    /// The stream's last event at or before this global seq.
+    #[arg(long, value_name = "SEQ", group = "target")]
+    pub at_seq: Option<i64>,
+}
+
+impl TargetArgs {
+    fn target(&self) -> Result<Target> {
+        Ok(match (self.at, &self.at_time, self.at_seq) {
+            (Some(v), _, _) => Target::Version(v),
+            (_, Some(t), _) => Target::Time(crate::time::parse(t).map_err(anyhow::Error::msg)?),
+            (_, _, Some(s)) => Target::Seq(s),
+            _ => Target::Head,
+        })
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Init(args) => write::init(&args),
+        Command::Append(args) => write::append(&args),
+        Command::Import(args) => write::import(&args),
+        Command::Export(args) => read::export(&args),
+        Command::Streams(args) => read::streams(&args),
+        Command::Log(args) => read::log(&args),
+        Command::State(args) => read::state(&args),
+        Command::Diff(args) => read::diff(&args),
+        Command::Blame(args) => read::blame(&args),
+        Command::Snapshot(args) => write::snapshot(&args),
+        Command::Snapshots(args) => read::snapshots(&args),
+        Command::Reducer(args) => write::reducer(&args),
+    }?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens a database for a command; read commands never create one.
+fn open(db: &DbArg, mode: OpenMode) -> Result<Engine> {
+    // The store's errors already name the file.
+    Ok(Engine::new(Store::open(&db.db, mode)?))
+}
+
+/// Whether an error is a closed stdout (e.g. `rewind log … | head`), which is not a failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

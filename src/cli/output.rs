@@ -1,0 +1,118 @@
+//! Printing for people and scripts: aligned tables, JSON lines, and escaping of anything
+//! that came from event data so it cannot drive the terminal.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+/// Buffered stdout; every write is checked so a closed pipe ends the command quietly.
+pub fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
+    io::BufWriter::new(io::stdout().lock())
+}
+
+/// Writes a value as pretty JSON followed by a newline.
+pub fn json(out: &mut impl Write, value: &impl Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Replaces control and format characters (escape sequences, bidi overrides …) with
+/// visible `\u{…}` escapes, and cuts text longer than `max` characters with `…`.
+pub fn clean(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 8));
+    for (count, c) in text.chars().enumerate() {
+        if count == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || is_format(c) {
+            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn is_format(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// A table with a header row; columns listed in `right` are right-aligned (numbers).
+pub struct Table {
+    header: Vec<&'static str>,
+    right: Vec<usize>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column titles.
+    pub fn new(header: Vec<&'static str>, right: Vec<usize>) -> Self {
+        Self { header, right, rows: Vec::new() }
+    }
+
+    /// Adds a row (cells are escaped by the caller with [`clean`] where they hold data).
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// Prints the table; the last column is not padded.
+    pub fn print(&self, out: &mut impl Write) -> anyhow::Result<()> {
+        let cols = self.header.len();
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |cells: Vec<&str>| -> String {
+            let mut text = String::new();
+            for (idx, cell) in cells.iter().enumerate() {
+                let pad = widths[idx].saturating_sub(cell.chars().count());
+                if idx > 0 {
+                    text.push_str("  ");
+                }
+                if self.right.contains(&idx) {
+                    text.push_str(&" ".repeat(pad));
+                    text.push_str(cell);
+                } else {
+                    text.push_str(cell);
+                    if idx + 1 < cols {
+                        text.push_str(&" ".repeat(pad));
+                    }
+                }
+            }
+            text.trim_end().to_string()
+        };
+        writeln!(out, "{}", line(self.header.clone()))?;
+        for row in &self.rows {
+            writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_escapes_terminal_controls_and_cuts_long_text() {
+        assert_eq!(clean("a\u{1b}[2Jb", 80), "a\\u{001b}[2Jb");
+        assert_eq!(clean("x\u{202e}y", 80), "x\\u{202e}y");
+        assert_eq!(clean("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn table_aligns_numbers_right() {
+        let mut t = Table::new(vec!["name", "n"], vec![1]);
+        t.row(vec!["a".into(), "5".into()]);
+        t.row(vec!["bbb".into(), "1,000".into()]);
+        let mut out = Vec::new();
+        t.print(&mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "name      n\na         5\nbbb   1,000\n");
+    }
+}

@@ -1,0 +1,340 @@
+//! Subcommands that only read: export, streams, log, state, diff, blame, snapshots.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::output::{Table, clean, json, stdout};
+use super::{DbArg, JsonFlag, TargetArgs, open};
+use crate::model::{Event, Target, group};
+use crate::store::OpenMode;
+use crate::time;
+
+/// `rewind export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Only this stream.
+    #[arg(long)]
+    stream: Option<String>,
+    /// Only events with a seq greater than this: what a client at this seq needs to catch up.
+    #[arg(long, value_name = "SEQ", default_value_t = 0)]
+    since_seq: i64,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+/// One event in the JSONL format that `import` reads.
+pub fn export_line(e: &Event) -> Value {
+    let mut line = json!({
+        "seq": e.seq,
+        "stream": e.stream,
+        "version": e.version,
+        "type": e.kind,
+        "time": time::format(e.ts),
+        "data": e.data,
+    });
+    if let Some(meta) = &e.meta {
+        line["meta"] = meta.clone();
+    }
+    if let Some(key) = &e.idempotency_key {
+        line["idempotency_key"] = json!(key);
+    }
+    line
+}
+
+pub(super) fn export(args: &ExportArgs) -> Result<()> {
+    let engine = open(&args.db, OpenMode::Existing)?;
+    if let Some(name) = &args.stream {
+        engine.store().require_stream(name)?;
+    }
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(stdout()),
+    };
+    let mut engine = engine;
+    engine.read(|engine| {
+        engine.store().events_since_seq(args.since_seq, |e| {
+            if args.stream.as_ref().is_none_or(|s| *s == e.stream) {
+                serde_json::to_writer(&mut out, &export_line(&e))
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| writeln!(out))
+                    .map_err(|cause| crate::Error::Io { path: "the export".into(), cause })?;
+            }
+            Ok(())
+        })
+    })?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `rewind streams`.
+#[derive(Debug, Args)]
+pub struct StreamsArgs {
+    #[command(flatten)]
+    db: DbArg,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
+    let engine = open(&args.db, OpenMode::Existing)?;
+    let streams = engine.store().streams()?;
+    let mut out = stdout();
+    if args.json.json {
+        return json(&mut out, &streams);
+    }
+    let mut table = Table::new(vec!["stream", "events", "reducer", "last event"], vec![1]);
+    for s in &streams {
+        let reducer = if s.reducer_override { s.reducer.clone() } else { format!("{} (default)", s.reducer) };
+        table.row(vec![
+            clean(&s.name, 60),
+            group(s.head),
+            clean(&reducer, 40),
+            s.last_ts.map_or_else(|| "-".into(), time::format),
+        ]);
+    }
+    table.print(&mut out)
+}
+
+/// `rewind log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The stream (all streams by seq if omitted).
+    stream: Option<String>,
+    /// First version to show (first seq without a stream).
+    #[arg(long, default_value_t = 1)]
+    from: u64,
+    /// Show at most this many events.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+pub(super) fn log(args: &LogArgs) -> Result<()> {
+    let engine = open(&args.db, OpenMode::Existing)?;
+    let store = engine.store();
+    let events = match &args.stream {
+        Some(name) => {
+            let stream = store.require_stream(name)?;
+            store.events(&stream, args.from, stream.head, args.limit)?
+        }
+        None => store.events_by_seq(i64::try_from(args.from).unwrap_or(i64::MAX) - 1, args.limit)?,
+    };
+    let mut out = stdout();
+    if args.json.json {
+        let lines: Vec<Value> = events.iter().map(export_line).collect();
+        return json(&mut out, &lines);
+    }
+    let mut table = Table::new(vec!["seq", "stream", "version", "time", "type", "data"], vec![0, 2]);
+    for e in &events {
+        table.row(vec![
+            e.seq.to_string(),
+            clean(&e.stream, 30),
+            group(e.version),
+            time::format(e.ts),
+            clean(&e.kind, 30),
+            clean(&e.data.to_string(), 80),
+        ]);
+    }
+    table.print(&mut out)
+}
+
+/// `rewind state`.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The stream.
+    stream: String,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Only the value at this JSON pointer, e.g. /order/status.
+    #[arg(long)]
+    path: Option<String>,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+pub(super) fn state(args: &StateArgs) -> Result<()> {
+    let mut engine = open(&args.db, OpenMode::Existing)?;
+    let target = args.target.target()?;
+    let rec = engine.read(|e| e.state_at(&args.stream, target))?;
+    let version = rec.provenance.version;
+    let value = match &args.path {
+        Some(path) => pointer(&rec.state, path)
+            .with_context(|| format!("stream {:?} at version {version}", args.stream))?
+            .clone(),
+        None => (*rec.state).clone(),
+    };
+    let mut out = stdout();
+    if args.json.json {
+        return json(
+            &mut out,
+            &json!({"stream": rec.stream.name, "version": version, "path": args.path, "state": value, "provenance": rec.provenance}),
+        );
+    }
+    writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+    out.flush()?;
+    eprintln!("# {} @ v{} · {}", clean(&rec.stream.name, 60), group(version), rec.provenance.describe());
+    Ok(())
+}
+
+fn pointer<'a>(state: &'a Value, path: &str) -> Result<&'a Value> {
+    if !(path.is_empty() || path.starts_with('/')) {
+        bail!("{path:?} is not a JSON pointer (it must start with '/', e.g. /order/status)");
+    }
+    state.pointer(path).with_context(|| format!("no value at {path}"))
+}
+
+/// `rewind diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The stream.
+    stream: String,
+    /// The older version (default: the one before TO).
+    from: Option<u64>,
+    /// The newer version (default: the head; with only one version given, that one is TO).
+    to: Option<u64>,
+    /// A unified text diff of pretty JSON instead of a list of paths.
+    #[arg(long, conflicts_with = "json")]
+    text: bool,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+pub(super) fn diff(args: &DiffArgs) -> Result<()> {
+    let mut engine = open(&args.db, OpenMode::Existing)?;
+    let stream = engine.store().require_stream(&args.stream)?;
+    let (from, to) = match (args.from, args.to) {
+        (Some(a), Some(b)) => (a, b),
+        (Some(b), None) => (b.saturating_sub(1), b),
+        _ => (stream.head.saturating_sub(1), stream.head),
+    };
+    let (old, new) = engine.read(|e| {
+        let old = e.state_of(&stream, Target::Version(from))?.state;
+        let new = e.state_of(&stream, Target::Version(to))?.state;
+        Ok((old, new))
+    })?;
+    let mut out = stdout();
+    if args.text {
+        let text = crate::diff::unified(&old, &new, (&format!("v{from}"), &format!("v{to}")), 3);
+        write!(out, "{}", clean_lines(&text))?;
+        out.flush()?;
+        return Ok(());
+    }
+    let changes = crate::diff::changes(&old, &new);
+    if args.json.json {
+        return json(&mut out, &json!({"stream": stream.name, "from": from, "to": to, "changes": changes}));
+    }
+    let noun = if changes.len() == 1 { "change" } else { "changes" };
+    writeln!(out, "{} v{} → v{}: {} {noun}", clean(&stream.name, 60), group(from), group(to), changes.len())?;
+    for c in &changes {
+        let line = match c {
+            crate::diff::Change::Added { path, value } => format!("+ {path}  {value}"),
+            crate::diff::Change::Removed { path, value } => format!("- {path}  {value}"),
+            crate::diff::Change::Changed { path, from, to } => format!("~ {path}  {from} → {to}"),
+        };
+        writeln!(out, "{}", clean(&line, 200))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn clean_lines(text: &str) -> String {
+    text.lines().map(|l| clean(l, 400) + "\n").collect()
+}
+
+/// `rewind blame`.
+#[derive(Debug, Args)]
+pub struct BlameArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The stream.
+    stream: String,
+    /// A JSON pointer, e.g. /order/status.
+    path: String,
+    #[command(flatten)]
+    target: TargetArgs,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+pub(super) fn blame(args: &BlameArgs) -> Result<()> {
+    let mut engine = open(&args.db, OpenMode::Existing)?;
+    let target = args.target.target()?;
+    let events = engine.read(|e| e.blame(&args.stream, &args.path, target))?;
+    let mut out = stdout();
+    if args.json.json {
+        let lines: Vec<Value> = events.iter().map(export_line).collect();
+        return json(&mut out, &lines);
+    }
+    let mut table = Table::new(vec!["version", "seq", "time", "type", "data"], vec![0, 1]);
+    for e in &events {
+        table.row(vec![group(e.version), e.seq.to_string(), time::format(e.ts), clean(&e.kind, 30), clean(&e.data.to_string(), 80)]);
+    }
+    table.print(&mut out)
+}
+
+/// `rewind snapshots`.
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Only this stream.
+    stream: Option<String>,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+pub(super) fn snapshots(args: &SnapshotsArgs) -> Result<()> {
+    let engine = open(&args.db, OpenMode::Existing)?;
+    let store = engine.store();
+    let streams = store.streams()?;
+    let id = match &args.stream {
+        Some(name) => Some(store.require_stream(name)?.id),
+        None => None,
+    };
+    let snaps = store.snapshots(id)?;
+    let name_of = |sid| streams.iter().find(|s| s.id == sid).map_or("?", |s| s.name.as_str());
+    let mut out = stdout();
+    if args.json.json {
+        let rows: Vec<Value> = snaps
+            .iter()
+            .map(|s| {
+                let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+                v["stream"] = json!(name_of(s.stream_id));
+                v
+            })
+            .collect();
+        return json(&mut out, &rows);
+    }
+    let mut table =
+        Table::new(vec!["stream", "version", "kind", "raw", "stored", "trigger", "taken", "label"], vec![1, 3, 4]);
+    for s in &snaps {
+        table.row(vec![
+            clean(name_of(s.stream_id), 30),
+            group(s.version),
+            s.kind.clone(),
+            group(s.raw_size),
+            group(s.stored_size),
+            clean(&s.trigger, 20),
+            time::format(s.created_at),
+            clean(s.label.as_deref().unwrap_or(""), 40),
+        ]);
+    }
+    table.print(&mut out)
+}

@@ -1,0 +1,329 @@
+//! Subcommands that write: init, append, import, snapshot, reducer.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::output::{clean, json, stdout};
+use super::read::export_line;
+use super::{DbArg, JsonFlag, TargetArgs, open};
+use crate::engine::{AppendOptions, ImportItem, WriteReport};
+use crate::error::Error;
+use crate::model::{NewEvent, group};
+use crate::store::OpenMode;
+
+/// `rewind init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The default reducer: merge, patch, replace or jq:FILTER.
+    #[arg(long, value_name = "SPEC")]
+    reducer: Option<String>,
+}
+
+pub(super) fn init(args: &InitArgs) -> Result<()> {
+    let existed = args.db.db.exists();
+    let mut engine = open(&args.db, OpenMode::Create)?;
+    if let Some(spec) = &args.reducer {
+        engine.reducer(spec)?;
+        engine.store().set_meta("default_reducer", spec)?;
+    }
+    let verb = if existed { "opened existing" } else { "created" };
+    let mut out = stdout();
+    writeln!(
+        out,
+        "{verb} {} (schema v{}, default reducer {})",
+        args.db.db.display(),
+        crate::store::SCHEMA_VERSION,
+        engine.store().default_reducer()?
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `rewind append`.
+#[derive(Debug, Args)]
+pub struct AppendArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The stream (created with the default reducer if missing).
+    stream: String,
+    /// The event type, e.g. OrderPaid.
+    #[arg(value_name = "TYPE")]
+    kind: String,
+    /// The event data as JSON, or - to read it from stdin.
+    data: String,
+    /// Metadata as JSON.
+    #[arg(long)]
+    meta: Option<String>,
+    /// Fail unless the stream is at this version (optimistic concurrency).
+    #[arg(long, value_name = "VERSION")]
+    expect: Option<u64>,
+    /// An idempotency key: retrying with the same key returns the original event.
+    #[arg(long)]
+    key: Option<String>,
+    /// The event's time (RFC 3339) instead of the database's write time.
+    #[arg(long)]
+    time: Option<String>,
+    /// Do not take policy snapshots.
+    #[arg(long)]
+    no_snapshots: bool,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+fn parse_json(what: &str, text: &str) -> Result<Value> {
+    serde_json::from_str(text).with_context(|| format!("{what} is not valid JSON"))
+}
+
+pub(super) fn append(args: &AppendArgs) -> Result<()> {
+    let data = if args.data == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("reading data from stdin")?;
+        text
+    } else {
+        args.data.clone()
+    };
+    let event = NewEvent {
+        stream: args.stream.clone(),
+        kind: args.kind.clone(),
+        data: parse_json("DATA", &data)?,
+        meta: args.meta.as_deref().map(|m| parse_json("--meta", m)).transpose()?,
+        time: args.time.as_deref().map(crate::time::parse).transpose().map_err(anyhow::Error::msg)?,
+        idempotency_key: args.key.clone(),
+    };
+    let mut engine = open(&args.db, OpenMode::Create)?;
+    let report = engine.append(event, AppendOptions { expected_version: args.expect, no_snapshots: args.no_snapshots })?;
+    let mut out = stdout();
+    let Some(stored) = report.events.first() else { return Ok(()) };
+    if args.json.json {
+        let mut line = export_line(stored);
+        line["duplicate"] = json!(report.duplicates > 0);
+        line["snapshots"] = json!(report.snapshots);
+        return json(&mut out, &line);
+    }
+    let what = if report.duplicates > 0 { "already appended" } else { "appended" };
+    write!(out, "{what} {} v{} (seq {})", clean(&stored.stream, 60), group(stored.version), stored.seq)?;
+    if report.snapshots > 0 {
+        write!(out, ", snapshot taken")?;
+    }
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `rewind import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// A JSONL file, one event per line: {"stream", "type", "data"} with optional "meta",
+    /// "time" (RFC 3339), "idempotency_key", and "seq"/"version" as `export` writes them.
+    /// - reads stdin.
+    file: PathBuf,
+    /// Do not take policy snapshots.
+    #[arg(long)]
+    no_snapshots: bool,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+/// One line of an import file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    stream: String,
+    #[serde(rename = "type")]
+    kind: String,
+    data: Value,
+    #[serde(default)]
+    meta: Option<Value>,
+    #[serde(default)]
+    time: Option<String>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    /// Written by export; a different database assigns its own seq.
+    #[serde(default)]
+    #[allow(dead_code)]
+    seq: Option<i64>,
+    #[serde(default)]
+    version: Option<u64>,
+}
+
+/// Reads JSONL into import items; each error names the source, line and column.
+pub fn read_lines(reader: impl BufRead, source: &str) -> impl Iterator<Item = crate::Result<ImportItem>> {
+    let source = source.to_string();
+    reader.split(b'\n').enumerate().filter_map(move |(idx, bytes)| {
+        let at = format!("{source} line {}", idx + 1);
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(cause) => return Some(Err(Error::Io { path: source.clone().into(), cause })),
+        };
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            return Some(Err(Error::Input(format!("{at}: not UTF-8"))));
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        Some(parse_line(text, &at))
+    })
+}
+
+fn parse_line(text: &str, at: &str) -> crate::Result<ImportItem> {
+    let line: Line = serde_json::from_str(text).map_err(|e| {
+        // serde_json appends "at line 1 column N" to some messages; say the column once.
+        let msg = e.to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        Error::Input(format!("{at}, column {}: {msg}", e.column()))
+    })?;
+    let time = line
+        .time
+        .as_deref()
+        .map(crate::time::parse)
+        .transpose()
+        .map_err(|e| Error::Input(format!("{at}: time {e}")))?;
+    Ok(ImportItem {
+        at: at.to_string(),
+        event: NewEvent {
+            stream: line.stream,
+            kind: line.kind,
+            data: line.data,
+            meta: line.meta.filter(|m| !m.is_null()),
+            time,
+            idempotency_key: line.idempotency_key,
+        },
+        version: line.version,
+    })
+}
+
+pub(super) fn import(args: &ImportArgs) -> Result<()> {
+    let (reader, source): (Box<dyn BufRead>, String) = if args.file.as_os_str() == "-" {
+        (Box::new(std::io::stdin().lock()), "stdin".into())
+    } else {
+        let file = File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+        (Box::new(BufReader::with_capacity(1 << 16, file)), args.file.display().to_string())
+    };
+    let mut engine = open(&args.db, OpenMode::Create)?;
+    let started = std::time::Instant::now();
+    let report = engine
+        .import(read_lines(reader, &source), args.no_snapshots)
+        .with_context(|| format!("importing {source} into {} (nothing was imported)", args.db.db.display()))?;
+    print_report(&report, started.elapsed(), args.json.json)
+}
+
+fn print_report(report: &WriteReport, took: std::time::Duration, as_json: bool) -> Result<()> {
+    let mut out = stdout();
+    if as_json {
+        return json(&mut out, report);
+    }
+    writeln!(
+        out,
+        "imported {} events ({} duplicates skipped, {} new streams, {} snapshots) in {:.1} ms",
+        group(report.appended),
+        group(report.duplicates),
+        report.created_streams.len(),
+        group(report.snapshots),
+        took.as_secs_f64() * 1000.0
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `rewind snapshot`.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The stream.
+    stream: String,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// A label, e.g. "before migration".
+    #[arg(long)]
+    label: Option<String>,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+pub(super) fn snapshot(args: &SnapshotArgs) -> Result<()> {
+    if let Some(label) = &args.label {
+        crate::store::check_name("label", label)?;
+    }
+    let mut engine = open(&args.db, OpenMode::Existing)?;
+    let meta = engine.take_snapshot(&args.stream, args.target.target()?, "manual", args.label.as_deref())?;
+    let mut out = stdout();
+    if args.json.json {
+        return json(&mut out, &meta);
+    }
+    #[allow(clippy::cast_precision_loss)] // display only
+    let ms = meta.create_us as f64 / 1000.0;
+    writeln!(
+        out,
+        "snapshot {} v{}: {} bytes of JSON stored in {} bytes ({ms:.1} ms)",
+        clean(&args.stream, 60),
+        group(meta.version),
+        group(meta.raw_size),
+        group(meta.stored_size),
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `rewind reducer`.
+#[derive(Debug, Args)]
+pub struct ReducerArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// A stream instead of the database default (created if missing when setting).
+    #[arg(long)]
+    stream: Option<String>,
+    /// Set the reducer: merge, patch, replace or jq:FILTER.
+    #[arg(long, value_name = "SPEC")]
+    set: Option<String>,
+    /// Remove the stream's own reducer so it uses the database default.
+    #[arg(long, requires = "stream", conflicts_with = "set")]
+    clear: bool,
+}
+
+pub(super) fn reducer(args: &ReducerArgs) -> Result<()> {
+    let mut engine = open(&args.db, OpenMode::Existing)?;
+    if let Some(spec) = &args.set {
+        engine.reducer(spec)?;
+    }
+    let shown = engine.write(|engine| {
+        let store = engine.store();
+        Ok(match (&args.stream, &args.set, args.clear) {
+            (None, Some(spec), _) => {
+                store.set_meta("default_reducer", spec)?;
+                format!("default reducer set to {spec}")
+            }
+            (None, None, _) => format!("default reducer: {}", store.default_reducer()?),
+            (Some(name), set, clear) => {
+                let stream = match store.stream(name)? {
+                    Some(s) => s,
+                    None if set.is_some() => store.create_stream(name, None)?,
+                    None => return Err(Error::UnknownStream(name.clone())),
+                };
+                if clear || set.is_some() {
+                    store.set_stream_reducer(stream.id, set.as_deref())?;
+                    let now = store.require_stream(name)?;
+                    format!("stream {} now uses {}", clean(name, 60), now.reducer)
+                } else {
+                    let whose = if stream.reducer_override { "its own" } else { "the database default" };
+                    format!("stream {} uses {} ({whose})", clean(name, 60), stream.reducer)
+                }
+            }
+        })
+    })?;
+    let mut out = stdout();
+    writeln!(out, "{}", clean(&shown, 400))?;
+    out.flush()?;
+    Ok(())
+}

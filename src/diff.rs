@@ -1,0 +1,176 @@
+//! Differences between two states: a structural change list keyed by JSON pointer, and a
+//! unified text diff of pretty JSON. Pure functions of two values.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// One difference between two states.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Change {
+    /// A value present only in the newer state.
+    Added {
+        /// JSON pointer.
+        path: String,
+        /// The new value.
+        value: Value,
+    },
+    /// A value present only in the older state.
+    Removed {
+        /// JSON pointer.
+        path: String,
+        /// The old value.
+        value: Value,
+    },
+    /// A value that differs (including a change of type).
+    Changed {
+        /// JSON pointer.
+        path: String,
+        /// The old value.
+        from: Value,
+        /// The new value.
+        to: Value,
+    },
+}
+
+impl Change {
+    /// The JSON pointer the change is at.
+    pub fn path(&self) -> &str {
+        match self {
+            Self::Added { path, .. } | Self::Removed { path, .. } | Self::Changed { path, .. } => path,
+        }
+    }
+}
+
+/// The changes that turn `old` into `new`, in document order. Objects are compared key by
+/// key and arrays index by index; anything else that differs is one `Changed`.
+pub fn changes(old: &Value, new: &Value) -> Vec<Change> {
+    let mut out = Vec::new();
+    walk(old, new, &mut String::new(), &mut out);
+    out
+}
+
+fn walk(old: &Value, new: &Value, path: &mut String, out: &mut Vec<Change>) {
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))).collect();
+            keys.sort();
+            for key in keys {
+                let len = path.len();
+                push_token(path, key);
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => walk(x, y, path, out),
+                    (Some(x), None) => out.push(Change::Removed { path: path.clone(), value: x.clone() }),
+                    (None, Some(y)) => out.push(Change::Added { path: path.clone(), value: y.clone() }),
+                    (None, None) => {}
+                }
+                path.truncate(len);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for idx in 0..a.len().max(b.len()) {
+                let len = path.len();
+                push_token(path, &idx.to_string());
+                match (a.get(idx), b.get(idx)) {
+                    (Some(x), Some(y)) => walk(x, y, path, out),
+                    (Some(x), None) => out.push(Change::Removed { path: path.clone(), value: x.clone() }),
+                    (None, Some(y)) => out.push(Change::Added { path: path.clone(), value: y.clone() }),
+                    (None, None) => {}
+                }
+                path.truncate(len);
+            }
+        }
+        (a, b) if a != b => out.push(Change::Changed { path: path.clone(), from: a.clone(), to: b.clone() }),
+        _ => {}
+    }
+}
+
+/// Appends `/token` with RFC 6901 escaping (`~` → `~0`, `/` → `~1`).
+fn push_token(path: &mut String, token: &str) {
+    path.push('/');
+    for c in token.chars() {
+        match c {
+            '~' => path.push_str("~0"),
+            '/' => path.push_str("~1"),
+            c => path.push(c),
+        }
+    }
+}
+
+/// A unified diff of the two states as pretty-printed JSON, with `context` lines around
+/// each change and the given labels in the header.
+pub fn unified(old: &Value, new: &Value, labels: (&str, &str), context: usize) -> String {
+    let a = pretty(old);
+    let b = pretty(new);
+    similar::TextDiff::from_lines(&a, &b)
+        .unified_diff()
+        .context_radius(context)
+        .header(labels.0, labels.1)
+        .to_string()
+}
+
+/// Pretty JSON with a trailing newline (so the last line diffs like the others).
+pub fn pretty(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nested_changes_are_reported_by_pointer() {
+        let old = json!({"order": {"status": "paid", "items": [1, 2]}, "gone": true});
+        let new = json!({"order": {"status": "shipped", "items": [1, 2, 3], "a/b~": 1}});
+        assert_eq!(
+            changes(&old, &new),
+            vec![
+                Change::Removed { path: "/gone".into(), value: json!(true) },
+                Change::Added { path: "/order/a~1b~0".into(), value: json!(1) },
+                Change::Added { path: "/order/items/2".into(), value: json!(3) },
+                Change::Changed { path: "/order/status".into(), from: json!("paid"), to: json!("shipped") },
+            ]
+        );
+    }
+
+    #[test]
+    fn equal_states_have_no_changes() {
+        let v = json!({"a": [1, {"b": null}]});
+        assert!(changes(&v, &v).is_empty());
+    }
+
+    #[test]
+    fn a_change_of_type_is_one_change_at_that_path() {
+        assert_eq!(
+            changes(&json!({"a": {"b": 1}}), &json!({"a": [1]})),
+            vec![Change::Changed { path: "/a".into(), from: json!({"b": 1}), to: json!([1]) }]
+        );
+    }
+
+    #[test]
+    fn every_pointer_resolves_in_its_state() {
+        let old = json!({"x": {"y/z": [1, 2]}, "k~": 0});
+        let new = json!({"x": {"y/z": [1]}, "k~": 1});
+        for change in changes(&old, &new) {
+            match &change {
+                Change::Removed { path, value } => assert_eq!(old.pointer(path), Some(value)),
+                Change::Added { path, value } => assert_eq!(new.pointer(path), Some(value)),
+                Change::Changed { path, from, to } => {
+                    assert_eq!(old.pointer(path), Some(from));
+                    assert_eq!(new.pointer(path), Some(to));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unified_diff_marks_removed_and_added_lines() {
+        let text = unified(&json!({"status": "paid"}), &json!({"status": "shipped"}), ("v1", "v2"), 3);
+        assert!(text.contains("--- v1\n+++ v2\n"), "{text}");
+        assert!(text.contains("-  \"status\": \"paid\"\n"), "{text}");
+        assert!(text.contains("+  \"status\": \"shipped\"\n"), "{text}");
+    }
+}

@@ -1,0 +1,121 @@
+//! The library's error type. Messages name the thing that is wrong (file, line, stream,
+//! version); causes go in `source` so that `{:#}` prints each once.
+
+use std::path::PathBuf;
+
+/// Everything the library can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database file does not exist and the command does not create one.
+    #[error("{}: no such database (create one with `rewind init {}`)", .0.display(), .0.display())]
+    Missing(PathBuf),
+    /// The file exists but is not an SQLite database or not one of rewind's.
+    #[error("{}: not a rewind database ({reason})", path.display())]
+    NotRewind {
+        /// The file.
+        path: PathBuf,
+        /// What gave it away.
+        reason: String,
+    },
+    /// The database was written by a newer rewind; it is left untouched.
+    #[error(
+        "{}: database schema version {found} is newer than this rewind supports ({supported}); upgrade rewind",
+        path.display()
+    )]
+    NewerSchema {
+        /// The file.
+        path: PathBuf,
+        /// `PRAGMA user_version` of the file.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// Another connection held the write lock longer than the busy timeout.
+    #[error("the database is locked by another process (waited {waited_ms} ms); try again")]
+    Locked {
+        /// How long we waited.
+        waited_ms: u64,
+    },
+    /// No stream with that name.
+    #[error("no stream named {0:?}")]
+    UnknownStream(String),
+    /// A version outside `0..=head`.
+    #[error("stream {stream:?} has versions 1..={head}; there is no version {version}")]
+    VersionOutOfRange {
+        /// The stream.
+        stream: String,
+        /// What was asked for.
+        version: u64,
+        /// The newest version.
+        head: u64,
+    },
+    /// Optimistic concurrency: the stream moved on.
+    #[error("stream {stream:?} is at version {actual}, expected {expected}")]
+    Conflict {
+        /// The stream.
+        stream: String,
+        /// The version the caller expected.
+        expected: u64,
+        /// The version it is at.
+        actual: u64,
+    },
+    /// The reducer could not apply an event.
+    #[error("stream {stream:?} version {version}: the {reducer} reducer cannot apply this event")]
+    Reduce {
+        /// The stream.
+        stream: String,
+        /// The event's version.
+        version: u64,
+        /// The reducer spec.
+        reducer: String,
+        /// Why.
+        #[source]
+        cause: crate::reduce::ReduceError,
+    },
+    /// A reducer spec that does not parse or compile.
+    #[error("invalid reducer {spec:?}")]
+    BadReducer {
+        /// The spec as given.
+        spec: String,
+        /// Why.
+        #[source]
+        cause: crate::reduce::ReduceError,
+    },
+    /// An error at a place in the input, e.g. a line of an import file.
+    #[error("{at}")]
+    At {
+        /// Where: `events.jsonl line 7`.
+        at: String,
+        /// What went wrong there.
+        #[source]
+        cause: Box<Error>,
+    },
+    /// Input the user supplied is wrong: the message says where and how.
+    #[error("{0}")]
+    Input(String),
+    /// An SQLite error that is not one of the cases above.
+    #[error("database error")]
+    Sqlite(#[source] rusqlite::Error),
+    /// Reading or writing a file.
+    #[error("{}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        cause: std::io::Error,
+    },
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        match err.sqlite_error_code() {
+            Some(DatabaseBusy | DatabaseLocked) => Self::Locked { waited_ms: crate::store::BUSY_TIMEOUT_MS },
+            _ => Self::Sqlite(err),
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,31 @@
+//! rewind: a time-travel debugger for event-sourced and checkpointed application state.
+//!
+//! The crate is layered; each layer only knows the ones before it:
+//!
+//! - [`model`]: streams, events, versions, targets, provenance (plain data);
+//! - [`store`]: the SQLite file, its schema and every query (the only SQL);
+//! - [`codec`]: canonical JSON, checksums and zstd frames for snapshots;
+//! - [`reduce`] (with [`jq`]): what an event does to a state;
+//! - [`engine`]: reconstruction (`state_at`), its cache, blame, appends and imports;
+//! - [`diff`]: structural and textual differences between two states;
+//! - [`demo`]: the built-in demo database.
+//!
+//! The command line (`cli`) sits on top and calls the same functions a script or the
+//! terminal UI would.
+
+pub mod cli;
+pub mod codec;
+pub mod demo;
+pub mod diff;
+pub mod engine;
+pub mod error;
+pub mod jq;
+pub mod model;
+pub mod reduce;
+pub mod store;
+pub mod time;
+
+pub use engine::Engine;
+pub use error::{Error, Result};
+pub use model::{Event, NewEvent, Target};
+pub use store::{OpenMode, Store};

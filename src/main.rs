@@ -1,0 +1,17 @@
+//! The `rewind` binary: parse arguments, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = rewind::cli::Cli::parse();
+    match rewind::cli::run(cli) {
+        Ok(code) => code,
+        Err(err) if rewind::cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("rewind: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

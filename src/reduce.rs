@@ -1,0 +1,234 @@
+//! Reducers: the only code that knows what an event means. `merge` (RFC 7386), `patch`
+//! (RFC 6902), `replace` and `jq:FILTER`, each with a fingerprint that snapshots record.
+
+use serde_json::{Value, json};
+
+use crate::model::Micros;
+
+/// States may nest at most this deep, so every state can be stored, parsed back and walked
+/// without exhausting the stack (serde_json refuses input deeper than 128 levels).
+pub const MAX_DEPTH: usize = 120;
+
+/// Why a reducer could not be built or could not apply an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReduceError {
+    /// Unknown reducer name.
+    #[error("unknown reducer {0:?}; expected merge, patch, replace or jq:FILTER")]
+    Unknown(String),
+    /// The jq program does not parse or compile.
+    #[error("jq program does not compile: {0}")]
+    JqCompile(String),
+    /// A `patch` event whose data is not an array of RFC 6902 operations.
+    #[error("data is not a JSON Patch (an array of operations): {0}")]
+    NotAPatch(String),
+    /// An RFC 6902 operation failed (the state is left as it was).
+    #[error("{0}")]
+    PatchFailed(String),
+    /// The jq program failed at run time.
+    #[error("jq: {0}")]
+    Jq(String),
+    /// The jq program produced no output or more than one.
+    #[error("the jq program produced {}; a reducer must produce exactly one", if *.0 == 0 { "no output" } else { "more than one output" })]
+    JqOutputs(usize),
+    /// The new state nests deeper than [`MAX_DEPTH`].
+    #[error("the resulting state nests deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+}
+
+/// A compiled reducer.
+#[derive(Clone)]
+pub enum Reducer {
+    /// RFC 7386 JSON Merge Patch.
+    Merge,
+    /// RFC 6902 JSON Patch.
+    Patch,
+    /// The event's data is the whole new state.
+    Replace,
+    /// A jq program over `{"state": …, "event": {…}}`.
+    Jq(crate::jq::Program),
+}
+
+/// The parts of an event a reducer may look at.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRef<'a> {
+    /// The event's type.
+    pub kind: &'a str,
+    /// Its version in the stream.
+    pub version: u64,
+    /// Its time, µs since the epoch.
+    pub ts: Micros,
+    /// The payload.
+    pub data: &'a Value,
+    /// Metadata, if any.
+    pub meta: Option<&'a Value>,
+}
+
+impl Reducer {
+    /// Parses and compiles a reducer spec: `merge`, `patch`, `replace` or `jq:FILTER`.
+    pub fn parse(spec: &str) -> Result<Self, ReduceError> {
+        match spec {
+            "merge" => Ok(Self::Merge),
+            "patch" => Ok(Self::Patch),
+            "replace" => Ok(Self::Replace),
+            _ => match spec.strip_prefix("jq:") {
+                Some(program) => crate::jq::Program::compile(program).map(Self::Jq),
+                None => Err(ReduceError::Unknown(spec.to_string())),
+            },
+        }
+    }
+
+    /// The spec this reducer was parsed from.
+    pub fn spec(&self) -> String {
+        match self {
+            Self::Merge => "merge".into(),
+            Self::Patch => "patch".into(),
+            Self::Replace => "replace".into(),
+            Self::Jq(program) => format!("jq:{}", program.source()),
+        }
+    }
+
+    /// Identifies the reducer's semantics: snapshots built with another fingerprint are stale.
+    pub fn fingerprint(&self) -> String {
+        match self {
+            Self::Jq(program) => {
+                let hash = blake3::hash(program.source().as_bytes()).to_hex();
+                format!("jq:{}", &hash[..16])
+            }
+            other => other.spec(),
+        }
+    }
+
+    /// Applies one event to `state`. On error `state` is unchanged.
+    pub fn apply(&self, state: &mut Value, event: EventRef<'_>) -> Result<(), ReduceError> {
+        match self {
+            Self::Merge => json_patch::merge(state, event.data),
+            Self::Replace => state.clone_from(event.data),
+            Self::Patch => apply_patch(state, event.data)?,
+            Self::Jq(program) => {
+                let input = json!({
+                    "state": std::mem::take(state),
+                    "event": {
+                        "type": event.kind,
+                        "version": event.version,
+                        "ts": event.ts,
+                        "data": event.data,
+                        "meta": event.meta,
+                    }
+                });
+                let result = program.run(&input);
+                // Give the old state back whatever happened.
+                if let Value::Object(mut map) = input {
+                    if let Some(old) = map.remove("state") {
+                        *state = old;
+                    }
+                }
+                let new = result?;
+                if depth(&new) > MAX_DEPTH {
+                    return Err(ReduceError::TooDeep);
+                }
+                *state = new;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn apply_patch(state: &mut Value, data: &Value) -> Result<(), ReduceError> {
+    let ops: Vec<json_patch::PatchOperation> =
+        serde_json::from_value(data.clone()).map_err(|e| ReduceError::NotAPatch(e.to_string()))?;
+    // A new value can deepen the state by at most its pointer length plus its own depth;
+    // `move` and `copy` can relocate a deep subtree under a deep path, so those are measured.
+    let mut measure_after = false;
+    for op in &ops {
+        use json_patch::PatchOperation as Op;
+        let bound = match op {
+            Op::Add(o) => o.path.count() + depth(&o.value),
+            Op::Replace(o) => o.path.count() + depth(&o.value),
+            Op::Move(_) | Op::Copy(_) => {
+                measure_after = true;
+                0
+            }
+            Op::Remove(_) | Op::Test(_) => 0,
+        };
+        if bound > MAX_DEPTH {
+            return Err(ReduceError::TooDeep);
+        }
+    }
+    if measure_after {
+        let mut scratch = state.clone();
+        json_patch::patch(&mut scratch, &ops).map_err(|e| ReduceError::PatchFailed(e.to_string()))?;
+        if depth(&scratch) > MAX_DEPTH {
+            return Err(ReduceError::TooDeep);
+        }
+        *state = scratch;
+        return Ok(());
+    }
+    json_patch::patch(state, &ops).map_err(|e| ReduceError::PatchFailed(e.to_string()))
+}
+
+/// Nesting depth of a value: a scalar is 0, `[]` and `{}` are 1.
+pub fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(data: &Value) -> EventRef<'_> {
+        EventRef { kind: "T", version: 1, ts: 0, data, meta: None }
+    }
+
+    #[test]
+    fn parse_rejects_unknown_names() {
+        assert_eq!(Reducer::parse("mrege").err(), Some(ReduceError::Unknown("mrege".into())));
+    }
+
+    #[test]
+    fn fingerprints_differ_between_reducers_and_programs() {
+        let a = Reducer::parse("jq:.state").unwrap().fingerprint();
+        let b = Reducer::parse("jq:.event.data").unwrap().fingerprint();
+        assert_ne!(a, b);
+        assert_eq!(Reducer::parse("merge").unwrap().fingerprint(), "merge");
+    }
+
+    #[test]
+    fn failed_patch_leaves_state_unchanged() {
+        let mut state = json!({"a": 1});
+        let data = json!([{"op": "add", "path": "/b", "value": 2}, {"op": "remove", "path": "/zzz"}]);
+        assert!(Reducer::Patch.apply(&mut state, ev(&data)).is_err());
+        assert_eq!(state, json!({"a": 1}));
+    }
+
+    #[test]
+    fn patch_data_that_is_not_operations_is_named() {
+        let mut state = json!({});
+        let err = Reducer::Patch.apply(&mut state, ev(&json!({"op": "add"}))).unwrap_err();
+        assert!(matches!(err, ReduceError::NotAPatch(_)), "{err}");
+    }
+
+    #[test]
+    fn patch_cannot_grow_the_state_past_the_depth_limit() {
+        let mut deep = json!(1);
+        for _ in 0..100 {
+            deep = json!([deep]);
+        }
+        let mut state = json!({});
+        let data = json!([{"op": "add", "path": "/a", "value": deep}]);
+        Reducer::Patch.apply(&mut state, ev(&data)).unwrap();
+        // Copying the 101-deep subtree under itself twice would pass 120 levels.
+        let copy = json!([{"op": "copy", "from": "/a", "path": "/a/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0"}]);
+        assert_eq!(Reducer::Patch.apply(&mut state, ev(&copy)).unwrap_err(), ReduceError::TooDeep);
+    }
+
+    #[test]
+    fn replace_takes_the_data_as_the_state() {
+        let mut state = json!({"a": 1});
+        Reducer::Replace.apply(&mut state, ev(&json!({"b": 2}))).unwrap();
+        assert_eq!(state, json!({"b": 2}));
+    }
+}

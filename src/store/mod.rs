@@ -1,0 +1,642 @@
+//! SQLite storage: the schema and its migrations, appends and every query. The only module
+//! that contains SQL. Knows nothing of reducers or presentation.
+
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::model::{Event, Micros, StreamId, StreamInfo};
+
+pub use schema::{APPLICATION_ID, VERSION as SCHEMA_VERSION};
+
+/// How long a write waits for another process's transaction before giving up.
+pub const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+/// Whether opening may create the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// The file must exist and hold a rewind database.
+    Existing,
+    /// Create the file and the schema if missing.
+    Create,
+    /// Open without writing anything; the schema must be current.
+    ReadOnly,
+}
+
+/// An open database.
+pub struct Store {
+    conn: Connection,
+    path: Option<PathBuf>,
+    read_only: bool,
+}
+
+/// An event row borrowed from the database during a replay.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRow<'a> {
+    /// Global position.
+    pub seq: i64,
+    /// Position in the stream.
+    pub version: u64,
+    /// Event type.
+    pub kind: &'a str,
+    /// Time in µs.
+    pub ts: Micros,
+    /// Payload as JSON text.
+    pub data: &'a str,
+    /// Metadata as JSON text.
+    pub meta: Option<&'a str>,
+}
+
+/// A snapshot's row without its blob.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotMeta {
+    /// Row id.
+    pub id: i64,
+    /// Stream row id.
+    #[serde(skip)]
+    pub stream_id: StreamId,
+    /// The version whose state it holds.
+    pub version: u64,
+    /// Time of the event at `version`.
+    pub ts: Micros,
+    /// `full` or `delta`.
+    pub kind: String,
+    /// The full snapshot a delta is relative to.
+    pub base_id: Option<i64>,
+    /// Compression codec.
+    pub codec: String,
+    /// Bytes of canonical JSON.
+    pub raw_size: u64,
+    /// Bytes stored.
+    pub stored_size: u64,
+    /// blake3 of the canonical JSON, hex.
+    #[serde(serialize_with = "hex")]
+    pub checksum: Vec<u8>,
+    /// Fingerprint of the reducer it was built with.
+    pub fingerprint: String,
+    /// What took it: manual, count, …
+    pub trigger: String,
+    /// A label given by the user.
+    pub label: Option<String>,
+    /// When it was taken, µs since the epoch.
+    pub created_at: Micros,
+    /// How long taking it took, µs.
+    pub create_us: u64,
+    /// When maintenance may remove it.
+    pub expires_at: Option<Micros>,
+}
+
+fn hex<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    s.serialize_str(&out)
+}
+
+/// A snapshot to insert.
+#[derive(Debug, Clone)]
+pub struct NewSnapshot<'a> {
+    /// Stream row id.
+    pub stream_id: StreamId,
+    /// Version whose state it holds.
+    pub version: u64,
+    /// Time of that event.
+    pub ts: Micros,
+    /// blake3 of the canonical JSON.
+    pub checksum: [u8; 32],
+    /// Bytes of canonical JSON.
+    pub raw_size: u64,
+    /// The reducer's fingerprint.
+    pub fingerprint: &'a str,
+    /// What took it.
+    pub trigger: &'a str,
+    /// Optional label.
+    pub label: Option<&'a str>,
+    /// How long it took, µs.
+    pub create_us: u64,
+    /// The zstd frame.
+    pub blob: &'a [u8],
+}
+
+const SNAPSHOT_COLUMNS: &str = "id, stream_id, version, ts, kind, base_id, codec, raw_size, stored_size, \
+     checksum, fingerprint, trigger, label, created_at, create_us, expires_at";
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Opens (and, with [`OpenMode::Create`], creates) a database file, migrating it forward.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Self> {
+        if mode != OpenMode::Create && !path.exists() {
+            return Err(Error::Missing(path.to_path_buf()));
+        }
+        if path.is_dir() {
+            return Err(Error::NotRewind { path: path.to_path_buf(), reason: "it is a directory".into() });
+        }
+        let flags = match mode {
+            OpenMode::Existing => OpenFlags::SQLITE_OPEN_READ_WRITE,
+            OpenMode::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| Error::NotRewind {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Self::setup(conn, Some(path.to_path_buf()), mode)
+    }
+
+    /// A fresh database in memory, for tests and scratch work.
+    pub fn open_in_memory() -> Result<Self> {
+        Self::setup(Connection::open_in_memory()?, None, OpenMode::Create)
+    }
+
+    fn setup(conn: Connection, path: Option<PathBuf>, mode: OpenMode) -> Result<Self> {
+        let shown = path.clone().unwrap_or_else(|| PathBuf::from(":memory:"));
+        let not_rewind = |reason: &str| Error::NotRewind { path: shown.clone(), reason: reason.to_string() };
+        conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(|e| {
+            match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::NotADatabase) => not_rewind("not an SQLite file"),
+                _ => Error::from(e),
+            }
+        })?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > schema::VERSION {
+            return Err(Error::NewerSchema { path: shown, found: version, supported: schema::VERSION });
+        }
+        if app_id != 0 && app_id != APPLICATION_ID {
+            return Err(not_rewind(&format!("application id {app_id:#x} belongs to another program")));
+        }
+        if version == 0 {
+            let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+            if tables > 0 {
+                return Err(not_rewind("it holds tables of another program"));
+            }
+            if mode != OpenMode::Create {
+                return Err(not_rewind("it has no rewind schema; create one with `rewind init`"));
+            }
+        }
+        if mode == OpenMode::ReadOnly {
+            if version < schema::VERSION {
+                return Err(not_rewind("its schema is older; open it once without --read-only to migrate it"));
+            }
+        } else if path.is_some() {
+            conn.pragma_update(None, "journal_mode", "wal")?;
+            conn.pragma_update(None, "synchronous", "normal")?;
+        }
+        conn.pragma_update(None, "foreign_keys", "on")?;
+        let store = Self { conn, path, read_only: mode == OpenMode::ReadOnly };
+        if version < schema::VERSION {
+            store.migrate(version)?;
+        }
+        Ok(store)
+    }
+
+    fn migrate(&self, from: i64) -> Result<()> {
+        let began = self.begin(true)?;
+        let outcome = (|| {
+            for (step, sql) in schema::MIGRATIONS.iter().enumerate().skip(usize::try_from(from).unwrap_or(0)) {
+                self.conn.execute_batch(sql)?;
+                self.conn.pragma_update(None, "user_version", i(step as u64 + 1))?;
+            }
+            self.conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+            Ok(())
+        })();
+        self.end(began, outcome)
+    }
+
+    /// The file, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Whether the database was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Begins a transaction unless one is open (then the caller's covers this work): an
+    /// immediate one takes the write lock now, waiting up to the busy timeout. Returns whether
+    /// it began one, to hand to [`Store::end`].
+    pub fn begin(&self, write: bool) -> Result<bool> {
+        if write && self.read_only {
+            return Err(Error::Input("the database is open read-only".into()));
+        }
+        if !self.conn.is_autocommit() {
+            return Ok(false);
+        }
+        self.conn.execute_batch(if write { "BEGIN IMMEDIATE" } else { "BEGIN DEFERRED" })?;
+        Ok(true)
+    }
+
+    /// Ends a transaction that [`Store::begin`] began: commits on success, rolls back otherwise.
+    pub fn end<T>(&self, began: bool, outcome: Result<T>) -> Result<T> {
+        if !began {
+            return outcome;
+        }
+        match outcome {
+            Ok(value) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(value)
+            }
+            Err(err) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(err)
+            }
+        }
+    }
+
+    // ---- meta ---------------------------------------------------------------------------
+
+    /// A value from the meta table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Sets a value in the meta table.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2")?
+            .execute([key, value])?;
+        Ok(())
+    }
+
+    /// The reducer spec streams use unless they override it.
+    pub fn default_reducer(&self) -> Result<String> {
+        Ok(self.meta("default_reducer")?.unwrap_or_else(|| "merge".into()))
+    }
+
+    // ---- streams ------------------------------------------------------------------------
+
+    fn stream_from_row(&self, row: &Row<'_>, default: &str) -> rusqlite::Result<StreamInfo> {
+        let own: Option<String> = row.get(2)?;
+        Ok(StreamInfo {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            reducer_override: own.is_some(),
+            reducer: own.unwrap_or_else(|| default.to_string()),
+            created_at: row.get(3)?,
+            head: u(row.get(4)?),
+            last_ts: row.get(5)?,
+        })
+    }
+
+    /// Looks a stream up by name.
+    pub fn stream(&self, name: &str) -> Result<Option<StreamInfo>> {
+        let default = self.default_reducer()?;
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id, name, reducer, created_at, head, last_ts FROM streams WHERE name = ?1")?
+            .query_row([name], |r| self.stream_from_row(r, &default))
+            .optional()?)
+    }
+
+    /// Looks a stream up by name, failing with [`Error::UnknownStream`].
+    pub fn require_stream(&self, name: &str) -> Result<StreamInfo> {
+        self.stream(name)?.ok_or_else(|| Error::UnknownStream(name.to_string()))
+    }
+
+    /// Every stream, by name.
+    pub fn streams(&self) -> Result<Vec<StreamInfo>> {
+        let default = self.default_reducer()?;
+        let mut stmt =
+            self.conn.prepare_cached("SELECT id, name, reducer, created_at, head, last_ts FROM streams ORDER BY name")?;
+        let rows = stmt.query_map([], |r| self.stream_from_row(r, &default))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Creates a stream (within the caller's write transaction).
+    pub fn create_stream(&self, name: &str, reducer: Option<&str>) -> Result<StreamInfo> {
+        check_name("stream name", name)?;
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO streams (name, reducer, created_at) VALUES (?1, ?2, {})",
+                schema::NOW_US
+            ))?
+            .execute(params![name, reducer])?;
+        self.require_stream(name)
+    }
+
+    /// Sets or clears (`None`) a stream's own reducer.
+    pub fn set_stream_reducer(&self, id: StreamId, reducer: Option<&str>) -> Result<()> {
+        self.conn.prepare_cached("UPDATE streams SET reducer = ?2 WHERE id = ?1")?.execute(params![id, reducer])?;
+        Ok(())
+    }
+
+    /// Records a stream's new head after appends.
+    pub fn set_head(&self, id: StreamId, head: u64, last_ts: Micros) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE streams SET head = ?2, last_ts = ?3 WHERE id = ?1")?
+            .execute(params![id, i(head), last_ts])?;
+        Ok(())
+    }
+
+    // ---- events -------------------------------------------------------------------------
+
+    /// Appends one event row; returns its seq and time (the database's clock unless given).
+    #[allow(clippy::too_many_arguments)] // one column each; a struct would only be unpacked here
+    pub fn insert_event(
+        &self,
+        stream_id: StreamId,
+        version: u64,
+        kind: &str,
+        ts: Option<Micros>,
+        data: &str,
+        meta: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<(i64, Micros)> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "INSERT INTO events (stream_id, version, type, ts, data, meta, idem_key)
+             VALUES (?1, ?2, ?3, COALESCE(?4, {}), ?5, ?6, ?7) RETURNING seq, ts",
+            schema::NOW_US
+        ))?;
+        Ok(stmt.query_row(params![stream_id, i(version), kind, ts, data, meta, idempotency_key], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?)
+    }
+
+    fn event_from_row(row: &Row<'_>, stream: &str) -> rusqlite::Result<Event> {
+        let json = |idx: usize| -> rusqlite::Result<Option<serde_json::Value>> {
+            let text: Option<String> = row.get(idx)?;
+            text.map(|t| {
+                serde_json::from_str(&t)
+                    .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+            })
+            .transpose()
+        };
+        Ok(Event {
+            seq: row.get(0)?,
+            stream: stream.to_string(),
+            version: u(row.get(1)?),
+            kind: row.get(2)?,
+            ts: row.get(3)?,
+            data: json(4)?.unwrap_or(serde_json::Value::Null),
+            meta: json(5)?,
+            idempotency_key: row.get(6)?,
+        })
+    }
+
+    /// The event with an idempotency key, with its stream's name.
+    pub fn event_by_key(&self, key: &str) -> Result<Option<Event>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT e.seq, e.version, e.type, e.ts, e.data, e.meta, e.idem_key, s.name
+             FROM events e JOIN streams s ON s.id = e.stream_id WHERE e.idem_key = ?1",
+        )?;
+        Ok(stmt
+            .query_row([key], |r| {
+                let name: String = r.get(7)?;
+                Self::event_from_row(r, &name)
+            })
+            .optional()?)
+    }
+
+    /// One event of a stream.
+    pub fn event(&self, stream: &StreamInfo, version: u64) -> Result<Option<Event>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, version, type, ts, data, meta, idem_key FROM events WHERE stream_id = ?1 AND version = ?2",
+        )?;
+        Ok(stmt.query_row(params![stream.id, i(version)], |r| Self::event_from_row(r, &stream.name)).optional()?)
+    }
+
+    /// Events of a stream with `from <= version <= to`, oldest first, at most `limit`.
+    pub fn events(&self, stream: &StreamInfo, from: u64, to: u64, limit: usize) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, version, type, ts, data, meta, idem_key FROM events
+             WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3 ORDER BY version LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![stream.id, i(from), i(to), i(limit as u64)], |r| {
+            Self::event_from_row(r, &stream.name)
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Calls `f` for each event of a stream with `after < version <= upto`, oldest first,
+    /// without holding more than one row in memory.
+    pub fn replay(
+        &self,
+        stream_id: StreamId,
+        after: u64,
+        upto: u64,
+        mut f: impl FnMut(EventRow<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, version, type, ts, data, meta FROM events
+             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version",
+        )?;
+        let mut rows = stmt.query(params![stream_id, i(after), i(upto)])?;
+        while let Some(row) = rows.next()? {
+            let text = |idx: usize| -> rusqlite::Result<&str> {
+                row.get_ref(idx)?.as_str().map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+            };
+            let meta = match row.get_ref(5)? {
+                rusqlite::types::ValueRef::Null => None,
+                _ => Some(text(5)?),
+            };
+            f(EventRow {
+                seq: row.get(0)?,
+                version: u(row.get(1)?),
+                kind: text(2)?,
+                ts: row.get(3)?,
+                data: text(4)?,
+                meta,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Calls `f` for every event with `seq > after` (in seq order), with its stream's name.
+    pub fn events_since_seq(&self, after: i64, mut f: impl FnMut(Event) -> Result<()>) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT e.seq, e.version, e.type, e.ts, e.data, e.meta, e.idem_key, s.name
+             FROM events e JOIN streams s ON s.id = e.stream_id WHERE e.seq > ?1 ORDER BY e.seq",
+        )?;
+        let mut rows = stmt.query([after])?;
+        while let Some(row) = rows.next()? {
+            let name: String = row.get(7)?;
+            f(Self::event_from_row(row, &name)?)?;
+        }
+        Ok(())
+    }
+
+    /// At most `limit` events with `seq > after`, across streams, in seq order.
+    pub fn events_by_seq(&self, after: i64, limit: usize) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT e.seq, e.version, e.type, e.ts, e.data, e.meta, e.idem_key, s.name
+             FROM events e JOIN streams s ON s.id = e.stream_id WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after, i(limit as u64)], |r| {
+            let name: String = r.get(7)?;
+            Self::event_from_row(r, &name)
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Version of the stream's last event with `ts <= at` (0 if none).
+    pub fn version_at_time(&self, stream_id: StreamId, at: Micros) -> Result<u64> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT version FROM events WHERE stream_id = ?1 AND ts <= ?2 ORDER BY ts DESC, seq DESC LIMIT 1",
+        )?;
+        Ok(stmt.query_row(params![stream_id, at], |r| r.get::<_, i64>(0)).optional()?.map_or(0, u))
+    }
+
+    /// Version of the stream's last event with `seq <= at` (0 if none): a binary search over
+    /// versions, since seq and version grow together within a stream.
+    pub fn version_at_seq(&self, stream: &StreamInfo, at: i64) -> Result<u64> {
+        let mut stmt = self.conn.prepare_cached("SELECT seq FROM events WHERE stream_id = ?1 AND version = ?2")?;
+        let (mut lo, mut hi) = (0u64, stream.head);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            let seq: Option<i64> = stmt.query_row(params![stream.id, i(mid)], |r| r.get(0)).optional()?;
+            match seq {
+                Some(seq) if seq <= at => lo = mid,
+                _ => hi = mid - 1,
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Total number of events and the newest seq.
+    pub fn event_totals(&self) -> Result<(u64, i64)> {
+        let count: i64 = self.conn.query_row("SELECT coalesce(sum(head), 0) FROM streams", [], |r| r.get(0))?;
+        let max: Option<i64> = self.conn.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
+        Ok((u(count), max.unwrap_or(0)))
+    }
+
+    // ---- snapshots ----------------------------------------------------------------------
+
+    fn snapshot_from_row(row: &Row<'_>) -> rusqlite::Result<SnapshotMeta> {
+        Ok(SnapshotMeta {
+            id: row.get(0)?,
+            stream_id: row.get(1)?,
+            version: u(row.get(2)?),
+            ts: row.get(3)?,
+            kind: row.get(4)?,
+            base_id: row.get(5)?,
+            codec: row.get(6)?,
+            raw_size: u(row.get(7)?),
+            stored_size: u(row.get(8)?),
+            checksum: row.get(9)?,
+            fingerprint: row.get(10)?,
+            trigger: row.get(11)?,
+            label: row.get(12)?,
+            created_at: row.get(13)?,
+            create_us: u(row.get(14)?),
+            expires_at: row.get(15)?,
+        })
+    }
+
+    /// Stores a full snapshot, replacing any snapshot of the same stream and version.
+    pub fn insert_snapshot(&self, snap: &NewSnapshot<'_>) -> Result<SnapshotMeta> {
+        self.conn
+            .prepare_cached("DELETE FROM snapshots WHERE stream_id = ?1 AND version = ?2")?
+            .execute(params![snap.stream_id, i(snap.version)])?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "INSERT INTO snapshots (stream_id, version, ts, kind, codec, raw_size, stored_size, checksum,
+                                    fingerprint, trigger, label, created_at, create_us, blob)
+             VALUES (?1, ?2, ?3, 'full', 'zstd', ?4, ?5, ?6, ?7, ?8, ?9, {}, ?10, ?11)
+             RETURNING {SNAPSHOT_COLUMNS}",
+            schema::NOW_US
+        ))?;
+        Ok(stmt.query_row(
+            params![
+                snap.stream_id,
+                i(snap.version),
+                snap.ts,
+                i(snap.raw_size),
+                i(snap.blob.len() as u64),
+                &snap.checksum[..],
+                snap.fingerprint,
+                snap.trigger,
+                snap.label,
+                i(snap.create_us),
+                snap.blob
+            ],
+            Self::snapshot_from_row,
+        )?)
+    }
+
+    /// Snapshots of a stream (all streams if `None`), by stream and version.
+    pub fn snapshots(&self, stream_id: Option<StreamId>) -> Result<Vec<SnapshotMeta>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE ?1 IS NULL OR stream_id = ?1 ORDER BY stream_id, version"
+        ))?;
+        let rows = stmt.query_map([stream_id], Self::snapshot_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Snapshots of a stream with `after < version <= upto`, newest first: the candidates a
+    /// reconstruction tries in order.
+    pub fn snapshot_candidates(&self, stream_id: StreamId, after: u64, upto: u64) -> Result<Vec<SnapshotMeta>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots
+             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version DESC LIMIT 8"
+        ))?;
+        let rows = stmt.query_map(params![stream_id, i(after), i(upto)], Self::snapshot_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The compressed bytes of a snapshot.
+    pub fn snapshot_blob(&self, id: i64) -> Result<Vec<u8>> {
+        Ok(self.conn.prepare_cached("SELECT blob FROM snapshots WHERE id = ?1")?.query_row([id], |r| r.get(0))?)
+    }
+
+    /// Version of the stream's newest snapshot (0 if none).
+    pub fn last_snapshot_version(&self, stream_id: StreamId) -> Result<u64> {
+        let v: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT max(version) FROM snapshots WHERE stream_id = ?1")?
+            .query_row([stream_id], |r| r.get(0))?;
+        Ok(v.map_or(0, u))
+    }
+
+    /// Runs a raw statement; for tests that simulate corruption and for maintenance.
+    #[doc(hidden)]
+    pub fn execute_raw(&self, sql: &str, args: impl rusqlite::Params) -> Result<usize> {
+        Ok(self.conn.execute(sql, args)?)
+    }
+
+    // ---- maintenance log ----------------------------------------------------------------
+
+    /// Records an operation in the maintenance log.
+    pub fn log(&self, action: &str, stream_id: Option<StreamId>, detail: &serde_json::Value, elapsed_us: u64) -> Result<()> {
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO maintenance_log (at, action, stream_id, detail, elapsed_us) VALUES ({}, ?1, ?2, ?3, ?4)",
+                schema::NOW_US
+            ))?
+            .execute(params![action, stream_id, detail.to_string(), i(elapsed_us)])?;
+        Ok(())
+    }
+}
+
+/// Stream names and event types are shown in tables and terminals: refuse control characters
+/// and empty names at the door rather than escaping them forever after.
+pub fn check_name(what: &str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::Input(format!("{what} is empty")));
+    }
+    if let Some((at, c)) = name.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(Error::Input(format!(
+            "{what} {:?} contains the control character U+{:04X} at byte {at}",
+            name,
+            c as u32
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! The schema as an ordered list of migrations; `PRAGMA user_version` counts those applied.
+
+/// Marks a file as rewind's (`PRAGMA application_id`, "RWND").
+pub const APPLICATION_ID: i64 = 0x5257_4E44;
+
+/// Forward migrations, oldest first. Entry `i` takes the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE streams (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL UNIQUE,
+    reducer     TEXT,                       -- NULL: the database default
+    created_at  INTEGER NOT NULL,
+    head        INTEGER NOT NULL DEFAULT 0, -- newest version
+    last_ts     INTEGER
+);
+CREATE TABLE events (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even after deletes
+    stream_id INTEGER NOT NULL REFERENCES streams(id),
+    version   INTEGER NOT NULL,
+    type      TEXT    NOT NULL,
+    ts        INTEGER NOT NULL,                  -- µs since the epoch
+    data      TEXT    NOT NULL,                  -- plain JSON, so json_extract works
+    meta      TEXT,
+    idem_key  TEXT,
+    UNIQUE (stream_id, version)
+);
+CREATE INDEX events_stream_ts ON events(stream_id, ts);
+CREATE UNIQUE INDEX events_idem_key ON events(idem_key) WHERE idem_key IS NOT NULL;
+CREATE TRIGGER events_append_only BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'events are append-only');
+END;
+CREATE TABLE snapshots (
+    id          INTEGER PRIMARY KEY,
+    stream_id   INTEGER NOT NULL REFERENCES streams(id),
+    version     INTEGER NOT NULL,
+    ts          INTEGER NOT NULL,      -- time of the event at `version`
+    kind        TEXT    NOT NULL CHECK (kind IN ('full', 'delta')),
+    base_id     INTEGER REFERENCES snapshots(id),
+    codec       TEXT    NOT NULL,
+    raw_size    INTEGER NOT NULL,
+    stored_size INTEGER NOT NULL,
+    checksum    BLOB    NOT NULL,      -- blake3 of the canonical JSON
+    fingerprint TEXT    NOT NULL,      -- reducer fingerprint
+    trigger     TEXT    NOT NULL,
+    label       TEXT,
+    created_at  INTEGER NOT NULL,      -- µs since the epoch
+    create_us   INTEGER NOT NULL,      -- how long taking it took
+    expires_at  INTEGER,
+    blob        BLOB    NOT NULL,      -- last, so listing never reads it
+    UNIQUE (stream_id, version)
+);
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE maintenance_log (
+    id         INTEGER PRIMARY KEY,
+    at         INTEGER NOT NULL,
+    action     TEXT    NOT NULL,
+    stream_id  INTEGER,
+    detail     TEXT    NOT NULL,
+    elapsed_us INTEGER NOT NULL
+);
+INSERT INTO meta (key, value) VALUES ('default_reducer', 'merge');
+"];
+
+/// The schema version this build writes.
+#[allow(clippy::cast_possible_wrap)] // a handful of migrations
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// SQL for "now" in µs, evaluated by the database so that write times are the database's.
+pub const NOW_US: &str = "CAST(unixepoch('subsec') * 1000000 AS INTEGER)";
