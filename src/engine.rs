@@ -112,6 +112,11 @@ impl Engine {
         &self.store
     }
 
+    /// The underlying store, for settings such as the busy timeout.
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
     /// Runs `f` in one read transaction, so that everything it reads is one consistent view
     /// of the file even while another process appends.
     pub fn read<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {

@@ -33,6 +33,7 @@ pub struct Store {
     conn: Connection,
     path: Option<PathBuf>,
     read_only: bool,
+    busy_ms: u64,
 }
 
 /// An event row borrowed from the database during a replay.
@@ -197,7 +198,7 @@ impl Store {
             conn.pragma_update(None, "synchronous", "normal")?;
         }
         conn.pragma_update(None, "foreign_keys", "on")?;
-        let store = Self { conn, path, read_only: mode == OpenMode::ReadOnly };
+        let store = Self { conn, path, read_only: mode == OpenMode::ReadOnly, busy_ms: BUSY_TIMEOUT_MS };
         if version < schema::VERSION {
             store.migrate(version)?;
         }
@@ -215,6 +216,18 @@ impl Store {
             Ok(())
         })();
         self.end(began, outcome)
+    }
+
+    /// Changes how long writes wait for another process's lock (default [`BUSY_TIMEOUT_MS`]).
+    pub fn set_busy_timeout(&mut self, ms: u64) -> Result<()> {
+        self.conn.busy_timeout(Duration::from_millis(ms))?;
+        self.busy_ms = ms;
+        Ok(())
+    }
+
+    /// How long writes wait for another process's lock, in ms.
+    pub fn busy_timeout_ms(&self) -> u64 {
+        self.busy_ms
     }
 
     /// The file, or `None` in memory.
@@ -237,7 +250,12 @@ impl Store {
         if !self.conn.is_autocommit() {
             return Ok(false);
         }
-        self.conn.execute_batch(if write { "BEGIN IMMEDIATE" } else { "BEGIN DEFERRED" })?;
+        self.conn
+            .execute_batch(if write { "BEGIN IMMEDIATE" } else { "BEGIN DEFERRED" })
+            .map_err(|e| match Error::from(e) {
+                Error::Locked { .. } => Error::Locked { waited_ms: self.busy_ms },
+                other => other,
+            })?;
         Ok(true)
     }
 

@@ -1,0 +1,15 @@
+//! Integration tests, one binary. Table of contents:
+//!
+//! - `rfc`: every example of RFC 7386 and RFC 6902 through the reducers;
+//! - `store`: opening, refusing bad files, append-only events, concurrency, locking;
+//! - `engine`: reconstruction, the cache, snapshots and their faults, blame;
+//! - `invariant`: the state at every version is the same with and without snapshots
+//!   (property test over random streams, corrupted snapshots included);
+//! - `cli`: the built binary on temp databases: output, exit codes, bad input.
+
+mod cli;
+mod engine;
+mod invariant;
+mod rfc;
+mod store;
+mod support;

@@ -1,0 +1,175 @@
+//! The store on real SQLite files: refusing what is not ours, append-only events,
+//! idempotency, optimistic concurrency, two writers at once, a held lock.
+
+use std::path::Path;
+
+use rewind::engine::AppendOptions;
+use rewind::{Engine, Error, OpenMode, Store};
+use serde_json::json;
+
+use crate::support::{append, engine, ev};
+
+fn file_engine(path: &Path) -> Engine {
+    Engine::new(Store::open(path, OpenMode::Create).unwrap())
+}
+
+#[test]
+fn missing_file_is_not_created_by_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.db");
+    let err = Store::open(&path, OpenMode::Existing).err().unwrap();
+    assert!(matches!(err, Error::Missing(_)), "{err}");
+    assert!(err.to_string().contains("nope.db"));
+    assert!(!path.exists());
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.db");
+    let junk = b"these are my notes, not a database\n".repeat(100);
+    std::fs::write(&path, &junk).unwrap();
+    for mode in [OpenMode::Existing, OpenMode::Create] {
+        let err = Store::open(&path, mode).err().unwrap();
+        assert!(err.to_string().contains("not an SQLite file"), "{err}");
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), junk);
+}
+
+#[test]
+fn another_programs_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    rusqlite::Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+    let err = Store::open(&path, OpenMode::Create).err().unwrap();
+    assert!(err.to_string().contains("another program"), "{err}");
+}
+
+#[test]
+fn a_newer_schema_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.db");
+    drop(Store::open(&path, OpenMode::Create).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path, OpenMode::Existing).err().unwrap();
+    assert!(matches!(err, Error::NewerSchema { found: 99, .. }), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn reopening_keeps_events_and_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    append(&mut file_engine(&path), "s", json!({"a": 1}));
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    assert_eq!(*engine.state_at("s", rewind::Target::Head).unwrap().state, json!({"a": 1}));
+}
+
+#[test]
+fn the_database_refuses_to_update_an_event() {
+    let mut engine = engine();
+    append(&mut engine, "s", json!({"a": 1}));
+    let err = engine.store().execute_raw("UPDATE events SET data = '{}' WHERE version = 1", []).unwrap_err();
+    assert!(format!("{err:#}").contains("database error"), "{err:#}");
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(cause.contains("append-only"), "{cause}");
+}
+
+#[test]
+fn seq_increases_across_streams_and_versions_are_dense_per_stream() {
+    let mut engine = engine();
+    let mut last_seq = 0;
+    for i in 0..30 {
+        let e = append(&mut engine, ["a", "b", "c"][i % 3], json!({"i": i}));
+        assert!(e.seq > last_seq);
+        last_seq = e.seq;
+        assert_eq!(e.version, (i / 3 + 1) as u64);
+    }
+}
+
+#[test]
+fn a_retried_append_with_the_same_key_returns_the_original() {
+    let mut engine = engine();
+    let mut event = ev("s", "Paid", json!({"paid": true}));
+    event.idempotency_key = Some("pay-1".into());
+    let first = engine.append(event.clone(), AppendOptions::default()).unwrap();
+    let again = engine.append(event, AppendOptions::default()).unwrap();
+    assert_eq!(again.duplicates, 1);
+    assert_eq!(again.appended, 0);
+    assert_eq!(again.events[0], first.events[0]);
+    assert_eq!(engine.store().require_stream("s").unwrap().head, 1);
+}
+
+#[test]
+fn a_stale_expected_version_is_a_conflict() {
+    let mut engine = engine();
+    append(&mut engine, "s", json!({"a": 1}));
+    let options = AppendOptions { expected_version: Some(0), no_snapshots: false };
+    let err = engine.append(ev("s", "T", json!({})), options).unwrap_err();
+    assert!(matches!(err, Error::Conflict { expected: 0, actual: 1, .. }), "{err}");
+    let ok = AppendOptions { expected_version: Some(1), no_snapshots: false };
+    assert_eq!(engine.append(ev("s", "T", json!({})), ok).unwrap().events[0].version, 2);
+}
+
+#[test]
+fn control_characters_in_names_are_refused_in_data_kept() {
+    let mut engine = engine();
+    let err = engine.append(ev("bad\u{1b}[2Jname", "T", json!({})), AppendOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("U+001B"), "{err}");
+    let e = append(&mut engine, "ok", json!({"text": "bell\u{7} esc\u{1b}[31m"}));
+    let stored = engine.store().event(&engine.store().require_stream("ok").unwrap(), e.version).unwrap().unwrap();
+    assert_eq!(stored.data, json!({"text": "bell\u{7} esc\u{1b}[31m"}));
+}
+
+#[test]
+fn two_writers_at_once_lose_and_duplicate_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    drop(Store::open(&path, OpenMode::Create).unwrap());
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+                for i in 0..200 {
+                    append(&mut engine, "shared", json!({"writer": w, "i": i}));
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    let stream = engine.store().require_stream("shared").unwrap();
+    assert_eq!(stream.head, 400);
+    let events = engine.store().events(&stream, 1, 400, 1000).unwrap();
+    let versions: Vec<u64> = events.iter().map(|e| e.version).collect();
+    assert_eq!(versions, (1..=400).collect::<Vec<_>>());
+    let mut seen: Vec<(i64, i64)> =
+        events.iter().map(|e| (e.data["writer"].as_i64().unwrap(), e.data["i"].as_i64().unwrap())).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 400);
+}
+
+#[test]
+fn a_lock_held_past_the_busy_timeout_is_a_clear_error_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("locked.db");
+    append(&mut file_engine(&path), "s", json!({"a": 1}));
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    engine.store_mut().set_busy_timeout(50).unwrap();
+    let err = engine.append(ev("s", "T", json!({"a": 2})), AppendOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::Locked { waited_ms: 50 }), "{err}");
+    assert!(err.to_string().contains("locked by another process"));
+    holder.execute_batch("COMMIT").unwrap();
+    append(&mut engine, "s", json!({"a": 3}));
+    assert_eq!(*engine.state_at("s", rewind::Target::Head).unwrap().state, json!({"a": 3}));
+    assert_eq!(engine.store().require_stream("s").unwrap().head, 2);
+}
