@@ -93,13 +93,23 @@ pub fn decode(blob: &[u8], raw_size: u64, expected: &[u8]) -> Result<Value, Code
         .map_err(|_| CodecError::Zstd("not a zstd frame".into()))?;
     if let Some(declared) = declared {
         if declared != raw_size {
-            return Err(CodecError::Size { expected: raw_size, found: declared });
+            return Err(CodecError::Size {
+                expected: raw_size,
+                found: declared,
+            });
         }
     }
-    let capacity = usize::try_from(raw_size).map_err(|_| CodecError::Size { expected: raw_size, found: raw_size })?;
-    let bytes = zstd::bulk::decompress(blob, capacity).map_err(|e| CodecError::Zstd(e.to_string()))?;
+    let capacity = usize::try_from(raw_size).map_err(|_| CodecError::Size {
+        expected: raw_size,
+        found: raw_size,
+    })?;
+    let bytes =
+        zstd::bulk::decompress(blob, capacity).map_err(|e| CodecError::Zstd(e.to_string()))?;
     if bytes.len() as u64 != raw_size {
-        return Err(CodecError::Size { expected: raw_size, found: bytes.len() as u64 });
+        return Err(CodecError::Size {
+            expected: raw_size,
+            found: bytes.len() as u64,
+        });
     }
     if checksum(&bytes)[..] != *expected {
         return Err(CodecError::Checksum);
@@ -126,7 +136,10 @@ mod tests {
         let v = json!({"order": {"status": "paid", "items": [1, 2, 3]}});
         let bytes = canonical(&v);
         let blob = compress(&bytes).unwrap();
-        assert_eq!(decode(&blob, bytes.len() as u64, &checksum(&bytes)).unwrap(), v);
+        assert_eq!(
+            decode(&blob, bytes.len() as u64, &checksum(&bytes)).unwrap(),
+            v
+        );
     }
 
     #[test]
@@ -144,14 +157,24 @@ mod tests {
         let bytes = canonical(&json!({"k": "v".repeat(1000)}));
         let blob = compress(&bytes).unwrap();
         let err = decode(&blob, 10, &checksum(&bytes)).unwrap_err();
-        assert!(matches!(err, CodecError::Size { expected: 10, .. }), "{err}");
+        assert!(
+            matches!(err, CodecError::Size { expected: 10, .. }),
+            "{err}"
+        );
     }
 
     #[test]
     fn truncated_frame_is_an_error_not_a_panic() {
         let bytes = canonical(&json!({"k": "v".repeat(1000)}));
         let blob = compress(&bytes).unwrap();
-        assert!(decode(&blob[..blob.len() / 2], bytes.len() as u64, &checksum(&bytes)).is_err());
+        assert!(
+            decode(
+                &blob[..blob.len() / 2],
+                bytes.len() as u64,
+                &checksum(&bytes)
+            )
+            .is_err()
+        );
         assert!(decode(&[], bytes.len() as u64, &checksum(&bytes)).is_err());
     }
 
@@ -159,6 +182,9 @@ mod tests {
     fn wrong_checksum_is_detected() {
         let bytes = canonical(&json!({"a": 1}));
         let blob = compress(&bytes).unwrap();
-        assert_eq!(decode(&blob, bytes.len() as u64, &[0; 32]).unwrap_err(), CodecError::Checksum);
+        assert_eq!(
+            decode(&blob, bytes.len() as u64, &[0; 32]).unwrap_err(),
+            CodecError::Checksum
+        );
     }
 }

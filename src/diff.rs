@@ -37,7 +37,9 @@ impl Change {
     /// The JSON pointer the change is at.
     pub fn path(&self) -> &str {
         match self {
-            Self::Added { path, .. } | Self::Removed { path, .. } | Self::Changed { path, .. } => path,
+            Self::Added { path, .. } | Self::Removed { path, .. } | Self::Changed { path, .. } => {
+                path
+            }
         }
     }
 }
@@ -53,15 +55,24 @@ pub fn changes(old: &Value, new: &Value) -> Vec<Change> {
 fn walk(old: &Value, new: &Value, path: &mut String, out: &mut Vec<Change>) {
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
-            let mut keys: Vec<&String> = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))).collect();
+            let mut keys: Vec<&String> = a
+                .keys()
+                .chain(b.keys().filter(|k| !a.contains_key(*k)))
+                .collect();
             keys.sort();
             for key in keys {
                 let len = path.len();
                 push_token(path, key);
                 match (a.get(key), b.get(key)) {
                     (Some(x), Some(y)) => walk(x, y, path, out),
-                    (Some(x), None) => out.push(Change::Removed { path: path.clone(), value: x.clone() }),
-                    (None, Some(y)) => out.push(Change::Added { path: path.clone(), value: y.clone() }),
+                    (Some(x), None) => out.push(Change::Removed {
+                        path: path.clone(),
+                        value: x.clone(),
+                    }),
+                    (None, Some(y)) => out.push(Change::Added {
+                        path: path.clone(),
+                        value: y.clone(),
+                    }),
                     (None, None) => {}
                 }
                 path.truncate(len);
@@ -73,14 +84,24 @@ fn walk(old: &Value, new: &Value, path: &mut String, out: &mut Vec<Change>) {
                 push_token(path, &idx.to_string());
                 match (a.get(idx), b.get(idx)) {
                     (Some(x), Some(y)) => walk(x, y, path, out),
-                    (Some(x), None) => out.push(Change::Removed { path: path.clone(), value: x.clone() }),
-                    (None, Some(y)) => out.push(Change::Added { path: path.clone(), value: y.clone() }),
+                    (Some(x), None) => out.push(Change::Removed {
+                        path: path.clone(),
+                        value: x.clone(),
+                    }),
+                    (None, Some(y)) => out.push(Change::Added {
+                        path: path.clone(),
+                        value: y.clone(),
+                    }),
                     (None, None) => {}
                 }
                 path.truncate(len);
             }
         }
-        (a, b) if a != b => out.push(Change::Changed { path: path.clone(), from: a.clone(), to: b.clone() }),
+        (a, b) if a != b => out.push(Change::Changed {
+            path: path.clone(),
+            from: a.clone(),
+            to: b.clone(),
+        }),
         _ => {}
     }
 }
@@ -128,10 +149,23 @@ mod tests {
         assert_eq!(
             changes(&old, &new),
             vec![
-                Change::Removed { path: "/gone".into(), value: json!(true) },
-                Change::Added { path: "/order/a~1b~0".into(), value: json!(1) },
-                Change::Added { path: "/order/items/2".into(), value: json!(3) },
-                Change::Changed { path: "/order/status".into(), from: json!("paid"), to: json!("shipped") },
+                Change::Removed {
+                    path: "/gone".into(),
+                    value: json!(true)
+                },
+                Change::Added {
+                    path: "/order/a~1b~0".into(),
+                    value: json!(1)
+                },
+                Change::Added {
+                    path: "/order/items/2".into(),
+                    value: json!(3)
+                },
+                Change::Changed {
+                    path: "/order/status".into(),
+                    from: json!("paid"),
+                    to: json!("shipped")
+                },
             ]
         );
     }
@@ -146,7 +180,11 @@ mod tests {
     fn a_change_of_type_is_one_change_at_that_path() {
         assert_eq!(
             changes(&json!({"a": {"b": 1}}), &json!({"a": [1]})),
-            vec![Change::Changed { path: "/a".into(), from: json!({"b": 1}), to: json!([1]) }]
+            vec![Change::Changed {
+                path: "/a".into(),
+                from: json!({"b": 1}),
+                to: json!([1])
+            }]
         );
     }
 
@@ -168,7 +206,12 @@ mod tests {
 
     #[test]
     fn unified_diff_marks_removed_and_added_lines() {
-        let text = unified(&json!({"status": "paid"}), &json!({"status": "shipped"}), ("v1", "v2"), 3);
+        let text = unified(
+            &json!({"status": "paid"}),
+            &json!({"status": "shipped"}),
+            ("v1", "v2"),
+            3,
+        );
         assert!(text.contains("--- v1\n+++ v2\n"), "{text}");
         assert!(text.contains("-  \"status\": \"paid\"\n"), "{text}");
         assert!(text.contains("+  \"status\": \"shipped\"\n"), "{text}");

@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use crate::codec;
 use crate::error::{Error, Result};
-use crate::model::{Event, Micros, NewEvent, Provenance, SnapshotFault, StreamId, StreamInfo, Target};
+use crate::model::{
+    Event, Micros, NewEvent, Provenance, SnapshotFault, StreamId, StreamInfo, Target,
+};
 use crate::reduce::{EventRef, Reducer};
 use crate::store::{EventRow, NewSnapshot, SnapshotMeta, Store};
 
@@ -74,7 +76,9 @@ pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100;
 
 impl Default for SnapshotPolicy {
     fn default() -> Self {
-        Self { every: DEFAULT_SNAPSHOT_EVERY }
+        Self {
+            every: DEFAULT_SNAPSHOT_EVERY,
+        }
     }
 }
 
@@ -137,9 +141,10 @@ impl Engine {
         if let Some(r) = self.reducers.get(spec) {
             return Ok(Arc::clone(r));
         }
-        let reducer = Arc::new(
-            Reducer::parse(spec).map_err(|cause| Error::BadReducer { spec: spec.to_string(), cause })?,
-        );
+        let reducer = Arc::new(Reducer::parse(spec).map_err(|cause| Error::BadReducer {
+            spec: spec.to_string(),
+            cause,
+        })?);
         self.reducers.insert(spec.to_string(), Arc::clone(&reducer));
         Ok(reducer)
     }
@@ -153,7 +158,11 @@ impl Engine {
             Target::Seq(s) => self.store.version_at_seq(stream, s)?,
         };
         if version > stream.head {
-            return Err(Error::VersionOutOfRange { stream: stream.name.clone(), version, head: stream.head });
+            return Err(Error::VersionOutOfRange {
+                stream: stream.name.clone(),
+                version,
+                head: stream.head,
+            });
         }
         Ok(version)
     }
@@ -181,12 +190,26 @@ impl Engine {
         let floor = self.cached_floor(stream.id, &fingerprint, version);
         if floor == Some(version) {
             provenance.cached = Some(version);
-            let state = self.cache.get(&(stream.id, version)).cloned().unwrap_or_default();
+            let state = self
+                .cache
+                .get(&(stream.id, version))
+                .cloned()
+                .unwrap_or_default();
             provenance.elapsed_us = elapsed_us(started);
-            return Ok(Reconstruction { stream: stream.clone(), state, provenance });
+            return Ok(Reconstruction {
+                stream: stream.clone(),
+                state,
+                provenance,
+            });
         }
         let after = floor.unwrap_or(0);
-        let (mut state, mut at) = match self.load_snapshot(stream, &fingerprint, after, version, &mut provenance.faults)? {
+        let (mut state, mut at) = match self.load_snapshot(
+            stream,
+            &fingerprint,
+            after,
+            version,
+            &mut provenance.faults,
+        )? {
             Some((snap_version, state)) => {
                 provenance.snapshot = Some(snap_version);
                 (state, snap_version)
@@ -194,7 +217,11 @@ impl Engine {
             None => match floor {
                 Some(v) => {
                     provenance.cached = Some(v);
-                    let state = self.cache.get(&(stream.id, v)).map(|s| (**s).clone()).unwrap_or_default();
+                    let state = self
+                        .cache
+                        .get(&(stream.id, v))
+                        .map(|s| (**s).clone())
+                        .unwrap_or_default();
                     (state, v)
                 }
                 None => (Value::Object(serde_json::Map::new()), 0),
@@ -215,7 +242,11 @@ impl Engine {
         let state = Arc::new(state);
         self.remember(stream.id, &fingerprint, at, Arc::clone(&state));
         provenance.elapsed_us = elapsed_us(started);
-        Ok(Reconstruction { stream: stream.clone(), state, provenance })
+        Ok(Reconstruction {
+            stream: stream.clone(),
+            state,
+            provenance,
+        })
     }
 
     /// Applies the events `after < version <= upto` of a stream to `state`, calling `each`
@@ -264,7 +295,10 @@ impl Engine {
         for snap in self.store.snapshot_candidates(stream.id, after, upto)? {
             match self.decode_snapshot(&snap, fingerprint) {
                 Ok(state) => return Ok(Some((snap.version, state))),
-                Err(reason) => faults.push(SnapshotFault { version: snap.version, reason }),
+                Err(reason) => faults.push(SnapshotFault {
+                    version: snap.version,
+                    reason,
+                }),
             }
         }
         Ok(None)
@@ -273,12 +307,21 @@ impl Engine {
     /// Loads and checks one snapshot: fingerprint, size, checksum, JSON.
     pub fn decode_snapshot(&self, snap: &SnapshotMeta, fingerprint: &str) -> Result<Value, String> {
         if snap.fingerprint != fingerprint {
-            return Err(format!("stale: built with reducer {}, the stream now uses {fingerprint}", snap.fingerprint));
+            return Err(format!(
+                "stale: built with reducer {}, the stream now uses {fingerprint}",
+                snap.fingerprint
+            ));
         }
         if snap.kind != "full" || snap.codec != "zstd" {
-            return Err(format!("unsupported {} snapshot with codec {}", snap.kind, snap.codec));
+            return Err(format!(
+                "unsupported {} snapshot with codec {}",
+                snap.kind, snap.codec
+            ));
         }
-        let blob = self.store.snapshot_blob(snap.id).map_err(|e| format!("unreadable: {e:#}"))?;
+        let blob = self
+            .store
+            .snapshot_blob(snap.id)
+            .map_err(|e| format!("unreadable: {e:#}"))?;
         codec::decode(&blob, snap.raw_size, &snap.checksum).map_err(|e| e.to_string())
     }
 
@@ -332,7 +375,11 @@ impl Engine {
 
     /// Appends every event from `items` in one transaction: all or nothing. An item is an
     /// event with where it came from, or an error that already says where.
-    pub fn import(&mut self, items: impl IntoIterator<Item = Result<ImportItem>>, no_snapshots: bool) -> Result<WriteReport> {
+    pub fn import(
+        &mut self,
+        items: impl IntoIterator<Item = Result<ImportItem>>,
+        no_snapshots: bool,
+    ) -> Result<WriteReport> {
         self.write(|engine| {
             let mut writer = Writer::new(no_snapshots, engine.policy()?);
             for item in items {
@@ -340,7 +387,10 @@ impl Engine {
                 let expected = item.version.map(|v| v.saturating_sub(1));
                 writer
                     .push(engine, item.event, expected)
-                    .map_err(|cause| Error::At { at: item.at, cause: Box::new(cause) })?;
+                    .map_err(|cause| Error::At {
+                        at: item.at,
+                        cause: Box::new(cause),
+                    })?;
             }
             writer.finish(engine)?;
             Ok(writer.report)
@@ -351,30 +401,51 @@ impl Engine {
     pub fn policy(&self) -> Result<SnapshotPolicy> {
         Ok(match self.store.meta("snapshot_every")? {
             Some(text) => SnapshotPolicy {
-                every: text.parse().map_err(|_| Error::Input(format!("meta snapshot_every is {text:?}, not a number")))?,
+                every: text.parse().map_err(|_| {
+                    Error::Input(format!("meta snapshot_every is {text:?}, not a number"))
+                })?,
             },
             None => SnapshotPolicy::default(),
         })
     }
 
     /// Takes a full snapshot of a stream at a target (manual unless `trigger` says otherwise).
-    pub fn take_snapshot(&mut self, stream: &str, target: Target, trigger: &str, label: Option<&str>) -> Result<SnapshotMeta> {
+    pub fn take_snapshot(
+        &mut self,
+        stream: &str,
+        target: Target,
+        trigger: &str,
+        label: Option<&str>,
+    ) -> Result<SnapshotMeta> {
         let rec = self.state_at(stream, target)?;
         let version = rec.provenance.version;
         if version == 0 {
-            return Err(Error::Input(format!("stream {stream:?} has no events to snapshot")));
+            return Err(Error::Input(format!(
+                "stream {stream:?} has no events to snapshot"
+            )));
         }
         let ts = self.store.event(&rec.stream, version)?.map_or(0, |e| e.ts);
         let fingerprint = self.reducer(&rec.stream.reducer)?.fingerprint();
         self.write(|engine| {
-            store_snapshot(&engine.store, &rec.stream, version, ts, &rec.state, &fingerprint, trigger, label)
+            store_snapshot(
+                &engine.store,
+                &rec.stream,
+                version,
+                ts,
+                &rec.state,
+                &fingerprint,
+                trigger,
+                label,
+            )
         })
     }
 
     /// The events that changed the value at a JSON pointer, newest first, up to `upto`.
     pub fn blame(&mut self, stream: &str, pointer: &str, upto: Target) -> Result<Vec<Event>> {
         if !(pointer.is_empty() || pointer.starts_with('/')) {
-            return Err(Error::Input(format!("{pointer:?} is not a JSON pointer (it must start with '/')")));
+            return Err(Error::Input(format!(
+                "{pointer:?} is not a JSON pointer (it must start with '/')"
+            )));
         }
         let stream = self.store.require_stream(stream)?;
         let reducer = self.reducer(&stream.reducer)?;
@@ -403,13 +474,31 @@ fn elapsed_us(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-fn apply_row(stream: &StreamInfo, reducer: &Reducer, state: &mut Value, row: &EventRow<'_>) -> Result<()> {
+fn apply_row(
+    stream: &StreamInfo,
+    reducer: &Reducer,
+    state: &mut Value,
+    row: &EventRow<'_>,
+) -> Result<()> {
     let bad = |what: &str, e: serde_json::Error| {
-        Error::Input(format!("stream {:?} version {}: stored {what} is not JSON: {e}", stream.name, row.version))
+        Error::Input(format!(
+            "stream {:?} version {}: stored {what} is not JSON: {e}",
+            stream.name, row.version
+        ))
     };
     let data: Value = serde_json::from_str(row.data).map_err(|e| bad("data", e))?;
-    let meta: Option<Value> = row.meta.map(serde_json::from_str).transpose().map_err(|e| bad("meta", e))?;
-    let event = EventRef { kind: row.kind, version: row.version, ts: row.ts, data: &data, meta: meta.as_ref() };
+    let meta: Option<Value> = row
+        .meta
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| bad("meta", e))?;
+    let event = EventRef {
+        kind: row.kind,
+        version: row.version,
+        ts: row.ts,
+        data: &data,
+        meta: meta.as_ref(),
+    };
     reducer.apply(state, event).map_err(|cause| Error::Reduce {
         stream: stream.name.clone(),
         version: row.version,
@@ -433,7 +522,8 @@ fn store_snapshot(
     let started = Instant::now();
     let bytes = codec::canonical(state);
     let checksum = codec::checksum(&bytes);
-    let blob = codec::compress(&bytes).map_err(|e| Error::Input(format!("compressing snapshot: {e}")))?;
+    let blob =
+        codec::compress(&bytes).map_err(|e| Error::Input(format!("compressing snapshot: {e}")))?;
     store.insert_snapshot(&NewSnapshot {
         stream_id: stream.id,
         version,
@@ -468,10 +558,20 @@ struct Writer {
 
 impl Writer {
     fn new(no_snapshots: bool, policy: SnapshotPolicy) -> Self {
-        Self { running: HashMap::new(), no_snapshots, policy, report: WriteReport::default() }
+        Self {
+            running: HashMap::new(),
+            no_snapshots,
+            policy,
+            report: WriteReport::default(),
+        }
     }
 
-    fn push(&mut self, engine: &mut Engine, event: NewEvent, expected: Option<u64>) -> Result<Event> {
+    fn push(
+        &mut self,
+        engine: &mut Engine,
+        event: NewEvent,
+        expected: Option<u64>,
+    ) -> Result<Event> {
         crate::store::check_name("event type", &event.kind)?;
         if let Some(key) = &event.idempotency_key {
             if let Some(original) = engine.store.event_by_key(key)? {
@@ -497,15 +597,27 @@ impl Writer {
             let state = (*engine.state_of(&stream, Target::Head)?.state).clone();
             let last_snapshot = engine.store.last_snapshot_version(stream.id)?;
             let fingerprint = reducer.fingerprint();
-            self.running
-                .insert(event.stream.clone(), Running { stream, reducer, fingerprint, state, last_snapshot });
+            self.running.insert(
+                event.stream.clone(),
+                Running {
+                    stream,
+                    reducer,
+                    fingerprint,
+                    state,
+                    last_snapshot,
+                },
+            );
         }
         let Some(run) = self.running.get_mut(&event.stream) else {
             return Err(Error::UnknownStream(event.stream));
         };
         if let Some(expected) = expected {
             if expected != run.stream.head {
-                return Err(Error::Conflict { stream: event.stream, expected, actual: run.stream.head });
+                return Err(Error::Conflict {
+                    stream: event.stream,
+                    expected,
+                    actual: run.stream.head,
+                });
             }
         }
         let version = run.stream.head + 1;
@@ -524,13 +636,39 @@ impl Writer {
         )?;
         let reducer = Arc::clone(&run.reducer);
         reducer
-            .apply(&mut run.state, EventRef { kind: &event.kind, version, ts, data: &event.data, meta: event.meta.as_ref() })
-            .map_err(|cause| Error::Reduce { stream: event.stream.clone(), version, reducer: reducer.spec(), cause })?;
+            .apply(
+                &mut run.state,
+                EventRef {
+                    kind: &event.kind,
+                    version,
+                    ts,
+                    data: &event.data,
+                    meta: event.meta.as_ref(),
+                },
+            )
+            .map_err(|cause| Error::Reduce {
+                stream: event.stream.clone(),
+                version,
+                reducer: reducer.spec(),
+                cause,
+            })?;
         run.stream.head = version;
         run.stream.last_ts = Some(ts);
         self.report.appended += 1;
-        if !self.no_snapshots && self.policy.every > 0 && version - run.last_snapshot >= self.policy.every {
-            store_snapshot(&engine.store, &run.stream, version, ts, &run.state, &run.fingerprint, "count", None)?;
+        if !self.no_snapshots
+            && self.policy.every > 0
+            && version - run.last_snapshot >= self.policy.every
+        {
+            store_snapshot(
+                &engine.store,
+                &run.stream,
+                version,
+                ts,
+                &run.state,
+                &run.fingerprint,
+                "count",
+                None,
+            )?;
             run.last_snapshot = version;
             self.report.snapshots += 1;
         }
@@ -548,7 +686,11 @@ impl Writer {
 
     fn finish(&mut self, engine: &mut Engine) -> Result<()> {
         for run in self.running.values() {
-            engine.store.set_head(run.stream.id, run.stream.head, run.stream.last_ts.unwrap_or(0))?;
+            engine.store.set_head(
+                run.stream.id,
+                run.stream.head,
+                run.stream.last_ts.unwrap_or(0),
+            )?;
         }
         Ok(())
     }

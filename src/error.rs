@@ -111,7 +111,9 @@ impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
         match err.sqlite_error_code() {
-            Some(DatabaseBusy | DatabaseLocked) => Self::Locked { waited_ms: crate::store::BUSY_TIMEOUT_MS },
+            Some(DatabaseBusy | DatabaseLocked) => Self::Locked {
+                waited_ms: crate::store::BUSY_TIMEOUT_MS,
+            },
             _ => Self::Sqlite(err),
         }
     }

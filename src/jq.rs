@@ -24,17 +24,30 @@ pub struct Program {
 impl Program {
     /// Compiles a program, or explains where and why it does not compile.
     pub fn compile(source: &str) -> Result<Self, ReduceError> {
-        let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-        let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let funs = jaq_core::funs()
+            .chain(jaq_std::funs())
+            .chain(jaq_json::funs());
         let arena = Arena::default();
         let modules = Loader::new(defs)
-            .load(&arena, File { code: source, path: () })
+            .load(
+                &arena,
+                File {
+                    code: source,
+                    path: (),
+                },
+            )
             .map_err(|errs| ReduceError::JqCompile(load_errors(&errs)))?;
         let filter = Compiler::default()
             .with_funs(funs)
             .compile(modules)
             .map_err(|errs| ReduceError::JqCompile(compile_errors(&errs)))?;
-        Ok(Self { source: source.into(), filter: Arc::new(filter) })
+        Ok(Self {
+            source: source.into(),
+            filter: Arc::new(filter),
+        })
     }
 
     /// The program text.
@@ -82,24 +95,47 @@ fn line_col(code: &str, part: &str) -> String {
     }
     let before = &code[..load::span(code, part).start];
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before, |i| &before[i + 1..]).chars().count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before, |i| &before[i + 1..])
+        .chars()
+        .count()
+        + 1;
     format!("{line}:{col}")
 }
 
 fn found(part: &str) -> String {
-    if part.is_empty() { "the end of the program".into() } else { format!("`{part}`") }
+    if part.is_empty() {
+        "the end of the program".into()
+    } else {
+        format!("`{part}`")
+    }
 }
 
 fn load_errors(errs: &load::Errors<&str, ()>) -> String {
     let mut msgs = Vec::new();
     for (file, err) in errs {
         match err {
-            load::Error::Io(items) => msgs.extend(items.iter().map(|(path, e)| format!("cannot load `{path}`: {e}"))),
+            load::Error::Io(items) => msgs.extend(
+                items
+                    .iter()
+                    .map(|(path, e)| format!("cannot load `{path}`: {e}")),
+            ),
             load::Error::Lex(items) => msgs.extend(items.iter().map(|(expect, part)| {
-                format!("at {}: expected {}, found {}", line_col(file.code, part), expect.as_str(), found(part))
+                format!(
+                    "at {}: expected {}, found {}",
+                    line_col(file.code, part),
+                    expect.as_str(),
+                    found(part)
+                )
             })),
             load::Error::Parse(items) => msgs.extend(items.iter().map(|(expect, part)| {
-                format!("at {}: expected {}, found {}", line_col(file.code, part), expect.as_str(), found(part))
+                format!(
+                    "at {}: expected {}, found {}",
+                    line_col(file.code, part),
+                    expect.as_str(),
+                    found(part)
+                )
             })),
         }
     }
@@ -114,7 +150,11 @@ fn compile_errors(errs: &compile::Errors<&str, ()>) -> String {
                 compile::Undefined::Filter(arity) => format!("{name}/{arity}"),
                 _ => (*name).to_string(),
             };
-            msgs.push(format!("at {}: undefined {} `{what}`", line_col(file.code, name), undefined.as_str()));
+            msgs.push(format!(
+                "at {}: undefined {} `{what}`",
+                line_col(file.code, name),
+                undefined.as_str()
+            ));
         }
     }
     msgs.join("; ")
@@ -133,7 +173,11 @@ fn to_val(v: &Value) -> Val {
         }),
         Value::String(s) => Val::from(s.clone()),
         Value::Array(items) => items.iter().map(to_val).collect(),
-        Value::Object(map) => Val::obj(map.iter().map(|(k, v)| (Val::from(k.clone()), to_val(v))).collect()),
+        Value::Object(map) => Val::obj(
+            map.iter()
+                .map(|(k, v)| (Val::from(k.clone()), to_val(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -206,7 +250,10 @@ mod tests {
     fn a_syntax_error_says_where() {
         let err = Program::compile(".state | {").err().unwrap().to_string();
         assert!(err.contains("1:11"), "{err}");
-        let err = Program::compile(".state | nosuch(1)").err().unwrap().to_string();
+        let err = Program::compile(".state | nosuch(1)")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("nosuch/1"), "{err}");
     }
 
@@ -214,21 +261,33 @@ mod tests {
     fn runtime_errors_and_halt_are_errors_not_exits() {
         let input = json!({"state": {"x": 1}});
         for program in [r#".state.x + "a""#, r#"error("boom")"#, "halt"] {
-            assert!(Program::compile(program).unwrap().run(&input).is_err(), "{program}");
+            assert!(
+                Program::compile(program).unwrap().run(&input).is_err(),
+                "{program}"
+            );
         }
     }
 
     #[test]
     fn a_reducer_must_produce_exactly_one_output() {
         let input = json!({"state": {}});
-        assert_eq!(Program::compile("empty").unwrap().run(&input), Err(ReduceError::JqOutputs(0)));
-        assert_eq!(Program::compile("repeat(1)").unwrap().run(&input), Err(ReduceError::JqOutputs(2)));
+        assert_eq!(
+            Program::compile("empty").unwrap().run(&input),
+            Err(ReduceError::JqOutputs(0))
+        );
+        assert_eq!(
+            Program::compile("repeat(1)").unwrap().run(&input),
+            Err(ReduceError::JqOutputs(2))
+        );
     }
 
     #[test]
     fn numbers_survive_the_round_trip() {
         let v = json!({"i": 12_345_678_901_234_567_i64, "u": u64::MAX, "f": 1.5, "half": 4});
         assert_eq!(Program::compile(".").unwrap().run(&v).unwrap(), v);
-        assert_eq!(Program::compile(".half / 2").unwrap().run(&v).unwrap(), json!(2));
+        assert_eq!(
+            Program::compile(".half / 2").unwrap().run(&v).unwrap(),
+            json!(2)
+        );
     }
 }

@@ -116,12 +116,20 @@ impl Provenance {
             (None, Some(v)) => format!("snapshot v{}", group(v)),
             (None, None) => "full replay".to_string(),
         };
-        let events = if self.replayed == 1 { "event" } else { "events" };
+        let events = if self.replayed == 1 {
+            "event"
+        } else {
+            "events"
+        };
         #[allow(clippy::cast_precision_loss)] // a display value; µs fit f64 exactly for years
         let ms = self.elapsed_us as f64 / 1000.0;
         let mut line = format!("{start} + {} {events} · {ms:.1} ms", group(self.replayed));
         for fault in &self.faults {
-            line.push_str(&format!(" · skipped snapshot v{}: {}", group(fault.version), fault.reason));
+            line.push_str(&format!(
+                " · skipped snapshot v{}: {}",
+                group(fault.version),
+                fault.reason
+            ));
         }
         line
     }

@@ -156,7 +156,8 @@ fn apply_patch(state: &mut Value, data: &Value) -> Result<(), ReduceError> {
     }
     if measure_after {
         let mut scratch = state.clone();
-        json_patch::patch(&mut scratch, &ops).map_err(|e| ReduceError::PatchFailed(e.to_string()))?;
+        json_patch::patch(&mut scratch, &ops)
+            .map_err(|e| ReduceError::PatchFailed(e.to_string()))?;
         if depth(&scratch) > MAX_DEPTH {
             return Err(ReduceError::TooDeep);
         }
@@ -180,12 +181,21 @@ mod tests {
     use super::*;
 
     fn ev(data: &Value) -> EventRef<'_> {
-        EventRef { kind: "T", version: 1, ts: 0, data, meta: None }
+        EventRef {
+            kind: "T",
+            version: 1,
+            ts: 0,
+            data,
+            meta: None,
+        }
     }
 
     #[test]
     fn parse_rejects_unknown_names() {
-        assert_eq!(Reducer::parse("mrege").err(), Some(ReduceError::Unknown("mrege".into())));
+        assert_eq!(
+            Reducer::parse("mrege").err(),
+            Some(ReduceError::Unknown("mrege".into()))
+        );
     }
 
     #[test]
@@ -199,7 +209,8 @@ mod tests {
     #[test]
     fn failed_patch_leaves_state_unchanged() {
         let mut state = json!({"a": 1});
-        let data = json!([{"op": "add", "path": "/b", "value": 2}, {"op": "remove", "path": "/zzz"}]);
+        let data =
+            json!([{"op": "add", "path": "/b", "value": 2}, {"op": "remove", "path": "/zzz"}]);
         assert!(Reducer::Patch.apply(&mut state, ev(&data)).is_err());
         assert_eq!(state, json!({"a": 1}));
     }
@@ -207,7 +218,9 @@ mod tests {
     #[test]
     fn patch_data_that_is_not_operations_is_named() {
         let mut state = json!({});
-        let err = Reducer::Patch.apply(&mut state, ev(&json!({"op": "add"}))).unwrap_err();
+        let err = Reducer::Patch
+            .apply(&mut state, ev(&json!({"op": "add"})))
+            .unwrap_err();
         assert!(matches!(err, ReduceError::NotAPatch(_)), "{err}");
     }
 
@@ -222,13 +235,18 @@ mod tests {
         Reducer::Patch.apply(&mut state, ev(&data)).unwrap();
         // Copying the 101-deep subtree under itself twice would pass 120 levels.
         let copy = json!([{"op": "copy", "from": "/a", "path": "/a/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0"}]);
-        assert_eq!(Reducer::Patch.apply(&mut state, ev(&copy)).unwrap_err(), ReduceError::TooDeep);
+        assert_eq!(
+            Reducer::Patch.apply(&mut state, ev(&copy)).unwrap_err(),
+            ReduceError::TooDeep
+        );
     }
 
     #[test]
     fn replace_takes_the_data_as_the_state() {
         let mut state = json!({"a": 1});
-        Reducer::Replace.apply(&mut state, ev(&json!({"b": 2}))).unwrap();
+        Reducer::Replace
+            .apply(&mut state, ev(&json!({"b": 2})))
+            .unwrap();
         assert_eq!(state, json!({"b": 2}));
     }
 }

@@ -12,9 +12,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
+use crate::Engine;
 use crate::model::Target;
 use crate::store::{OpenMode, Store};
-use crate::Engine;
 
 /// rewind — a time-travel debugger for event-sourced and checkpointed application state.
 ///
@@ -128,6 +128,8 @@ fn open(db: &DbArg, mode: OpenMode) -> Result<Engine> {
 /// Whether an error is a closed stdout (e.g. `rewind log … | head`), which is not a failure.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
-        cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }

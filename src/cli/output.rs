@@ -50,7 +50,11 @@ pub struct Table {
 impl Table {
     /// A table with these column titles.
     pub fn new(header: Vec<&'static str>, right: Vec<usize>) -> Self {
-        Self { header, right, rows: Vec::new() }
+        Self {
+            header,
+            right,
+            rows: Vec::new(),
+        }
     }
 
     /// Adds a row (cells are escaped by the caller with [`clean`] where they hold data).
@@ -113,6 +117,9 @@ mod tests {
         t.row(vec!["bbb".into(), "1,000".into()]);
         let mut out = Vec::new();
         t.print(&mut out).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "name      n\na         5\nbbb   1,000\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "name      n\na         5\nbbb   1,000\n"
+        );
     }
 }

@@ -67,7 +67,10 @@ pub(super) fn export(args: &ExportArgs) -> Result<()> {
                 serde_json::to_writer(&mut out, &export_line(&e))
                     .map_err(std::io::Error::from)
                     .and_then(|()| writeln!(out))
-                    .map_err(|cause| crate::Error::Io { path: "the export".into(), cause })?;
+                    .map_err(|cause| crate::Error::Io {
+                        path: "the export".into(),
+                        cause,
+                    })?;
             }
             Ok(())
         })
@@ -94,7 +97,11 @@ pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
     }
     let mut table = Table::new(vec!["stream", "events", "reducer", "last event"], vec![1]);
     for s in &streams {
-        let reducer = if s.reducer_override { s.reducer.clone() } else { format!("{} (default)", s.reducer) };
+        let reducer = if s.reducer_override {
+            s.reducer.clone()
+        } else {
+            format!("{} (default)", s.reducer)
+        };
         table.row(vec![
             clean(&s.name, 60),
             group(s.head),
@@ -130,14 +137,19 @@ pub(super) fn log(args: &LogArgs) -> Result<()> {
             let stream = store.require_stream(name)?;
             store.events(&stream, args.from, stream.head, args.limit)?
         }
-        None => store.events_by_seq(i64::try_from(args.from).unwrap_or(i64::MAX) - 1, args.limit)?,
+        None => {
+            store.events_by_seq(i64::try_from(args.from).unwrap_or(i64::MAX) - 1, args.limit)?
+        }
     };
     let mut out = stdout();
     if args.json.json {
         let lines: Vec<Value> = events.iter().map(export_line).collect();
         return json(&mut out, &lines);
     }
-    let mut table = Table::new(vec!["seq", "stream", "version", "time", "type", "data"], vec![0, 2]);
+    let mut table = Table::new(
+        vec!["seq", "stream", "version", "time", "type", "data"],
+        vec![0, 2],
+    );
     for e in &events {
         table.row(vec![
             e.seq.to_string(),
@@ -187,7 +199,12 @@ pub(super) fn state(args: &StateArgs) -> Result<()> {
     }
     writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
     out.flush()?;
-    eprintln!("# {} @ v{} · {}", clean(&rec.stream.name, 60), group(version), rec.provenance.describe());
+    eprintln!(
+        "# {} @ v{} · {}",
+        clean(&rec.stream.name, 60),
+        group(version),
+        rec.provenance.describe()
+    );
     Ok(())
 }
 
@@ -195,7 +212,9 @@ fn pointer<'a>(state: &'a Value, path: &str) -> Result<&'a Value> {
     if !(path.is_empty() || path.starts_with('/')) {
         bail!("{path:?} is not a JSON pointer (it must start with '/', e.g. /order/status)");
     }
-    state.pointer(path).with_context(|| format!("no value at {path}"))
+    state
+        .pointer(path)
+        .with_context(|| format!("no value at {path}"))
 }
 
 /// `rewind diff`.
@@ -238,10 +257,24 @@ pub(super) fn diff(args: &DiffArgs) -> Result<()> {
     }
     let changes = crate::diff::changes(&old, &new);
     if args.json.json {
-        return json(&mut out, &json!({"stream": stream.name, "from": from, "to": to, "changes": changes}));
+        return json(
+            &mut out,
+            &json!({"stream": stream.name, "from": from, "to": to, "changes": changes}),
+        );
     }
-    let noun = if changes.len() == 1 { "change" } else { "changes" };
-    writeln!(out, "{} v{} → v{}: {} {noun}", clean(&stream.name, 60), group(from), group(to), changes.len())?;
+    let noun = if changes.len() == 1 {
+        "change"
+    } else {
+        "changes"
+    };
+    writeln!(
+        out,
+        "{} v{} → v{}: {} {noun}",
+        clean(&stream.name, 60),
+        group(from),
+        group(to),
+        changes.len()
+    )?;
     for c in &changes {
         let line = match c {
             crate::diff::Change::Added { path, value } => format!("+ {path}  {value}"),
@@ -284,7 +317,13 @@ pub(super) fn blame(args: &BlameArgs) -> Result<()> {
     }
     let mut table = Table::new(vec!["version", "seq", "time", "type", "data"], vec![0, 1]);
     for e in &events {
-        table.row(vec![group(e.version), e.seq.to_string(), time::format(e.ts), clean(&e.kind, 30), clean(&e.data.to_string(), 80)]);
+        table.row(vec![
+            group(e.version),
+            e.seq.to_string(),
+            time::format(e.ts),
+            clean(&e.kind, 30),
+            clean(&e.data.to_string(), 80),
+        ]);
     }
     table.print(&mut out)
 }
@@ -309,7 +348,12 @@ pub(super) fn snapshots(args: &SnapshotsArgs) -> Result<()> {
         None => None,
     };
     let snaps = store.snapshots(id)?;
-    let name_of = |sid| streams.iter().find(|s| s.id == sid).map_or("?", |s| s.name.as_str());
+    let name_of = |sid| {
+        streams
+            .iter()
+            .find(|s| s.id == sid)
+            .map_or("?", |s| s.name.as_str())
+    };
     let mut out = stdout();
     if args.json.json {
         let rows: Vec<Value> = snaps
@@ -322,8 +366,12 @@ pub(super) fn snapshots(args: &SnapshotsArgs) -> Result<()> {
             .collect();
         return json(&mut out, &rows);
     }
-    let mut table =
-        Table::new(vec!["stream", "version", "kind", "raw", "stored", "trigger", "taken", "label"], vec![1, 3, 4]);
+    let mut table = Table::new(
+        vec![
+            "stream", "version", "kind", "raw", "stored", "trigger", "taken", "label",
+        ],
+        vec![1, 3, 4],
+    );
     for s in &snaps {
         table.row(vec![
             clean(name_of(s.stream_id), 30),

@@ -34,7 +34,11 @@ pub(super) fn init(args: &InitArgs) -> Result<()> {
         engine.reducer(spec)?;
         engine.store().set_meta("default_reducer", spec)?;
     }
-    let verb = if existed { "opened existing" } else { "created" };
+    let verb = if existed {
+        "opened existing"
+    } else {
+        "created"
+    };
     let mut out = stdout();
     writeln!(
         out,
@@ -85,7 +89,9 @@ fn parse_json(what: &str, text: &str) -> Result<Value> {
 pub(super) fn append(args: &AppendArgs) -> Result<()> {
     let data = if args.data == "-" {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("reading data from stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading data from stdin")?;
         text
     } else {
         args.data.clone()
@@ -94,22 +100,49 @@ pub(super) fn append(args: &AppendArgs) -> Result<()> {
         stream: args.stream.clone(),
         kind: args.kind.clone(),
         data: parse_json("DATA", &data)?,
-        meta: args.meta.as_deref().map(|m| parse_json("--meta", m)).transpose()?,
-        time: args.time.as_deref().map(crate::time::parse).transpose().map_err(anyhow::Error::msg)?,
+        meta: args
+            .meta
+            .as_deref()
+            .map(|m| parse_json("--meta", m))
+            .transpose()?,
+        time: args
+            .time
+            .as_deref()
+            .map(crate::time::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
         idempotency_key: args.key.clone(),
     };
     let mut engine = open(&args.db, OpenMode::Create)?;
-    let report = engine.append(event, AppendOptions { expected_version: args.expect, no_snapshots: args.no_snapshots })?;
+    let report = engine.append(
+        event,
+        AppendOptions {
+            expected_version: args.expect,
+            no_snapshots: args.no_snapshots,
+        },
+    )?;
     let mut out = stdout();
-    let Some(stored) = report.events.first() else { return Ok(()) };
+    let Some(stored) = report.events.first() else {
+        return Ok(());
+    };
     if args.json.json {
         let mut line = export_line(stored);
         line["duplicate"] = json!(report.duplicates > 0);
         line["snapshots"] = json!(report.snapshots);
         return json(&mut out, &line);
     }
-    let what = if report.duplicates > 0 { "already appended" } else { "appended" };
-    write!(out, "{what} {} v{} (seq {})", clean(&stored.stream, 60), group(stored.version), stored.seq)?;
+    let what = if report.duplicates > 0 {
+        "already appended"
+    } else {
+        "appended"
+    };
+    write!(
+        out,
+        "{what} {} v{} (seq {})",
+        clean(&stored.stream, 60),
+        group(stored.version),
+        stored.seq
+    )?;
     if report.snapshots > 0 {
         write!(out, ", snapshot taken")?;
     }
@@ -157,23 +190,34 @@ struct Line {
 }
 
 /// Reads JSONL into import items; each error names the source, line and column.
-pub fn read_lines(reader: impl BufRead, source: &str) -> impl Iterator<Item = crate::Result<ImportItem>> {
+pub fn read_lines(
+    reader: impl BufRead,
+    source: &str,
+) -> impl Iterator<Item = crate::Result<ImportItem>> {
     let source = source.to_string();
-    reader.split(b'\n').enumerate().filter_map(move |(idx, bytes)| {
-        let at = format!("{source} line {}", idx + 1);
-        let bytes = match bytes {
-            Ok(b) => b,
-            Err(cause) => return Some(Err(Error::Io { path: source.clone().into(), cause })),
-        };
-        let Ok(text) = std::str::from_utf8(&bytes) else {
-            return Some(Err(Error::Input(format!("{at}: not UTF-8"))));
-        };
-        let text = text.trim();
-        if text.is_empty() {
-            return None;
-        }
-        Some(parse_line(text, &at))
-    })
+    reader
+        .split(b'\n')
+        .enumerate()
+        .filter_map(move |(idx, bytes)| {
+            let at = format!("{source} line {}", idx + 1);
+            let bytes = match bytes {
+                Ok(b) => b,
+                Err(cause) => {
+                    return Some(Err(Error::Io {
+                        path: source.clone().into(),
+                        cause,
+                    }));
+                }
+            };
+            let Ok(text) = std::str::from_utf8(&bytes) else {
+                return Some(Err(Error::Input(format!("{at}: not UTF-8"))));
+            };
+            let text = text.trim();
+            if text.is_empty() {
+                return None;
+            }
+            Some(parse_line(text, &at))
+        })
 }
 
 fn parse_line(text: &str, at: &str) -> crate::Result<ImportItem> {
@@ -207,14 +251,23 @@ pub(super) fn import(args: &ImportArgs) -> Result<()> {
     let (reader, source): (Box<dyn BufRead>, String) = if args.file.as_os_str() == "-" {
         (Box::new(std::io::stdin().lock()), "stdin".into())
     } else {
-        let file = File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
-        (Box::new(BufReader::with_capacity(1 << 16, file)), args.file.display().to_string())
+        let file =
+            File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+        (
+            Box::new(BufReader::with_capacity(1 << 16, file)),
+            args.file.display().to_string(),
+        )
     };
     let mut engine = open(&args.db, OpenMode::Create)?;
     let started = std::time::Instant::now();
     let report = engine
         .import(read_lines(reader, &source), args.no_snapshots)
-        .with_context(|| format!("importing {source} into {} (nothing was imported)", args.db.db.display()))?;
+        .with_context(|| {
+            format!(
+                "importing {source} into {} (nothing was imported)",
+                args.db.db.display()
+            )
+        })?;
     print_report(&report, started.elapsed(), args.json.json)
 }
 
@@ -257,7 +310,12 @@ pub(super) fn snapshot(args: &SnapshotArgs) -> Result<()> {
         crate::store::check_name("label", label)?;
     }
     let mut engine = open(&args.db, OpenMode::Existing)?;
-    let meta = engine.take_snapshot(&args.stream, args.target.target()?, "manual", args.label.as_deref())?;
+    let meta = engine.take_snapshot(
+        &args.stream,
+        args.target.target()?,
+        "manual",
+        args.label.as_deref(),
+    )?;
     let mut out = stdout();
     if args.json.json {
         return json(&mut out, &meta);
@@ -316,8 +374,16 @@ pub(super) fn reducer(args: &ReducerArgs) -> Result<()> {
                     let now = store.require_stream(name)?;
                     format!("stream {} now uses {}", clean(name, 60), now.reducer)
                 } else {
-                    let whose = if stream.reducer_override { "its own" } else { "the database default" };
-                    format!("stream {} uses {} ({whose})", clean(name, 60), stream.reducer)
+                    let whose = if stream.reducer_override {
+                        "its own"
+                    } else {
+                        "the database default"
+                    };
+                    format!(
+                        "stream {} uses {} ({whose})",
+                        clean(name, 60),
+                        stream.reducer
+                    )
                 }
             }
         })

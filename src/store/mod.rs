@@ -144,7 +144,10 @@ impl Store {
             return Err(Error::Missing(path.to_path_buf()));
         }
         if path.is_dir() {
-            return Err(Error::NotRewind { path: path.to_path_buf(), reason: "it is a directory".into() });
+            return Err(Error::NotRewind {
+                path: path.to_path_buf(),
+                reason: "it is a directory".into(),
+            });
         }
         let flags = match mode {
             OpenMode::Existing => OpenFlags::SQLITE_OPEN_READ_WRITE,
@@ -165,40 +168,59 @@ impl Store {
 
     fn setup(conn: Connection, path: Option<PathBuf>, mode: OpenMode) -> Result<Self> {
         let shown = path.clone().unwrap_or_else(|| PathBuf::from(":memory:"));
-        let not_rewind = |reason: &str| Error::NotRewind { path: shown.clone(), reason: reason.to_string() };
+        let not_rewind = |reason: &str| Error::NotRewind {
+            path: shown.clone(),
+            reason: reason.to_string(),
+        };
         conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
-        let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(|e| {
-            match e.sqlite_error_code() {
+        let app_id: i64 = conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .map_err(|e| match e.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::NotADatabase) => not_rewind("not an SQLite file"),
                 _ => Error::from(e),
-            }
-        })?;
+            })?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > schema::VERSION {
-            return Err(Error::NewerSchema { path: shown, found: version, supported: schema::VERSION });
+            return Err(Error::NewerSchema {
+                path: shown,
+                found: version,
+                supported: schema::VERSION,
+            });
         }
         if app_id != 0 && app_id != APPLICATION_ID {
-            return Err(not_rewind(&format!("application id {app_id:#x} belongs to another program")));
+            return Err(not_rewind(&format!(
+                "application id {app_id:#x} belongs to another program"
+            )));
         }
         if version == 0 {
-            let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+            let tables: i64 =
+                conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
             if tables > 0 {
                 return Err(not_rewind("it holds tables of another program"));
             }
             if mode != OpenMode::Create {
-                return Err(not_rewind("it has no rewind schema; create one with `rewind init`"));
+                return Err(not_rewind(
+                    "it has no rewind schema; create one with `rewind init`",
+                ));
             }
         }
         if mode == OpenMode::ReadOnly {
             if version < schema::VERSION {
-                return Err(not_rewind("its schema is older; open it once without --read-only to migrate it"));
+                return Err(not_rewind(
+                    "its schema is older; open it once without --read-only to migrate it",
+                ));
             }
         } else if path.is_some() {
             conn.pragma_update(None, "journal_mode", "wal")?;
             conn.pragma_update(None, "synchronous", "normal")?;
         }
         conn.pragma_update(None, "foreign_keys", "on")?;
-        let store = Self { conn, path, read_only: mode == OpenMode::ReadOnly, busy_ms: BUSY_TIMEOUT_MS };
+        let store = Self {
+            conn,
+            path,
+            read_only: mode == OpenMode::ReadOnly,
+            busy_ms: BUSY_TIMEOUT_MS,
+        };
         if version < schema::VERSION {
             store.migrate(version)?;
         }
@@ -208,11 +230,17 @@ impl Store {
     fn migrate(&self, from: i64) -> Result<()> {
         let began = self.begin(true)?;
         let outcome = (|| {
-            for (step, sql) in schema::MIGRATIONS.iter().enumerate().skip(usize::try_from(from).unwrap_or(0)) {
+            for (step, sql) in schema::MIGRATIONS
+                .iter()
+                .enumerate()
+                .skip(usize::try_from(from).unwrap_or(0))
+            {
                 self.conn.execute_batch(sql)?;
-                self.conn.pragma_update(None, "user_version", i(step as u64 + 1))?;
+                self.conn
+                    .pragma_update(None, "user_version", i(step as u64 + 1))?;
             }
-            self.conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+            self.conn
+                .pragma_update(None, "application_id", APPLICATION_ID)?;
             Ok(())
         })();
         self.end(began, outcome)
@@ -251,9 +279,15 @@ impl Store {
             return Ok(false);
         }
         self.conn
-            .execute_batch(if write { "BEGIN IMMEDIATE" } else { "BEGIN DEFERRED" })
+            .execute_batch(if write {
+                "BEGIN IMMEDIATE"
+            } else {
+                "BEGIN DEFERRED"
+            })
             .map_err(|e| match Error::from(e) {
-                Error::Locked { .. } => Error::Locked { waited_ms: self.busy_ms },
+                Error::Locked { .. } => Error::Locked {
+                    waited_ms: self.busy_ms,
+                },
                 other => other,
             })?;
         Ok(true)
@@ -297,7 +331,9 @@ impl Store {
 
     /// The reducer spec streams use unless they override it.
     pub fn default_reducer(&self) -> Result<String> {
-        Ok(self.meta("default_reducer")?.unwrap_or_else(|| "merge".into()))
+        Ok(self
+            .meta("default_reducer")?
+            .unwrap_or_else(|| "merge".into()))
     }
 
     // ---- streams ------------------------------------------------------------------------
@@ -320,21 +356,25 @@ impl Store {
         let default = self.default_reducer()?;
         Ok(self
             .conn
-            .prepare_cached("SELECT id, name, reducer, created_at, head, last_ts FROM streams WHERE name = ?1")?
+            .prepare_cached(
+                "SELECT id, name, reducer, created_at, head, last_ts FROM streams WHERE name = ?1",
+            )?
             .query_row([name], |r| self.stream_from_row(r, &default))
             .optional()?)
     }
 
     /// Looks a stream up by name, failing with [`Error::UnknownStream`].
     pub fn require_stream(&self, name: &str) -> Result<StreamInfo> {
-        self.stream(name)?.ok_or_else(|| Error::UnknownStream(name.to_string()))
+        self.stream(name)?
+            .ok_or_else(|| Error::UnknownStream(name.to_string()))
     }
 
     /// Every stream, by name.
     pub fn streams(&self) -> Result<Vec<StreamInfo>> {
         let default = self.default_reducer()?;
-        let mut stmt =
-            self.conn.prepare_cached("SELECT id, name, reducer, created_at, head, last_ts FROM streams ORDER BY name")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name, reducer, created_at, head, last_ts FROM streams ORDER BY name",
+        )?;
         let rows = stmt.query_map([], |r| self.stream_from_row(r, &default))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -353,7 +393,9 @@ impl Store {
 
     /// Sets or clears (`None`) a stream's own reducer.
     pub fn set_stream_reducer(&self, id: StreamId, reducer: Option<&str>) -> Result<()> {
-        self.conn.prepare_cached("UPDATE streams SET reducer = ?2 WHERE id = ?1")?.execute(params![id, reducer])?;
+        self.conn
+            .prepare_cached("UPDATE streams SET reducer = ?2 WHERE id = ?1")?
+            .execute(params![id, reducer])?;
         Ok(())
     }
 
@@ -384,17 +426,23 @@ impl Store {
              VALUES (?1, ?2, ?3, COALESCE(?4, {}), ?5, ?6, ?7) RETURNING seq, ts",
             schema::NOW_US
         ))?;
-        Ok(stmt.query_row(params![stream_id, i(version), kind, ts, data, meta, idempotency_key], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?)
+        Ok(stmt.query_row(
+            params![stream_id, i(version), kind, ts, data, meta, idempotency_key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
     }
 
     fn event_from_row(row: &Row<'_>, stream: &str) -> rusqlite::Result<Event> {
         let json = |idx: usize| -> rusqlite::Result<Option<serde_json::Value>> {
             let text: Option<String> = row.get(idx)?;
             text.map(|t| {
-                serde_json::from_str(&t)
-                    .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+                serde_json::from_str(&t).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        idx,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })
             })
             .transpose()
         };
@@ -429,11 +477,21 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, version, type, ts, data, meta, idem_key FROM events WHERE stream_id = ?1 AND version = ?2",
         )?;
-        Ok(stmt.query_row(params![stream.id, i(version)], |r| Self::event_from_row(r, &stream.name)).optional()?)
+        Ok(stmt
+            .query_row(params![stream.id, i(version)], |r| {
+                Self::event_from_row(r, &stream.name)
+            })
+            .optional()?)
     }
 
     /// Events of a stream with `from <= version <= to`, oldest first, at most `limit`.
-    pub fn events(&self, stream: &StreamInfo, from: u64, to: u64, limit: usize) -> Result<Vec<Event>> {
+    pub fn events(
+        &self,
+        stream: &StreamInfo,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, version, type, ts, data, meta, idem_key FROM events
              WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3 ORDER BY version LIMIT ?4",
@@ -460,7 +518,13 @@ impl Store {
         let mut rows = stmt.query(params![stream_id, i(after), i(upto)])?;
         while let Some(row) = rows.next()? {
             let text = |idx: usize| -> rusqlite::Result<&str> {
-                row.get_ref(idx)?.as_str().map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+                row.get_ref(idx)?.as_str().map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        idx,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })
             };
             let meta = match row.get_ref(5)? {
                 rusqlite::types::ValueRef::Null => None,
@@ -479,7 +543,11 @@ impl Store {
     }
 
     /// Calls `f` for every event with `seq > after` (in seq order), with its stream's name.
-    pub fn events_since_seq(&self, after: i64, mut f: impl FnMut(Event) -> Result<()>) -> Result<()> {
+    pub fn events_since_seq(
+        &self,
+        after: i64,
+        mut f: impl FnMut(Event) -> Result<()>,
+    ) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT e.seq, e.version, e.type, e.ts, e.data, e.meta, e.idem_key, s.name
              FROM events e JOIN streams s ON s.id = e.stream_id WHERE e.seq > ?1 ORDER BY e.seq",
@@ -510,17 +578,24 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT version FROM events WHERE stream_id = ?1 AND ts <= ?2 ORDER BY ts DESC, seq DESC LIMIT 1",
         )?;
-        Ok(stmt.query_row(params![stream_id, at], |r| r.get::<_, i64>(0)).optional()?.map_or(0, u))
+        Ok(stmt
+            .query_row(params![stream_id, at], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map_or(0, u))
     }
 
     /// Version of the stream's last event with `seq <= at` (0 if none): a binary search over
     /// versions, since seq and version grow together within a stream.
     pub fn version_at_seq(&self, stream: &StreamInfo, at: i64) -> Result<u64> {
-        let mut stmt = self.conn.prepare_cached("SELECT seq FROM events WHERE stream_id = ?1 AND version = ?2")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq FROM events WHERE stream_id = ?1 AND version = ?2")?;
         let (mut lo, mut hi) = (0u64, stream.head);
         while lo < hi {
             let mid = lo + (hi - lo).div_ceil(2);
-            let seq: Option<i64> = stmt.query_row(params![stream.id, i(mid)], |r| r.get(0)).optional()?;
+            let seq: Option<i64> = stmt
+                .query_row(params![stream.id, i(mid)], |r| r.get(0))
+                .optional()?;
             match seq {
                 Some(seq) if seq <= at => lo = mid,
                 _ => hi = mid - 1,
@@ -531,8 +606,14 @@ impl Store {
 
     /// Total number of events and the newest seq.
     pub fn event_totals(&self) -> Result<(u64, i64)> {
-        let count: i64 = self.conn.query_row("SELECT coalesce(sum(head), 0) FROM streams", [], |r| r.get(0))?;
-        let max: Option<i64> = self.conn.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
+        let count: i64 =
+            self.conn
+                .query_row("SELECT coalesce(sum(head), 0) FROM streams", [], |r| {
+                    r.get(0)
+                })?;
+        let max: Option<i64> = self
+            .conn
+            .query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
         Ok((u(count), max.unwrap_or(0)))
     }
 
@@ -600,18 +681,29 @@ impl Store {
 
     /// Snapshots of a stream with `after < version <= upto`, newest first: the candidates a
     /// reconstruction tries in order.
-    pub fn snapshot_candidates(&self, stream_id: StreamId, after: u64, upto: u64) -> Result<Vec<SnapshotMeta>> {
+    pub fn snapshot_candidates(
+        &self,
+        stream_id: StreamId,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<SnapshotMeta>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {SNAPSHOT_COLUMNS} FROM snapshots
              WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version DESC LIMIT 8"
         ))?;
-        let rows = stmt.query_map(params![stream_id, i(after), i(upto)], Self::snapshot_from_row)?;
+        let rows = stmt.query_map(
+            params![stream_id, i(after), i(upto)],
+            Self::snapshot_from_row,
+        )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The compressed bytes of a snapshot.
     pub fn snapshot_blob(&self, id: i64) -> Result<Vec<u8>> {
-        Ok(self.conn.prepare_cached("SELECT blob FROM snapshots WHERE id = ?1")?.query_row([id], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .prepare_cached("SELECT blob FROM snapshots WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))?)
     }
 
     /// Version of the stream's newest snapshot (0 if none).
@@ -632,7 +724,13 @@ impl Store {
     // ---- maintenance log ----------------------------------------------------------------
 
     /// Records an operation in the maintenance log.
-    pub fn log(&self, action: &str, stream_id: Option<StreamId>, detail: &serde_json::Value, elapsed_us: u64) -> Result<()> {
+    pub fn log(
+        &self,
+        action: &str,
+        stream_id: Option<StreamId>,
+        detail: &serde_json::Value,
+        elapsed_us: u64,
+    ) -> Result<()> {
         self.conn
             .prepare_cached(&format!(
                 "INSERT INTO maintenance_log (at, action, stream_id, detail, elapsed_us) VALUES ({}, ?1, ?2, ?3, ?4)",
@@ -652,8 +750,7 @@ pub fn check_name(what: &str, name: &str) -> Result<()> {
     if let Some((at, c)) = name.char_indices().find(|(_, c)| c.is_control()) {
         return Err(Error::Input(format!(
             "{what} {:?} contains the control character U+{:04X} at byte {at}",
-            name,
-            c as u32
+            name, c as u32
         )));
     }
     Ok(())

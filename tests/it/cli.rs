@@ -12,7 +12,10 @@ struct Run {
 }
 
 fn rewind(args: &[&str]) -> Run {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_rewind")).args(args).output().unwrap();
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(args)
+        .output()
+        .unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8(out.stdout).unwrap(),
@@ -28,7 +31,11 @@ fn ok(args: &[&str]) -> String {
 
 fn fails(args: &[&str], code: i32) -> String {
     let run = rewind(args);
-    assert_eq!(run.code, code, "rewind {args:?}\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, code,
+        "rewind {args:?}\nstdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
     run.stderr
 }
 
@@ -55,22 +62,46 @@ impl Db {
 }
 
 fn count_events(db: &Path) -> i64 {
-    rusqlite::Connection::open(db).unwrap().query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap()
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap()
 }
 
 #[test]
 fn append_state_diff_blame_log_roundtrip_for_people_and_scripts() {
     let db = Db::new();
-    ok(&["append", db.p(), "order-1", "Placed", r#"{"status":"placed","total":10}"#]);
+    ok(&[
+        "append",
+        db.p(),
+        "order-1",
+        "Placed",
+        r#"{"status":"placed","total":10}"#,
+    ]);
     ok(&["append", db.p(), "order-1", "Paid", r#"{"status":"paid"}"#]);
     let state: Value = serde_json::from_str(&ok(&["state", db.p(), "order-1", "--json"])).unwrap();
     assert_eq!(state["state"], json!({"status": "paid", "total": 10}));
     assert_eq!(state["version"], 2);
-    assert_eq!(ok(&["state", db.p(), "order-1", "--at", "1", "--path", "/status"]), "\"placed\"\n");
+    assert_eq!(
+        ok(&["state", db.p(), "order-1", "--at", "1", "--path", "/status"]),
+        "\"placed\"\n"
+    );
     let diff = ok(&["diff", db.p(), "order-1"]);
-    assert_eq!(diff, "order-1 v1 → v2: 1 change\n~ /status  \"placed\" → \"paid\"\n");
-    let blame: Value = serde_json::from_str(&ok(&["blame", db.p(), "order-1", "/status", "--json"])).unwrap();
-    assert_eq!(blame.as_array().unwrap().iter().map(|e| e["version"].as_u64().unwrap()).collect::<Vec<_>>(), vec![2, 1]);
+    assert_eq!(
+        diff,
+        "order-1 v1 → v2: 1 change\n~ /status  \"placed\" → \"paid\"\n"
+    );
+    let blame: Value =
+        serde_json::from_str(&ok(&["blame", db.p(), "order-1", "/status", "--json"])).unwrap();
+    assert_eq!(
+        blame
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["version"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![2, 1]
+    );
     let log = ok(&["log", db.p(), "order-1"]);
     assert!(log.starts_with("seq  stream   version  time"), "{log}");
     assert_eq!(log.lines().count(), 3);
@@ -80,7 +111,15 @@ fn append_state_diff_blame_log_roundtrip_for_people_and_scripts() {
 fn export_then_import_roundtrips_and_since_seq_catches_a_client_up() {
     let db = Db::new();
     for i in 0..5 {
-        ok(&["append", db.p(), if i % 2 == 0 { "a" } else { "b" }, "T", &format!(r#"{{"i":{i}}}"#), "--meta", r#"{"by":"test"}"#]);
+        ok(&[
+            "append",
+            db.p(),
+            if i % 2 == 0 { "a" } else { "b" },
+            "T",
+            &format!(r#"{{"i":{i}}}"#),
+            "--meta",
+            r#"{"by":"test"}"#,
+        ]);
     }
     let full = ok(&["export", db.p()]);
     let copy = db.path.with_file_name("copy.db");
@@ -89,17 +128,42 @@ fn export_then_import_roundtrips_and_since_seq_catches_a_client_up() {
     assert_eq!(ok(&["export", copy.to_str().unwrap()]), full);
 
     let tail = ok(&["export", db.p(), "--since-seq", "3"]);
-    let seqs: Vec<i64> = tail.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_i64().unwrap()).collect();
+    let seqs: Vec<i64> = tail
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
     assert_eq!(seqs, vec![4, 5]);
     // A replica that has everything up to seq 3 applies the tail and matches the source.
     let replica = db.path.with_file_name("replica.db");
     let head: String = full.lines().take(3).map(|l| format!("{l}\n")).collect();
-    ok(&["import", replica.to_str().unwrap(), &db.file("head.jsonl", &head)]);
-    ok(&["import", replica.to_str().unwrap(), &db.file("tail.jsonl", &tail)]);
+    ok(&[
+        "import",
+        replica.to_str().unwrap(),
+        &db.file("head.jsonl", &head),
+    ]);
+    ok(&[
+        "import",
+        replica.to_str().unwrap(),
+        &db.file("tail.jsonl", &tail),
+    ]);
     assert_eq!(ok(&["export", replica.to_str().unwrap()]), full);
     // Applying the same tail again conflicts on version instead of duplicating.
-    let err = fails(&["import", replica.to_str().unwrap(), &db.file("tail.jsonl", &tail)], 2);
-    assert!(err.contains("tail.jsonl line 1") && err.contains("expected"), "{err}");
+    let err = fails(
+        &[
+            "import",
+            replica.to_str().unwrap(),
+            &db.file("tail.jsonl", &tail),
+        ],
+        2,
+    );
+    assert!(
+        err.contains("tail.jsonl line 1") && err.contains("expected"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -120,13 +184,22 @@ fn a_malformed_line_names_line_and_column_and_imports_nothing() {
 fn unknown_fields_missing_fields_and_bad_times_are_named() {
     let db = Db::new();
     for (line, needle) in [
-        (r#"{"stream":"s","type":"T","data":{},"tiem":"x"}"#, "unknown field `tiem`"),
+        (
+            r#"{"stream":"s","type":"T","data":{},"tiem":"x"}"#,
+            "unknown field `tiem`",
+        ),
         (r#"{"stream":"s","data":{}}"#, "missing field `type`"),
-        (r#"{"stream":"s","type":"T","data":{},"time":"yesterday"}"#, "RFC 3339"),
+        (
+            r#"{"stream":"s","type":"T","data":{},"time":"yesterday"}"#,
+            "RFC 3339",
+        ),
         (r#"{"stream":"s\u0007","type":"T","data":{}}"#, "U+0007"),
     ] {
         let err = fails(&["import", db.p(), &db.file("x.jsonl", line)], 2);
-        assert!(err.contains("x.jsonl line 1") && err.contains(needle), "{line}\n{err}");
+        assert!(
+            err.contains("x.jsonl line 1") && err.contains(needle),
+            "{line}\n{err}"
+        );
     }
     assert_eq!(count_events(&db.path), 0);
 }
@@ -134,20 +207,50 @@ fn unknown_fields_missing_fields_and_bad_times_are_named() {
 #[test]
 fn deeply_nested_json_is_refused_without_a_stack_overflow() {
     let db = Db::new();
-    let deep = format!(r#"{{"stream":"s","type":"T","data":{}1{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+    let deep = format!(
+        r#"{{"stream":"s","type":"T","data":{}1{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
     let err = fails(&["import", db.p(), &db.file("deep.jsonl", &deep)], 2);
-    assert!(err.contains("deep.jsonl line 1") && err.contains("recursion limit"), "{err}");
-    let err = fails(&["append", db.p(), "s", "T", &format!("{}{}", "[".repeat(50_000), "]".repeat(50_000))], 2);
+    assert!(
+        err.contains("deep.jsonl line 1") && err.contains("recursion limit"),
+        "{err}"
+    );
+    let err = fails(
+        &[
+            "append",
+            db.p(),
+            "s",
+            "T",
+            &format!("{}{}", "[".repeat(50_000), "]".repeat(50_000)),
+        ],
+        2,
+    );
     assert!(err.contains("DATA is not valid JSON"), "{err}");
 }
 
 #[test]
 fn control_characters_in_data_never_reach_the_terminal_raw() {
     let db = Db::new();
-    ok(&["append", db.p(), "s", "T", r#"{"msg":"\u001b[2J\u001b]52;c;aGk=\u0007 hi"}"#]);
-    for args in [vec!["log", db.p()], vec!["log", db.p(), "s"], vec!["diff", db.p(), "s", "--text"], vec!["state", db.p(), "s"]] {
+    ok(&[
+        "append",
+        db.p(),
+        "s",
+        "T",
+        r#"{"msg":"\u001b[2J\u001b]52;c;aGk=\u0007 hi"}"#,
+    ]);
+    for args in [
+        vec!["log", db.p()],
+        vec!["log", db.p(), "s"],
+        vec!["diff", db.p(), "s", "--text"],
+        vec!["state", db.p(), "s"],
+    ] {
         let out = ok(&args);
-        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{args:?}: {out:?}");
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{7}'),
+            "{args:?}: {out:?}"
+        );
     }
 }
 
@@ -172,11 +275,29 @@ fn input_errors_exit_two_with_the_thing_named() {
     assert!(fails(&["state", db.p(), "s", "--at", "9"], 2).contains("there is no version 9"));
     assert!(fails(&["state", db.p(), "s", "--path", "/zz"], 2).contains("no value at /zz"));
     assert!(fails(&["append", db.p(), "s", "T", "{oops"], 2).contains("DATA is not valid JSON"));
-    assert!(fails(&["reducer", db.p(), "--stream", "b", "--set", "jq:.state |"], 2).contains("invalid reducer"));
+    assert!(
+        fails(
+            &["reducer", db.p(), "--stream", "b", "--set", "jq:.state |"],
+            2
+        )
+        .contains("invalid reducer")
+    );
     assert!(fails(&["reducer", db.p(), "--set", "mrege"], 2).contains("unknown reducer"));
     ok(&["reducer", db.p(), "--stream", "inv", "--set", "patch"]);
-    let err = fails(&["append", db.p(), "inv", "Ops", r#"[{"op":"remove","path":"/x"}]"#], 2);
-    assert!(err.contains("stream \"inv\" version 1: the patch reducer cannot apply this event"), "{err}");
+    let err = fails(
+        &[
+            "append",
+            db.p(),
+            "inv",
+            "Ops",
+            r#"[{"op":"remove","path":"/x"}]"#,
+        ],
+        2,
+    );
+    assert!(
+        err.contains("stream \"inv\" version 1: the patch reducer cannot apply this event"),
+        "{err}"
+    );
     assert!(fails(&["state", db.p()], 2).contains("Usage"));
     let not_db = db.file("notes.txt", "hello");
     assert!(fails(&["streams", &not_db], 2).contains("not an SQLite file"));
@@ -187,8 +308,11 @@ fn two_processes_importing_at_once_both_land_whole() {
     let db = Db::new();
     let files: Vec<String> = (0..2)
         .map(|w| {
-            let lines: String =
-                (0..2000).map(|i| format!("{{\"stream\":\"shared\",\"type\":\"T\",\"data\":{{\"w{w}\":{i}}}}}\n")).collect();
+            let lines: String = (0..2000)
+                .map(|i| {
+                    format!("{{\"stream\":\"shared\",\"type\":\"T\",\"data\":{{\"w{w}\":{i}}}}}\n")
+                })
+                .collect();
             db.file(&format!("w{w}.jsonl"), &lines)
         })
         .collect();
@@ -205,20 +329,30 @@ fn two_processes_importing_at_once_both_land_whole() {
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     assert_eq!(count_events(&db.path), 4000);
     let conn = rusqlite::Connection::open(&db.path).unwrap();
     let (min, max, distinct): (i64, i64, i64) = conn
-        .query_row("SELECT min(version), max(version), count(DISTINCT version) FROM events", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row(
+            "SELECT min(version), max(version), count(DISTINCT version) FROM events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .unwrap();
     assert_eq!((min, max, distinct), (1, 4000, 4000));
     // Each file landed as one unbroken run of versions.
-    let firsts: Vec<String> =
-        conn.prepare("SELECT data FROM events WHERE version IN (1, 2001) ORDER BY version").unwrap()
-            .query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let firsts: Vec<String> = conn
+        .prepare("SELECT data FROM events WHERE version IN (1, 2001) ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     assert_ne!(firsts[0][..4], firsts[1][..4]);
 }
 
@@ -228,7 +362,15 @@ fn snapshot_and_snapshots_list_with_labels() {
     for i in 0..3 {
         ok(&["append", db.p(), "s", "T", &format!(r#"{{"i":{i}}}"#)]);
     }
-    let out = ok(&["snapshot", db.p(), "s", "--at", "2", "--label", "before migration"]);
+    let out = ok(&[
+        "snapshot",
+        db.p(),
+        "s",
+        "--at",
+        "2",
+        "--label",
+        "before migration",
+    ]);
     assert!(out.starts_with("snapshot s v2: "), "{out}");
     let list: Value = serde_json::from_str(&ok(&["snapshots", db.p(), "--json"])).unwrap();
     assert_eq!(list[0]["version"], 2);
@@ -242,7 +384,9 @@ fn snapshot_and_snapshots_list_with_labels() {
 #[test]
 fn a_closed_pipe_is_not_an_error() {
     let db = Db::new();
-    let lines: String = (0..5000).map(|i| format!("{{\"stream\":\"s\",\"type\":\"T\",\"data\":{{\"i\":{i}}}}}\n")).collect();
+    let lines: String = (0..5000)
+        .map(|i| format!("{{\"stream\":\"s\",\"type\":\"T\",\"data\":{{\"i\":{i}}}}}\n"))
+        .collect();
     ok(&["import", db.p(), &db.file("many.jsonl", &lines)]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_rewind"))
         .args(["export", db.p()])
@@ -252,5 +396,9 @@ fn a_closed_pipe_is_not_an_error() {
         .unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -21,7 +21,11 @@ enum Corruption {
 
 fn reducer_and_events() -> impl Strategy<Value = (&'static str, Vec<Value>)> {
     let key = prop::sample::select(vec!["a", "b", "c", "d"]);
-    let scalar = prop_oneof![any::<i32>().prop_map(|n| json!(n)), "[a-z]{0,3}".prop_map(|s| json!(s)), Just(Value::Null)];
+    let scalar = prop_oneof![
+        any::<i32>().prop_map(|n| json!(n)),
+        "[a-z]{0,3}".prop_map(|s| json!(s)),
+        Just(Value::Null)
+    ];
     let merge = prop::collection::vec((key.clone(), scalar.clone()), 1..3).prop_map(|pairs| {
         let mut patch = serde_json::Map::new();
         for (k, v) in pairs {
@@ -32,7 +36,8 @@ fn reducer_and_events() -> impl Strategy<Value = (&'static str, Vec<Value>)> {
     let replace = prop::collection::vec((key.clone(), scalar.clone()), 0..4).prop_map(|pairs| {
         Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
     });
-    let patch = (key, scalar).prop_map(|(k, v)| json!([{"op": "add", "path": format!("/{k}"), "value": v}]));
+    let patch = (key, scalar)
+        .prop_map(|(k, v)| json!([{"op": "add", "path": format!("/{k}"), "value": v}]));
     prop_oneof![
         prop::collection::vec(merge, 1..160).prop_map(|e| ("merge", e)),
         prop::collection::vec(replace, 1..160).prop_map(|e| ("replace", e)),
@@ -56,20 +61,41 @@ fn corrupt(engine: &Engine, version: u64, how: &Corruption) {
     match how {
         Corruption::None => {}
         Corruption::FlipByte(at) => {
-            let id: i64 = store.snapshots(None).unwrap().into_iter().find(|s| s.version == version).unwrap().id;
+            let id: i64 = store
+                .snapshots(None)
+                .unwrap()
+                .into_iter()
+                .find(|s| s.version == version)
+                .unwrap()
+                .id;
             let mut blob = store.snapshot_blob(id).unwrap();
             let at = at % blob.len();
             blob[at] ^= 0xA5;
-            store.execute_raw("UPDATE snapshots SET blob = ?1 WHERE id = ?2", rusqlite::params![blob, id]).unwrap();
+            store
+                .execute_raw(
+                    "UPDATE snapshots SET blob = ?1 WHERE id = ?2",
+                    rusqlite::params![blob, id],
+                )
+                .unwrap();
         }
         Corruption::Truncate => {
             store.execute_raw("UPDATE snapshots SET blob = substr(blob, 1, length(blob) - 3) WHERE version = ?1", [v]).unwrap();
         }
         Corruption::Checksum => {
-            store.execute_raw("UPDATE snapshots SET checksum = randomblob(32) WHERE version = ?1", [v]).unwrap();
+            store
+                .execute_raw(
+                    "UPDATE snapshots SET checksum = randomblob(32) WHERE version = ?1",
+                    [v],
+                )
+                .unwrap();
         }
         Corruption::Stale => {
-            store.execute_raw("UPDATE snapshots SET fingerprint = 'replace-v0' WHERE version = ?1", [v]).unwrap();
+            store
+                .execute_raw(
+                    "UPDATE snapshots SET fingerprint = 'replace-v0' WHERE version = ?1",
+                    [v],
+                )
+                .unwrap();
         }
     };
 }

@@ -5,11 +5,16 @@
 //! - `engine`: reconstruction, the cache, snapshots and their faults, blame;
 //! - `invariant`: the state at every version is the same with and without snapshots
 //!   (property test over random streams, corrupted snapshots included);
+//! - `readme`: every command-line example in the README runs;
 //! - `cli`: the built binary on temp databases: output, exit codes, bad input.
+
+// Helpers panic on setup failures by design: a test that cannot set up must fail loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
 mod engine;
 mod invariant;
+mod readme;
 mod rfc;
 mod store;
 mod support;

@@ -4,13 +4,30 @@ use rewind::reduce::{EventRef, Reducer};
 use serde_json::Value;
 
 fn cases(file: &str) -> Vec<Value> {
-    let text = std::fs::read_to_string(format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     serde_json::from_str::<Vec<Value>>(&text).unwrap()
 }
 
-fn apply(reducer: &Reducer, doc: &Value, data: &Value) -> Result<Value, rewind::reduce::ReduceError> {
+fn apply(
+    reducer: &Reducer,
+    doc: &Value,
+    data: &Value,
+) -> Result<Value, rewind::reduce::ReduceError> {
     let mut state = doc.clone();
-    reducer.apply(&mut state, EventRef { kind: "T", version: 1, ts: 0, data, meta: None })?;
+    reducer.apply(
+        &mut state,
+        EventRef {
+            kind: "T",
+            version: 1,
+            ts: 0,
+            data,
+            meta: None,
+        },
+    )?;
     Ok(state)
 }
 
@@ -32,7 +49,9 @@ fn rfc6902_every_example_patches_or_fails_as_specified() {
         let name = &case["name"];
         // A.13 has a duplicate "op" member, which a JSON value cannot hold: parse its text.
         let patch = match case.get("patch_text") {
-            Some(text) => match serde_json::from_str::<Vec<json_patch::PatchOperation>>(text.as_str().unwrap()) {
+            Some(text) => match serde_json::from_str::<Vec<json_patch::PatchOperation>>(
+                text.as_str().unwrap(),
+            ) {
                 Ok(_) => panic!("{name}: a patch with two \"op\" members must be refused"),
                 Err(_) => continue,
             },

@@ -40,7 +40,10 @@ fn a_file_that_is_not_sqlite_is_refused_and_left_alone() {
 fn another_programs_database_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("other.db");
-    rusqlite::Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
     let err = Store::open(&path, OpenMode::Create).err().unwrap();
     assert!(err.to_string().contains("another program"), "{err}");
 }
@@ -65,14 +68,20 @@ fn reopening_keeps_events_and_schema() {
     let path = dir.path().join("a.db");
     append(&mut file_engine(&path), "s", json!({"a": 1}));
     let mut engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
-    assert_eq!(*engine.state_at("s", rewind::Target::Head).unwrap().state, json!({"a": 1}));
+    assert_eq!(
+        *engine.state_at("s", rewind::Target::Head).unwrap().state,
+        json!({"a": 1})
+    );
 }
 
 #[test]
 fn the_database_refuses_to_update_an_event() {
     let mut engine = engine();
     append(&mut engine, "s", json!({"a": 1}));
-    let err = engine.store().execute_raw("UPDATE events SET data = '{}' WHERE version = 1", []).unwrap_err();
+    let err = engine
+        .store()
+        .execute_raw("UPDATE events SET data = '{}' WHERE version = 1", [])
+        .unwrap_err();
     assert!(format!("{err:#}").contains("database error"), "{err:#}");
     let cause = std::error::Error::source(&err).unwrap().to_string();
     assert!(cause.contains("append-only"), "{cause}");
@@ -95,7 +104,9 @@ fn a_retried_append_with_the_same_key_returns_the_original() {
     let mut engine = engine();
     let mut event = ev("s", "Paid", json!({"paid": true}));
     event.idempotency_key = Some("pay-1".into());
-    let first = engine.append(event.clone(), AppendOptions::default()).unwrap();
+    let first = engine
+        .append(event.clone(), AppendOptions::default())
+        .unwrap();
     let again = engine.append(event, AppendOptions::default()).unwrap();
     assert_eq!(again.duplicates, 1);
     assert_eq!(again.appended, 0);
@@ -107,20 +118,52 @@ fn a_retried_append_with_the_same_key_returns_the_original() {
 fn a_stale_expected_version_is_a_conflict() {
     let mut engine = engine();
     append(&mut engine, "s", json!({"a": 1}));
-    let options = AppendOptions { expected_version: Some(0), no_snapshots: false };
+    let options = AppendOptions {
+        expected_version: Some(0),
+        no_snapshots: false,
+    };
     let err = engine.append(ev("s", "T", json!({})), options).unwrap_err();
-    assert!(matches!(err, Error::Conflict { expected: 0, actual: 1, .. }), "{err}");
-    let ok = AppendOptions { expected_version: Some(1), no_snapshots: false };
-    assert_eq!(engine.append(ev("s", "T", json!({})), ok).unwrap().events[0].version, 2);
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                expected: 0,
+                actual: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let ok = AppendOptions {
+        expected_version: Some(1),
+        no_snapshots: false,
+    };
+    assert_eq!(
+        engine.append(ev("s", "T", json!({})), ok).unwrap().events[0].version,
+        2
+    );
 }
 
 #[test]
 fn control_characters_in_names_are_refused_in_data_kept() {
     let mut engine = engine();
-    let err = engine.append(ev("bad\u{1b}[2Jname", "T", json!({})), AppendOptions::default()).unwrap_err();
+    let err = engine
+        .append(
+            ev("bad\u{1b}[2Jname", "T", json!({})),
+            AppendOptions::default(),
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("U+001B"), "{err}");
-    let e = append(&mut engine, "ok", json!({"text": "bell\u{7} esc\u{1b}[31m"}));
-    let stored = engine.store().event(&engine.store().require_stream("ok").unwrap(), e.version).unwrap().unwrap();
+    let e = append(
+        &mut engine,
+        "ok",
+        json!({"text": "bell\u{7} esc\u{1b}[31m"}),
+    );
+    let stored = engine
+        .store()
+        .event(&engine.store().require_stream("ok").unwrap(), e.version)
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.data, json!({"text": "bell\u{7} esc\u{1b}[31m"}));
 }
 
@@ -149,8 +192,15 @@ fn two_writers_at_once_lose_and_duplicate_nothing() {
     let events = engine.store().events(&stream, 1, 400, 1000).unwrap();
     let versions: Vec<u64> = events.iter().map(|e| e.version).collect();
     assert_eq!(versions, (1..=400).collect::<Vec<_>>());
-    let mut seen: Vec<(i64, i64)> =
-        events.iter().map(|e| (e.data["writer"].as_i64().unwrap(), e.data["i"].as_i64().unwrap())).collect();
+    let mut seen: Vec<(i64, i64)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.data["writer"].as_i64().unwrap(),
+                e.data["i"].as_i64().unwrap(),
+            )
+        })
+        .collect();
     seen.sort_unstable();
     seen.dedup();
     assert_eq!(seen.len(), 400);
@@ -165,11 +215,16 @@ fn a_lock_held_past_the_busy_timeout_is_a_clear_error_and_loses_nothing() {
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let mut engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
     engine.store_mut().set_busy_timeout(50).unwrap();
-    let err = engine.append(ev("s", "T", json!({"a": 2})), AppendOptions::default()).unwrap_err();
+    let err = engine
+        .append(ev("s", "T", json!({"a": 2})), AppendOptions::default())
+        .unwrap_err();
     assert!(matches!(err, Error::Locked { waited_ms: 50 }), "{err}");
     assert!(err.to_string().contains("locked by another process"));
     holder.execute_batch("COMMIT").unwrap();
     append(&mut engine, "s", json!({"a": 3}));
-    assert_eq!(*engine.state_at("s", rewind::Target::Head).unwrap().state, json!({"a": 3}));
+    assert_eq!(
+        *engine.state_at("s", rewind::Target::Head).unwrap().state,
+        json!({"a": 3})
+    );
     assert_eq!(engine.store().require_stream("s").unwrap().head, 2);
 }

@@ -8,10 +8,22 @@ pub fn engine() -> Engine {
 }
 
 pub fn ev(stream: &str, kind: &str, data: Value) -> NewEvent {
-    NewEvent { stream: stream.into(), kind: kind.into(), data, meta: None, time: None, idempotency_key: None }
+    NewEvent {
+        stream: stream.into(),
+        kind: kind.into(),
+        data,
+        meta: None,
+        time: None,
+        idempotency_key: None,
+    }
 }
 
 pub fn append(engine: &mut Engine, stream: &str, data: Value) -> rewind::Event {
-    let report = engine.append(ev(stream, "Set", data), rewind::engine::AppendOptions::default()).unwrap();
+    let report = engine
+        .append(
+            ev(stream, "Set", data),
+            rewind::engine::AppendOptions::default(),
+        )
+        .unwrap();
     report.events.into_iter().next().unwrap()
 }
