@@ -1,6 +1,8 @@
 //! Snapshot bytes: canonical JSON, blake3 checksums and zstd frames whose decompression is
 //! bounded by the size recorded beside them. Knows nothing of SQL or streams.
 
+use std::cell::RefCell;
+
 use serde_json::Value;
 
 /// zstd level for full snapshots: level 1 keeps a 1 MB state under the 5 ms budget.
@@ -31,9 +33,25 @@ pub enum CodecError {
 /// The canonical encoding: compact JSON with object keys in byte order, so that equal states
 /// have equal bytes and therefore equal checksums.
 pub fn canonical(value: &Value) -> Vec<u8> {
+    if maps_iterate_sorted() {
+        // serde_json's own writer is then canonical already, and three times faster.
+        return serde_json::to_vec(value).unwrap_or_default();
+    }
     let mut out = Vec::with_capacity(256);
     write_canonical(value, &mut out);
     out
+}
+
+/// Whether `serde_json::Map` iterates in key order, as it does unless some crate in the
+/// build turns on serde_json's `preserve_order`.
+fn maps_iterate_sorted() -> bool {
+    static SORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SORTED.get_or_init(|| {
+        let mut map = serde_json::Map::new();
+        map.insert("b".into(), Value::Null);
+        map.insert("a".into(), Value::Null);
+        map.keys().next().is_some_and(|k| k == "a")
+    })
 }
 
 fn write_canonical(value: &Value, out: &mut Vec<u8>) {
@@ -81,40 +99,277 @@ pub fn checksum(canonical: &[u8]) -> [u8; 32] {
     *blake3::hash(canonical).as_bytes()
 }
 
-/// Compresses canonical bytes into one zstd frame that records its content size.
-pub fn compress(canonical: &[u8]) -> Result<Vec<u8>, CodecError> {
-    zstd::bulk::compress(canonical, LEVEL).map_err(|e| CodecError::Zstd(e.to_string()))
+/// A state encoded for storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// Bytes of canonical JSON.
+    pub raw_size: u64,
+    /// blake3 of the canonical JSON.
+    pub checksum: [u8; 32],
+    /// One zstd frame, or for a large object one frame per worker, concatenated.
+    pub blob: Vec<u8>,
 }
 
-/// Decompresses a frame, refusing one that declares or produces more than `raw_size` bytes,
-/// and checks the result against `expected` before parsing it.
-pub fn decode(blob: &[u8], raw_size: u64, expected: &[u8]) -> Result<Value, CodecError> {
-    let declared = zstd::zstd_safe::get_frame_content_size(blob)
-        .map_err(|_| CodecError::Zstd("not a zstd frame".into()))?;
-    if let Some(declared) = declared {
-        if declared != raw_size {
-            return Err(CodecError::Size {
-                expected: raw_size,
-                found: declared,
-            });
+/// States expected to be at least this large are encoded and decoded on several threads.
+pub const PARALLEL_MIN_BYTES: u64 = 256 << 10;
+
+/// At most this many frames per snapshot: one per core, and a bound on threads at decode.
+const MAX_FRAMES: usize = 8;
+
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(MAX_FRAMES)
+}
+
+/// Encodes a state: canonical JSON, its checksum and zstd. A large object (judged by
+/// `size_hint`, e.g. the stream's last snapshot size) is split at top-level keys into one
+/// part per core, each serialised and compressed on its own thread; the frames are stored
+/// back to back, which is itself a valid zstd stream of the whole canonical text.
+pub fn encode(value: &Value, size_hint: u64) -> Result<Encoded, CodecError> {
+    let parts = match value {
+        Value::Object(map)
+            if size_hint >= PARALLEL_MIN_BYTES && map.len() >= 2 && workers() > 1 =>
+        {
+            encode_parts(map, workers())?
         }
+        _ => {
+            let text = canonical(value);
+            let frame = compress(&text)?;
+            vec![(text, frame)]
+        }
+    };
+    let mut hasher = blake3::Hasher::new();
+    let mut raw_size = 0;
+    let mut blob = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
+    for (text, frame) in &parts {
+        hasher.update(text);
+        raw_size += text.len() as u64;
+        blob.extend_from_slice(frame);
     }
-    let capacity = usize::try_from(raw_size).map_err(|_| CodecError::Size {
-        expected: raw_size,
-        found: raw_size,
+    Ok(Encoded {
+        raw_size,
+        checksum: *hasher.finalize().as_bytes(),
+        blob,
+    })
+}
+
+/// One part of an encoded state: its canonical text and that text's zstd frame.
+type Part = (Vec<u8>, Vec<u8>);
+
+/// `{` + first entries, `,` + middle entries, …, `,` + last entries + `}`, compressed.
+fn encode_parts(
+    map: &serde_json::Map<String, Value>,
+    workers: usize,
+) -> Result<Vec<Part>, CodecError> {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    if !maps_iterate_sorted() {
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    }
+    let chunk = entries.len().div_ceil(workers);
+    let count = entries.len().div_ceil(chunk);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = entries
+            .chunks(chunk)
+            .enumerate()
+            .map(|(i, chunk)| {
+                scope.spawn(move || {
+                    let mut text = Vec::with_capacity(64 * chunk.len());
+                    text.push(if i == 0 { b'{' } else { b',' });
+                    for (j, (key, item)) in chunk.iter().enumerate() {
+                        if j > 0 {
+                            text.push(b',');
+                        }
+                        write_scalar(&Value::String((*key).clone()), &mut text);
+                        text.push(b':');
+                        write_value(item, &mut text);
+                    }
+                    if i + 1 == count {
+                        text.push(b'}');
+                    }
+                    let frame = compress(&text)?;
+                    Ok((text, frame))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(CodecError::Zstd("an encoder thread panicked".into())))
+            })
+            .collect()
+    })
+}
+
+fn write_value(value: &Value, out: &mut Vec<u8>) {
+    if maps_iterate_sorted() {
+        let _ = serde_json::to_writer(&mut *out, value);
+    } else {
+        write_canonical(value, out);
+    }
+}
+
+/// Compresses bytes into one zstd frame that records its content size.
+pub fn compress(bytes: &[u8]) -> Result<Vec<u8>, CodecError> {
+    // A compression context costs more to set up than a small state costs to compress.
+    thread_local! {
+        static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    }
+    COMPRESSOR.with_borrow_mut(|slot| {
+        let compressor = match slot {
+            Some(c) => c,
+            None => slot.insert(
+                zstd::bulk::Compressor::new(LEVEL).map_err(|e| CodecError::Zstd(e.to_string()))?,
+            ),
+        };
+        compressor
+            .compress(bytes)
+            .map_err(|e| CodecError::Zstd(e.to_string()))
+    })
+}
+
+fn decompress(frame: &[u8], size: usize) -> Result<Vec<u8>, CodecError> {
+    thread_local! {
+        static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+    }
+    let bytes = DECOMPRESSOR.with_borrow_mut(|slot| {
+        let decompressor = match slot {
+            Some(d) => d,
+            None => slot.insert(
+                zstd::bulk::Decompressor::new().map_err(|e| CodecError::Zstd(e.to_string()))?,
+            ),
+        };
+        decompressor
+            .decompress(frame, size)
+            .map_err(|e| CodecError::Zstd(e.to_string()))
     })?;
-    let bytes =
-        zstd::bulk::decompress(blob, capacity).map_err(|e| CodecError::Zstd(e.to_string()))?;
-    if bytes.len() as u64 != raw_size {
+    if bytes.len() != size {
         return Err(CodecError::Size {
-            expected: raw_size,
+            expected: size as u64,
             found: bytes.len() as u64,
         });
     }
-    if checksum(&bytes)[..] != *expected {
+    Ok(bytes)
+}
+
+/// The frames of a blob with the content size each declares; every frame must declare one,
+/// and together they must declare exactly `raw_size`, before anything is decompressed.
+fn frames(mut blob: &[u8], raw_size: u64) -> Result<Vec<(&[u8], usize)>, CodecError> {
+    let mut frames = Vec::new();
+    let mut total = 0u64;
+    while !blob.is_empty() {
+        if frames.len() == MAX_FRAMES {
+            return Err(CodecError::Zstd(format!("more than {MAX_FRAMES} frames")));
+        }
+        let len = zstd::zstd_safe::find_frame_compressed_size(blob)
+            .map_err(|_| CodecError::Zstd("not a whole zstd frame".into()))?;
+        let declared = zstd::zstd_safe::get_frame_content_size(blob)
+            .ok()
+            .flatten()
+            .ok_or_else(|| CodecError::Zstd("a frame does not declare its size".into()))?;
+        total = total.saturating_add(declared);
+        if total > raw_size {
+            return Err(CodecError::Size {
+                expected: raw_size,
+                found: total,
+            });
+        }
+        let size = usize::try_from(declared).map_err(|_| CodecError::Size {
+            expected: raw_size,
+            found: declared,
+        })?;
+        let (frame, rest) = blob.split_at(len.min(blob.len()));
+        frames.push((frame, size));
+        blob = rest;
+    }
+    if total != raw_size || frames.is_empty() {
+        return Err(CodecError::Size {
+            expected: raw_size,
+            found: total,
+        });
+    }
+    Ok(frames)
+}
+
+/// Decompresses a blob, refusing one whose frames declare or produce other than `raw_size`
+/// bytes, checks the result against `expected`, and parses it (a multi-frame blob on one
+/// thread per frame).
+pub fn decode(blob: &[u8], raw_size: u64, expected: &[u8]) -> Result<Value, CodecError> {
+    let frames = frames(blob, raw_size)?;
+    let parts: Vec<Vec<u8>> = if frames.len() == 1 {
+        vec![decompress(frames[0].0, frames[0].1)?]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = frames
+                .iter()
+                .map(|&(frame, size)| scope.spawn(move || decompress(frame, size)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(CodecError::Zstd("a decoder thread panicked".into()))
+                    })
+                })
+                .collect::<Result<_, _>>()
+        })?
+    };
+    let mut hasher = blake3::Hasher::new();
+    for part in &parts {
+        hasher.update(part);
+    }
+    if hasher.finalize().as_bytes()[..] != *expected {
         return Err(CodecError::Checksum);
     }
-    serde_json::from_slice(&bytes).map_err(|e| CodecError::Json(e.to_string()))
+    if parts.len() > 1 {
+        if let Some(value) = parse_object_parts(&parts) {
+            return Ok(value);
+        }
+    }
+    let whole = parts.concat();
+    serde_json::from_slice(&whole).map_err(|e| CodecError::Json(e.to_string()))
+}
+
+/// Parses the parts `encode_parts` wrote, each as an object of its own on its own thread,
+/// and joins them. `None` if they are not shaped that way (then the whole text is parsed).
+fn parse_object_parts(parts: &[Vec<u8>]) -> Option<Value> {
+    let last = parts.len() - 1;
+    let shaped = parts[0].first() == Some(&b'{')
+        && parts[1..].iter().all(|p| p.first() == Some(&b','))
+        && parts[last].last() == Some(&b'}');
+    if !shaped {
+        return None;
+    }
+    let maps: Vec<Option<serde_json::Map<String, Value>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| {
+                scope.spawn(move || {
+                    let mut text = Vec::with_capacity(part.len() + 2);
+                    if i > 0 {
+                        text.push(b'{');
+                    }
+                    text.extend_from_slice(if i > 0 { &part[1..] } else { part });
+                    if i < last {
+                        text.push(b'}');
+                    }
+                    serde_json::from_slice(&text).ok()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().ok().flatten())
+            .collect()
+    });
+    let mut whole = serde_json::Map::new();
+    for map in maps {
+        let mut map = map?;
+        whole.append(&mut map);
+    }
+    Some(Value::Object(whole))
 }
 
 #[cfg(test)]
@@ -128,6 +383,18 @@ mod tests {
         assert_eq!(
             String::from_utf8(canonical(&v)).unwrap(),
             r#"{"a":[true,null,"x\u0001"],"b":1,"c":{"y":{},"z":1.5}}"#
+        );
+    }
+
+    #[test]
+    fn the_sorting_writer_agrees_with_the_fast_path() {
+        let v = json!({"z": [1, {"y": "\u{7f}\"", "b": -0.5}], "a": {"é": 1e300, "e": u64::MAX}});
+        let mut slow = Vec::new();
+        write_canonical(&v, &mut slow);
+        assert_eq!(canonical(&v), slow);
+        assert!(
+            maps_iterate_sorted(),
+            "a dependency turned on serde_json/preserve_order"
         );
     }
 
@@ -186,5 +453,85 @@ mod tests {
             decode(&blob, bytes.len() as u64, &[0; 32]).unwrap_err(),
             CodecError::Checksum
         );
+    }
+
+    fn big_object() -> Value {
+        let mut map = serde_json::Map::new();
+        for k in 0..3000 {
+            map.insert(
+                format!("key_{k:05}"),
+                json!({"n": k, "label": format!("item {k}"), "tags": ["a", k % 7]}),
+            );
+        }
+        Value::Object(map)
+    }
+
+    fn multi_frame(v: &Value) -> Encoded {
+        let parts = encode_parts(v.as_object().unwrap(), 3).unwrap();
+        let mut hasher = blake3::Hasher::new();
+        let mut blob = Vec::new();
+        let mut raw_size = 0;
+        for (text, frame) in &parts {
+            hasher.update(text);
+            raw_size += text.len() as u64;
+            blob.extend_from_slice(frame);
+        }
+        Encoded {
+            raw_size,
+            checksum: *hasher.finalize().as_bytes(),
+            blob,
+        }
+    }
+
+    #[test]
+    fn a_multi_frame_blob_holds_the_same_canonical_text() {
+        let v = big_object();
+        let e = multi_frame(&v);
+        assert_eq!(frames(&e.blob, e.raw_size).unwrap().len(), 3);
+        assert_eq!(e.raw_size, canonical(&v).len() as u64);
+        assert_eq!(e.checksum, checksum(&canonical(&v)));
+        assert_eq!(decode(&e.blob, e.raw_size, &e.checksum).unwrap(), v);
+        // The single-frame decoder of any zstd tool reads it whole, too.
+        assert_eq!(
+            zstd::bulk::decompress(&e.blob, canonical(&v).len()).unwrap(),
+            canonical(&v)
+        );
+    }
+
+    #[test]
+    fn encode_splits_only_large_objects() {
+        let v = big_object();
+        let small = encode(&v, 0).unwrap();
+        assert_eq!(frames(&small.blob, small.raw_size).unwrap().len(), 1);
+        let large = encode(&v, PARALLEL_MIN_BYTES).unwrap();
+        assert_eq!(
+            frames(&large.blob, large.raw_size).unwrap().len(),
+            workers().min(3000)
+        );
+        assert_eq!(
+            (large.raw_size, large.checksum),
+            (small.raw_size, small.checksum)
+        );
+        assert_eq!(
+            decode(&large.blob, large.raw_size, &large.checksum).unwrap(),
+            v
+        );
+    }
+
+    #[test]
+    fn a_bad_frame_in_a_multi_frame_blob_is_detected() {
+        let v = big_object();
+        let e = multi_frame(&v);
+        let mut flipped = e.blob.clone();
+        let at = flipped.len() - 40;
+        flipped[at] ^= 0x5A;
+        assert!(decode(&flipped, e.raw_size, &e.checksum).is_err());
+        // Dropping the last frame changes the declared total.
+        let two = frames(&e.blob, e.raw_size).unwrap()[..2]
+            .iter()
+            .map(|f| f.0.len())
+            .sum::<usize>();
+        let err = decode(&e.blob[..two], e.raw_size, &e.checksum).unwrap_err();
+        assert!(matches!(err, CodecError::Size { .. }), "{err}");
     }
 }

@@ -78,31 +78,111 @@ fn walk(old: &Value, new: &Value, path: &mut String, out: &mut Vec<Change>) {
                 path.truncate(len);
             }
         }
-        (Value::Array(a), Value::Array(b)) => {
-            for idx in 0..a.len().max(b.len()) {
-                let len = path.len();
-                push_token(path, &idx.to_string());
-                match (a.get(idx), b.get(idx)) {
-                    (Some(x), Some(y)) => walk(x, y, path, out),
-                    (Some(x), None) => out.push(Change::Removed {
-                        path: path.clone(),
-                        value: x.clone(),
-                    }),
-                    (None, Some(y)) => out.push(Change::Added {
-                        path: path.clone(),
-                        value: y.clone(),
-                    }),
-                    (None, None) => {}
-                }
-                path.truncate(len);
-            }
-        }
+        (Value::Array(a), Value::Array(b)) => walk_arrays(a, b, path, out),
         (a, b) if a != b => out.push(Change::Changed {
             path: path.clone(),
             from: a.clone(),
             to: b.clone(),
         }),
         _ => {}
+    }
+}
+
+/// Arrays are aligned, not compared index by index, so that an element inserted or removed
+/// near the front is one change rather than a change at every later index. Removed
+/// elements are reported at their old index, added and changed ones at their new index.
+fn walk_arrays(a: &[Value], b: &[Value], path: &mut String, out: &mut Vec<Change>) {
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (old, new) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
+    let at = |path: &mut String, idx: usize| {
+        let len = path.len();
+        push_token(path, &idx.to_string());
+        len
+    };
+    let pair = |path: &mut String, out: &mut Vec<Change>, i: usize, j: usize| {
+        let len = at(path, prefix + j);
+        walk(&old[i], &new[j], path, out);
+        path.truncate(len);
+    };
+    let removed = |path: &mut String, out: &mut Vec<Change>, i: usize| {
+        let len = at(path, prefix + i);
+        out.push(Change::Removed {
+            path: path.clone(),
+            value: old[i].clone(),
+        });
+        path.truncate(len);
+    };
+    let added = |path: &mut String, out: &mut Vec<Change>, j: usize| {
+        let len = at(path, prefix + j);
+        out.push(Change::Added {
+            path: path.clone(),
+            value: new[j].clone(),
+        });
+        path.truncate(len);
+    };
+    if old.len() == new.len() && old.len() <= 1 {
+        for i in 0..old.len() {
+            pair(path, out, i, i);
+        }
+        return;
+    }
+    let hash = |v: &Value| {
+        let mut h = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&crate::codec::canonical(v), &mut h);
+        std::hash::Hasher::finish(&h)
+    };
+    let old_hashes: Vec<u64> = old.iter().map(hash).collect();
+    let new_hashes: Vec<u64> = new.iter().map(hash).collect();
+    for op in similar::capture_diff_slices(similar::Algorithm::Myers, &old_hashes, &new_hashes) {
+        match op {
+            // Equal hashes are checked: a collision is reported as a change, never hidden.
+            similar::DiffOp::Equal {
+                old_index,
+                new_index,
+                len,
+            } => {
+                for k in 0..len {
+                    pair(path, out, old_index + k, new_index + k);
+                }
+            }
+            similar::DiffOp::Delete {
+                old_index, old_len, ..
+            } => {
+                for k in 0..old_len {
+                    removed(path, out, old_index + k);
+                }
+            }
+            similar::DiffOp::Insert {
+                new_index, new_len, ..
+            } => {
+                for k in 0..new_len {
+                    added(path, out, new_index + k);
+                }
+            }
+            similar::DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => {
+                let both = old_len.min(new_len);
+                for k in 0..both {
+                    pair(path, out, old_index + k, new_index + k);
+                }
+                for k in both..old_len {
+                    removed(path, out, old_index + k);
+                }
+                for k in both..new_len {
+                    added(path, out, new_index + k);
+                }
+            }
+        }
     }
 }
 
@@ -174,6 +254,52 @@ mod tests {
     fn equal_states_have_no_changes() {
         let v = json!({"a": [1, {"b": null}]});
         assert!(changes(&v, &v).is_empty());
+    }
+
+    #[test]
+    fn a_sliding_window_is_one_removal_and_one_addition() {
+        let old = json!({"messages": ["a", "b", "c", "d"]});
+        let new = json!({"messages": ["b", "c", "d", "e"]});
+        assert_eq!(
+            changes(&old, &new),
+            vec![
+                Change::Removed {
+                    path: "/messages/0".into(),
+                    value: json!("a")
+                },
+                Change::Added {
+                    path: "/messages/3".into(),
+                    value: json!("e")
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn an_element_edited_in_place_is_diffed_inside() {
+        let old = json!([{"id": 1, "s": "x"}, {"id": 2, "s": "y"}, 3]);
+        let new = json!([{"id": 1, "s": "x"}, {"id": 2, "s": "z"}, 3]);
+        assert_eq!(
+            changes(&old, &new),
+            vec![Change::Changed {
+                path: "/1/s".into(),
+                from: json!("y"),
+                to: json!("z")
+            }]
+        );
+    }
+
+    #[test]
+    fn inserting_in_the_middle_shifts_nothing() {
+        let old = json!([1, 2, 3, 4]);
+        let new = json!([1, 2, 9, 3, 4]);
+        assert_eq!(
+            changes(&old, &new),
+            vec![Change::Added {
+                path: "/2".into(),
+                value: json!(9)
+            }]
+        );
     }
 
     #[test]

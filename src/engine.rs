@@ -2,6 +2,7 @@
 //! replay), the cache that makes stepping cheap, blame, and the writer that appends events
 //! and takes the snapshots the policy asks for. Knows nothing of terminals or arguments.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -18,8 +19,12 @@ use crate::model::{
 use crate::reduce::{EventRef, Reducer};
 use crate::store::{EventRow, NewSnapshot, SnapshotMeta, Store};
 
-/// How many reconstructed states the cache holds.
+/// How many reconstructed states the cache holds at most.
 pub const CACHE_STATES: usize = 256;
+
+/// How many bytes of (canonical JSON) state the cache holds at most; in memory a state
+/// takes a few times its JSON size.
+pub const CACHE_BYTES: u64 = 16 << 20;
 
 /// While replaying a long run, keep a copy every this many versions so that stepping back
 /// later replays at most this many events.
@@ -69,16 +74,46 @@ pub struct ImportItem {
 pub struct SnapshotPolicy {
     /// Take a snapshot once this many events were appended since the last one (0: never).
     pub every: u64,
+    /// Or sooner, once the events since the last snapshot hold more bytes than a quarter of
+    /// that snapshot (and at least this many): replaying them would then cost a good part
+    /// of what loading the state costs, so a closer snapshot pays for itself.
+    pub min_bytes: u64,
 }
 
 /// Snapshot spacing when the database says nothing else.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100;
 
+/// The floor of the size trigger: below it, replaying is cheap whatever the state's size.
+pub const DEFAULT_SNAPSHOT_MIN_BYTES: u64 = 64 << 10;
+
 impl Default for SnapshotPolicy {
     fn default() -> Self {
         Self {
             every: DEFAULT_SNAPSHOT_EVERY,
+            min_bytes: DEFAULT_SNAPSHOT_MIN_BYTES,
         }
+    }
+}
+
+impl SnapshotPolicy {
+    /// Which trigger, if any, asks for a snapshot now, given the events and bytes of event
+    /// data appended since the last snapshot and that snapshot's raw size.
+    pub fn due(
+        &self,
+        events_since: u64,
+        bytes_since: u64,
+        last_raw_size: u64,
+    ) -> Option<&'static str> {
+        if self.every > 0 && events_since >= self.every {
+            return Some("count");
+        }
+        if self.min_bytes > 0
+            && events_since > 0
+            && bytes_since >= self.min_bytes.max(last_raw_size / 4)
+        {
+            return Some("size");
+        }
+        None
     }
 }
 
@@ -94,7 +129,10 @@ pub struct AppendOptions {
 /// The reconstruction engine over one open database.
 pub struct Engine {
     store: Store,
-    cache: LruCache<(StreamId, u64), Arc<Value>>,
+    /// Reconstructed states with their approximate size in bytes of JSON.
+    cache: LruCache<(StreamId, u64), (Arc<Value>, u64)>,
+    cached_bytes: u64,
+    cache_budget: u64,
     /// Cached versions per stream, for "nearest cached state at or before".
     cached: HashMap<StreamId, (String, BTreeSet<u64>)>,
     reducers: HashMap<String, Arc<Reducer>>,
@@ -106,6 +144,8 @@ impl Engine {
         Self {
             store,
             cache: LruCache::new(NonZeroUsize::new(CACHE_STATES).unwrap_or(NonZeroUsize::MIN)),
+            cached_bytes: 0,
+            cache_budget: CACHE_BYTES,
             cached: HashMap::new(),
             reducers: HashMap::new(),
         }
@@ -169,12 +209,19 @@ impl Engine {
 
     /// The state of a stream at a target, and how it was obtained.
     pub fn state_at(&mut self, stream: &str, target: Target) -> Result<Reconstruction> {
-        let stream = self.store.require_stream(stream)?;
-        self.state_of(&stream, target)
+        self.read(|engine| {
+            let stream = engine.store.require_stream(stream)?;
+            engine.reconstruct(&stream, target)
+        })
     }
 
     /// As [`Engine::state_at`], for a stream already looked up.
     pub fn state_of(&mut self, stream: &StreamInfo, target: Target) -> Result<Reconstruction> {
+        // One read transaction: one lock for all the queries, and one consistent view.
+        self.read(|engine| engine.reconstruct(stream, target))
+    }
+
+    fn reconstruct(&mut self, stream: &StreamInfo, target: Target) -> Result<Reconstruction> {
         let started = Instant::now();
         let reducer = self.reducer(&stream.reducer)?;
         let fingerprint = reducer.fingerprint();
@@ -188,44 +235,33 @@ impl Engine {
             faults: Vec::new(),
         };
         let floor = self.cached_floor(stream.id, &fingerprint, version);
-        if floor == Some(version) {
-            provenance.cached = Some(version);
-            let state = self
-                .cache
-                .get(&(stream.id, version))
-                .cloned()
-                .unwrap_or_default();
-            provenance.elapsed_us = elapsed_us(started);
-            return Ok(Reconstruction {
-                stream: stream.clone(),
-                state,
-                provenance,
-            });
+        if let Some((v, (state, _))) =
+            floor.and_then(|v| Some((v, self.cache.get(&(stream.id, v))?.clone())))
+        {
+            if v == version {
+                provenance.cached = Some(version);
+                provenance.elapsed_us = elapsed_us(started);
+                return Ok(Reconstruction {
+                    stream: stream.clone(),
+                    state,
+                    provenance,
+                });
+            }
         }
         let after = floor.unwrap_or(0);
-        let (mut state, mut at) = match self.load_snapshot(
-            stream,
-            &fingerprint,
-            after,
-            version,
-            &mut provenance.faults,
-        )? {
-            Some((snap_version, state)) => {
+        let snapshot =
+            self.load_snapshot(stream, &fingerprint, after, version, &mut provenance.faults)?;
+        let (mut state, at, weight) = match (snapshot, floor) {
+            (Some((snap_version, state, raw_size)), _) => {
                 provenance.snapshot = Some(snap_version);
-                (state, snap_version)
+                (state, snap_version, Some(raw_size))
             }
-            None => match floor {
-                Some(v) => {
-                    provenance.cached = Some(v);
-                    let state = self
-                        .cache
-                        .get(&(stream.id, v))
-                        .map(|s| (**s).clone())
-                        .unwrap_or_default();
-                    (state, v)
-                }
-                None => (Value::Object(serde_json::Map::new()), 0),
-            },
+            (None, Some(v)) => {
+                provenance.cached = Some(v);
+                let (state, weight) = self.cache.get(&(stream.id, v)).cloned().unwrap_or_default();
+                ((*state).clone(), v, Some(weight))
+            }
+            (None, None) => (Value::Object(serde_json::Map::new()), 0, None),
         };
         let long_run = version - at > CHECKPOINT_EVERY;
         let mut checkpoints = Vec::new();
@@ -235,12 +271,14 @@ impl Engine {
             }
         })?;
         provenance.replayed = version - at;
-        at = version;
+        // The cache is budgeted in bytes of JSON; states of a stream are alike in size, so a
+        // known size (snapshot or cached start) stands for the result, else measure it once.
+        let weight = weight.unwrap_or_else(|| codec::canonical(&state).len() as u64);
         for (v, s) in checkpoints {
-            self.remember(stream.id, &fingerprint, v, s);
+            self.remember(stream.id, &fingerprint, v, s, weight);
         }
         let state = Arc::new(state);
-        self.remember(stream.id, &fingerprint, at, Arc::clone(&state));
+        self.remember(stream.id, &fingerprint, version, Arc::clone(&state), weight);
         provenance.elapsed_us = elapsed_us(started);
         Ok(Reconstruction {
             stream: stream.clone(),
@@ -291,10 +329,10 @@ impl Engine {
         after: u64,
         upto: u64,
         faults: &mut Vec<SnapshotFault>,
-    ) -> Result<Option<(u64, Value)>> {
+    ) -> Result<Option<(u64, Value, u64)>> {
         for snap in self.store.snapshot_candidates(stream.id, after, upto)? {
             match self.decode_snapshot(&snap, fingerprint) {
-                Ok(state) => return Ok(Some((snap.version, state))),
+                Ok(state) => return Ok(Some((snap.version, state, snap.raw_size))),
                 Err(reason) => faults.push(SnapshotFault {
                     version: snap.version,
                     reason,
@@ -330,7 +368,9 @@ impl Engine {
         if entry.0 != fingerprint {
             // The stream's reducer changed: every cached state of it is stale.
             for v in std::mem::take(&mut entry.1) {
-                self.cache.pop(&(stream, v));
+                if let Some((_, weight)) = self.cache.pop(&(stream, v)) {
+                    self.cached_bytes -= weight;
+                }
             }
             entry.0 = fingerprint.to_string();
             return None;
@@ -338,25 +378,59 @@ impl Engine {
         entry.1.range(..=version).next_back().copied()
     }
 
-    fn remember(&mut self, stream: StreamId, fingerprint: &str, version: u64, state: Arc<Value>) {
-        if let Some(((old_stream, old_version), _)) = self.cache.push((stream, version), state) {
+    fn remember(
+        &mut self,
+        stream: StreamId,
+        fingerprint: &str,
+        version: u64,
+        state: Arc<Value>,
+        weight: u64,
+    ) {
+        if let Some(((old_stream, old_version), (_, old_weight))) =
+            self.cache.push((stream, version), (state, weight))
+        {
+            self.cached_bytes -= old_weight;
             if (old_stream, old_version) != (stream, version) {
-                if let Some(entry) = self.cached.get_mut(&old_stream) {
-                    entry.1.remove(&old_version);
-                }
+                self.forget_version(old_stream, old_version);
             }
         }
+        self.cached_bytes += weight;
         self.cached
             .entry(stream)
             .or_insert_with(|| (fingerprint.to_string(), BTreeSet::new()))
             .1
             .insert(version);
+        // Keep at least the newest entry, however large, so stepping from it stays cheap.
+        while self.cached_bytes > self.cache_budget && self.cache.len() > 1 {
+            let Some(((s, v), (_, w))) = self.cache.pop_lru() else {
+                break;
+            };
+            self.cached_bytes -= w;
+            self.forget_version(s, v);
+        }
+    }
+
+    fn forget_version(&mut self, stream: StreamId, version: u64) {
+        if let Some(entry) = self.cached.get_mut(&stream) {
+            entry.1.remove(&version);
+        }
+    }
+
+    /// Sets how many bytes of JSON state the cache may hold (default [`CACHE_BYTES`]).
+    pub fn set_cache_budget(&mut self, bytes: u64) {
+        self.cache_budget = bytes;
+    }
+
+    /// Bytes of JSON state the cache holds now (an estimate, see [`CACHE_BYTES`]).
+    pub fn cached_bytes(&self) -> u64 {
+        self.cached_bytes
     }
 
     /// Forgets every cached state (e.g. after a reducer change).
     pub fn clear_cache(&mut self) {
         self.cache.clear();
         self.cached.clear();
+        self.cached_bytes = 0;
     }
 
     // ---- writing --------------------------------------------------------------------------
@@ -404,6 +478,7 @@ impl Engine {
                 every: text.parse().map_err(|_| {
                     Error::Input(format!("meta snapshot_every is {text:?}, not a number"))
                 })?,
+                ..SnapshotPolicy::default()
             },
             None => SnapshotPolicy::default(),
         })
@@ -424,9 +499,10 @@ impl Engine {
                 "stream {stream:?} has no events to snapshot"
             )));
         }
-        let ts = self.store.event(&rec.stream, version)?.map_or(0, |e| e.ts);
+        let ts = self.store.event_ts(rec.stream.id, version)?.unwrap_or(0);
         let fingerprint = self.reducer(&rec.stream.reducer)?.fingerprint();
         self.write(|engine| {
+            let size_hint = engine.store.snapshot_progress(rec.stream.id)?.1;
             store_snapshot(
                 &engine.store,
                 &rec.stream,
@@ -436,6 +512,7 @@ impl Engine {
                 &fingerprint,
                 trigger,
                 label,
+                size_hint,
             )
         })
     }
@@ -496,7 +573,7 @@ fn apply_row(
         kind: row.kind,
         version: row.version,
         ts: row.ts,
-        data: &data,
+        data: Cow::Owned(data),
         meta: meta.as_ref(),
     };
     reducer.apply(state, event).map_err(|cause| Error::Reduce {
@@ -518,23 +595,26 @@ fn store_snapshot(
     fingerprint: &str,
     trigger: &str,
     label: Option<&str>,
+    size_hint: u64,
 ) -> Result<SnapshotMeta> {
     let started = Instant::now();
-    let bytes = codec::canonical(state);
-    let checksum = codec::checksum(&bytes);
-    let blob =
-        codec::compress(&bytes).map_err(|e| Error::Input(format!("compressing snapshot: {e}")))?;
+    let encoded = codec::encode(state, size_hint).map_err(|e| {
+        Error::Input(format!(
+            "encoding a snapshot of {:?} at version {version}: {e}",
+            stream.name
+        ))
+    })?;
     store.insert_snapshot(&NewSnapshot {
         stream_id: stream.id,
         version,
         ts,
-        checksum,
-        raw_size: bytes.len() as u64,
+        checksum: encoded.checksum,
+        raw_size: encoded.raw_size,
         fingerprint,
         trigger,
         label,
         create_us: elapsed_us(started),
-        blob: &blob,
+        blob: &encoded.blob,
     })
 }
 
@@ -545,6 +625,8 @@ struct Running {
     fingerprint: String,
     state: Value,
     last_snapshot: u64,
+    last_raw_size: u64,
+    bytes_since: u64,
 }
 
 /// Appends events inside an open transaction, checking each against the reducer and taking
@@ -554,6 +636,8 @@ struct Writer {
     no_snapshots: bool,
     policy: SnapshotPolicy,
     report: WriteReport,
+    /// The next seq and the transaction's write time, read once on the first append.
+    clock: Option<(i64, Micros)>,
 }
 
 impl Writer {
@@ -563,6 +647,7 @@ impl Writer {
             no_snapshots,
             policy,
             report: WriteReport::default(),
+            clock: None,
         }
     }
 
@@ -595,7 +680,8 @@ impl Writer {
             };
             let reducer = engine.reducer(&stream.reducer)?;
             let state = (*engine.state_of(&stream, Target::Head)?.state).clone();
-            let last_snapshot = engine.store.last_snapshot_version(stream.id)?;
+            let (last_snapshot, last_raw_size, bytes_since) =
+                engine.store.snapshot_progress(stream.id)?;
             let fingerprint = reducer.fingerprint();
             self.running.insert(
                 event.stream.clone(),
@@ -605,6 +691,8 @@ impl Writer {
                     fingerprint,
                     state,
                     last_snapshot,
+                    last_raw_size,
+                    bytes_since,
                 },
             );
         }
@@ -623,13 +711,19 @@ impl Writer {
         let version = run.stream.head + 1;
         let data = event.data.to_string();
         let meta = event.meta.as_ref().map(Value::to_string);
-        // Insert first so the reducer sees the time the database stored; a failure below
-        // aborts the caller's whole transaction, so nothing half-applied is kept.
-        let (seq, ts) = engine.store.insert_event(
+        let (seq, now) = match self.clock {
+            Some(clock) => clock,
+            None => (engine.store.next_seq()?, engine.store.now_us()?),
+        };
+        self.clock = Some((seq + 1, now));
+        let ts = event.time.unwrap_or(now);
+        // A failure below aborts the caller's whole transaction, so nothing half-applied is kept.
+        engine.store.insert_event(
+            seq,
             run.stream.id,
             version,
             &event.kind,
-            event.time,
+            ts,
             &data,
             meta.as_deref(),
             event.idempotency_key.as_deref(),
@@ -642,7 +736,7 @@ impl Writer {
                     kind: &event.kind,
                     version,
                     ts,
-                    data: &event.data,
+                    data: Cow::Borrowed(&event.data),
                     meta: event.meta.as_ref(),
                 },
             )
@@ -654,22 +748,28 @@ impl Writer {
             })?;
         run.stream.head = version;
         run.stream.last_ts = Some(ts);
+        run.bytes_since += data.len() as u64;
         self.report.appended += 1;
-        if !self.no_snapshots
-            && self.policy.every > 0
-            && version - run.last_snapshot >= self.policy.every
-        {
-            store_snapshot(
+        let due = self.policy.due(
+            version - run.last_snapshot,
+            run.bytes_since,
+            run.last_raw_size,
+        );
+        if let Some(trigger) = due.filter(|_| !self.no_snapshots) {
+            let meta = store_snapshot(
                 &engine.store,
                 &run.stream,
                 version,
                 ts,
                 &run.state,
                 &run.fingerprint,
-                "count",
+                trigger,
                 None,
+                run.last_raw_size,
             )?;
             run.last_snapshot = version;
+            run.last_raw_size = meta.raw_size;
+            run.bytes_since = 0;
             self.report.snapshots += 1;
         }
         Ok(Event {
@@ -693,5 +793,37 @@ impl Writer {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_states_are_snapshotted_by_count() {
+        let p = SnapshotPolicy::default();
+        assert_eq!(p.due(99, 2_000, 1_200), None);
+        assert_eq!(p.due(100, 2_000, 1_200), Some("count"));
+    }
+
+    #[test]
+    fn large_events_on_a_large_state_trigger_by_size() {
+        let p = SnapshotPolicy::default();
+        // A 1 MB state: a quarter of it, 250 KB of events, is due before 100 events.
+        assert_eq!(p.due(20, 200_000, 1_000_000), None);
+        assert_eq!(p.due(25, 250_000, 1_000_000), Some("size"));
+        // Below the floor nothing is due by size, whatever the state.
+        assert_eq!(p.due(50, 60_000, 100), None);
+        assert_eq!(p.due(50, 70_000, 100), Some("size"));
+    }
+
+    #[test]
+    fn zero_turns_a_trigger_off() {
+        let p = SnapshotPolicy {
+            every: 0,
+            min_bytes: 0,
+        };
+        assert_eq!(p.due(1_000_000, u64::MAX, 0), None);
     }
 }

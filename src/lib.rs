@@ -8,6 +8,7 @@
 //! - [`reduce`] (with [`jq`]): what an event does to a state;
 //! - [`engine`]: reconstruction (`state_at`), its cache, blame, appends and imports;
 //! - [`diff`]: structural and textual differences between two states;
+//! - [`jsonl`]: the import/export line format;
 //! - [`demo`]: the built-in demo database.
 //!
 //! The command line (`cli`) sits on top and calls the same functions a script or the
@@ -20,6 +21,7 @@ pub mod diff;
 pub mod engine;
 pub mod error;
 pub mod jq;
+pub mod jsonl;
 pub mod model;
 pub mod reduce;
 pub mod store;

@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Building and dropping large JSON states is allocation-bound; mimalloc halves that cost
+// (see BENCHMARKS.md). The library leaves the choice to the program.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = rewind::cli::Cli::parse();
     match rewind::cli::run(cli) {

@@ -1,7 +1,9 @@
 //! Reducers: the only code that knows what an event means. `merge` (RFC 7386), `patch`
 //! (RFC 6902), `replace` and `jq:FILTER`, each with a fingerprint that snapshots record.
 
-use serde_json::{Value, json};
+use std::borrow::Cow;
+
+use serde_json::{Map, Value, json};
 
 use crate::model::Micros;
 
@@ -49,7 +51,7 @@ pub enum Reducer {
 }
 
 /// The parts of an event a reducer may look at.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EventRef<'a> {
     /// The event's type.
     pub kind: &'a str,
@@ -57,8 +59,8 @@ pub struct EventRef<'a> {
     pub version: u64,
     /// Its time, µs since the epoch.
     pub ts: Micros,
-    /// The payload.
-    pub data: &'a Value,
+    /// The payload: owned where the caller can give it up, so merges move instead of copy.
+    pub data: Cow<'a, Value>,
     /// Metadata, if any.
     pub meta: Option<&'a Value>,
 }
@@ -101,9 +103,15 @@ impl Reducer {
     /// Applies one event to `state`. On error `state` is unchanged.
     pub fn apply(&self, state: &mut Value, event: EventRef<'_>) -> Result<(), ReduceError> {
         match self {
-            Self::Merge => json_patch::merge(state, event.data),
-            Self::Replace => state.clone_from(event.data),
-            Self::Patch => apply_patch(state, event.data)?,
+            Self::Merge => match event.data {
+                Cow::Owned(data) => merge(state, data),
+                Cow::Borrowed(data) => json_patch::merge(state, data),
+            },
+            Self::Replace => match event.data {
+                Cow::Owned(data) => *state = data,
+                Cow::Borrowed(data) => state.clone_from(data),
+            },
+            Self::Patch => apply_patch(state, event.data.into_owned())?,
             Self::Jq(program) => {
                 let input = json!({
                     "state": std::mem::take(state),
@@ -111,7 +119,7 @@ impl Reducer {
                         "type": event.kind,
                         "version": event.version,
                         "ts": event.ts,
-                        "data": event.data,
+                        "data": &*event.data,
                         "meta": event.meta,
                     }
                 });
@@ -133,9 +141,29 @@ impl Reducer {
     }
 }
 
-fn apply_patch(state: &mut Value, data: &Value) -> Result<(), ReduceError> {
+/// RFC 7386 on an owned patch: values move into the state instead of being copied.
+fn merge(doc: &mut Value, patch: Value) {
+    let Value::Object(patch) = patch else {
+        *doc = patch;
+        return;
+    };
+    if !doc.is_object() {
+        *doc = Value::Object(Map::new());
+    }
+    if let Value::Object(map) = doc {
+        for (key, value) in patch {
+            if value.is_null() {
+                map.remove(&key);
+            } else {
+                merge(map.entry(key).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+fn apply_patch(state: &mut Value, data: Value) -> Result<(), ReduceError> {
     let ops: Vec<json_patch::PatchOperation> =
-        serde_json::from_value(data.clone()).map_err(|e| ReduceError::NotAPatch(e.to_string()))?;
+        serde_json::from_value(data).map_err(|e| ReduceError::NotAPatch(e.to_string()))?;
     // A new value can deepen the state by at most its pointer length plus its own depth;
     // `move` and `copy` can relocate a deep subtree under a deep path, so those are measured.
     let mut measure_after = false;
@@ -185,9 +213,29 @@ mod tests {
             kind: "T",
             version: 1,
             ts: 0,
-            data,
+            data: Cow::Borrowed(data),
             meta: None,
         }
+    }
+
+    #[test]
+    fn owned_and_borrowed_merges_agree() {
+        let doc = json!({"a": {"b": 1, "c": [1]}, "d": 2});
+        let patch = json!({"a": {"b": null, "e": {"f": null, "g": 3}}, "d": [1], "h": null});
+        let mut owned = doc.clone();
+        Reducer::Merge
+            .apply(
+                &mut owned,
+                EventRef {
+                    data: Cow::Owned(patch.clone()),
+                    ..ev(&patch)
+                },
+            )
+            .unwrap();
+        let mut borrowed = doc;
+        Reducer::Merge.apply(&mut borrowed, ev(&patch)).unwrap();
+        assert_eq!(owned, borrowed);
+        assert_eq!(owned, json!({"a": {"c": [1], "e": {"g": 3}}, "d": [1]}));
     }
 
     #[test]

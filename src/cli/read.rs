@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use super::output::{Table, clean, json, stdout};
 use super::{DbArg, JsonFlag, TargetArgs, open};
-use crate::model::{Event, Target, group};
+use crate::jsonl::export_line;
+use crate::model::{Target, group};
 use crate::store::OpenMode;
 use crate::time;
 
@@ -28,25 +29,6 @@ pub struct ExportArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     output: Option<PathBuf>,
-}
-
-/// One event in the JSONL format that `import` reads.
-pub fn export_line(e: &Event) -> Value {
-    let mut line = json!({
-        "seq": e.seq,
-        "stream": e.stream,
-        "version": e.version,
-        "type": e.kind,
-        "time": time::format(e.ts),
-        "data": e.data,
-    });
-    if let Some(meta) = &e.meta {
-        line["meta"] = meta.clone();
-    }
-    if let Some(key) = &e.idempotency_key {
-        line["idempotency_key"] = json!(key);
-    }
-    line
 }
 
 pub(super) fn export(args: &ExportArgs) -> Result<()> {
@@ -97,10 +79,12 @@ pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
     }
     let mut table = Table::new(vec!["stream", "events", "reducer", "last event"], vec![1]);
     for s in &streams {
+        // A jq program may span lines; one line of it is enough in a table.
+        let spec = s.reducer.split_whitespace().collect::<Vec<_>>().join(" ");
         let reducer = if s.reducer_override {
-            s.reducer.clone()
+            spec
         } else {
-            format!("{} (default)", s.reducer)
+            format!("{spec} (default)")
         };
         table.row(vec![
             clean(&s.name, 60),

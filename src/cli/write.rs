@@ -6,14 +6,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::output::{clean, json, stdout};
-use super::read::export_line;
 use super::{DbArg, JsonFlag, TargetArgs, open};
-use crate::engine::{AppendOptions, ImportItem, WriteReport};
+use crate::engine::{AppendOptions, WriteReport};
 use crate::error::Error;
+use crate::jsonl::export_line;
 use crate::model::{NewEvent, group};
 use crate::store::OpenMode;
 
@@ -167,86 +166,6 @@ pub struct ImportArgs {
     json: JsonFlag,
 }
 
-/// One line of an import file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Line {
-    stream: String,
-    #[serde(rename = "type")]
-    kind: String,
-    data: Value,
-    #[serde(default)]
-    meta: Option<Value>,
-    #[serde(default)]
-    time: Option<String>,
-    #[serde(default)]
-    idempotency_key: Option<String>,
-    /// Written by export; a different database assigns its own seq.
-    #[serde(default)]
-    #[allow(dead_code)]
-    seq: Option<i64>,
-    #[serde(default)]
-    version: Option<u64>,
-}
-
-/// Reads JSONL into import items; each error names the source, line and column.
-pub fn read_lines(
-    reader: impl BufRead,
-    source: &str,
-) -> impl Iterator<Item = crate::Result<ImportItem>> {
-    let source = source.to_string();
-    reader
-        .split(b'\n')
-        .enumerate()
-        .filter_map(move |(idx, bytes)| {
-            let at = format!("{source} line {}", idx + 1);
-            let bytes = match bytes {
-                Ok(b) => b,
-                Err(cause) => {
-                    return Some(Err(Error::Io {
-                        path: source.clone().into(),
-                        cause,
-                    }));
-                }
-            };
-            let Ok(text) = std::str::from_utf8(&bytes) else {
-                return Some(Err(Error::Input(format!("{at}: not UTF-8"))));
-            };
-            let text = text.trim();
-            if text.is_empty() {
-                return None;
-            }
-            Some(parse_line(text, &at))
-        })
-}
-
-fn parse_line(text: &str, at: &str) -> crate::Result<ImportItem> {
-    let line: Line = serde_json::from_str(text).map_err(|e| {
-        // serde_json appends "at line 1 column N" to some messages; say the column once.
-        let msg = e.to_string();
-        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-        Error::Input(format!("{at}, column {}: {msg}", e.column()))
-    })?;
-    let time = line
-        .time
-        .as_deref()
-        .map(crate::time::parse)
-        .transpose()
-        .map_err(|e| Error::Input(format!("{at}: time {e}")))?;
-    Ok(ImportItem {
-        at: at.to_string(),
-        event: NewEvent {
-            stream: line.stream,
-            kind: line.kind,
-            data: line.data,
-            meta: line.meta.filter(|m| !m.is_null()),
-            time,
-            idempotency_key: line.idempotency_key,
-        },
-        version: line.version,
-    })
-}
-
 pub(super) fn import(args: &ImportArgs) -> Result<()> {
     let (reader, source): (Box<dyn BufRead>, String) = if args.file.as_os_str() == "-" {
         (Box::new(std::io::stdin().lock()), "stdin".into())
@@ -261,7 +180,7 @@ pub(super) fn import(args: &ImportArgs) -> Result<()> {
     let mut engine = open(&args.db, OpenMode::Create)?;
     let started = std::time::Instant::now();
     let report = engine
-        .import(read_lines(reader, &source), args.no_snapshots)
+        .import(crate::jsonl::read_lines(reader, &source), args.no_snapshots)
         .with_context(|| {
             format!(
                 "importing {source} into {} (nothing was imported)",

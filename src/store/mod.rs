@@ -126,6 +126,9 @@ pub struct NewSnapshot<'a> {
     pub blob: &'a [u8],
 }
 
+const STREAM_SELECT: &str = "SELECT id, name, reducer, created_at, head, last_ts,
+     (SELECT value FROM meta WHERE key = 'default_reducer') FROM streams";
+
 const SNAPSHOT_COLUMNS: &str = "id, stream_id, version, ts, kind, base_id, codec, raw_size, stored_size, \
      checksum, fingerprint, trigger, label, created_at, create_us, expires_at";
 
@@ -214,7 +217,10 @@ impl Store {
             conn.pragma_update(None, "journal_mode", "wal")?;
             conn.pragma_update(None, "synchronous", "normal")?;
         }
-        conn.pragma_update(None, "foreign_keys", "on")?;
+        // Foreign keys stay declared but unenforced: enforcing them makes SQLite keep a
+        // statement journal for every insert (a third of import time), and the store is the
+        // only writer of stream ids.
+        conn.pragma_update(None, "cache_size", -16_384)?;
         let store = Self {
             conn,
             path,
@@ -338,13 +344,14 @@ impl Store {
 
     // ---- streams ------------------------------------------------------------------------
 
-    fn stream_from_row(&self, row: &Row<'_>, default: &str) -> rusqlite::Result<StreamInfo> {
+    fn stream_from_row(row: &Row<'_>) -> rusqlite::Result<StreamInfo> {
         let own: Option<String> = row.get(2)?;
+        let default: Option<String> = row.get(6)?;
         Ok(StreamInfo {
             id: row.get(0)?,
             name: row.get(1)?,
             reducer_override: own.is_some(),
-            reducer: own.unwrap_or_else(|| default.to_string()),
+            reducer: own.or(default).unwrap_or_else(|| "merge".to_string()),
             created_at: row.get(3)?,
             head: u(row.get(4)?),
             last_ts: row.get(5)?,
@@ -353,13 +360,10 @@ impl Store {
 
     /// Looks a stream up by name.
     pub fn stream(&self, name: &str) -> Result<Option<StreamInfo>> {
-        let default = self.default_reducer()?;
         Ok(self
             .conn
-            .prepare_cached(
-                "SELECT id, name, reducer, created_at, head, last_ts FROM streams WHERE name = ?1",
-            )?
-            .query_row([name], |r| self.stream_from_row(r, &default))
+            .prepare_cached(&format!("{STREAM_SELECT} WHERE name = ?1"))?
+            .query_row([name], Self::stream_from_row)
             .optional()?)
     }
 
@@ -371,11 +375,10 @@ impl Store {
 
     /// Every stream, by name.
     pub fn streams(&self) -> Result<Vec<StreamInfo>> {
-        let default = self.default_reducer()?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, name, reducer, created_at, head, last_ts FROM streams ORDER BY name",
-        )?;
-        let rows = stmt.query_map([], |r| self.stream_from_row(r, &default))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{STREAM_SELECT} ORDER BY name"))?;
+        let rows = stmt.query_map([], Self::stream_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -409,27 +412,57 @@ impl Store {
 
     // ---- events -------------------------------------------------------------------------
 
-    /// Appends one event row; returns its seq and time (the database's clock unless given).
+    /// The database's clock, µs since the epoch: the write time of events appended now.
+    pub fn now_us(&self) -> Result<Micros> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {}", schema::NOW_US))?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    /// The seq the next event gets: above every event stored and every seq ever handed out
+    /// (`seq_high_water` in meta, kept by whatever removes events), so none is reused.
+    pub fn next_seq(&self) -> Result<i64> {
+        let max: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT max(seq) FROM events")?
+            .query_row([], |r| r.get(0))?;
+        let high_water = self
+            .meta("seq_high_water")?
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        Ok(max.unwrap_or(0).max(high_water) + 1)
+    }
+
+    /// Appends one event row with the seq and time the writer chose.
     #[allow(clippy::too_many_arguments)] // one column each; a struct would only be unpacked here
     pub fn insert_event(
         &self,
+        seq: i64,
         stream_id: StreamId,
         version: u64,
         kind: &str,
-        ts: Option<Micros>,
+        ts: Micros,
         data: &str,
         meta: Option<&str>,
         idempotency_key: Option<&str>,
-    ) -> Result<(i64, Micros)> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "INSERT INTO events (stream_id, version, type, ts, data, meta, idem_key)
-             VALUES (?1, ?2, ?3, COALESCE(?4, {}), ?5, ?6, ?7) RETURNING seq, ts",
-            schema::NOW_US
-        ))?;
-        Ok(stmt.query_row(
-            params![stream_id, i(version), kind, ts, data, meta, idempotency_key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?)
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (seq, stream_id, version, type, ts, data, meta, idem_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                seq,
+                stream_id,
+                i(version),
+                kind,
+                ts,
+                data,
+                meta,
+                idempotency_key
+            ])?;
+        Ok(())
     }
 
     fn event_from_row(row: &Row<'_>, stream: &str) -> rusqlite::Result<Event> {
@@ -706,13 +739,29 @@ impl Store {
             .query_row([id], |r| r.get(0))?)
     }
 
-    /// Version of the stream's newest snapshot (0 if none).
-    pub fn last_snapshot_version(&self, stream_id: StreamId) -> Result<u64> {
-        let v: Option<i64> = self
+    /// Where a stream stands since its newest snapshot: that snapshot's version and raw size
+    /// (0, 0 if none) and the bytes of event data appended after it.
+    pub fn snapshot_progress(&self, stream_id: StreamId) -> Result<(u64, u64, u64)> {
+        let last: Option<(i64, i64)> = self
             .conn
-            .prepare_cached("SELECT max(version) FROM snapshots WHERE stream_id = ?1")?
-            .query_row([stream_id], |r| r.get(0))?;
-        Ok(v.map_or(0, u))
+            .prepare_cached("SELECT version, raw_size FROM snapshots WHERE stream_id = ?1 ORDER BY version DESC LIMIT 1")?
+            .query_row([stream_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (version, raw) = last.map_or((0, 0), |(v, r)| (u(v), u(r)));
+        let bytes: i64 = self
+            .conn
+            .prepare_cached("SELECT coalesce(sum(length(data)), 0) FROM events WHERE stream_id = ?1 AND version > ?2")?
+            .query_row(params![stream_id, i(version)], |r| r.get(0))?;
+        Ok((version, raw, u(bytes)))
+    }
+
+    /// The time of one event, without reading its data.
+    pub fn event_ts(&self, stream_id: StreamId, version: u64) -> Result<Option<Micros>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT ts FROM events WHERE stream_id = ?1 AND version = ?2")?
+            .query_row(params![stream_id, i(version)], |r| r.get(0))
+            .optional()?)
     }
 
     /// Runs a raw statement; for tests that simulate corruption and for maintenance.

@@ -14,7 +14,7 @@ CREATE TABLE streams (
     last_ts     INTEGER
 );
 CREATE TABLE events (
-    seq       INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even after deletes
+    seq       INTEGER PRIMARY KEY, -- assigned by the writer above every seq ever used
     stream_id INTEGER NOT NULL REFERENCES streams(id),
     version   INTEGER NOT NULL,
     type      TEXT    NOT NULL,

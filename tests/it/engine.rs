@@ -384,3 +384,36 @@ fn a_manual_snapshot_is_labelled_and_used() {
     );
     assert_eq!(*rec.state, expected_at(41));
 }
+
+#[test]
+fn the_cache_stays_within_its_byte_budget_and_keeps_the_newest_state() {
+    let mut engine = engine();
+    engine
+        .store()
+        .create_stream("big", Some("replace"))
+        .unwrap();
+    let blob = "x".repeat(1000);
+    for i in 0..40 {
+        append(&mut engine, "big", json!({ "i": i, "blob": blob }));
+    }
+    engine.clear_cache();
+    engine.set_cache_budget(5_000);
+    for v in 1..=40 {
+        engine.state_at("big", Target::Version(v)).unwrap();
+        assert!(
+            engine.cached_bytes() <= 5_000,
+            "{} bytes cached at v{v}",
+            engine.cached_bytes()
+        );
+    }
+    // The newest state is still cached: asking again replays nothing.
+    let again = engine.state_at("big", Target::Version(40)).unwrap();
+    assert_eq!(
+        (again.provenance.cached, again.provenance.replayed),
+        (Some(40), 0)
+    );
+    // An old one was evicted and is rebuilt from the store, still correct.
+    let old = engine.state_at("big", Target::Version(3)).unwrap();
+    assert_eq!(old.provenance.cached, None);
+    assert_eq!(old.state["i"], 2);
+}

@@ -126,7 +126,7 @@ proptest! {
         let mut expected = vec![json!({})];
         let mut state = json!({});
         for (i, data) in events.iter().enumerate() {
-            let event = EventRef { kind: "T", version: i as u64 + 1, ts: 0, data, meta: None };
+            let event = EventRef { kind: "T", version: i as u64 + 1, ts: 0, data: std::borrow::Cow::Borrowed(data), meta: None };
             compiled.apply(&mut state, event).unwrap();
             expected.push(state.clone());
         }

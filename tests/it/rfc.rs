@@ -24,7 +24,7 @@ fn apply(
             kind: "T",
             version: 1,
             ts: 0,
-            data,
+            data: std::borrow::Cow::Borrowed(data),
             meta: None,
         },
     )?;
