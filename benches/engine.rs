@@ -106,8 +106,9 @@ fn random_versions(path: &Path, head: u64, queries: usize, label: &str, cold: bo
         samples.push(started.elapsed());
         assert_eq!(rec.provenance.version, v);
     }
+    let cache = if cold { "cold" } else { "warm" };
     report(
-        &format!("state at a random version ({label})"),
+        &format!("state at a random version ({label}, {cache})"),
         &mut samples,
         "median ≤ 100 µs, p99 ≤ 500 µs",
     );

@@ -265,7 +265,8 @@ impl Engine {
         };
         let long_run = version - at > CHECKPOINT_EVERY;
         let mut checkpoints = Vec::new();
-        self.replay_onto(stream, &reducer, &mut state, at, version, |v, s| {
+        self.replay_onto(stream, &reducer, &mut state, at, version, |row, s| {
+            let v = row.version;
             if long_run && v % CHECKPOINT_EVERY == 0 && v != version {
                 checkpoints.push((v, Arc::new(s.clone())));
             }
@@ -297,26 +298,27 @@ impl Engine {
         state: &mut Value,
         after: u64,
         upto: u64,
-        mut each: impl FnMut(u64, &Value),
+        mut each: impl FnMut(&EventRow<'_>, &Value),
     ) -> Result<()> {
         let mut expected = after + 1;
-        self.store.replay(stream.id, after, upto, |row: EventRow<'_>| {
-            if row.version != expected {
-                return Err(Error::Input(format!(
-                    "stream {:?} is missing version {expected} (found {} next); run `rewind verify`",
-                    stream.name, row.version
-                )));
-            }
-            expected += 1;
-            apply_row(stream, reducer, state, &row)?;
-            each(row.version, state);
-            Ok(())
-        })?;
+        self.store
+            .replay(stream.id, after, upto, |row: EventRow<'_>| {
+                if row.version != expected {
+                    return Err(Error::MissingVersion {
+                        stream: stream.name.clone(),
+                        version: expected,
+                    });
+                }
+                expected += 1;
+                apply_row(stream, reducer, state, &row)?;
+                each(&row, state);
+                Ok(())
+            })?;
         if expected != upto + 1 {
-            return Err(Error::Input(format!(
-                "stream {:?} is missing version {expected}; run `rewind verify`",
-                stream.name
-            )));
+            return Err(Error::MissingVersion {
+                stream: stream.name.clone(),
+                version: expected,
+            });
         }
         Ok(())
     }
@@ -530,7 +532,8 @@ impl Engine {
         let mut state = Value::Object(serde_json::Map::new());
         let mut before = state.pointer(pointer).cloned();
         let mut changed = Vec::new();
-        self.replay_onto(&stream, &reducer, &mut state, 0, upto, |version, s| {
+        self.replay_onto(&stream, &reducer, &mut state, 0, upto, |row, s| {
+            let version = row.version;
             let now = s.pointer(pointer);
             if now != before.as_ref() {
                 changed.push(version);

@@ -49,6 +49,14 @@ pub enum Error {
         /// The newest version.
         head: u64,
     },
+    /// The event chain has a hole: the version is not stored (nor archived).
+    #[error("stream {stream:?} is missing version {version}; run `rewind verify`")]
+    MissingVersion {
+        /// The stream.
+        stream: String,
+        /// The first version that is missing.
+        version: u64,
+    },
     /// Optimistic concurrency: the stream moved on.
     #[error("stream {stream:?} is at version {actual}, expected {expected}")]
     Conflict {
@@ -117,6 +125,18 @@ impl From<rusqlite::Error> for Error {
             _ => Self::Sqlite(err),
         }
     }
+}
+
+/// An error with its causes, `outer: inner: innermost`, as `{:#}` prints an anyhow chain.
+pub fn describe(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The library's result type.

@@ -7,6 +7,7 @@
 //! - [`codec`]: canonical JSON, checksums and zstd frames for snapshots;
 //! - [`reduce`] (with [`jq`]): what an event does to a state;
 //! - [`engine`]: reconstruction (`state_at`), its cache, blame, appends and imports;
+//! - [`snapshot`]: the snapshot lifecycle (verify, …);
 //! - [`diff`]: structural and textual differences between two states;
 //! - [`jsonl`]: the import/export line format;
 //! - [`demo`]: the built-in demo database.
@@ -24,6 +25,7 @@ pub mod jq;
 pub mod jsonl;
 pub mod model;
 pub mod reduce;
+pub mod snapshot;
 pub mod store;
 pub mod time;
 

@@ -1,6 +1,7 @@
 //! The command line: clap definitions and one module per group of subcommands. Every
 //! subcommand is a thin shell over library functions; tables for people, `--json` for scripts.
 
+mod check;
 mod demo;
 mod output;
 mod read;
@@ -56,6 +57,8 @@ pub enum Command {
     Snapshots(read::SnapshotsArgs),
     /// Show or set the reducer of the database or of a stream.
     Reducer(write::ReducerArgs),
+    /// Check every snapshot against a replay, the event chain and the file; exit 1 on any problem.
+    Verify(check::VerifyArgs),
 }
 
 /// The database argument shared by every subcommand that reads or writes one.
@@ -115,6 +118,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Snapshot(args) => write::snapshot(&args),
         Command::Snapshots(args) => read::snapshots(&args),
         Command::Reducer(args) => write::reducer(&args),
+        Command::Verify(args) => return check::verify(&args),
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -259,16 +259,28 @@ pub(super) fn diff(args: &DiffArgs) -> Result<()> {
         group(to),
         changes.len()
     )?;
-    for c in &changes {
-        let line = match c {
-            crate::diff::Change::Added { path, value } => format!("+ {path}  {value}"),
-            crate::diff::Change::Removed { path, value } => format!("- {path}  {value}"),
-            crate::diff::Change::Changed { path, from, to } => format!("~ {path}  {from} → {to}"),
-        };
-        writeln!(out, "{}", clean(&line, 200))?;
+    for line in change_lines(&changes) {
+        writeln!(out, "{line}")?;
     }
     out.flush()?;
     Ok(())
+}
+
+/// One escaped line per change: `+ path value`, `- path value`, `~ path old → new`.
+pub(super) fn change_lines(changes: &[crate::diff::Change]) -> Vec<String> {
+    changes
+        .iter()
+        .map(|c| {
+            let line = match c {
+                crate::diff::Change::Added { path, value } => format!("+ {path}  {value}"),
+                crate::diff::Change::Removed { path, value } => format!("- {path}  {value}"),
+                crate::diff::Change::Changed { path, from, to } => {
+                    format!("~ {path}  {from} → {to}")
+                }
+            };
+            clean(&line, 200)
+        })
+        .collect()
 }
 
 fn clean_lines(text: &str) -> String {

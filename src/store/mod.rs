@@ -764,6 +764,14 @@ impl Store {
             .optional()?)
     }
 
+    /// SQLite's `PRAGMA integrity_check`: the problems it lists (none when the file is sound).
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let lines: Vec<String> = rows.collect::<rusqlite::Result<_>>()?;
+        Ok(lines.into_iter().filter(|l| l != "ok").collect())
+    }
+
     /// Runs a raw statement; for tests that simulate corruption and for maintenance.
     #[doc(hidden)]
     pub fn execute_raw(&self, sql: &str, args: impl rusqlite::Params) -> Result<usize> {

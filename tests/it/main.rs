@@ -6,6 +6,7 @@
 //! - `invariant`: the state at every version is the same with and without snapshots
 //!   (property test over random streams, corrupted snapshots included);
 //! - `readme`: every command-line example in the README runs;
+//! - `verify`: every kind of finding, and none on a sound database;
 //! - `cli`: the built binary on temp databases: output, exit codes, bad input.
 
 // Helpers panic on setup failures by design: a test that cannot set up must fail loudly.
@@ -18,3 +19,4 @@ mod readme;
 mod rfc;
 mod store;
 mod support;
+mod verify;

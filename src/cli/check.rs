@@ -1,0 +1,100 @@
+//! Subcommands that check a database: verify.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::output::{Table, clean, json, stdout};
+use super::{DbArg, JsonFlag};
+use crate::model::group;
+use crate::snapshot::verify;
+
+/// `rewind verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Only this stream.
+    stream: Option<String>,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+pub(super) fn verify(args: &VerifyArgs) -> Result<ExitCode> {
+    let show_progress = std::io::stderr().is_terminal();
+    let progress = |done: usize, total: usize| {
+        if show_progress && (done == total || done % 16 == 0) {
+            eprint!("\rverifying: {done}/{total} streams");
+            if done == total {
+                eprint!("\r\x1b[K");
+            }
+        }
+    };
+    let report = verify::verify(&args.db.db, args.stream.as_deref(), &progress)?;
+    let code = if report.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    };
+    let mut out = stdout();
+    if args.json.json {
+        json(&mut out, &report)?;
+        return Ok(code);
+    }
+    #[allow(clippy::cast_precision_loss)] // display only
+    let seconds = report.elapsed_us as f64 / 1e6;
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let rate = (report.events as f64 / seconds.max(1e-6)) as u64;
+    writeln!(
+        out,
+        "verified {} streams, {} snapshots, {} events in {seconds:.2} s ({} events/s)",
+        group(report.streams as u64),
+        group(report.snapshots as u64),
+        group(report.events),
+        group(rate)
+    )?;
+    if report.findings.is_empty() {
+        writeln!(out, "no problems found")?;
+        out.flush()?;
+        return Ok(code);
+    }
+    let mut table = Table::new(vec!["stream", "version", "problem", "detail"], vec![1]);
+    for f in &report.findings {
+        let kind = serde_json::to_value(f.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        table.row(vec![
+            clean(&f.stream, 40),
+            f.version.map_or_else(|| "-".into(), group),
+            kind,
+            clean(&f.detail, 120),
+        ]);
+    }
+    table.print(&mut out)?;
+    for f in report.findings.iter().filter(|f| !f.diff.is_empty()) {
+        writeln!(
+            out,
+            "\n{} v{}: snapshot → replay",
+            clean(&f.stream, 40),
+            f.version.map_or_else(String::new, group)
+        )?;
+        for line in super::read::change_lines(&f.diff).iter().take(20) {
+            writeln!(out, "  {line}")?;
+        }
+    }
+    let noun = if report.findings.len() == 1 {
+        "problem"
+    } else {
+        "problems"
+    };
+    writeln!(out, "{} {noun} found", report.findings.len())?;
+    out.flush()?;
+    Ok(code)
+}

@@ -1,0 +1,5 @@
+//! The snapshot lifecycle on top of the store and the engine: verification now; policies,
+//! compaction, archive and maintenance as they come. Library functions first; the CLI and
+//! the TUI call the same ones.
+
+pub mod verify;

@@ -1,0 +1,177 @@
+//! `verify` finds every kind of problem it claims to, and nothing on a sound database.
+
+use std::path::{Path, PathBuf};
+
+use rewind::snapshot::verify::{FindingKind, Report, verify};
+use rewind::{Engine, OpenMode, Store, Target};
+use serde_json::json;
+
+use crate::support::append;
+
+fn db(events: u64) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.db");
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
+    for i in 1..=events {
+        append(&mut engine, "s", json!({ format!("k{}", i % 5): i }));
+        append(&mut engine, "t", json!({ "n": i }));
+    }
+    (dir, path)
+}
+
+fn run(path: &Path) -> Report {
+    verify(path, None, &|_, _| {}).unwrap()
+}
+
+fn sql(path: &Path, statement: &str) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(statement)
+        .unwrap();
+}
+
+fn kinds(report: &Report) -> Vec<(String, Option<u64>, FindingKind)> {
+    report
+        .findings
+        .iter()
+        .map(|f| (f.stream.clone(), f.version, f.kind))
+        .collect()
+}
+
+#[test]
+fn a_sound_database_has_no_findings() {
+    let (_dir, path) = db(250);
+    let report = run(&path);
+    assert_eq!(report.findings, vec![]);
+    assert_eq!(
+        (report.streams, report.snapshots, report.events),
+        (2, 4, 500)
+    );
+}
+
+#[test]
+fn corrupt_and_stale_snapshots_are_found() {
+    let (_dir, path) = db(250);
+    let s = "(SELECT id FROM streams WHERE name = 's')";
+    sql(
+        &path,
+        &format!(
+            "UPDATE snapshots SET checksum = zeroblob(32) WHERE stream_id = {s} AND version = 100"
+        ),
+    );
+    sql(
+        &path,
+        &format!(
+            "UPDATE snapshots SET fingerprint = 'replace' WHERE stream_id = {s} AND version = 200"
+        ),
+    );
+    assert_eq!(
+        kinds(&run(&path)),
+        vec![
+            ("s".into(), Some(100), FindingKind::Corrupt),
+            ("s".into(), Some(200), FindingKind::Stale)
+        ]
+    );
+}
+
+#[test]
+fn a_snapshot_that_reads_fine_but_differs_from_the_replay_is_a_divergence_with_its_diff() {
+    let (_dir, path) = db(150);
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    let mut wrong = (*engine.state_at("s", Target::Version(100)).unwrap().state).clone();
+    wrong["k0"] = json!("tampered");
+    // A well-formed snapshot of the wrong state: right checksum for its bytes, wrong content.
+    let encoded = rewind::codec::encode(&wrong, 0).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE snapshots SET blob = ?1, checksum = ?2, raw_size = ?3
+         WHERE version = 100 AND stream_id = (SELECT id FROM streams WHERE name = 's')",
+        rusqlite::params![encoded.blob, &encoded.checksum[..], encoded.raw_size as i64],
+    )
+    .unwrap();
+    let report = run(&path);
+    assert_eq!(
+        kinds(&report),
+        vec![("s".into(), Some(100), FindingKind::Divergence)]
+    );
+    assert_eq!(
+        report.findings[0].diff,
+        vec![rewind::diff::Change::Changed {
+            path: "/k0".into(),
+            from: json!("tampered"),
+            to: json!(100)
+        }]
+    );
+}
+
+#[test]
+fn a_missing_version_and_seq_out_of_order_break_the_chain() {
+    let (_dir, path) = db(20);
+    sql(
+        &path,
+        "DELETE FROM events WHERE version = 7 AND stream_id = (SELECT id FROM streams WHERE name = 's')",
+    );
+    let report = run(&path);
+    assert_eq!(
+        kinds(&report),
+        vec![("s".into(), Some(7), FindingKind::Chain)]
+    );
+    assert!(
+        report.findings[0].detail.contains("missing version 7"),
+        "{}",
+        report.findings[0].detail
+    );
+
+    let (_dir, path) = db(20);
+    sql(
+        &path,
+        "INSERT INTO events (seq, stream_id, version, type, ts, data)
+         SELECT 0, stream_id, 21, type, ts, data FROM events WHERE version = 20 AND stream_id = (SELECT id FROM streams WHERE name = 't');
+         UPDATE streams SET head = 21 WHERE name = 't'",
+    );
+    assert_eq!(
+        kinds(&run(&path)),
+        vec![("t".into(), Some(21), FindingKind::Chain)]
+    );
+}
+
+#[test]
+fn an_event_the_reducer_cannot_apply_is_found_at_its_version() {
+    let (_dir, path) = db(30);
+    sql(
+        &path,
+        "UPDATE streams SET reducer = 'patch' WHERE name = 't'",
+    );
+    let report = run(&path);
+    assert!(
+        kinds(&report).contains(&("t".into(), Some(1), FindingKind::Reduce)),
+        "{:?}",
+        report.findings
+    );
+}
+
+#[test]
+fn the_cli_exits_one_on_findings_and_zero_without() {
+    let (_dir, path) = db(120);
+    let bin = env!("CARGO_BIN_EXE_rewind");
+    let out = std::process::Command::new(bin)
+        .args(["verify", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no problems found"));
+    sql(&path, "UPDATE snapshots SET blob = substr(blob, 1, 10)");
+    let out = std::process::Command::new(bin)
+        .args(["verify", path.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["findings"].as_array().unwrap().len(), 2);
+    assert_eq!(report["findings"][0]["kind"], "corrupt");
+}
