@@ -173,7 +173,12 @@ impl Engine {
     pub fn write<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         let began = self.store.begin(true)?;
         let out = f(self);
-        self.store.end(began, out)
+        let out = self.store.end(began, out);
+        if out.is_err() {
+            // States built inside the rolled-back writes may be cached; none may outlive them.
+            self.clear_cache();
+        }
+        out
     }
 
     /// The compiled reducer for a spec (compiled once per engine).
@@ -263,20 +268,28 @@ impl Engine {
             }
             (None, None) => (Value::Object(serde_json::Map::new()), 0, None),
         };
+        // The cache is budgeted in bytes of JSON. A state weighs at most what it started from
+        // plus the event data applied to it (a replace reducer's state is its last event).
+        let replace = matches!(*reducer, Reducer::Replace);
+        let mut weight = weight.unwrap_or(2);
         let long_run = version - at > CHECKPOINT_EVERY;
-        let mut checkpoints = Vec::new();
+        // Only the newest checkpoints are kept: stepping back from the target needs those, and
+        // keeping every one would hold (events / interval) states at once.
+        let mut checkpoints: std::collections::VecDeque<(u64, Arc<Value>, u64)> =
+            std::collections::VecDeque::new();
         self.replay_onto(stream, &reducer, &mut state, at, version, |row, s| {
-            let v = row.version;
-            if long_run && v % CHECKPOINT_EVERY == 0 && v != version {
-                checkpoints.push((v, Arc::new(s.clone())));
+            let bytes = row.data.len() as u64;
+            weight = if replace { bytes } else { weight + bytes };
+            if long_run && row.version % CHECKPOINT_EVERY == 0 && row.version != version {
+                if checkpoints.len() == 2 {
+                    checkpoints.pop_front();
+                }
+                checkpoints.push_back((row.version, Arc::new(s.clone()), weight));
             }
         })?;
         provenance.replayed = version - at;
-        // The cache is budgeted in bytes of JSON; states of a stream are alike in size, so a
-        // known size (snapshot or cached start) stands for the result, else measure it once.
-        let weight = weight.unwrap_or_else(|| codec::canonical(&state).len() as u64);
-        for (v, s) in checkpoints {
-            self.remember(stream.id, &fingerprint, v, s, weight);
+        for (v, s, w) in checkpoints {
+            self.remember(stream.id, &fingerprint, v, s, w);
         }
         let state = Arc::new(state);
         self.remember(stream.id, &fingerprint, version, Arc::clone(&state), weight);
@@ -504,7 +517,10 @@ impl Engine {
         let ts = self.store.event_ts(rec.stream.id, version)?.unwrap_or(0);
         let fingerprint = self.reducer(&rec.stream.reducer)?.fingerprint();
         self.write(|engine| {
-            let size_hint = engine.store.snapshot_progress(rec.stream.id)?.1;
+            let size_hint = engine
+                .store
+                .snapshot_progress(rec.stream.id, &fingerprint)?
+                .1;
             store_snapshot(
                 &engine.store,
                 &rec.stream,
@@ -683,9 +699,9 @@ impl Writer {
             };
             let reducer = engine.reducer(&stream.reducer)?;
             let state = (*engine.state_of(&stream, Target::Head)?.state).clone();
-            let (last_snapshot, last_raw_size, bytes_since) =
-                engine.store.snapshot_progress(stream.id)?;
             let fingerprint = reducer.fingerprint();
+            let (last_snapshot, last_raw_size, bytes_since) =
+                engine.store.snapshot_progress(stream.id, &fingerprint)?;
             self.running.insert(
                 event.stream.clone(),
                 Running {
@@ -712,6 +728,14 @@ impl Writer {
             }
         }
         let version = run.stream.head + 1;
+        for (what, value) in [("data", Some(&event.data)), ("meta", event.meta.as_ref())] {
+            if value.is_some_and(|v| crate::reduce::depth(v) > crate::reduce::MAX_DEPTH) {
+                return Err(Error::Input(format!(
+                    "event {what} nests deeper than {} levels",
+                    crate::reduce::MAX_DEPTH
+                )));
+            }
+        }
         let data = event.data.to_string();
         let meta = event.meta.as_ref().map(Value::to_string);
         let (seq, now) = match self.clock {
@@ -719,7 +743,21 @@ impl Writer {
             None => (engine.store.next_seq()?, engine.store.now_us()?),
         };
         self.clock = Some((seq + 1, now));
-        let ts = event.time.unwrap_or(now);
+        // Times within a stream never go backwards, so "the state at time T" never includes
+        // an event written after T. An explicit earlier time is refused; the database clock,
+        // should it step back, is held at the stream's last time.
+        let last_ts = run.stream.last_ts.unwrap_or(i64::MIN);
+        let ts = match event.time {
+            Some(t) if t < last_ts => {
+                return Err(Error::Input(format!(
+                    "time {} is before the stream's previous event ({})",
+                    crate::time::format(t),
+                    crate::time::format(last_ts)
+                )));
+            }
+            Some(t) => t,
+            None => now.max(last_ts),
+        };
         // A failure below aborts the caller's whole transaction, so nothing half-applied is kept.
         engine.store.insert_event(
             seq,

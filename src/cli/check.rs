@@ -98,3 +98,65 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     out.flush()?;
     Ok(code)
 }
+
+/// `rewind stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    db: DbArg,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+pub(super) fn stats(args: &StatsArgs) -> Result<()> {
+    let mut engine = super::open(&args.db, crate::store::OpenMode::Existing)?;
+    let stats = crate::snapshot::stats::stats(&mut engine)?;
+    let mut out = stdout();
+    if args.json.json {
+        return json(&mut out, &stats);
+    }
+    let mut table = Table::new(
+        vec![
+            "stream",
+            "events",
+            "event bytes",
+            "snapshots",
+            "stale",
+            "raw",
+            "stored",
+            "ratio",
+            "mean take",
+            "max replay",
+        ],
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
+    let row = |name: String, f: &crate::snapshot::stats::Figures| {
+        vec![
+            name,
+            group(f.events),
+            group(f.event_bytes),
+            group(f.full_snapshots + f.delta_snapshots),
+            group(f.stale_snapshots),
+            group(f.snapshot_raw_bytes),
+            group(f.snapshot_stored_bytes),
+            format!("{:.1}×", f.compression_ratio),
+            format!("{:.2} ms", f.mean_snapshot_us / 1000.0),
+            group(f.max_replay),
+        ]
+    };
+    for (name, f) in &stats.streams {
+        table.row(row(clean(name, 40), f));
+    }
+    table.row(row("total".into(), &stats.total));
+    table.print(&mut out)?;
+    let last = stats
+        .last_maintenance
+        .map_or_else(|| "never".into(), crate::time::format);
+    writeln!(
+        out,
+        "file: {} bytes · last maintenance: {last}",
+        group(stats.file_bytes)
+    )?;
+    out.flush()?;
+    Ok(())
+}

@@ -59,6 +59,8 @@ pub enum Command {
     Reducer(write::ReducerArgs),
     /// Check every snapshot against a replay, the event chain and the file; exit 1 on any problem.
     Verify(check::VerifyArgs),
+    /// Events, snapshots and their sizes per stream and in total.
+    Stats(check::StatsArgs),
 }
 
 /// The database argument shared by every subcommand that reads or writes one.
@@ -119,6 +121,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Snapshots(args) => read::snapshots(&args),
         Command::Reducer(args) => write::reducer(&args),
         Command::Verify(args) => return check::verify(&args),
+        Command::Stats(args) => check::stats(&args),
     }?;
     Ok(ExitCode::SUCCESS)
 }

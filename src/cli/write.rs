@@ -82,7 +82,7 @@ pub struct AppendArgs {
 }
 
 fn parse_json(what: &str, text: &str) -> Result<Value> {
-    serde_json::from_str(text).with_context(|| format!("{what} is not valid JSON"))
+    crate::jsonl::parse_strict(text).with_context(|| format!("{what} is not valid JSON"))
 }
 
 pub(super) fn append(args: &AppendArgs) -> Result<()> {

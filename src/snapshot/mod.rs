@@ -2,4 +2,5 @@
 //! compaction, archive and maintenance as they come. Library functions first; the CLI and
 //! the TUI call the same ones.
 
+pub mod stats;
 pub mod verify;

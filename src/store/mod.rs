@@ -36,6 +36,18 @@ pub struct Store {
     busy_ms: u64,
 }
 
+/// What [`Store::begin`] started, to hand back to [`Store::end`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Began {
+    /// Nothing: a read inside the caller's transaction.
+    Nothing,
+    /// A transaction of its own.
+    Transaction,
+    /// A savepoint inside the caller's transaction.
+    Savepoint,
+}
+
 /// An event row borrowed from the database during a replay.
 #[derive(Debug, Clone, Copy)]
 pub struct EventRow<'a> {
@@ -183,17 +195,22 @@ impl Store {
                 _ => Error::from(e),
             })?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if app_id != 0 && app_id != APPLICATION_ID {
+            return Err(not_rewind(&format!(
+                "application id {app_id:#x} belongs to another program"
+            )));
+        }
+        if version > 0 && app_id != APPLICATION_ID {
+            return Err(not_rewind(&format!(
+                "schema version {version} without rewind's application id"
+            )));
+        }
         if version > schema::VERSION {
             return Err(Error::NewerSchema {
                 path: shown,
                 found: version,
                 supported: schema::VERSION,
             });
-        }
-        if app_id != 0 && app_id != APPLICATION_ID {
-            return Err(not_rewind(&format!(
-                "application id {app_id:#x} belongs to another program"
-            )));
         }
         if version == 0 {
             let tables: i64 =
@@ -228,14 +245,18 @@ impl Store {
             busy_ms: BUSY_TIMEOUT_MS,
         };
         if version < schema::VERSION {
-            store.migrate(version)?;
+            store.migrate()?;
         }
         Ok(store)
     }
 
-    fn migrate(&self, from: i64) -> Result<()> {
+    fn migrate(&self) -> Result<()> {
         let began = self.begin(true)?;
         let outcome = (|| {
+            // Read again under the write lock: another process may have migrated meanwhile.
+            let from: i64 = self
+                .conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))?;
             for (step, sql) in schema::MIGRATIONS
                 .iter()
                 .enumerate()
@@ -274,15 +295,19 @@ impl Store {
         self.read_only
     }
 
-    /// Begins a transaction unless one is open (then the caller's covers this work): an
-    /// immediate one takes the write lock now, waiting up to the busy timeout. Returns whether
-    /// it began one, to hand to [`Store::end`].
-    pub fn begin(&self, write: bool) -> Result<bool> {
+    /// Begins a transaction: an immediate one for writes (taking the write lock now, waiting
+    /// up to the busy timeout), a deferred one for reads. Inside an open transaction a write
+    /// gets a savepoint, so that it is all-or-nothing on its own, and a read joins it.
+    pub fn begin(&self, write: bool) -> Result<Began> {
         if write && self.read_only {
             return Err(Error::Input("the database is open read-only".into()));
         }
         if !self.conn.is_autocommit() {
-            return Ok(false);
+            if !write {
+                return Ok(Began::Nothing);
+            }
+            self.conn.execute_batch("SAVEPOINT rewind_write")?;
+            return Ok(Began::Savepoint);
         }
         self.conn
             .execute_batch(if write {
@@ -296,21 +321,30 @@ impl Store {
                 },
                 other => other,
             })?;
-        Ok(true)
+        Ok(Began::Transaction)
     }
 
-    /// Ends a transaction that [`Store::begin`] began: commits on success, rolls back otherwise.
-    pub fn end<T>(&self, began: bool, outcome: Result<T>) -> Result<T> {
-        if !began {
-            return outcome;
-        }
+    /// Ends what [`Store::begin`] began: commits (or releases the savepoint) on success, rolls
+    /// back otherwise; a commit that fails is rolled back too, never left open.
+    pub fn end<T>(&self, began: Began, outcome: Result<T>) -> Result<T> {
+        let (keep, undo) = match began {
+            Began::Nothing => return outcome,
+            Began::Transaction => ("COMMIT", "ROLLBACK"),
+            Began::Savepoint => (
+                "RELEASE rewind_write",
+                "ROLLBACK TO rewind_write; RELEASE rewind_write",
+            ),
+        };
         match outcome {
-            Ok(value) => {
-                self.conn.execute_batch("COMMIT")?;
-                Ok(value)
-            }
+            Ok(value) => match self.conn.execute_batch(keep) {
+                Ok(()) => Ok(value),
+                Err(err) => {
+                    let _ = self.conn.execute_batch(undo);
+                    Err(err.into())
+                }
+            },
             Err(err) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = self.conn.execute_batch(undo);
                 Err(err)
             }
         }
@@ -722,7 +756,7 @@ impl Store {
     ) -> Result<Vec<SnapshotMeta>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {SNAPSHOT_COLUMNS} FROM snapshots
-             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version DESC LIMIT 8"
+             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version DESC"
         ))?;
         let rows = stmt.query_map(
             params![stream_id, i(after), i(upto)],
@@ -739,13 +773,18 @@ impl Store {
             .query_row([id], |r| r.get(0))?)
     }
 
-    /// Where a stream stands since its newest snapshot: that snapshot's version and raw size
-    /// (0, 0 if none) and the bytes of event data appended after it.
-    pub fn snapshot_progress(&self, stream_id: StreamId) -> Result<(u64, u64, u64)> {
+    /// Where a stream stands since its newest snapshot built with `fingerprint` (stale ones
+    /// do not count): that snapshot's version and raw size (0, 0 if none) and the bytes of
+    /// event data appended after it.
+    pub fn snapshot_progress(
+        &self,
+        stream_id: StreamId,
+        fingerprint: &str,
+    ) -> Result<(u64, u64, u64)> {
         let last: Option<(i64, i64)> = self
             .conn
-            .prepare_cached("SELECT version, raw_size FROM snapshots WHERE stream_id = ?1 ORDER BY version DESC LIMIT 1")?
-            .query_row([stream_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached("SELECT version, raw_size FROM snapshots WHERE stream_id = ?1 AND fingerprint = ?2 ORDER BY version DESC LIMIT 1")?
+            .query_row(params![stream_id, fingerprint], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let (version, raw) = last.map_or((0, 0), |(v, r)| (u(v), u(r)));
         let bytes: i64 = self
@@ -762,6 +801,34 @@ impl Store {
             .prepare_cached("SELECT ts FROM events WHERE stream_id = ?1 AND version = ?2")?
             .query_row(params![stream_id, i(version)], |r| r.get(0))
             .optional()?)
+    }
+
+    /// Bytes of event data and metadata per stream id.
+    pub fn event_bytes_by_stream(&self) -> Result<Vec<(StreamId, u64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT stream_id, sum(length(data) + coalesce(length(meta), 0)) FROM events GROUP BY stream_id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, u(r.get(1)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// When maintenance last did anything, µs since the epoch.
+    pub fn last_maintenance(&self) -> Result<Option<Micros>> {
+        Ok(self
+            .conn
+            .query_row("SELECT max(at) FROM maintenance_log", [], |r| r.get(0))?)
+    }
+
+    /// Bytes the database takes on disk: the file and its write-ahead log (0 in memory).
+    pub fn file_bytes(&self) -> u64 {
+        let Some(path) = &self.path else { return 0 };
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        [path.clone(), PathBuf::from(wal)]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     /// SQLite's `PRAGMA integrity_check`: the problems it lists (none when the file is sound).

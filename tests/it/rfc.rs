@@ -49,11 +49,16 @@ fn rfc6902_every_example_patches_or_fails_as_specified() {
         let name = &case["name"];
         // A.13 has a duplicate "op" member, which a JSON value cannot hold: parse its text.
         let patch = match case.get("patch_text") {
-            Some(text) => match serde_json::from_str::<Vec<json_patch::PatchOperation>>(
-                text.as_str().unwrap(),
-            ) {
+            // rewind parses event data strictly, so the duplicate is refused at the door.
+            Some(text) => match rewind::jsonl::parse_strict(text.as_str().unwrap()) {
                 Ok(_) => panic!("{name}: a patch with two \"op\" members must be refused"),
-                Err(_) => continue,
+                Err(e) => {
+                    assert!(
+                        e.to_string().contains("duplicate key \"op\""),
+                        "{name}: {e}"
+                    );
+                    continue;
+                }
             },
             None => &case["patch"],
         };
