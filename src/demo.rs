@@ -58,6 +58,12 @@ pub fn ensure(path: &Path, rebuild: bool) -> Result<Summary> {
             .and_then(|s| s.meta("demo"))
             .is_ok_and(|v| v.as_deref() == Some(fingerprint().as_str()));
     if !current {
+        if path.exists() && !is_demo(path) {
+            return Err(Error::Input(format!(
+                "{} exists and is not a rewind demo database; choose another --path",
+                path.display()
+            )));
+        }
         build(path)?;
     }
     let store = Store::open(path, OpenMode::Existing)?;
@@ -69,6 +75,14 @@ pub fn ensure(path: &Path, rebuild: bool) -> Result<Summary> {
         streams: store.streams()?.len() as u64,
         snapshots: store.snapshots(None)?.len() as u64,
     })
+}
+
+/// Whether the file is a demo database (of any version), which `ensure` may replace.
+fn is_demo(path: &Path) -> bool {
+    Store::open(path, OpenMode::ReadOnly)
+        .or_else(|_| Store::open(path, OpenMode::Existing))
+        .and_then(|s| s.meta("demo"))
+        .is_ok_and(|v| v.is_some())
 }
 
 /// Builds the demo into a temporary file beside `path`, then renames it into place.

@@ -474,12 +474,17 @@ impl Engine {
             for item in items {
                 let item = item?;
                 let expected = item.version.map(|v| v.saturating_sub(1));
-                writer
-                    .push(engine, item.event, expected)
-                    .map_err(|cause| Error::At {
-                        at: item.at,
-                        cause: Box::new(cause),
-                    })?;
+                writer.push(engine, item.event, expected).map_err(|cause| {
+                    let cause = match (cause, item.version) {
+                        (Error::Conflict { stream, actual, .. }, Some(line)) => Error::Input(format!(
+                            "the line is version {line} of stream {stream:?}, which is at version {actual} \
+                             (its next event is version {})",
+                            actual + 1
+                        )),
+                        (other, _) => other,
+                    };
+                    Error::At { at: item.at, cause: Box::new(cause) }
+                })?;
             }
             writer.finish(engine)?;
             Ok(writer.report)

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) if rewind::cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("rewind: {err:#}");
+            eprintln!("rewind: {}", rewind::cli::safe_message(&format!("{err:#}")));
             ExitCode::from(2)
         }
     }

@@ -132,6 +132,8 @@ fn open(db: &DbArg, mode: OpenMode) -> Result<Engine> {
     Ok(Engine::new(Store::open(&db.db, mode)?))
 }
 
+pub use output::safe_message;
+
 /// Whether an error is a closed stdout (e.g. `rewind log … | head`), which is not a failure.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {

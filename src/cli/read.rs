@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::output::{Table, clean, json, stdout};
+use super::output::{Table, clean, json, json_safe, stdout};
 use super::{DbArg, JsonFlag, TargetArgs, open};
 use crate::jsonl::export_line;
 use crate::model::{Target, group};
@@ -46,9 +46,9 @@ pub(super) fn export(args: &ExportArgs) -> Result<()> {
     engine.read(|engine| {
         engine.store().events_since_seq(args.since_seq, |e| {
             if args.stream.as_ref().is_none_or(|s| *s == e.stream) {
-                serde_json::to_writer(&mut out, &export_line(&e))
+                serde_json::to_string(&export_line(&e))
                     .map_err(std::io::Error::from)
-                    .and_then(|()| writeln!(out))
+                    .and_then(|line| writeln!(out, "{}", json_safe(&line)))
                     .map_err(|cause| crate::Error::Io {
                         path: "the export".into(),
                         cause,
@@ -181,7 +181,7 @@ pub(super) fn state(args: &StateArgs) -> Result<()> {
             &json!({"stream": rec.stream.name, "version": version, "path": args.path, "state": value, "provenance": rec.provenance}),
         );
     }
-    writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+    writeln!(out, "{}", json_safe(&serde_json::to_string_pretty(&value)?))?;
     out.flush()?;
     eprintln!(
         "# {} @ v{} · {}",

@@ -188,13 +188,25 @@ impl Store {
             reason: reason.to_string(),
         };
         conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
-        let app_id: i64 = conn
-            .pragma_query_value(None, "application_id", |r| r.get(0))
-            .map_err(|e| match e.sqlite_error_code() {
+        // One read transaction, so that a migration another process commits meanwhile is
+        // seen whole or not at all.
+        let header = (|| -> rusqlite::Result<(i64, i64, i64)> {
+            conn.execute_batch("BEGIN DEFERRED")?;
+            let read = (|| {
+                let app_id = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+                let version = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                let tables =
+                    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+                Ok((app_id, version, tables))
+            })();
+            let _ = conn.execute_batch("COMMIT");
+            read
+        })();
+        let (app_id, version, tables): (i64, i64, i64) =
+            header.map_err(|e| match e.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::NotADatabase) => not_rewind("not an SQLite file"),
                 _ => Error::from(e),
             })?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if app_id != 0 && app_id != APPLICATION_ID {
             return Err(not_rewind(&format!(
                 "application id {app_id:#x} belongs to another program"
@@ -213,8 +225,6 @@ impl Store {
             });
         }
         if version == 0 {
-            let tables: i64 =
-                conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
             if tables > 0 {
                 return Err(not_rewind("it holds tables of another program"));
             }
@@ -231,7 +241,28 @@ impl Store {
                 ));
             }
         } else if path.is_some() {
-            conn.pragma_update(None, "journal_mode", "wal")?;
+            // Switching to WAL needs an exclusive lock, and SQLite reports a competing opener
+            // as busy without waiting: retry for as long as a write would wait.
+            let deadline = std::time::Instant::now() + Duration::from_millis(BUSY_TIMEOUT_MS);
+            loop {
+                match conn
+                    .pragma_update_and_check(None, "journal_mode", "wal", |r| r.get::<_, String>(0))
+                {
+                    Ok(_) => break,
+                    Err(e)
+                        if matches!(
+                            e.sqlite_error_code(),
+                            Some(
+                                rusqlite::ErrorCode::DatabaseBusy
+                                    | rusqlite::ErrorCode::DatabaseLocked
+                            )
+                        ) && std::time::Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
             conn.pragma_update(None, "synchronous", "normal")?;
         }
         // Foreign keys stay declared but unenforced: enforcing them makes SQLite keep a

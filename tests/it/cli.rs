@@ -161,7 +161,8 @@ fn export_then_import_roundtrips_and_since_seq_catches_a_client_up() {
         2,
     );
     assert!(
-        err.contains("tail.jsonl line 1") && err.contains("expected"),
+        err.contains("tail.jsonl line 1")
+            && err.contains("which is at version 2 (its next event is version 3)"),
         "{err}"
     );
 }
@@ -400,5 +401,121 @@ fn a_closed_pipe_is_not_an_error() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn demo_refuses_to_replace_a_file_that_is_not_a_demo() {
+    let db = Db::new();
+    ok(&["append", db.p(), "order-1", "Placed", "{}"]);
+    let before = std::fs::read(&db.path).unwrap();
+    let err = fails(&["demo", "--path", db.p()], 2);
+    assert!(err.contains("is not a rewind demo database"), "{err}");
+    assert_eq!(std::fs::read(&db.path).unwrap(), before);
+    let notes = db.file("notes.txt", "my notes");
+    fails(&["demo", "--path", &notes, "--rebuild"], 2);
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes");
+    // A demo may be rebuilt in place.
+    let demo = db.path.with_file_name("demo.db");
+    ok(&["demo", "--path", demo.to_str().unwrap()]);
+    assert!(ok(&["demo", "--path", demo.to_str().unwrap(), "--rebuild"]).contains("(built)"));
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error_for_json_either() {
+    let db = Db::new();
+    let lines: String = (0..3000)
+        .map(|i| format!("{{\"stream\":\"s\",\"type\":\"T\",\"data\":{{\"i\":{i}}}}}\n"))
+        .collect();
+    ok(&["import", db.p(), &db.file("many.jsonl", &lines)]);
+    for args in [
+        vec!["log", db.p(), "s", "--limit", "3000", "--json"],
+        vec!["snapshots", db.p(), "--json"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rewind"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn c1_controls_bidi_and_del_are_escaped_on_stdout_and_stderr() {
+    let db = Db::new();
+    let nasty = "csi\u{9b}2J rlo\u{202e} del\u{7f} ls\u{2028} esc\u{1b}]0;t\u{7}";
+    let data = serde_json::to_string(&json!({ "msg": nasty })).unwrap();
+    ok(&["append", db.p(), "s", "T", &data]);
+    let terminal_unsafe = |text: &str| {
+        text.chars()
+            .any(|c| (c.is_control() && c != '\n') || matches!(c, '\u{202e}' | '\u{2028}'))
+    };
+    for args in [
+        vec!["state", db.p(), "s"],
+        vec!["state", db.p(), "s", "--json"],
+        vec!["export", db.p()],
+        vec!["log", db.p(), "s", "--json"],
+    ] {
+        let out = ok(&args);
+        assert!(!terminal_unsafe(&out), "{args:?}: {out:?}");
+    }
+    // The escaped JSON is still the same value.
+    let state: Value = serde_json::from_str(&ok(&["state", db.p(), "s"])).unwrap();
+    assert_eq!(state["msg"], nasty);
+    // The key is written with JSON escapes, so the parsed field name holds ESC and BEL.
+    let line = r#"{"stream":"s","type":"T","data":{},"\u001b]0;pwned\u0007":1}"#;
+    let err = fails(&["import", db.p(), &db.file("evil.jsonl", line)], 2);
+    assert!(!terminal_unsafe(&err), "{err:?}");
+    assert!(err.contains("unknown field"), "{err}");
+}
+
+#[test]
+fn an_import_line_with_version_zero_is_refused() {
+    let db = Db::new();
+    let err = fails(
+        &[
+            "import",
+            db.p(),
+            &db.file(
+                "v0.jsonl",
+                r#"{"stream":"s","type":"T","data":{},"version":0}"#,
+            ),
+        ],
+        2,
+    );
+    assert!(
+        err.contains("v0.jsonl line 1: version 0 is the empty state"),
+        "{err}"
+    );
+}
+
+#[test]
+fn duplicate_keys_in_event_data_are_refused() {
+    let db = Db::new();
+    ok(&["reducer", db.p(), "--stream", "inv", "--set", "patch"]);
+    let err = fails(
+        &[
+            "append",
+            db.p(),
+            "inv",
+            "Ops",
+            r#"[{"op":"add","path":"/a","value":1,"op":"remove"}]"#,
+        ],
+        2,
+    );
+    assert!(err.contains("duplicate key \"op\""), "{err}");
+    let line = r#"{"stream":"s","type":"T","data":{"a":1,"a":2}}"#;
+    let err = fails(&["import", db.p(), &db.file("dup.jsonl", line)], 2);
+    assert!(
+        err.contains("dup.jsonl line 1") && err.contains("duplicate key \"a\""),
+        "{err}"
     );
 }

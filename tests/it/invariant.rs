@@ -23,6 +23,7 @@ fn reducer_and_events() -> impl Strategy<Value = (&'static str, Vec<Value>)> {
     let key = prop::sample::select(vec!["a", "b", "c", "d"]);
     let scalar = prop_oneof![
         any::<i32>().prop_map(|n| json!(n)),
+        (-1e9..1e9f64).prop_map(|f| json!(f)),
         "[a-z]{0,3}".prop_map(|s| json!(s)),
         Just(Value::Null)
     ];
@@ -36,12 +37,16 @@ fn reducer_and_events() -> impl Strategy<Value = (&'static str, Vec<Value>)> {
     let replace = prop::collection::vec((key.clone(), scalar.clone()), 0..4).prop_map(|pairs| {
         Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
     });
-    let patch = (key, scalar)
+    let patch = (key.clone(), scalar)
         .prop_map(|(k, v)| json!([{"op": "add", "path": format!("/{k}"), "value": v}]));
+    // A jq reducer doing arithmetic on floats: the sum must not depend on where replay starts.
+    let amounts = (key, -1e6..1e6f64).prop_map(|(k, x)| json!({ "k": k, "x": x }));
     prop_oneof![
         prop::collection::vec(merge, 1..160).prop_map(|e| ("merge", e)),
         prop::collection::vec(replace, 1..160).prop_map(|e| ("replace", e)),
         prop::collection::vec(patch, 1..160).prop_map(|e| ("patch", e)),
+        prop::collection::vec(amounts, 1..160)
+            .prop_map(|e| ("jq:.state[.event.data.k] += .event.data.x | .state", e)),
     ]
 }
 

@@ -228,3 +228,103 @@ fn a_lock_held_past_the_busy_timeout_is_a_clear_error_and_loses_nothing() {
     );
     assert_eq!(engine.store().require_stream("s").unwrap().head, 2);
 }
+
+#[test]
+fn a_rolled_back_write_leaves_no_cached_state_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ghost.db");
+    let mut engine = file_engine(&path);
+    for i in 0..95 {
+        append(&mut engine, "s", json!({ "i": i }));
+    }
+    // One batch: a ghost event, then a conflict; the whole batch rolls back.
+    let err = engine.write(|engine| {
+        engine.append(
+            ev("s", "T", json!({"ghost": true})),
+            AppendOptions::default(),
+        )?;
+        engine.state_at("s", rewind::Target::Head)?;
+        engine.append(
+            ev("s", "T", json!({})),
+            AppendOptions {
+                expected_version: Some(0),
+                no_snapshots: false,
+            },
+        )
+    });
+    assert!(matches!(err, Err(Error::Conflict { .. })));
+    for i in 95..105 {
+        append(&mut engine, "s", json!({ "i": i }));
+    }
+    // Neither the cached state nor the v100 policy snapshot may carry the ghost.
+    assert!(
+        engine
+            .state_at("s", rewind::Target::Version(96))
+            .unwrap()
+            .state
+            .get("ghost")
+            .is_none()
+    );
+    let mut fresh = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    let rec = fresh.state_at("s", rewind::Target::Version(100)).unwrap();
+    assert_eq!(rec.provenance.snapshot, Some(100));
+    assert!(rec.state.get("ghost").is_none(), "{}", rec.state);
+}
+
+#[test]
+fn a_refused_append_inside_a_callers_transaction_leaves_nothing_and_blocks_nothing() {
+    let mut engine = engine();
+    append(&mut engine, "s", json!({"a": 1}));
+    engine
+        .write(|engine| {
+            let refused = engine.append(
+                ev("s", "T", json!({"a": 2})),
+                AppendOptions {
+                    expected_version: Some(7),
+                    no_snapshots: false,
+                },
+            );
+            assert!(refused.is_err());
+            engine.append(ev("s", "T", json!({"a": 3})), AppendOptions::default())
+        })
+        .unwrap();
+    let stream = engine.store().require_stream("s").unwrap();
+    assert_eq!(stream.head, 2);
+    assert_eq!(engine.store().events(&stream, 1, 10, 10).unwrap().len(), 2);
+    append(&mut engine, "s", json!({"a": 4}));
+    assert_eq!(
+        *engine.state_at("s", rewind::Target::Head).unwrap().state,
+        json!({"a": 4})
+    );
+}
+
+#[test]
+fn several_processes_creating_one_file_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let openers: Vec<_> = (0..4)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || Store::open(&path, OpenMode::Create).map(|_| ()))
+        })
+        .collect();
+    for o in openers {
+        o.join().unwrap().unwrap();
+    }
+}
+
+#[test]
+fn a_foreign_database_with_a_schema_version_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("theirs.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    drop(conn);
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path, OpenMode::Existing).err().unwrap();
+    assert!(
+        err.to_string().contains("without rewind's application id"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
