@@ -1,5 +1,5 @@
 //! rewind's performance targets, measured. Run with `cargo bench` (all workloads) or
-//! `cargo bench -- NAME…` for some of: import, random, head, size, scale, big.
+//! `cargo bench -- NAME…` for some of: import, size, random, head, verify, scale, big.
 //!
 //! A plain harness rather than divan: the targets are medians *and* p99s over many random
 //! queries, and a database's bytes per event, which a per-iteration timer does not report.
@@ -170,6 +170,20 @@ fn standard(which: &[String]) {
             "≤ 50 µs",
         );
         report("state at the latest version (cold cache)", &mut cold, "-");
+    }
+    if wants("verify") {
+        let started = Instant::now();
+        let report = rewind::snapshot::verify::verify(&path, None, &|_, _| {}).unwrap();
+        let took = started.elapsed();
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        println!(
+            "{:<44} {:>10.0} events/s ({} events, {} snapshots in {:.0} ms, target ≥ 500,000/s)",
+            "verify (replay + compare every snapshot)",
+            report.events as f64 / took.as_secs_f64(),
+            report.events,
+            report.snapshots,
+            took.as_secs_f64() * 1000.0
+        );
     }
     if wants("scale") {
         for n in [10_000, 1_000_000] {

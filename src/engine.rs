@@ -345,16 +345,28 @@ impl Engine {
         upto: u64,
         faults: &mut Vec<SnapshotFault>,
     ) -> Result<Option<(u64, Value, u64)>> {
-        for snap in self.store.snapshot_candidates(stream.id, after, upto)? {
-            match self.decode_snapshot(&snap, fingerprint) {
-                Ok(state) => return Ok(Some((snap.version, state, snap.raw_size))),
-                Err(reason) => faults.push(SnapshotFault {
-                    version: snap.version,
-                    reason,
-                }),
+        // A page at a time: the newest candidate is nearly always good, and however many bad
+        // ones lie above an older good one, it is still reached.
+        const PAGE: usize = 8;
+        let mut upto = upto;
+        loop {
+            let page = self
+                .store
+                .snapshot_candidates(stream.id, after, upto, PAGE)?;
+            for snap in &page {
+                match self.decode_snapshot(snap, fingerprint) {
+                    Ok(state) => return Ok(Some((snap.version, state, snap.raw_size))),
+                    Err(reason) => faults.push(SnapshotFault {
+                        version: snap.version,
+                        reason,
+                    }),
+                }
+            }
+            match page.last() {
+                Some(oldest) if page.len() == PAGE => upto = oldest.version - 1,
+                _ => return Ok(None),
             }
         }
-        Ok(None)
     }
 
     /// Loads and checks one snapshot: fingerprint, size, checksum, JSON.

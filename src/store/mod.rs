@@ -777,20 +777,21 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Snapshots of a stream with `after < version <= upto`, newest first: the candidates a
-    /// reconstruction tries in order.
+    /// At most `limit` snapshots of a stream with `after < version <= upto`, newest first:
+    /// the candidates a reconstruction tries in order, a page at a time.
     pub fn snapshot_candidates(
         &self,
         stream_id: StreamId,
         after: u64,
         upto: u64,
+        limit: usize,
     ) -> Result<Vec<SnapshotMeta>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {SNAPSHOT_COLUMNS} FROM snapshots
-             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version DESC"
+             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version DESC LIMIT ?4"
         ))?;
         let rows = stmt.query_map(
-            params![stream_id, i(after), i(upto)],
+            params![stream_id, i(after), i(upto), i(limit as u64)],
             Self::snapshot_from_row,
         )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -535,3 +535,25 @@ fn event_data_deeper_than_the_limit_is_refused_and_the_deepest_allowed_roundtrip
         .unwrap();
     assert!(item.is_ok(), "{:?}", item.err());
 }
+
+#[test]
+fn an_older_good_snapshot_is_found_behind_many_bad_ones() {
+    let mut engine = stream_of(30);
+    for v in 1..=30 {
+        engine
+            .take_snapshot("s", Target::Version(v), "manual", None)
+            .unwrap();
+    }
+    engine
+        .store()
+        .execute_raw(
+            "UPDATE snapshots SET checksum = zeroblob(32) WHERE version > 3",
+            [],
+        )
+        .unwrap();
+    engine.clear_cache();
+    let rec = engine.state_at("s", Target::Version(30)).unwrap();
+    assert_eq!(rec.provenance.snapshot, Some(3));
+    assert_eq!(rec.provenance.faults.len(), 27);
+    assert_eq!(*rec.state, expected_at(30));
+}
