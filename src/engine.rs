@@ -347,12 +347,9 @@ impl Engine {
     ) -> Result<Option<(u64, Value, u64)>> {
         // A page at a time: the newest candidate is nearly always good, and however many bad
         // ones lie above an older good one, it is still reached.
-        const PAGE: usize = 8;
         let mut upto = upto;
         loop {
-            let page = self
-                .store
-                .snapshot_candidates(stream.id, after, upto, PAGE)?;
+            let page = self.store.snapshot_candidates(stream.id, after, upto)?;
             for snap in &page {
                 match self.decode_snapshot(snap, fingerprint) {
                     Ok(state) => return Ok(Some((snap.version, state, snap.raw_size))),
@@ -363,7 +360,9 @@ impl Engine {
                 }
             }
             match page.last() {
-                Some(oldest) if page.len() == PAGE => upto = oldest.version - 1,
+                Some(oldest) if page.len() == crate::store::CANDIDATE_PAGE => {
+                    upto = oldest.version - 1
+                }
                 _ => return Ok(None),
             }
         }

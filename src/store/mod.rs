@@ -14,6 +14,9 @@ use crate::model::{Event, Micros, StreamId, StreamInfo};
 
 pub use schema::{APPLICATION_ID, VERSION as SCHEMA_VERSION};
 
+/// How many snapshot candidates one query returns.
+pub const CANDIDATE_PAGE: usize = 8;
+
 /// How long a write waits for another process's transaction before giving up.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
 
@@ -777,21 +780,22 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// At most `limit` snapshots of a stream with `after < version <= upto`, newest first:
-    /// the candidates a reconstruction tries in order, a page at a time.
+    /// Up to [`CANDIDATE_PAGE`] snapshots of a stream with `after < version <= upto`, newest
+    /// first: the candidates a reconstruction tries in order, a page at a time.
     pub fn snapshot_candidates(
         &self,
         stream_id: StreamId,
         after: u64,
         upto: u64,
-        limit: usize,
     ) -> Result<Vec<SnapshotMeta>> {
+        // The page size is part of the SQL text: a bound LIMIT made SQLite re-prepare the
+        // statement on every call.
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {SNAPSHOT_COLUMNS} FROM snapshots
-             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version DESC LIMIT ?4"
+             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version DESC LIMIT {CANDIDATE_PAGE}"
         ))?;
         let rows = stmt.query_map(
-            params![stream_id, i(after), i(upto), i(limit as u64)],
+            params![stream_id, i(after), i(upto)],
             Self::snapshot_from_row,
         )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
