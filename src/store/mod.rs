@@ -272,6 +272,10 @@ impl Store {
         // statement journal for every insert (a third of import time), and the store is the
         // only writer of stream ids.
         conn.pragma_update(None, "cache_size", -16_384)?;
+        // Reads through a memory map cost no syscall per page, so a long history reads as
+        // fast as a short one (BENCHMARKS.md). The price: an I/O error on a mapped page (the
+        // file truncated under us) arrives as SIGBUS rather than as an error.
+        conn.pragma_update(None, "mmap_size", 256_i64 << 20)?;
         let store = Self {
             conn,
             path,
