@@ -296,14 +296,43 @@ fn frames(mut blob: &[u8], raw_size: u64) -> Result<Vec<(&[u8], usize)>, CodecEr
 /// bytes, checks the result against `expected`, and parses it (a multi-frame blob on one
 /// thread per frame).
 pub fn decode(blob: &[u8], raw_size: u64, expected: &[u8]) -> Result<Value, CodecError> {
+    parse(verified_parts(blob, raw_size, expected, None)?)
+}
+
+/// As [`decode`] for a delta: every frame was compressed with `base` (its full snapshot's
+/// canonical bytes) as reference prefix.
+pub fn decode_delta(
+    blob: &[u8],
+    raw_size: u64,
+    expected: &[u8],
+    base: &[u8],
+) -> Result<Value, CodecError> {
+    parse(verified_parts(blob, raw_size, expected, Some(base))?)
+}
+
+/// The canonical bytes a full snapshot holds, checked but not parsed: a delta's base.
+pub fn canonical_bytes(blob: &[u8], raw_size: u64, expected: &[u8]) -> Result<Vec<u8>, CodecError> {
+    Ok(verified_parts(blob, raw_size, expected, None)?.concat())
+}
+
+fn verified_parts(
+    blob: &[u8],
+    raw_size: u64,
+    expected: &[u8],
+    prefix: Option<&[u8]>,
+) -> Result<Vec<Vec<u8>>, CodecError> {
     let frames = frames(blob, raw_size)?;
+    let one = |frame: &[u8], size: usize| match prefix {
+        Some(base) => decompress_with_prefix(frame, size, base),
+        None => decompress(frame, size),
+    };
     let parts: Vec<Vec<u8>> = if frames.len() == 1 {
-        vec![decompress(frames[0].0, frames[0].1)?]
+        vec![one(frames[0].0, frames[0].1)?]
     } else {
         std::thread::scope(|scope| {
             let handles: Vec<_> = frames
                 .iter()
-                .map(|&(frame, size)| scope.spawn(move || decompress(frame, size)))
+                .map(|&(frame, size)| scope.spawn(move || one(frame, size)))
                 .collect();
             handles
                 .into_iter()
@@ -322,6 +351,10 @@ pub fn decode(blob: &[u8], raw_size: u64, expected: &[u8]) -> Result<Value, Code
     if hasher.finalize().as_bytes()[..] != *expected {
         return Err(CodecError::Checksum);
     }
+    Ok(parts)
+}
+
+fn parse(parts: Vec<Vec<u8>>) -> Result<Value, CodecError> {
     if parts.len() > 1 {
         if let Some(value) = parse_object_parts(&parts) {
             return Ok(value);
@@ -329,6 +362,56 @@ pub fn decode(blob: &[u8], raw_size: u64, expected: &[u8]) -> Result<Value, Code
     }
     let whole = parts.concat();
     serde_json::from_slice(&whole).map_err(|e| CodecError::Json(e.to_string()))
+}
+
+/// The zstd window that covers a reference prefix and the data after it.
+fn window_log(base: usize, data: usize) -> u32 {
+    let span = (base + data).max(1 << 10);
+    (usize::BITS - (span - 1).leading_zeros()).clamp(10, 30)
+}
+
+/// Encodes a state as a delta against `base`, the canonical bytes of the stream's last full
+/// snapshot: zstd with `base` as reference prefix, long-distance matching and a window that
+/// covers both, so unchanged stretches cost a few bytes each.
+pub fn encode_delta(value: &Value, base: &[u8]) -> Result<Encoded, CodecError> {
+    use zstd::zstd_safe::{CCtx, CParameter};
+    let text = canonical(value);
+    let z = |e: usize| CodecError::Zstd(zstd::zstd_safe::get_error_name(e).to_string());
+    let mut cctx = CCtx::try_create().ok_or_else(|| CodecError::Zstd("out of memory".into()))?;
+    cctx.set_parameter(CParameter::CompressionLevel(LEVEL))
+        .map_err(z)?;
+    cctx.set_parameter(CParameter::EnableLongDistanceMatching(true))
+        .map_err(z)?;
+    cctx.set_parameter(CParameter::WindowLog(window_log(base.len(), text.len())))
+        .map_err(z)?;
+    cctx.set_parameter(CParameter::ContentSizeFlag(true))
+        .map_err(z)?;
+    cctx.ref_prefix(base).map_err(z)?;
+    let mut blob = Vec::with_capacity(zstd::zstd_safe::compress_bound(text.len()));
+    cctx.compress2(&mut blob, &text).map_err(z)?;
+    Ok(Encoded {
+        raw_size: text.len() as u64,
+        checksum: checksum(&text),
+        blob,
+    })
+}
+
+fn decompress_with_prefix(frame: &[u8], size: usize, base: &[u8]) -> Result<Vec<u8>, CodecError> {
+    use zstd::zstd_safe::{DCtx, DParameter};
+    let z = |e: usize| CodecError::Zstd(zstd::zstd_safe::get_error_name(e).to_string());
+    let mut dctx = DCtx::try_create().ok_or_else(|| CodecError::Zstd("out of memory".into()))?;
+    dctx.set_parameter(DParameter::WindowLogMax(window_log(base.len(), size)))
+        .map_err(z)?;
+    dctx.ref_prefix(base).map_err(z)?;
+    let mut out = Vec::with_capacity(size);
+    dctx.decompress(&mut out, frame).map_err(z)?;
+    if out.len() != size {
+        return Err(CodecError::Size {
+            expected: size as u64,
+            found: out.len() as u64,
+        });
+    }
+    Ok(out)
 }
 
 /// Parses the parts `encode_parts` wrote, each as an object of its own on its own thread,
@@ -533,5 +616,35 @@ mod tests {
             .sum::<usize>();
         let err = decode(&e.blob[..two], e.raw_size, &e.checksum).unwrap_err();
         assert!(matches!(err, CodecError::Size { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_delta_is_small_and_needs_its_base() {
+        let base_state = big_object();
+        let base = canonical(&base_state);
+        let mut next = base_state.clone();
+        for k in (0..3000).step_by(100) {
+            next[format!("key_{k:05}")]["n"] = json!(-1);
+        }
+        let full = encode(&next, 0).unwrap();
+        let delta = encode_delta(&next, &base).unwrap();
+        assert_eq!(
+            (delta.raw_size, delta.checksum),
+            (full.raw_size, full.checksum)
+        );
+        assert!(
+            delta.blob.len() * 20 < full.blob.len(),
+            "delta {} vs full {}",
+            delta.blob.len(),
+            full.blob.len()
+        );
+        assert_eq!(
+            decode_delta(&delta.blob, delta.raw_size, &delta.checksum, &base).unwrap(),
+            next
+        );
+        // Without its base, or with another one, it does not decode to a state.
+        assert!(decode(&delta.blob, delta.raw_size, &delta.checksum).is_err());
+        let other = canonical(&json!({"other": "base"}));
+        assert!(decode_delta(&delta.blob, delta.raw_size, &delta.checksum, &other).is_err());
     }
 }

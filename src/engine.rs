@@ -78,10 +78,16 @@ pub struct SnapshotPolicy {
     /// that snapshot (and at least this many): replaying them would then cost a good part
     /// of what loading the state costs, so a closer snapshot pays for itself.
     pub min_bytes: u64,
+    /// Every this many policy snapshots of a stream one is full and the others are deltas
+    /// against it (0 or 1: all full).
+    pub full_every: u64,
 }
 
 /// Snapshot spacing when the database says nothing else.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100;
+
+/// One policy snapshot in this many is full, the rest are deltas against it.
+pub const DEFAULT_FULL_EVERY: u64 = 8;
 
 /// The floor of the size trigger: below it, replaying is cheap whatever the state's size.
 pub const DEFAULT_SNAPSHOT_MIN_BYTES: u64 = 64 << 10;
@@ -91,6 +97,7 @@ impl Default for SnapshotPolicy {
         Self {
             every: DEFAULT_SNAPSHOT_EVERY,
             min_bytes: DEFAULT_SNAPSHOT_MIN_BYTES,
+            full_every: DEFAULT_FULL_EVERY,
         }
     }
 }
@@ -368,7 +375,8 @@ impl Engine {
         }
     }
 
-    /// Loads and checks one snapshot: fingerprint, size, checksum, JSON.
+    /// Loads and checks one snapshot: fingerprint, size, checksum, JSON; for a delta, its
+    /// base too (present, full, same stream and reducer, and sound).
     pub fn decode_snapshot(&self, snap: &SnapshotMeta, fingerprint: &str) -> Result<Value, String> {
         if snap.fingerprint != fingerprint {
             return Err(format!(
@@ -376,17 +384,43 @@ impl Engine {
                 snap.fingerprint
             ));
         }
-        if snap.kind != "full" || snap.codec != "zstd" {
-            return Err(format!(
-                "unsupported {} snapshot with codec {}",
-                snap.kind, snap.codec
-            ));
+        if snap.codec != "zstd" {
+            return Err(format!("unsupported codec {}", snap.codec));
         }
         let blob = self
             .store
             .snapshot_blob(snap.id)
-            .map_err(|e| format!("unreadable: {e:#}"))?;
-        codec::decode(&blob, snap.raw_size, &snap.checksum).map_err(|e| e.to_string())
+            .map_err(|e| format!("unreadable: {}", crate::error::describe(&e)))?;
+        match (snap.kind.as_str(), snap.base_id) {
+            ("full", None) => {
+                codec::decode(&blob, snap.raw_size, &snap.checksum).map_err(|e| e.to_string())
+            }
+            ("delta", Some(base_id)) => {
+                let base = self
+                    .store
+                    .snapshot_meta(base_id)
+                    .map_err(|e| format!("unreadable base: {}", crate::error::describe(&e)))?
+                    .ok_or_else(|| format!("its base snapshot #{base_id} is missing"))?;
+                if base.kind != "full"
+                    || base.stream_id != snap.stream_id
+                    || base.fingerprint != snap.fingerprint
+                {
+                    return Err(format!(
+                        "its base snapshot #{base_id} (v{}) is not a full snapshot of this stream and reducer",
+                        base.version
+                    ));
+                }
+                let base_blob = self
+                    .store
+                    .snapshot_blob(base.id)
+                    .map_err(|e| format!("unreadable base: {}", crate::error::describe(&e)))?;
+                let bytes = codec::canonical_bytes(&base_blob, base.raw_size, &base.checksum)
+                    .map_err(|e| format!("its base v{} is bad: {e}", base.version))?;
+                codec::decode_delta(&blob, snap.raw_size, &snap.checksum, &bytes)
+                    .map_err(|e| e.to_string())
+            }
+            (kind, _) => Err(format!("a {kind} snapshot with an inconsistent base")),
+        }
     }
 
     fn cached_floor(&mut self, stream: StreamId, fingerprint: &str, version: u64) -> Option<u64> {
@@ -539,14 +573,19 @@ impl Engine {
                 .1;
             store_snapshot(
                 &engine.store,
-                &rec.stream,
-                version,
-                ts,
-                &rec.state,
-                &fingerprint,
-                trigger,
-                label,
-                size_hint,
+                &Shot {
+                    stream: &rec.stream,
+                    version,
+                    ts,
+                    state: &rec.state,
+                    fingerprint: &fingerprint,
+                    trigger,
+                    label,
+                    size_hint,
+                    // A manual snapshot is full: one taken before a risky change must not
+                    // depend on another.
+                    full_every: 0,
+                },
             )
         })
     }
@@ -619,35 +658,72 @@ fn apply_row(
     })
 }
 
-/// Encodes and stores a full snapshot of `state` (inside the caller's transaction).
-#[allow(clippy::too_many_arguments)] // the columns of one row
-fn store_snapshot(
-    store: &Store,
-    stream: &StreamInfo,
+/// A snapshot to take.
+struct Shot<'a> {
+    stream: &'a StreamInfo,
     version: u64,
     ts: Micros,
-    state: &Value,
-    fingerprint: &str,
-    trigger: &str,
-    label: Option<&str>,
+    state: &'a Value,
+    fingerprint: &'a str,
+    trigger: &'a str,
+    label: Option<&'a str>,
+    /// The expected size, to choose the parallel encoder for large states.
     size_hint: u64,
-) -> Result<SnapshotMeta> {
+    /// Every this many snapshots of a stream one is full, the others are deltas against it
+    /// (0 or 1: always full).
+    full_every: u64,
+}
+
+/// Encodes and stores a snapshot (inside the caller's transaction): a delta against the
+/// stream's last full snapshot when the policy allows one and that base is sound, else full.
+fn store_snapshot(store: &Store, shot: &Shot<'_>) -> Result<SnapshotMeta> {
     let started = Instant::now();
-    let encoded = codec::encode(state, size_hint).map_err(|e| {
+    let failed = |e: codec::CodecError| {
         Error::Input(format!(
-            "encoding a snapshot of {:?} at version {version}: {e}",
-            stream.name
+            "encoding a snapshot of {:?} at version {}: {e}",
+            shot.stream.name, shot.version
         ))
-    })?;
+    };
+    let base = if shot.full_every > 1 && !store.has_snapshot(shot.stream.id, shot.version)? {
+        match store.delta_base(shot.stream.id, shot.fingerprint, shot.version)? {
+            Some((base, deltas)) if deltas + 1 < shot.full_every => {
+                let blob = store.snapshot_blob(base.id)?;
+                // A base that does not check out is no base: take a full snapshot instead.
+                codec::canonical_bytes(&blob, base.raw_size, &base.checksum)
+                    .ok()
+                    .map(|bytes| (base, bytes))
+            }
+            _ => None,
+        }
+    } else {
+        None
+    };
+    // A delta grows with the changes since its base; once it is no longer small it is not
+    // worth the dependency, and a full snapshot (the next base) is stored instead.
+    let delta = match base {
+        Some((base, bytes)) => {
+            let encoded = codec::encode_delta(shot.state, &bytes).map_err(failed)?;
+            (encoded.blob.len() as u64 * 2 <= base.stored_size).then_some((encoded, base.id))
+        }
+        None => None,
+    };
+    let (encoded, base_id) = match delta {
+        Some((encoded, base_id)) => (encoded, Some(base_id)),
+        None => (
+            codec::encode(shot.state, shot.size_hint).map_err(failed)?,
+            None,
+        ),
+    };
     store.insert_snapshot(&NewSnapshot {
-        stream_id: stream.id,
-        version,
-        ts,
+        stream_id: shot.stream.id,
+        base_id,
+        version: shot.version,
+        ts: shot.ts,
         checksum: encoded.checksum,
         raw_size: encoded.raw_size,
-        fingerprint,
-        trigger,
-        label,
+        fingerprint: shot.fingerprint,
+        trigger: shot.trigger,
+        label: shot.label,
         create_us: elapsed_us(started),
         blob: &encoded.blob,
     })
@@ -815,14 +891,17 @@ impl Writer {
         if let Some(trigger) = due.filter(|_| !self.no_snapshots) {
             let meta = store_snapshot(
                 &engine.store,
-                &run.stream,
-                version,
-                ts,
-                &run.state,
-                &run.fingerprint,
-                trigger,
-                None,
-                run.last_raw_size,
+                &Shot {
+                    stream: &run.stream,
+                    version,
+                    ts,
+                    state: &run.state,
+                    fingerprint: &run.fingerprint,
+                    trigger,
+                    label: None,
+                    size_hint: run.last_raw_size,
+                    full_every: self.policy.full_every,
+                },
             )?;
             run.last_snapshot = version;
             run.last_raw_size = meta.raw_size;
@@ -880,6 +959,7 @@ mod tests {
         let p = SnapshotPolicy {
             every: 0,
             min_bytes: 0,
+            full_every: 0,
         };
         assert_eq!(p.due(1_000_000, u64::MAX, 0), None);
     }

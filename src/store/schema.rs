@@ -50,6 +50,7 @@ CREATE TABLE snapshots (
     blob        BLOB    NOT NULL,      -- last, so listing never reads it
     UNIQUE (stream_id, version)
 );
+CREATE INDEX snapshots_base ON snapshots(base_id) WHERE base_id IS NOT NULL;
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

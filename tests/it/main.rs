@@ -2,6 +2,7 @@
 //!
 //! - `rfc`: every example of RFC 7386 and RFC 6902 through the reducers;
 //! - `store`: opening, refusing bad files, append-only events, concurrency, locking;
+//! - `delta`: delta snapshots and the ways their bases fail;
 //! - `engine`: reconstruction, the cache, snapshots and their faults, blame;
 //! - `invariant`: the state at every version is the same with and without snapshots
 //!   (property test over random streams, corrupted snapshots included);
@@ -13,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod delta;
 mod engine;
 mod invariant;
 mod readme;
