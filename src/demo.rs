@@ -19,10 +19,19 @@ const CATALOG: &str = include_str!("../assets/demo/catalog.json");
 const AGENT_RUNS: &str = include_str!("../assets/demo/agent-runs.json");
 const BANK_JQ: &str = include_str!("../assets/demo/bank.jq");
 
+/// Bumped when the generator or the way rewind stores a demo changes (e.g. delta snapshots).
+const REVISION: &str = "2";
+
 /// Changes whenever the assets or the generator change, so an old demo is rebuilt.
 pub fn fingerprint() -> String {
     let mut hasher = blake3::Hasher::new();
-    for part in [CATALOG, AGENT_RUNS, BANK_JQ, env!("CARGO_PKG_VERSION")] {
+    for part in [
+        CATALOG,
+        AGENT_RUNS,
+        BANK_JQ,
+        env!("CARGO_PKG_VERSION"),
+        REVISION,
+    ] {
         hasher.update(part.as_bytes());
     }
     hasher.finalize().to_hex()[..16].to_string()

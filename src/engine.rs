@@ -590,6 +590,33 @@ impl Engine {
         })
     }
 
+    /// Rewrites a delta snapshot as a full one in place (same id and version), from its own
+    /// decoded state: what compaction does before removing the delta's base.
+    pub fn rebase_to_full(&mut self, id: i64) -> Result<SnapshotMeta> {
+        let snap = self
+            .store
+            .snapshot_meta(id)?
+            .ok_or_else(|| Error::Input(format!("no snapshot #{id}")))?;
+        let state = self
+            .decode_snapshot(&snap, &snap.fingerprint)
+            .map_err(Error::Input)?;
+        let encoded = codec::encode(&state, snap.raw_size)
+            .map_err(|e| Error::Input(format!("encoding snapshot #{id}: {e}")))?;
+        self.store.insert_snapshot(&NewSnapshot {
+            stream_id: snap.stream_id,
+            base_id: None,
+            version: snap.version,
+            ts: snap.ts,
+            checksum: encoded.checksum,
+            raw_size: encoded.raw_size,
+            fingerprint: &snap.fingerprint,
+            trigger: &snap.trigger,
+            label: snap.label.as_deref(),
+            create_us: snap.create_us,
+            blob: &encoded.blob,
+        })
+    }
+
     /// The events that changed the value at a JSON pointer, newest first, up to `upto`.
     pub fn blame(&mut self, stream: &str, pointer: &str, upto: Target) -> Result<Vec<Event>> {
         if !(pointer.is_empty() || pointer.starts_with('/')) {

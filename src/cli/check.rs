@@ -160,3 +160,119 @@ pub(super) fn stats(args: &StatsArgs) -> Result<()> {
     out.flush()?;
     Ok(())
 }
+
+/// `rewind compact`.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Only this stream.
+    stream: Option<String>,
+    /// Keep the newest N snapshots of each stream.
+    #[arg(long, value_name = "N")]
+    keep_last: Option<usize>,
+    /// Keep every Kth snapshot of each stream, counting from the newest.
+    #[arg(long, value_name = "K")]
+    keep_every: Option<usize>,
+    /// Keep the newest snapshot in each hour, day or month of event time.
+    #[arg(long, value_name = "BUCKET", value_parser = ["hour", "day", "month"])]
+    keep_per: Option<String>,
+    /// Keep a logarithmic ladder: dense near the head, sparse far back.
+    #[arg(long)]
+    ladder: bool,
+    /// Drop snapshots built with another reducer than the stream's current one.
+    #[arg(long)]
+    drop_stale: bool,
+    /// Drop snapshots of versions below this one.
+    #[arg(long, value_name = "VERSION")]
+    before_version: Option<u64>,
+    /// Drop snapshots of events before this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    before_time: Option<String>,
+    /// Then drop the oldest until all snapshots take at most this many bytes.
+    #[arg(long, value_name = "BYTES")]
+    max_bytes: Option<u64>,
+    /// Print the plan (what goes, bytes freed) and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+pub(super) fn compact(args: &CompactArgs) -> Result<()> {
+    use crate::snapshot::compact::{Bucket, Rules};
+    let rules = Rules {
+        keep_last: args.keep_last,
+        keep_every: args.keep_every,
+        keep_per: args.keep_per.as_deref().map(|b| match b {
+            "hour" => Bucket::Hour,
+            "day" => Bucket::Day,
+            _ => Bucket::Month,
+        }),
+        ladder: args.ladder,
+        drop_stale: args.drop_stale,
+        before_version: args.before_version,
+        before_time: args
+            .before_time
+            .as_deref()
+            .map(crate::time::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        max_bytes: args.max_bytes,
+    };
+    if rules == Rules::default() {
+        anyhow::bail!(
+            "say what to keep or drop, e.g. --keep-last 10, --ladder or --drop-stale (see rewind compact --help)"
+        );
+    }
+    let mut engine = super::open(&args.db, crate::store::OpenMode::Existing)?;
+    let plan = crate::snapshot::compact::compact(
+        &mut engine,
+        args.stream.as_deref(),
+        &rules,
+        args.dry_run,
+    )?;
+    let mut out = stdout();
+    if args.json.json {
+        return json(&mut out, &plan);
+    }
+    let mut table = Table::new(
+        vec!["stream", "version", "kind", "bytes", "action", "why"],
+        vec![1, 3],
+    );
+    for (steps, action) in [(&plan.rebase, "rebase"), (&plan.drop, "drop")] {
+        for s in steps {
+            table.row(vec![
+                clean(&s.stream, 40),
+                group(s.version),
+                s.kind.clone(),
+                group(s.stored_size),
+                action.into(),
+                s.reason.clone(),
+            ]);
+        }
+    }
+    if !plan.drop.is_empty() || !plan.rebase.is_empty() {
+        table.print(&mut out)?;
+    }
+    let verb = if plan.applied {
+        "dropped"
+    } else {
+        "would drop"
+    };
+    writeln!(
+        out,
+        "{verb} {} snapshots ({} bytes), rebased {} deltas, kept {}{}",
+        group(plan.drop.len() as u64),
+        group(plan.bytes_freed),
+        group(plan.rebase.len() as u64),
+        group(plan.kept as u64),
+        if plan.applied {
+            ""
+        } else {
+            " (dry run: nothing changed)"
+        }
+    )?;
+    out.flush()?;
+    Ok(())
+}

@@ -61,6 +61,9 @@ pub enum Command {
     Verify(check::VerifyArgs),
     /// Events, snapshots and their sizes per stream and in total.
     Stats(check::StatsArgs),
+    /// Drop snapshots by rules (keep last N, every Kth, per hour/day/month, ladder; drop
+    /// stale, before a version or time, over a byte cap); --dry-run prints the plan.
+    Compact(check::CompactArgs),
 }
 
 /// The database argument shared by every subcommand that reads or writes one.
@@ -122,6 +125,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reducer(args) => write::reducer(&args),
         Command::Verify(args) => return check::verify(&args),
         Command::Stats(args) => check::stats(&args),
+        Command::Compact(args) => check::compact(&args),
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,5 +2,6 @@
 //! compaction, archive and maintenance as they come. Library functions first; the CLI and
 //! the TUI call the same ones.
 
+pub mod compact;
 pub mod stats;
 pub mod verify;

@@ -785,6 +785,18 @@ impl Store {
         )?)
     }
 
+    /// Removes snapshots by id (in the caller's transaction).
+    pub fn delete_snapshots(&self, ids: &[i64]) -> Result<usize> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("DELETE FROM snapshots WHERE id = ?1")?;
+        let mut n = 0;
+        for id in ids {
+            n += stmt.execute([id])?;
+        }
+        Ok(n)
+    }
+
     /// One snapshot's row by id.
     pub fn snapshot_meta(&self, id: i64) -> Result<Option<SnapshotMeta>> {
         Ok(self

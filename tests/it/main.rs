@@ -2,6 +2,7 @@
 //!
 //! - `rfc`: every example of RFC 7386 and RFC 6902 through the reducers;
 //! - `store`: opening, refusing bad files, append-only events, concurrency, locking;
+//! - `compact`: compaction rules, dry run, rebasing, what is never dropped;
 //! - `delta`: delta snapshots and the ways their bases fail;
 //! - `engine`: reconstruction, the cache, snapshots and their faults, blame;
 //! - `invariant`: the state at every version is the same with and without snapshots
@@ -14,6 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod compact;
 mod delta;
 mod engine;
 mod invariant;

@@ -1,0 +1,305 @@
+//! Compaction: which snapshots to keep (last N, every Kth, one per time bucket, a
+//! logarithmic ladder) and which to drop (stale, before a version or time, over a byte cap),
+//! as a plan that a dry run prints and a real run carries out — the same plan, one code
+//! path. The newest usable snapshot of a stream is never dropped, and a kept delta whose
+//! base goes is rewritten as a full snapshot first.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::model::{Micros, StreamInfo};
+use crate::store::SnapshotMeta;
+
+/// A calendar bucket for "one per bucket".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bucket {
+    /// One per UTC hour.
+    Hour,
+    /// One per UTC day.
+    Day,
+    /// One per UTC month.
+    Month,
+}
+
+impl Bucket {
+    /// The bucket an event time falls in.
+    fn of(self, ts: Micros) -> i64 {
+        const HOUR: i64 = 3_600_000_000;
+        match self {
+            Self::Hour => ts.div_euclid(HOUR),
+            Self::Day => ts.div_euclid(24 * HOUR),
+            Self::Month => jiff::Timestamp::from_microsecond(ts)
+                .map(|t| {
+                    let date = t.to_zoned(jiff::tz::TimeZone::UTC).date();
+                    i64::from(date.year()) * 12 + i64::from(date.month())
+                })
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// What to keep and what to drop. Keep rules combine (a snapshot any of them keeps is kept;
+/// with none, all are kept); drop rules then remove from what is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Rules {
+    /// Keep the newest N of each stream.
+    pub keep_last: Option<usize>,
+    /// Keep every Kth of each stream, counting from the newest.
+    pub keep_every: Option<usize>,
+    /// Keep the newest in each hour, day or month of event time.
+    pub keep_per: Option<Bucket>,
+    /// Keep the newest in each power-of-two distance from the head: dense near the head,
+    /// sparse far back.
+    pub ladder: bool,
+    /// Drop snapshots built with another reducer than the stream's current one.
+    pub drop_stale: bool,
+    /// Drop snapshots of versions below this one.
+    pub before_version: Option<u64>,
+    /// Drop snapshots of events before this time.
+    pub before_time: Option<Micros>,
+    /// Then drop the oldest until all snapshots together take at most this many bytes.
+    pub max_bytes: Option<u64>,
+}
+
+impl Rules {
+    fn has_keep_rule(&self) -> bool {
+        self.keep_last.is_some()
+            || self.keep_every.is_some()
+            || self.keep_per.is_some()
+            || self.ladder
+    }
+}
+
+/// One snapshot the plan removes or rewrites.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// The stream.
+    pub stream: String,
+    /// The snapshot's version.
+    pub version: u64,
+    /// `full` or `delta`.
+    pub kind: String,
+    /// Bytes it takes now.
+    pub stored_size: u64,
+    /// Why.
+    pub reason: String,
+    /// Row id.
+    #[serde(skip)]
+    pub id: i64,
+}
+
+/// What a compaction does (or, in a dry run, would do).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    /// Snapshots removed.
+    pub drop: Vec<Step>,
+    /// Deltas rewritten as full snapshots because their base is removed.
+    pub rebase: Vec<Step>,
+    /// Snapshots left.
+    pub kept: usize,
+    /// Bytes the removed snapshots take (rebased deltas grow; see `elapsed_us` for time).
+    pub bytes_freed: u64,
+    /// Whether it was carried out.
+    pub applied: bool,
+    /// Time taken, µs.
+    pub elapsed_us: u64,
+}
+
+/// Plans a compaction of one stream or all, and carries it out unless `dry_run`: the dry run
+/// and the real run are the same code up to the last step.
+pub fn compact(
+    engine: &mut Engine,
+    stream: Option<&str>,
+    rules: &Rules,
+    dry_run: bool,
+) -> Result<Plan> {
+    let started = Instant::now();
+    let mut plan = engine.read(|engine| plan(engine, stream, rules))?;
+    if !dry_run {
+        engine.write(|engine| apply(engine, &plan))?;
+        plan.applied = true;
+    }
+    plan.elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    if plan.applied {
+        let detail = serde_json::json!({"rules": rules, "dropped": plan.drop.len(), "rebased": plan.rebase.len(), "bytes_freed": plan.bytes_freed});
+        engine.write(|engine| {
+            engine
+                .store()
+                .log("compact", None, &detail, plan.elapsed_us)
+        })?;
+    }
+    Ok(plan)
+}
+
+fn plan(engine: &mut Engine, only: Option<&str>, rules: &Rules) -> Result<Plan> {
+    let streams: Vec<StreamInfo> = match only {
+        Some(name) => vec![engine.store().require_stream(name)?],
+        None => engine.store().streams()?,
+    };
+    let mut by_stream: HashMap<i64, Vec<SnapshotMeta>> = HashMap::new();
+    for snap in engine.store().snapshots(only.map(|_| streams[0].id))? {
+        by_stream.entry(snap.stream_id).or_default().push(snap);
+    }
+    // (stream index, snapshot) of everything kept, and what goes with its reason.
+    let mut kept: Vec<(usize, SnapshotMeta)> = Vec::new();
+    let mut protected: HashSet<i64> = HashSet::new();
+    let mut drop: Vec<Step> = Vec::new();
+    for (si, stream) in streams.iter().enumerate() {
+        let snaps = by_stream.remove(&stream.id).unwrap_or_default();
+        if snaps.is_empty() {
+            continue;
+        }
+        let fingerprint = engine.reducer(&stream.reducer)?.fingerprint();
+        // The newest snapshot that loads is never dropped.
+        if let Some(newest) = snaps
+            .iter()
+            .rev()
+            .find(|s| engine.decode_snapshot(s, &fingerprint).is_ok())
+        {
+            protected.insert(newest.id);
+        }
+        let keep = keep_set(&snaps, stream.head, rules);
+        for snap in snaps {
+            let reason = if protected.contains(&snap.id) {
+                None
+            } else if rules.drop_stale && snap.fingerprint != fingerprint {
+                Some("stale".to_string())
+            } else if rules.before_version.is_some_and(|v| snap.version < v) {
+                Some("before the version".to_string())
+            } else if rules.before_time.is_some_and(|t| snap.ts < t) {
+                Some("before the time".to_string())
+            } else if !keep.contains(&snap.id) && snap.label.is_none() {
+                // A labelled snapshot was taken on purpose: keep rules do not remove it, only
+                // an explicit drop rule does.
+                Some("not kept by any rule".to_string())
+            } else {
+                None
+            };
+            match reason {
+                Some(reason) => drop.push(step(stream, &snap, reason)),
+                None => kept.push((si, snap)),
+            }
+        }
+    }
+    if let Some(cap) = rules.max_bytes {
+        // Oldest first by event time; what is protected stays even past the cap.
+        kept.sort_by_key(|(_, s)| (s.ts, s.version));
+        let mut total: u64 = kept.iter().map(|(_, s)| s.stored_size).sum();
+        let mut rest = Vec::with_capacity(kept.len());
+        for (si, snap) in kept {
+            if total > cap && !protected.contains(&snap.id) {
+                total -= snap.stored_size;
+                drop.push(step(
+                    &streams[si],
+                    &snap,
+                    format!("over the {cap}-byte cap"),
+                ));
+            } else {
+                rest.push((si, snap));
+            }
+        }
+        kept = rest;
+    }
+    // A kept delta whose base goes is rewritten as a full snapshot; one that cannot be read
+    // is no use without its base either, and goes too.
+    let dropped: HashSet<i64> = drop.iter().map(|s| s.id).collect();
+    let mut rebase = Vec::new();
+    kept.retain(|(si, s)| {
+        if !s.base_id.is_some_and(|b| dropped.contains(&b)) {
+            return true;
+        }
+        if engine.decode_snapshot(s, &s.fingerprint).is_ok() {
+            rebase.push(step(&streams[*si], s, "its base is dropped".into()));
+            true
+        } else {
+            drop.push(step(
+                &streams[*si],
+                s,
+                "its base is dropped and it cannot be read".into(),
+            ));
+            false
+        }
+    });
+    drop.sort_by(|a, b| (&a.stream, a.version).cmp(&(&b.stream, b.version)));
+    Ok(Plan {
+        bytes_freed: drop.iter().map(|s| s.stored_size).sum(),
+        drop,
+        rebase,
+        kept: kept.len(),
+        applied: false,
+        elapsed_us: 0,
+    })
+}
+
+fn step(stream: &StreamInfo, snap: &SnapshotMeta, reason: String) -> Step {
+    Step {
+        stream: stream.name.clone(),
+        version: snap.version,
+        kind: snap.kind.clone(),
+        stored_size: snap.stored_size,
+        reason,
+        id: snap.id,
+    }
+}
+
+/// The snapshots (by id) the keep rules keep; all of them without a keep rule.
+fn keep_set(snaps: &[SnapshotMeta], head: u64, rules: &Rules) -> HashSet<i64> {
+    if !rules.has_keep_rule() {
+        return snaps.iter().map(|s| s.id).collect();
+    }
+    let mut keep = HashSet::new();
+    let newest_first = || snaps.iter().rev();
+    if let Some(n) = rules.keep_last {
+        keep.extend(newest_first().take(n).map(|s| s.id));
+    }
+    if let Some(k) = rules.keep_every.filter(|k| *k > 0) {
+        keep.extend(newest_first().step_by(k).map(|s| s.id));
+    }
+    if let Some(bucket) = rules.keep_per {
+        let mut newest: BTreeMap<i64, i64> = BTreeMap::new();
+        for s in snaps {
+            newest.insert(bucket.of(s.ts), s.id);
+        }
+        keep.extend(newest.into_values());
+    }
+    if rules.ladder {
+        // Rung r holds distances from the head in [2^(r-1), 2^r); `snaps` is oldest first,
+        // so the last snapshot written to a rung is its newest.
+        let mut newest: BTreeMap<u32, i64> = BTreeMap::new();
+        for s in snaps {
+            let distance = head.saturating_sub(s.version) + 1;
+            newest.insert(u64::BITS - distance.leading_zeros(), s.id);
+        }
+        keep.extend(newest.into_values());
+    }
+    keep
+}
+
+/// Rewrites the deltas that lose their base as full snapshots, then removes the dropped rows.
+fn apply(engine: &mut Engine, plan: &Plan) -> Result<()> {
+    for step in &plan.rebase {
+        engine.rebase_to_full(step.id).map_err(|e| {
+            Error::Input(format!(
+                "rebasing {} v{} before its base goes: {}",
+                step.stream,
+                step.version,
+                crate::error::describe(&e)
+            ))
+        })?;
+    }
+    // Deltas before the bases they name: the database refuses a dangling base.
+    let ids: Vec<i64> = plan
+        .drop
+        .iter()
+        .filter(|s| s.kind == "delta")
+        .chain(plan.drop.iter().filter(|s| s.kind != "delta"))
+        .map(|s| s.id)
+        .collect();
+    engine.store().delete_snapshots(&ids)?;
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! Compaction: each rule, the dry run being the real run's plan, the newest usable snapshot
+//! and labelled ones surviving, and deltas rebased before their base goes.
+
+use rewind::snapshot::compact::{Bucket, Rules, compact};
+use rewind::snapshot::verify::verify;
+use rewind::{Engine, OpenMode, Store, Target};
+use serde_json::json;
+
+use crate::support::append;
+
+/// A stream with a policy snapshot every 10 events (full and delta), 200 events.
+fn db() -> (tempfile::TempDir, std::path::PathBuf, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
+    engine.store().set_meta("snapshot_every", "10").unwrap();
+    for i in 1..=200u64 {
+        let mut e = crate::support::ev(
+            "s",
+            "T",
+            json!({ format!("k{}", i % 40): i, "pad": "x".repeat(200) }),
+        );
+        e.time = Some(
+            rewind::time::parse("2026-01-01T00:00:00Z").unwrap()
+                + i64::try_from(i).unwrap() * 3_600_000_000,
+        );
+        engine
+            .append(e, rewind::engine::AppendOptions::default())
+            .unwrap();
+    }
+    (dir, path, engine)
+}
+
+fn versions(engine: &Engine) -> Vec<u64> {
+    engine
+        .store()
+        .snapshots(None)
+        .unwrap()
+        .iter()
+        .map(|s| s.version)
+        .collect()
+}
+
+#[test]
+fn a_dry_run_changes_nothing_and_is_the_plan_the_real_run_carries_out() {
+    let (_dir, _path, mut engine) = db();
+    let before = versions(&engine);
+    let rules = Rules {
+        keep_last: Some(3),
+        ..Rules::default()
+    };
+    let dry = compact(&mut engine, None, &rules, true).unwrap();
+    assert_eq!(versions(&engine), before);
+    assert!(!dry.applied);
+    let real = compact(&mut engine, None, &rules, false).unwrap();
+    assert!(real.applied);
+    assert_eq!(
+        (&dry.drop, &dry.rebase, dry.kept, dry.bytes_freed),
+        (&real.drop, &real.rebase, real.kept, real.bytes_freed)
+    );
+    assert_eq!(versions(&engine), vec![180, 190, 200]);
+}
+
+#[test]
+fn kept_deltas_whose_base_goes_are_rebased_and_every_state_stays_exact() {
+    let (_dir, path, mut engine) = db();
+    let snaps = engine.store().snapshots(None).unwrap();
+    assert!(snaps.iter().any(|s| s.kind == "delta"));
+    let expected: Vec<_> = (0..=200)
+        .map(|v| engine.state_at("s", Target::Version(v)).unwrap().state)
+        .collect();
+    let plan = compact(
+        &mut engine,
+        None,
+        &Rules {
+            keep_last: Some(2),
+            ..Rules::default()
+        },
+        false,
+    )
+    .unwrap();
+    assert!(!plan.rebase.is_empty(), "{plan:?}");
+    let left = engine.store().snapshots(None).unwrap();
+    assert!(
+        left.iter()
+            .all(|s| s.base_id.is_none_or(|b| left.iter().any(|k| k.id == b)))
+    );
+    engine.clear_cache();
+    for v in 0..=200u64 {
+        assert_eq!(
+            engine.state_at("s", Target::Version(v)).unwrap().state,
+            expected[v as usize],
+            "v{v}"
+        );
+    }
+    assert_eq!(verify(&path, None, &|_, _| {}).unwrap().findings, vec![]);
+}
+
+#[test]
+fn the_newest_usable_snapshot_survives_any_rule() {
+    let (_dir, _path, mut engine) = db();
+    engine
+        .store()
+        .execute_raw(
+            "UPDATE snapshots SET checksum = zeroblob(32) WHERE version = 200",
+            [],
+        )
+        .unwrap();
+    compact(
+        &mut engine,
+        None,
+        &Rules {
+            keep_last: Some(0),
+            max_bytes: Some(0),
+            ..Rules::default()
+        },
+        false,
+    )
+    .unwrap();
+    // v200 is corrupt, so the newest usable one is v190 (rebased if it was a delta).
+    assert_eq!(versions(&engine), vec![190]);
+    engine.clear_cache();
+    assert_eq!(
+        engine
+            .state_at("s", Target::Version(195))
+            .unwrap()
+            .provenance
+            .snapshot,
+        Some(190)
+    );
+}
+
+#[test]
+fn labelled_snapshots_are_kept_unless_a_drop_rule_names_them() {
+    let (_dir, _path, mut engine) = db();
+    engine
+        .take_snapshot("s", Target::Version(55), "manual", Some("before migration"))
+        .unwrap();
+    compact(
+        &mut engine,
+        None,
+        &Rules {
+            keep_last: Some(1),
+            ..Rules::default()
+        },
+        false,
+    )
+    .unwrap();
+    assert_eq!(versions(&engine), vec![55, 200]);
+    compact(
+        &mut engine,
+        None,
+        &Rules {
+            before_version: Some(100),
+            ..Rules::default()
+        },
+        false,
+    )
+    .unwrap();
+    assert_eq!(versions(&engine), vec![200]);
+}
+
+#[test]
+fn keep_every_per_day_and_ladder_keep_what_they_say() {
+    let rules = |r: Rules| {
+        let (_dir, _path, mut engine) = db();
+        compact(&mut engine, None, &r, false).unwrap();
+        versions(&engine)
+    };
+    // 20 snapshots at 10, 20, …, 200; every 5th counting from the newest.
+    assert_eq!(
+        rules(Rules {
+            keep_every: Some(5),
+            ..Rules::default()
+        }),
+        vec![50, 100, 150, 200]
+    );
+    // One event an hour, v at hour v: day d holds versions 24d..24d+23; its newest snapshot.
+    assert_eq!(
+        rules(Rules {
+            keep_per: Some(Bucket::Day),
+            ..Rules::default()
+        }),
+        vec![20, 40, 70, 90, 110, 140, 160, 190, 200]
+    );
+    // Distance from the head d = 201 - v; bands [1], [8,16), [16,32), [32,64), [64,128),
+    // [128,256): the newest snapshot in each.
+    assert_eq!(
+        rules(Rules {
+            ladder: true,
+            ..Rules::default()
+        }),
+        vec![70, 130, 160, 180, 190, 200]
+    );
+}
+
+#[test]
+fn stale_snapshots_go_with_drop_stale_and_states_stay_exact() {
+    let (_dir, path, mut engine) = db();
+    engine
+        .store()
+        .execute_raw(
+            "UPDATE streams SET reducer = 'replace' WHERE name = 's'",
+            [],
+        )
+        .unwrap();
+    engine.clear_cache();
+    append(&mut engine, "s", json!({ "after": "change" }));
+    engine
+        .take_snapshot("s", Target::Head, "manual", None)
+        .unwrap();
+    let plan = compact(
+        &mut engine,
+        None,
+        &Rules {
+            drop_stale: true,
+            ..Rules::default()
+        },
+        false,
+    )
+    .unwrap();
+    assert_eq!(plan.drop.len(), 20);
+    assert!(plan.drop.iter().all(|s| s.reason == "stale"));
+    assert_eq!(versions(&engine), vec![201]);
+    assert_eq!(verify(&path, None, &|_, _| {}).unwrap().findings, vec![]);
+}
+
+#[test]
+fn the_byte_cap_drops_the_oldest_first() {
+    let (_dir, _path, mut engine) = db();
+    let total: u64 = engine
+        .store()
+        .snapshots(None)
+        .unwrap()
+        .iter()
+        .map(|s| s.stored_size)
+        .sum();
+    let plan = compact(
+        &mut engine,
+        None,
+        &Rules {
+            max_bytes: Some(total / 2),
+            ..Rules::default()
+        },
+        false,
+    )
+    .unwrap();
+    let left = engine.store().snapshots(None).unwrap();
+    assert!(left.iter().map(|s| s.stored_size).sum::<u64>() <= total / 2);
+    let oldest_kept = left.iter().map(|s| s.version).min().unwrap();
+    assert!(
+        plan.drop.iter().all(|s| s.version < oldest_kept),
+        "{plan:?}"
+    );
+}
