@@ -276,3 +276,53 @@ pub(super) fn compact(args: &CompactArgs) -> Result<()> {
     out.flush()?;
     Ok(())
 }
+
+/// `rewind backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The new file to write the copy to.
+    out: std::path::PathBuf,
+}
+
+pub(super) fn backup(args: &BackupArgs) -> Result<()> {
+    let bytes = crate::snapshot::backup::backup(&args.db.db, &args.out)?;
+    let mut out = stdout();
+    writeln!(
+        out,
+        "backed up {} to {} ({} bytes)",
+        args.db.db.display(),
+        args.out.display(),
+        group(bytes)
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `rewind restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup to restore from; it is verified first.
+    backup: std::path::PathBuf,
+    /// The database to replace.
+    db: std::path::PathBuf,
+    /// Replace the database if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+pub(super) fn restore(args: &RestoreArgs) -> Result<()> {
+    let restored = crate::snapshot::backup::restore(&args.backup, &args.db, args.force)?;
+    let mut out = stdout();
+    writeln!(
+        out,
+        "restored {} from {} ({} events, {} snapshots, verified)",
+        args.db.display(),
+        args.backup.display(),
+        group(restored.events),
+        group(restored.snapshots as u64)
+    )?;
+    out.flush()?;
+    Ok(())
+}

@@ -64,6 +64,10 @@ pub enum Command {
     /// Drop snapshots by rules (keep last N, every Kth, per hour/day/month, ladder; drop
     /// stale, before a version or time, over a byte cap); --dry-run prints the plan.
     Compact(check::CompactArgs),
+    /// Write a consistent copy of a database, even while another process appends.
+    Backup(check::BackupArgs),
+    /// Replace a database with a backup, after verifying the backup.
+    Restore(check::RestoreArgs),
 }
 
 /// The database argument shared by every subcommand that reads or writes one.
@@ -126,6 +130,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(args) => return check::verify(&args),
         Command::Stats(args) => check::stats(&args),
         Command::Compact(args) => check::compact(&args),
+        Command::Backup(args) => check::backup(&args),
+        Command::Restore(args) => check::restore(&args),
     }?;
     Ok(ExitCode::SUCCESS)
 }

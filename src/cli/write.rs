@@ -214,7 +214,11 @@ pub struct SnapshotArgs {
     #[command(flatten)]
     db: DbArg,
     /// The stream.
-    stream: String,
+    #[arg(required_unless_present = "all")]
+    stream: Option<String>,
+    /// Snapshot the head of every stream that has no snapshot there, in parallel.
+    #[arg(long, conflicts_with_all = ["stream", "at", "at_time", "at_seq"])]
+    all: bool,
     #[command(flatten)]
     target: TargetArgs,
     /// A label, e.g. "before migration".
@@ -228,14 +232,48 @@ pub(super) fn snapshot(args: &SnapshotArgs) -> Result<()> {
     if let Some(label) = &args.label {
         crate::store::check_name("label", label)?;
     }
+    let mut out = stdout();
+    let Some(stream) = &args.stream else {
+        let started = std::time::Instant::now();
+        let outcomes = crate::snapshot::all::take_all(&args.db.db, args.label.as_deref())?;
+        let failed: Vec<String> = outcomes
+            .iter()
+            .filter_map(|(name, r)| {
+                r.as_ref()
+                    .err()
+                    .map(|e| format!("{}: {}", clean(name, 60), crate::error::describe(e)))
+            })
+            .collect();
+        if args.json.json {
+            let rows: Vec<Value> = outcomes
+                .iter()
+                .map(|(name, r)| match r {
+                    Ok(meta) => json!({"stream": name, "snapshot": meta}),
+                    Err(e) => json!({"stream": name, "error": crate::error::describe(e)}),
+                })
+                .collect();
+            json(&mut out, &rows)?;
+        } else {
+            writeln!(
+                out,
+                "took {} snapshots in {:.1} ms",
+                group((outcomes.len() - failed.len()) as u64),
+                started.elapsed().as_secs_f64() * 1000.0
+            )?;
+            out.flush()?;
+        }
+        if !failed.is_empty() {
+            anyhow::bail!("{} streams failed:\n{}", failed.len(), failed.join("\n"));
+        }
+        return Ok(());
+    };
     let mut engine = open(&args.db, OpenMode::Existing)?;
     let meta = engine.take_snapshot(
-        &args.stream,
+        stream,
         args.target.target()?,
         "manual",
         args.label.as_deref(),
     )?;
-    let mut out = stdout();
     if args.json.json {
         return json(&mut out, &meta);
     }
@@ -244,7 +282,7 @@ pub(super) fn snapshot(args: &SnapshotArgs) -> Result<()> {
     writeln!(
         out,
         "snapshot {} v{}: {} bytes of JSON stored in {} bytes ({ms:.1} ms)",
-        clean(&args.stream, 60),
+        clean(stream, 60),
         group(meta.version),
         group(meta.raw_size),
         group(meta.stored_size),

@@ -2,6 +2,8 @@
 //! compaction, archive and maintenance as they come. Library functions first; the CLI and
 //! the TUI call the same ones.
 
+pub mod all;
+pub mod backup;
 pub mod compact;
 pub mod stats;
 pub mod verify;

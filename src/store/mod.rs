@@ -942,6 +942,12 @@ impl Store {
             .sum()
     }
 
+    /// Writes a consistent, compacted copy of the database to a new file (`VACUUM INTO`).
+    pub fn vacuum_into(&self, target: &str) -> Result<()> {
+        self.conn.execute("VACUUM INTO ?1", [target])?;
+        Ok(())
+    }
+
     /// SQLite's `PRAGMA integrity_check`: the problems it lists (none when the file is sound).
     pub fn integrity_check(&self) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;

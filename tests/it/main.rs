@@ -2,6 +2,7 @@
 //!
 //! - `rfc`: every example of RFC 7386 and RFC 6902 through the reducers;
 //! - `store`: opening, refusing bad files, append-only events, concurrency, locking;
+//! - `backup`: backup while appending, restore that verifies first, snapshot --all;
 //! - `compact`: compaction rules, dry run, rebasing, what is never dropped;
 //! - `delta`: delta snapshots and the ways their bases fail;
 //! - `engine`: reconstruction, the cache, snapshots and their faults, blame;
@@ -14,6 +15,7 @@
 // Helpers panic on setup failures by design: a test that cannot set up must fail loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod backup;
 mod cli;
 mod compact;
 mod delta;
