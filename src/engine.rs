@@ -69,7 +69,64 @@ pub struct ImportItem {
     pub version: Option<u64>,
 }
 
-/// When the writer takes snapshots on its own.
+/// The snapshot policy as stored (JSON in `meta`): every field optional, a stream's own
+/// overriding the database's field by field, unset fields meaning the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// Snapshot every this many events (0: never by count). Default 100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub every: Option<u64>,
+    /// Snapshot once the events since the last one hold this many bytes. Default: adaptive,
+    /// a quarter of the last snapshot's size but at least 64 KiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// Snapshot at the first event of each hour, day or month of event time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per: Option<crate::model::Bucket>,
+    /// `maintain` snapshots a stream this long (µs) after its last snapshot, if it was
+    /// written to since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub every_time_us: Option<i64>,
+    /// One policy snapshot in this many is full, the rest deltas. Default 8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_every: Option<u64>,
+    /// Policy snapshots expire this long (µs) after they are taken; `maintain` removes them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expire_after_us: Option<i64>,
+    /// Retention rules `maintain` applies (as `compact` would).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep: Option<crate::model::Rules>,
+}
+
+impl Policy {
+    /// This policy with the unset fields taken from `base`.
+    pub fn over(self, base: &Policy) -> Policy {
+        Policy {
+            every: self.every.or(base.every),
+            bytes: self.bytes.or(base.bytes),
+            per: self.per.or(base.per),
+            every_time_us: self.every_time_us.or(base.every_time_us),
+            full_every: self.full_every.or(base.full_every),
+            expire_after_us: self.expire_after_us.or(base.expire_after_us),
+            keep: self.keep.or_else(|| base.keep.clone()),
+        }
+    }
+
+    /// What the writer acts on.
+    pub fn resolve(&self) -> SnapshotPolicy {
+        SnapshotPolicy {
+            every: self.every.unwrap_or(DEFAULT_SNAPSHOT_EVERY),
+            min_bytes: DEFAULT_SNAPSHOT_MIN_BYTES,
+            fixed_bytes: self.bytes,
+            per: self.per,
+            full_every: self.full_every.unwrap_or(DEFAULT_FULL_EVERY),
+            expire_after_us: self.expire_after_us,
+        }
+    }
+}
+
+/// When the writer takes snapshots on its own: a resolved [`Policy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotPolicy {
     /// Take a snapshot once this many events were appended since the last one (0: never).
@@ -78,9 +135,15 @@ pub struct SnapshotPolicy {
     /// that snapshot (and at least this many): replaying them would then cost a good part
     /// of what loading the state costs, so a closer snapshot pays for itself.
     pub min_bytes: u64,
+    /// A fixed byte threshold instead of the adaptive one.
+    pub fixed_bytes: Option<u64>,
+    /// Also at the first event of each hour, day or month.
+    pub per: Option<crate::model::Bucket>,
     /// Every this many policy snapshots of a stream one is full and the others are deltas
     /// against it (0 or 1: all full).
     pub full_every: u64,
+    /// Policy snapshots expire this long (µs) after they are taken.
+    pub expire_after_us: Option<i64>,
 }
 
 /// Snapshot spacing when the database says nothing else.
@@ -94,31 +157,35 @@ pub const DEFAULT_SNAPSHOT_MIN_BYTES: u64 = 64 << 10;
 
 impl Default for SnapshotPolicy {
     fn default() -> Self {
-        Self {
-            every: DEFAULT_SNAPSHOT_EVERY,
-            min_bytes: DEFAULT_SNAPSHOT_MIN_BYTES,
-            full_every: DEFAULT_FULL_EVERY,
-        }
+        Policy::default().resolve()
     }
 }
 
 impl SnapshotPolicy {
     /// Which trigger, if any, asks for a snapshot now, given the events and bytes of event
-    /// data appended since the last snapshot and that snapshot's raw size.
+    /// data appended since the last snapshot, that snapshot's raw size, and whether the event
+    /// just appended is the first of a new hour/day/month bucket.
     pub fn due(
         &self,
         events_since: u64,
         bytes_since: u64,
         last_raw_size: u64,
+        new_bucket: bool,
     ) -> Option<&'static str> {
+        if events_since == 0 {
+            return None;
+        }
         if self.every > 0 && events_since >= self.every {
             return Some("count");
         }
-        if self.min_bytes > 0
-            && events_since > 0
-            && bytes_since >= self.min_bytes.max(last_raw_size / 4)
-        {
+        let threshold = self
+            .fixed_bytes
+            .unwrap_or_else(|| self.min_bytes.max(last_raw_size / 4));
+        if threshold > 0 && bytes_since >= threshold {
             return Some("size");
+        }
+        if new_bucket {
+            return Some("bucket");
         }
         None
     }
@@ -498,7 +565,7 @@ impl Engine {
     /// Appends one event, creating the stream if needed, and applies the snapshot policy.
     pub fn append(&mut self, event: NewEvent, options: AppendOptions) -> Result<WriteReport> {
         self.write(|engine| {
-            let mut writer = Writer::new(options.no_snapshots, engine.policy()?);
+            let mut writer = Writer::new(options.no_snapshots);
             let stored = writer.push(engine, event, options.expected_version)?;
             writer.finish(engine)?;
             let mut report = writer.report;
@@ -515,7 +582,7 @@ impl Engine {
         no_snapshots: bool,
     ) -> Result<WriteReport> {
         self.write(|engine| {
-            let mut writer = Writer::new(no_snapshots, engine.policy()?);
+            let mut writer = Writer::new(no_snapshots);
             for item in items {
                 let item = item?;
                 let expected = item.version.map(|v| v.saturating_sub(1));
@@ -536,17 +603,27 @@ impl Engine {
         })
     }
 
-    /// The database's snapshot policy.
-    pub fn policy(&self) -> Result<SnapshotPolicy> {
-        Ok(match self.store.meta("snapshot_every")? {
-            Some(text) => SnapshotPolicy {
-                every: text.parse().map_err(|_| {
-                    Error::Input(format!("meta snapshot_every is {text:?}, not a number"))
-                })?,
-                ..SnapshotPolicy::default()
-            },
-            None => SnapshotPolicy::default(),
+    /// The policy a stream follows: its own over the database's (`None`: the database's).
+    pub fn policy_of(&self, stream: Option<&str>) -> Result<Policy> {
+        let read = |key: &str| -> Result<Policy> {
+            match self.store.meta(key)? {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|e| Error::Input(format!("meta {key} is not a policy: {e}"))),
+                None => Ok(Policy::default()),
+            }
+        };
+        let db = read("policy")?;
+        Ok(match stream {
+            Some(name) => read(&format!("policy:{name}"))?.over(&db),
+            None => db,
         })
+    }
+
+    /// Stores the database's policy, or a stream's own.
+    pub fn set_policy(&self, stream: Option<&str>, policy: &Policy) -> Result<()> {
+        let key = stream.map_or_else(|| "policy".to_string(), |name| format!("policy:{name}"));
+        let text = serde_json::to_string(policy).map_err(|e| Error::Input(e.to_string()))?;
+        self.store.set_meta(&key, &text)
     }
 
     /// Takes a full snapshot of a stream at a target (manual unless `trigger` says otherwise).
@@ -585,6 +662,7 @@ impl Engine {
                     // A manual snapshot is full: one taken before a risky change must not
                     // depend on another.
                     full_every: 0,
+                    expire_after_us: None,
                 },
             )
         })
@@ -605,6 +683,7 @@ impl Engine {
         self.store.insert_snapshot(&NewSnapshot {
             stream_id: snap.stream_id,
             base_id: None,
+            expire_after_us: None,
             version: snap.version,
             ts: snap.ts,
             checksum: encoded.checksum,
@@ -699,6 +778,8 @@ struct Shot<'a> {
     /// Every this many snapshots of a stream one is full, the others are deltas against it
     /// (0 or 1: always full).
     full_every: u64,
+    /// The snapshot expires this long (µs) after it is taken.
+    expire_after_us: Option<i64>,
 }
 
 /// Encodes and stores a snapshot (inside the caller's transaction): a delta against the
@@ -744,6 +825,7 @@ fn store_snapshot(store: &Store, shot: &Shot<'_>) -> Result<SnapshotMeta> {
     store.insert_snapshot(&NewSnapshot {
         stream_id: shot.stream.id,
         base_id,
+        expire_after_us: shot.expire_after_us,
         version: shot.version,
         ts: shot.ts,
         checksum: encoded.checksum,
@@ -765,6 +847,7 @@ struct Running {
     last_snapshot: u64,
     last_raw_size: u64,
     bytes_since: u64,
+    policy: SnapshotPolicy,
 }
 
 /// Appends events inside an open transaction, checking each against the reducer and taking
@@ -772,18 +855,16 @@ struct Running {
 struct Writer {
     running: HashMap<String, Running>,
     no_snapshots: bool,
-    policy: SnapshotPolicy,
     report: WriteReport,
     /// The next seq and the transaction's write time, read once on the first append.
     clock: Option<(i64, Micros)>,
 }
 
 impl Writer {
-    fn new(no_snapshots: bool, policy: SnapshotPolicy) -> Self {
+    fn new(no_snapshots: bool) -> Self {
         Self {
             running: HashMap::new(),
             no_snapshots,
-            policy,
             report: WriteReport::default(),
             clock: None,
         }
@@ -821,6 +902,7 @@ impl Writer {
             let fingerprint = reducer.fingerprint();
             let (last_snapshot, last_raw_size, bytes_since) =
                 engine.store.snapshot_progress(stream.id, &fingerprint)?;
+            let policy = engine.policy_of(Some(&stream.name))?.resolve();
             self.running.insert(
                 event.stream.clone(),
                 Running {
@@ -831,6 +913,7 @@ impl Writer {
                     last_snapshot,
                     last_raw_size,
                     bytes_since,
+                    policy,
                 },
             );
         }
@@ -906,14 +989,20 @@ impl Writer {
                 reducer: reducer.spec(),
                 cause,
             })?;
+        let previous_ts = run.stream.last_ts;
         run.stream.head = version;
         run.stream.last_ts = Some(ts);
         run.bytes_since += data.len() as u64;
         self.report.appended += 1;
-        let due = self.policy.due(
+        let new_bucket = run.policy.per.is_some_and(|b| {
+            previous_ts
+                .is_some_and(|prev| crate::time::bucket(b, prev) != crate::time::bucket(b, ts))
+        });
+        let due = run.policy.due(
             version - run.last_snapshot,
             run.bytes_since,
             run.last_raw_size,
+            new_bucket,
         );
         if let Some(trigger) = due.filter(|_| !self.no_snapshots) {
             let meta = store_snapshot(
@@ -927,7 +1016,8 @@ impl Writer {
                     trigger,
                     label: None,
                     size_hint: run.last_raw_size,
-                    full_every: self.policy.full_every,
+                    full_every: run.policy.full_every,
+                    expire_after_us: run.policy.expire_after_us,
                 },
             )?;
             run.last_snapshot = version;
@@ -966,28 +1056,46 @@ mod tests {
     #[test]
     fn small_states_are_snapshotted_by_count() {
         let p = SnapshotPolicy::default();
-        assert_eq!(p.due(99, 2_000, 1_200), None);
-        assert_eq!(p.due(100, 2_000, 1_200), Some("count"));
+        assert_eq!(p.due(99, 2_000, 1_200, false), None);
+        assert_eq!(p.due(100, 2_000, 1_200, false), Some("count"));
     }
 
     #[test]
     fn large_events_on_a_large_state_trigger_by_size() {
         let p = SnapshotPolicy::default();
         // A 1 MB state: a quarter of it, 250 KB of events, is due before 100 events.
-        assert_eq!(p.due(20, 200_000, 1_000_000), None);
-        assert_eq!(p.due(25, 250_000, 1_000_000), Some("size"));
+        assert_eq!(p.due(20, 200_000, 1_000_000, false), None);
+        assert_eq!(p.due(25, 250_000, 1_000_000, false), Some("size"));
         // Below the floor nothing is due by size, whatever the state.
-        assert_eq!(p.due(50, 60_000, 100), None);
-        assert_eq!(p.due(50, 70_000, 100), Some("size"));
+        assert_eq!(p.due(50, 60_000, 100, false), None);
+        assert_eq!(p.due(50, 70_000, 100, false), Some("size"));
+        assert_eq!(p.due(1, 10, 100, true), Some("bucket"));
     }
 
     #[test]
     fn zero_turns_a_trigger_off() {
-        let p = SnapshotPolicy {
-            every: 0,
-            min_bytes: 0,
-            full_every: 0,
+        let p = Policy {
+            every: Some(0),
+            bytes: Some(0),
+            ..Policy::default()
+        }
+        .resolve();
+        assert_eq!(p.due(1_000_000, u64::MAX, 0, false), None);
+    }
+
+    #[test]
+    fn a_streams_policy_overrides_the_databases_field_by_field() {
+        let db = Policy {
+            every: Some(50),
+            full_every: Some(4),
+            ..Policy::default()
         };
-        assert_eq!(p.due(1_000_000, u64::MAX, 0), None);
+        let own = Policy {
+            every: Some(10),
+            ..Policy::default()
+        };
+        let merged = own.over(&db);
+        assert_eq!((merged.every, merged.full_every), (Some(10), Some(4)));
+        assert_eq!(Policy::default().resolve().every, DEFAULT_SNAPSHOT_EVERY);
     }
 }

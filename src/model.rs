@@ -1,7 +1,7 @@
 //! The vocabulary of rewind as plain data: streams, events, versions, targets and the
 //! record of how a state was obtained. No storage or presentation code lives here.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Row id of a stream in the database.
@@ -132,6 +132,54 @@ impl Provenance {
             ));
         }
         line
+    }
+}
+
+/// A calendar bucket for "one per bucket".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bucket {
+    /// One per UTC hour.
+    Hour,
+    /// One per UTC day.
+    Day,
+    /// One per UTC month.
+    Month,
+}
+
+/// What to keep and what to drop. Keep rules combine (a snapshot any of them keeps is kept;
+/// with none, all are kept); drop rules then remove from what is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Rules {
+    /// Keep the newest N of each stream.
+    pub keep_last: Option<usize>,
+    /// Keep every Kth of each stream, counting from the newest.
+    pub keep_every: Option<usize>,
+    /// Keep the newest in each hour, day or month of event time.
+    pub keep_per: Option<Bucket>,
+    /// Keep the newest in each power-of-two distance from the head: dense near the head,
+    /// sparse far back.
+    pub ladder: bool,
+    /// Drop snapshots built with another reducer than the stream's current one.
+    pub drop_stale: bool,
+    /// Drop snapshots of versions below this one.
+    pub before_version: Option<u64>,
+    /// Drop snapshots of events before this time.
+    pub before_time: Option<Micros>,
+    /// Then drop the oldest until all snapshots together take at most this many bytes.
+    pub max_bytes: Option<u64>,
+    /// Drop snapshots whose expiry time is at or before this instant.
+    pub expired_at: Option<Micros>,
+}
+
+impl Rules {
+    /// Whether any rule says what to keep (without one, everything is kept).
+    pub fn has_keep_rule(&self) -> bool {
+        self.keep_last.is_some()
+            || self.keep_every.is_some()
+            || self.keep_per.is_some()
+            || self.ladder
     }
 }
 

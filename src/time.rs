@@ -20,6 +20,39 @@ pub fn format(us: Micros) -> String {
     }
 }
 
+/// The hour, day or month (UTC) an instant falls in, as a number that grows with time.
+pub fn bucket(bucket: crate::model::Bucket, us: Micros) -> i64 {
+    use crate::model::Bucket;
+    const HOUR: i64 = 3_600_000_000;
+    match bucket {
+        Bucket::Hour => us.div_euclid(HOUR),
+        Bucket::Day => us.div_euclid(24 * HOUR),
+        Bucket::Month => jiff::Timestamp::from_microsecond(us)
+            .map(|t| {
+                let date = t.to_zoned(jiff::tz::TimeZone::UTC).date();
+                i64::from(date.year()) * 12 + i64::from(date.month())
+            })
+            .unwrap_or(0),
+    }
+}
+
+/// Parses a duration such as `90s`, `15m`, `1h`, `7d` or `2w` into µs.
+pub fn parse_duration(text: &str) -> Result<Micros, String> {
+    let bad = || format!("{text:?} is not a duration such as 90s, 15m, 1h, 7d or 2w");
+    let unit_at = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(unit_at);
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let scale: i64 = match unit {
+        "s" => 1_000_000,
+        "m" => 60_000_000,
+        "h" => 3_600_000_000,
+        "d" => 86_400_000_000,
+        "w" => 7 * 86_400_000_000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(scale).filter(|v| *v > 0).ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,6 +73,30 @@ mod tests {
         assert_eq!(
             format(parse("2026-01-31T14:00:00+02:00").unwrap()),
             "2026-01-31T12:00:00Z"
+        );
+    }
+
+    #[test]
+    fn durations_parse_with_their_units() {
+        assert_eq!(parse_duration("90s"), Ok(90_000_000));
+        assert_eq!(parse_duration("1h"), Ok(3_600_000_000));
+        assert_eq!(parse_duration("90d"), Ok(90 * 86_400_000_000));
+        for bad in ["", "h", "10", "1y", "-1h", "0s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn months_and_days_bucket_in_utc() {
+        use crate::model::Bucket;
+        let t = |s| parse(s).unwrap();
+        assert_eq!(
+            bucket(Bucket::Month, t("2026-01-31T23:59:59Z")) + 1,
+            bucket(Bucket::Month, t("2026-02-01T00:00:00Z"))
+        );
+        assert_eq!(
+            bucket(Bucket::Day, t("2026-03-01T10:00:00+12:00")),
+            bucket(Bucket::Day, t("2026-02-28T22:00:00Z"))
         );
     }
 

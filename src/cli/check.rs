@@ -219,6 +219,7 @@ pub(super) fn compact(args: &CompactArgs) -> Result<()> {
             .transpose()
             .map_err(anyhow::Error::msg)?,
         max_bytes: args.max_bytes,
+        expired_at: None,
     };
     if rules == Rules::default() {
         anyhow::bail!(

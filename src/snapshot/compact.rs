@@ -11,69 +11,10 @@ use serde::Serialize;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::model::{Micros, StreamInfo};
+use crate::model::StreamInfo;
 use crate::store::SnapshotMeta;
 
-/// A calendar bucket for "one per bucket".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Bucket {
-    /// One per UTC hour.
-    Hour,
-    /// One per UTC day.
-    Day,
-    /// One per UTC month.
-    Month,
-}
-
-impl Bucket {
-    /// The bucket an event time falls in.
-    fn of(self, ts: Micros) -> i64 {
-        const HOUR: i64 = 3_600_000_000;
-        match self {
-            Self::Hour => ts.div_euclid(HOUR),
-            Self::Day => ts.div_euclid(24 * HOUR),
-            Self::Month => jiff::Timestamp::from_microsecond(ts)
-                .map(|t| {
-                    let date = t.to_zoned(jiff::tz::TimeZone::UTC).date();
-                    i64::from(date.year()) * 12 + i64::from(date.month())
-                })
-                .unwrap_or(0),
-        }
-    }
-}
-
-/// What to keep and what to drop. Keep rules combine (a snapshot any of them keeps is kept;
-/// with none, all are kept); drop rules then remove from what is kept.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Rules {
-    /// Keep the newest N of each stream.
-    pub keep_last: Option<usize>,
-    /// Keep every Kth of each stream, counting from the newest.
-    pub keep_every: Option<usize>,
-    /// Keep the newest in each hour, day or month of event time.
-    pub keep_per: Option<Bucket>,
-    /// Keep the newest in each power-of-two distance from the head: dense near the head,
-    /// sparse far back.
-    pub ladder: bool,
-    /// Drop snapshots built with another reducer than the stream's current one.
-    pub drop_stale: bool,
-    /// Drop snapshots of versions below this one.
-    pub before_version: Option<u64>,
-    /// Drop snapshots of events before this time.
-    pub before_time: Option<Micros>,
-    /// Then drop the oldest until all snapshots together take at most this many bytes.
-    pub max_bytes: Option<u64>,
-}
-
-impl Rules {
-    fn has_keep_rule(&self) -> bool {
-        self.keep_last.is_some()
-            || self.keep_every.is_some()
-            || self.keep_per.is_some()
-            || self.ladder
-    }
-}
+pub use crate::model::{Bucket, Rules};
 
 /// One snapshot the plan removes or rewrites.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -173,6 +114,11 @@ fn plan(engine: &mut Engine, only: Option<&str>, rules: &Rules) -> Result<Plan> 
                 Some("before the version".to_string())
             } else if rules.before_time.is_some_and(|t| snap.ts < t) {
                 Some("before the time".to_string())
+            } else if rules
+                .expired_at
+                .is_some_and(|now| snap.expires_at.is_some_and(|e| e <= now))
+            {
+                Some("expired".to_string())
             } else if !keep.contains(&snap.id) && snap.label.is_none() {
                 // A labelled snapshot was taken on purpose: keep rules do not remove it, only
                 // an explicit drop rule does.
@@ -263,7 +209,7 @@ fn keep_set(snaps: &[SnapshotMeta], head: u64, rules: &Rules) -> HashSet<i64> {
     if let Some(bucket) = rules.keep_per {
         let mut newest: BTreeMap<i64, i64> = BTreeMap::new();
         for s in snaps {
-            newest.insert(bucket.of(s.ts), s.id);
+            newest.insert(crate::time::bucket(bucket, s.ts), s.id);
         }
         keep.extend(newest.into_values());
     }

@@ -123,6 +123,8 @@ pub struct NewSnapshot<'a> {
     pub stream_id: StreamId,
     /// The full snapshot this one is a delta against (`None`: a full snapshot).
     pub base_id: Option<i64>,
+    /// It expires this long (µs) after it is stored (by the database's clock).
+    pub expire_after_us: Option<i64>,
     /// Version whose state it holds.
     pub version: u64,
     /// Time of that event.
@@ -754,15 +756,15 @@ impl Store {
         // their base (the state at a version never changes, so neither do its bytes).
         let mut stmt = self.conn.prepare_cached(&format!(
             "INSERT INTO snapshots (stream_id, version, ts, kind, base_id, codec, raw_size, stored_size, checksum,
-                                    fingerprint, trigger, label, created_at, create_us, blob)
+                                    fingerprint, trigger, label, created_at, create_us, blob, expires_at)
              VALUES (?1, ?2, ?3, CASE WHEN ?12 IS NULL THEN 'full' ELSE 'delta' END, ?12, 'zstd', ?4, ?5, ?6,
-                     ?7, ?8, ?9, {now}, ?10, ?11)
+                     ?7, ?8, ?9, {now}, ?10, ?11, {now} + ?13)
              ON CONFLICT (stream_id, version) DO UPDATE SET
                  ts = excluded.ts, kind = excluded.kind, base_id = excluded.base_id, codec = excluded.codec,
                  raw_size = excluded.raw_size, stored_size = excluded.stored_size, checksum = excluded.checksum,
                  fingerprint = excluded.fingerprint, trigger = excluded.trigger,
                  label = coalesce(excluded.label, label), created_at = excluded.created_at,
-                 create_us = excluded.create_us, blob = excluded.blob
+                 create_us = excluded.create_us, blob = excluded.blob, expires_at = excluded.expires_at
              RETURNING {SNAPSHOT_COLUMNS}",
             now = schema::NOW_US
         ))?;
@@ -779,7 +781,8 @@ impl Store {
                 snap.label,
                 i(snap.create_us),
                 snap.blob,
-                snap.base_id
+                snap.base_id,
+                snap.expire_after_us
             ],
             Self::snapshot_from_row,
         )?)

@@ -13,7 +13,15 @@ fn db() -> (tempfile::TempDir, std::path::PathBuf, Engine) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
     let mut engine = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
-    engine.store().set_meta("snapshot_every", "10").unwrap();
+    engine
+        .set_policy(
+            None,
+            &rewind::engine::Policy {
+                every: Some(10),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     for i in 1..=200u64 {
         let mut e = crate::support::ev(
             "s",

@@ -117,7 +117,7 @@ proptest! {
         let mut engine = Engine::new(Store::open_in_memory().unwrap());
         engine.store().create_stream("s", Some(reducer)).unwrap();
         // A policy snapshot every 7 events: full ones and deltas on them, corrupted below too.
-        engine.store().set_meta("snapshot_every", "7").unwrap();
+        engine.set_policy(None, &rewind::engine::Policy { every: Some(7), ..Default::default() }).unwrap();
         // Policy snapshots every 100 events, plus manual ones at random versions.
         for data in &events {
             engine.append(ev("s", "T", data.clone()), AppendOptions::default()).unwrap();
