@@ -603,18 +603,21 @@ impl Engine {
         })
     }
 
+    /// The policy stored for a stream (its own, without the database's) or for the database.
+    pub fn own_policy(&self, stream: Option<&str>) -> Result<Policy> {
+        let key = stream.map_or_else(|| "policy".to_string(), |name| format!("policy:{name}"));
+        match self.store.meta(&key)? {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| Error::Input(format!("meta {key} is not a policy: {e}"))),
+            None => Ok(Policy::default()),
+        }
+    }
+
     /// The policy a stream follows: its own over the database's (`None`: the database's).
     pub fn policy_of(&self, stream: Option<&str>) -> Result<Policy> {
-        let read = |key: &str| -> Result<Policy> {
-            match self.store.meta(key)? {
-                Some(text) => serde_json::from_str(&text)
-                    .map_err(|e| Error::Input(format!("meta {key} is not a policy: {e}"))),
-                None => Ok(Policy::default()),
-            }
-        };
-        let db = read("policy")?;
+        let db = self.own_policy(None)?;
         Ok(match stream {
-            Some(name) => read(&format!("policy:{name}"))?.over(&db),
+            Some(_) => self.own_policy(stream)?.over(&db),
             None => db,
         })
     }
@@ -633,6 +636,33 @@ impl Engine {
         target: Target,
         trigger: &str,
         label: Option<&str>,
+    ) -> Result<SnapshotMeta> {
+        // A manual snapshot is full: one taken before a risky change must not depend on another.
+        self.snapshot_with(stream, target, trigger, label, 0, None)
+    }
+
+    /// Takes a snapshot at the head as the stream's policy would: a delta where it allows one,
+    /// with the policy's expiry. What `maintain` uses for time-triggered snapshots.
+    pub fn take_policy_snapshot(&mut self, stream: &str, trigger: &str) -> Result<SnapshotMeta> {
+        let policy = self.policy_of(Some(stream))?.resolve();
+        self.snapshot_with(
+            stream,
+            Target::Head,
+            trigger,
+            None,
+            policy.full_every,
+            policy.expire_after_us,
+        )
+    }
+
+    fn snapshot_with(
+        &mut self,
+        stream: &str,
+        target: Target,
+        trigger: &str,
+        label: Option<&str>,
+        full_every: u64,
+        expire_after_us: Option<i64>,
     ) -> Result<SnapshotMeta> {
         let rec = self.state_at(stream, target)?;
         let version = rec.provenance.version;
@@ -659,10 +689,8 @@ impl Engine {
                     trigger,
                     label,
                     size_hint,
-                    // A manual snapshot is full: one taken before a risky change must not
-                    // depend on another.
-                    full_every: 0,
-                    expire_after_us: None,
+                    full_every,
+                    expire_after_us,
                 },
             )
         })

@@ -153,23 +153,32 @@ pub enum Bucket {
 #[serde(default, deny_unknown_fields)]
 pub struct Rules {
     /// Keep the newest N of each stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_last: Option<usize>,
     /// Keep every Kth of each stream, counting from the newest.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_every: Option<usize>,
     /// Keep the newest in each hour, day or month of event time.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_per: Option<Bucket>,
     /// Keep the newest in each power-of-two distance from the head: dense near the head,
     /// sparse far back.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ladder: bool,
     /// Drop snapshots built with another reducer than the stream's current one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub drop_stale: bool,
     /// Drop snapshots of versions below this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub before_version: Option<u64>,
     /// Drop snapshots of events before this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub before_time: Option<Micros>,
     /// Then drop the oldest until all snapshots together take at most this many bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<u64>,
     /// Drop snapshots whose expiry time is at or before this instant.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expired_at: Option<Micros>,
 }
 

@@ -3,6 +3,7 @@
 
 mod check;
 mod demo;
+mod maintain;
 mod output;
 mod read;
 mod write;
@@ -64,6 +65,10 @@ pub enum Command {
     /// Drop snapshots by rules (keep last N, every Kth, per hour/day/month, ladder; drop
     /// stale, before a version or time, over a byte cap); --dry-run prints the plan.
     Compact(check::CompactArgs),
+    /// Show or set the snapshot policy of the database or of a stream.
+    Policy(maintain::PolicyArgs),
+    /// Run the policy once (snapshots due by time, expiry, retention), or keep running it.
+    Maintain(maintain::MaintainArgs),
     /// Write a consistent copy of a database, even while another process appends.
     Backup(check::BackupArgs),
     /// Replace a database with a backup, after verifying the backup.
@@ -130,6 +135,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(args) => return check::verify(&args),
         Command::Stats(args) => check::stats(&args),
         Command::Compact(args) => check::compact(&args),
+        Command::Policy(args) => maintain::policy(&args),
+        Command::Maintain(args) => maintain::maintain(&args),
         Command::Backup(args) => check::backup(&args),
         Command::Restore(args) => check::restore(&args),
     }?;

@@ -1,9 +1,10 @@
-//! The snapshot lifecycle on top of the store and the engine: verification now; policies,
-//! compaction, archive and maintenance as they come. Library functions first; the CLI and
-//! the TUI call the same ones.
+//! The snapshot lifecycle on top of the store and the engine: verify, stats, compaction,
+//! maintenance (policy ticks and the maintainer lease), backup and restore, snapshot --all.
+//! Library functions first; the CLI and the TUI call the same ones.
 
 pub mod all;
 pub mod backup;
 pub mod compact;
+pub mod maintain;
 pub mod stats;
 pub mod verify;

@@ -800,6 +800,25 @@ impl Store {
         Ok(n)
     }
 
+    /// The version and creation time of a stream's newest snapshot, if any.
+    pub fn last_snapshot(&self, stream_id: StreamId) -> Result<Option<(u64, Micros)>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT version, created_at FROM snapshots WHERE stream_id = ?1 ORDER BY version DESC LIMIT 1")?
+            .query_row([stream_id], |r| Ok((u(r.get(0)?), r.get(1)?)))
+            .optional()?)
+    }
+
+    /// How many snapshots have expired by `now`.
+    pub fn expired_snapshots(&self, now: Micros) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM snapshots WHERE expires_at <= ?1",
+            [now],
+            |r| r.get(0),
+        )?;
+        Ok(u(n))
+    }
+
     /// One snapshot's row by id.
     pub fn snapshot_meta(&self, id: i64) -> Result<Option<SnapshotMeta>> {
         Ok(self

@@ -8,6 +8,7 @@
 //! - `engine`: reconstruction, the cache, snapshots and their faults, blame;
 //! - `invariant`: the state at every version is the same with and without snapshots
 //!   (property test over random streams, corrupted snapshots included);
+//! - `maintain`: policy ticks over time, expiry, retention, the lease, lifecycle scenarios;
 //! - `readme`: every command-line example in the README runs;
 //! - `verify`: every kind of finding, and none on a sound database;
 //! - `cli`: the built binary on temp databases: output, exit codes, bad input.
@@ -21,6 +22,7 @@ mod compact;
 mod delta;
 mod engine;
 mod invariant;
+mod maintain;
 mod readme;
 mod rfc;
 mod store;

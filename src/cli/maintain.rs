@@ -1,0 +1,249 @@
+//! Subcommands of the snapshot policy: policy (show and set) and maintain (one tick, or
+//! `--watch` under the maintainer lease).
+
+use std::io::Write;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::output::{clean, json, stdout};
+use super::{DbArg, JsonFlag};
+use crate::engine::Policy;
+use crate::model::{Bucket, Rules, group};
+use crate::snapshot::maintain;
+use crate::store::OpenMode;
+
+/// `rewind policy`.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// A stream's own policy instead of the database's.
+    #[arg(long)]
+    stream: Option<String>,
+    /// Snapshot every N events (0: never by count).
+    #[arg(long, value_name = "N")]
+    every: Option<u64>,
+    /// Snapshot once the events since the last one hold this many bytes.
+    #[arg(long, value_name = "BYTES")]
+    bytes: Option<u64>,
+    /// Snapshot at the first event of each hour, day or month.
+    #[arg(long, value_name = "BUCKET", value_parser = ["hour", "day", "month"])]
+    per: Option<String>,
+    /// `maintain` snapshots a stream this long after its last snapshot if it was written to
+    /// since, e.g. 1h.
+    #[arg(long, value_name = "DURATION")]
+    every_time: Option<String>,
+    /// One policy snapshot in K is full, the rest deltas.
+    #[arg(long, value_name = "K")]
+    full_every: Option<u64>,
+    /// Policy snapshots expire this long after they are taken, e.g. 30d.
+    #[arg(long, value_name = "DURATION")]
+    expire_after: Option<String>,
+    /// Retention for `maintain`: keep the newest N snapshots of each stream.
+    #[arg(long, value_name = "N")]
+    keep_last: Option<usize>,
+    /// Retention for `maintain`: keep the newest snapshot of each hour, day or month.
+    #[arg(long, value_name = "BUCKET", value_parser = ["hour", "day", "month"])]
+    keep_per: Option<String>,
+    /// Retention for `maintain`: keep a logarithmic ladder.
+    #[arg(long)]
+    ladder: bool,
+    /// Forget this policy (a stream then follows the database's; the database the defaults).
+    #[arg(long, conflicts_with_all = ["every", "bytes", "per", "every_time", "full_every", "expire_after", "keep_last", "keep_per", "ladder"])]
+    reset: bool,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+fn bucket(name: &str) -> Bucket {
+    match name {
+        "hour" => Bucket::Hour,
+        "day" => Bucket::Day,
+        _ => Bucket::Month,
+    }
+}
+
+pub(super) fn policy(args: &PolicyArgs) -> Result<()> {
+    let mut engine = super::open(&args.db, OpenMode::Existing)?;
+    if let Some(name) = &args.stream {
+        engine.store().require_stream(name)?;
+    }
+    let stream = args.stream.as_deref();
+    let duration = |d: &Option<String>| {
+        d.as_deref()
+            .map(crate::time::parse_duration)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+    };
+    let own = if args.reset {
+        Policy::default()
+    } else {
+        engine.own_policy(stream)?
+    };
+    let changes = Policy {
+        every: args.every,
+        bytes: args.bytes,
+        per: args.per.as_deref().map(bucket),
+        every_time_us: duration(&args.every_time)?,
+        full_every: args.full_every,
+        expire_after_us: duration(&args.expire_after)?,
+        keep: (args.keep_last.is_some() || args.keep_per.is_some() || args.ladder).then(|| Rules {
+            keep_last: args.keep_last,
+            keep_per: args.keep_per.as_deref().map(bucket),
+            ladder: args.ladder,
+            ..Rules::default()
+        }),
+    };
+    if args.reset || changes != Policy::default() {
+        let updated = changes.over(&own);
+        engine.write(|engine| engine.set_policy(stream, &updated))?;
+    }
+    let effective = engine.policy_of(stream)?;
+    let resolved = effective.resolve();
+    let mut out = stdout();
+    if args.json.json {
+        return json(
+            &mut out,
+            &serde_json::json!({"stream": stream, "policy": effective}),
+        );
+    }
+    let whose = stream.map_or_else(
+        || "the database".to_string(),
+        |s| format!("stream {}", clean(s, 60)),
+    );
+    writeln!(out, "policy of {whose}:")?;
+    let every = if resolved.every == 0 {
+        "never".into()
+    } else {
+        format!("every {} events", group(resolved.every))
+    };
+    let bytes = resolved.fixed_bytes.map_or_else(
+        || "a quarter of the last snapshot (at least 64 KiB)".into(),
+        |b| format!("{} bytes", group(b)),
+    );
+    writeln!(out, "  snapshot:   {every}, or after {bytes} of events")?;
+    if let Some(b) = effective.per {
+        writeln!(
+            out,
+            "              and at the first event of each {}",
+            serde_json::to_value(b)?.as_str().unwrap_or("?")
+        )?;
+    }
+    if let Some(t) = effective.every_time_us {
+        writeln!(
+            out,
+            "  maintain:   snapshot {} after the last one if written to since",
+            human(t)
+        )?;
+    }
+    writeln!(
+        out,
+        "  deltas:     one snapshot in {} is full",
+        resolved.full_every.max(1)
+    )?;
+    if let Some(t) = effective.expire_after_us {
+        writeln!(
+            out,
+            "  expiry:     policy snapshots expire after {}",
+            human(t)
+        )?;
+    }
+    if let Some(keep) = &effective.keep {
+        writeln!(out, "  retention:  {}", serde_json::to_string(keep)?)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn human(us: i64) -> String {
+    for (unit, size) in [
+        ("w", 7 * 86_400_000_000),
+        ("d", 86_400_000_000),
+        ("h", 3_600_000_000),
+        ("m", 60_000_000),
+    ] {
+        if us % size == 0 {
+            return format!("{}{unit}", us / size);
+        }
+    }
+    format!("{}s", us / 1_000_000)
+}
+
+/// `rewind maintain`.
+#[derive(Debug, Args)]
+pub struct MaintainArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Keep ticking every interval, holding the maintainer lease (a second maintainer waits).
+    #[arg(long)]
+    watch: bool,
+    /// With --watch, how long between ticks, e.g. 60s.
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    interval: String,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+pub(super) fn maintain(args: &MaintainArgs) -> Result<()> {
+    let mut engine = super::open(&args.db, OpenMode::Existing)?;
+    let interval = crate::time::parse_duration(&args.interval).map_err(anyhow::Error::msg)?;
+    let owner = format!(
+        "pid {} started {}",
+        std::process::id(),
+        crate::time::format(engine.store().now_us()?)
+    );
+    loop {
+        let now = engine.store().now_us()?;
+        match maintain::acquire(&mut engine, &owner, now, interval.saturating_mul(3))? {
+            Err(held) if !args.watch => {
+                anyhow::bail!(
+                    "another maintainer ({}) holds the lease until {}",
+                    clean(&held.owner, 80),
+                    crate::time::format(held.until)
+                );
+            }
+            Err(held) => eprintln!(
+                "waiting: {} holds the lease until {}",
+                clean(&held.owner, 80),
+                crate::time::format(held.until)
+            ),
+            Ok(_) => {
+                let tick = maintain::tick(&mut engine, now)?;
+                let mut out = stdout();
+                if args.json.json {
+                    json(&mut out, &tick)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{} tick: {} snapshots taken, {} expired, {} removed by retention",
+                        crate::time::format(now),
+                        tick.taken,
+                        tick.expired,
+                        tick.retained_out
+                    )?;
+                    for d in &tick.decisions {
+                        let at = d
+                            .version
+                            .map_or_else(String::new, |v| format!(" v{}", group(v)));
+                        writeln!(
+                            out,
+                            "  {} {}{at}: {}",
+                            d.action,
+                            clean(&d.stream, 60),
+                            clean(&d.detail, 120)
+                        )?;
+                    }
+                    out.flush()?;
+                }
+                if !args.watch {
+                    maintain::release(&mut engine, &owner)?;
+                    return Ok(());
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_micros(
+            u64::try_from(interval).unwrap_or(60_000_000),
+        ));
+    }
+}

@@ -1,0 +1,167 @@
+//! `maintain`: one tick of the policy (snapshots due by time, expiry, retention), every
+//! decision recorded in the maintenance log; and the lease that keeps two maintainers from
+//! running at once. Time is passed in, so a tick is a function of the database and `now`.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::model::{Micros, Rules};
+use crate::snapshot::compact::compact;
+
+/// One thing a tick did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// The stream, or empty for the whole database.
+    pub stream: String,
+    /// `snapshot`, `expire` or `retain`.
+    pub action: String,
+    /// The version snapshotted, if any.
+    pub version: Option<u64>,
+    /// Why, in words.
+    pub detail: String,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Tick {
+    /// Snapshots taken because their time window passed.
+    pub taken: usize,
+    /// Snapshots removed because they expired.
+    pub expired: usize,
+    /// Snapshots removed by retention rules.
+    pub retained_out: usize,
+    /// Each decision.
+    pub decisions: Vec<Decision>,
+    /// Time taken, µs.
+    pub elapsed_us: u64,
+}
+
+/// Runs the policy once at instant `now` (µs, the database's clock in real use). A second
+/// tick right after finds nothing to do.
+pub fn tick(engine: &mut Engine, now: Micros) -> Result<Tick> {
+    let started = Instant::now();
+    let mut out = Tick::default();
+    let streams = engine.store().streams()?;
+    let mut retention = Vec::new();
+    for stream in &streams {
+        let policy = engine.policy_of(Some(&stream.name))?;
+        if let Some(window) = policy.every_time_us {
+            // Due when there were writes since the last snapshot and the window has passed
+            // since it (or since the stream began, before its first snapshot).
+            let (last_version, since) = engine
+                .store()
+                .last_snapshot(stream.id)?
+                .unwrap_or((0, stream.created_at));
+            if stream.head > last_version && now.saturating_sub(since) >= window {
+                let snap = engine.take_policy_snapshot(&stream.name, "time")?;
+                out.taken += 1;
+                out.decisions.push(Decision {
+                    stream: stream.name.clone(),
+                    action: "snapshot".into(),
+                    version: Some(snap.version),
+                    detail: format!(
+                        "{} events since v{last_version}, window passed",
+                        stream.head - last_version
+                    ),
+                });
+            }
+        }
+        if let Some(rules) = policy.keep.filter(|r| *r != Rules::default()) {
+            retention.push((stream.name.clone(), rules));
+        }
+    }
+    if engine.store().expired_snapshots(now)? > 0 {
+        let plan = compact(
+            engine,
+            None,
+            &Rules {
+                expired_at: Some(now),
+                ..Rules::default()
+            },
+            false,
+        )?;
+        out.expired = plan.drop.len();
+        out.decisions.extend(plan.drop.iter().map(|s| Decision {
+            stream: s.stream.clone(),
+            action: "expire".into(),
+            version: Some(s.version),
+            detail: s.reason.clone(),
+        }));
+    }
+    for (name, rules) in retention {
+        let plan = compact(engine, Some(&name), &rules, false)?;
+        out.retained_out += plan.drop.len();
+        out.decisions.extend(plan.drop.iter().map(|s| Decision {
+            stream: s.stream.clone(),
+            action: "retain".into(),
+            version: Some(s.version),
+            detail: s.reason.clone(),
+        }));
+    }
+    out.elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let detail = serde_json::json!({"taken": out.taken, "expired": out.expired, "retained_out": out.retained_out, "decisions": out.decisions});
+    engine.write(|engine| engine.store().log("tick", None, &detail, out.elapsed_us))?;
+    Ok(out)
+}
+
+/// Who holds the maintainer lease, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The holder, e.g. `host pid 4711`.
+    pub owner: String,
+    /// When it lapses unless renewed, µs since the epoch.
+    pub until: Micros,
+}
+
+const LEASE_KEY: &str = "maintainer_lease";
+
+/// Takes or renews the lease for `ttl` µs from `now`. `Ok(Err(holder))` when another owner
+/// holds an unexpired lease; a lease left by a killed maintainer lapses and is taken over.
+pub fn acquire(
+    engine: &mut Engine,
+    owner: &str,
+    now: Micros,
+    ttl: Micros,
+) -> Result<std::result::Result<Lease, Lease>> {
+    engine.write(|engine| {
+        if let Some(text) = engine.store().meta(LEASE_KEY)? {
+            let held: Lease = serde_json::from_str(&text)
+                .map_err(|e| Error::Input(format!("meta {LEASE_KEY}: {e}")))?;
+            if held.owner != owner && held.until > now {
+                return Ok(Err(held));
+            }
+        }
+        let lease = Lease {
+            owner: owner.to_string(),
+            until: now.saturating_add(ttl),
+        };
+        let text = serde_json::to_string(&lease).map_err(|e| Error::Input(e.to_string()))?;
+        engine.store().set_meta(LEASE_KEY, &text)?;
+        Ok(Ok(lease))
+    })
+}
+
+/// Gives the lease up, if `owner` holds it.
+pub fn release(engine: &mut Engine, owner: &str) -> Result<()> {
+    engine.write(|engine| {
+        let mine = engine
+            .store()
+            .meta(LEASE_KEY)?
+            .and_then(|text| serde_json::from_str::<Lease>(&text).ok())
+            .is_some_and(|l| l.owner == owner);
+        if mine {
+            engine.store().set_meta(
+                LEASE_KEY,
+                &serde_json::to_string(&Lease {
+                    owner: String::new(),
+                    until: 0,
+                })
+                .unwrap_or_default(),
+            )?;
+        }
+        Ok(())
+    })
+}
