@@ -1,5 +1,6 @@
 //! rewind's performance targets, measured. Run with `cargo bench` (all workloads) or
-//! `cargo bench -- NAME…` for some of: import, size, random, head, verify, scale, big.
+//! `cargo bench -- NAME…` for some of: import, size, random, head, verify, compact, scale,
+//! big.
 //!
 //! A plain harness rather than divan: the targets are medians *and* p99s over many random
 //! queries, and a database's bytes per event, which a per-iteration timer does not report.
@@ -185,6 +186,25 @@ fn standard(which: &[String]) {
             took.as_secs_f64() * 1000.0
         );
     }
+    if wants("compact") {
+        // 10,000 snapshots (a policy snapshot every 10 events), then a ladder compaction.
+        let path = dir.path().join("compact.db");
+        let mut engine = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
+        engine.set_policy(None, &rewind::engine::Policy { every: Some(10), ..Default::default() }).unwrap();
+        engine.import(rewind::jsonl::read_lines(Cursor::new(workload_jsonl(events)), "bench"), false).unwrap();
+        let snapshots = engine.store().snapshots(None).unwrap().len();
+        let rules = rewind::model::Rules { ladder: true, ..Default::default() };
+        let started = Instant::now();
+        let plan = rewind::snapshot::compact::compact(&mut engine, None, &rules, false).unwrap();
+        let took = started.elapsed();
+        println!(
+            "{:<44} {:>10.0} ms ({snapshots} snapshots, {} dropped, {} rebased, target < 1,000 ms)",
+            "compaction (ladder) of 10,000 snapshots",
+            took.as_secs_f64() * 1000.0,
+            plan.drop.len(),
+            plan.rebase.len()
+        );
+    }
     if wants("scale") {
         for n in [10_000, 1_000_000] {
             let path = dir.path().join(format!("scale-{n}.db"));
@@ -290,6 +310,53 @@ fn big(which: &[String]) {
     report("    of which: canonical JSON", &mut enc, "-");
     report("    of which: blake3", &mut sum, "-");
     report("    of which: zstd", &mut zst, "-");
+    // A delta 100 events after its full base, on a workload whose events touch 1% of the
+    // keys each (a counter in each touched value, as live state changes).
+    let delta_path = dir.path().join("big-delta.db");
+    let mut delta_engine = Engine::new(Store::open(&delta_path, OpenMode::Create).unwrap());
+    delta_engine.set_policy(None, &rewind::engine::Policy { every: Some(0), bytes: Some(0), ..Default::default() }).unwrap();
+    let mut initial = serde_json::Map::new();
+    for k in 0..KEYS {
+        initial.insert(format!("key_{k:05}"), value(&mut rng));
+    }
+    let item = |i: usize, data: Value| {
+        Ok(ImportItem {
+            at: format!("event {i}"),
+            event: NewEvent { stream: "big".into(), kind: "Patch".into(), data, meta: None, time: None, idempotency_key: None },
+            version: None,
+        })
+    };
+    delta_engine.import(std::iter::once(item(0, Value::Object(initial))), false).unwrap();
+    let full = delta_engine.take_snapshot("big", Target::Head, "manual", None).unwrap();
+    let touches: Vec<Value> = (1..=100)
+        .map(|i| {
+            let mut patch = serde_json::Map::new();
+            for _ in 0..KEYS / 100 {
+                patch.insert(format!("key_{:05}", rng.below(KEYS as u64)), json!({ "n": i }));
+            }
+            Value::Object(patch)
+        })
+        .collect();
+    delta_engine.import(touches.into_iter().enumerate().map(|(i, d)| item(i + 1, d)), true).unwrap();
+    // The delta the policy would store k events after the base, and what encoding it costs.
+    let base_blob = delta_engine.store().snapshot_blob(full.id).unwrap();
+    let base = rewind::codec::canonical_bytes(&base_blob, full.raw_size, &full.checksum).unwrap();
+    for k in [1u64, 10, 100] {
+        let state = delta_engine.state_at("big", Target::Version(1 + k)).unwrap().state;
+        let mut takes = Vec::new();
+        let mut size = 0;
+        for _ in 0..10 {
+            let started = Instant::now();
+            let delta = rewind::codec::encode_delta(&state, &base).unwrap();
+            takes.push(started.elapsed());
+            size = delta.blob.len();
+        }
+        report(
+            &format!("  delta {k:>3} events after its base: {:.1}% of full", size as f64 * 100.0 / full.stored_size as f64),
+            &mut takes,
+            "≤ 5% and ≤ 5 ms at 100 events",
+        );
+    }
     let mut engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
     let mut random = Vec::new();
     for _ in 0..300 {
