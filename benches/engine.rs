@@ -190,10 +190,26 @@ fn standard(which: &[String]) {
         // 10,000 snapshots (a policy snapshot every 10 events), then a ladder compaction.
         let path = dir.path().join("compact.db");
         let mut engine = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
-        engine.set_policy(None, &rewind::engine::Policy { every: Some(10), ..Default::default() }).unwrap();
-        engine.import(rewind::jsonl::read_lines(Cursor::new(workload_jsonl(events)), "bench"), false).unwrap();
+        engine
+            .set_policy(
+                None,
+                &rewind::engine::Policy {
+                    every: Some(10),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        engine
+            .import(
+                rewind::jsonl::read_lines(Cursor::new(workload_jsonl(events)), "bench"),
+                false,
+            )
+            .unwrap();
         let snapshots = engine.store().snapshots(None).unwrap().len();
-        let rules = rewind::model::Rules { ladder: true, ..Default::default() };
+        let rules = rewind::model::Rules {
+            ladder: true,
+            ..Default::default()
+        };
         let started = Instant::now();
         let plan = rewind::snapshot::compact::compact(&mut engine, None, &rules, false).unwrap();
         let took = started.elapsed();
@@ -314,7 +330,16 @@ fn big(which: &[String]) {
     // keys each (a counter in each touched value, as live state changes).
     let delta_path = dir.path().join("big-delta.db");
     let mut delta_engine = Engine::new(Store::open(&delta_path, OpenMode::Create).unwrap());
-    delta_engine.set_policy(None, &rewind::engine::Policy { every: Some(0), bytes: Some(0), ..Default::default() }).unwrap();
+    delta_engine
+        .set_policy(
+            None,
+            &rewind::engine::Policy {
+                every: Some(0),
+                bytes: Some(0),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     let mut initial = serde_json::Map::new();
     for k in 0..KEYS {
         initial.insert(format!("key_{k:05}"), value(&mut rng));
@@ -322,27 +347,49 @@ fn big(which: &[String]) {
     let item = |i: usize, data: Value| {
         Ok(ImportItem {
             at: format!("event {i}"),
-            event: NewEvent { stream: "big".into(), kind: "Patch".into(), data, meta: None, time: None, idempotency_key: None },
+            event: NewEvent {
+                stream: "big".into(),
+                kind: "Patch".into(),
+                data,
+                meta: None,
+                time: None,
+                idempotency_key: None,
+            },
             version: None,
         })
     };
-    delta_engine.import(std::iter::once(item(0, Value::Object(initial))), false).unwrap();
-    let full = delta_engine.take_snapshot("big", Target::Head, "manual", None).unwrap();
+    delta_engine
+        .import(std::iter::once(item(0, Value::Object(initial))), false)
+        .unwrap();
+    let full = delta_engine
+        .take_snapshot("big", Target::Head, "manual", None)
+        .unwrap();
     let touches: Vec<Value> = (1..=100)
         .map(|i| {
             let mut patch = serde_json::Map::new();
             for _ in 0..KEYS / 100 {
-                patch.insert(format!("key_{:05}", rng.below(KEYS as u64)), json!({ "n": i }));
+                patch.insert(
+                    format!("key_{:05}", rng.below(KEYS as u64)),
+                    json!({ "n": i }),
+                );
             }
             Value::Object(patch)
         })
         .collect();
-    delta_engine.import(touches.into_iter().enumerate().map(|(i, d)| item(i + 1, d)), true).unwrap();
+    delta_engine
+        .import(
+            touches.into_iter().enumerate().map(|(i, d)| item(i + 1, d)),
+            true,
+        )
+        .unwrap();
     // The delta the policy would store k events after the base, and what encoding it costs.
     let base_blob = delta_engine.store().snapshot_blob(full.id).unwrap();
     let base = rewind::codec::canonical_bytes(&base_blob, full.raw_size, &full.checksum).unwrap();
     for k in [1u64, 10, 100] {
-        let state = delta_engine.state_at("big", Target::Version(1 + k)).unwrap().state;
+        let state = delta_engine
+            .state_at("big", Target::Version(1 + k))
+            .unwrap()
+            .state;
         let mut takes = Vec::new();
         let mut size = 0;
         for _ in 0..10 {
@@ -352,7 +399,10 @@ fn big(which: &[String]) {
             size = delta.blob.len();
         }
         report(
-            &format!("  delta {k:>3} events after its base: {:.1}% of full", size as f64 * 100.0 / full.stored_size as f64),
+            &format!(
+                "  delta {k:>3} events after its base: {:.1}% of full",
+                size as f64 * 100.0 / full.stored_size as f64
+            ),
             &mut takes,
             "≤ 5% and ≤ 5 ms at 100 events",
         );

@@ -850,6 +850,7 @@ fn store_snapshot(store: &Store, shot: &Shot<'_>) -> Result<SnapshotMeta> {
             None,
         ),
     };
+    crate::failpoint::point("snapshot");
     store.insert_snapshot(&NewSnapshot {
         stream_id: shot.stream.id,
         base_id,
@@ -999,6 +1000,7 @@ impl Writer {
             meta.as_deref(),
             event.idempotency_key.as_deref(),
         )?;
+        crate::failpoint::point("import");
         let reducer = Arc::clone(&run.reducer);
         reducer
             .apply(

@@ -36,6 +36,11 @@ pub enum Error {
         /// How long we waited.
         waited_ms: u64,
     },
+    /// The disk, or the database's size limit, is full; the write was rolled back.
+    #[error(
+        "the disk is full (or the database reached its size limit); nothing of this write was stored"
+    )]
+    Full,
     /// No stream with that name.
     #[error("no stream named {0:?}")]
     UnknownStream(String),
@@ -117,8 +122,9 @@ pub enum Error {
 
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
-        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, DiskFull};
         match err.sqlite_error_code() {
+            Some(DiskFull) => Self::Full,
             Some(DatabaseBusy | DatabaseLocked) => Self::Locked {
                 waited_ms: crate::store::BUSY_TIMEOUT_MS,
             },

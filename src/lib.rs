@@ -21,6 +21,7 @@ pub mod demo;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod failpoint;
 pub mod jq;
 pub mod jsonl;
 pub mod model;

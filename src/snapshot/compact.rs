@@ -229,6 +229,7 @@ fn keep_set(snaps: &[SnapshotMeta], head: u64, rules: &Rules) -> HashSet<i64> {
 /// Rewrites the deltas that lose their base as full snapshots, then removes the dropped rows.
 fn apply(engine: &mut Engine, plan: &Plan) -> Result<()> {
     for step in &plan.rebase {
+        crate::failpoint::point("compact");
         engine.rebase_to_full(step.id).map_err(|e| {
             Error::Input(format!(
                 "rebasing {} v{} before its base goes: {}",
@@ -246,6 +247,9 @@ fn apply(engine: &mut Engine, plan: &Plan) -> Result<()> {
         .chain(plan.drop.iter().filter(|s| s.kind != "delta"))
         .map(|s| s.id)
         .collect();
-    engine.store().delete_snapshots(&ids)?;
+    for chunk in ids.chunks(64) {
+        crate::failpoint::point("compact");
+        engine.store().delete_snapshots(chunk)?;
+    }
     Ok(())
 }

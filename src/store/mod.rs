@@ -978,6 +978,12 @@ impl Store {
         Ok(lines.into_iter().filter(|l| l != "ok").collect())
     }
 
+    /// Runs raw SQL that may return rows (e.g. a pragma); for tests that simulate faults.
+    #[doc(hidden)]
+    pub fn execute_batch_raw(&self, sql: &str) -> Result<()> {
+        Ok(self.conn.execute_batch(sql)?)
+    }
+
     /// Runs a raw statement; for tests that simulate corruption and for maintenance.
     #[doc(hidden)]
     pub fn execute_raw(&self, sql: &str, args: impl rusqlite::Params) -> Result<usize> {

@@ -4,6 +4,7 @@
 //! - `store`: opening, refusing bad files, append-only events, concurrency, locking;
 //! - `backup`: backup while appending, restore that verifies first, snapshot --all;
 //! - `compact`: compaction rules, dry run, rebasing, what is never dropped;
+//! - `crash`: the process killed mid-import, mid-snapshot and mid-compaction loses nothing;
 //! - `delta`: delta snapshots and the ways their bases fail;
 //! - `engine`: reconstruction, the cache, snapshots and their faults, blame;
 //! - `invariant`: the state at every version is the same with and without snapshots
@@ -19,6 +20,7 @@
 mod backup;
 mod cli;
 mod compact;
+mod crash;
 mod delta;
 mod engine;
 mod invariant;

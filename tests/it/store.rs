@@ -328,3 +328,48 @@ fn a_foreign_database_with_a_schema_version_is_refused_untouched() {
     );
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.db");
+    let mut engine = file_engine(&path);
+    for i in 0..50 {
+        append(&mut engine, "s", json!({ "i": i }));
+    }
+    // Let the file grow by a few pages only: the next big import cannot fit.
+    let pages: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    engine
+        .store()
+        .execute_batch_raw(&format!("PRAGMA max_page_count = {}", pages + 2))
+        .unwrap();
+    let big = (0..5_000).map(|i| {
+        Ok(rewind::engine::ImportItem {
+            at: format!("line {i}"),
+            event: ev("s", "T", json!({ "i": i, "pad": "x".repeat(100) })),
+            version: None,
+        })
+    });
+    let err = engine.import(big, false).unwrap_err();
+    let text = rewind::error::describe(&err);
+    assert!(
+        text.contains("disk is full") && text.contains("nothing of this write was stored"),
+        "{text}"
+    );
+    drop(engine);
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    assert_eq!(engine.store().require_stream("s").unwrap().head, 50);
+    assert_eq!(
+        *engine.state_at("s", rewind::Target::Head).unwrap().state,
+        json!({ "i": 49 })
+    );
+    assert!(
+        rewind::snapshot::verify::verify(&path, None, &|_, _| {})
+            .unwrap()
+            .findings
+            .is_empty()
+    );
+}
