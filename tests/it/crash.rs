@@ -118,8 +118,7 @@ fn a_snapshot_or_compaction_killed_midway_loses_nothing() {
         .snapshots(None)
         .unwrap()
         .into_iter()
-        .filter(|s| s.kind == "delta")
-        .next_back()
+        .rfind(|s| s.kind == "delta")
         .expect("a delta")
         .version
         .to_string();
