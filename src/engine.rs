@@ -97,6 +97,9 @@ pub struct Policy {
     /// Retention rules `maintain` applies (as `compact` would).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep: Option<crate::model::Rules>,
+    /// Cron schedules (UTC): `maintain` snapshots a stream written to since when one fires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedules: Option<Vec<String>>,
 }
 
 impl Policy {
@@ -110,6 +113,7 @@ impl Policy {
             full_every: self.full_every.or(base.full_every),
             expire_after_us: self.expire_after_us.or(base.expire_after_us),
             keep: self.keep.or_else(|| base.keep.clone()),
+            schedules: self.schedules.or_else(|| base.schedules.clone()),
         }
     }
 

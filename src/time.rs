@@ -36,6 +36,24 @@ pub fn bucket(bucket: crate::model::Bucket, us: Micros) -> i64 {
     }
 }
 
+/// A cron schedule, checked when it is set.
+pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {
+    text.parse::<croner::Cron>()
+        .map_err(|e| format!("{text:?} is not a cron schedule such as \"0 * * * *\": {e}"))
+}
+
+/// Whether a cron schedule fires in `(after, upto]` (UTC).
+pub fn cron_fires(cron: &croner::Cron, after: Micros, upto: Micros) -> bool {
+    let Ok(start) = jiff::Timestamp::from_microsecond(after) else {
+        return false;
+    };
+    let Ok(next) = cron.find_next_occurrence(&start.to_zoned(jiff::tz::TimeZone::UTC), false)
+    else {
+        return false;
+    };
+    next.timestamp().as_microsecond() <= upto
+}
+
 /// Parses a duration such as `90s`, `15m`, `1h`, `7d` or `2w` into µs.
 pub fn parse_duration(text: &str) -> Result<Micros, String> {
     let bad = || format!("{text:?} is not a duration such as 90s, 15m, 1h, 7d or 2w");
@@ -98,6 +116,23 @@ mod tests {
             bucket(Bucket::Day, t("2026-03-01T10:00:00+12:00")),
             bucket(Bucket::Day, t("2026-02-28T22:00:00Z"))
         );
+    }
+
+    #[test]
+    fn a_cron_schedule_fires_between_two_instants() {
+        let hourly = parse_cron("0 * * * *").unwrap();
+        let t = |s| parse(s).unwrap();
+        assert!(cron_fires(
+            &hourly,
+            t("2026-01-01T10:30:00Z"),
+            t("2026-01-01T11:00:00Z")
+        ));
+        assert!(!cron_fires(
+            &hourly,
+            t("2026-01-01T11:00:00Z"),
+            t("2026-01-01T11:59:59Z")
+        ));
+        assert!(parse_cron("every hour").is_err());
     }
 
     #[test]

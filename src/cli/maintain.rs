@@ -49,8 +49,12 @@ pub struct PolicyArgs {
     /// Retention for `maintain`: keep a logarithmic ladder.
     #[arg(long)]
     ladder: bool,
+    /// A cron schedule (UTC, e.g. "0 * * * *"): `maintain` snapshots streams written to since
+    /// it fired. Repeat for several.
+    #[arg(long, value_name = "CRON")]
+    schedule: Vec<String>,
     /// Forget this policy (a stream then follows the database's; the database the defaults).
-    #[arg(long, conflicts_with_all = ["every", "bytes", "per", "every_time", "full_every", "expire_after", "keep_last", "keep_per", "ladder"])]
+    #[arg(long, conflicts_with_all = ["every", "bytes", "per", "every_time", "full_every", "expire_after", "keep_last", "keep_per", "ladder", "schedule"])]
     reset: bool,
     #[command(flatten)]
     json: JsonFlag,
@@ -88,6 +92,14 @@ pub(super) fn policy(args: &PolicyArgs) -> Result<()> {
         every_time_us: duration(&args.every_time)?,
         full_every: args.full_every,
         expire_after_us: duration(&args.expire_after)?,
+        schedules: if args.schedule.is_empty() {
+            None
+        } else {
+            for text in &args.schedule {
+                crate::time::parse_cron(text).map_err(anyhow::Error::msg)?;
+            }
+            Some(args.schedule.clone())
+        },
         keep: (args.keep_last.is_some() || args.keep_per.is_some() || args.ladder).then(|| Rules {
             keep_last: args.keep_last,
             keep_per: args.keep_per.as_deref().map(bucket),
@@ -147,6 +159,17 @@ pub(super) fn policy(args: &PolicyArgs) -> Result<()> {
             out,
             "  expiry:     policy snapshots expire after {}",
             human(t)
+        )?;
+    }
+    if let Some(schedules) = &effective.schedules {
+        writeln!(
+            out,
+            "  schedules:  {} (UTC)",
+            schedules
+                .iter()
+                .map(|s| clean(s, 60))
+                .collect::<Vec<_>>()
+                .join(", ")
         )?;
     }
     if let Some(keep) = &effective.keep {

@@ -45,9 +45,46 @@ pub fn tick(engine: &mut Engine, now: Micros) -> Result<Tick> {
     let started = Instant::now();
     let mut out = Tick::default();
     let streams = engine.store().streams()?;
+    let last_tick: Micros = engine
+        .store()
+        .meta(LAST_TICK_KEY)?
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(i64::MIN);
     let mut retention = Vec::new();
     for stream in &streams {
         let policy = engine.policy_of(Some(&stream.name))?;
+        if let Some(schedules) = policy.schedules.as_ref().filter(|s| !s.is_empty()) {
+            // Due when a schedule fired since the later of the last snapshot and the last
+            // tick, and the stream was written to since its last snapshot.
+            let (last_version, snapped) = engine
+                .store()
+                .last_snapshot(stream.id)?
+                .unwrap_or((0, stream.created_at));
+            let since = snapped.max(last_tick);
+            let mut fired = None;
+            for text in schedules {
+                let cron = crate::time::parse_cron(text)
+                    .map_err(|e| Error::Input(format!("policy of {:?}: {e}", stream.name)))?;
+                if crate::time::cron_fires(&cron, since, now) {
+                    fired = Some(text.clone());
+                    break;
+                }
+            }
+            if let Some(schedule) = fired.filter(|_| stream.head > last_version) {
+                let snap = engine.take_policy_snapshot(&stream.name, "schedule")?;
+                out.taken += 1;
+                out.decisions.push(Decision {
+                    stream: stream.name.clone(),
+                    action: "snapshot".into(),
+                    version: Some(snap.version),
+                    detail: format!(
+                        "schedule {schedule:?} fired, {} events since v{last_version}",
+                        stream.head - last_version
+                    ),
+                });
+                continue;
+            }
+        }
         if let Some(window) = policy.every_time_us {
             // Due when there were writes since the last snapshot and the window has passed
             // since it (or since the stream began, before its first snapshot).
@@ -103,7 +140,10 @@ pub fn tick(engine: &mut Engine, now: Micros) -> Result<Tick> {
     }
     out.elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let detail = serde_json::json!({"taken": out.taken, "expired": out.expired, "retained_out": out.retained_out, "decisions": out.decisions});
-    engine.write(|engine| engine.store().log("tick", None, &detail, out.elapsed_us))?;
+    engine.write(|engine| {
+        engine.store().set_meta(LAST_TICK_KEY, &now.to_string())?;
+        engine.store().log("tick", None, &detail, out.elapsed_us)
+    })?;
     Ok(out)
 }
 
@@ -117,6 +157,9 @@ pub struct Lease {
 }
 
 const LEASE_KEY: &str = "maintainer_lease";
+
+/// When the last tick ran (µs), so a schedule fires once however often maintain ticks.
+const LAST_TICK_KEY: &str = "last_tick_at";
 
 /// Takes or renews the lease for `ttl` µs from `now`. `Ok(Err(holder))` when another owner
 /// holds an unexpired lease; a lease left by a killed maintainer lapses and is taken over.

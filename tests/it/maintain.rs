@@ -258,3 +258,41 @@ fn a_reducer_change_makes_snapshots_stale_reconstruction_ignores_them_verify_rep
     assert_eq!(plan.drop.len(), 2);
     assert_eq!(verify(&path, None, &|_, _| {}).unwrap().findings, vec![]);
 }
+
+#[test]
+fn a_cron_schedule_snapshots_streams_written_to_once_per_firing() {
+    let mut engine = crate::support::engine();
+    let policy = Policy {
+        every: Some(0),
+        bytes: Some(0),
+        schedules: Some(vec!["*/5 * * * *".into()]),
+        ..Policy::default()
+    };
+    engine.set_policy(None, &policy).unwrap();
+    append(&mut engine, "written", json!({"a": 1}));
+    engine.store().create_stream("idle", None).unwrap();
+    let now = engine.store().now_us().unwrap();
+    let first = tick(&mut engine, now + 10 * 60_000_000).unwrap();
+    assert_eq!(first.taken, 1, "{:?}", first.decisions);
+    assert_eq!(first.decisions[0].stream, "written");
+    assert_eq!(
+        tick(&mut engine, now + 10 * 60_000_000).unwrap().taken,
+        0,
+        "a tick right after does nothing"
+    );
+    append(&mut engine, "written", json!({"a": 2}));
+    assert_eq!(
+        tick(&mut engine, now + 10 * 60_000_000 + 1).unwrap().taken,
+        0,
+        "the schedule has not fired again"
+    );
+    assert_eq!(tick(&mut engine, now + 16 * 60_000_000).unwrap().taken, 1);
+    let triggers: Vec<String> = engine
+        .store()
+        .snapshots(None)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.trigger)
+        .collect();
+    assert_eq!(triggers, ["schedule", "schedule"]);
+}
