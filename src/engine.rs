@@ -393,7 +393,7 @@ impl Engine {
     ) -> Result<()> {
         let mut expected = after + 1;
         self.store
-            .replay(stream.id, after, upto, |row: EventRow<'_>| {
+            .replay(stream, after, upto, |row: EventRow<'_>| {
                 if row.version != expected {
                     return Err(Error::MissingVersion {
                         stream: stream.name.clone(),

@@ -80,6 +80,8 @@ pub struct StreamInfo {
     pub last_ts: Option<Micros>,
     /// Creation time.
     pub created_at: Micros,
+    /// Events up to this version live in the archive database (0: none archived).
+    pub archived_upto: u64,
 }
 
 /// Why a stored snapshot was not used.

@@ -327,3 +327,42 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<()> {
     out.flush()?;
     Ok(())
 }
+
+/// `rewind archive`.
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Move events older than this (e.g. 90d), up to a kept snapshot that covers them.
+    #[arg(long, value_name = "DURATION")]
+    older_than: String,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+pub(super) fn archive(args: &ArchiveArgs) -> Result<()> {
+    let older_than = crate::time::parse_duration(&args.older_than).map_err(anyhow::Error::msg)?;
+    let mut engine = super::open(&args.db, crate::store::OpenMode::Existing)?;
+    let now = engine.store().now_us()?;
+    let report = crate::snapshot::archive::archive(&mut engine, older_than, now)?;
+    let mut out = stdout();
+    if args.json.json {
+        return json(&mut out, &report);
+    }
+    for m in &report.moved {
+        writeln!(
+            out,
+            "{}: versions {}..={} archived",
+            clean(&m.stream, 60),
+            group(m.from + 1),
+            group(m.upto)
+        )?;
+    }
+    let path = engine
+        .store()
+        .archive_path()
+        .map_or_else(String::new, |p| p.display().to_string());
+    writeln!(out, "moved {} events to {path}", group(report.events))?;
+    out.flush()?;
+    Ok(())
+}

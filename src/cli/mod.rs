@@ -69,6 +69,8 @@ pub enum Command {
     Policy(maintain::PolicyArgs),
     /// Run the policy once (snapshots due by time, expiry, retention), or keep running it.
     Maintain(maintain::MaintainArgs),
+    /// Move events older than a horizon, up to a snapshot that covers them, to DB.archive.
+    Archive(check::ArchiveArgs),
     /// Write a consistent copy of a database, even while another process appends.
     Backup(check::BackupArgs),
     /// Replace a database with a backup, after verifying the backup.
@@ -137,6 +139,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compact(args) => check::compact(&args),
         Command::Policy(args) => maintain::policy(&args),
         Command::Maintain(args) => maintain::maintain(&args),
+        Command::Archive(args) => check::archive(&args),
         Command::Backup(args) => check::backup(&args),
         Command::Restore(args) => check::restore(&args),
     }?;

@@ -21,13 +21,28 @@ pub fn backup(db: &Path, out: &Path) -> Result<u64> {
     let target = out
         .to_str()
         .ok_or_else(|| Error::Input(format!("{} is not a UTF-8 path", out.display())))?;
-    store.vacuum_into(target)?;
-    let size = std::fs::metadata(out)
+    store.vacuum_into("main", target)?;
+    let mut size = std::fs::metadata(out)
         .map_err(|cause| Error::Io {
             path: out.to_path_buf(),
             cause,
         })?
         .len();
+    if store.has_archive() {
+        // The archive travels with its database: OUT.archive beside OUT.
+        let archive = sidecar(out, ".archive");
+        let target = archive
+            .to_str()
+            .ok_or_else(|| Error::Input(format!("{} is not a UTF-8 path", archive.display())))?;
+        let _ = std::fs::remove_file(&archive);
+        store.vacuum_into("archive", target)?;
+        size += std::fs::metadata(&archive)
+            .map_err(|cause| Error::Io {
+                path: archive.clone(),
+                cause,
+            })?
+            .len();
+    }
     Ok(size)
 }
 
@@ -64,6 +79,12 @@ pub fn restore(backup: &Path, db: &Path, force: bool) -> Result<Restored> {
         let path = path.to_path_buf();
         move |cause| Error::Io { path, cause }
     };
+    let archive = sidecar(backup, ".archive");
+    if archive.exists() {
+        let tmp = sidecar(db, ".archive.restoring");
+        std::fs::copy(&archive, &tmp).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, sidecar(db, ".archive")).map_err(io(db))?;
+    }
     let tmp = sidecar(db, ".restoring");
     let _ = std::fs::remove_file(&tmp);
     std::fs::copy(backup, &tmp).map_err(io(&tmp))?;

@@ -42,6 +42,10 @@ pub struct Stats {
     pub total: Figures,
     /// Size of the database file(s) on disk, bytes.
     pub file_bytes: u64,
+    /// Events in the archive database.
+    pub archived_events: u64,
+    /// Size of the archive database, bytes.
+    pub archive_bytes: u64,
     /// When maintenance last ran, µs since the epoch.
     pub last_maintenance: Option<i64>,
 }
@@ -108,10 +112,13 @@ pub fn stats(engine: &mut Engine) -> Result<Stats> {
         }
         total.compression_ratio = ratio(total.snapshot_raw_bytes, total.snapshot_stored_bytes);
         total.mean_snapshot_us = ratio(create_us.0, create_us.1);
+        let (archived_events, archive_bytes) = engine.store().archive_totals()?;
         Ok(Stats {
             streams: out,
             total,
             file_bytes: engine.store().file_bytes(),
+            archived_events,
+            archive_bytes,
             last_maintenance: engine.store().last_maintenance()?,
         })
     })

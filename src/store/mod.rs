@@ -14,6 +14,16 @@ use crate::model::{Event, Micros, StreamId, StreamInfo};
 
 pub use schema::{APPLICATION_ID, VERSION as SCHEMA_VERSION};
 
+/// Every event, the main file's and the archive's: only archive rows a stream counts as
+/// archived, so copies left by a killed archive run never show twice.
+const ALL_EVENTS: &str = "(SELECT seq, stream_id, version, type, ts, data, meta, idem_key FROM main.events
+     UNION ALL
+     SELECT a.seq, a.stream_id, a.version, a.type, a.ts, a.data, a.meta, a.idem_key
+     FROM archive.events a JOIN main.streams s ON s.id = a.stream_id AND a.version <= s.archived_upto)";
+
+/// Set in `meta` while an archive run moves events; a writable open that finds it cleans up.
+pub const ARCHIVE_PENDING: &str = "archive_pending";
+
 /// How many snapshot candidates one query returns.
 pub const CANDIDATE_PAGE: usize = 8;
 
@@ -37,6 +47,8 @@ pub struct Store {
     path: Option<PathBuf>,
     read_only: bool,
     busy_ms: u64,
+    /// Whether the sidecar archive database is attached as `archive`.
+    archive: std::cell::Cell<bool>,
 }
 
 /// What [`Store::begin`] started, to hand back to [`Store::end`].
@@ -146,7 +158,7 @@ pub struct NewSnapshot<'a> {
 }
 
 const STREAM_SELECT: &str = "SELECT id, name, reducer, created_at, head, last_ts,
-     (SELECT value FROM meta WHERE key = 'default_reducer') FROM streams";
+     (SELECT value FROM meta WHERE key = 'default_reducer'), archived_upto FROM streams";
 
 const SNAPSHOT_COLUMNS: &str = "id, stream_id, version, ts, kind, base_id, codec, raw_size, stored_size, \
      checksum, fingerprint, trigger, label, created_at, create_us, expires_at";
@@ -286,9 +298,16 @@ impl Store {
             path,
             read_only: mode == OpenMode::ReadOnly,
             busy_ms: BUSY_TIMEOUT_MS,
+            archive: std::cell::Cell::new(false),
         };
         if version < schema::VERSION {
             store.migrate()?;
+        }
+        if store.archive_path().is_some_and(|p| p.exists()) {
+            store.attach_archive()?;
+            if mode != OpenMode::ReadOnly && store.meta(ARCHIVE_PENDING)?.is_some() {
+                store.recover_archive()?;
+            }
         }
         Ok(store)
     }
@@ -336,6 +355,132 @@ impl Store {
     /// Whether the database was opened read-only.
     pub fn is_read_only(&self) -> bool {
         self.read_only
+    }
+
+    /// The sidecar archive database's file: the database's path with `.archive` appended.
+    pub fn archive_path(&self) -> Option<PathBuf> {
+        self.path.as_ref().map(|p| {
+            let mut name = p.as_os_str().to_owned();
+            name.push(".archive");
+            PathBuf::from(name)
+        })
+    }
+
+    /// Whether the archive is attached.
+    pub fn has_archive(&self) -> bool {
+        self.archive.get()
+    }
+
+    /// Attaches the archive (creating it if missing); outside any transaction.
+    pub fn attach_archive(&self) -> Result<()> {
+        if self.archive.get() {
+            return Ok(());
+        }
+        let path = self
+            .archive_path()
+            .ok_or_else(|| Error::Input("a database in memory has no archive".into()))?;
+        let name = path
+            .to_str()
+            .ok_or_else(|| Error::Input(format!("{} is not a UTF-8 path", path.display())))?;
+        if !path.exists() {
+            // The main connection may not create files; a short one does, in WAL mode.
+            let create = Connection::open(&path)?;
+            create.pragma_update(None, "journal_mode", "wal")?;
+            create.pragma_update(None, "application_id", APPLICATION_ID)?;
+        }
+        self.conn.execute("ATTACH DATABASE ?1 AS archive", [name])?;
+        if !self.read_only {
+            self.conn.execute_batch(schema::ARCHIVE)?;
+        }
+        self.archive.set(true);
+        Ok(())
+    }
+
+    /// After a killed archive run: copies beyond a stream's `archived_upto` were never
+    /// counted as archived (their originals are still in the main file), so they go.
+    fn recover_archive(&self) -> Result<()> {
+        let began = self.begin(true)?;
+        let outcome = (|| {
+            self.conn.execute_batch(
+                "DELETE FROM archive.events
+                 WHERE version > coalesce((SELECT archived_upto FROM main.streams s WHERE s.id = archive.events.stream_id), 0)",
+            )?;
+            self.conn
+                .execute("DELETE FROM meta WHERE key = ?1", [ARCHIVE_PENDING])?;
+            Ok(())
+        })();
+        self.end(began, outcome)
+    }
+
+    /// Copies a stream's events `after < version <= upto` into the archive (idempotent); the
+    /// caller has marked the run pending and commits this on its own.
+    pub fn copy_to_archive(&self, stream_id: StreamId, after: u64, upto: u64) -> Result<usize> {
+        Ok(self.conn.execute(
+            "INSERT OR IGNORE INTO archive.events (seq, stream_id, version, type, ts, data, meta, idem_key)
+             SELECT seq, stream_id, version, type, ts, data, meta, idem_key FROM main.events
+             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3",
+            params![stream_id, i(after), i(upto)],
+        )?)
+    }
+
+    /// Removes a stream's archived events `after < version <= upto` from the main file and
+    /// records how far it is archived; every one of them must be in the archive already.
+    pub fn finish_archive(&self, stream_id: StreamId, after: u64, upto: u64) -> Result<usize> {
+        let copied: i64 = self.conn.query_row(
+            "SELECT count(*) FROM archive.events WHERE stream_id = ?1 AND version > ?2 AND version <= ?3",
+            params![stream_id, i(after), i(upto)],
+            |r| r.get(0),
+        )?;
+        if u(copied) != upto - after {
+            return Err(Error::Input(format!(
+                "the archive holds {copied} of the {} events to move; nothing was removed",
+                upto - after
+            )));
+        }
+        let max_seq: Option<i64> = self.conn.query_row(
+            "SELECT max(seq) FROM main.events WHERE stream_id = ?1 AND version > ?2 AND version <= ?3",
+            params![stream_id, i(after), i(upto)],
+            |r| r.get(0),
+        )?;
+        let high = self
+            .meta("seq_high_water")?
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        if let Some(max) = max_seq.filter(|m| *m > high) {
+            self.set_meta("seq_high_water", &max.to_string())?;
+        }
+        let removed = self.conn.execute(
+            "DELETE FROM main.events WHERE stream_id = ?1 AND version > ?2 AND version <= ?3",
+            params![stream_id, i(after), i(upto)],
+        )?;
+        self.conn.execute(
+            "UPDATE streams SET archived_upto = ?2 WHERE id = ?1",
+            params![stream_id, i(upto)],
+        )?;
+        Ok(removed)
+    }
+
+    fn all_events(&self) -> &'static str {
+        if self.archive.get() {
+            ALL_EVENTS
+        } else {
+            "main.events"
+        }
+    }
+
+    /// Events and bytes in the archive (0, 0 without one).
+    pub fn archive_totals(&self) -> Result<(u64, u64)> {
+        if !self.archive.get() {
+            return Ok((0, 0));
+        }
+        let events: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM archive.events", [], |r| r.get(0))?;
+        let bytes = self
+            .archive_path()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len());
+        Ok((u(events), bytes))
     }
 
     /// Begins a transaction: an immediate one for writes (taking the write lock now, waiting
@@ -432,6 +577,7 @@ impl Store {
             created_at: row.get(3)?,
             head: u(row.get(4)?),
             last_ts: row.get(5)?,
+            archived_upto: u(row.get(7)?),
         })
     }
 
@@ -570,10 +716,11 @@ impl Store {
 
     /// The event with an idempotency key, with its stream's name.
     pub fn event_by_key(&self, key: &str) -> Result<Option<Event>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT e.seq, e.version, e.type, e.ts, e.data, e.meta, e.idem_key, s.name
-             FROM events e JOIN streams s ON s.id = e.stream_id WHERE e.idem_key = ?1",
-        )?;
+             FROM {} e JOIN main.streams s ON s.id = e.stream_id WHERE e.idem_key = ?1",
+            self.all_events()
+        ))?;
         Ok(stmt
             .query_row([key], |r| {
                 let name: String = r.get(7)?;
@@ -582,11 +729,16 @@ impl Store {
             .optional()?)
     }
 
-    /// One event of a stream.
+    /// One event of a stream (archived or not).
     pub fn event(&self, stream: &StreamInfo, version: u64) -> Result<Option<Event>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, version, type, ts, data, meta, idem_key FROM events WHERE stream_id = ?1 AND version = ?2",
-        )?;
+        if version <= stream.archived_upto {
+            self.require_archive(stream)?;
+        }
+        let mut stmt = self.conn.prepare_cached(if version <= stream.archived_upto {
+            "SELECT seq, version, type, ts, data, meta, idem_key FROM archive.events WHERE stream_id = ?1 AND version = ?2"
+        } else {
+            "SELECT seq, version, type, ts, data, meta, idem_key FROM main.events WHERE stream_id = ?1 AND version = ?2"
+        })?;
         Ok(stmt
             .query_row(params![stream.id, i(version)], |r| {
                 Self::event_from_row(r, &stream.name)
@@ -594,7 +746,8 @@ impl Store {
             .optional()?)
     }
 
-    /// Events of a stream with `from <= version <= to`, oldest first, at most `limit`.
+    /// Events of a stream with `from <= version <= to`, oldest first, at most `limit`,
+    /// archived ones included.
     pub fn events(
         &self,
         stream: &StreamInfo,
@@ -602,29 +755,91 @@ impl Store {
         to: u64,
         limit: usize,
     ) -> Result<Vec<Event>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, version, type, ts, data, meta, idem_key FROM events
-             WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3 ORDER BY version LIMIT ?4",
-        )?;
-        let rows = stmt.query_map(params![stream.id, i(from), i(to), i(limit as u64)], |r| {
-            Self::event_from_row(r, &stream.name)
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut out = Vec::new();
+        let query =
+            |archive: bool, from: u64, to: u64, limit: usize, out: &mut Vec<Event>| -> Result<()> {
+                let mut stmt = self.conn.prepare_cached(if archive {
+                    "SELECT seq, version, type, ts, data, meta, idem_key FROM archive.events
+                 WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3 ORDER BY version LIMIT ?4"
+                } else {
+                    "SELECT seq, version, type, ts, data, meta, idem_key FROM main.events
+                 WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3 ORDER BY version LIMIT ?4"
+                })?;
+                let rows = stmt
+                    .query_map(params![stream.id, i(from), i(to), i(limit as u64)], |r| {
+                        Self::event_from_row(r, &stream.name)
+                    })?;
+                for row in rows {
+                    out.push(row?);
+                }
+                Ok(())
+            };
+        if from <= stream.archived_upto {
+            self.require_archive(stream)?;
+            query(true, from, to.min(stream.archived_upto), limit, &mut out)?;
+        }
+        let from = from.max(stream.archived_upto + 1);
+        if from <= to && out.len() < limit {
+            query(false, from, to, limit - out.len(), &mut out)?;
+        }
+        Ok(out)
     }
 
     /// Calls `f` for each event of a stream with `after < version <= upto`, oldest first,
-    /// without holding more than one row in memory.
+    /// without holding more than one row in memory; archived versions come from the archive.
     pub fn replay(
         &self,
-        stream_id: StreamId,
+        stream: &StreamInfo,
         after: u64,
         upto: u64,
         mut f: impl FnMut(EventRow<'_>) -> Result<()>,
     ) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, version, type, ts, data, meta FROM events
-             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version",
-        )?;
+        let mut after = after;
+        if after < stream.archived_upto {
+            self.require_archive(stream)?;
+            self.replay_table(
+                true,
+                stream.id,
+                after,
+                upto.min(stream.archived_upto),
+                &mut f,
+            )?;
+            after = stream.archived_upto;
+        }
+        if upto > after {
+            self.replay_table(false, stream.id, after, upto, &mut f)?;
+        }
+        Ok(())
+    }
+
+    fn require_archive(&self, stream: &StreamInfo) -> Result<()> {
+        if self.archive.get() {
+            return Ok(());
+        }
+        let path = self
+            .archive_path()
+            .map_or_else(|| "the archive".into(), |p| p.display().to_string());
+        Err(Error::Input(format!(
+            "stream {:?} is archived up to version {} in {path}, which is missing",
+            stream.name, stream.archived_upto
+        )))
+    }
+
+    fn replay_table(
+        &self,
+        archive: bool,
+        stream_id: StreamId,
+        after: u64,
+        upto: u64,
+        f: &mut impl FnMut(EventRow<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(if archive {
+            "SELECT seq, version, type, ts, data, meta FROM archive.events
+             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version"
+        } else {
+            "SELECT seq, version, type, ts, data, meta FROM main.events
+             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version"
+        })?;
         let mut rows = stmt.query(params![stream_id, i(after), i(upto)])?;
         while let Some(row) = rows.next()? {
             let text = |idx: usize| -> rusqlite::Result<&str> {
@@ -658,10 +873,11 @@ impl Store {
         after: i64,
         mut f: impl FnMut(Event) -> Result<()>,
     ) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT e.seq, e.version, e.type, e.ts, e.data, e.meta, e.idem_key, s.name
-             FROM events e JOIN streams s ON s.id = e.stream_id WHERE e.seq > ?1 ORDER BY e.seq",
-        )?;
+             FROM {} e JOIN main.streams s ON s.id = e.stream_id WHERE e.seq > ?1 ORDER BY e.seq",
+            self.all_events()
+        ))?;
         let mut rows = stmt.query([after])?;
         while let Some(row) = rows.next()? {
             let name: String = row.get(7)?;
@@ -672,10 +888,11 @@ impl Store {
 
     /// At most `limit` events with `seq > after`, across streams, in seq order.
     pub fn events_by_seq(&self, after: i64, limit: usize) -> Result<Vec<Event>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT e.seq, e.version, e.type, e.ts, e.data, e.meta, e.idem_key, s.name
-             FROM events e JOIN streams s ON s.id = e.stream_id WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2",
-        )?;
+             FROM {} e JOIN main.streams s ON s.id = e.stream_id WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2",
+            self.all_events()
+        ))?;
         let rows = stmt.query_map(params![after, i(limit as u64)], |r| {
             let name: String = r.get(7)?;
             Self::event_from_row(r, &name)
@@ -685,25 +902,45 @@ impl Store {
 
     /// Version of the stream's last event with `ts <= at` (0 if none).
     pub fn version_at_time(&self, stream_id: StreamId, at: Micros) -> Result<u64> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT version FROM events WHERE stream_id = ?1 AND ts <= ?2 ORDER BY ts DESC, seq DESC LIMIT 1",
-        )?;
-        Ok(stmt
-            .query_row(params![stream_id, at], |r| r.get::<_, i64>(0))
-            .optional()?
-            .map_or(0, u))
+        // Times never go back within a stream, so the main file's answer, if any, is newer
+        // than anything archived.
+        for table in ["main.events", "archive.events"] {
+            if table == "archive.events" && !self.archive.get() {
+                break;
+            }
+            let found: Option<i64> = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT version FROM {table} WHERE stream_id = ?1 AND ts <= ?2 ORDER BY ts DESC, seq DESC LIMIT 1"
+                ))?
+                .query_row(params![stream_id, at], |r| r.get(0))
+                .optional()?;
+            if let Some(v) = found {
+                return Ok(u(v));
+            }
+        }
+        Ok(0)
     }
 
     /// Version of the stream's last event with `seq <= at` (0 if none): a binary search over
     /// versions, since seq and version grow together within a stream.
     pub fn version_at_seq(&self, stream: &StreamInfo, at: i64) -> Result<u64> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seq FROM events WHERE stream_id = ?1 AND version = ?2")?;
         let (mut lo, mut hi) = (0u64, stream.head);
         while lo < hi {
             let mid = lo + (hi - lo).div_ceil(2);
-            let seq: Option<i64> = stmt
+            let table = if mid <= stream.archived_upto {
+                "archive.events"
+            } else {
+                "main.events"
+            };
+            if mid <= stream.archived_upto {
+                self.require_archive(stream)?;
+            }
+            let seq: Option<i64> = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT seq FROM {table} WHERE stream_id = ?1 AND version = ?2"
+                ))?
                 .query_row(params![stream.id, i(mid)], |r| r.get(0))
                 .optional()?;
             match seq {
@@ -929,11 +1166,21 @@ impl Store {
 
     /// The time of one event, without reading its data.
     pub fn event_ts(&self, stream_id: StreamId, version: u64) -> Result<Option<Micros>> {
-        Ok(self
+        let mut found = self
             .conn
-            .prepare_cached("SELECT ts FROM events WHERE stream_id = ?1 AND version = ?2")?
+            .prepare_cached("SELECT ts FROM main.events WHERE stream_id = ?1 AND version = ?2")?
             .query_row(params![stream_id, i(version)], |r| r.get(0))
-            .optional()?)
+            .optional()?;
+        if found.is_none() && self.archive.get() {
+            found = self
+                .conn
+                .prepare_cached(
+                    "SELECT ts FROM archive.events WHERE stream_id = ?1 AND version = ?2",
+                )?
+                .query_row(params![stream_id, i(version)], |r| r.get(0))
+                .optional()?;
+        }
+        Ok(found)
     }
 
     /// Bytes of event data and metadata per stream id.
@@ -964,18 +1211,38 @@ impl Store {
             .sum()
     }
 
-    /// Writes a consistent, compacted copy of the database to a new file (`VACUUM INTO`).
-    pub fn vacuum_into(&self, target: &str) -> Result<()> {
-        self.conn.execute("VACUUM INTO ?1", [target])?;
+    /// Writes a consistent, compacted copy of the main database or the attached archive
+    /// (`schema` `main` or `archive`) to a new file (`VACUUM INTO`).
+    pub fn vacuum_into(&self, schema: &str, target: &str) -> Result<()> {
+        let schema = if schema == "archive" {
+            "archive"
+        } else {
+            "main"
+        };
+        self.conn
+            .execute(&format!("VACUUM {schema} INTO ?1"), [target])?;
         Ok(())
     }
 
     /// SQLite's `PRAGMA integrity_check`: the problems it lists (none when the file is sound).
     pub fn integrity_check(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        let lines: Vec<String> = rows.collect::<rusqlite::Result<_>>()?;
-        Ok(lines.into_iter().filter(|l| l != "ok").collect())
+        let mut problems = Vec::new();
+        for (schema, name) in [("main", ""), ("archive", "archive: ")] {
+            if schema == "archive" && !self.archive.get() {
+                continue;
+            }
+            let mut stmt = self
+                .conn
+                .prepare(&format!("PRAGMA {schema}.integrity_check"))?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            for line in rows {
+                let line = line?;
+                if line != "ok" {
+                    problems.push(format!("{name}{line}"));
+                }
+            }
+        }
+        Ok(problems)
     }
 
     /// Runs raw SQL that may return rows (e.g. a pragma); for tests that simulate faults.

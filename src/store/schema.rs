@@ -4,7 +4,8 @@
 pub const APPLICATION_ID: i64 = 0x5257_4E44;
 
 /// Forward migrations, oldest first. Entry `i` takes the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[r"
+pub const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE streams (
     id          INTEGER PRIMARY KEY,
     name        TEXT    NOT NULL UNIQUE,
@@ -64,7 +65,33 @@ CREATE TABLE maintenance_log (
     elapsed_us INTEGER NOT NULL
 );
 INSERT INTO meta (key, value) VALUES ('default_reducer', 'merge');
-"];
+",
+    r"
+-- v2: events at or below a stream's archived_upto live in the sidecar archive database.
+ALTER TABLE streams ADD COLUMN archived_upto INTEGER NOT NULL DEFAULT 0;
+",
+];
+
+/// The sidecar archive's schema: the events table, append-only as in the main file.
+pub const ARCHIVE: &str = r"
+CREATE TABLE IF NOT EXISTS archive.events (
+    seq       INTEGER PRIMARY KEY,
+    stream_id INTEGER NOT NULL,
+    version   INTEGER NOT NULL,
+    type      TEXT    NOT NULL,
+    ts        INTEGER NOT NULL,
+    data      TEXT    NOT NULL,
+    meta      TEXT,
+    idem_key  TEXT,
+    UNIQUE (stream_id, version)
+);
+CREATE INDEX IF NOT EXISTS archive.events_stream_ts ON events(stream_id, ts);
+CREATE UNIQUE INDEX IF NOT EXISTS archive.events_idem_key ON events(idem_key) WHERE idem_key IS NOT NULL;
+CREATE TRIGGER IF NOT EXISTS archive.events_append_only BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'events are append-only');
+END;
+";
 
 /// The schema version this build writes.
 #[allow(clippy::cast_possible_wrap)] // a handful of migrations

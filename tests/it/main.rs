@@ -2,6 +2,7 @@
 //!
 //! - `rfc`: every example of RFC 7386 and RFC 6902 through the reducers;
 //! - `store`: opening, refusing bad files, append-only events, concurrency, locking;
+//! - `archive`: history moved to DB.archive stays exact, and killed archive runs lose nothing;
 //! - `backup`: backup while appending, restore that verifies first, snapshot --all;
 //! - `compact`: compaction rules, dry run, rebasing, what is never dropped;
 //! - `crash`: the process killed mid-import, mid-snapshot and mid-compaction loses nothing;
@@ -17,6 +18,7 @@
 // Helpers panic on setup failures by design: a test that cannot set up must fail loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod archive;
 mod backup;
 mod cli;
 mod compact;
