@@ -100,6 +100,10 @@ pub struct Policy {
     /// Cron schedules (UTC): `maintain` snapshots a stream written to since when one fires.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schedules: Option<Vec<String>>,
+    /// `maintain` archives events older than this (µs), up to a snapshot that covers them
+    /// (a database setting: the archive is one file for all streams).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_after_us: Option<i64>,
 }
 
 impl Policy {
@@ -114,6 +118,7 @@ impl Policy {
             expire_after_us: self.expire_after_us.or(base.expire_after_us),
             keep: self.keep.or_else(|| base.keep.clone()),
             schedules: self.schedules.or_else(|| base.schedules.clone()),
+            archive_after_us: self.archive_after_us.or(base.archive_after_us),
         }
     }
 

@@ -49,12 +49,15 @@ pub struct PolicyArgs {
     /// Retention for `maintain`: keep a logarithmic ladder.
     #[arg(long)]
     ladder: bool,
+    /// `maintain` archives events older than this (e.g. 90d); a database setting.
+    #[arg(long, value_name = "DURATION", conflicts_with = "stream")]
+    archive_after: Option<String>,
     /// A cron schedule (UTC, e.g. "0 * * * *"): `maintain` snapshots streams written to since
     /// it fired. Repeat for several.
     #[arg(long, value_name = "CRON")]
     schedule: Vec<String>,
     /// Forget this policy (a stream then follows the database's; the database the defaults).
-    #[arg(long, conflicts_with_all = ["every", "bytes", "per", "every_time", "full_every", "expire_after", "keep_last", "keep_per", "ladder", "schedule"])]
+    #[arg(long, conflicts_with_all = ["every", "bytes", "per", "every_time", "full_every", "expire_after", "keep_last", "keep_per", "ladder", "schedule", "archive_after"])]
     reset: bool,
     #[command(flatten)]
     json: JsonFlag,
@@ -92,6 +95,7 @@ pub(super) fn policy(args: &PolicyArgs) -> Result<()> {
         every_time_us: duration(&args.every_time)?,
         full_every: args.full_every,
         expire_after_us: duration(&args.expire_after)?,
+        archive_after_us: duration(&args.archive_after)?,
         schedules: if args.schedule.is_empty() {
             None
         } else {
@@ -158,6 +162,13 @@ pub(super) fn policy(args: &PolicyArgs) -> Result<()> {
         writeln!(
             out,
             "  expiry:     policy snapshots expire after {}",
+            human(t)
+        )?;
+    }
+    if let Some(t) = effective.archive_after_us {
+        writeln!(
+            out,
+            "  archive:    events older than {} (up to a snapshot that covers them)",
             human(t)
         )?;
     }
@@ -239,11 +250,12 @@ pub(super) fn maintain(args: &MaintainArgs) -> Result<()> {
                 } else {
                     writeln!(
                         out,
-                        "{} tick: {} snapshots taken, {} expired, {} removed by retention",
+                        "{} tick: {} snapshots taken, {} expired, {} removed by retention, {} events archived",
                         crate::time::format(now),
                         tick.taken,
                         tick.expired,
-                        tick.retained_out
+                        tick.retained_out,
+                        tick.archived
                     )?;
                     for d in &tick.decisions {
                         let at = d

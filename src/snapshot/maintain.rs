@@ -33,6 +33,8 @@ pub struct Tick {
     pub expired: usize,
     /// Snapshots removed by retention rules.
     pub retained_out: usize,
+    /// Events moved to the archive.
+    pub archived: u64,
     /// Each decision.
     pub decisions: Vec<Decision>,
     /// Time taken, µs.
@@ -138,8 +140,18 @@ pub fn tick(engine: &mut Engine, now: Micros) -> Result<Tick> {
             detail: s.reason.clone(),
         }));
     }
+    if let Some(older_than) = engine.own_policy(None)?.archive_after_us {
+        let report = crate::snapshot::archive::archive(engine, older_than, now)?;
+        out.archived = report.events;
+        out.decisions.extend(report.moved.iter().map(|m| Decision {
+            stream: m.stream.clone(),
+            action: "archive".into(),
+            version: Some(m.upto),
+            detail: format!("versions {}..={} moved to the archive", m.from + 1, m.upto),
+        }));
+    }
     out.elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let detail = serde_json::json!({"taken": out.taken, "expired": out.expired, "retained_out": out.retained_out, "decisions": out.decisions});
+    let detail = serde_json::json!({"taken": out.taken, "expired": out.expired, "retained_out": out.retained_out, "archived": out.archived, "decisions": out.decisions});
     engine.write(|engine| {
         engine.store().set_meta(LAST_TICK_KEY, &now.to_string())?;
         engine.store().log("tick", None, &detail, out.elapsed_us)

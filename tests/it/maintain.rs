@@ -296,3 +296,50 @@ fn a_cron_schedule_snapshots_streams_written_to_once_per_firing() {
         .collect();
     assert_eq!(triggers, ["schedule", "schedule"]);
 }
+
+#[test]
+fn archiving_as_policy_moves_old_history_at_a_tick_and_keeps_it_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
+    engine
+        .set_policy(
+            None,
+            &Policy {
+                every: Some(10),
+                archive_after_us: Some(24 * HOUR),
+                ..Policy::default()
+            },
+        )
+        .unwrap();
+    let start = rewind::time::parse("2025-06-01T00:00:00Z").unwrap();
+    for i in 0..100i64 {
+        let mut e = ev("s", "T", json!({ format!("k{}", i % 9): i }));
+        e.time = Some(start + i * HOUR);
+        engine.append(e, AppendOptions::default()).unwrap();
+    }
+    let before: Vec<_> = (0..=100)
+        .map(|v| engine.state_at("s", Target::Version(v)).unwrap().state)
+        .collect();
+    let now = start + 95 * HOUR;
+    let t = tick(&mut engine, now).unwrap();
+    // The horizon is 71 hours after the first event (v72): the newest snapshot before it is v70.
+    assert_eq!(t.archived, 70, "{:?}", t.decisions);
+    assert_eq!(
+        engine.store().require_stream("s").unwrap().archived_upto,
+        70
+    );
+    engine.clear_cache();
+    for v in 0..=100u64 {
+        assert_eq!(
+            engine.state_at("s", Target::Version(v)).unwrap().state,
+            before[v as usize],
+            "v{v}"
+        );
+    }
+    assert_eq!(
+        tick(&mut engine, now).unwrap().archived,
+        0,
+        "a second tick right after does nothing"
+    );
+}
