@@ -61,8 +61,10 @@ fn a_time_window_snapshots_only_after_writes_and_once_per_window() {
 }
 
 #[test]
-fn a_year_of_events_gets_one_snapshot_per_month_and_every_past_time_is_exact() {
-    let mut engine = crate::support::engine();
+fn a_year_of_events_gets_monthly_snapshots_old_events_archived_and_every_past_time_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine =
+        Engine::new(Store::open(&dir.path().join("year.db"), OpenMode::Create).unwrap());
     engine
         .set_policy(
             None,
@@ -124,15 +126,29 @@ fn a_year_of_events_gets_one_snapshot_per_month_and_every_past_time_is_exact() {
             )
             .unwrap();
     }
-    for probe in (0..365 * 24).step_by(97) {
-        let at = Target::Time(start + i64::from(probe) * HOUR + 1);
-        engine.clear_cache();
-        assert_eq!(
-            engine.state_at("year", at).unwrap().state,
-            plain.state_at("year", at).unwrap().state,
-            "hour {probe}"
-        );
-    }
+    let check = |engine: &mut Engine, plain: &mut Engine, label: &str| {
+        for probe in (0..365 * 24).step_by(97) {
+            let at = Target::Time(start + i64::from(probe) * HOUR + 1);
+            engine.clear_cache();
+            assert_eq!(
+                engine.state_at("year", at).unwrap().state,
+                plain.state_at("year", at).unwrap().state,
+                "{label}, hour {probe}"
+            );
+        }
+    };
+    check(&mut engine, &mut plain, "with monthly snapshots");
+    // Events older than three months (before the end of the year) go to the archive, up to
+    // the monthly snapshot that covers them; every past time is still exact.
+    let year_end = start + 365 * 24 * HOUR;
+    let report = rewind::snapshot::archive::archive(&mut engine, 90 * 24 * HOUR, year_end).unwrap();
+    let october = engine.store().snapshots(None).unwrap()[8].version;
+    assert_eq!(report.moved[0].upto, october, "up to the October snapshot");
+    assert_eq!(
+        engine.store().require_stream("year").unwrap().archived_upto,
+        october
+    );
+    check(&mut engine, &mut plain, "after archiving");
 }
 
 #[test]
