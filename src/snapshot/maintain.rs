@@ -55,61 +55,47 @@ pub fn tick(engine: &mut Engine, now: Micros) -> Result<Tick> {
     let mut retention = Vec::new();
     for stream in &streams {
         let policy = engine.policy_of(Some(&stream.name))?;
-        if let Some(schedules) = policy.schedules.as_ref().filter(|s| !s.is_empty()) {
-            // Due when a schedule fired since the later of the last snapshot and the last
-            // tick, and the stream was written to since its last snapshot.
-            let (last_version, snapped) = engine
-                .store()
-                .last_snapshot(stream.id)?
-                .unwrap_or((0, stream.created_at));
-            let since = snapped.max(last_tick);
-            let mut fired = None;
-            for text in schedules {
-                let cron = crate::time::parse_cron(text)
-                    .map_err(|e| Error::Input(format!("policy of {:?}: {e}", stream.name)))?;
-                if crate::time::cron_fires(&cron, since, now) {
-                    fired = Some(text.clone());
-                    break;
-                }
-            }
-            if let Some(schedule) = fired.filter(|_| stream.head > last_version) {
-                let snap = engine.take_policy_snapshot(&stream.name, "schedule")?;
-                out.taken += 1;
-                out.decisions.push(Decision {
-                    stream: stream.name.clone(),
-                    action: "snapshot".into(),
-                    version: Some(snap.version),
-                    detail: format!(
-                        "schedule {schedule:?} fired, {} events since v{last_version}",
-                        stream.head - last_version
-                    ),
-                });
-                continue;
-            }
-        }
-        if let Some(window) = policy.every_time_us {
-            // Due when there were writes since the last snapshot and the window has passed
-            // since it (or since the stream began, before its first snapshot).
-            let (last_version, since) = engine
-                .store()
-                .last_snapshot(stream.id)?
-                .unwrap_or((0, stream.created_at));
-            if stream.head > last_version && now.saturating_sub(since) >= window {
-                let snap = engine.take_policy_snapshot(&stream.name, "time")?;
-                out.taken += 1;
-                out.decisions.push(Decision {
-                    stream: stream.name.clone(),
-                    action: "snapshot".into(),
-                    version: Some(snap.version),
-                    detail: format!(
-                        "{} events since v{last_version}, window passed",
-                        stream.head - last_version
-                    ),
-                });
-            }
-        }
-        if let Some(rules) = policy.keep.filter(|r| *r != Rules::default()) {
+        if let Some(rules) = policy.keep.clone().filter(|r| *r != Rules::default()) {
             retention.push((stream.name.clone(), rules));
+        }
+        // A time-driven snapshot is due only if the stream was written to since its last one:
+        // by schedule, when one fired since the later of that snapshot and the last tick; by
+        // window, when the window has passed since it (or since the stream began).
+        let (last_version, snapped) = engine
+            .store()
+            .last_snapshot(stream.id)?
+            .unwrap_or((0, stream.created_at));
+        if stream.head == last_version {
+            continue;
+        }
+        let mut due = None;
+        for text in policy.schedules.iter().flatten() {
+            let cron = crate::time::parse_cron(text)
+                .map_err(|e| Error::Input(format!("policy of {:?}: {e}", stream.name)))?;
+            if crate::time::cron_fires(&cron, snapped.max(last_tick), now) {
+                due = Some(("schedule", format!("schedule {text:?} fired")));
+                break;
+            }
+        }
+        if due.is_none()
+            && policy
+                .every_time_us
+                .is_some_and(|window| now.saturating_sub(snapped) >= window)
+        {
+            due = Some(("time", "window passed".to_string()));
+        }
+        if let Some((trigger, why)) = due {
+            let snap = engine.take_policy_snapshot(&stream.name, trigger)?;
+            out.taken += 1;
+            out.decisions.push(Decision {
+                stream: stream.name.clone(),
+                action: "snapshot".into(),
+                version: Some(snap.version),
+                detail: format!(
+                    "{why}, {} events since v{last_version}",
+                    stream.head - last_version
+                ),
+            });
         }
     }
     if engine.store().expired_snapshots(now)? > 0 {
