@@ -154,8 +154,10 @@ pub(super) fn stats(args: &StatsArgs) -> Result<()> {
         .map_or_else(|| "never".into(), crate::time::format);
     writeln!(
         out,
-        "file: {} bytes · last maintenance: {last}",
-        group(stats.file_bytes)
+        "file: {} bytes · archive: {} events, {} bytes · last maintenance: {last}",
+        group(stats.file_bytes),
+        group(stats.archived_events),
+        group(stats.archive_bytes)
     )?;
     out.flush()?;
     Ok(())

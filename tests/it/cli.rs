@@ -519,3 +519,19 @@ fn duplicate_keys_in_event_data_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn stats_shows_the_archive_and_the_last_maintenance() {
+    let db = Db::new();
+    let lines: String = (0..250)
+        .map(|i| format!("{{\"stream\":\"s\",\"type\":\"T\",\"time\":\"2025-01-01T00:{:02}:{:02}Z\",\"data\":{{\"i\":{i}}}}}\n", i / 60, i % 60))
+        .collect();
+    ok(&["import", db.p(), &db.file("old.jsonl", &lines)]);
+    assert!(
+        ok(&["stats", db.p()]).contains("archive: 0 events, 0 bytes · last maintenance: never")
+    );
+    assert!(ok(&["archive", db.p(), "--older-than", "30d"]).contains("moved 200 events"));
+    let stats = ok(&["stats", db.p()]);
+    assert!(stats.contains("archive: 200 events"), "{stats}");
+    assert!(!stats.contains("last maintenance: never"), "{stats}");
+}
