@@ -282,7 +282,7 @@ impl Engine {
         let version = match target {
             Target::Head => stream.head,
             Target::Version(v) => v,
-            Target::Time(t) => self.store.version_at_time(stream.id, t)?,
+            Target::Time(t) => self.store.version_at_time(stream, t)?,
             Target::Seq(s) => self.store.version_at_seq(stream, s)?,
         };
         if version > stream.head {
@@ -680,7 +680,7 @@ impl Engine {
                 "stream {stream:?} has no events to snapshot"
             )));
         }
-        let ts = self.store.event_ts(rec.stream.id, version)?.unwrap_or(0);
+        let ts = self.store.event_ts(&rec.stream, version)?.unwrap_or(0);
         let fingerprint = self.reducer(&rec.stream.reducer)?.fingerprint();
         self.write(|engine| {
             let size_hint = engine
@@ -708,29 +708,16 @@ impl Engine {
     /// Rewrites a delta snapshot as a full one in place (same id and version), from its own
     /// decoded state: what compaction does before removing the delta's base.
     pub fn rebase_to_full(&mut self, id: i64) -> Result<SnapshotMeta> {
-        let snap = self
-            .store
-            .snapshot_meta(id)?
-            .ok_or_else(|| Error::Input(format!("no snapshot #{id}")))?;
+        let missing = || Error::Input(format!("no snapshot #{id}"));
+        let snap = self.store.snapshot_meta(id)?.ok_or_else(missing)?;
         let state = self
             .decode_snapshot(&snap, &snap.fingerprint)
             .map_err(Error::Input)?;
         let encoded = codec::encode(&state, snap.raw_size)
             .map_err(|e| Error::Input(format!("encoding snapshot #{id}: {e}")))?;
-        self.store.insert_snapshot(&NewSnapshot {
-            stream_id: snap.stream_id,
-            base_id: None,
-            expire_after_us: None,
-            version: snap.version,
-            ts: snap.ts,
-            checksum: encoded.checksum,
-            raw_size: encoded.raw_size,
-            fingerprint: &snap.fingerprint,
-            trigger: &snap.trigger,
-            label: snap.label.as_deref(),
-            create_us: snap.create_us,
-            blob: &encoded.blob,
-        })
+        self.store
+            .rewrite_as_full(id, encoded.raw_size, &encoded.checksum, &encoded.blob)?;
+        self.store.snapshot_meta(id)?.ok_or_else(missing)
     }
 
     /// The events that changed the value at a JSON pointer, newest first, up to `upto`.

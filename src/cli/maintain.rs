@@ -243,7 +243,13 @@ pub(super) fn maintain(args: &MaintainArgs) -> Result<()> {
                 crate::time::format(held.until)
             ),
             Ok(_) => {
-                let tick = maintain::tick(&mut engine, now)?;
+                let tick = match maintain::tick(&mut engine, now) {
+                    Ok(tick) => tick,
+                    Err(err) => {
+                        let _ = maintain::release(&mut engine, &owner);
+                        return Err(err.into());
+                    }
+                };
                 let mut out = stdout();
                 if args.json.json {
                     json(&mut out, &tick)?;

@@ -60,11 +60,19 @@ pub fn compact(
     dry_run: bool,
 ) -> Result<Plan> {
     let started = Instant::now();
-    let mut plan = engine.read(|engine| plan(engine, stream, rules))?;
-    if !dry_run {
-        engine.write(|engine| apply(engine, &plan))?;
-        plan.applied = true;
-    }
+    // A real run plans under the write lock, so nothing another process writes meanwhile
+    // (a delta on a base the plan drops) can invalidate the plan.
+    let mut plan = if dry_run {
+        engine.read(|engine| plan(engine, stream, rules))?
+    } else {
+        let mut planned = engine.write(|engine| {
+            let planned = plan(engine, stream, rules)?;
+            apply(engine, &planned)?;
+            Ok(planned)
+        })?;
+        planned.applied = true;
+        planned
+    };
     plan.elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     if plan.applied {
         let detail = serde_json::json!({"rules": rules, "dropped": plan.drop.len(), "rebased": plan.rebase.len(), "bytes_freed": plan.bytes_freed});

@@ -449,13 +449,20 @@ impl Store {
         if let Some(max) = max_seq.filter(|m| *m > high) {
             self.set_meta("seq_high_water", &max.to_string())?;
         }
+        // Only from where this run planned: another run that moved the stream meanwhile must
+        // not be undone (this transaction then rolls back whole).
+        let moved = self.conn.execute(
+            "UPDATE streams SET archived_upto = ?2 WHERE id = ?1 AND archived_upto = ?3",
+            params![stream_id, i(upto), i(after)],
+        )?;
+        if moved != 1 {
+            return Err(Error::Input(
+                "another archive run moved this stream meanwhile; nothing was removed, run archive again".into(),
+            ));
+        }
         let removed = self.conn.execute(
             "DELETE FROM main.events WHERE stream_id = ?1 AND version > ?2 AND version <= ?3",
             params![stream_id, i(after), i(upto)],
-        )?;
-        self.conn.execute(
-            "UPDATE streams SET archived_upto = ?2 WHERE id = ?1",
-            params![stream_id, i(upto)],
         )?;
         Ok(removed)
     }
@@ -489,6 +496,13 @@ impl Store {
     pub fn begin(&self, write: bool) -> Result<Began> {
         if write && self.read_only {
             return Err(Error::Input("the database is open read-only".into()));
+        }
+        // Another process may have created the archive since this one opened the database.
+        if !self.archive.get()
+            && self.conn.is_autocommit()
+            && self.archive_path().is_some_and(|p| p.exists())
+        {
+            self.attach_archive()?;
         }
         if !self.conn.is_autocommit() {
             if !write {
@@ -901,7 +915,11 @@ impl Store {
     }
 
     /// Version of the stream's last event with `ts <= at` (0 if none).
-    pub fn version_at_time(&self, stream_id: StreamId, at: Micros) -> Result<u64> {
+    pub fn version_at_time(&self, stream: &StreamInfo, at: Micros) -> Result<u64> {
+        let stream_id = stream.id;
+        if stream.archived_upto > 0 {
+            self.require_archive(stream)?;
+        }
         // Times never go back within a stream, so the main file's answer, if any, is newer
         // than anything archived.
         for table in ["main.events", "archive.events"] {
@@ -1056,6 +1074,24 @@ impl Store {
         Ok(u(n))
     }
 
+    /// Rewrites a delta as a full snapshot in place: content, kind and base only, so its
+    /// version, trigger, label, creation time and expiry stay what they were.
+    pub fn rewrite_as_full(
+        &self,
+        id: i64,
+        raw_size: u64,
+        checksum: &[u8; 32],
+        blob: &[u8],
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE snapshots SET kind = 'full', base_id = NULL, raw_size = ?2, stored_size = ?3,
+                 checksum = ?4, blob = ?5 WHERE id = ?1",
+            )?
+            .execute(params![id, i(raw_size), i(blob.len() as u64), &checksum[..], blob])?;
+        Ok(())
+    }
+
     /// One snapshot's row by id.
     pub fn snapshot_meta(&self, id: i64) -> Result<Option<SnapshotMeta>> {
         Ok(self
@@ -1165,7 +1201,11 @@ impl Store {
     }
 
     /// The time of one event, without reading its data.
-    pub fn event_ts(&self, stream_id: StreamId, version: u64) -> Result<Option<Micros>> {
+    pub fn event_ts(&self, stream: &StreamInfo, version: u64) -> Result<Option<Micros>> {
+        let stream_id = stream.id;
+        if version <= stream.archived_upto {
+            self.require_archive(stream)?;
+        }
         let mut found = self
             .conn
             .prepare_cached("SELECT ts FROM main.events WHERE stream_id = ?1 AND version = ?2")?

@@ -204,3 +204,46 @@ fn a_version_1_database_migrates_forward() {
         .unwrap();
     assert_eq!(version, rewind::store::SCHEMA_VERSION);
 }
+
+#[test]
+fn a_stale_archive_run_cannot_move_the_boundary_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(dir.path());
+    let engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    let stream = engine.store().require_stream("old").unwrap();
+    engine.store().attach_archive().unwrap();
+    // Run A moves 1..=100; run B, planned before A finished, would move 1..=50.
+    engine.store().copy_to_archive(stream.id, 0, 100).unwrap();
+    engine.store().finish_archive(stream.id, 0, 100).unwrap();
+    let err = engine.store().finish_archive(stream.id, 0, 50).unwrap_err();
+    assert!(err.to_string().contains("another archive run"), "{err}");
+    assert_eq!(
+        engine.store().require_stream("old").unwrap().archived_upto,
+        100
+    );
+}
+
+#[test]
+fn a_process_opened_before_the_archive_existed_still_sees_archived_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(dir.path());
+    let mut early = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(["archive", path.to_str().unwrap(), "--older-than", "30d"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut retry = crate::support::ev("old", "Day", json!({}));
+    retry.idempotency_key = Some("day-3".into());
+    assert_eq!(
+        early
+            .append(retry, AppendOptions::default())
+            .unwrap()
+            .duplicates,
+        1
+    );
+    assert_eq!(
+        early.state_at("old", Target::Version(3)).unwrap().state["day"],
+        2
+    );
+}

@@ -261,3 +261,38 @@ fn the_byte_cap_drops_the_oldest_first() {
         "{plan:?}"
     );
 }
+
+#[test]
+fn a_rebased_delta_keeps_its_expiry_and_creation_time() {
+    let (_dir, _path, mut engine) = db();
+    engine
+        .store()
+        .execute_raw(
+            "UPDATE snapshots SET expires_at = 4102444800000000 WHERE kind = 'delta'",
+            [],
+        )
+        .unwrap();
+    let before = engine.store().snapshots(None).unwrap();
+    let delta = before
+        .iter()
+        .rev()
+        .find(|s| s.kind == "delta")
+        .unwrap()
+        .clone();
+    compact(
+        &mut engine,
+        None,
+        &Rules {
+            before_version: Some(delta.version),
+            ..Rules::default()
+        },
+        false,
+    )
+    .unwrap();
+    let after = engine.store().snapshot_meta(delta.id).unwrap().unwrap();
+    assert_eq!((after.kind.as_str(), after.base_id), ("full", None));
+    assert_eq!(
+        (after.expires_at, after.created_at, after.version),
+        (delta.expires_at, delta.created_at, delta.version)
+    );
+}
