@@ -12,8 +12,8 @@
 //! - [`jsonl`]: the import/export line format;
 //! - [`demo`]: the built-in demo database.
 //!
-//! The command line (`cli`) sits on top and calls the same functions a script or the
-//! terminal UI would.
+//! The two faces sit on top and call the same engine: the command line ([`cli`]) and the
+//! terminal UI ([`tui`]).
 
 pub mod cli;
 pub mod codec;
@@ -28,7 +28,9 @@ pub mod model;
 pub mod reduce;
 pub mod snapshot;
 pub mod store;
+pub mod text;
 pub mod time;
+pub mod tui;
 
 pub use engine::Engine;
 pub use error::{Error, Result};

@@ -21,6 +21,9 @@ pub struct DemoArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Only build and print; do not open the debugger (it opens only on a terminal anyway).
+    #[arg(long)]
+    no_open: bool,
 }
 
 pub(super) fn run(args: &DemoArgs) -> Result<()> {
@@ -75,5 +78,10 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
         writeln!(out, "  rewind {cmd}")?;
     }
     out.flush()?;
+    drop(out);
+    use std::io::IsTerminal;
+    if !args.no_open && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        return super::tui::open_path(&path);
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod demo;
 mod maintain;
 mod output;
 mod read;
+mod tui;
 mod write;
 
 use std::path::PathBuf;
@@ -32,8 +33,12 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build the demo database (once) and show where it is and what it holds.
+    /// Build the demo database (once), show what it holds, and open it in the debugger.
     Demo(demo::DemoArgs),
+    /// Open a database in the interactive debugger.
+    Open(tui::OpenArgs),
+    /// Print the frame the debugger would show (at a size, position, mark, after keys).
+    Render(tui::RenderArgs),
     /// Create a database (or migrate an existing one).
     Init(write::InitArgs),
     /// Append one event to a stream.
@@ -122,6 +127,8 @@ impl TargetArgs {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => demo::run(&args),
+        Command::Open(args) => tui::open(&args),
+        Command::Render(args) => tui::render(&args),
         Command::Init(args) => write::init(&args),
         Command::Append(args) => write::append(&args),
         Command::Import(args) => write::import(&args),

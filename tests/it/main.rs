@@ -12,6 +12,7 @@
 //!   (property test over random streams, corrupted snapshots included);
 //! - `maintain`: policy ticks over time, expiry, retention, the lease, lifecycle scenarios;
 //! - `readme`: every command-line example in the README runs;
+//! - `tui`: frames as text, key scripts against the model, styles in the buffer;
 //! - `verify`: every kind of finding, and none on a sound database;
 //! - `cli`: the built binary on temp databases: output, exit codes, bad input.
 
@@ -31,4 +32,5 @@ mod readme;
 mod rfc;
 mod store;
 mod support;
+mod tui;
 mod verify;

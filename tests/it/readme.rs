@@ -57,3 +57,61 @@ fn every_readme_example_runs() {
 fn quoting_splits_like_a_shell() {
     assert_eq!(words(r#"a 'b c' "d" '' e"#), vec!["a", "b c", "d", "", "e"]);
 }
+
+#[test]
+fn the_readme_frame_is_what_render_prints_now() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme
+        .find("## What it looks like")
+        .expect("a frame section")..];
+    let command = section
+        .split('`')
+        .nth(1)
+        .expect("the render command in backticks");
+    let frame = section
+        .split("```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("a text block");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: Vec<String>| {
+        Command::new(env!("CARGO_BIN_EXE_rewind"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    assert!(run(words("demo --path demo.db --no-open")).status.success());
+    let out = run(words(
+        command.strip_prefix("rewind ").expect("a rewind command"),
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        printed.trim_end(),
+        frame,
+        "the README's frame is stale: paste the output of `{command}`"
+    );
+}
+
+#[test]
+fn the_readme_key_table_lists_every_binding() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for b in rewind::tui::keymap::BINDINGS {
+        let row = readme.lines().find(|l| {
+            l.starts_with('|') && l.contains(&format!("`{}`", b.name)) && l.contains(b.help)
+        });
+        assert!(
+            row.is_some(),
+            "README lacks the key {} ({})",
+            b.name,
+            b.help
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! Subcommands of the terminal UI: open (interactive) and render (one frame as text, for CI).
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::DbArg;
+use super::output::stdout;
+use crate::store::{OpenMode, Store};
+use crate::tui::{self, app::App, app::Start};
+
+fn terminal_height() -> u16 {
+    ratatui::crossterm::terminal::size().map_or(40, |(_, h)| h)
+}
+
+/// `rewind open`.
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The stream to show first.
+    #[arg(long)]
+    stream: Option<String>,
+    /// The version to start at (default: the newest).
+    #[arg(long)]
+    at: Option<u64>,
+    /// Disable the keys that write (snapshots); a file that cannot be written opens so anyway.
+    #[arg(long)]
+    read_only: bool,
+}
+
+/// Opens a database for the debugger: read-only when asked, or when the file cannot be
+/// written.
+fn open_store(db: &std::path::Path, read_only: bool) -> Result<Store> {
+    if read_only {
+        return Ok(Store::open(db, OpenMode::ReadOnly)?);
+    }
+    let writable = std::fs::metadata(db)
+        .map(|m| !m.permissions().readonly())
+        .unwrap_or(true);
+    Ok(Store::open(
+        db,
+        if writable {
+            OpenMode::Existing
+        } else {
+            OpenMode::ReadOnly
+        },
+    )?)
+}
+
+pub(super) fn open(args: &OpenArgs) -> Result<()> {
+    let store = open_store(&args.db.db, args.read_only)?;
+    let start = Start {
+        stream: args.stream.clone(),
+        at: args.at,
+        height: terminal_height(),
+        ..Start::default()
+    };
+    tui::run(App::new(crate::Engine::new(store), &start)?)
+}
+
+/// Opens the debugger on a database (used by `demo`).
+pub(super) fn open_path(db: &std::path::Path) -> Result<()> {
+    let start = Start {
+        height: terminal_height(),
+        ..Start::default()
+    };
+    tui::run(App::new(
+        crate::Engine::new(open_store(db, false)?),
+        &start,
+    )?)
+}
+
+/// `rewind render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The stream to show (default: the first).
+    #[arg(long)]
+    stream: Option<String>,
+    /// The version at the cursor (default: the newest).
+    #[arg(long)]
+    at: Option<u64>,
+    /// A version to set the mark at (the diff is then against it).
+    #[arg(long)]
+    mark: Option<u64>,
+    /// The terminal size to draw, WIDTHxHEIGHT.
+    #[arg(long, default_value = "120x40", value_name = "WxH")]
+    size: String,
+    /// Keys to press first, e.g. "j j m <PgDn> G" (names as in the help overlay).
+    #[arg(long, value_name = "KEYS")]
+    keys: Option<String>,
+}
+
+pub(super) fn render(args: &RenderArgs) -> Result<()> {
+    let (width, height) = args
+        .size
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u16>().ok()?, h.parse::<u16>().ok()?)))
+        .with_context(|| format!("--size {:?} is not WIDTHxHEIGHT, e.g. 120x40", args.size))?;
+    let store = Store::open(&args.db.db, OpenMode::ReadOnly)
+        .or_else(|_| Store::open(&args.db.db, OpenMode::Existing))?;
+    let start = Start {
+        stream: args.stream.clone(),
+        at: args.at,
+        mark: args.mark,
+        height,
+        deterministic: true,
+    };
+    let mut app = App::new(crate::Engine::new(store), &start)?;
+    for action in crate::tui::keymap::script(args.keys.as_deref().unwrap_or(""))
+        .map_err(anyhow::Error::msg)?
+    {
+        app.dispatch(action);
+    }
+    let mut out = stdout();
+    write!(out, "{}", tui::render_text(&app, width, height)?)?;
+    out.flush()?;
+    Ok(())
+}

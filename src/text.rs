@@ -1,0 +1,66 @@
+//! Text from events, made safe to show: control and format characters escaped, long lines
+//! cut. Both faces (CLI and TUI) pass everything that came from a database through here.
+
+/// Replaces control and format characters (escape sequences, bidi overrides …) with
+/// visible `\u{…}` escapes, and cuts text longer than `max` characters with `…`.
+pub fn clean(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max.saturating_add(8)));
+    for (count, c) in text.chars().enumerate() {
+        if count == max {
+            out.push('…');
+            break;
+        }
+        if needs_escape(c) {
+            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// JSON text with every control character but the newline and every format character
+/// written as a `\uXXXX` escape: the same JSON value, harmless on a terminal. (serde_json
+/// escapes only U+0000–U+001F; C1 controls, DEL and bidi overrides pass through it.)
+pub fn json_safe(text: &str) -> String {
+    if !text.chars().any(|c| needs_escape(c) && c != '\n') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if needs_escape(c) && c != '\n' {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// An error message with everything that could drive a terminal made visible; newlines
+/// stay, since messages may span lines.
+pub fn safe_message(text: &str) -> String {
+    text.lines()
+        .map(|line| clean(line, usize::MAX))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether a character must not reach a terminal as it is.
+pub fn needs_escape(c: char) -> bool {
+    c.is_control() || is_format(c)
+}
+
+/// Unicode's format characters (category Cf) and the line and paragraph separators: they
+/// reorder, hide or break text on a terminal.
+fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{ad}' | '\u{600}'..='\u{605}' | '\u{61c}' | '\u{6dd}' | '\u{70f}' | '\u{890}'..='\u{891}'
+        | '\u{8e2}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}'
+        | '\u{110bd}' | '\u{110cd}' | '\u{13430}'..='\u{1343f}' | '\u{1bca0}'..='\u{1bca3}'
+        | '\u{1d173}'..='\u{1d17a}' | '\u{e0001}' | '\u{e0020}'..='\u{e007f}')
+}

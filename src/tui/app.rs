@@ -1,0 +1,328 @@
+//! The model: which stream, where the cursor and the mark are, what is shown, and `update`,
+//! which applies one action by asking the engine. A failed action becomes a message.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::action::Action;
+use super::json_lines::{self, Line};
+use crate::Engine;
+use crate::diff::Change;
+use crate::model::{Event, Provenance, StreamInfo, Target};
+
+/// The most state lines laid out for one screen.
+const MAX_LINES: usize = 2_000;
+
+/// What an overlay shows on top of the panes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlay {
+    /// The key help, generated from the key table.
+    Help,
+}
+
+/// Everything the panes draw, loaded by `update` so that rendering never asks the engine.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// The state at the cursor, as lines.
+    pub lines: Vec<Line>,
+    /// Pointers the diff changed, to highlight in the state.
+    pub changed: HashSet<String>,
+    /// The structural diff from the base (previous event or mark) to the cursor.
+    pub changes: Vec<Change>,
+    /// The unified text diff for the same two states.
+    pub text_diff: String,
+    /// The version the diff starts from.
+    pub diff_from: u64,
+    /// Events around the cursor (what the event list shows).
+    pub events: Vec<Event>,
+    /// How the state at the cursor was obtained.
+    pub provenance: Option<Provenance>,
+    /// Snapshot versions with a glyph: full, delta, stale.
+    pub snapshots: Vec<(u64, char)>,
+}
+
+/// Where the debugger starts.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    /// The stream to show (default: the first).
+    pub stream: Option<String>,
+    /// The version at the cursor (default: the newest).
+    pub at: Option<u64>,
+    /// A version to set the mark at.
+    pub mark: Option<u64>,
+    /// The terminal height, for the event list.
+    pub height: u16,
+    /// Leave out anything that depends on the clock.
+    pub deterministic: bool,
+}
+
+/// The debugger's model.
+pub struct App {
+    engine: Engine,
+    /// All streams, by name.
+    pub streams: Vec<StreamInfo>,
+    /// Index of the stream shown.
+    pub selected: usize,
+    /// The version the cursor is on (0: before the first event).
+    pub cursor: u64,
+    /// The mark, if set.
+    pub mark: Option<u64>,
+    /// Whether the diff pane shows a unified text diff.
+    pub text_diff: bool,
+    /// The overlay on top, if any.
+    pub overlay: Option<Overlay>,
+    /// The last message for the status line.
+    pub message: Option<String>,
+    /// What the panes show.
+    pub view: View,
+    /// Rows of the event list, from the last known terminal size.
+    pub rows: u16,
+    /// Leave out anything that depends on the clock (for `rewind render`).
+    pub deterministic: bool,
+    /// Whether the writing keys are disabled.
+    pub read_only: bool,
+    /// Set by `Quit`.
+    pub quit: bool,
+}
+
+impl App {
+    /// Opens the debugger as `start` says (by default: the first stream, at its newest event).
+    pub fn new(engine: Engine, start: &Start) -> anyhow::Result<Self> {
+        let (stream, at) = (start.stream.as_deref(), start.at);
+        let streams = engine.store().streams()?;
+        let selected = match stream {
+            Some(name) => streams
+                .iter()
+                .position(|s| s.name == name)
+                .ok_or_else(|| crate::Error::UnknownStream(name.to_string()))?,
+            None => 0,
+        };
+        let read_only = engine.store().is_read_only();
+        let mut app = Self {
+            engine,
+            streams,
+            selected,
+            cursor: 0,
+            mark: None,
+            text_diff: false,
+            overlay: None,
+            message: None,
+            view: View::default(),
+            rows: ui_rows(start.height),
+            deterministic: start.deterministic,
+            read_only,
+            quit: false,
+        };
+        if let Some(stream) = app.stream().cloned() {
+            if let Some(v) = at.filter(|v| *v > stream.head) {
+                anyhow::bail!(
+                    "stream {:?} has versions 1..={}; there is no version {v}",
+                    stream.name,
+                    stream.head
+                );
+            }
+            app.cursor = at.unwrap_or(stream.head);
+            if let Some(m) = start.mark.filter(|m| *m > stream.head) {
+                anyhow::bail!(
+                    "stream {:?} has versions 1..={}; there is no version {m} to mark",
+                    stream.name,
+                    stream.head
+                );
+            }
+            app.mark = start.mark;
+        }
+        app.load()?;
+        Ok(app)
+    }
+
+    /// The stream shown, if the database has any.
+    pub fn stream(&self) -> Option<&StreamInfo> {
+        self.streams.get(self.selected)
+    }
+
+    /// Applies an action; a failure becomes the status message and the debugger goes on.
+    pub fn dispatch(&mut self, action: Action) {
+        self.message = None;
+        if let Err(err) = self.update(action) {
+            self.message = Some(crate::text::safe_message(&format!("{err:#}")));
+        }
+    }
+
+    /// Applies one action.
+    pub fn update(&mut self, action: Action) -> anyhow::Result<()> {
+        let head = self.stream().map_or(0, |s| s.head);
+        let page = u64::from(self.rows.max(1));
+        match action {
+            Action::StepForward => self.cursor = (self.cursor + 1).min(head),
+            Action::StepBack => self.cursor = self.cursor.saturating_sub(1),
+            Action::PageForward => self.cursor = (self.cursor + page).min(head),
+            Action::PageBack => self.cursor = self.cursor.saturating_sub(page),
+            Action::First => self.cursor = 0,
+            Action::Last => self.cursor = head,
+            Action::NextSnapshot => {
+                let next = self
+                    .view
+                    .snapshots
+                    .iter()
+                    .map(|s| s.0)
+                    .find(|v| *v > self.cursor);
+                self.cursor =
+                    next.ok_or_else(|| anyhow::anyhow!("no snapshot after v{}", self.cursor))?;
+            }
+            Action::PrevSnapshot => {
+                let prev = self
+                    .view
+                    .snapshots
+                    .iter()
+                    .map(|s| s.0)
+                    .rev()
+                    .find(|v| *v < self.cursor);
+                self.cursor =
+                    prev.ok_or_else(|| anyhow::anyhow!("no snapshot before v{}", self.cursor))?;
+            }
+            Action::NextStream | Action::PrevStream => {
+                if self.streams.is_empty() {
+                    return Ok(());
+                }
+                let n = self.streams.len();
+                self.selected = if action == Action::NextStream {
+                    (self.selected + 1) % n
+                } else {
+                    (self.selected + n - 1) % n
+                };
+                self.cursor = self.stream().map_or(0, |s| s.head);
+                self.mark = None;
+            }
+            Action::ToggleMark => {
+                self.mark = if self.mark == Some(self.cursor) {
+                    None
+                } else {
+                    Some(self.cursor)
+                }
+            }
+            Action::JumpToMark => {
+                self.cursor = self
+                    .mark
+                    .ok_or_else(|| anyhow::anyhow!("no mark set (m sets one)"))?
+            }
+            Action::ToggleDiffText => self.text_diff = !self.text_diff,
+            Action::TakeSnapshot => {
+                if self.read_only {
+                    anyhow::bail!("the database is open read-only: taking snapshots is disabled");
+                }
+                let name = self
+                    .stream()
+                    .map(|s| s.name.clone())
+                    .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+                let snap = self.engine.take_snapshot(
+                    &name,
+                    Target::Version(self.cursor),
+                    "manual",
+                    None,
+                )?;
+                self.message = Some(format!(
+                    "snapshot taken at v{} ({} bytes)",
+                    snap.version, snap.stored_size
+                ));
+            }
+            Action::ToggleHelp => {
+                self.overlay = if self.overlay.is_some() {
+                    None
+                } else {
+                    Some(Overlay::Help)
+                }
+            }
+            Action::Quit => {
+                self.quit = true;
+                return Ok(());
+            }
+            Action::Resize(_, height) => self.rows = ui_rows(height),
+        }
+        let message = self.message.take();
+        self.load()?;
+        self.message = message;
+        Ok(())
+    }
+
+    /// Loads what the panes show for the current stream, cursor and mark.
+    fn load(&mut self) -> anyhow::Result<()> {
+        let Some(stream) = self.stream().cloned() else {
+            self.view = View::default();
+            return Ok(());
+        };
+        let now = self
+            .engine
+            .state_at(&stream.name, Target::Version(self.cursor))?;
+        let base = self
+            .mark
+            .filter(|m| *m != self.cursor)
+            .unwrap_or(self.cursor.saturating_sub(1));
+        let before: Arc<Value> = self
+            .engine
+            .state_at(&stream.name, Target::Version(base))?
+            .state;
+        let changes = crate::diff::changes(&before, &now.state);
+        let text_diff = if self.text_diff {
+            crate::diff::unified(
+                &before,
+                &now.state,
+                (&format!("v{base}"), &format!("v{}", self.cursor)),
+                2,
+            )
+        } else {
+            String::new()
+        };
+        let half = u64::from(self.rows) / 2;
+        let from = self.cursor.saturating_sub(half).max(1);
+        let events = self.engine.store().events(
+            &stream,
+            from,
+            stream.head,
+            usize::from(self.rows.max(1)),
+        )?;
+        let fingerprint = self.engine.reducer(&stream.reducer)?.fingerprint();
+        let snapshots = self
+            .engine
+            .store()
+            .snapshots(Some(stream.id))?
+            .into_iter()
+            .map(|s| {
+                let glyph = if s.fingerprint != fingerprint {
+                    '×'
+                } else if s.kind == "delta" {
+                    '◇'
+                } else {
+                    '◆'
+                };
+                (s.version, glyph)
+            })
+            .collect();
+        let mut changed: HashSet<String> = changes.iter().map(|c| c.path().to_string()).collect();
+        // The parents of a changed path are shown changed too, so a folded line still tells.
+        for path in changed.clone() {
+            let mut p = path.as_str();
+            while let Some(cut) = p.rfind('/') {
+                p = &p[..cut];
+                changed.insert(p.to_string());
+            }
+        }
+        self.view = View {
+            lines: json_lines::lines(&now.state, MAX_LINES),
+            changed,
+            changes,
+            text_diff,
+            diff_from: base,
+            events,
+            provenance: Some(now.provenance),
+            snapshots,
+        };
+        Ok(())
+    }
+}
+
+/// Event-list rows for a terminal height: what the layout in `ui` leaves for the list.
+pub fn ui_rows(height: u16) -> u16 {
+    height.saturating_sub(3 + 10 + 1 + 2).max(1)
+}
