@@ -110,10 +110,12 @@ pub(super) fn render(args: &RenderArgs) -> Result<()> {
         deterministic: true,
     };
     let mut app = App::new(crate::Engine::new(store), &start)?;
-    for action in crate::tui::keymap::script(args.keys.as_deref().unwrap_or(""))
+    for key in crate::tui::keymap::script(args.keys.as_deref().unwrap_or(""))
         .map_err(anyhow::Error::msg)?
     {
-        app.dispatch(action);
+        if let Some(action) = crate::tui::keymap::action_for(&app, key) {
+            app.dispatch(action);
+        }
     }
     let mut out = stdout();
     write!(out, "{}", tui::render_text(&app, width, height)?)?;

@@ -914,6 +914,38 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The first event after `version` (or the last before it) whose type or data contains
+    /// `needle`, archived events included.
+    pub fn find_event(
+        &self,
+        stream: &StreamInfo,
+        version: u64,
+        forward: bool,
+        needle: &str,
+    ) -> Result<Option<u64>> {
+        let pattern = format!(
+            "%{}%",
+            needle
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let (cmp, order) = if forward { (">", "ASC") } else { ("<", "DESC") };
+        let sql = format!(
+            "SELECT version FROM {} e WHERE e.stream_id = ?1 AND e.version {cmp} ?2
+             AND (e.type LIKE ?3 ESCAPE '\\' OR e.data LIKE ?3 ESCAPE '\\') ORDER BY e.version {order} LIMIT 1",
+            self.all_events()
+        );
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(params![stream.id, i(version), pattern], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()?
+            .map(u))
+    }
+
     /// Version of the stream's last event with `ts <= at` (0 if none).
     pub fn version_at_time(&self, stream: &StreamInfo, at: Micros) -> Result<u64> {
         let stream_id = stream.id;

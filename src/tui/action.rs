@@ -37,4 +37,20 @@ pub enum Action {
     Quit,
     /// The terminal changed size.
     Resize(u16, u16),
+    /// Open the prompt to go to a version or a time.
+    PromptGoTo,
+    /// Open the prompt to search events by type or content.
+    PromptSearch,
+    /// Type a character into the open prompt.
+    PromptChar(char),
+    /// Delete the last character of the prompt.
+    PromptBackspace,
+    /// Carry out what the prompt says.
+    PromptSubmit,
+    /// Close the prompt without doing anything.
+    PromptCancel,
+    /// The next event matching the last search.
+    SearchNext,
+    /// The previous event matching the last search.
+    SearchPrev,
 }

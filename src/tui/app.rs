@@ -15,6 +15,24 @@ use crate::model::{Event, Provenance, StreamInfo, Target};
 /// The most state lines laid out for one screen.
 const MAX_LINES: usize = 2_000;
 
+/// What the prompt on the status line asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    /// A version number or an RFC 3339 time.
+    GoTo,
+    /// Text to find in event types and data.
+    Search,
+}
+
+/// The prompt being typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// What it is for.
+    pub kind: PromptKind,
+    /// What has been typed.
+    pub text: String,
+}
+
 /// What an overlay shows on top of the panes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overlay {
@@ -73,6 +91,10 @@ pub struct App {
     pub text_diff: bool,
     /// The overlay on top, if any.
     pub overlay: Option<Overlay>,
+    /// The prompt being typed, if any.
+    pub prompt: Option<Prompt>,
+    /// The last search, for `n` and `N`.
+    pub search: Option<String>,
     /// The last message for the status line.
     pub message: Option<String>,
     /// What the panes show.
@@ -108,6 +130,8 @@ impl App {
             mark: None,
             text_diff: false,
             overlay: None,
+            prompt: None,
+            search: None,
             message: None,
             view: View::default(),
             rows: ui_rows(start.height),
@@ -239,11 +263,96 @@ impl App {
                 return Ok(());
             }
             Action::Resize(_, height) => self.rows = ui_rows(height),
+            Action::PromptGoTo | Action::PromptSearch => {
+                let kind = if action == Action::PromptGoTo {
+                    PromptKind::GoTo
+                } else {
+                    PromptKind::Search
+                };
+                self.prompt = Some(Prompt {
+                    kind,
+                    text: String::new(),
+                });
+                return Ok(());
+            }
+            Action::PromptChar(c) => {
+                if let Some(prompt) = &mut self.prompt {
+                    prompt.text.push(c);
+                }
+                return Ok(());
+            }
+            Action::PromptBackspace => {
+                if let Some(prompt) = &mut self.prompt {
+                    prompt.text.pop();
+                }
+                return Ok(());
+            }
+            Action::PromptCancel => {
+                self.prompt = None;
+                return Ok(());
+            }
+            Action::PromptSubmit => {
+                let Some(prompt) = self.prompt.take() else {
+                    return Ok(());
+                };
+                match prompt.kind {
+                    PromptKind::GoTo => self.cursor = self.resolve(prompt.text.trim())?,
+                    PromptKind::Search => {
+                        self.search = Some(prompt.text.clone()).filter(|t| !t.is_empty());
+                        self.cursor = self.find(true)?;
+                    }
+                }
+            }
+            Action::SearchNext => self.cursor = self.find(true)?,
+            Action::SearchPrev => self.cursor = self.find(false)?,
         }
         let message = self.message.take();
         self.load()?;
         self.message = message;
         Ok(())
+    }
+
+    /// A version from what was typed at the go-to prompt: a number, or an RFC 3339 time
+    /// (the last event at or before it).
+    fn resolve(&mut self, text: &str) -> anyhow::Result<u64> {
+        let stream = self
+            .stream()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        let target = match text.replace(',', "").parse::<u64>() {
+            Ok(v) => Target::Version(v),
+            Err(_) => Target::Time(crate::time::parse(text).map_err(|_| {
+                anyhow::anyhow!(
+                    "{:?} is neither a version nor an RFC 3339 time",
+                    crate::text::clean(text, 40)
+                )
+            })?),
+        };
+        Ok(self.engine.resolve(&stream, target)?)
+    }
+
+    /// The next (or previous) event after (before) the cursor whose type or data holds the
+    /// last search.
+    fn find(&mut self, forward: bool) -> anyhow::Result<u64> {
+        let needle = self
+            .search
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("nothing to search for (/ searches)"))?;
+        let stream = self
+            .stream()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        self.engine
+            .store()
+            .find_event(&stream, self.cursor, forward, &needle)?
+            .ok_or_else(|| {
+                let way = if forward { "after" } else { "before" };
+                anyhow::anyhow!(
+                    "no event {way} v{} matches {:?}",
+                    self.cursor,
+                    crate::text::clean(&needle, 40)
+                )
+            })
     }
 
     /// Loads what the panes show for the current stream, cursor and mark.

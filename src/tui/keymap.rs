@@ -88,6 +88,25 @@ pub const BINDINGS: &[Binding] = &[
         "diff: paths or unified text",
     ),
     bind(
+        KeyCode::Char(':'),
+        ":",
+        Action::PromptGoTo,
+        "go to a version or an RFC 3339 time",
+    ),
+    bind(
+        KeyCode::Char('/'),
+        "/",
+        Action::PromptSearch,
+        "search event types and data",
+    ),
+    bind(KeyCode::Char('n'), "n", Action::SearchNext, "next match"),
+    bind(
+        KeyCode::Char('N'),
+        "N",
+        Action::SearchPrev,
+        "previous match",
+    ),
+    bind(
         KeyCode::Char('s'),
         "s",
         Action::TakeSnapshot,
@@ -103,7 +122,8 @@ pub const BINDINGS: &[Binding] = &[
     ),
 ];
 
-/// The action a key asks for, if any. With the help open, any key closes it.
+/// The action a key asks for, if any. With the help open, any key closes it; with the
+/// prompt open, keys type into it (Enter carries it out, Esc closes it).
 pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
         return Some(Action::Quit);
@@ -111,25 +131,47 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
     if app.overlay.is_some() {
         return Some(Action::ToggleHelp);
     }
+    if app.prompt.is_some() {
+        return match key.code {
+            KeyCode::Enter => Some(Action::PromptSubmit),
+            KeyCode::Esc => Some(Action::PromptCancel),
+            KeyCode::Backspace => Some(Action::PromptBackspace),
+            KeyCode::Char(c) => Some(Action::PromptChar(c)),
+            _ => None,
+        };
+    }
     BINDINGS
         .iter()
         .find(|b| b.key == key.code)
         .map(|b| b.action)
 }
 
-/// Parses a key script such as `j j m <PgDn> G` into actions; unknown keys are an error.
-pub fn script(text: &str) -> Result<Vec<Action>, String> {
-    text.split_whitespace()
-        .map(|word| {
-            BINDINGS
-                .iter()
-                .find(|b| b.name == word)
-                .map(|b| b.action)
-                .ok_or_else(|| {
-                    format!("unknown key {word:?} in the key script (keys: see ? in the debugger)")
-                })
-        })
-        .collect()
+/// Parses a key script such as `j j m <PgDn> :120 <Enter>` into key presses: names as in
+/// the help (`<Enter>`, `<Esc>`, `<Backspace>` too), and any other word typed character by
+/// character.
+pub fn script(text: &str) -> Result<Vec<KeyEvent>, String> {
+    let extra = [
+        ("<Enter>", KeyCode::Enter),
+        ("<Backspace>", KeyCode::Backspace),
+    ];
+    let mut keys = Vec::new();
+    for word in text.split_whitespace() {
+        if let Some(code) = BINDINGS
+            .iter()
+            .find(|b| b.name == word)
+            .map(|b| b.key)
+            .or_else(|| extra.iter().find(|e| e.0 == word).map(|e| e.1))
+        {
+            keys.push(KeyEvent::from(code));
+        } else if word.len() > 2 && word.starts_with('<') && word.ends_with('>') {
+            return Err(format!(
+                "unknown key {word:?} in the key script (names as in the help: <Down>, <Enter> …)"
+            ));
+        } else {
+            keys.extend(word.chars().map(|c| KeyEvent::from(KeyCode::Char(c))));
+        }
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]
@@ -137,17 +179,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scripts_name_keys_as_the_help_does() {
+    fn scripts_name_keys_as_the_help_does_and_type_other_words() {
+        let codes: Vec<KeyCode> = script("j <PgDn> :12 <Enter>")
+            .unwrap()
+            .into_iter()
+            .map(|k| k.code)
+            .collect();
         assert_eq!(
-            script("j <PgDn> G m").unwrap(),
+            codes,
             vec![
-                Action::StepForward,
-                Action::PageForward,
-                Action::Last,
-                Action::ToggleMark
+                KeyCode::Char('j'),
+                KeyCode::PageDown,
+                KeyCode::Char(':'),
+                KeyCode::Char('1'),
+                KeyCode::Char('2'),
+                KeyCode::Enter
             ]
         );
-        assert!(script("j x").unwrap_err().contains("\"x\""));
+        assert!(script("j <Foo>").unwrap_err().contains("<Foo>"));
     }
 
     #[test]

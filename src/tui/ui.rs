@@ -257,9 +257,21 @@ fn render_status(frame: &mut Frame, app: &App, area: Rect) {
     if let Some(mark) = app.mark {
         text.push_str(&format!(" · mark v{}", group(mark)));
     }
+    if let Some(prompt) = &app.prompt {
+        let lead = match prompt.kind {
+            super::app::PromptKind::GoTo => ":",
+            super::app::PromptKind::Search => "/",
+        };
+        let line = Line::from(vec![
+            Span::raw(format!(" {lead}{}", clean(&prompt.text, 200))),
+            Span::styled("▏", CURSOR),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
     let hint = match &app.message {
         Some(message) => clean(message, 200),
-        None => "s snap  m mark  d diff  ? help  q quit".to_string(),
+        None => ": go  / search  m mark  d diff  s snap  ? help  q quit".to_string(),
     };
     let line = Line::from(vec![
         Span::raw(text),

@@ -180,3 +180,64 @@ fn a_read_only_database_disables_the_snapshot_key_with_a_message() {
     );
     assert!(!app.quit);
 }
+
+#[test]
+fn go_to_and_search_through_the_prompt() {
+    use rewind::tui::keymap::{action_for, script};
+    let mut app = app(Start::default());
+    let press = |app: &mut App, keys: &str| {
+        for key in script(keys).unwrap() {
+            if let Some(action) = action_for(app, key) {
+                app.dispatch(action);
+            }
+        }
+    };
+    press(&mut app, ":1");
+    assert_eq!(app.prompt.as_ref().map(|p| p.text.as_str()), Some("1"));
+    assert!(
+        render_text(&app, 80, 24)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with(" :1▏")
+    );
+    press(&mut app, "<Enter>");
+    assert_eq!((app.cursor, app.prompt.is_none()), (1, true));
+    press(&mut app, "/shipped <Enter>");
+    assert_eq!(app.cursor, 3);
+    press(&mut app, "/PAID <Enter>");
+    assert!(
+        app.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("no event after v3"),
+        "{:?}",
+        app.message
+    );
+    press(&mut app, "N");
+    assert_eq!(app.cursor, 2, "LIKE is case-insensitive: v2 has \"paid\"");
+    press(&mut app, ":nonsense <Enter>");
+    assert!(
+        app.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("neither a version nor"),
+        "{:?}",
+        app.message
+    );
+    press(&mut app, ":9 <Enter>");
+    assert!(
+        app.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("no version 9"),
+        "{:?}",
+        app.message
+    );
+    press(&mut app, ": <Esc>");
+    assert!(
+        app.prompt.is_none() && !app.quit,
+        "Esc closes the prompt, it does not quit"
+    );
+}
