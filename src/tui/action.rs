@@ -53,4 +53,8 @@ pub enum Action {
     SearchNext,
     /// The previous event matching the last search.
     SearchPrev,
+    /// Follow live appends: keep the cursor on the newest event.
+    ToggleFollow,
+    /// Look for events other processes appended (sent while idle).
+    Refresh,
 }

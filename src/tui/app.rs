@@ -89,6 +89,8 @@ pub struct App {
     pub mark: Option<u64>,
     /// Whether the diff pane shows a unified text diff.
     pub text_diff: bool,
+    /// Whether the cursor follows the newest event as others append.
+    pub follow: bool,
     /// The overlay on top, if any.
     pub overlay: Option<Overlay>,
     /// The prompt being typed, if any.
@@ -129,6 +131,7 @@ impl App {
             cursor: 0,
             mark: None,
             text_diff: false,
+            follow: false,
             overlay: None,
             prompt: None,
             search: None,
@@ -303,12 +306,41 @@ impl App {
                     }
                 }
             }
+            Action::ToggleFollow => {
+                self.follow = !self.follow;
+                if self.follow {
+                    self.refresh_streams()?;
+                    self.cursor = self.stream().map_or(0, |s| s.head);
+                }
+            }
+            Action::Refresh => {
+                let before = self.stream().map(|s| (s.name.clone(), s.head));
+                let count = self.streams.len();
+                self.refresh_streams()?;
+                let after = self.stream().map(|s| (s.name.clone(), s.head));
+                if before == after && count == self.streams.len() {
+                    return Ok(()); // nothing new: no reload
+                }
+                if self.follow {
+                    self.cursor = self.stream().map_or(0, |s| s.head);
+                }
+            }
             Action::SearchNext => self.cursor = self.find(true)?,
             Action::SearchPrev => self.cursor = self.find(false)?,
         }
         let message = self.message.take();
         self.load()?;
         self.message = message;
+        Ok(())
+    }
+
+    /// Reloads the stream list (heads move as others append), keeping the selected stream.
+    fn refresh_streams(&mut self) -> anyhow::Result<()> {
+        let name = self.stream().map(|s| s.name.clone());
+        self.streams = self.engine.store().streams()?;
+        self.selected = name
+            .and_then(|n| self.streams.iter().position(|s| s.name == n))
+            .unwrap_or(0);
         Ok(())
     }
 

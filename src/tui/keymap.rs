@@ -107,6 +107,12 @@ pub const BINDINGS: &[Binding] = &[
         "previous match",
     ),
     bind(
+        KeyCode::Char('f'),
+        "f",
+        Action::ToggleFollow,
+        "follow live appends (cursor on the newest)",
+    ),
+    bind(
         KeyCode::Char('s'),
         "s",
         Action::TakeSnapshot,

@@ -22,6 +22,11 @@ pub fn run(mut app: App) -> anyhow::Result<()> {
     let outcome = (|| -> anyhow::Result<()> {
         while !app.quit {
             terminal.draw(|frame| ui::render(frame, &app))?;
+            // Idle twice a second: look for events other processes appended.
+            if !event::poll(std::time::Duration::from_millis(500))? {
+                app.dispatch(action::Action::Refresh);
+                continue;
+            }
             match event::read()? {
                 Event::Key(key) if key.kind != KeyEventKind::Release => {
                     if let Some(action) = keymap::action_for(&app, key) {

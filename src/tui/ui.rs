@@ -257,6 +257,9 @@ fn render_status(frame: &mut Frame, app: &App, area: Rect) {
     if let Some(mark) = app.mark {
         text.push_str(&format!(" · mark v{}", group(mark)));
     }
+    if app.follow {
+        text.push_str(" · following");
+    }
     if let Some(prompt) = &app.prompt {
         let lead = match prompt.kind {
             super::app::PromptKind::GoTo => ":",

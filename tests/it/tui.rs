@@ -241,3 +241,46 @@ fn go_to_and_search_through_the_prompt() {
         "Esc closes the prompt, it does not quit"
     );
 }
+
+#[test]
+fn events_appended_by_another_process_appear_and_follow_keeps_the_cursor_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.db");
+    let mut writer = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
+    append(&mut writer, "s", json!({"n": 1}));
+    let reader = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    let mut app = App::new(
+        reader,
+        &Start {
+            height: 24,
+            ..Start::default()
+        },
+    )
+    .unwrap();
+    append(&mut writer, "s", json!({"n": 2}));
+    app.update(Action::Refresh).unwrap();
+    assert_eq!(
+        (app.stream().unwrap().head, app.cursor),
+        (2, 1),
+        "new events appear; the cursor stays"
+    );
+    app.update(Action::ToggleFollow).unwrap();
+    assert_eq!(app.cursor, 2);
+    append(&mut writer, "s", json!({"n": 3}));
+    append(&mut writer, "t", json!({"other": true}));
+    app.update(Action::Refresh).unwrap();
+    assert_eq!(
+        (app.cursor, app.streams.len()),
+        (3, 2),
+        "following: on the newest event; the new stream is listed"
+    );
+    assert_eq!(
+        app.view
+            .lines
+            .iter()
+            .find(|l| l.path == "/n")
+            .map(|l| l.text.as_str()),
+        Some("\"n\": 3")
+    );
+    assert!(render_text(&app, 80, 24).unwrap().contains("· following"));
+}
