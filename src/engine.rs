@@ -322,7 +322,7 @@ impl Engine {
             elapsed_us: 0,
             faults: Vec::new(),
         };
-        let floor = self.cached_floor(stream.id, &fingerprint, version);
+        let floor = self.cached_floor(stream.id, fingerprint, version);
         if let Some((v, (state, _))) =
             floor.and_then(|v| Some((v, self.cache.get(&(stream.id, v))?.clone())))
         {
@@ -338,7 +338,7 @@ impl Engine {
         }
         let after = floor.unwrap_or(0);
         let snapshot =
-            self.load_snapshot(stream, &fingerprint, after, version, &mut provenance.faults)?;
+            self.load_snapshot(stream, fingerprint, after, version, &mut provenance.faults)?;
         let (mut state, at, weight) = match (snapshot, floor) {
             (Some((snap_version, state, raw_size)), _) => {
                 provenance.snapshot = Some(snap_version);
@@ -372,10 +372,10 @@ impl Engine {
         })?;
         provenance.replayed = version - at;
         for (v, s, w) in checkpoints {
-            self.remember(stream.id, &fingerprint, v, s, w);
+            self.remember(stream.id, fingerprint, v, s, w);
         }
         let state = Arc::new(state);
-        self.remember(stream.id, &fingerprint, version, Arc::clone(&state), weight);
+        self.remember(stream.id, fingerprint, version, Arc::clone(&state), weight);
         provenance.elapsed_us = elapsed_us(started);
         Ok(Reconstruction {
             stream: stream.clone(),
@@ -681,7 +681,7 @@ impl Engine {
             )));
         }
         let ts = self.store.event_ts(&rec.stream, version)?.unwrap_or(0);
-        let fingerprint = self.reducer(&rec.stream.reducer)?.fingerprint();
+        let fingerprint = self.reducer(&rec.stream.reducer)?.fingerprint().to_string();
         self.write(|engine| {
             let size_hint = engine
                 .store
@@ -924,7 +924,7 @@ impl Writer {
             };
             let reducer = engine.reducer(&stream.reducer)?;
             let state = (*engine.state_of(&stream, Target::Head)?.state).clone();
-            let fingerprint = reducer.fingerprint();
+            let fingerprint = reducer.fingerprint().to_string();
             let (last_snapshot, last_raw_size, bytes_since) =
                 engine.store.snapshot_progress(stream.id, &fingerprint)?;
             let policy = engine.policy_of(Some(&stream.name))?.resolve();

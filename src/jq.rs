@@ -18,6 +18,9 @@ type Filter = jaq_core::Filter<Data>;
 #[derive(Clone)]
 pub struct Program {
     source: Arc<str>,
+    /// `jq:` and the first 16 hex digits of the program's blake3: computed once, since
+    /// every reconstruction compares it with its snapshots'.
+    fingerprint: Arc<str>,
     filter: Arc<Filter>,
 }
 
@@ -44,10 +47,17 @@ impl Program {
             .with_funs(funs)
             .compile(modules)
             .map_err(|errs| ReduceError::JqCompile(compile_errors(&errs)))?;
+        let hash = blake3::hash(source.as_bytes()).to_hex();
         Ok(Self {
             source: source.into(),
+            fingerprint: format!("jq:{}", &hash[..16]).into(),
             filter: Arc::new(filter),
         })
+    }
+
+    /// Identifies the program: a snapshot built with another one is stale.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// The program text.

@@ -49,7 +49,7 @@ pub fn archive(engine: &mut Engine, older_than: Micros, now: Micros) -> Result<R
     let plan: Vec<(StreamInfo, u64)> = engine.read(|engine| {
         let mut plan = Vec::new();
         for stream in engine.store().streams()? {
-            let fingerprint = engine.reducer(&stream.reducer)?.fingerprint();
+            let fingerprint = engine.reducer(&stream.reducer)?.fingerprint().to_string();
             let target = engine
                 .store()
                 .snapshots(Some(stream.id))?

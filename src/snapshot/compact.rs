@@ -103,7 +103,7 @@ fn plan(engine: &mut Engine, only: Option<&str>, rules: &Rules) -> Result<Plan> 
         if snaps.is_empty() {
             continue;
         }
-        let fingerprint = engine.reducer(&stream.reducer)?.fingerprint();
+        let fingerprint = engine.reducer(&stream.reducer)?.fingerprint().to_string();
         // The newest snapshot that loads is never dropped.
         if let Some(newest) = snaps
             .iter()

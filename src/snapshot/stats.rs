@@ -67,7 +67,7 @@ pub fn stats(engine: &mut Engine) -> Result<Stats> {
         let mut total = Figures::default();
         let mut create_us = (0u64, 0u64);
         for stream in &streams {
-            let fingerprint = engine.reducer(&stream.reducer)?.fingerprint();
+            let fingerprint = engine.reducer(&stream.reducer)?.fingerprint().to_string();
             let snaps = snapshots.remove(&stream.id).unwrap_or_default();
             let mut f = Figures {
                 events: stream.head,

@@ -214,7 +214,7 @@ fn verify_stream(
             ));
             continue;
         }
-        match engine.decode_snapshot(snap, &fingerprint) {
+        match engine.decode_snapshot(snap, fingerprint) {
             Err(reason) => found.push(finding(Some(snap.version), FindingKind::Corrupt, reason)),
             Ok(stored) if stored != state => found.push(Finding {
                 diff: crate::diff::changes(&stored, &state),

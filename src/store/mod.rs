@@ -49,6 +49,9 @@ pub struct Store {
     busy_ms: u64,
     /// Whether the sidecar archive database is attached as `archive`.
     archive: std::cell::Cell<bool>,
+    /// The archive's file (the database's path with `.archive` appended), computed once:
+    /// every transaction looks for it.
+    archive_file: Option<PathBuf>,
 }
 
 /// What [`Store::begin`] started, to hand back to [`Store::end`].
@@ -293,12 +296,18 @@ impl Store {
         // fast as a short one (BENCHMARKS.md). The price: an I/O error on a mapped page (the
         // file truncated under us) arrives as SIGBUS rather than as an error.
         conn.pragma_update(None, "mmap_size", 256_i64 << 20)?;
+        let archive_file = path.as_ref().map(|p| {
+            let mut name = p.as_os_str().to_owned();
+            name.push(".archive");
+            PathBuf::from(name)
+        });
         let store = Self {
             conn,
             path,
             read_only: mode == OpenMode::ReadOnly,
             busy_ms: BUSY_TIMEOUT_MS,
             archive: std::cell::Cell::new(false),
+            archive_file,
         };
         if version < schema::VERSION {
             store.migrate()?;
@@ -359,11 +368,7 @@ impl Store {
 
     /// The sidecar archive database's file: the database's path with `.archive` appended.
     pub fn archive_path(&self) -> Option<PathBuf> {
-        self.path.as_ref().map(|p| {
-            let mut name = p.as_os_str().to_owned();
-            name.push(".archive");
-            PathBuf::from(name)
-        })
+        self.archive_file.clone()
     }
 
     /// Whether the archive is attached.
@@ -500,7 +505,7 @@ impl Store {
         // Another process may have created the archive since this one opened the database.
         if !self.archive.get()
             && self.conn.is_autocommit()
-            && self.archive_path().is_some_and(|p| p.exists())
+            && self.archive_file.as_ref().is_some_and(|p| p.exists())
         {
             self.attach_archive()?;
         }

@@ -423,7 +423,11 @@ impl App {
             stream.head,
             usize::from(self.rows.max(1)),
         )?;
-        let fingerprint = self.engine.reducer(&stream.reducer)?.fingerprint();
+        let fingerprint = self
+            .engine
+            .reducer(&stream.reducer)?
+            .fingerprint()
+            .to_string();
         let snapshots = self
             .engine
             .store()
