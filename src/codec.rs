@@ -79,7 +79,7 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_scalar(&Value::String(key.clone()), out);
+                write_key(key, out);
                 out.push(b':');
                 write_canonical(item, out);
             }
@@ -87,6 +87,12 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
         }
         scalar => write_scalar(scalar, out),
     }
+}
+
+/// An object key as a JSON string, without copying it into a `Value` first.
+fn write_key(key: &str, out: &mut Vec<u8>) {
+    // Serialising a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, key);
 }
 
 fn write_scalar(value: &Value, out: &mut Vec<u8>) {
@@ -180,7 +186,7 @@ fn encode_parts(
                         if j > 0 {
                             text.push(b',');
                         }
-                        write_scalar(&Value::String((*key).clone()), &mut text);
+                        write_key(key, &mut text);
                         text.push(b':');
                         write_value(item, &mut text);
                     }
