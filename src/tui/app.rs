@@ -58,7 +58,7 @@ pub struct View {
     /// How the state at the cursor was obtained.
     pub provenance: Option<Provenance>,
     /// Snapshot versions with a glyph: full, delta, stale.
-    pub snapshots: Vec<(u64, char)>,
+    pub snapshots: Vec<Glyph>,
 }
 
 /// Where the debugger starts.
@@ -75,6 +75,9 @@ pub struct Start {
     /// Leave out anything that depends on the clock.
     pub deterministic: bool,
 }
+
+/// A snapshot on the timeline: its version and glyph (◆ full, ◇ delta, × stale).
+pub type Glyph = (u64, char);
 
 /// The debugger's model.
 pub struct App {
@@ -109,6 +112,8 @@ pub struct App {
     pub read_only: bool,
     /// Set by `Quit`.
     pub quit: bool,
+    /// The snapshot glyphs last read, for (stream id, head).
+    snapshots_of: Option<((crate::model::StreamId, u64), Vec<Glyph>)>,
 }
 
 impl App {
@@ -141,6 +146,7 @@ impl App {
             deterministic: start.deterministic,
             read_only,
             quit: false,
+            snapshots_of: None,
         };
         if let Some(stream) = app.stream().cloned() {
             if let Some(v) = at.filter(|v| *v > stream.head) {
@@ -243,6 +249,7 @@ impl App {
                     .stream()
                     .map(|s| s.name.clone())
                     .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+                self.snapshots_of = None;
                 let snap = self.engine.take_snapshot(
                     &name,
                     Target::Version(self.cursor),
@@ -423,27 +430,37 @@ impl App {
             stream.head,
             usize::from(self.rows.max(1)),
         )?;
-        let fingerprint = self
-            .engine
-            .reducer(&stream.reducer)?
-            .fingerprint()
-            .to_string();
-        let snapshots = self
-            .engine
-            .store()
-            .snapshots(Some(stream.id))?
-            .into_iter()
-            .map(|s| {
-                let glyph = if s.fingerprint != fingerprint {
-                    '×'
-                } else if s.kind == "delta" {
-                    '◇'
-                } else {
-                    '◆'
-                };
-                (s.version, glyph)
-            })
-            .collect();
+        // The snapshot list changes only with the stream, its head, or a snapshot taken
+        // here: not re-read on every step.
+        let key = (stream.id, stream.head);
+        let snapshots = match &self.snapshots_of {
+            Some((k, list)) if *k == key => list.clone(),
+            _ => {
+                let fingerprint = self
+                    .engine
+                    .reducer(&stream.reducer)?
+                    .fingerprint()
+                    .to_string();
+                let list: Vec<Glyph> = self
+                    .engine
+                    .store()
+                    .snapshots(Some(stream.id))?
+                    .into_iter()
+                    .map(|s| {
+                        let glyph = if s.fingerprint != fingerprint {
+                            '×'
+                        } else if s.kind == "delta" {
+                            '◇'
+                        } else {
+                            '◆'
+                        };
+                        (s.version, glyph)
+                    })
+                    .collect();
+                self.snapshots_of = Some((key, list.clone()));
+                list
+            }
+        };
         let mut changed: HashSet<String> = changes.iter().map(|c| c.path().to_string()).collect();
         // The parents of a changed path are shown changed too, so a folded line still tells.
         for path in changed.clone() {
