@@ -284,3 +284,29 @@ fn events_appended_by_another_process_appear_and_follow_keeps_the_cursor_at_the_
     );
     assert!(render_text(&app, 80, 24).unwrap().contains("· following"));
 }
+
+#[test]
+fn a_snapshot_taken_from_the_debugger_shows_on_the_timeline_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snap.db");
+    let mut writer = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
+    for i in 0..5 {
+        append(&mut writer, "s", json!({ "i": i }));
+    }
+    let mut app = App::new(
+        Engine::new(Store::open(&path, OpenMode::Existing).unwrap()),
+        &Start {
+            height: 24,
+            ..Start::default()
+        },
+    )
+    .unwrap();
+    app.update(Action::StepBack).unwrap();
+    assert!(app.view.snapshots.is_empty());
+    app.update(Action::TakeSnapshot).unwrap();
+    assert_eq!(
+        app.view.snapshots,
+        vec![(4, '◆')],
+        "the head did not move, yet the new snapshot is listed"
+    );
+}
