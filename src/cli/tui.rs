@@ -10,8 +10,8 @@ use super::output::stdout;
 use crate::store::{OpenMode, Store};
 use crate::tui::{self, app::App, app::Start};
 
-fn terminal_height() -> u16 {
-    ratatui::crossterm::terminal::size().map_or(40, |(_, h)| h)
+fn terminal_size() -> (u16, u16) {
+    ratatui::crossterm::terminal::size().unwrap_or((120, 40))
 }
 
 /// `rewind open`.
@@ -51,10 +51,12 @@ fn open_store(db: &std::path::Path, read_only: bool) -> Result<Store> {
 
 pub(super) fn open(args: &OpenArgs) -> Result<()> {
     let store = open_store(&args.db.db, args.read_only)?;
+    let (width, height) = terminal_size();
     let start = Start {
         stream: args.stream.clone(),
         at: args.at,
-        height: terminal_height(),
+        width,
+        height,
         ..Start::default()
     };
     tui::run(App::new(crate::Engine::new(store), &start)?)
@@ -62,8 +64,10 @@ pub(super) fn open(args: &OpenArgs) -> Result<()> {
 
 /// Opens the debugger on a database (used by `demo`).
 pub(super) fn open_path(db: &std::path::Path) -> Result<()> {
+    let (width, height) = terminal_size();
     let start = Start {
-        height: terminal_height(),
+        width,
+        height,
         ..Start::default()
     };
     tui::run(App::new(
@@ -106,6 +110,7 @@ pub(super) fn render(args: &RenderArgs) -> Result<()> {
         stream: args.stream.clone(),
         at: args.at,
         mark: args.mark,
+        width,
         height,
         deterministic: true,
     };

@@ -1,7 +1,10 @@
 //! SQLite storage: the schema and its migrations, appends and every query. The only module
 //! that contains SQL. Knows nothing of reducers or presentation.
 
+mod browse;
 mod schema;
+
+pub use browse::Walk;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,46 +1,143 @@
 //! The interactive debugger. One model ([`app::App`]), one [`action::Action`] enum, one
 //! `update`, one pure [`ui::render`], and keys as data ([`keymap::BINDINGS`]). Terminal I/O
 //! lives only in [`run`]; [`render_text`] draws the same frame into a buffer for
-//! `rewind render` and the tests. Never runs SQL: it asks the engine.
+//! `rewind render` and the tests. Never runs SQL: it asks the engine and the store's
+//! browsing queries.
 
 pub mod action;
 pub mod app;
-pub mod json_lines;
+pub mod jobs;
 pub mod keymap;
+pub mod panes;
+pub mod theme;
+pub mod tree;
 pub mod ui;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{self, Event, KeyEventKind};
+use ratatui::crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind, MouseButton, MouseEvent,
+    MouseEventKind,
+};
+use ratatui::crossterm::execute;
 
-use app::App;
+use action::Action;
+use app::{App, Effect, SPEEDS};
+
+/// How long the loop waits for input while idle before it looks for appended events.
+const IDLE: Duration = Duration::from_millis(500);
+
+/// How often a running job's progress is redrawn.
+const PROGRESS: Duration = Duration::from_millis(100);
 
 /// Runs the debugger in the terminal until the user quits. The terminal is restored on
 /// quit, on error and on panic (ratatui's init installs the panic hook).
 pub fn run(mut app: App) -> anyhow::Result<()> {
     let mut terminal = ratatui::init();
     let outcome = (|| -> anyhow::Result<()> {
+        execute!(std::io::stdout(), EnableMouseCapture)?;
+        let size = terminal.size()?;
+        app.dispatch(Action::Resize(size.width, size.height));
+        let mut next_tick = Instant::now();
         while !app.quit {
+            if let Err(err) = app.sync() {
+                app.message = Some(crate::text::safe_message(&format!("{err:#}")));
+            }
             terminal.draw(|frame| ui::render(frame, &app))?;
-            // Idle twice a second: look for events other processes appended.
-            if !event::poll(std::time::Duration::from_millis(500))? {
-                app.dispatch(action::Action::Refresh);
+            for effect in app.effects.drain(..) {
+                let Effect::Copy(text) = effect;
+                let mut out = std::io::stdout();
+                out.write_all(osc52(&text).as_bytes())?;
+                out.flush()?;
+            }
+            let wait = if app.play.is_some() {
+                next_tick.saturating_duration_since(Instant::now())
+            } else if app.job.is_some() {
+                PROGRESS
+            } else {
+                IDLE
+            };
+            if !event::poll(wait)? {
+                if let Some(play) = app.play {
+                    app.apply(Action::PlayTick);
+                    let every = Duration::from_secs(1) / SPEEDS[play.speed];
+                    next_tick = Instant::now() + every;
+                } else if app.job.is_some() {
+                    app.apply(Action::Poll);
+                } else {
+                    app.apply(Action::Refresh);
+                }
                 continue;
             }
-            match event::read()? {
-                Event::Key(key) if key.kind != KeyEventKind::Release => {
-                    if let Some(action) = keymap::action_for(&app, key) {
-                        app.dispatch(action);
-                    }
+            // Take every input already queued before drawing again: a held key moves the
+            // cursor as far as it was asked to, and the state is rebuilt once, not per key.
+            loop {
+                handle(&mut app, event::read()?);
+                if app.quit || !event::poll(Duration::ZERO)? {
+                    break;
                 }
-                Event::Resize(width, height) => app.dispatch(action::Action::Resize(width, height)),
-                _ => {}
             }
         }
         Ok(())
     })();
+    let _ = execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     outcome
+}
+
+fn handle(app: &mut App, input: Event) {
+    let action = match input {
+        Event::Key(key) if key.kind != KeyEventKind::Release => keymap::action_for(app, key),
+        Event::Mouse(mouse) => mouse_action(mouse),
+        Event::Resize(width, height) => Some(Action::Resize(width, height)),
+        _ => None,
+    };
+    if let Some(action) = action {
+        app.apply(action);
+    }
+}
+
+/// What a mouse event asks for: click the timeline to jump, drag to scrub, the wheel
+/// scrolls the pane under it.
+pub fn mouse_action(mouse: MouseEvent) -> Option<Action> {
+    let (x, y) = (mouse.column, mouse.row);
+    match mouse.kind {
+        MouseEventKind::Down(MouseButton::Left) => Some(Action::Click(x, y)),
+        MouseEventKind::Drag(MouseButton::Left) => Some(Action::Drag(x, y)),
+        MouseEventKind::ScrollDown => Some(Action::ScrollDown(x, y)),
+        MouseEventKind::ScrollUp => Some(Action::ScrollUp(x, y)),
+        _ => None,
+    }
+}
+
+/// The OSC 52 sequence that puts `text` on the terminal's clipboard.
+pub fn osc52(text: &str) -> String {
+    format!("\x1b]52;c;{}\x07", base64(text.as_bytes()))
+}
+
+/// Standard base64 with padding (OSC 52 wants it; not worth a dependency).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// The frame the TUI would show at `width`×`height`, as plain text lines without trailing
@@ -59,4 +156,25 @@ pub fn render_text(app: &App, width: u16, height: u16) -> anyhow::Result<String>
         out.push('\n');
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648_test_vectors() {
+        for (plain, coded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), coded, "{plain}");
+        }
+        assert_eq!(osc52("hi"), "\x1b]52;c;aGk=\x07");
+    }
 }

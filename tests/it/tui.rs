@@ -1,38 +1,85 @@
-//! The debugger without a terminal: frames as text (what `rewind render` prints), key
-//! scripts against the model, and the styles that carry meaning in the buffer.
+//! The debugger without a terminal: whole frames as text (insta snapshots at 80x24, 120x40
+//! and a too-small size), key scripts against the model, and the styles that carry meaning
+//! in the buffer. Fixtures have fixed event times, so frames are the same on every run.
+
+use std::path::Path;
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use rewind::tui::action::Action;
-use rewind::tui::app::{App, Start};
+use rewind::tui::app::{App, Effect, Pane, Scope, Start};
+use rewind::tui::keymap::{action_for, script};
 use rewind::tui::{render_text, ui};
-use rewind::{Engine, OpenMode, Store};
-use serde_json::json;
+use rewind::{Engine, OpenMode, Store, Target};
+use serde_json::{Value, json};
 
-use crate::support::append;
+use crate::support::{append, ev};
 
-fn engine_with_orders() -> Engine {
-    let mut engine = crate::support::engine();
-    append(
-        &mut engine,
-        "order-1",
-        json!({"status": "placed", "total": 30}),
-    );
-    append(&mut engine, "order-1", json!({"status": "paid"}));
-    append(
-        &mut engine,
-        "order-1",
-        json!({"status": "shipped", "carrier": "dhl"}),
-    );
-    append(&mut engine, "order-2", json!({"status": "placed"}));
+/// 2026-03-01T12:00:00Z, in µs.
+const T0: i64 = 1_772_366_400_000_000;
+
+fn at(engine: &mut Engine, stream: &str, kind: &str, data: Value, secs: i64) {
+    let mut event = ev(stream, kind, data);
+    event.time = Some(T0 + secs * 1_000_000);
     engine
+        .append(event, rewind::engine::AppendOptions::default())
+        .unwrap();
 }
 
-fn app(start: Start) -> App {
+/// Two orders and an agent run that stopped mid-task, in a file (verify needs one), with a
+/// labelled snapshot of order-1 at v2.
+fn orders(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("orders.db");
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
+    at(
+        &mut engine,
+        "order-1",
+        "Placed",
+        json!({"status": "placed", "total": 30, "items": [{"sku": "A-1", "qty": 2}, {"sku": "B-7", "qty": 1}]}),
+        0,
+    );
+    at(
+        &mut engine,
+        "order-2",
+        "Placed",
+        json!({"status": "placed", "total": 12}),
+        30,
+    );
+    at(
+        &mut engine,
+        "order-1",
+        "Paid",
+        json!({"status": "paid"}),
+        60,
+    );
+    at(
+        &mut engine,
+        "order-1",
+        "Shipped",
+        json!({"status": "shipped", "carrier": "dhl"}),
+        3_600,
+    );
+    at(
+        &mut engine,
+        "agent-1",
+        "Checkpoint",
+        json!({"status": "running", "pending_tool_call": {"tool": "grep"}}),
+        7_200,
+    );
+    engine
+        .take_snapshot("order-1", Target::Version(2), "manual", Some("before ship"))
+        .unwrap();
+    path
+}
+
+fn open(path: &Path, start: Start) -> App {
+    let engine = Engine::new(Store::open(path, OpenMode::Existing).unwrap());
     App::new(
-        engine_with_orders(),
+        engine,
         &Start {
+            width: 80,
             height: 24,
             deterministic: true,
             ..start
@@ -41,162 +88,461 @@ fn app(start: Start) -> App {
     .unwrap()
 }
 
+fn order_1(path: &Path) -> App {
+    open(
+        path,
+        Start {
+            stream: Some("order-1".into()),
+            ..Start::default()
+        },
+    )
+}
+
+/// Presses keys as `rewind render --keys` does.
+fn press(app: &mut App, keys: &str) {
+    for key in script(keys).unwrap() {
+        if let Some(action) = action_for(app, key) {
+            app.dispatch(action);
+        }
+    }
+}
+
+/// Applies an action and loads what it shows, failing the test on an error.
+fn act(app: &mut App, action: Action) {
+    app.update(action).unwrap();
+    app.sync().unwrap();
+}
+
+fn message(app: &App) -> &str {
+    app.message.as_deref().unwrap_or("")
+}
+
+fn frame(app: &App, (width, height): (u16, u16)) -> String {
+    render_text(app, width, height).unwrap()
+}
+
+fn buffer(app: &App, width: u16, height: u16) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| ui::render(frame, app)).unwrap();
+    terminal.backend().buffer().clone()
+}
+
+/// Where `needle` starts in the buffer.
+fn find(buffer: &Buffer, needle: &str) -> (u16, u16) {
+    let area = buffer.area;
+    for y in 0..area.height {
+        let row: String = (0..area.width)
+            .map(|x| buffer[(x, y)].symbol().to_string())
+            .collect();
+        if let Some(col) = row.find(needle) {
+            return (u16::try_from(row[..col].chars().count()).unwrap(), y);
+        }
+    }
+    panic!("{needle:?} not in the frame");
+}
+
+// ---- whole frames ------------------------------------------------------------------------
+
 #[test]
-fn a_frame_shows_streams_state_and_the_last_change_and_is_deterministic() {
-    let app = app(Start::default());
-    let frame = render_text(&app, 80, 24).unwrap();
-    assert_eq!(frame, render_text(&app, 80, 24).unwrap());
-    assert!(frame.contains("│▶order-1"), "{frame}");
-    assert!(frame.contains("State @ v3"), "{frame}");
-    assert!(
-        frame.contains("~ /status  \"paid\" → \"shipped\""),
-        "{frame}"
+fn frames_of_the_main_view_at_two_sizes_and_too_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = orders(dir.path());
+    let app = order_1(&path);
+    assert_eq!(
+        frame(&app, (80, 24)),
+        frame(&app, (80, 24)),
+        "deterministic"
     );
-    assert!(frame.contains("+ /carrier  \"dhl\""), "{frame}");
+    insta::assert_snapshot!("main_80x24", frame(&app, (80, 24)));
+    let mut wide = order_1(&path);
+    act(&mut wide, Action::Resize(120, 40));
+    insta::assert_snapshot!("main_120x40", frame(&wide, (120, 40)));
+    insta::assert_snapshot!("too_small_40x10", frame(&app, (40, 10)));
     assert!(
-        frame.lines().last().unwrap().starts_with(" v3/3 · "),
-        "{frame}"
+        !frame(&app, (80, 24)).contains(" ms"),
+        "no timing in a render"
     );
-    assert!(!frame.contains(" ms"), "no timing in a deterministic frame");
 }
 
 #[test]
-fn a_terminal_too_small_gets_a_message() {
-    let frame = render_text(&app(Start::default()), 40, 10).unwrap();
-    assert!(
-        frame.starts_with("too small: 40×10 (need 60×16)"),
-        "{frame}"
-    );
+fn frames_of_every_overlay_and_dialog() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = orders(dir.path());
+    let cases: &[(&str, &str, (u16, u16))] = &[
+        ("help_80x24", "?", (80, 24)),
+        ("help_120x40", "?", (120, 40)),
+        (
+            "help_scrolled_80x24",
+            "? j j j j j j j j j j j j j j j j j j j j",
+            (80, 24),
+        ),
+        ("blame_80x24", "<Tab> / status <Enter> b", (80, 24)),
+        ("snapshots_80x24", "S", (80, 24)),
+        ("compact_80x24", "C", (80, 24)),
+        ("verify_80x24", "V", (80, 24)),
+        ("label_prompt_80x24", "s before-refund", (80, 24)),
+        ("filter_prompt_80x24", "t Pa", (80, 24)),
+        ("all_streams_120x40", "a k", (120, 40)),
+        ("state_folded_80x24", "<Tab> z", (80, 24)),
+        ("text_diff_mark_120x40", "g j m G d", (120, 40)),
+        ("absolute_times_120x40", "T", (120, 40)),
+    ];
+    for (name, keys, size) in cases {
+        let mut app = order_1(&path);
+        act(&mut app, Action::Resize(size.0, size.1));
+        press(&mut app, keys);
+        insta::assert_snapshot!(*name, frame(&app, *size));
+    }
 }
+
+// ---- stepping, marking, streams ----------------------------------------------------------
 
 #[test]
 fn stepping_marking_and_switching_streams_move_the_model() {
-    let mut app = app(Start::default());
-    app.update(Action::StepBack).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = order_1(&orders(dir.path()));
+    act(&mut app, Action::StepBack);
     assert_eq!(app.cursor, 2);
-    app.update(Action::ToggleMark).unwrap();
-    app.update(Action::First).unwrap();
+    act(&mut app, Action::ToggleMark);
+    act(&mut app, Action::First);
     assert_eq!((app.cursor, app.mark), (0, Some(2)));
     // The diff is now against the mark: everything at v2 is removed at v0.
     assert_eq!(app.view.diff_from, 2);
-    assert_eq!(app.view.changes.len(), 2);
-    app.update(Action::JumpToMark).unwrap();
+    assert_eq!(app.view.changes.len(), 3);
+    act(&mut app, Action::JumpToMark);
     assert_eq!(app.cursor, 2);
-    app.update(Action::NextStream).unwrap();
+    act(&mut app, Action::NextStream);
     assert_eq!(
         (app.stream().unwrap().name.as_str(), app.cursor, app.mark),
         ("order-2", 1, None)
     );
     app.dispatch(Action::NextSnapshot);
     assert!(
-        app.message
-            .as_deref()
-            .unwrap_or("")
-            .contains("no snapshot after"),
-        "{:?}",
-        app.message
+        message(&app).contains("no snapshot after"),
+        "{}",
+        message(&app)
     );
-    app.update(Action::Quit).unwrap();
+    act(&mut app, Action::Quit);
     assert!(app.quit);
 }
 
 #[test]
-fn the_cursor_row_is_reversed_and_changed_lines_are_highlighted() {
-    let app = app(Start::default());
-    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
-    terminal.draw(|frame| ui::render(frame, &app)).unwrap();
-    let buffer = terminal.backend().buffer();
-    let find = |needle: &str| -> (u16, u16) {
-        for y in 0..24 {
-            let row: String = (0..80)
-                .map(|x| buffer[(x, y)].symbol().to_string())
-                .collect();
-            if let Some(col) = row.find(needle) {
-                return (u16::try_from(row[..col].chars().count()).unwrap(), y);
-            }
-        }
-        panic!("{needle} not in the frame");
-    };
-    let (x, y) = find("▶      3");
-    assert!(
-        buffer[(x + 2, y)].modifier.contains(Modifier::REVERSED),
-        "the event at the cursor"
-    );
-    let (x, y) = find("\"carrier\": \"dhl\"");
-    assert_eq!(buffer[(x, y)].fg, Color::Yellow, "a line the event changed");
-    let (x, y) = find("\"total\": 30");
-    assert_ne!(buffer[(x, y)].fg, Color::Yellow, "a line it did not change");
-}
-
-#[test]
-fn hostile_text_never_reaches_the_frame_raw() {
-    let mut engine = crate::support::engine();
-    append(
-        &mut engine,
-        "s",
-        json!({"msg": "\u{1b}[2J\u{1b}]0;x\u{7} \u{202e}rlo \u{9b}31m"}),
-    );
-    let app = App::new(
-        engine,
-        &Start {
-            height: 24,
-            deterministic: true,
-            ..Start::default()
-        },
-    )
-    .unwrap();
-    let frame = render_text(&app, 100, 24).unwrap();
-    assert!(
-        !frame
-            .chars()
-            .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
-        "{frame:?}"
-    );
-}
-
-#[test]
-fn a_read_only_database_disables_the_snapshot_key_with_a_message() {
+fn actions_only_change_the_model_until_sync_loads_once() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ro.db");
-    append(
-        &mut Engine::new(Store::open(&path, OpenMode::Create).unwrap()),
-        "s",
-        json!({"a": 1}),
+    let mut app = order_1(&orders(dir.path()));
+    for _ in 0..3 {
+        app.apply(Action::StepBack);
+    }
+    assert_eq!(app.cursor, 0);
+    assert_eq!(
+        app.view.provenance.as_ref().unwrap().version,
+        3,
+        "nothing reconstructed per key"
     );
-    let engine = Engine::new(Store::open(&path, OpenMode::ReadOnly).unwrap());
-    let mut app = App::new(
-        engine,
-        &Start {
-            height: 24,
-            ..Start::default()
-        },
-    )
-    .unwrap();
-    app.dispatch(Action::TakeSnapshot);
-    assert!(
-        app.message.as_deref().unwrap_or("").contains("read-only"),
-        "{:?}",
-        app.message
-    );
-    assert!(!app.quit);
+    app.sync().unwrap();
+    assert_eq!(app.view.provenance.as_ref().unwrap().version, 0);
 }
+
+#[test]
+fn a_type_filter_steps_over_other_events_and_hides_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = order_1(&orders(dir.path()));
+    press(&mut app, "g t Pa <Enter>");
+    assert_eq!(app.filter.as_deref(), Some("Pa"));
+    let kinds: Vec<&str> = app.view.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        vec!["Paid"],
+        "case-insensitive; Placed and Shipped have no \"pa\""
+    );
+    press(&mut app, "j");
+    assert_eq!(app.cursor, 2);
+    press(&mut app, "j");
+    assert!(
+        message(&app).contains("no event matching"),
+        "{}",
+        message(&app)
+    );
+    press(&mut app, "t <Backspace> <Backspace> !paid <Enter> g j j");
+    assert_eq!(app.cursor, 3, "!paid skips v2");
+}
+
+#[test]
+fn all_streams_walk_by_seq_across_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = order_1(&orders(dir.path()));
+    act(&mut app, Action::ToggleScope);
+    assert_eq!(app.scope, Scope::All);
+    act(&mut app, Action::First);
+    let mut seen = Vec::new();
+    for step in 0..5 {
+        if step > 0 {
+            act(&mut app, Action::StepForward);
+        }
+        seen.push((app.stream().unwrap().name.clone(), app.cursor));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            ("order-1".to_string(), 1),
+            ("order-2".to_string(), 1),
+            ("order-1".to_string(), 2),
+            ("order-1".to_string(), 3),
+            ("agent-1".to_string(), 1),
+        ]
+    );
+    assert_eq!(
+        app.view.state["status"], "running",
+        "the state follows the stream"
+    );
+    assert!(frame(&app, (80, 24)).contains("Events · all by seq"));
+}
+
+// ---- the state tree ----------------------------------------------------------------------
+
+#[test]
+fn the_state_cursor_folds_unfolds_and_searches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = order_1(&orders(dir.path()));
+    press(&mut app, "<Tab>");
+    assert_eq!(app.focus, Pane::State);
+    press(&mut app, "<Home> j");
+    assert_eq!(app.state_path, "/carrier");
+    press(&mut app, "j");
+    assert_eq!(app.state_path, "/items");
+    let rows = app.view.tree.total;
+    press(&mut app, "<Enter>");
+    assert!(app.folded.contains("/items"));
+    assert_eq!(app.view.tree.total, rows - 9, "the fold hides the items");
+    assert!(frame(&app, (80, 24)).contains("\"items\": […],  2 items"));
+    press(&mut app, "/ B-7 <Enter>");
+    assert_eq!(app.state_path, "/items/1/sku");
+    assert!(
+        !app.folded.contains("/items"),
+        "a match inside a fold unfolds it"
+    );
+    press(&mut app, "h");
+    assert_eq!(
+        app.state_path, "/items/1",
+        "h on a value folds its container"
+    );
+    assert!(app.folded.contains("/items/1"));
+    press(&mut app, "Z");
+    assert!(app.folded.is_empty());
+    // Stepping with the focus here keeps the cursor on the value being watched.
+    press(&mut app, "/ status <Enter> <Left>");
+    assert_eq!((app.cursor, app.state_path.as_str()), (2, "/status"));
+    press(&mut app, "<Esc>");
+    assert_eq!(app.focus, Pane::Events);
+}
+
+#[test]
+fn blame_lists_the_events_that_changed_a_value_and_enter_jumps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = order_1(&orders(dir.path()));
+    press(&mut app, "<Tab> / status <Enter> b");
+    let Some(rewind::tui::app::Overlay::List(list)) = &app.overlay else {
+        panic!("no blame list");
+    };
+    assert_eq!(list.rows.len(), 3, "{:?}", list.rows);
+    assert!(list.rows[0].text.starts_with("v3"), "{:?}", list.rows);
+    press(&mut app, "j j <Enter>");
+    assert_eq!((app.cursor, app.overlay.is_none()), (1, true));
+}
+
+#[test]
+fn copy_puts_the_value_under_the_cursor_on_the_clipboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = order_1(&orders(dir.path()));
+    press(&mut app, "<Tab> / carrier <Enter> y");
+    assert_eq!(app.effects, vec![Effect::Copy("\"dhl\"".into())]);
+    assert!(
+        message(&app).contains("copied /carrier"),
+        "{}",
+        message(&app)
+    );
+    app.effects.clear();
+    press(&mut app, "<Esc> y");
+    let Effect::Copy(line) = &app.effects[0];
+    let event: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(
+        (event["type"].as_str(), event["version"].as_u64()),
+        (Some("Shipped"), Some(3))
+    );
+    assert_eq!(
+        rewind::tui::osc52("dhl"),
+        "\u{1b}]52;c;ZGhs\u{7}",
+        "what the loop writes to the terminal"
+    );
+}
+
+// ---- playback ----------------------------------------------------------------------------
+
+#[test]
+fn playback_steps_on_ticks_and_stops_when_the_condition_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = order_1(&orders(dir.path()));
+    // A key script types words without their spaces, so the condition is set directly.
+    press(&mut app, "g u");
+    let prompt = app.prompt.as_mut().unwrap();
+    prompt.text = ".status == \"paid\"".into();
+    press(&mut app, "<Enter> p");
+    assert!(app.play.is_some());
+    act(&mut app, Action::PlayTick);
+    assert_eq!((app.cursor, app.play.is_some()), (1, true));
+    act(&mut app, Action::PlayTick);
+    assert_eq!((app.cursor, app.play.is_none()), (2, true));
+    assert!(message(&app).contains("holds"), "{}", message(&app));
+    press(&mut app, "u");
+    app.prompt.as_mut().unwrap().text = "error(\"boom\")".into();
+    press(&mut app, "<Enter> p");
+    app.dispatch(Action::PlayTick);
+    assert!(
+        app.play.is_none() && message(&app).contains("boom"),
+        "{}",
+        message(&app)
+    );
+    press(&mut app, "u");
+    app.prompt.as_mut().unwrap().text = ".status ==".into();
+    press(&mut app, "<Enter>");
+    assert!(
+        message(&app).contains("stop condition"),
+        "{}",
+        message(&app)
+    );
+    press(&mut app, "+ +");
+    assert!(message(&app).contains("50/s"), "{}", message(&app));
+}
+
+// ---- writes: snapshot, compaction, verify --------------------------------------------------
+
+#[test]
+fn a_snapshot_with_a_label_shows_on_the_timeline_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = orders(dir.path());
+    let mut app = order_1(&path);
+    assert_eq!(app.view.snapshots.len(), 1);
+    press(&mut app, "s risky <Enter>");
+    assert!(
+        message(&app).contains("snapshot taken at v3"),
+        "{}",
+        message(&app)
+    );
+    assert_eq!(
+        app.view
+            .snapshots
+            .iter()
+            .map(|s| (s.version, s.glyph))
+            .collect::<Vec<_>>(),
+        vec![(2, '◆'), (3, '◆')],
+        "the head did not move, yet the new snapshot is listed"
+    );
+    let store = Store::open(&path, OpenMode::ReadOnly).unwrap();
+    let labels: Vec<Option<String>> = store
+        .snapshots(None)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.label)
+        .collect();
+    assert!(labels.contains(&Some("risky".into())), "{labels:?}");
+}
+
+#[test]
+fn compaction_shows_the_plan_and_carries_it_out_only_on_enter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.db");
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
+    for i in 0..64 {
+        at(&mut engine, "s", "Set", json!({ "i": i }), i);
+        engine
+            .take_snapshot(
+                "s",
+                Target::Version(u64::try_from(i + 1).unwrap()),
+                "manual",
+                None,
+            )
+            .unwrap();
+    }
+    let count = || {
+        Store::open(&path, OpenMode::ReadOnly)
+            .unwrap()
+            .snapshots(None)
+            .unwrap()
+            .len()
+    };
+    let mut app = open(&path, Start::default());
+    press(&mut app, "C");
+    let Some(rewind::tui::app::Overlay::List(list)) = &app.overlay else {
+        panic!("no plan");
+    };
+    let drops = list.rows.len();
+    assert!(drops > 40, "a ladder keeps a few of 64: {drops}");
+    assert_eq!(count(), 64, "a plan is a dry run");
+    press(&mut app, "<Esc>");
+    assert_eq!(count(), 64, "cancelled");
+    press(&mut app, "C <Enter>");
+    assert_eq!(count(), 64 - drops, "{}", message(&app));
+    assert!(
+        message(&app).contains(&format!("dropped {drops}")),
+        "{}",
+        message(&app)
+    );
+}
+
+#[test]
+fn verify_lists_findings_and_enter_jumps_to_the_bad_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = orders(dir.path());
+    Store::open(&path, OpenMode::Existing)
+        .unwrap()
+        .execute_raw("UPDATE snapshots SET checksum = zeroblob(32)", [])
+        .unwrap();
+    let mut app = open(&path, Start::default());
+    press(&mut app, "V");
+    let Some(rewind::tui::app::Overlay::List(list)) = &app.overlay else {
+        panic!("no findings");
+    };
+    assert_eq!(list.rows.len(), 1, "{:?}", list.rows);
+    assert!(list.rows[0].text.contains("Corrupt"), "{:?}", list.rows);
+    press(&mut app, "<Enter>");
+    assert_eq!(
+        (app.stream().unwrap().name.as_str(), app.cursor),
+        ("order-1", 2)
+    );
+    assert_eq!(
+        app.view.markers.get("order-1"),
+        Some(&'!'),
+        "the stream is marked"
+    );
+}
+
+#[test]
+fn a_read_only_database_disables_the_write_keys_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = orders(dir.path());
+    let engine = Engine::new(Store::open(&path, OpenMode::ReadOnly).unwrap());
+    let mut app = App::new(engine, &Start::default()).unwrap();
+    for key in ["s", "C"] {
+        press(&mut app, key);
+        assert!(
+            message(&app).contains("read-only"),
+            "{key}: {}",
+            message(&app)
+        );
+        assert!(app.prompt.is_none() && app.overlay.is_none() && !app.quit);
+    }
+}
+
+// ---- prompts, search, live ----------------------------------------------------------------
 
 #[test]
 fn go_to_and_search_through_the_prompt() {
-    use rewind::tui::keymap::{action_for, script};
-    let mut app = app(Start::default());
-    let press = |app: &mut App, keys: &str| {
-        for key in script(keys).unwrap() {
-            if let Some(action) = action_for(app, key) {
-                app.dispatch(action);
-            }
-        }
-    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = order_1(&orders(dir.path()));
     press(&mut app, ":1");
     assert_eq!(app.prompt.as_ref().map(|p| p.text.as_str()), Some("1"));
     assert!(
-        render_text(&app, 80, 24)
-            .unwrap()
+        frame(&app, (80, 24))
             .lines()
             .last()
             .unwrap()
@@ -208,33 +554,22 @@ fn go_to_and_search_through_the_prompt() {
     assert_eq!(app.cursor, 3);
     press(&mut app, "/PAID <Enter>");
     assert!(
-        app.message
-            .as_deref()
-            .unwrap_or("")
-            .contains("no event after v3"),
-        "{:?}",
-        app.message
+        message(&app).contains("no event after v3"),
+        "{}",
+        message(&app)
     );
     press(&mut app, "N");
     assert_eq!(app.cursor, 2, "LIKE is case-insensitive: v2 has \"paid\"");
     press(&mut app, ":nonsense <Enter>");
     assert!(
-        app.message
-            .as_deref()
-            .unwrap_or("")
-            .contains("neither a version nor"),
-        "{:?}",
-        app.message
+        message(&app).contains("neither a version nor"),
+        "{}",
+        message(&app)
     );
     press(&mut app, ":9 <Enter>");
-    assert!(
-        app.message
-            .as_deref()
-            .unwrap_or("")
-            .contains("no version 9"),
-        "{:?}",
-        app.message
-    );
+    assert!(message(&app).contains("no version 9"), "{}", message(&app));
+    press(&mut app, ":2026-03-01T12:30:00Z <Enter>");
+    assert_eq!(app.cursor, 2, "the last event at or before the time");
     press(&mut app, ": <Esc>");
     assert!(
         app.prompt.is_none() && !app.quit,
@@ -248,65 +583,196 @@ fn events_appended_by_another_process_appear_and_follow_keeps_the_cursor_at_the_
     let path = dir.path().join("live.db");
     let mut writer = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
     append(&mut writer, "s", json!({"n": 1}));
-    let reader = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
-    let mut app = App::new(
-        reader,
-        &Start {
-            height: 24,
-            ..Start::default()
-        },
-    )
-    .unwrap();
+    let mut app = open(&path, Start::default());
     append(&mut writer, "s", json!({"n": 2}));
-    app.update(Action::Refresh).unwrap();
+    act(&mut app, Action::Refresh);
     assert_eq!(
         (app.stream().unwrap().head, app.cursor),
         (2, 1),
         "new events appear; the cursor stays"
     );
-    app.update(Action::ToggleFollow).unwrap();
+    act(&mut app, Action::ToggleFollow);
     assert_eq!(app.cursor, 2);
     append(&mut writer, "s", json!({"n": 3}));
     append(&mut writer, "t", json!({"other": true}));
-    app.update(Action::Refresh).unwrap();
+    act(&mut app, Action::Refresh);
     assert_eq!(
         (app.cursor, app.streams.len()),
         (3, 2),
         "following: on the newest event; the new stream is listed"
     );
-    assert_eq!(
-        app.view
-            .lines
-            .iter()
-            .find(|l| l.path == "/n")
-            .map(|l| l.text.as_str()),
-        Some("\"n\": 3")
+    assert_eq!(app.view.state["n"], 3);
+    assert!(frame(&app, (80, 24)).contains("· following"));
+}
+
+// ---- mouse ---------------------------------------------------------------------------------
+
+#[test]
+fn clicking_the_timeline_jumps_in_time_and_the_wheel_scrolls_the_list_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = order_1(&orders(dir.path()));
+    let timeline = ui::inner(ui::areas(app.size).timeline);
+    act(&mut app, Action::Click(timeline.x, timeline.y));
+    assert_eq!(app.cursor, 1, "the left edge is the first event");
+    act(
+        &mut app,
+        Action::Drag(timeline.x + timeline.width - 1, timeline.y),
     );
-    assert!(render_text(&app, 80, 24).unwrap().contains("· following"));
+    assert_eq!(app.cursor, 3, "dragged to the right edge: the last");
+    let events = ui::inner(ui::areas(app.size).events);
+    act(&mut app, Action::ScrollUp(events.x + 1, events.y + 1));
+    assert_eq!(app.cursor, 2);
+    let streams = ui::inner(ui::areas(app.size).streams);
+    act(&mut app, Action::Click(streams.x + 1, streams.y));
+    assert_eq!(
+        app.stream().unwrap().name,
+        "agent-1",
+        "the first stream listed"
+    );
+    let state = ui::inner(ui::areas(app.size).state);
+    act(&mut app, Action::Click(state.x + 1, state.y + 1));
+    assert_eq!(
+        (app.focus, app.state_path.as_str()),
+        (Pane::State, "/pending_tool_call")
+    );
+}
+
+// ---- styles that carry meaning -------------------------------------------------------------
+
+#[test]
+fn the_cursor_row_is_reversed_and_changed_lines_are_highlighted() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = order_1(&orders(dir.path()));
+    let buf = buffer(&app, 80, 24);
+    let (x, y) = find(&buf, "▶     3");
+    assert!(
+        buf[(x + 2, y)].modifier.contains(Modifier::REVERSED),
+        "the event at the cursor"
+    );
+    let (x, y) = find(&buf, "\"carrier\": \"dhl\"");
+    assert_eq!(buf[(x, y)].fg, Color::Yellow, "a line the event changed");
+    let (x, y) = find(&buf, "\"qty\": 2");
+    assert_ne!(buf[(x, y)].fg, Color::Yellow, "a line it did not change");
 }
 
 #[test]
-fn a_snapshot_taken_from_the_debugger_shows_on_the_timeline_at_once() {
+fn diff_lines_are_green_when_added_and_red_when_removed() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("snap.db");
-    let mut writer = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
-    for i in 0..5 {
-        append(&mut writer, "s", json!({ "i": i }));
-    }
+    let mut app = order_1(&orders(dir.path()));
+    act(&mut app, Action::StepBack);
+    act(&mut app, Action::ToggleDiffText);
+    let buf = buffer(&app, 120, 40);
+    let (x, y) = find(&buf, "+  \"status\": \"paid\"");
+    assert_eq!(buf[(x, y)].fg, Color::Green);
+    let (x, y) = find(&buf, "-  \"status\": \"placed\"");
+    assert_eq!(buf[(x, y)].fg, Color::Red);
+    let (x, y) = find(&buf, "   \"total\": 30");
+    assert_eq!(buf[(x, y)].fg, Color::Reset, "context");
+}
+
+#[test]
+fn the_state_cursor_is_reversed_only_with_the_focus_on_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = order_1(&orders(dir.path()));
+    let reversed = |app: &App| {
+        let buf = buffer(app, 80, 24);
+        let (x, y) = find(&buf, "\"carrier\"");
+        buf[(x, y)].modifier.contains(Modifier::REVERSED)
+    };
+    assert!(!reversed(&app));
+    act(&mut app, Action::ToggleFocus);
+    assert!(reversed(&app), "the cursor is on what the event changed");
+}
+
+#[test]
+fn streams_are_marked_unfinished_or_with_stale_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = orders(dir.path());
+    let app = order_1(&path);
+    assert_eq!(app.view.markers.get("agent-1"), Some(&'…'));
+    assert_eq!(app.view.markers.get("order-1"), None);
+    let buf = buffer(&app, 80, 24);
+    let (x, y) = find(&buf, "…agent-1");
+    assert_eq!(buf[(x, y)].fg, Color::Red);
+}
+
+// ---- safety --------------------------------------------------------------------------------
+
+#[test]
+fn hostile_text_never_reaches_the_frame_raw() {
+    let mut engine = crate::support::engine();
+    let hostile = "\u{1b}[2J\u{1b}]0;x\u{7} \u{202e}rlo \u{9b}31m";
+    // Stream names and types with control characters are refused on append; data, keys
+    // and meta are stored as given.
+    let mut event = ev("s", "Set", json!({"msg": hostile, hostile: [hostile]}));
+    event.meta = Some(json!({"actor": hostile}));
+    engine
+        .append(event, rewind::engine::AppendOptions::default())
+        .unwrap();
     let mut app = App::new(
-        Engine::new(Store::open(&path, OpenMode::Existing).unwrap()),
+        engine,
         &Start {
             height: 24,
+            deterministic: true,
             ..Start::default()
         },
     )
     .unwrap();
-    app.update(Action::StepBack).unwrap();
-    assert!(app.view.snapshots.is_empty());
-    app.update(Action::TakeSnapshot).unwrap();
-    assert_eq!(
-        app.view.snapshots,
-        vec![(4, '◆')],
-        "the head did not move, yet the new snapshot is listed"
+    for keys in ["", "a", "a <Tab> b", "<Esc> <Esc> S", "<Esc> d", "d ?"] {
+        press(&mut app, keys);
+        let frame = render_text(&app, 100, 24).unwrap();
+        assert!(
+            !frame
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+            "{keys}: {frame:?}"
+        );
+    }
+}
+
+#[test]
+fn a_huge_state_is_laid_out_a_window_at_a_time() {
+    let mut engine = crate::support::engine();
+    let big: serde_json::Map<String, Value> = (0..50_000)
+        .map(|i| (format!("k{i:05}"), json!({"v": i})))
+        .collect();
+    append(&mut engine, "big", Value::Object(big));
+    append(&mut engine, "big", json!({"k49999": {"v": -1}}));
+    let mut app = App::new(
+        engine,
+        &Start {
+            height: 24,
+            deterministic: true,
+            ..Start::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(app.view.tree.total, 150_002);
+    assert!(app.view.tree.rows.len() <= 24);
+    assert!(
+        frame(&app, (80, 24)).contains("\"v\": -1"),
+        "the change is in view"
     );
+    press(&mut app, "<Tab> <Home>");
+    assert_eq!(app.view.tree.cursor, 0);
+    press(&mut app, "<End>");
+    assert_eq!(app.view.tree.cursor, 150_001);
+}
+
+#[test]
+fn an_empty_database_draws_and_every_key_is_harmless() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.db");
+    drop(Store::open(&path, OpenMode::Create).unwrap());
+    let mut app = open(&path, Start::default());
+    let all: String = rewind::tui::keymap::BINDINGS
+        .iter()
+        .filter(|b| !matches!(b.name, "q" | "<Esc>"))
+        .map(|b| b.name)
+        .collect::<Vec<_>>()
+        .join(" ");
+    press(&mut app, &all);
+    press(&mut app, "<Esc> <Esc>");
+    let frame = frame(&app, (80, 24));
+    assert!(frame.contains("Streams 0"), "{frame}");
 }

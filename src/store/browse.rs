@@ -1,0 +1,264 @@
+//! Queries for browsing: the events next to a position (one stream by version, or every
+//! stream by seq, optionally only some types), and how events spread over time. The
+//! debugger's event list, stepping with a filter and timeline density come from here.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, i, u};
+use crate::error::Result;
+use crate::model::{Event, Micros, StreamInfo};
+
+/// Which events a browse walks.
+#[derive(Debug, Clone, Copy)]
+pub struct Walk<'a> {
+    /// One stream, ordered by version; `None`: every stream, ordered by seq.
+    pub stream: Option<&'a StreamInfo>,
+    /// Only events whose type contains this text (case-insensitive); a leading `!` keeps
+    /// the events whose type does not contain it.
+    pub kind: Option<&'a str>,
+}
+
+impl Walk<'_> {
+    /// The LIKE pattern and whether it is negated.
+    fn pattern(&self) -> (Option<String>, bool) {
+        let Some(text) = self.kind.map(str::trim).filter(|t| !t.is_empty()) else {
+            return (None, false);
+        };
+        let (negate, text) = match text.strip_prefix('!') {
+            Some(rest) => (true, rest.trim()),
+            None => (false, text),
+        };
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        (Some(format!("%{escaped}%")), negate)
+    }
+}
+
+impl Store {
+    /// Up to `limit` events next to `from` (a version for one stream, a seq for all),
+    /// nearest first: after it when `forward`, before it otherwise; `inclusive` counts `from`
+    /// itself. Archived events are included.
+    pub fn neighbours(
+        &self,
+        walk: &Walk<'_>,
+        from: u64,
+        forward: bool,
+        inclusive: bool,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        if let Some(stream) = walk.stream
+            && stream.archived_upto > 0
+        {
+            self.require_archive(stream)?;
+        }
+        let op = match (forward, inclusive) {
+            (true, true) => ">=",
+            (true, false) => ">",
+            (false, true) => "<=",
+            (false, false) => "<",
+        };
+        let dir = if forward { "ASC" } else { "DESC" };
+        let (column, scope) = if walk.stream.is_some() {
+            ("e.version", "e.stream_id = ?1")
+        } else {
+            ("e.seq", "?1 IS NULL")
+        };
+        let sql = format!(
+            "SELECT e.seq, e.version, e.type, e.ts, e.data, e.meta, e.idem_key, s.name
+             FROM {} e JOIN main.streams s ON s.id = e.stream_id
+             WHERE {scope} AND {column} {op} ?2
+               AND (?3 IS NULL OR (e.type LIKE ?3 ESCAPE '\\') != ?4)
+             ORDER BY {column} {dir} LIMIT ?5",
+            self.all_events()
+        );
+        let (pattern, negate) = walk.pattern();
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![
+                walk.stream.map(|s| s.id),
+                i(from),
+                pattern,
+                negate,
+                i(limit as u64)
+            ],
+            |r| {
+                let name: String = r.get(7)?;
+                Self::event_from_row(r, &name)
+            },
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The event with this seq, with its stream's name.
+    pub fn event_at_seq(&self, seq: i64) -> Result<Option<Event>> {
+        let walk = Walk {
+            stream: None,
+            kind: None,
+        };
+        Ok(self
+            .neighbours(&walk, u(seq), true, true, 1)?
+            .into_iter()
+            .find(|e| e.seq == seq))
+    }
+
+    /// The seq of the newest event at or before `at` across every stream (the oldest event
+    /// if all are later), or `None` without events.
+    pub fn seq_at_time(&self, at: Micros) -> Result<Option<i64>> {
+        let sql = format!(
+            "SELECT seq FROM {} WHERE ts <= ?1 ORDER BY ts DESC, seq DESC LIMIT 1",
+            self.all_events()
+        );
+        let found: Option<i64> = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([at], |r| r.get(0))
+            .optional()?;
+        if found.is_some() {
+            return Ok(found);
+        }
+        let sql = format!("SELECT min(seq) FROM {}", self.all_events());
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    /// The first and last event time of one stream or of all, if there are events.
+    pub fn time_span(&self, stream: Option<&StreamInfo>) -> Result<Option<(Micros, Micros)>> {
+        let sql = format!(
+            "SELECT min(ts), max(ts) FROM {} WHERE ?1 IS NULL OR stream_id = ?1",
+            self.all_events()
+        );
+        let (first, last): (Option<i64>, Option<i64>) = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([stream.map(|s| s.id)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(first.zip(last))
+    }
+
+    /// How many events fall in each of `buckets` equal slices of `[first, last]` of event
+    /// time, for one stream or all.
+    pub fn time_histogram(
+        &self,
+        stream: Option<&StreamInfo>,
+        (first, last): (Micros, Micros),
+        buckets: usize,
+    ) -> Result<Vec<u64>> {
+        let mut counts = vec![0u64; buckets.max(1)];
+        let span = i128::from(last - first).max(1);
+        let sql = format!(
+            "SELECT ts, count(*) FROM {} WHERE ?1 IS NULL OR stream_id = ?1 GROUP BY ts",
+            self.all_events()
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query([stream.map(|s| s.id)])?;
+        let top = counts.len() - 1;
+        while let Some(row) = rows.next()? {
+            let (ts, n): (i64, i64) = (row.get(0)?, row.get(1)?);
+            let at = i128::from(ts - first) * top as i128 / span;
+            let at = usize::try_from(at.clamp(0, top as i128)).unwrap_or(0);
+            counts[at] += u(n);
+        }
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with(types: &[(&str, &str)]) -> Store {
+        let store = Store::open_in_memory().unwrap();
+        let mut versions = std::collections::HashMap::new();
+        for (n, (stream, kind)) in types.iter().enumerate() {
+            let info = match store.stream(stream).unwrap() {
+                Some(s) => s,
+                None => store.create_stream(stream, None).unwrap(),
+            };
+            let version = versions.entry(stream.to_string()).or_insert(0u64);
+            *version += 1;
+            let seq = store.next_seq().unwrap();
+            let data = format!("{{\"n\":{n}}}");
+            store
+                .insert_event(
+                    seq,
+                    info.id,
+                    *version,
+                    kind,
+                    1_000 * n as i64,
+                    &data,
+                    None,
+                    None,
+                )
+                .unwrap();
+            store.set_head(info.id, *version, 1_000 * n as i64).unwrap();
+        }
+        store
+    }
+
+    #[test]
+    fn neighbours_walk_one_stream_by_version_with_a_type_filter() {
+        let store = store_with(&[
+            ("a", "Started"),
+            ("b", "Other"),
+            ("a", "Heartbeat"),
+            ("a", "Finished"),
+            ("a", "Heartbeat"),
+        ]);
+        let a = store.stream("a").unwrap().unwrap();
+        let walk = |kind| Walk {
+            stream: Some(&a),
+            kind,
+        };
+        let versions = |events: Vec<Event>| events.iter().map(|e| e.version).collect::<Vec<_>>();
+        assert_eq!(
+            versions(store.neighbours(&walk(None), 1, true, false, 10).unwrap()),
+            vec![2, 3, 4]
+        );
+        assert_eq!(
+            versions(store.neighbours(&walk(None), 3, false, true, 10).unwrap()),
+            vec![3, 2, 1]
+        );
+        assert_eq!(
+            versions(
+                store
+                    .neighbours(&walk(Some("heart")), 0, true, false, 10)
+                    .unwrap()
+            ),
+            vec![2, 4]
+        );
+        assert_eq!(
+            versions(
+                store
+                    .neighbours(&walk(Some("!heart")), 4, false, true, 10)
+                    .unwrap()
+            ),
+            vec![3, 1]
+        );
+    }
+
+    #[test]
+    fn neighbours_walk_every_stream_by_seq_and_spread_over_time() {
+        let store = store_with(&[("a", "X"), ("b", "Y"), ("a", "Z")]);
+        let all = Walk {
+            stream: None,
+            kind: None,
+        };
+        let got: Vec<(String, u64)> = store
+            .neighbours(&all, 0, true, false, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.stream, e.version))
+            .collect();
+        assert_eq!(got, vec![("a".into(), 1), ("b".into(), 1), ("a".into(), 2)]);
+        assert_eq!(store.time_span(None).unwrap(), Some((0, 2_000)));
+        assert_eq!(
+            store.time_histogram(None, (0, 2_000), 3).unwrap(),
+            vec![1, 1, 1]
+        );
+        assert_eq!(store.seq_at_time(1_500).unwrap(), Some(2));
+        assert_eq!(store.event_at_seq(2).unwrap().unwrap().stream, "b");
+    }
+}

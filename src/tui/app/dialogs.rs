@@ -1,0 +1,445 @@
+//! The actions that write or look further than the cursor: snapshots, copy, blame, the
+//! snapshot list, compaction, verify, and the mouse.
+
+use super::{App, Effect, Goal, ListKind, ListRow, Listing, MAX_COPY, Overlay, Pane, Scope, clean};
+use crate::model::Target;
+use crate::tui::action::Action;
+use crate::tui::jobs::VerifyJob;
+use crate::tui::ui;
+
+impl App {
+    // ---- actions with side effects -----------------------------------------------------
+
+    pub(super) fn writable(&self, what: &str) -> anyhow::Result<()> {
+        if self.read_only {
+            anyhow::bail!("the database is open read-only: {what} is disabled");
+        }
+        Ok(())
+    }
+
+    pub(super) fn take_snapshot(&mut self, label: Option<String>) -> anyhow::Result<()> {
+        self.writable("taking snapshots")?;
+        let name = self
+            .stream()
+            .map(|s| s.name.clone())
+            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        self.snapshots_of = None;
+        let snap = self.engine.take_snapshot(
+            &name,
+            Target::Version(self.cursor),
+            "manual",
+            label.as_deref(),
+        )?;
+        self.message = Some(format!(
+            "snapshot taken at v{} ({} bytes{})",
+            snap.version,
+            snap.stored_size,
+            label.map_or_else(String::new, |l| format!(", label {:?}", clean(&l)))
+        ));
+        Ok(())
+    }
+
+    pub(super) fn copy(&mut self) -> anyhow::Result<()> {
+        let (what, text) = match self.focus {
+            Pane::State => {
+                let value = self.view.state.pointer(&self.state_path).ok_or_else(|| {
+                    anyhow::anyhow!("nothing at {:?} to copy", clean(&self.state_path))
+                })?;
+                let path = if self.state_path.is_empty() {
+                    "the state".to_string()
+                } else {
+                    clean(&self.state_path)
+                };
+                (path, serde_json::to_string_pretty(value)?)
+            }
+            Pane::Events => {
+                let event = self
+                    .view
+                    .event
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("no event at v0 to copy"))?;
+                (
+                    format!("event v{}", event.version),
+                    crate::jsonl::export_line(event).to_string(),
+                )
+            }
+        };
+        if text.len() > MAX_COPY {
+            anyhow::bail!(
+                "{what} is {} bytes: more than the clipboard takes ({MAX_COPY} bytes)",
+                text.len()
+            );
+        }
+        self.message = Some(format!("copied {what} ({} bytes)", text.len()));
+        self.effects.push(Effect::Copy(text));
+        self.dirty = false;
+        Ok(())
+    }
+
+    pub(super) fn blame(&mut self) -> anyhow::Result<()> {
+        let name = self
+            .stream()
+            .map(|s| s.name.clone())
+            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        let path = self.state_path.clone();
+        let events = self
+            .engine
+            .blame(&name, &path, Target::Version(self.cursor))?;
+        let shown = if path.is_empty() {
+            "the state".to_string()
+        } else {
+            clean(&path)
+        };
+        let origin = self.view.origin;
+        let rows = events
+            .iter()
+            .map(|e| ListRow {
+                text: format!(
+                    "v{:<8} {:<12} {}",
+                    crate::model::group(e.version),
+                    self.time_text(e.ts, origin),
+                    clean(&e.kind)
+                ),
+                goal: Goal::Jump(name.clone(), e.version),
+                alarm: false,
+            })
+            .collect::<Vec<_>>();
+        self.overlay = Some(Overlay::List(Listing {
+            kind: ListKind::Blame,
+            title: format!(" Blame {shown} ≤ v{} ", crate::model::group(self.cursor)),
+            header: vec![format!(
+                "{} events changed {shown}, newest first",
+                rows.len()
+            )],
+            rows,
+            selected: 0,
+            hint: "Enter jumps · Esc closes".into(),
+        }));
+        Ok(())
+    }
+
+    pub(super) fn list_snapshots(&mut self) -> anyhow::Result<()> {
+        let stream = self
+            .stream()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        let fingerprint = self
+            .engine
+            .reducer(&stream.reducer)?
+            .fingerprint()
+            .to_string();
+        let snapshots = self.engine.store().snapshots(Some(stream.id))?;
+        let origin = self.view.origin;
+        let rows = snapshots
+            .iter()
+            .rev()
+            .map(|s| {
+                let stale = s.fingerprint != fingerprint;
+                let what = s.label.as_deref().map_or_else(
+                    || s.trigger.clone(),
+                    |l| format!("{} {:?}", s.trigger, clean(l)),
+                );
+                ListRow {
+                    text: format!(
+                        "v{:<8} {:<5} {:>9} B  {:<12} {}{}",
+                        crate::model::group(s.version),
+                        s.kind,
+                        crate::model::group(s.stored_size),
+                        self.time_text(s.ts, origin),
+                        clean(&what),
+                        if stale { "  stale (other reducer)" } else { "" }
+                    ),
+                    goal: Goal::Jump(stream.name.clone(), s.version),
+                    alarm: stale,
+                }
+            })
+            .collect::<Vec<_>>();
+        let bytes: u64 = snapshots.iter().map(|s| s.stored_size).sum();
+        self.overlay = Some(Overlay::List(Listing {
+            kind: ListKind::Snapshots,
+            title: format!(" Snapshots of {} ", clean(&stream.name)),
+            header: vec![format!(
+                "{} snapshots, {} bytes, newest first",
+                rows.len(),
+                crate::model::group(bytes)
+            )],
+            rows,
+            selected: 0,
+            hint: "Enter jumps · Esc closes".into(),
+        }));
+        Ok(())
+    }
+
+    /// The rules the compaction dialog uses: the stream's retention policy, or a ladder
+    /// (dense near the head, sparse far back) that drops stale snapshots.
+    pub(super) fn compaction_rules(
+        &self,
+        stream: &str,
+    ) -> anyhow::Result<(crate::model::Rules, String)> {
+        let policy = self.engine.policy_of(Some(stream))?;
+        Ok(match policy.keep {
+            Some(rules) if rules != crate::model::Rules::default() => {
+                let text = serde_json::to_string(&rules)?;
+                (rules, format!("the retention policy {text}"))
+            }
+            _ => (
+                crate::model::Rules {
+                    ladder: true,
+                    drop_stale: true,
+                    ..crate::model::Rules::default()
+                },
+                "a ladder (no retention policy is set), dropping stale snapshots".to_string(),
+            ),
+        })
+    }
+
+    pub(super) fn plan_compaction(&mut self) -> anyhow::Result<()> {
+        self.writable("compaction")?;
+        let name = self
+            .stream()
+            .map(|s| s.name.clone())
+            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        let (rules, how) = self.compaction_rules(&name)?;
+        let plan = crate::snapshot::compact::compact(&mut self.engine, Some(&name), &rules, true)?;
+        let mut rows: Vec<ListRow> = plan
+            .drop
+            .iter()
+            .map(|s| ListRow {
+                text: format!(
+                    "drop   v{:<8} {:<5} {:>9} B  {}",
+                    crate::model::group(s.version),
+                    s.kind,
+                    crate::model::group(s.stored_size),
+                    clean(&s.reason)
+                ),
+                goal: Goal::Jump(s.stream.clone(), s.version),
+                alarm: false,
+            })
+            .collect();
+        rows.extend(plan.rebase.iter().map(|s| ListRow {
+            text: format!(
+                "rebase v{:<8} {:<5} {:>9} B  {}",
+                crate::model::group(s.version),
+                s.kind,
+                crate::model::group(s.stored_size),
+                clean(&s.reason)
+            ),
+            goal: Goal::Jump(s.stream.clone(), s.version),
+            alarm: false,
+        }));
+        let nothing = rows.is_empty();
+        self.overlay = Some(Overlay::List(Listing {
+            kind: ListKind::Compact(rules),
+            title: format!(" Compact {} (dry run) ", clean(&name)),
+            header: vec![
+                format!("rules: {}", clean(&how)),
+                format!(
+                    "drops {}, rebases {}, keeps {}, frees {} bytes",
+                    plan.drop.len(),
+                    plan.rebase.len(),
+                    plan.kept,
+                    crate::model::group(plan.bytes_freed)
+                ),
+            ],
+            rows,
+            selected: 0,
+            hint: if nothing {
+                "nothing to do · Esc closes".into()
+            } else {
+                "Enter carries it out · Esc cancels".into()
+            },
+        }));
+        Ok(())
+    }
+
+    pub(super) fn activate(&mut self) -> anyhow::Result<()> {
+        let Some(Overlay::List(list)) = self.overlay.clone() else {
+            return Ok(());
+        };
+        if let ListKind::Compact(rules) = &list.kind {
+            self.overlay = None;
+            if list.rows.is_empty() {
+                return Ok(());
+            }
+            self.writable("compaction")?;
+            let name = self
+                .stream()
+                .map(|s| s.name.clone())
+                .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+            self.snapshots_of = None;
+            self.markers_of.clear();
+            let plan =
+                crate::snapshot::compact::compact(&mut self.engine, Some(&name), rules, false)?;
+            self.message = Some(format!(
+                "compacted {}: dropped {}, rebased {}, kept {}, freed {} bytes",
+                clean(&name),
+                plan.drop.len(),
+                plan.rebase.len(),
+                plan.kept,
+                crate::model::group(plan.bytes_freed)
+            ));
+            return Ok(());
+        }
+        if let Some(ListRow {
+            goal: Goal::Jump(stream, version),
+            ..
+        }) = list.rows.get(list.selected)
+        {
+            self.overlay = None;
+            self.scope = Scope::Stream;
+            self.seq = None;
+            self.jump(stream, *version)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn start_verify(&mut self) -> anyhow::Result<()> {
+        if self.job.is_some() {
+            anyhow::bail!("verify is already running");
+        }
+        let path = self
+            .engine
+            .store()
+            .path()
+            .map(std::path::Path::to_path_buf)
+            .ok_or_else(|| anyhow::anyhow!("verify needs a database file"))?;
+        self.job = Some(VerifyJob::start(path));
+        if self.deterministic {
+            self.finish_jobs()?;
+        }
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Waits for the background job, if any, and shows its outcome (for `rewind render` and
+    /// tests, where nothing may depend on timing).
+    pub fn finish_jobs(&mut self) -> anyhow::Result<()> {
+        if let Some(job) = self.job.take() {
+            let report = job.wait();
+            self.show_report(report)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn poll_job(&mut self) -> anyhow::Result<()> {
+        self.dirty = false;
+        if self.job.as_ref().is_some_and(VerifyJob::is_finished) {
+            self.finish_jobs()?;
+            self.dirty = true;
+        }
+        Ok(())
+    }
+
+    pub(super) fn show_report(
+        &mut self,
+        report: anyhow::Result<crate::snapshot::verify::Report>,
+    ) -> anyhow::Result<()> {
+        let report = report?;
+        self.findings = report
+            .findings
+            .iter()
+            .filter(|f| !f.stream.is_empty())
+            .map(|f| f.stream.clone())
+            .collect();
+        self.markers_of.clear();
+        let rows: Vec<ListRow> = report
+            .findings
+            .iter()
+            .map(|f| ListRow {
+                text: format!(
+                    "{:<16} {:<10} {:?}: {}",
+                    clean(&f.stream),
+                    f.version
+                        .map_or_else(String::new, |v| format!("v{}", crate::model::group(v))),
+                    f.kind,
+                    clean(&f.detail)
+                ),
+                goal: match f.version {
+                    Some(v) if !f.stream.is_empty() => Goal::Jump(f.stream.clone(), v),
+                    _ => Goal::None,
+                },
+                alarm: true,
+            })
+            .collect();
+        let header = vec![format!(
+            "{} streams, {} snapshots, {} events replayed: {}",
+            crate::model::group(report.streams as u64),
+            crate::model::group(report.snapshots as u64),
+            crate::model::group(report.events),
+            if rows.is_empty() {
+                "no findings".to_string()
+            } else {
+                format!("{} findings", rows.len())
+            }
+        )];
+        self.overlay = Some(Overlay::List(Listing {
+            kind: ListKind::Findings,
+            title: " Verify ".into(),
+            header,
+            rows,
+            selected: 0,
+            hint: "Enter jumps · Esc closes".into(),
+        }));
+        Ok(())
+    }
+
+    pub(super) fn click(&mut self, x: u16, y: u16, action: Action) -> anyhow::Result<()> {
+        let areas = ui::areas(self.size);
+        let at = (x, y).into();
+        if areas.timeline.contains(at) {
+            let inner = ui::inner(areas.timeline);
+            let Some(density) = self.view.density.clone() else {
+                return Ok(());
+            };
+            let col = x.clamp(inner.x, inner.x + inner.width.max(1) - 1) - inner.x;
+            let ts = crate::tui::panes::timeline::time_at(density.span, inner.width, col);
+            match self.scope {
+                Scope::Stream => {
+                    let stream = self
+                        .stream()
+                        .cloned()
+                        .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+                    let v = self.engine.resolve(&stream, Target::Time(ts))?;
+                    self.go(v.max(1).min(stream.head))?;
+                }
+                Scope::All => {
+                    if let Some(seq) = self.engine.store().seq_at_time(ts)?
+                        && let Some(event) = self.engine.store().event_at_seq(seq)?
+                    {
+                        self.go_event(&event)?;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        if action != Action::Click(x, y) {
+            return Ok(());
+        }
+        let inner = |r| ui::inner(r);
+        if inner(areas.events).contains(at) {
+            let row = usize::from(y - inner(areas.events).y);
+            if let Some(event) = self.view.events.get(row).cloned() {
+                self.focus = Pane::Events;
+                self.go_event(&event)?;
+            }
+        } else if inner(areas.state).contains(at) {
+            let row = usize::from(y - inner(areas.state).y);
+            let target = self.view.tree.top + row;
+            let by = i64::try_from(target).unwrap_or(0)
+                - i64::try_from(self.view.tree.cursor).unwrap_or(0);
+            self.move_state(by)?;
+        } else if inner(areas.streams).contains(at) {
+            let row = usize::from(y - inner(areas.streams).y);
+            let i = crate::tui::panes::streams::first_row(
+                self.selected,
+                usize::from(inner(areas.streams).height),
+            ) + row;
+            if i < self.streams.len() && i != self.selected {
+                self.select_stream(i);
+                self.scope = Scope::Stream;
+                self.seq = None;
+            }
+        }
+        Ok(())
+    }
+}

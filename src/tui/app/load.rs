@@ -1,0 +1,284 @@
+//! Loading what the panes show: the state and diff at the cursor, the event rows on
+//! screen, the state tree's window, snapshots, timeline density and stream markers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{App, Density, Glyph, Pane, Scope, StateView, Times, View, relative, unfinished};
+use crate::model::{StreamInfo, Target};
+use crate::tui::{tree, ui};
+
+impl App {
+    // ---- loading what the panes show ----------------------------------------------------
+
+    /// Rows of the event list at the current size.
+    pub fn event_rows(&self) -> u16 {
+        ui::inner(ui::areas(self.size).events).height
+    }
+
+    pub(super) fn state_rows(&self) -> u16 {
+        ui::inner(ui::areas(self.size).state).height
+    }
+
+    /// A time as the event list shows it: relative to `origin`, or absolute.
+    pub fn time_text(&self, ts: i64, origin: i64) -> String {
+        match self.times {
+            Times::Absolute => crate::time::format(ts),
+            Times::Relative => relative(ts - origin),
+        }
+    }
+
+    /// Loads what the panes show, if anything changed since the last time.
+    pub fn sync(&mut self) -> anyhow::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        self.dirty = false;
+        let tree_only = std::mem::take(&mut self.tree_only);
+        let Some(stream) = self.stream().cloned() else {
+            self.view = View::default();
+            return Ok(());
+        };
+        if !tree_only || self.view.provenance.is_none() {
+            self.load_events(&stream)?;
+        }
+        self.load_tree();
+        Ok(())
+    }
+
+    pub(super) fn load_events(&mut self, stream: &StreamInfo) -> anyhow::Result<()> {
+        let now = self.engine.state_of(stream, Target::Version(self.cursor))?;
+        let base = self
+            .mark
+            .filter(|m| *m != self.cursor)
+            .unwrap_or(self.cursor.saturating_sub(1));
+        let before: Arc<Value> = self.engine.state_of(stream, Target::Version(base))?.state;
+        let changes = crate::diff::changes(&before, &now.state);
+        let text_diff = if self.text_diff {
+            crate::diff::unified(
+                &before,
+                &now.state,
+                (&format!("v{base}"), &format!("v{}", self.cursor)),
+                2,
+            )
+        } else {
+            String::new()
+        };
+        let rows = usize::from(self.event_rows().max(1));
+        let walk = self.walk();
+        let position = self.position();
+        let store = self.engine.store();
+        let mut before_rows = store.neighbours(&walk, position, false, false, rows / 2)?;
+        let after = store.neighbours(&walk, position, true, true, rows - before_rows.len())?;
+        if after.len() + before_rows.len() < rows && before_rows.len() == rows / 2 {
+            before_rows = store.neighbours(&walk, position, false, false, rows - after.len())?;
+        }
+        before_rows.reverse();
+        before_rows.extend(after);
+        let event = if self.cursor == 0 {
+            None
+        } else {
+            store.event(stream, self.cursor)?
+        };
+        let mark_ts = match self.mark {
+            Some(m) if m > 0 => store.event(stream, m)?.map(|e| e.ts),
+            _ => None,
+        };
+        let mut changed: HashSet<String> = changes.iter().map(|c| c.path().to_string()).collect();
+        // The containers of a changed path are shown changed too, so a fold still tells.
+        for path in changed.clone() {
+            changed.extend(tree::ancestors(&path));
+        }
+        self.load_snapshots()?;
+        self.load_density(stream)?;
+        self.load_markers()?;
+        let origin = self.view.density.as_ref().map_or(0, |d| d.span.0);
+        let follow_change = self.focus == Pane::Events;
+        self.view.state = now.state;
+        self.view.changed = changed;
+        self.view.changes = changes;
+        self.view.text_diff = text_diff;
+        self.view.diff_from = base;
+        self.view.events = before_rows;
+        self.view.event = event;
+        self.view.provenance = Some(now.provenance);
+        self.view.origin = origin;
+        self.view.mark_ts = mark_ts;
+        if follow_change {
+            // Stepping through events: the state cursor goes to what the event changed.
+            let first = self
+                .view
+                .changes
+                .first()
+                .map(|c| c.path().to_string())
+                .unwrap_or_default();
+            for container in tree::ancestors(&first) {
+                self.folded.remove(&container);
+            }
+            self.state_path = first;
+        }
+        Ok(())
+    }
+
+    /// Lays out the rows of the state tree on screen, keeping the state cursor in view.
+    pub(super) fn load_tree(&mut self) {
+        let height = usize::from(self.state_rows().max(1));
+        let state = Arc::clone(&self.view.state);
+        let total = tree::count(&state, &self.folded);
+        // The cursor row: where the state path is shown (a moved cursor already knows).
+        let cursor = if let Some(row) = self.state_row.take() {
+            row.min(total.saturating_sub(1))
+        } else {
+            let mut path = self.state_path.clone();
+            loop {
+                if let Some(i) = tree::index_of(&state, &self.folded, &path) {
+                    break i;
+                }
+                // Hidden by a fold or gone: the nearest container that is shown.
+                match path.rfind('/') {
+                    Some(cut) => path.truncate(cut),
+                    None => break 0,
+                }
+            }
+        };
+        let old_top = self.view.tree.top;
+        let top = if cursor < old_top || cursor >= old_top + height {
+            cursor.saturating_sub(height / 3)
+        } else {
+            old_top
+        };
+        let top = top.min(total.saturating_sub(height));
+        self.view.tree = StateView {
+            rows: tree::window(&state, &self.folded, top, height),
+            top,
+            cursor,
+            total,
+        };
+        if let Some(row) = self.view.tree.rows.get(cursor - top) {
+            self.state_path.clone_from(&row.path);
+        }
+    }
+
+    pub(super) fn load_snapshots(&mut self) -> anyhow::Result<()> {
+        let Some(stream) = self.stream().cloned() else {
+            return Ok(());
+        };
+        // The snapshot list changes only with the stream, its head, or a snapshot taken
+        // here: not re-read on every step.
+        let key = (stream.id, stream.head);
+        if let Some((k, list)) = &self.snapshots_of
+            && *k == key
+        {
+            self.view.snapshots.clone_from(list);
+            return Ok(());
+        }
+        let fingerprint = self
+            .engine
+            .reducer(&stream.reducer)?
+            .fingerprint()
+            .to_string();
+        let list: Vec<Glyph> = self
+            .engine
+            .store()
+            .snapshots(Some(stream.id))?
+            .into_iter()
+            .map(|s| Glyph {
+                version: s.version,
+                ts: s.ts,
+                glyph: if s.fingerprint != fingerprint {
+                    '×'
+                } else if s.kind == "delta" {
+                    '◇'
+                } else {
+                    '◆'
+                },
+            })
+            .collect();
+        self.snapshots_of = Some((key, list.clone()));
+        self.view.snapshots = list;
+        Ok(())
+    }
+
+    pub(super) fn load_density(&mut self, stream: &StreamInfo) -> anyhow::Result<()> {
+        let width = ui::inner(ui::areas(self.size).timeline).width.max(1);
+        let (id, version) = match self.scope {
+            Scope::Stream => (Some(stream.id), stream.head),
+            Scope::All => (None, self.streams.iter().map(|s| s.head).sum()),
+        };
+        let key = (self.scope, id, version, width);
+        if let Some((k, density)) = &self.density_of
+            && *k == key
+        {
+            self.view.density.clone_from(density);
+            return Ok(());
+        }
+        let only = (self.scope == Scope::Stream).then_some(stream);
+        let store = self.engine.store();
+        let density = match store.time_span(only)? {
+            Some(span) => Some(Density {
+                span,
+                counts: store.time_histogram(only, span, usize::from(width))?,
+            }),
+            None => None,
+        };
+        self.density_of = Some((key, density.clone()));
+        self.view.density = density;
+        Ok(())
+    }
+
+    /// Markers for the streams on screen only: whether the newest state looks unfinished,
+    /// and whether the stream has stale snapshots or findings.
+    pub(super) fn load_markers(&mut self) -> anyhow::Result<()> {
+        let height = usize::from(ui::inner(ui::areas(self.size).streams).height);
+        let first = crate::tui::panes::streams::first_row(self.selected, height);
+        let shown: Vec<StreamInfo> = self
+            .streams
+            .iter()
+            .skip(first)
+            .take(height)
+            .cloned()
+            .collect();
+        let mut markers = HashMap::new();
+        for stream in shown {
+            let marker = match self.markers_of.get(&stream.id) {
+                Some((head, marker)) if *head == stream.head => *marker,
+                _ => {
+                    let marker = self.marker_of(&stream)?;
+                    self.markers_of.insert(stream.id, (stream.head, marker));
+                    marker
+                }
+            };
+            let marker = if self.findings.contains(&stream.name) {
+                '!'
+            } else {
+                marker
+            };
+            if marker != ' ' {
+                markers.insert(stream.name.clone(), marker);
+            }
+        }
+        self.view.markers = markers;
+        Ok(())
+    }
+
+    pub(super) fn marker_of(&mut self, stream: &StreamInfo) -> anyhow::Result<char> {
+        let fingerprint = self
+            .engine
+            .reducer(&stream.reducer)?
+            .fingerprint()
+            .to_string();
+        let stale = self
+            .engine
+            .store()
+            .snapshots(Some(stream.id))?
+            .iter()
+            .any(|s| s.fingerprint != fingerprint);
+        if stale {
+            return Ok('!');
+        }
+        let head = self.engine.state_of(stream, Target::Head)?.state;
+        Ok(if unfinished(&head) { '…' } else { ' ' })
+    }
+}

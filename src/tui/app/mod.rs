@@ -1,0 +1,1088 @@
+//! The model: which stream, where the cursor and the mark are, what is shown, and `update`,
+//! which applies one action by asking the engine. A failed action becomes a message.
+//! `update` only changes the model; [`App::sync`] then loads what the panes show, once for
+//! any number of actions, so a held key never queues up reconstructions.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+mod dialogs;
+mod load;
+
+use super::action::Action;
+use super::jobs::VerifyJob;
+use super::tree::{self, Row};
+use super::ui;
+use crate::Engine;
+use crate::diff::Change;
+use crate::model::{Event, Provenance, StreamId, StreamInfo, Target};
+use crate::store::Walk;
+
+/// Playback speeds, events per second.
+pub const SPEEDS: [u32; 7] = [1, 2, 5, 10, 25, 50, 100];
+
+/// The most bytes copied to the clipboard at once (terminals cap OSC 52).
+const MAX_COPY: usize = 1 << 20;
+
+/// What the prompt on the status line asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    /// A version number or an RFC 3339 time.
+    GoTo,
+    /// Text to find in event types and data.
+    Search,
+    /// Text to find in the state's keys and values.
+    StateSearch,
+    /// Which event types to show.
+    Filter,
+    /// A jq condition that stops playback.
+    Until,
+    /// An optional label for a snapshot at the cursor.
+    Label,
+}
+
+impl PromptKind {
+    /// What the status line shows before the typed text.
+    pub fn lead(self) -> &'static str {
+        match self {
+            Self::GoTo => ":",
+            Self::Search => "/",
+            Self::StateSearch => "state /",
+            Self::Filter => "filter types (!x: without): ",
+            Self::Until => "play until (jq): ",
+            Self::Label => "snapshot label (Enter: none): ",
+        }
+    }
+}
+
+/// The prompt being typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// What it is for.
+    pub kind: PromptKind,
+    /// What has been typed.
+    pub text: String,
+}
+
+/// Which pane the movement keys act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    /// The event list: keys step through events.
+    Events,
+    /// The state tree: keys move the state cursor, fold, blame and copy.
+    State,
+}
+
+/// Which events the list and the stepping walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The selected stream, by version.
+    Stream,
+    /// Every stream, by seq.
+    All,
+}
+
+/// How event times are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Times {
+    /// Since the first event of the stream (or of all).
+    Relative,
+    /// UTC, RFC 3339.
+    Absolute,
+}
+
+/// What a row of a list overlay does when chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Goal {
+    /// Nothing.
+    None,
+    /// Show this stream at this version.
+    Jump(String, u64),
+}
+
+/// One row of a list overlay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRow {
+    /// What it shows, already escaped.
+    pub text: String,
+    /// Where Enter goes.
+    pub goal: Goal,
+    /// Whether it reports a problem.
+    pub alarm: bool,
+}
+
+/// What a list overlay is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListKind {
+    /// Events that changed a path.
+    Blame,
+    /// The stream's snapshots.
+    Snapshots,
+    /// A compaction plan; Enter carries it out with these rules.
+    Compact(crate::model::Rules),
+    /// What verify found.
+    Findings,
+}
+
+/// A list overlay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing {
+    /// What it is.
+    pub kind: ListKind,
+    /// Its title.
+    pub title: String,
+    /// Lines above the rows (a summary).
+    pub header: Vec<String>,
+    /// The rows.
+    pub rows: Vec<ListRow>,
+    /// The selected row.
+    pub selected: usize,
+    /// The hint at the bottom.
+    pub hint: String,
+}
+
+/// What an overlay shows on top of the panes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    /// The key help, generated from the key table, scrolled by this many lines.
+    Help(usize),
+    /// A list of things to jump to, or a plan to confirm.
+    List(Listing),
+}
+
+/// Something for the terminal loop to do that rendering must not (it has no side effects).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Put this text on the clipboard (OSC 52).
+    Copy(String),
+}
+
+/// Playback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Play {
+    /// Index into [`SPEEDS`].
+    pub speed: usize,
+}
+
+/// Where the state pane's cursor is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateView {
+    /// The rows on screen.
+    pub rows: Vec<Row>,
+    /// The first row on screen.
+    pub top: usize,
+    /// The cursor row.
+    pub cursor: usize,
+    /// Rows in all, with the folds.
+    pub total: usize,
+}
+
+/// Everything the panes draw, loaded by [`App::sync`] so that rendering never asks the
+/// engine.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// The state at the cursor.
+    pub state: Arc<Value>,
+    /// The state tree's rows on screen.
+    pub tree: StateView,
+    /// Pointers the diff changed (and their containers), to highlight in the state.
+    pub changed: HashSet<String>,
+    /// The structural diff from the base (previous event or mark) to the cursor.
+    pub changes: Vec<Change>,
+    /// The unified text diff for the same two states.
+    pub text_diff: String,
+    /// The version the diff starts from.
+    pub diff_from: u64,
+    /// The events the list shows.
+    pub events: Vec<Event>,
+    /// The event at the cursor.
+    pub event: Option<Event>,
+    /// How the state at the cursor was obtained.
+    pub provenance: Option<Provenance>,
+    /// Snapshots of the stream on the timeline: version, time, glyph.
+    pub snapshots: Vec<Glyph>,
+    /// The timeline: event time span and events per cell.
+    pub density: Option<Density>,
+    /// Markers of the streams on screen: `…` unfinished, `!` snapshot problems.
+    pub markers: HashMap<String, char>,
+    /// The time relative times count from.
+    pub origin: i64,
+    /// The time of the event at the mark.
+    pub mark_ts: Option<i64>,
+}
+
+/// Where events fall in time, for the timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Density {
+    /// First and last event time.
+    pub span: (i64, i64),
+    /// Events per cell.
+    pub counts: Vec<u64>,
+}
+
+/// A snapshot on the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Glyph {
+    /// Its version.
+    pub version: u64,
+    /// The time of the event at that version.
+    pub ts: i64,
+    /// ◆ full, ◇ delta, × stale.
+    pub glyph: char,
+}
+
+/// Where the debugger starts.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    /// The stream to show (default: the first).
+    pub stream: Option<String>,
+    /// The version at the cursor (default: the newest).
+    pub at: Option<u64>,
+    /// A version to set the mark at.
+    pub mark: Option<u64>,
+    /// The terminal width (0: 120).
+    pub width: u16,
+    /// The terminal height (0: 40).
+    pub height: u16,
+    /// Leave out anything that depends on the clock, and finish jobs at once.
+    pub deterministic: bool,
+}
+
+type Cached<K, V> = Option<(K, V)>;
+
+/// The debugger's model.
+pub struct App {
+    engine: Engine,
+    /// All streams, by name.
+    pub streams: Vec<StreamInfo>,
+    /// Index of the stream shown.
+    pub selected: usize,
+    /// The version the cursor is on (0: before the first event).
+    pub cursor: u64,
+    /// In the all-streams scope, the seq of the event at the cursor.
+    pub seq: Option<i64>,
+    /// The mark, if set.
+    pub mark: Option<u64>,
+    /// Which pane the movement keys act on.
+    pub focus: Pane,
+    /// One stream or all.
+    pub scope: Scope,
+    /// Relative or absolute times.
+    pub times: Times,
+    /// Only events whose type matches this (see [`Walk::kind`]).
+    pub filter: Option<String>,
+    /// Whether the diff pane shows a unified text diff.
+    pub text_diff: bool,
+    /// Whether the cursor follows the newest event as others append.
+    pub follow: bool,
+    /// Playback, while playing.
+    pub play: Option<Play>,
+    /// The playback speed, kept while paused.
+    pub speed: usize,
+    /// The jq condition that stops playback.
+    pub until: Option<(String, Arc<crate::jq::Program>)>,
+    /// The overlay on top, if any.
+    pub overlay: Option<Overlay>,
+    /// The prompt being typed, if any.
+    pub prompt: Option<Prompt>,
+    /// The last search, for `n` and `N`, and whether it was in the state.
+    pub search: Option<(String, bool)>,
+    /// The last message for the status line.
+    pub message: Option<String>,
+    /// What the panes show.
+    pub view: View,
+    /// The terminal size.
+    pub size: (u16, u16),
+    /// Leave out anything that depends on the clock (for `rewind render`).
+    pub deterministic: bool,
+    /// Whether the writing keys are disabled.
+    pub read_only: bool,
+    /// Set by `Quit`.
+    pub quit: bool,
+    /// Folded containers of the state tree.
+    pub folded: HashSet<String>,
+    /// The path under the state cursor.
+    pub state_path: String,
+    /// What the loop must do for the model (clipboard).
+    pub effects: Vec<Effect>,
+    /// The verify running in the background.
+    pub job: Option<VerifyJob>,
+    /// Streams with findings from the last verify.
+    pub findings: HashSet<String>,
+    dirty: bool,
+    /// The state cursor moved without the event cursor moving: keep the diff.
+    tree_only: bool,
+    /// A row the state cursor was moved to (rather than a path).
+    state_row: Option<usize>,
+    snapshots_of: Cached<(StreamId, u64), Vec<Glyph>>,
+    density_of: Cached<(Scope, Option<StreamId>, u64, u16), Option<Density>>,
+    markers_of: HashMap<StreamId, (u64, char)>,
+}
+
+/// Which way a step goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Way {
+    Forward,
+    Back,
+}
+
+impl App {
+    /// Opens the debugger as `start` says (by default: the first stream, at its newest event).
+    pub fn new(engine: Engine, start: &Start) -> anyhow::Result<Self> {
+        let streams = engine.store().streams()?;
+        let selected = match start.stream.as_deref() {
+            Some(name) => streams
+                .iter()
+                .position(|s| s.name == name)
+                .ok_or_else(|| crate::Error::UnknownStream(name.to_string()))?,
+            None => 0,
+        };
+        let read_only = engine.store().is_read_only();
+        let size = (
+            if start.width == 0 { 120 } else { start.width },
+            if start.height == 0 { 40 } else { start.height },
+        );
+        let mut app = Self {
+            engine,
+            streams,
+            selected,
+            cursor: 0,
+            seq: None,
+            mark: None,
+            focus: Pane::Events,
+            scope: Scope::Stream,
+            times: Times::Relative,
+            filter: None,
+            text_diff: false,
+            follow: false,
+            play: None,
+            speed: 3,
+            until: None,
+            overlay: None,
+            prompt: None,
+            search: None,
+            message: None,
+            view: View::default(),
+            size,
+            deterministic: start.deterministic,
+            read_only,
+            quit: false,
+            folded: HashSet::new(),
+            state_path: String::new(),
+            effects: Vec::new(),
+            job: None,
+            findings: HashSet::new(),
+            dirty: true,
+            tree_only: false,
+            state_row: None,
+            snapshots_of: None,
+            density_of: None,
+            markers_of: HashMap::new(),
+        };
+        if let Some(stream) = app.stream().cloned() {
+            for (what, v) in [("", start.at), (" to mark", start.mark)] {
+                if let Some(v) = v.filter(|v| *v > stream.head) {
+                    anyhow::bail!(
+                        "stream {:?} has versions 1..={}; there is no version {v}{what}",
+                        stream.name,
+                        stream.head
+                    );
+                }
+            }
+            app.cursor = start.at.unwrap_or(stream.head);
+            app.mark = start.mark;
+        }
+        app.sync()?;
+        Ok(app)
+    }
+
+    /// The stream shown, if the database has any.
+    pub fn stream(&self) -> Option<&StreamInfo> {
+        self.streams.get(self.selected)
+    }
+
+    /// Applies an action and loads what it shows; a failure becomes the status message and
+    /// the debugger goes on.
+    pub fn dispatch(&mut self, action: Action) {
+        self.apply(action);
+        if let Err(err) = self.sync() {
+            self.fail(&err);
+        }
+    }
+
+    /// Applies an action without loading what it shows (the loop calls [`App::sync`] once
+    /// before drawing); a failure becomes the status message.
+    pub fn apply(&mut self, action: Action) {
+        if !matches!(action, Action::Refresh | Action::Poll | Action::PlayTick) {
+            self.message = None;
+        }
+        if let Err(err) = self.update(action) {
+            self.fail(&err);
+        }
+    }
+
+    fn fail(&mut self, err: &anyhow::Error) {
+        self.message = Some(crate::text::safe_message(&format!("{err:#}")));
+        if self.play.take().is_some() {
+            self.message = self
+                .message
+                .take()
+                .map(|m| format!("playback stopped: {m}"));
+        }
+    }
+
+    /// Applies one action to the model.
+    pub fn update(&mut self, action: Action) -> anyhow::Result<()> {
+        let head = self.stream().map_or(0, |s| s.head);
+        let page = u64::from(self.event_rows().max(1));
+        self.dirty = true;
+        match action {
+            Action::StepForward => self.step(Way::Forward, 1)?,
+            Action::StepBack => self.step(Way::Back, 1)?,
+            Action::PageForward => self.step(Way::Forward, page)?,
+            Action::PageBack => self.step(Way::Back, page)?,
+            Action::First => self.go_end(Way::Back)?,
+            Action::Last => self.go_end(Way::Forward)?,
+            Action::NextSnapshot | Action::PrevSnapshot => {
+                self.load_snapshots()?;
+                let list = self.view.snapshots.iter().map(|s| s.version);
+                let found = if action == Action::NextSnapshot {
+                    list.clone().find(|v| *v > self.cursor)
+                } else {
+                    list.rev().find(|v| *v < self.cursor)
+                };
+                let way = if action == Action::NextSnapshot {
+                    "after"
+                } else {
+                    "before"
+                };
+                let v =
+                    found.ok_or_else(|| anyhow::anyhow!("no snapshot {way} v{}", self.cursor))?;
+                self.go(v)?;
+            }
+            Action::NextStream | Action::PrevStream => {
+                if self.streams.is_empty() {
+                    return Ok(());
+                }
+                let n = self.streams.len();
+                let i = if action == Action::NextStream {
+                    (self.selected + 1) % n
+                } else {
+                    (self.selected + n - 1) % n
+                };
+                self.select_stream(i);
+                self.scope = Scope::Stream;
+                self.seq = None;
+            }
+            Action::ToggleFocus => {
+                self.focus = match self.focus {
+                    Pane::Events => Pane::State,
+                    Pane::State => Pane::Events,
+                };
+                self.tree_only = true;
+            }
+            Action::ToggleMark => {
+                self.mark = if self.mark == Some(self.cursor) {
+                    None
+                } else {
+                    Some(self.cursor)
+                }
+            }
+            Action::JumpToMark => {
+                let mark = self
+                    .mark
+                    .ok_or_else(|| anyhow::anyhow!("no mark set (m sets one)"))?;
+                self.go(mark)?;
+            }
+            Action::ToggleDiffText => self.text_diff = !self.text_diff,
+            Action::ToggleScope => {
+                self.scope = match self.scope {
+                    Scope::Stream => Scope::All,
+                    Scope::All => Scope::Stream,
+                };
+                self.seq = None;
+                if self.scope == Scope::All {
+                    self.seq = self.seq_here()?;
+                }
+            }
+            Action::ToggleTimes => {
+                self.times = match self.times {
+                    Times::Relative => Times::Absolute,
+                    Times::Absolute => Times::Relative,
+                }
+            }
+            Action::PromptSnapshot => {
+                self.writable("taking snapshots")?;
+                self.open_prompt(PromptKind::Label);
+            }
+            Action::ToggleHelp => {
+                self.overlay = match self.overlay {
+                    Some(Overlay::Help(_)) => None,
+                    _ => Some(Overlay::Help(0)),
+                }
+            }
+            Action::CloseOverlay => self.overlay = None,
+            Action::Quit => self.quit = true,
+            Action::Resize(width, height) => self.size = (width, height),
+            Action::PromptGoTo => self.open_prompt(PromptKind::GoTo),
+            Action::PromptSearch => self.open_prompt(PromptKind::Search),
+            Action::PromptStateSearch => self.open_prompt(PromptKind::StateSearch),
+            Action::PromptFilter => self.open_prompt(PromptKind::Filter),
+            Action::PromptUntil => self.open_prompt(PromptKind::Until),
+            Action::PromptChar(c) => {
+                if let Some(prompt) = &mut self.prompt {
+                    prompt.text.push(c);
+                }
+                self.dirty = false;
+            }
+            Action::PromptBackspace => {
+                if let Some(prompt) = &mut self.prompt {
+                    prompt.text.pop();
+                }
+                self.dirty = false;
+            }
+            Action::PromptCancel => {
+                self.prompt = None;
+                self.dirty = false;
+            }
+            Action::PromptSubmit => self.submit()?,
+            Action::ToggleFollow => {
+                self.follow = !self.follow;
+                if self.follow {
+                    self.refresh_streams()?;
+                    self.go_end(Way::Forward)?;
+                }
+            }
+            Action::Refresh => self.refresh()?,
+            Action::SearchNext | Action::SearchPrev => {
+                let forward = action == Action::SearchNext;
+                match self.search.clone() {
+                    Some((needle, true)) => self.find_in_state(&needle, forward)?,
+                    Some((needle, false)) => self.find_event(&needle, forward)?,
+                    None => anyhow::bail!("nothing to search for (/ searches)"),
+                }
+            }
+            Action::TogglePlay => {
+                self.play = match self.play {
+                    Some(_) => None,
+                    None if self.cursor >= head && self.scope == Scope::Stream => {
+                        anyhow::bail!("at the newest event: nothing to play (g goes to the start)")
+                    }
+                    None => Some(Play { speed: self.speed }),
+                };
+                self.dirty = false;
+            }
+            Action::Faster | Action::Slower => {
+                self.speed = if action == Action::Faster {
+                    (self.speed + 1).min(SPEEDS.len() - 1)
+                } else {
+                    self.speed.saturating_sub(1)
+                };
+                if let Some(play) = &mut self.play {
+                    play.speed = self.speed;
+                }
+                self.message = Some(format!("playback speed {}/s", SPEEDS[self.speed]));
+                self.dirty = false;
+            }
+            Action::PlayTick => self.play_tick()?,
+            Action::StateDown => self.move_state(1)?,
+            Action::StateUp => self.move_state(-1)?,
+            Action::StatePageDown => self.move_state(i64::from(self.state_rows()))?,
+            Action::StatePageUp => self.move_state(-i64::from(self.state_rows()))?,
+            Action::StateTop => self.move_state(i64::MIN / 2)?,
+            Action::StateBottom => self.move_state(i64::MAX / 2)?,
+            Action::ToggleFold | Action::Fold | Action::Unfold => self.fold(action)?,
+            Action::FoldAll => {
+                self.folded = tree::containers_below(&self.view.state, 1);
+                self.state_path = tree::ancestors(&self.state_path)
+                    .get(1)
+                    .cloned()
+                    .unwrap_or_else(|| self.state_path.clone());
+                self.tree_only = true;
+            }
+            Action::UnfoldAll => {
+                self.folded.clear();
+                self.tree_only = true;
+            }
+            Action::Copy => self.copy()?,
+            Action::Blame => self.blame()?,
+            Action::ListSnapshots => self.list_snapshots()?,
+            Action::Compact => self.plan_compaction()?,
+            Action::Verify => self.start_verify()?,
+            Action::ListDown | Action::ListUp => {
+                if let Some(Overlay::Help(top)) = &mut self.overlay {
+                    *top = if action == Action::ListDown {
+                        (*top + 1).min(super::keymap::help_lines().len())
+                    } else {
+                        top.saturating_sub(1)
+                    };
+                }
+                if let Some(Overlay::List(list)) = &mut self.overlay {
+                    list.selected = if action == Action::ListDown {
+                        (list.selected + 1).min(list.rows.len().saturating_sub(1))
+                    } else {
+                        list.selected.saturating_sub(1)
+                    };
+                }
+                self.dirty = false;
+            }
+            Action::ListActivate => self.activate()?,
+            Action::Poll => self.poll_job()?,
+            Action::Click(x, y) | Action::Drag(x, y) => self.click(x, y, action)?,
+            Action::ScrollDown(x, y) | Action::ScrollUp(x, y) => {
+                let down = matches!(action, Action::ScrollDown(..));
+                let areas = ui::areas(self.size);
+                if areas.state.contains((x, y).into()) {
+                    self.move_state(if down { 3 } else { -3 })?;
+                } else if areas.streams.contains((x, y).into()) {
+                    self.update(if down {
+                        Action::NextStream
+                    } else {
+                        Action::PrevStream
+                    })?;
+                } else if areas.events.contains((x, y).into()) {
+                    self.step(if down { Way::Forward } else { Way::Back }, 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---- moving the cursor -------------------------------------------------------------
+
+    fn walk(&self) -> Walk<'_> {
+        Walk {
+            stream: match self.scope {
+                Scope::Stream => self.stream(),
+                Scope::All => None,
+            },
+            kind: self.filter.as_deref(),
+        }
+    }
+
+    /// Where the cursor is in the walk's order: a version, or a seq in the all scope.
+    fn position(&self) -> u64 {
+        match self.scope {
+            Scope::Stream => self.cursor,
+            Scope::All => self.seq.map_or(0, |s| u64::try_from(s).unwrap_or(0)),
+        }
+    }
+
+    fn step(&mut self, way: Way, n: u64) -> anyhow::Result<()> {
+        let head = self.stream().map_or(0, |s| s.head);
+        if self.scope == Scope::Stream && self.filter.is_none() {
+            let to = match way {
+                Way::Forward => (self.cursor + n).min(head),
+                Way::Back => self.cursor.saturating_sub(n),
+            };
+            return self.go(to);
+        }
+        let found = self.engine.store().neighbours(
+            &self.walk(),
+            self.position(),
+            way == Way::Forward,
+            false,
+            usize::try_from(n).unwrap_or(usize::MAX),
+        )?;
+        match found.into_iter().last() {
+            Some(event) => self.go_event(&event),
+            None => {
+                let what = self
+                    .filter
+                    .as_deref()
+                    .map_or_else(String::new, |f| format!(" matching {:?}", clean(f)));
+                let way = if way == Way::Forward {
+                    "after"
+                } else {
+                    "before"
+                };
+                anyhow::bail!("no event{what} {way} this one")
+            }
+        }
+    }
+
+    fn go_end(&mut self, way: Way) -> anyhow::Result<()> {
+        if self.scope == Scope::Stream && (self.filter.is_none() || way == Way::Back) {
+            let to = match way {
+                Way::Forward => self.stream().map_or(0, |s| s.head),
+                Way::Back => 0,
+            };
+            return self.go(to);
+        }
+        let from = if way == Way::Forward {
+            u64::MAX >> 1
+        } else {
+            0
+        };
+        // The newest event is the nearest going back from the far end; the oldest, the
+        // nearest going forward from the start.
+        let found =
+            self.engine
+                .store()
+                .neighbours(&self.walk(), from, way == Way::Back, true, 1)?;
+        match found.first() {
+            Some(event) => self.go_event(event),
+            None => Ok(()),
+        }
+    }
+
+    /// Moves the cursor to a version of the selected stream.
+    fn go(&mut self, version: u64) -> anyhow::Result<()> {
+        self.cursor = version;
+        if self.scope == Scope::All {
+            self.seq = self.seq_here()?;
+        }
+        Ok(())
+    }
+
+    /// Moves the cursor to an event, of whichever stream.
+    fn go_event(&mut self, event: &Event) -> anyhow::Result<()> {
+        if self.stream().is_none_or(|s| s.name != event.stream) {
+            let i = self
+                .streams
+                .iter()
+                .position(|s| s.name == event.stream)
+                .ok_or_else(|| crate::Error::UnknownStream(event.stream.clone()))?;
+            self.selected = i;
+            self.mark = None;
+        }
+        self.cursor = event.version;
+        self.seq = Some(event.seq);
+        Ok(())
+    }
+
+    /// The seq of the event at the cursor (the stream's first event at version 0).
+    fn seq_here(&self) -> anyhow::Result<Option<i64>> {
+        let Some(stream) = self.stream() else {
+            return Ok(None);
+        };
+        let walk = Walk {
+            stream: Some(stream),
+            kind: None,
+        };
+        let found = self
+            .engine
+            .store()
+            .neighbours(&walk, self.cursor.max(1), true, true, 1)?;
+        Ok(found.first().map(|e| e.seq))
+    }
+
+    fn select_stream(&mut self, i: usize) {
+        self.selected = i;
+        self.cursor = self.stream().map_or(0, |s| s.head);
+        self.mark = None;
+        self.folded.clear();
+    }
+
+    /// Shows a stream at a version (from a list overlay).
+    fn jump(&mut self, stream: &str, version: u64) -> anyhow::Result<()> {
+        self.refresh_streams()?;
+        let i = self
+            .streams
+            .iter()
+            .position(|s| s.name == stream)
+            .ok_or_else(|| crate::Error::UnknownStream(stream.to_string()))?;
+        if i != self.selected {
+            self.select_stream(i);
+        }
+        let head = self.stream().map_or(0, |s| s.head);
+        self.go(version.min(head))
+    }
+
+    /// Reloads the stream list (heads move as others append), keeping the selected stream.
+    fn refresh_streams(&mut self) -> anyhow::Result<()> {
+        let name = self.stream().map(|s| s.name.clone());
+        self.streams = self.engine.store().streams()?;
+        self.selected = name
+            .and_then(|n| self.streams.iter().position(|s| s.name == n))
+            .unwrap_or(0);
+        Ok(())
+    }
+
+    fn refresh(&mut self) -> anyhow::Result<()> {
+        let before = self.stream().map(|s| (s.name.clone(), s.head));
+        let heads: u64 = self.streams.iter().map(|s| s.head).sum();
+        let count = self.streams.len();
+        self.refresh_streams()?;
+        let after = self.stream().map(|s| (s.name.clone(), s.head));
+        let now: u64 = self.streams.iter().map(|s| s.head).sum();
+        if before == after && count == self.streams.len() && heads == now {
+            self.dirty = false; // nothing new: no reload
+            return Ok(());
+        }
+        if self.follow {
+            self.go_end(Way::Forward)?;
+        }
+        Ok(())
+    }
+
+    fn open_prompt(&mut self, kind: PromptKind) {
+        let text = match kind {
+            PromptKind::Filter => self.filter.clone().unwrap_or_default(),
+            PromptKind::Until => self.until.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
+            _ => String::new(),
+        };
+        self.prompt = Some(Prompt { kind, text });
+        self.dirty = false;
+    }
+
+    fn submit(&mut self) -> anyhow::Result<()> {
+        let Some(prompt) = self.prompt.take() else {
+            return Ok(());
+        };
+        let text = prompt.text.trim().to_string();
+        match prompt.kind {
+            PromptKind::GoTo => {
+                let v = self.resolve(&text)?;
+                self.go(v)?;
+            }
+            PromptKind::Search if text.is_empty() => self.search = None,
+            PromptKind::Search => {
+                self.search = Some((text.clone(), false));
+                self.find_event(&text, true)?;
+            }
+            PromptKind::StateSearch if text.is_empty() => self.search = None,
+            PromptKind::StateSearch => {
+                self.search = Some((text.clone(), true));
+                self.find_in_state(&text, true)?;
+            }
+            PromptKind::Filter => {
+                self.filter = Some(text).filter(|t| !t.is_empty() && t != "!");
+            }
+            PromptKind::Until if text.is_empty() => {
+                self.until = None;
+                self.message = Some("playback runs to the newest event".into());
+            }
+            PromptKind::Until => {
+                let program = crate::jq::Program::compile(&text)
+                    .map_err(|e| anyhow::anyhow!("the stop condition: {e}"))?;
+                self.message = Some(format!("playback stops when {} (p plays)", clean(&text)));
+                self.until = Some((text, Arc::new(program)));
+            }
+            PromptKind::Label => self.take_snapshot(Some(text).filter(|t| !t.is_empty()))?,
+        }
+        Ok(())
+    }
+
+    /// A version from what was typed at the go-to prompt: a number, or an RFC 3339 time
+    /// (the last event at or before it).
+    fn resolve(&mut self, text: &str) -> anyhow::Result<u64> {
+        let stream = self
+            .stream()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        let target = match text.replace(',', "").parse::<u64>() {
+            Ok(v) => Target::Version(v),
+            Err(_) => Target::Time(crate::time::parse(text).map_err(|_| {
+                anyhow::anyhow!(
+                    "{:?} is neither a version nor an RFC 3339 time",
+                    clean(text)
+                )
+            })?),
+        };
+        Ok(self.engine.resolve(&stream, target)?)
+    }
+
+    /// Moves to the next (or previous) event of the stream whose type or data holds
+    /// `needle`.
+    fn find_event(&mut self, needle: &str, forward: bool) -> anyhow::Result<()> {
+        let stream = self
+            .stream()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        let found = self
+            .engine
+            .store()
+            .find_event(&stream, self.cursor, forward, needle)?
+            .ok_or_else(|| {
+                let way = if forward { "after" } else { "before" };
+                anyhow::anyhow!(
+                    "no event {way} v{} matches {:?}",
+                    self.cursor,
+                    clean(needle)
+                )
+            })?;
+        self.go(found)
+    }
+
+    fn find_in_state(&mut self, needle: &str, forward: bool) -> anyhow::Result<()> {
+        let path =
+            tree::find(&self.view.state, needle, &self.state_path, forward).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "nothing in the state at v{} matches {:?}",
+                    self.cursor,
+                    clean(needle)
+                )
+            })?;
+        for container in tree::ancestors(&path) {
+            self.folded.remove(&container);
+        }
+        self.state_path = path;
+        self.focus = Pane::State;
+        self.tree_only = true;
+        Ok(())
+    }
+
+    // ---- playback ----------------------------------------------------------------------
+
+    fn play_tick(&mut self) -> anyhow::Result<()> {
+        if self.play.is_none() {
+            self.dirty = false;
+            return Ok(());
+        }
+        let before = (self.selected, self.cursor);
+        if let Err(err) = self.step(Way::Forward, 1) {
+            self.play = None;
+            self.message = Some(format!("playback stopped: {err:#}"));
+            return Ok(());
+        }
+        if (self.selected, self.cursor) == before {
+            self.play = None;
+            self.message = Some("playback stopped at the newest event".into());
+            return Ok(());
+        }
+        if let Some((text, program)) = self.until.clone() {
+            let name = self.stream().map(|s| s.name.clone()).unwrap_or_default();
+            let state = self
+                .engine
+                .state_at(&name, Target::Version(self.cursor))?
+                .state;
+            let hit = program
+                .run(&state)
+                .map_err(|e| anyhow::anyhow!("the stop condition {:?}: {e}", clean(&text)))?;
+            if !matches!(hit, Value::Null | Value::Bool(false)) {
+                self.play = None;
+                self.message = Some(format!(
+                    "playback stopped at v{}: {} holds",
+                    self.cursor,
+                    clean(&text)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    // ---- the state tree ----------------------------------------------------------------
+
+    fn move_state(&mut self, by: i64) -> anyhow::Result<()> {
+        let tree = &self.view.tree;
+        if tree.total == 0 {
+            return Ok(());
+        }
+        let last = i64::try_from(tree.total - 1).unwrap_or(i64::MAX);
+        let at = i64::try_from(tree.cursor)
+            .unwrap_or(0)
+            .saturating_add(by)
+            .clamp(0, last);
+        let at = usize::try_from(at).unwrap_or(0);
+        self.state_path = tree::window(&self.view.state, &self.folded, at, 1)
+            .pop()
+            .map(|r| r.path)
+            .unwrap_or_default();
+        // A closing row has its container's path: land on the row itself, not its opening.
+        self.state_row = Some(at);
+        self.tree_only = true;
+        self.focus = Pane::State;
+        Ok(())
+    }
+
+    fn fold(&mut self, action: Action) -> anyhow::Result<()> {
+        let path = self.state_path.clone();
+        let is_container = matches!(
+            self.view.state.pointer(&path),
+            Some(Value::Object(m)) if !m.is_empty()
+        ) || matches!(
+            self.view.state.pointer(&path),
+            Some(Value::Array(a)) if !a.is_empty()
+        );
+        let folded = self.folded.contains(&path);
+        match action {
+            Action::Unfold if is_container => {
+                self.folded.remove(&path);
+            }
+            Action::ToggleFold if is_container && folded => {
+                self.folded.remove(&path);
+            }
+            Action::Fold | Action::ToggleFold if is_container && !folded && !path.is_empty() => {
+                self.folded.insert(path);
+            }
+            Action::Fold | Action::ToggleFold => {
+                // On a value, or on a folded container: fold the container it is in.
+                if let Some(parent) = tree::ancestors(&path).pop().filter(|p| !p.is_empty()) {
+                    self.folded.insert(parent.clone());
+                    self.state_path = parent;
+                }
+            }
+            _ => {}
+        }
+        self.tree_only = true;
+        self.focus = Pane::State;
+        Ok(())
+    }
+}
+
+/// Whether a state looks like a checkpoint taken mid-task: a top-level `status` that says
+/// work is under way, or a top-level `pending…` field that holds something.
+pub fn unfinished(state: &Value) -> bool {
+    let Some(map) = state.as_object() else {
+        return false;
+    };
+    let busy = map.get("status").and_then(Value::as_str).is_some_and(|s| {
+        matches!(
+            s.to_ascii_lowercase().as_str(),
+            "running" | "pending" | "started" | "in_progress" | "in-progress" | "waiting"
+        )
+    });
+    busy || map.iter().any(|(k, v)| {
+        k.starts_with("pending")
+            && !matches!(v, Value::Null)
+            && v.as_array().is_none_or(|a| !a.is_empty())
+            && v.as_object().is_none_or(|o| !o.is_empty())
+    })
+}
+
+/// A duration in µs as the event list shows relative times: `+1:02:03`, `+2d 03:04:05`
+/// (the event pane shows the exact time).
+pub fn relative(us: i64) -> String {
+    let sign = if us < 0 { "-" } else { "+" };
+    let s = us.unsigned_abs() / 1_000_000;
+    let (d, h, m, s) = (s / 86_400, (s / 3_600) % 24, (s / 60) % 60, s % 60);
+    if d > 0 {
+        format!("{sign}{d}d {h:02}:{m:02}:{s:02}")
+    } else {
+        format!("{sign}{h}:{m:02}:{s:02}")
+    }
+}
+
+fn clean(text: &str) -> String {
+    crate::text::clean(text, 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn relative_times_read_as_hours_or_days() {
+        assert_eq!(relative(0), "+0:00:00");
+        assert_eq!(relative(3_723_456_000), "+1:02:03");
+        assert_eq!(relative(2 * 86_400_000_000 + 3_600_000_000), "+2d 01:00:00");
+        assert_eq!(relative(-1_500_000), "-0:00:01");
+    }
+
+    #[test]
+    fn a_checkpoint_is_unfinished_while_running_or_with_pending_work() {
+        assert!(unfinished(&json!({"status": "running"})));
+        assert!(unfinished(
+            &json!({"status": "x", "pending_tool_call": {"id": 1}})
+        ));
+        assert!(!unfinished(
+            &json!({"status": "completed", "pending_tool_call": null})
+        ));
+        assert!(!unfinished(&json!({"pending": []})));
+        assert!(!unfinished(&json!([1, 2])));
+    }
+}

@@ -1,0 +1,75 @@
+//! The diff from the previous event (or the mark) to the cursor: changed paths, or a
+//! unified text diff of the pretty JSON.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Widget};
+
+use crate::diff::Change;
+use crate::model::group;
+use crate::text::clean;
+use crate::tui::app::App;
+use crate::tui::theme::THEME;
+
+/// The diff pane.
+pub struct DiffPane<'a> {
+    /// The model.
+    pub app: &'a App,
+}
+
+impl Widget for DiffPane<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let app = self.app;
+        let against = if app.mark.is_some_and(|m| m != app.cursor) {
+            " (mark)"
+        } else {
+            ""
+        };
+        let title = format!(
+            " Diff v{}{against} → v{} ",
+            group(app.view.diff_from),
+            group(app.cursor)
+        );
+        let height = usize::from(area.height);
+        let lines: Vec<Line> = if app.text_diff {
+            app.view
+                .text_diff
+                .lines()
+                .take(height)
+                .map(|l| {
+                    let style = match l.chars().next() {
+                        Some('+') if !l.starts_with("+++") => THEME.added,
+                        Some('-') if !l.starts_with("---") => THEME.removed,
+                        _ => Style::new(),
+                    };
+                    Line::styled(clean(l, 300), style)
+                })
+                .collect()
+        } else if app.view.changes.is_empty() {
+            vec![Line::styled("no changes", THEME.dim)]
+        } else {
+            app.view
+                .changes
+                .iter()
+                .take(height)
+                .map(|c| match c {
+                    Change::Added { path, value } => {
+                        Line::styled(clean(&format!("+ {path}  {value}"), 300), THEME.added)
+                    }
+                    Change::Removed { path, value } => {
+                        Line::styled(clean(&format!("- {path}  {value}"), 300), THEME.removed)
+                    }
+                    Change::Changed { path, from, to } => Line::styled(
+                        clean(&format!("~ {path}  {from} → {to}"), 300),
+                        THEME.changed,
+                    ),
+                })
+                .collect()
+        };
+        Paragraph::new(lines)
+            .block(super::block(title, false))
+            .render(area, buf);
+    }
+}

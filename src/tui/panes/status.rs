@@ -1,0 +1,82 @@
+//! The status line: position, how the state was obtained, modes, and the last message or
+//! the hints; the prompt when one is open.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+use crate::model::group;
+use crate::text::clean;
+use crate::tui::app::{App, Pane, SPEEDS, Scope};
+use crate::tui::theme::THEME;
+
+/// The status line.
+pub struct StatusLine<'a> {
+    /// The model.
+    pub app: &'a App,
+}
+
+impl Widget for StatusLine<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let app = self.app;
+        if let Some(prompt) = &app.prompt {
+            let line = Line::from(vec![
+                Span::raw(format!(
+                    " {}{}",
+                    prompt.kind.lead(),
+                    clean(&prompt.text, 200)
+                )),
+                Span::styled("▏", THEME.cursor),
+            ]);
+            Paragraph::new(line).render(area, buf);
+            return;
+        }
+        let head = app.stream().map_or(0, |s| s.head);
+        let mut text = format!(" v{}/{}", group(app.cursor), group(head));
+        if let Some(p) = &app.view.provenance {
+            let how = p.describe();
+            // The time taken is left out of deterministic frames (`rewind render`).
+            let how = if app.deterministic {
+                how.split(" · ")
+                    .filter(|part| !part.ends_with(" ms"))
+                    .collect::<Vec<_>>()
+                    .join(" · ")
+            } else {
+                how
+            };
+            text.push_str(&format!(" · {}", clean(&how, 120)));
+        }
+        if let Some(mark) = app.mark {
+            text.push_str(&format!(" · mark v{}", group(mark)));
+        }
+        if app.scope == Scope::All {
+            text.push_str(" · all streams");
+        }
+        if app.follow {
+            text.push_str(" · following");
+        }
+        if let Some(play) = app.play {
+            text.push_str(&format!(" · ▶ {}/s", SPEEDS[play.speed]));
+        }
+        if let Some(job) = &app.job {
+            let (done, total) = job.progress();
+            text.push_str(&format!(" · verifying {done}/{total}"));
+        }
+        let hint = match &app.message {
+            Some(message) => Span::styled(clean(message, 200), THEME.changed),
+            None => Span::styled(
+                match app.focus {
+                    Pane::Events => {
+                        ": go  / search  t filter  m mark  Tab state  p play  s snap  ? help"
+                    }
+                    Pane::State => {
+                        "j/k move  Enter fold  / find  b blame  y copy  Esc events  ? help"
+                    }
+                },
+                THEME.dim,
+            ),
+        };
+        Paragraph::new(Line::from(vec![Span::raw(text), Span::raw("   "), hint])).render(area, buf);
+    }
+}
