@@ -13,6 +13,7 @@
 //! - `maintain`: policy ticks over time, expiry, retention, the lease, lifecycle scenarios;
 //! - `readme`: every command-line example in the README runs;
 //! - `tui`: frames as text, key scripts against the model, styles in the buffer;
+//! - `pty`: the built binary in a pseudo-terminal: keys in, snapshot taken, terminal restored;
 //! - `verify`: every kind of finding, and none on a sound database;
 //! - `cli`: the built binary on temp databases: output, exit codes, bad input.
 
@@ -28,6 +29,7 @@ mod delta;
 mod engine;
 mod invariant;
 mod maintain;
+mod pty;
 mod readme;
 mod rfc;
 mod store;

@@ -1,0 +1,325 @@
+//! The built binary in a pseudo-terminal: `rewind demo` opens the debugger, keys step, mark
+//! and take a snapshot, `q` quits, and the terminal is left as it was found. Every wait is
+//! for something on the screen, bounded by a deadline; nothing sleeps.
+
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use rewind::store::SnapshotMeta;
+use rewind::{OpenMode, Store};
+use rustix::termios::{LocalModes, tcgetattr};
+
+const ROWS: u16 = 40;
+const COLS: u16 = 120;
+
+/// Bound on the whole scenario; a debug build needs a few seconds, so only a hang reaches it.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Just enough of a terminal to read what ratatui draws: cursor moves (`CSI row;col H`),
+/// clearing, the switch to the alternate screen, and text. Colours, cursor visibility and
+/// every other sequence are skipped. Each character takes one cell: ratatui moves the cursor
+/// explicitly after a wide one, so a mismatch never spreads past it.
+struct Screen {
+    cells: Vec<Vec<char>>,
+}
+
+impl Screen {
+    fn of(raw: &[u8]) -> Self {
+        let blank = || vec![vec![' '; usize::from(COLS)]; usize::from(ROWS)];
+        let mut cells = blank();
+        let (mut row, mut col) = (0_usize, 0_usize);
+        let text = String::from_utf8_lossy(raw);
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\x1b' => match chars.next() {
+                    Some('[') => {
+                        let mut params = String::new();
+                        let mut last = None;
+                        for p in chars.by_ref() {
+                            if ('\x40'..='\x7e').contains(&p) {
+                                last = Some(p);
+                                break;
+                            }
+                            params.push(p);
+                        }
+                        match (last, params.as_str()) {
+                            (Some('H' | 'f'), _) => {
+                                let mut n = params
+                                    .split(';')
+                                    .map(|n| n.parse::<usize>().unwrap_or(1).max(1) - 1);
+                                row = n.next().unwrap_or(0);
+                                col = n.next().unwrap_or(0);
+                            }
+                            (Some('J'), "2") | (Some('h'), "?1049") => cells = blank(),
+                            _ => {}
+                        }
+                    }
+                    // Operating-system commands run to BEL or ST.
+                    Some(']') => {
+                        while let Some(p) = chars.next() {
+                            if p == '\x07' || (p == '\x1b' && chars.next() == Some('\\')) {
+                                break;
+                            }
+                        }
+                    }
+                    _ => {}
+                },
+                '\r' => col = 0,
+                '\n' => row += 1,
+                c if c.is_control() => {}
+                c => {
+                    if let Some(cell) = cells.get_mut(row).and_then(|r| r.get_mut(col)) {
+                        *cell = c;
+                    }
+                    col += 1;
+                }
+            }
+        }
+        Self { cells }
+    }
+
+    fn text(&self) -> String {
+        let lines: Vec<String> = self
+            .cells
+            .iter()
+            .map(|r| r.iter().collect::<String>().trim_end().to_string())
+            .collect();
+        lines.join("\n")
+    }
+
+    fn contains(&self, needle: &str) -> bool {
+        self.cells
+            .iter()
+            .any(|r| r.iter().collect::<String>().contains(needle))
+    }
+
+    /// The status line, the last row: ` v799/800 · cached … · mark v800   message`.
+    fn status(&self) -> String {
+        self.cells[usize::from(ROWS) - 1]
+            .iter()
+            .collect::<String>()
+            .trim()
+            .to_string()
+    }
+
+    /// The cursor and head versions from the status line (`v799/800`).
+    fn position(&self) -> Option<(u64, u64)> {
+        let status = self.status();
+        let (cursor, head) = status
+            .strip_prefix('v')?
+            .split_whitespace()
+            .next()?
+            .split_once('/')?;
+        Some((cursor.parse().ok()?, head.parse().ok()?))
+    }
+}
+
+/// The debugger running on the child side of a pty, killed on drop if the test fails first.
+struct Session {
+    child: Child,
+    pty: pty_process::blocking::Pty,
+    output: Receiver<Vec<u8>>,
+    raw: Vec<u8>,
+    deadline: Instant,
+}
+
+impl Session {
+    fn spawn(args: &[&str], home: &Path) -> Self {
+        let (pty, pts) = pty_process::blocking::open().unwrap();
+        pty.resize(pty_process::Size::new(ROWS, COLS)).unwrap();
+        // The child becomes a session leader with the pty as its controlling terminal, so
+        // crossterm's /dev/tty is this pty and not the terminal the tests run in.
+        let child = pty_process::blocking::Command::new(env!("CARGO_BIN_EXE_rewind"))
+            .args(args)
+            .env("HOME", home)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("TERM", "xterm-256color")
+            .spawn(pts)
+            .unwrap();
+        // Reading blocks, so it happens on its own thread; the test waits on the channel with
+        // a timeout. The thread ends when the last holder of the child side closes it (EIO).
+        let mut reader = std::fs::File::from(pty.as_fd().try_clone_to_owned().unwrap());
+        let (tx, output) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0_u8; 8192];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if tx.send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        Self {
+            child,
+            pty,
+            output,
+            raw: Vec::new(),
+            deadline: Instant::now() + DEADLINE,
+        }
+    }
+
+    fn press(&mut self, keys: &str) {
+        (&self.pty).write_all(keys.as_bytes()).unwrap();
+    }
+
+    /// Reads output until the screen satisfies `done`, and returns that screen.
+    fn wait_for(&mut self, what: &str, done: impl Fn(&Screen) -> bool) -> Screen {
+        loop {
+            let screen = Screen::of(&self.raw);
+            if done(&screen) {
+                return screen;
+            }
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(chunk) => {
+                    self.raw.extend(chunk);
+                    self.raw.extend(self.output.try_iter().flatten());
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "timed out waiting for {what}; the screen:\n{}",
+                        screen.text()
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "the terminal closed while waiting for {what}; the screen:\n{}",
+                    screen.text()
+                ),
+            }
+        }
+    }
+
+    /// Reads the rest of the output until the child side closes, then reaps the child.
+    fn wait_exit(&mut self) -> ExitStatus {
+        loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(chunk) => self.raw.extend(chunk),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "timed out waiting for the debugger to exit; the screen:\n{}",
+                    Screen::of(&self.raw).text()
+                ),
+            }
+        }
+        self.child.wait().unwrap()
+    }
+
+    fn local_modes(&self) -> LocalModes {
+        // Linux answers tcgetattr on the parent side with the child side's settings.
+        tcgetattr(&self.pty).unwrap().local_modes
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn manual_snapshots(db: &Path) -> Vec<SnapshotMeta> {
+    let store = Store::open(db, OpenMode::ReadOnly).unwrap();
+    let mut all = store.snapshots(None).unwrap();
+    all.retain(|s| s.trigger == "manual");
+    all
+}
+
+fn last(raw: &[u8], seq: &[u8]) -> Option<usize> {
+    raw.windows(seq.len()).rposition(|w| w == seq)
+}
+
+#[test]
+fn demo_step_mark_snapshot_quit_restores_the_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("demo.db");
+    let db_arg = db.to_str().unwrap();
+
+    // Build first, without a terminal, to count the snapshots from before the debugger ran.
+    let built = Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(["demo", "--path", db_arg, "--no-open"])
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{built:?}");
+    let before = manual_snapshots(&db);
+
+    let mut session = Session::spawn(&["demo", "--path", db_arg], home.path());
+    let first = session.wait_for("the first frame", |s| {
+        s.contains("Streams") && s.position().is_some()
+    });
+    let (cursor, head) = first.position().unwrap();
+    assert_eq!(cursor, head, "the debugger opens at the newest event");
+    assert!(
+        !session.local_modes().contains(LocalModes::ICANON),
+        "the debugger runs in raw mode"
+    );
+
+    session.press("k");
+    session.wait_for("k to step back", |s| s.position() == Some((head - 1, head)));
+    session.press("j");
+    session.wait_for("j to step forward", |s| s.position() == Some((head, head)));
+    session.press("m");
+    let mark = format!("mark v{head}");
+    session.wait_for("m to set the mark", |s| s.status().contains(&mark));
+    // `s` then Enter: Enter takes the snapshot if `s` asks for an optional label first.
+    session.press("s\r");
+    let taken = session.wait_for("the snapshot message", |s| {
+        s.status().contains("snapshot taken")
+    });
+    let status = taken.status();
+    let version: u64 = status
+        .split("snapshot taken at v")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no version in the status line {status:?}"));
+    assert_eq!(version, head);
+    let before_quit = session.raw.len();
+    session.press("q");
+    let status = session.wait_exit();
+    assert!(status.success(), "rewind demo exited with {status}");
+
+    // The snapshot is in the database, and it is the one at the cursor.
+    let after = manual_snapshots(&db);
+    assert_eq!(after.len(), before.len() + 1, "one manual snapshot more");
+    let new = after
+        .iter()
+        .find(|s| !before.iter().any(|b| b.id == s.id))
+        .unwrap();
+    assert_eq!((new.version, new.kind.as_str()), (head, "full"));
+
+    // The terminal is restored: what `q` made it write ends on the main screen with the
+    // cursor shown, and the pty is back in cooked mode.
+    let tail = &session.raw[before_quit..];
+    assert!(
+        last(tail, b"\x1b[?1049l") > last(tail, b"\x1b[?1049h"),
+        "left the alternate screen on quit: {:?}",
+        String::from_utf8_lossy(tail)
+    );
+    assert!(
+        last(tail, b"\x1b[?25h") > last(tail, b"\x1b[?25l"),
+        "showed the cursor on quit: {:?}",
+        String::from_utf8_lossy(tail)
+    );
+    let modes = session.local_modes();
+    assert!(
+        modes.contains(LocalModes::ICANON | LocalModes::ECHO),
+        "cooked mode again, got {modes:?}"
+    );
+}
