@@ -1,0 +1,610 @@
+//! The debugger's performance targets, measured. Run with `cargo bench --bench tui` (all
+//! workloads) or `cargo bench --bench tui -- NAME…` for some of: tui-start, tui-step,
+//! tui-rss, tui-big.
+//!
+//! A plain harness like `engine.rs`: one step is an action applied through `App::dispatch`
+//! and one frame drawn into a reused 200×50 `TestBackend`, as the interactive loop does, and
+//! the targets are percentiles over thousands of such steps. The databases take a while to
+//! build, so they are kept under `target/bench-data/` and reused once complete.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)] // a harness
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use rewind::engine::ImportItem;
+use rewind::tui::action::Action;
+use rewind::tui::app::{App, Start};
+use rewind::{Engine, NewEvent, OpenMode, Store, Target};
+use serde_json::{Value, json};
+
+// The same allocator as the binary, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The frame size every workload draws.
+const SIZE: (u16, u16) = (200, 50);
+/// Streams of the standard database, and events in each.
+const STREAMS: u64 = 1_000;
+const EVENTS: u64 = 1_000;
+/// Events of the one long stream added to it (named to sort after the others).
+const LONG: u64 = 100_000;
+const LONG_NAME: &str = "stream-long";
+/// Changing this rebuilds the cached databases.
+const DATA_VERSION: &str = "tui-bench data v1";
+/// Set in the child process that measures resident memory: `DB STREAM|-`.
+const RSS_PROBE: &str = "REWIND_BENCH_RSS_PROBE";
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Prints p50/p99/max of `samples`, sorted in place.
+fn report(name: &str, samples: &mut [Duration], target: &str) {
+    samples.sort_unstable();
+    println!(
+        "{name:<46} p50 {:>9}  p99 {:>9}  max {:>9}  (n={}, target {target})",
+        ms(percentile(samples, 0.5)),
+        ms(percentile(samples, 0.99)),
+        ms(*samples.last().unwrap()),
+        samples.len()
+    );
+}
+
+/// `target/`: the bench binary runs from `target/release/deps/`.
+fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(3).unwrap().to_path_buf()
+}
+
+/// A database under `target/bench-data/`, built by `build` unless a complete one is there.
+fn cached_db(name: &str, build: impl FnOnce(&mut Engine)) -> PathBuf {
+    let dir = target_dir().join("bench-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.db"));
+    let marker = dir.join(format!("{name}.done"));
+    if std::fs::read_to_string(&marker).is_ok_and(|m| m == DATA_VERSION) {
+        return path;
+    }
+    let _ = std::fs::remove_file(&marker);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    println!("building {} (once; kept for later runs)", path.display());
+    let started = Instant::now();
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
+    build(&mut engine);
+    drop(engine);
+    // Fold the WAL into the file so that a later open starts from a clean file.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")
+        .unwrap();
+    drop(conn);
+    std::fs::write(&marker, DATA_VERSION).unwrap();
+    println!(
+        "  built in {:.1} s, {:.0} MB",
+        started.elapsed().as_secs_f64(),
+        std::fs::metadata(&path).unwrap().len() as f64 / 1e6
+    );
+    path
+}
+
+/// Event `i` (0-based) of an order-like stream: small JSON objects of a few fields, merged
+/// into a state of a few dozen fields (a bounded map of line items, an address, a payment).
+fn order_event(rng: &mut Rng, i: u64) -> (&'static str, Value) {
+    const STATUS: [&str; 5] = ["open", "paid", "packed", "shipped", "delivered"];
+    const CITIES: [&str; 6] = ["Lyon", "Porto", "Graz", "Turku", "Ghent", "Brno"];
+    if i == 0 {
+        let id = rng.below(1_000_000);
+        let tier = ["basic", "gold", "platinum"][(id % 3) as usize];
+        return (
+            "OrderCreated",
+            json!({
+                "customer": {"id": format!("cust-{id:06}"), "name": format!("Customer {id}"),
+                             "tier": tier},
+                "status": "open",
+                "currency": "EUR",
+                "items": {},
+            }),
+        );
+    }
+    let sku = format!("sku-{:04}", rng.below(40));
+    match rng.below(10) {
+        0..=3 => (
+            "ItemAdded",
+            json!({"items": {sku: {"qty": 1 + rng.below(5), "price_cents": 99 + rng.below(20_000)}},
+                   "total_cents": rng.below(500_000)}),
+        ),
+        4 | 5 => (
+            "ItemRemoved",
+            json!({"items": {sku: null}, "total_cents": rng.below(500_000)}),
+        ),
+        6 => (
+            "StatusChanged",
+            json!({"status": STATUS[rng.below(5) as usize], "updated_by": format!("user-{:02}", rng.below(50))}),
+        ),
+        7 => (
+            "AddressSet",
+            json!({"address": {"street": format!("{} Main St", 1 + rng.below(400)),
+                               "city": CITIES[rng.below(6) as usize],
+                               "zip": format!("{:05}", rng.below(100_000))}}),
+        ),
+        8 => (
+            "PaymentCaptured",
+            json!({"payment": {"method": "card", "amount_cents": rng.below(500_000),
+                               "ref": format!("pay-{:012x}", rng.next() >> 16)}}),
+        ),
+        _ => (
+            "NoteAdded",
+            json!({"notes": i, "last_note": format!("called customer, ticket #{}", rng.below(100_000))}),
+        ),
+    }
+}
+
+fn item(stream: &str, kind: &str, data: Value, time: Option<i64>) -> rewind::Result<ImportItem> {
+    Ok(ImportItem {
+        at: String::new(),
+        event: NewEvent {
+            stream: stream.into(),
+            kind: kind.into(),
+            data,
+            meta: None,
+            time,
+            idempotency_key: None,
+        },
+        version: None,
+    })
+}
+
+/// 1,000 streams of 1,000 events, interleaved in time one second apart, plus one stream of
+/// 100,000 events; the default snapshot policy (every 100 events) takes the snapshots.
+fn standard_db() -> PathBuf {
+    cached_db("tui-1m", |engine| {
+        const START_US: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
+        const SECOND: i64 = 1_000_000;
+        let mut seeds = Rng(0x2545_F491_4F6C_DD1D);
+        let names: Vec<String> = (0..STREAMS).map(|s| format!("stream-{s:04}")).collect();
+        // Round i: the i-th event of every stream, one second apart.
+        let items = (0..EVENTS).flat_map(move |i| {
+            let names = names.clone();
+            let mut rng = Rng(seeds.next() | 1);
+            (0..STREAMS).map(move |s| {
+                let (kind, data) = order_event(&mut rng, i);
+                let tick = (i * STREAMS + s) as i64;
+                item(
+                    &names[s as usize],
+                    kind,
+                    data,
+                    Some(START_US + tick * SECOND),
+                )
+            })
+        });
+        let report = engine.import(items, false).unwrap();
+        // The long stream spans the same days, an event every ten seconds.
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let long = (0..LONG).map(move |i| {
+            let (kind, data) = order_event(&mut rng, i);
+            let time = START_US + i as i64 * 10 * SECOND + SECOND / 2;
+            item(LONG_NAME, kind, data, Some(time))
+        });
+        let report2 = engine.import(long, false).unwrap();
+        println!(
+            "  {} events, {} policy snapshots",
+            report.appended + report2.appended,
+            report.snapshots + report2.snapshots
+        );
+    })
+}
+
+/// The ~1 MB state of `engine.rs`'s `big` workload (the same generator and seed): 10,000
+/// keys, 10,000 events each replacing 1% of them.
+fn big_db() -> PathBuf {
+    cached_db("tui-big", |engine| {
+        const KEYS: usize = 10_000;
+        let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
+        let value = |rng: &mut Rng| {
+            let (a, b) = (rng.next(), rng.next());
+            json!({"n": a % 1_000_000, "label": format!("item-{a:016x}-{b:016x}-{:08x}", a >> 40), "ok": true})
+        };
+        let mut initial = serde_json::Map::new();
+        for k in 0..KEYS {
+            initial.insert(format!("key_{k:05}"), value(&mut rng));
+        }
+        let events = 10_000u64;
+        let mut items = Vec::with_capacity(events as usize);
+        items.push(Value::Object(initial));
+        for _ in 1..events {
+            let mut patch = serde_json::Map::new();
+            for _ in 0..KEYS / 100 {
+                patch.insert(
+                    format!("key_{:05}", rng.below(KEYS as u64)),
+                    value(&mut rng),
+                );
+            }
+            items.push(Value::Object(patch));
+        }
+        engine
+            .import(
+                items
+                    .into_iter()
+                    .map(|data| item("big", "Patch", data, None)),
+                false,
+            )
+            .unwrap();
+    })
+}
+
+fn open_app(path: &Path, stream: Option<&str>) -> App {
+    let engine = Engine::new(Store::open(path, OpenMode::Existing).unwrap());
+    let start = Start {
+        stream: stream.map(str::to_string),
+        height: SIZE.1,
+        deterministic: true,
+        ..Start::default()
+    };
+    App::new(engine, &start).unwrap()
+}
+
+fn new_terminal() -> Terminal<TestBackend> {
+    Terminal::new(TestBackend::new(SIZE.0, SIZE.1)).unwrap()
+}
+
+fn draw(terminal: &mut Terminal<TestBackend>, app: &App) {
+    terminal.draw(|f| rewind::tui::ui::render(f, app)).unwrap();
+}
+
+/// Frame times (action + draw) and, separately, the draw alone.
+#[derive(Default)]
+struct Steps {
+    frames: Vec<Duration>,
+    draws: Vec<Duration>,
+}
+
+impl Steps {
+    fn step(&mut self, app: &mut App, terminal: &mut Terminal<TestBackend>, action: Action) {
+        let started = Instant::now();
+        app.dispatch(action);
+        let drawn = Instant::now();
+        draw(terminal, app);
+        let done = Instant::now();
+        assert!(app.message.is_none(), "{action:?}: {:?}", app.message);
+        self.frames.push(done - started);
+        self.draws.push(done - drawn);
+    }
+
+    fn report(mut self, name: &str, target: &str) {
+        report(name, &mut self.frames, target);
+        report("  of which drawing the frame", &mut self.draws, "-");
+    }
+}
+
+fn tui_start(path: &Path) {
+    let mut samples = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let app = open_app(path, None);
+        let mut terminal = new_terminal();
+        draw(&mut terminal, &app);
+        samples.push(started.elapsed());
+        drop((app, terminal));
+    }
+    report(
+        "start to first frame (open, App::new, draw)",
+        &mut samples,
+        "≤ 200 ms",
+    );
+    let bin = option_env!("CARGO_BIN_EXE_rewind")
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| target_dir().join("release/rewind"));
+    if !bin.exists() {
+        println!(
+            "  (no {}: the binary's start is not measured)",
+            bin.display()
+        );
+        return;
+    }
+    let size = format!("{}x{}", SIZE.0, SIZE.1);
+    let mut samples = Vec::new();
+    for _ in 0..10 {
+        let started = Instant::now();
+        let out = Command::new(&bin)
+            .arg("render")
+            .arg(path)
+            .args(["--size", &size])
+            .output()
+            .unwrap();
+        samples.push(started.elapsed());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    report(
+        "  `rewind render DB --size 200x50`, process",
+        &mut samples,
+        "≤ 200 ms",
+    );
+}
+
+fn tui_step(path: &Path) {
+    const TARGET: &str = "p99 ≤ 8 ms";
+    let mut app = open_app(path, None);
+    let mut terminal = new_terminal();
+    draw(&mut terminal, &app);
+    // A few streams on, untimed (walking the list to a random name would cost more than
+    // the workload).
+    let mut rng = Rng(0x0123_4567_89AB_CDEF);
+    let mut random_stream = |app: &mut App, terminal: &mut Terminal<TestBackend>| {
+        for _ in 0..=rng.below(8) {
+            app.dispatch(Action::NextStream);
+        }
+        if app.stream().unwrap().name == LONG_NAME {
+            app.dispatch(Action::NextStream);
+        }
+        draw(terminal, app);
+    };
+
+    // Forward from the empty state to the head, then back from the head, on 4 streams.
+    let mut forward = Steps::default();
+    let mut back = Steps::default();
+    for _ in 0..4 {
+        random_stream(&mut app, &mut terminal);
+        app.dispatch(Action::First);
+        for _ in 0..EVENTS {
+            forward.step(&mut app, &mut terminal, Action::StepForward);
+        }
+        random_stream(&mut app, &mut terminal);
+        for _ in 0..EVENTS {
+            back.step(&mut app, &mut terminal, Action::StepBack);
+        }
+    }
+    forward.report("step forward (1,000-event streams)", TARGET);
+    back.report("step back from the head (1,000-event streams)", TARGET);
+
+    // A page (34 rows at 50 lines) back from the head to the start and forward again.
+    let mut page = Steps::default();
+    for _ in 0..50 {
+        random_stream(&mut app, &mut terminal);
+        while app.cursor > 0 {
+            page.step(&mut app, &mut terminal, Action::PageBack);
+        }
+        while app.cursor < app.stream().unwrap().head {
+            page.step(&mut app, &mut terminal, Action::PageForward);
+        }
+    }
+    page.report("page back / forward (1,000-event streams)", TARGET);
+
+    // From snapshot to snapshot: first to last and back.
+    let mut snaps = Steps::default();
+    for _ in 0..100 {
+        random_stream(&mut app, &mut terminal);
+        app.dispatch(Action::First);
+        let versions: Vec<u64> = app.view.snapshots.iter().map(|s| s.0).collect();
+        for _ in &versions {
+            snaps.step(&mut app, &mut terminal, Action::NextSnapshot);
+        }
+        for _ in 1..versions.len() {
+            snaps.step(&mut app, &mut terminal, Action::PrevSnapshot);
+        }
+    }
+    snaps.report("next / previous snapshot (1,000-event streams)", TARGET);
+
+    // Every stream in turn, each opened at its head.
+    let mut switch = Steps::default();
+    for _ in 0..3_000 {
+        switch.step(&mut app, &mut terminal, Action::NextStream);
+    }
+    switch.report("next stream (1,001 streams, at their heads)", TARGET);
+
+    // The long stream: scrub back from the head, page through all of it, and go from
+    // snapshot to snapshot.
+    let mut app = open_app(path, Some(LONG_NAME));
+    draw(&mut terminal, &app);
+    let mut long_back = Steps::default();
+    for _ in 0..5_000 {
+        long_back.step(&mut app, &mut terminal, Action::StepBack);
+    }
+    long_back.report("step back from the head (100,000 events)", TARGET);
+    let mut long_page = Steps::default();
+    while app.cursor > 0 {
+        long_page.step(&mut app, &mut terminal, Action::PageBack);
+    }
+    long_page.report("page back to the start (100,000 events)", TARGET);
+    let mut long_snaps = Steps::default();
+    let snapshots = app.view.snapshots.len();
+    for _ in 0..snapshots {
+        long_snaps.step(&mut app, &mut terminal, Action::NextSnapshot);
+    }
+    for _ in 1..snapshots {
+        long_snaps.step(&mut app, &mut terminal, Action::PrevSnapshot);
+    }
+    long_snaps.report("next / previous snapshot (100,000 events)", TARGET);
+}
+
+/// In the child: opens the debugger, walks it around, and prints the peak resident size.
+fn rss_probe(spec: &str) {
+    let (db, stream) = spec.rsplit_once(' ').unwrap();
+    let stream = (stream != "-").then_some(stream);
+    let mut app = open_app(Path::new(db), stream);
+    let mut terminal = new_terminal();
+    draw(&mut terminal, &app);
+    let mut act = |app: &mut App, action: Action| {
+        app.dispatch(action);
+        draw(&mut terminal, app);
+    };
+    if stream.is_none() {
+        // Every stream, a few steps and pages in each, then the long stream end to end.
+        for _ in 0..STREAMS + 1 {
+            act(&mut app, Action::NextStream);
+            act(&mut app, Action::StepBack);
+            act(&mut app, Action::PageBack);
+            act(&mut app, Action::PrevSnapshot);
+        }
+        while app.stream().unwrap().name != LONG_NAME {
+            act(&mut app, Action::NextStream);
+        }
+    }
+    // Back from the head, then by pages (the ~1 MB state: a few hundred, which fills the
+    // engine's cache many times over).
+    let steps = if stream.is_none() { 1_000 } else { 200 };
+    for _ in 0..steps {
+        act(&mut app, Action::StepBack);
+    }
+    for _ in 0..steps * 3 {
+        if app.cursor == 0 {
+            break;
+        }
+        act(&mut app, Action::PageBack);
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    for line in status.lines() {
+        if ["VmHWM", "VmRSS", "RssAnon", "RssFile"]
+            .iter()
+            .any(|k| line.starts_with(k))
+        {
+            println!("{line}");
+        }
+    }
+}
+
+/// Runs the probe in a fresh process (so that building the data does not count) and
+/// reports its peak resident size.
+fn tui_rss(label: &str, db: &Path, stream: Option<&str>) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .env(
+            RSS_PROBE,
+            format!("{} {}", db.display(), stream.unwrap_or("-")),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let kb = |key: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "{label:<46} peak {:>6.1} MB  (at exit: {:.1} MB, of which {:.1} MB anonymous, {:.1} MB file pages; target ≤ 100 MB)",
+        kb("VmHWM:") / 1024.0,
+        kb("VmRSS:") / 1024.0,
+        kb("RssAnon:") / 1024.0,
+        kb("RssFile:") / 1024.0,
+    );
+}
+
+fn tui_big(path: &Path) {
+    const TARGET: &str = "≤ 16 ms";
+    const STEPS: u64 = 300;
+    let mut app = open_app(path, Some("big"));
+    let mut terminal = new_terminal();
+    draw(&mut terminal, &app);
+    let head = app.cursor;
+    let mut back = Steps::default();
+    for _ in 0..STEPS {
+        back.step(&mut app, &mut terminal, Action::StepBack);
+    }
+    app.dispatch(Action::First);
+    let mut forward = Steps::default();
+    for _ in 0..STEPS {
+        forward.step(&mut app, &mut terminal, Action::StepForward);
+    }
+    forward.report("~1 MB state: step forward from v0", TARGET);
+    back.report("~1 MB state: step back from the head", TARGET);
+    drop(app);
+    // Where a step back goes, outside the TUI: the two states it shows (the cursor's and the
+    // one before, for the diff) and the structural diff between them.
+    let mut engine = Engine::new(Store::open(path, OpenMode::Existing).unwrap());
+    engine.state_at("big", Target::Version(head)).unwrap();
+    let (mut states, mut diffs) = (Vec::new(), Vec::new());
+    for v in (head - STEPS..head).rev() {
+        let started = Instant::now();
+        let now = engine.state_at("big", Target::Version(v)).unwrap().state;
+        let before = engine
+            .state_at("big", Target::Version(v - 1))
+            .unwrap()
+            .state;
+        states.push(started.elapsed());
+        let started = Instant::now();
+        std::hint::black_box(rewind::diff::changes(&before, &now));
+        diffs.push(started.elapsed());
+    }
+    report("  of a step back: the two states", &mut states, "-");
+    report("  of a step back: their structural diff", &mut diffs, "-");
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var(RSS_PROBE) {
+        rss_probe(&spec);
+        return;
+    }
+    // `cargo bench` passes `--bench`; everything else names workloads.
+    let which: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wants = |name: &str| which.is_empty() || which.iter().any(|w| w == name);
+    println!(
+        "rewind TUI benchmarks on {} cores, frames {}x{}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        SIZE.0,
+        SIZE.1
+    );
+    if wants("tui-start") || wants("tui-step") || wants("tui-rss") {
+        let db = standard_db();
+        if wants("tui-start") {
+            tui_start(&db);
+        }
+        if wants("tui-step") {
+            tui_step(&db);
+        }
+        if wants("tui-rss") {
+            tui_rss("resident memory, 1,001 streams walked", &db, None);
+        }
+    }
+    if wants("tui-big") || wants("tui-rss") {
+        let db = big_db();
+        if wants("tui-big") {
+            tui_big(&db);
+        }
+        if wants("tui-rss") {
+            tui_rss("resident memory, ~1 MB state walked", &db, Some("big"));
+        }
+    }
+}
