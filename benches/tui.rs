@@ -404,7 +404,7 @@ fn tui_step(path: &Path) {
     for _ in 0..100 {
         random_stream(&mut app, &mut terminal);
         app.dispatch(Action::First);
-        let versions: Vec<u64> = app.view.snapshots.iter().map(|s| s.0).collect();
+        let versions: Vec<u64> = app.view.snapshots.iter().map(|s| s.version).collect();
         for _ in &versions {
             snaps.step(&mut app, &mut terminal, Action::NextSnapshot);
         }

@@ -55,25 +55,43 @@ pub fn changes(old: &Value, new: &Value) -> Vec<Change> {
 fn walk(old: &Value, new: &Value, path: &mut String, out: &mut Vec<Change>) {
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
-            let mut keys: Vec<&String> = a
-                .keys()
-                .chain(b.keys().filter(|k| !a.contains_key(*k)))
-                .collect();
-            keys.sort();
-            for key in keys {
+            // Both maps iterate in key order: one merge pass, and equal values are skipped
+            // without building their paths (a step usually changes a few of many keys).
+            let (mut xs, mut ys) = (a.iter().peekable(), b.iter().peekable());
+            loop {
+                let order = match (xs.peek(), ys.peek()) {
+                    (None, None) => break,
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (Some((ka, _)), Some((kb, _))) => ka.cmp(kb),
+                };
                 let len = path.len();
-                push_token(path, key);
-                match (a.get(key), b.get(key)) {
-                    (Some(x), Some(y)) => walk(x, y, path, out),
-                    (Some(x), None) => out.push(Change::Removed {
-                        path: path.clone(),
-                        value: x.clone(),
-                    }),
-                    (None, Some(y)) => out.push(Change::Added {
-                        path: path.clone(),
-                        value: y.clone(),
-                    }),
-                    (None, None) => {}
+                match order {
+                    std::cmp::Ordering::Equal => {
+                        let (Some((key, x)), Some((_, y))) = (xs.next(), ys.next()) else {
+                            break;
+                        };
+                        if x != y {
+                            push_token(path, key);
+                            walk(x, y, path, out);
+                        }
+                    }
+                    std::cmp::Ordering::Less => {
+                        let Some((key, x)) = xs.next() else { break };
+                        push_token(path, key);
+                        out.push(Change::Removed {
+                            path: path.clone(),
+                            value: x.clone(),
+                        });
+                    }
+                    std::cmp::Ordering::Greater => {
+                        let Some((key, y)) = ys.next() else { break };
+                        push_token(path, key);
+                        out.push(Change::Added {
+                            path: path.clone(),
+                            value: y.clone(),
+                        });
+                    }
                 }
                 path.truncate(len);
             }

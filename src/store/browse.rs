@@ -127,14 +127,24 @@ impl Store {
 
     /// The first and last event time of one stream or of all, if there are events.
     pub fn time_span(&self, stream: Option<&StreamInfo>) -> Result<Option<(Micros, Micros)>> {
-        let sql = format!(
-            "SELECT min(ts), max(ts) FROM {} WHERE ?1 IS NULL OR stream_id = ?1",
-            self.all_events()
-        );
-        let (first, last): (Option<i64>, Option<i64>) = self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row([stream.map(|s| s.id)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (first, last): (Option<i64>, Option<i64>) = match stream {
+            // One stream: two lookups on its (stream, ts) index.
+            Some(s) => {
+                let sql = format!(
+                    "SELECT min(ts), max(ts) FROM {} WHERE stream_id = ?1",
+                    self.all_events()
+                );
+                self.conn
+                    .prepare_cached(&sql)?
+                    .query_row([s.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            }
+            None => {
+                let sql = format!("SELECT min(ts), max(ts) FROM {}", self.all_events());
+                self.conn
+                    .prepare_cached(&sql)?
+                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            }
+        };
         Ok(first.zip(last))
     }
 
@@ -148,12 +158,23 @@ impl Store {
     ) -> Result<Vec<u64>> {
         let mut counts = vec![0u64; buckets.max(1)];
         let span = i128::from(last - first).max(1);
-        let sql = format!(
-            "SELECT ts, count(*) FROM {} WHERE ?1 IS NULL OR stream_id = ?1 GROUP BY ts",
-            self.all_events()
-        );
+        // A condition that names the stream (not `?1 IS NULL OR …`) so SQLite walks that
+        // stream's (stream, ts) index instead of every event.
+        let (sql, args) = match stream {
+            Some(s) => (
+                format!(
+                    "SELECT ts, count(*) FROM {} WHERE stream_id = ?1 GROUP BY ts",
+                    self.all_events()
+                ),
+                vec![s.id],
+            ),
+            None => (
+                format!("SELECT ts, count(*) FROM {} GROUP BY ts", self.all_events()),
+                vec![],
+            ),
+        };
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query([stream.map(|s| s.id)])?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
         let top = counts.len() - 1;
         while let Some(row) = rows.next()? {
             let (ts, n): (i64, i64) = (row.get(0)?, row.get(1)?);

@@ -354,6 +354,14 @@ impl Store {
         Ok(())
     }
 
+    /// Sets how many bytes of the file SQLite reads through a memory map (default 256 MiB;
+    /// 0 reads through its page cache only). Mapped pages count as the process's resident
+    /// memory, which matters for a long-running viewer more than for a one-shot command.
+    pub fn set_memory_map(&self, bytes: u64) -> Result<()> {
+        self.conn.pragma_update(None, "mmap_size", i(bytes))?;
+        Ok(())
+    }
+
     /// How long writes wait for another process's lock, in ms.
     pub fn busy_timeout_ms(&self) -> u64 {
         self.busy_ms

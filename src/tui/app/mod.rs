@@ -23,6 +23,10 @@ use crate::store::Walk;
 /// Playback speeds, events per second.
 pub const SPEEDS: [u32; 7] = [1, 2, 5, 10, 25, 50, 100];
 
+/// The state cache's budget in the debugger, in bytes of JSON (a state takes several times
+/// that in memory): small enough to stay within 100 MB resident on megabyte states.
+pub const CACHE_BYTES: u64 = 4 << 20;
+
 /// The most bytes copied to the clipboard at once (terminals cap OSC 52).
 const MAX_COPY: usize = 1 << 20;
 
@@ -330,7 +334,11 @@ enum Way {
 
 impl App {
     /// Opens the debugger as `start` says (by default: the first stream, at its newest event).
-    pub fn new(engine: Engine, start: &Start) -> anyhow::Result<Self> {
+    pub fn new(mut engine: Engine, start: &Start) -> anyhow::Result<Self> {
+        // A viewer stays open for hours: keep its memory to the page cache and a small
+        // state cache rather than a map of the whole file.
+        engine.store().set_memory_map(0)?;
+        engine.set_cache_budget(CACHE_BYTES);
         let streams = engine.store().streams()?;
         let selected = match start.stream.as_deref() {
             Some(name) => streams
