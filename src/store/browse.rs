@@ -39,7 +39,9 @@ impl Walk<'_> {
 impl Store {
     /// Up to `limit` events next to `from` (a version for one stream, a seq for all),
     /// nearest first: after it when `forward`, before it otherwise; `inclusive` counts `from`
-    /// itself. Archived events are included.
+    /// itself. Archived events are included. Their data and meta are left out (null): a list
+    /// needs their place, type and time, and parsing every row's payload would cost more
+    /// than the rest of a frame on large events; [`Store::event`] reads one whole.
     pub fn neighbours(
         &self,
         walk: &Walk<'_>,
@@ -66,7 +68,7 @@ impl Store {
             ("e.seq", "?1 IS NULL")
         };
         let sql = format!(
-            "SELECT e.seq, e.version, e.type, e.ts, e.data, e.meta, e.idem_key, s.name
+            "SELECT e.seq, e.version, e.type, e.ts, 'null', NULL, e.idem_key, s.name
              FROM {} e JOIN main.streams s ON s.id = e.stream_id
              WHERE {scope} AND {column} {op} ?2
                AND (?3 IS NULL OR (e.type LIKE ?3 ESCAPE '\\') != ?4)
@@ -91,7 +93,7 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The event with this seq, with its stream's name.
+    /// The event with this seq, with its stream's name (data and meta left out).
     pub fn event_at_seq(&self, seq: i64) -> Result<Option<Event>> {
         let walk = Walk {
             stream: None,
