@@ -10,7 +10,8 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = rewind::cli::Cli::parse();
+    let args = rewind::cli::with_default_command(std::env::args_os().collect());
+    let cli = rewind::cli::Cli::parse_from(args);
     match rewind::cli::run(cli) {
         Ok(code) => code,
         Err(err) if rewind::cli::is_broken_pipe(&err) => ExitCode::SUCCESS,

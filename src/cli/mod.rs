@@ -123,6 +123,23 @@ impl TargetArgs {
     }
 }
 
+/// The arguments with `open` put in front of a bare database path, so that `rewind DB` opens
+/// the debugger as `rewind open DB` does.
+pub fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory;
+    let Some(first) = args.get(1).and_then(|a| a.to_str()) else {
+        return args;
+    };
+    let known = Cli::command()
+        .get_subcommands()
+        .any(|c| c.get_name() == first || c.get_all_aliases().any(|a| a == first))
+        || first == "help";
+    if !known && !first.starts_with('-') {
+        args.insert(1, "open".into());
+    }
+    args
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {

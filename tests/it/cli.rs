@@ -535,3 +535,19 @@ fn stats_shows_the_archive_and_the_last_maintenance() {
     assert!(stats.contains("archive: 200 events"), "{stats}");
     assert!(!stats.contains("last maintenance: never"), "{stats}");
 }
+
+#[test]
+fn a_bare_database_path_opens_the_debugger() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing.db");
+    let err = fails(&[missing.to_str().unwrap()], 2);
+    assert!(err.contains("no such database"), "{err}");
+    let bad = dir.path().join("bad.db");
+    std::fs::write(&bad, "not sqlite").unwrap();
+    let err = fails(&[bad.to_str().unwrap()], 2);
+    assert!(err.contains("not a rewind database"), "{err}");
+    // Subcommands and flags are still what they were.
+    assert!(ok(&["--help"]).contains("Usage: rewind"));
+    let err = fails(&["state"], 2);
+    assert!(err.contains("Usage: rewind state"), "{err}");
+}
