@@ -28,11 +28,7 @@ impl Walk<'_> {
             Some(rest) => (true, rest.trim()),
             None => (false, text),
         };
-        let escaped = text
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        (Some(format!("%{escaped}%")), negate)
+        (Some(super::contains_pattern(text)), negate)
     }
 }
 

@@ -169,6 +169,15 @@ const STREAM_SELECT: &str = "SELECT id, name, reducer, created_at, head, last_ts
 const SNAPSHOT_COLUMNS: &str = "id, stream_id, version, ts, kind, base_id, codec, raw_size, stored_size, \
      checksum, fingerprint, trigger, label, created_at, create_us, expires_at";
 
+/// A LIKE pattern (with `ESCAPE '\'`) matching text that contains `needle` literally.
+fn contains_pattern(needle: &str) -> String {
+    let escaped = needle
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
@@ -939,13 +948,7 @@ impl Store {
         forward: bool,
         needle: &str,
     ) -> Result<Option<u64>> {
-        let pattern = format!(
-            "%{}%",
-            needle
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern = contains_pattern(needle);
         let (cmp, order) = if forward { (">", "ASC") } else { ("<", "DESC") };
         let sql = format!(
             "SELECT version FROM {} e WHERE e.stream_id = ?1 AND e.version {cmp} ?2

@@ -44,34 +44,32 @@ pub struct Binding {
     pub help: &'static str,
 }
 
-const fn global(key: KeyCode, name: &'static str, action: Action, help: &'static str) -> Binding {
+const fn bind(
+    scope: Scope,
+    key: KeyCode,
+    name: &'static str,
+    action: Action,
+    help: &'static str,
+) -> Binding {
     Binding {
-        scope: Scope::Global,
+        scope,
         key,
         name,
         action,
         help,
     }
+}
+
+const fn global(key: KeyCode, name: &'static str, action: Action, help: &'static str) -> Binding {
+    bind(Scope::Global, key, name, action, help)
 }
 
 const fn state(key: KeyCode, name: &'static str, action: Action, help: &'static str) -> Binding {
-    Binding {
-        scope: Scope::State,
-        key,
-        name,
-        action,
-        help,
-    }
+    bind(Scope::State, key, name, action, help)
 }
 
 const fn list(key: KeyCode, name: &'static str, action: Action, help: &'static str) -> Binding {
-    Binding {
-        scope: Scope::List,
-        key,
-        name,
-        action,
-        help,
-    }
+    bind(Scope::List, key, name, action, help)
 }
 
 use KeyCode::{Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Tab, Up};

@@ -53,7 +53,7 @@ pub fn run(mut app: App) -> anyhow::Result<()> {
                 out.write_all(osc52(&text).as_bytes())?;
                 out.flush()?;
             }
-            let wait = if app.play.is_some() {
+            let wait = if app.playing {
                 next_tick.saturating_duration_since(Instant::now())
             } else if app.job.is_some() {
                 PROGRESS
@@ -61,9 +61,9 @@ pub fn run(mut app: App) -> anyhow::Result<()> {
                 IDLE
             };
             if !event::poll(wait)? {
-                if let Some(play) = app.play {
+                if app.playing {
                     app.apply(Action::PlayTick);
-                    let every = Duration::from_secs(1) / SPEEDS[play.speed];
+                    let every = Duration::from_secs(1) / SPEEDS[app.speed];
                     next_tick = Instant::now() + every;
                 } else if app.job.is_some() {
                     app.apply(Action::Poll);

@@ -85,7 +85,8 @@ fn push_token(path: &mut String, token: &str) {
     }
 }
 
-fn non_empty_container(value: &Value) -> bool {
+/// Whether a value is an object or array with something in it (what can be folded).
+pub fn non_empty_container(value: &Value) -> bool {
     match value {
         Value::Object(map) => !map.is_empty(),
         Value::Array(items) => !items.is_empty(),
@@ -186,26 +187,26 @@ fn visit_all(
 
 /// How many rows the state has with these folds.
 pub fn count(value: &Value, folded: &HashSet<String>) -> usize {
-    let mut n = 0;
-    visit_all(value, folded, &mut |_| {
-        n += 1;
-        ControlFlow::Continue(())
-    });
-    n
+    locate(value, folded, "").0
 }
 
-/// The index of the row that shows `path` (a container's opening row), if it is visible.
-pub fn index_of(value: &Value, folded: &HashSet<String>, path: &str) -> Option<usize> {
-    let (mut n, mut found) = (0, None);
+/// In one walk: how many rows the state has with these folds, and the row that shows
+/// `path` (a container's opening row), or, when a fold hides it or it is gone, the row of
+/// its nearest container that is shown.
+pub fn locate(value: &Value, folded: &HashSet<String>, path: &str) -> (usize, usize) {
+    let (mut n, mut found) = (0, 0);
     visit_all(value, folded, &mut |v| {
-        if v.path == path && v.shape != Shape::Close {
-            found = Some(n);
-            return ControlFlow::Break(());
+        // Rows come in document order, so the last container of `path` seen is the nearest.
+        let within = path
+            .strip_prefix(v.path)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if within && v.shape != Shape::Close {
+            found = n;
         }
         n += 1;
         ControlFlow::Continue(())
     });
-    found
+    (n, found)
 }
 
 /// The rows `top..top + height`, formatted.
@@ -326,12 +327,13 @@ mod tests {
         let rows = window(&state, &folded, 0, 100);
         assert_eq!(rows[2].text, "\"b\": […]  3 items");
         assert_eq!(count(&state, &folded), 6);
-        assert_eq!(index_of(&state, &folded, "/z"), Some(4));
+        assert_eq!(locate(&state, &folded, "/z"), (6, 4));
         assert_eq!(
-            index_of(&state, &folded, "/a/b/1"),
-            None,
-            "hidden by the fold"
+            locate(&state, &folded, "/a/b/1"),
+            (6, 2),
+            "hidden by the fold: the folded container's row"
         );
+        assert_eq!(locate(&state, &folded, "/gone"), (6, 0), "gone: the root");
     }
 
     #[test]

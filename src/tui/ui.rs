@@ -15,7 +15,7 @@
 //! ```
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Margin, Rect};
 use ratatui::widgets::Paragraph;
 
 use super::app::App;
@@ -74,12 +74,7 @@ pub fn areas((width, height): (u16, u16)) -> Areas {
 
 /// The inside of a bordered pane.
 pub fn inner(area: Rect) -> Rect {
-    Rect {
-        x: area.x.saturating_add(1),
-        y: area.y.saturating_add(1),
-        width: area.width.saturating_sub(2),
-        height: area.height.saturating_sub(2),
-    }
+    area.inner(Margin::new(1, 1))
 }
 
 /// Draws one frame.

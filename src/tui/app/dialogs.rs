@@ -90,14 +90,13 @@ impl App {
         } else {
             clean(&path)
         };
-        let origin = self.view.origin;
         let rows = events
             .iter()
             .map(|e| ListRow {
                 text: format!(
                     "v{:<8} {:<12} {}",
                     crate::model::group(e.version),
-                    self.time_text(e.ts, origin),
+                    self.time_text(e.ts),
                     clean(&e.kind)
                 ),
                 goal: Goal::Jump(name.clone(), e.version),
@@ -129,7 +128,6 @@ impl App {
             .fingerprint()
             .to_string();
         let snapshots = self.engine.store().snapshots(Some(stream.id))?;
-        let origin = self.view.origin;
         let rows = snapshots
             .iter()
             .rev()
@@ -145,7 +143,7 @@ impl App {
                         crate::model::group(s.version),
                         s.kind,
                         crate::model::group(s.stored_size),
-                        self.time_text(s.ts, origin),
+                        self.time_text(s.ts),
                         clean(&what),
                         if stale { "  stale (other reducer)" } else { "" }
                     ),
@@ -201,24 +199,9 @@ impl App {
             .ok_or_else(|| anyhow::anyhow!("no stream"))?;
         let (rules, how) = self.compaction_rules(&name)?;
         let plan = crate::snapshot::compact::compact(&mut self.engine, Some(&name), &rules, true)?;
-        let mut rows: Vec<ListRow> = plan
-            .drop
-            .iter()
-            .map(|s| ListRow {
-                text: format!(
-                    "drop   v{:<8} {:<5} {:>9} B  {}",
-                    crate::model::group(s.version),
-                    s.kind,
-                    crate::model::group(s.stored_size),
-                    clean(&s.reason)
-                ),
-                goal: Goal::Jump(s.stream.clone(), s.version),
-                alarm: false,
-            })
-            .collect();
-        rows.extend(plan.rebase.iter().map(|s| ListRow {
+        let step = |what: &str, s: &crate::snapshot::compact::Step| ListRow {
             text: format!(
-                "rebase v{:<8} {:<5} {:>9} B  {}",
+                "{what:<6} v{:<8} {:<5} {:>9} B  {}",
                 crate::model::group(s.version),
                 s.kind,
                 crate::model::group(s.stored_size),
@@ -226,7 +209,10 @@ impl App {
             ),
             goal: Goal::Jump(s.stream.clone(), s.version),
             alarm: false,
-        }));
+        };
+        let rows: Vec<ListRow> = (plan.drop.iter().map(|s| step("drop", s)))
+            .chain(plan.rebase.iter().map(|s| step("rebase", s)))
+            .collect();
         let nothing = rows.is_empty();
         self.overlay = Some(Overlay::List(Listing {
             kind: ListKind::Compact(rules),

@@ -22,11 +22,11 @@ impl App {
         ui::inner(ui::areas(self.size).state).height
     }
 
-    /// A time as the event list shows it: relative to `origin`, or absolute.
-    pub fn time_text(&self, ts: i64, origin: i64) -> String {
+    /// A time as the lists show it: since the first event on the timeline, or absolute.
+    pub fn time_text(&self, ts: i64) -> String {
         match self.times {
             Times::Absolute => crate::time::format(ts),
-            Times::Relative => relative(ts - origin),
+            Times::Relative => relative(ts - self.view.density.as_ref().map_or(0, |d| d.span.0)),
         }
     }
 
@@ -83,7 +83,7 @@ impl App {
             store.event(stream, self.cursor)?
         };
         let mark_ts = match self.mark {
-            Some(m) if m > 0 => store.event(stream, m)?.map(|e| e.ts),
+            Some(m) if m > 0 => store.event_ts(stream, m)?,
             _ => None,
         };
         let mut changed: HashSet<String> = changes.iter().map(|c| c.path().to_string()).collect();
@@ -94,7 +94,6 @@ impl App {
         self.load_snapshots()?;
         self.load_density(stream)?;
         self.load_markers()?;
-        let origin = self.view.density.as_ref().map_or(0, |d| d.span.0);
         let follow_change = self.focus == Pane::Events;
         self.view.state = now.state;
         self.view.changed = changed;
@@ -104,7 +103,6 @@ impl App {
         self.view.events = before_rows;
         self.view.event = event;
         self.view.provenance = Some(now.provenance);
-        self.view.origin = origin;
         self.view.mark_ts = mark_ts;
         if follow_change {
             // Stepping through events: the state cursor goes to what the event changed.
@@ -126,23 +124,12 @@ impl App {
     pub(super) fn load_tree(&mut self) {
         let height = usize::from(self.state_rows().max(1));
         let state = Arc::clone(&self.view.state);
-        let total = tree::count(&state, &self.folded);
         // The cursor row: where the state path is shown (a moved cursor already knows).
-        let cursor = if let Some(row) = self.state_row.take() {
-            row.min(total.saturating_sub(1))
-        } else {
-            let mut path = self.state_path.clone();
-            loop {
-                if let Some(i) = tree::index_of(&state, &self.folded, &path) {
-                    break i;
-                }
-                // Hidden by a fold or gone: the nearest container that is shown.
-                match path.rfind('/') {
-                    Some(cut) => path.truncate(cut),
-                    None => break 0,
-                }
-            }
-        };
+        let (total, shown) = tree::locate(&state, &self.folded, &self.state_path);
+        let cursor = self
+            .state_row
+            .take()
+            .map_or(shown, |row| row.min(total.saturating_sub(1)));
         let old_top = self.view.tree.top;
         let top = if cursor < old_top || cursor >= old_top + height {
             cursor.saturating_sub(height / 3)

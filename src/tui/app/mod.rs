@@ -163,13 +163,6 @@ pub enum Effect {
     Copy(String),
 }
 
-/// Playback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Play {
-    /// Index into [`SPEEDS`].
-    pub speed: usize,
-}
-
 /// Where the state pane's cursor is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StateView {
@@ -211,8 +204,6 @@ pub struct View {
     pub density: Option<Density>,
     /// Markers of the streams on screen: `…` unfinished, `!` snapshot problems.
     pub markers: HashMap<String, char>,
-    /// The time relative times count from.
-    pub origin: i64,
     /// The time of the event at the mark.
     pub mark_ts: Option<i64>,
 }
@@ -281,9 +272,9 @@ pub struct App {
     pub text_diff: bool,
     /// Whether the cursor follows the newest event as others append.
     pub follow: bool,
-    /// Playback, while playing.
-    pub play: Option<Play>,
-    /// The playback speed, kept while paused.
+    /// Whether playback runs.
+    pub playing: bool,
+    /// The playback speed: an index into [`SPEEDS`].
     pub speed: usize,
     /// The jq condition that stops playback.
     pub until: Option<(String, Arc<crate::jq::Program>)>,
@@ -365,7 +356,7 @@ impl App {
             filter: None,
             text_diff: false,
             follow: false,
-            play: None,
+            playing: false,
             speed: 3,
             until: None,
             overlay: None,
@@ -433,7 +424,7 @@ impl App {
 
     fn fail(&mut self, err: &anyhow::Error) {
         self.message = Some(crate::text::safe_message(&format!("{err:#}")));
-        if self.play.take().is_some() {
+        if std::mem::take(&mut self.playing) {
             self.message = self
                 .message
                 .take()
@@ -573,13 +564,10 @@ impl App {
                 }
             }
             Action::TogglePlay => {
-                self.play = match self.play {
-                    Some(_) => None,
-                    None if self.cursor >= head && self.scope == Scope::Stream => {
-                        anyhow::bail!("at the newest event: nothing to play (g goes to the start)")
-                    }
-                    None => Some(Play { speed: self.speed }),
-                };
+                if !self.playing && self.cursor >= head && self.scope == Scope::Stream {
+                    anyhow::bail!("at the newest event: nothing to play (g goes to the start)");
+                }
+                self.playing = !self.playing;
                 self.dirty = false;
             }
             Action::Faster | Action::Slower => {
@@ -588,9 +576,6 @@ impl App {
                 } else {
                     self.speed.saturating_sub(1)
                 };
-                if let Some(play) = &mut self.play {
-                    play.speed = self.speed;
-                }
                 self.message = Some(format!("playback speed {}/s", SPEEDS[self.speed]));
                 self.dirty = false;
             }
@@ -936,18 +921,18 @@ impl App {
     // ---- playback ----------------------------------------------------------------------
 
     fn play_tick(&mut self) -> anyhow::Result<()> {
-        if self.play.is_none() {
+        if !self.playing {
             self.dirty = false;
             return Ok(());
         }
         let before = (self.selected, self.cursor);
         if let Err(err) = self.step(Way::Forward, 1) {
-            self.play = None;
+            self.playing = false;
             self.message = Some(format!("playback stopped: {err:#}"));
             return Ok(());
         }
         if (self.selected, self.cursor) == before {
-            self.play = None;
+            self.playing = false;
             self.message = Some("playback stopped at the newest event".into());
             return Ok(());
         }
@@ -961,7 +946,7 @@ impl App {
                 .run(&state)
                 .map_err(|e| anyhow::anyhow!("the stop condition {:?}: {e}", clean(&text)))?;
             if !matches!(hit, Value::Null | Value::Bool(false)) {
-                self.play = None;
+                self.playing = false;
                 self.message = Some(format!(
                     "playback stopped at v{}: {} holds",
                     self.cursor,
@@ -998,13 +983,11 @@ impl App {
 
     fn fold(&mut self, action: Action) -> anyhow::Result<()> {
         let path = self.state_path.clone();
-        let is_container = matches!(
-            self.view.state.pointer(&path),
-            Some(Value::Object(m)) if !m.is_empty()
-        ) || matches!(
-            self.view.state.pointer(&path),
-            Some(Value::Array(a)) if !a.is_empty()
-        );
+        let is_container = self
+            .view
+            .state
+            .pointer(&path)
+            .is_some_and(tree::non_empty_container);
         let folded = self.folded.contains(&path);
         match action {
             Action::Unfold if is_container => {

@@ -53,7 +53,7 @@ impl Widget for EventsPane<'_> {
                         group(e.version),
                         snapshots.get(&e.version).copied().unwrap_or(' '),
                         clean(&e.kind, 24),
-                        super::time(app, e.ts),
+                        app.time_text(e.ts),
                     ),
                     Scope::All => {
                         let glyph = if Some(e.stream.as_str()) == current {
@@ -68,7 +68,7 @@ impl Widget for EventsPane<'_> {
                             clean(&e.kind, 24),
                             clean(&e.stream, 24),
                             e.version,
-                            super::time(app, e.ts),
+                            app.time_text(e.ts),
                         )
                     }
                 };

@@ -13,7 +13,6 @@ pub mod timeline;
 use ratatui::text::Span;
 use ratatui::widgets::Block;
 
-use super::app::App;
 use super::theme::THEME;
 
 /// A pane's border, highlighted when it has the focus.
@@ -24,9 +23,4 @@ fn block(title: String, focused: bool) -> Block<'static> {
     } else {
         block
     }
-}
-
-/// The time an event list shows for `ts`.
-fn time(app: &App, ts: i64) -> String {
-    app.time_text(ts, app.view.origin)
 }

@@ -12,7 +12,8 @@ use crate::tui::app::{App, Listing, Overlay};
 use crate::tui::keymap::help_lines;
 use crate::tui::theme::THEME;
 
-/// A box of `width`×`height` in the middle of `area`.
+/// A box of `width`×`height` in the middle of `area`, rounding up and left (ratatui's
+/// `Rect::centered` rounds an odd margin the other way, which would move every frame).
 pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let (width, height) = (width.min(area.width), height.min(area.height));
     Rect {

@@ -56,8 +56,8 @@ impl Widget for StatusLine<'_> {
         if app.follow {
             text.push_str(" · following");
         }
-        if let Some(play) = app.play {
-            text.push_str(&format!(" · ▶ {}/s", SPEEDS[play.speed]));
+        if app.playing {
+            text.push_str(&format!(" · ▶ {}/s", SPEEDS[app.speed]));
         }
         if let Some(job) = &app.job {
             let (done, total) = job.progress();
