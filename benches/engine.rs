@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use rewind::engine::ImportItem;
 
+mod common;
+use common::{Rng, percentile};
+
 // The same allocator as the binary, so the figures are the binary's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -22,19 +25,6 @@ use serde_json::{Value, json};
 
 /// Fields in the state of the standard workload.
 const FIELDS: usize = 50;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The standard workload as JSONL: one stream, each event a merge patch of one of 50 fields.
 fn workload_jsonl(events: u64) -> Vec<u8> {
@@ -61,10 +51,6 @@ fn import(path: &Path, jsonl: &[u8]) -> Duration {
         )
         .unwrap();
     started.elapsed()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn us(d: Duration) -> String {
@@ -235,34 +221,13 @@ fn big(which: &[String]) {
     if !(which.is_empty() || which.iter().any(|w| w == "big")) {
         return;
     }
-    const KEYS: usize = 10_000;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.db");
-    let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
-    let value = |rng: &mut Rng| {
-        let (a, b) = (rng.next(), rng.next());
-        json!({"n": a % 1_000_000, "label": format!("item-{a:016x}-{b:016x}-{:08x}", a >> 40), "ok": true})
-    };
-    let mut initial = serde_json::Map::new();
-    for k in 0..KEYS {
-        initial.insert(format!("key_{k:05}"), value(&mut rng));
-    }
-    let size = serde_json::to_vec(&Value::Object(initial.clone()))
-        .unwrap()
-        .len();
+    const KEYS: usize = common::BIG_KEYS;
     let events = 10_000u64;
-    let mut items = Vec::with_capacity(events as usize);
-    items.push(Value::Object(initial));
-    for _ in 1..events {
-        let mut patch = serde_json::Map::new();
-        for _ in 0..KEYS / 100 {
-            patch.insert(
-                format!("key_{:05}", rng.below(KEYS as u64)),
-                value(&mut rng),
-            );
-        }
-        items.push(Value::Object(patch));
-    }
+    let (items, mut rng) = common::big_events(events);
+    let value = common::big_value;
+    let size = serde_json::to_vec(&items[0]).unwrap().len();
     let mut engine = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
     let started = Instant::now();
     engine

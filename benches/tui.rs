@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use rewind::engine::ImportItem;
+
+mod common;
+use common::{Rng, percentile};
 use rewind::tui::action::Action;
 use rewind::tui::app::{App, Start};
 use rewind::{Engine, NewEvent, OpenMode, Store, Target};
@@ -37,23 +40,6 @@ const LONG_NAME: &str = "stream-long";
 const DATA_VERSION: &str = "tui-bench data v1";
 /// Set in the child process that measures resident memory: `DB STREAM|-`.
 const RSS_PROBE: &str = "REWIND_BENCH_RSS_PROBE";
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
@@ -223,29 +209,7 @@ fn standard_db() -> PathBuf {
 /// keys, 10,000 events each replacing 1% of them.
 fn big_db() -> PathBuf {
     cached_db("tui-big", |engine| {
-        const KEYS: usize = 10_000;
-        let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
-        let value = |rng: &mut Rng| {
-            let (a, b) = (rng.next(), rng.next());
-            json!({"n": a % 1_000_000, "label": format!("item-{a:016x}-{b:016x}-{:08x}", a >> 40), "ok": true})
-        };
-        let mut initial = serde_json::Map::new();
-        for k in 0..KEYS {
-            initial.insert(format!("key_{k:05}"), value(&mut rng));
-        }
-        let events = 10_000u64;
-        let mut items = Vec::with_capacity(events as usize);
-        items.push(Value::Object(initial));
-        for _ in 1..events {
-            let mut patch = serde_json::Map::new();
-            for _ in 0..KEYS / 100 {
-                patch.insert(
-                    format!("key_{:05}", rng.below(KEYS as u64)),
-                    value(&mut rng),
-                );
-            }
-            items.push(Value::Object(patch));
-        }
+        let (items, _) = common::big_events(10_000);
         engine
             .import(
                 items

@@ -383,28 +383,6 @@ fn snapshot_and_snapshots_list_with_labels() {
 }
 
 #[test]
-fn a_closed_pipe_is_not_an_error() {
-    let db = Db::new();
-    let lines: String = (0..5000)
-        .map(|i| format!("{{\"stream\":\"s\",\"type\":\"T\",\"data\":{{\"i\":{i}}}}}\n"))
-        .collect();
-    ok(&["import", db.p(), &db.file("many.jsonl", &lines)]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rewind"))
-        .args(["export", db.p()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-#[test]
 fn demo_refuses_to_replace_a_file_that_is_not_a_demo() {
     let db = Db::new();
     ok(&["append", db.p(), "order-1", "Placed", "{}"]);
@@ -422,13 +400,14 @@ fn demo_refuses_to_replace_a_file_that_is_not_a_demo() {
 }
 
 #[test]
-fn a_closed_pipe_is_not_an_error_for_json_either() {
+fn a_closed_pipe_is_not_an_error() {
     let db = Db::new();
-    let lines: String = (0..3000)
+    let lines: String = (0..5000)
         .map(|i| format!("{{\"stream\":\"s\",\"type\":\"T\",\"data\":{{\"i\":{i}}}}}\n"))
         .collect();
     ok(&["import", db.p(), &db.file("many.jsonl", &lines)]);
     for args in [
+        vec!["export", db.p()],
         vec!["log", db.p(), "s", "--limit", "3000", "--json"],
         vec!["snapshots", db.p(), "--json"],
     ] {

@@ -117,6 +117,12 @@ fn message(app: &App) -> &str {
     app.message.as_deref().unwrap_or("")
 }
 
+/// Fails unless the status message says `part`.
+#[track_caller]
+fn assert_message(app: &App, part: &str) {
+    assert!(message(app).contains(part), "{}", message(app));
+}
+
 fn frame(app: &App, (width, height): (u16, u16)) -> String {
     render_text(app, width, height).unwrap()
 }
@@ -217,11 +223,7 @@ fn stepping_marking_and_switching_streams_move_the_model() {
         ("order-2", 1, None)
     );
     app.dispatch(Action::NextSnapshot);
-    assert!(
-        message(&app).contains("no snapshot after"),
-        "{}",
-        message(&app)
-    );
+    assert_message(&app, "no snapshot after");
     act(&mut app, Action::Quit);
     assert!(app.quit);
 }
@@ -258,11 +260,7 @@ fn a_type_filter_steps_over_other_events_and_hides_them() {
     press(&mut app, "j");
     assert_eq!(app.cursor, 2);
     press(&mut app, "j");
-    assert!(
-        message(&app).contains("no event matching"),
-        "{}",
-        message(&app)
-    );
+    assert_message(&app, "no event matching");
     press(&mut app, "t <Backspace> <Backspace> !paid <Enter> g j j");
     assert_eq!(app.cursor, 3, "!paid skips v2");
 }
@@ -356,11 +354,7 @@ fn copy_puts_the_value_under_the_cursor_on_the_clipboard() {
     let mut app = order_1(&orders(dir.path()));
     press(&mut app, "<Tab> / carrier <Enter> y");
     assert_eq!(app.effects, vec![Effect::Copy("\"dhl\"".into())]);
-    assert!(
-        message(&app).contains("copied /carrier"),
-        "{}",
-        message(&app)
-    );
+    assert_message(&app, "copied /carrier");
     app.effects.clear();
     press(&mut app, "<Esc> y");
     let Effect::Copy(line) = &app.effects[0];
@@ -387,31 +381,27 @@ fn playback_steps_on_ticks_and_stops_when_the_condition_holds() {
     let prompt = app.prompt.as_mut().unwrap();
     prompt.text = ".status == \"paid\"".into();
     press(&mut app, "<Enter> p");
-    assert!(app.play.is_some());
+    assert!(app.playing);
     act(&mut app, Action::PlayTick);
-    assert_eq!((app.cursor, app.play.is_some()), (1, true));
+    assert_eq!((app.cursor, app.playing), (1, true));
     act(&mut app, Action::PlayTick);
-    assert_eq!((app.cursor, app.play.is_none()), (2, true));
-    assert!(message(&app).contains("holds"), "{}", message(&app));
+    assert_eq!((app.cursor, !app.playing), (2, true));
+    assert_message(&app, "holds");
     press(&mut app, "u");
     app.prompt.as_mut().unwrap().text = "error(\"boom\")".into();
     press(&mut app, "<Enter> p");
     app.dispatch(Action::PlayTick);
     assert!(
-        app.play.is_none() && message(&app).contains("boom"),
+        !app.playing && message(&app).contains("boom"),
         "{}",
         message(&app)
     );
     press(&mut app, "u");
     app.prompt.as_mut().unwrap().text = ".status ==".into();
     press(&mut app, "<Enter>");
-    assert!(
-        message(&app).contains("stop condition"),
-        "{}",
-        message(&app)
-    );
+    assert_message(&app, "stop condition");
     press(&mut app, "+ +");
-    assert!(message(&app).contains("50/s"), "{}", message(&app));
+    assert_message(&app, "50/s");
 }
 
 // ---- writes: snapshot, compaction, verify --------------------------------------------------
@@ -423,11 +413,7 @@ fn a_snapshot_with_a_label_shows_on_the_timeline_at_once() {
     let mut app = order_1(&path);
     assert_eq!(app.view.snapshots.len(), 1);
     press(&mut app, "s risky <Enter>");
-    assert!(
-        message(&app).contains("snapshot taken at v3"),
-        "{}",
-        message(&app)
-    );
+    assert_message(&app, "snapshot taken at v3");
     assert_eq!(
         app.view
             .snapshots
@@ -482,11 +468,7 @@ fn compaction_shows_the_plan_and_carries_it_out_only_on_enter() {
     assert_eq!(count(), 64, "cancelled");
     press(&mut app, "C <Enter>");
     assert_eq!(count(), 64 - drops, "{}", message(&app));
-    assert!(
-        message(&app).contains(&format!("dropped {drops}")),
-        "{}",
-        message(&app)
-    );
+    assert_message(&app, &format!("dropped {drops}"));
 }
 
 #[test]
@@ -553,21 +535,13 @@ fn go_to_and_search_through_the_prompt() {
     press(&mut app, "/shipped <Enter>");
     assert_eq!(app.cursor, 3);
     press(&mut app, "/PAID <Enter>");
-    assert!(
-        message(&app).contains("no event after v3"),
-        "{}",
-        message(&app)
-    );
+    assert_message(&app, "no event after v3");
     press(&mut app, "N");
     assert_eq!(app.cursor, 2, "LIKE is case-insensitive: v2 has \"paid\"");
     press(&mut app, ":nonsense <Enter>");
-    assert!(
-        message(&app).contains("neither a version nor"),
-        "{}",
-        message(&app)
-    );
+    assert_message(&app, "neither a version nor");
     press(&mut app, ":9 <Enter>");
-    assert!(message(&app).contains("no version 9"), "{}", message(&app));
+    assert_message(&app, "no version 9");
     press(&mut app, ":2026-03-01T12:30:00Z <Enter>");
     assert_eq!(app.cursor, 2, "the last event at or before the time");
     press(&mut app, ": <Esc>");
