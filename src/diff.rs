@@ -52,6 +52,28 @@ pub fn changes(old: &Value, new: &Value) -> Vec<Change> {
     out
 }
 
+/// The changes at `path` between what was there and what is there now (`None`: absent),
+/// appended to `out` as [`changes`] lists them.
+pub(crate) fn changes_at(
+    old: Option<&Value>,
+    new: Option<&Value>,
+    path: &mut String,
+    out: &mut Vec<Change>,
+) {
+    match (old, new) {
+        (Some(old), Some(new)) => walk(old, new, path, out),
+        (Some(old), None) => out.push(Change::Removed {
+            path: path.clone(),
+            value: old.clone(),
+        }),
+        (None, Some(new)) => out.push(Change::Added {
+            path: path.clone(),
+            value: new.clone(),
+        }),
+        (None, None) => {}
+    }
+}
+
 fn walk(old: &Value, new: &Value, path: &mut String, out: &mut Vec<Change>) {
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
@@ -205,7 +227,8 @@ fn walk_arrays(a: &[Value], b: &[Value], path: &mut String, out: &mut Vec<Change
 }
 
 /// Appends `/token` with RFC 6901 escaping (`~` → `~0`, `/` → `~1`).
-fn push_token(path: &mut String, token: &str) {
+/// Appends one reference token to a JSON pointer, escaped.
+pub(crate) fn push_token(path: &mut String, token: &str) {
     path.push('/');
     for c in token.chars() {
         match c {

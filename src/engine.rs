@@ -319,6 +319,7 @@ impl Engine {
             snapshot: None,
             cached: None,
             replayed: 0,
+            undone: 0,
             elapsed_us: 0,
             faults: Vec::new(),
         };
@@ -336,21 +337,8 @@ impl Engine {
                 });
             }
         }
-        let after = floor.unwrap_or(0);
-        let snapshot =
-            self.load_snapshot(stream, fingerprint, after, version, &mut provenance.faults)?;
-        let (mut state, at, weight) = match (snapshot, floor) {
-            (Some((snap_version, state, raw_size)), _) => {
-                provenance.snapshot = Some(snap_version);
-                (state, snap_version, Some(raw_size))
-            }
-            (None, Some(v)) => {
-                provenance.cached = Some(v);
-                let (state, weight) = self.cache.get(&(stream.id, v)).cloned().unwrap_or_default();
-                ((*state).clone(), v, Some(weight))
-            }
-            (None, None) => (Value::Object(serde_json::Map::new()), 0, None),
-        };
+        let (mut state, at, weight) =
+            self.starting_point(stream, fingerprint, floor, version, &mut provenance)?;
         // The cache is budgeted in bytes of JSON. A state weighs at most what it started from
         // plus the event data applied to it (a replace reducer's state is its last event).
         let replace = matches!(*reducer, Reducer::Replace);
@@ -382,6 +370,48 @@ impl Engine {
             state,
             provenance,
         })
+    }
+
+    /// Where a replay to `version` starts, as a state of its own: the newest usable
+    /// snapshot above the cached `floor`, else that cached state (copied), else the empty
+    /// state at version 0. Returns the state, its version and its weight if known.
+    fn starting_point(
+        &mut self,
+        stream: &StreamInfo,
+        fingerprint: &str,
+        floor: Option<u64>,
+        version: u64,
+        provenance: &mut Provenance,
+    ) -> Result<(Value, u64, Option<u64>)> {
+        let after = floor.unwrap_or(0);
+        let snapshot =
+            self.load_snapshot(stream, fingerprint, after, version, &mut provenance.faults)?;
+        Ok(match (snapshot, floor) {
+            (Some((snap_version, state, raw_size)), _) => {
+                provenance.snapshot = Some(snap_version);
+                (state, snap_version, Some(raw_size))
+            }
+            (None, Some(v)) => {
+                provenance.cached = Some(v);
+                let (state, weight) = self.cache.get(&(stream.id, v)).cloned().unwrap_or_default();
+                ((*state).clone(), v, Some(weight))
+            }
+            (None, None) => (Value::Object(serde_json::Map::new()), 0, None),
+        })
+    }
+
+    /// As [`Engine::starting_point`] at or below `version`, for the stepper.
+    pub(crate) fn start_at_or_below(
+        &mut self,
+        stream: &StreamInfo,
+        fingerprint: &str,
+        version: u64,
+        provenance: &mut Provenance,
+    ) -> Result<(Value, u64)> {
+        let floor = self.cached_floor(stream.id, fingerprint, version);
+        let (state, at, _) =
+            self.starting_point(stream, fingerprint, floor, version, provenance)?;
+        Ok((state, at))
     }
 
     /// Applies the events `after < version <= upto` of a stream to `state`, calling `each`
@@ -454,6 +484,16 @@ impl Engine {
     /// Loads and checks one snapshot: fingerprint, size, checksum, JSON; for a delta, its
     /// base too (present, full, same stream and reducer, and sound).
     pub fn decode_snapshot(&self, snap: &SnapshotMeta, fingerprint: &str) -> Result<Value, String> {
+        self.snapshot_blobs(snap, fingerprint)?.decode()
+    }
+
+    /// What decoding a snapshot needs from the file, its metadata checked; decoding it is
+    /// then pure work that any thread can do.
+    pub(crate) fn snapshot_blobs(
+        &self,
+        snap: &SnapshotMeta,
+        fingerprint: &str,
+    ) -> Result<SnapshotBlobs, String> {
         if snap.fingerprint != fingerprint {
             return Err(format!(
                 "stale: built with reducer {}, the stream now uses {fingerprint}",
@@ -467,10 +507,8 @@ impl Engine {
             .store
             .snapshot_blob(snap.id)
             .map_err(|e| format!("unreadable: {}", crate::error::describe(&e)))?;
-        match (snap.kind.as_str(), snap.base_id) {
-            ("full", None) => {
-                codec::decode(&blob, snap.raw_size, &snap.checksum).map_err(|e| e.to_string())
-            }
+        let base = match (snap.kind.as_str(), snap.base_id) {
+            ("full", None) => None,
             ("delta", Some(base_id)) => {
                 let base = self
                     .store
@@ -490,13 +528,15 @@ impl Engine {
                     .store
                     .snapshot_blob(base.id)
                     .map_err(|e| format!("unreadable base: {}", crate::error::describe(&e)))?;
-                let bytes = codec::canonical_bytes(&base_blob, base.raw_size, &base.checksum)
-                    .map_err(|e| format!("its base v{} is bad: {e}", base.version))?;
-                codec::decode_delta(&blob, snap.raw_size, &snap.checksum, &bytes)
-                    .map_err(|e| e.to_string())
+                Some((base, base_blob))
             }
-            (kind, _) => Err(format!("a {kind} snapshot with an inconsistent base")),
-        }
+            (kind, _) => return Err(format!("a {kind} snapshot with an inconsistent base")),
+        };
+        Ok(SnapshotBlobs {
+            snap: snap.clone(),
+            blob,
+            base,
+        })
     }
 
     fn cached_floor(&mut self, stream: StreamId, fingerprint: &str, version: u64) -> Option<u64> {
@@ -751,6 +791,31 @@ impl Engine {
     }
 }
 
+/// A snapshot's blobs (and its base's, for a delta), read and ready to decode.
+pub(crate) struct SnapshotBlobs {
+    snap: SnapshotMeta,
+    blob: Vec<u8>,
+    base: Option<(SnapshotMeta, Vec<u8>)>,
+}
+
+impl SnapshotBlobs {
+    /// Decompresses, checks and parses the state.
+    pub(crate) fn decode(&self) -> Result<Value, String> {
+        let snap = &self.snap;
+        match &self.base {
+            None => {
+                codec::decode(&self.blob, snap.raw_size, &snap.checksum).map_err(|e| e.to_string())
+            }
+            Some((base, base_blob)) => {
+                let bytes = codec::canonical_bytes(base_blob, base.raw_size, &base.checksum)
+                    .map_err(|e| format!("its base v{} is bad: {e}", base.version))?;
+                codec::decode_delta(&self.blob, snap.raw_size, &snap.checksum, &bytes)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
 fn elapsed_us(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
@@ -761,6 +826,26 @@ fn apply_row(
     state: &mut Value,
     row: &EventRow<'_>,
 ) -> Result<()> {
+    let (data, meta) = parse_row(stream, row)?;
+    reducer
+        .apply(state, event_ref(row, data, meta.as_ref()))
+        .map_err(|cause| reduce_error(stream, reducer, row, cause))
+}
+
+/// As [`apply_row`], returning what undoes the event.
+pub(crate) fn apply_row_undoable(
+    stream: &StreamInfo,
+    reducer: &Reducer,
+    state: &mut Value,
+    row: &EventRow<'_>,
+) -> Result<crate::undo::Undo> {
+    let (data, meta) = parse_row(stream, row)?;
+    crate::undo::apply(reducer, state, event_ref(row, data, meta.as_ref()))
+        .map_err(|cause| reduce_error(stream, reducer, row, cause))
+}
+
+/// A stored event's data and meta, parsed.
+fn parse_row(stream: &StreamInfo, row: &EventRow<'_>) -> Result<(Value, Option<Value>)> {
     let bad = |what: &str, e: serde_json::Error| {
         Error::Input(format!(
             "stream {:?} version {}: stored {what} is not JSON: {e}",
@@ -773,19 +858,31 @@ fn apply_row(
         .map(serde_json::from_str)
         .transpose()
         .map_err(|e| bad("meta", e))?;
-    let event = EventRef {
+    Ok((data, meta))
+}
+
+fn event_ref<'a>(row: &EventRow<'a>, data: Value, meta: Option<&'a Value>) -> EventRef<'a> {
+    EventRef {
         kind: row.kind,
         version: row.version,
         ts: row.ts,
         data: Cow::Owned(data),
-        meta: meta.as_ref(),
-    };
-    reducer.apply(state, event).map_err(|cause| Error::Reduce {
+        meta,
+    }
+}
+
+fn reduce_error(
+    stream: &StreamInfo,
+    reducer: &Reducer,
+    row: &EventRow<'_>,
+    cause: crate::reduce::ReduceError,
+) -> Error {
+    Error::Reduce {
         stream: stream.name.clone(),
         version: row.version,
         reducer: reducer.spec(),
         cause,
-    })
+    }
 }
 
 /// A snapshot to take.

@@ -5,10 +5,11 @@
 //! - [`model`]: streams, events, versions, targets, provenance (plain data);
 //! - [`store`]: the SQLite file, its schema and every query (the only SQL);
 //! - [`codec`]: canonical JSON, checksums and zstd frames for snapshots;
-//! - [`reduce`] (with [`jq`]): what an event does to a state;
-//! - [`engine`]: reconstruction (`state_at`), its cache, blame, appends and imports;
-//! - [`snapshot`]: the snapshot lifecycle (verify, …);
 //! - [`diff`]: structural and textual differences between two states;
+//! - [`reduce`] (with [`jq`]): what an event does to a state, and [`undo`] to take it back;
+//! - [`engine`]: reconstruction (`state_at`), its cache, blame, appends and imports, and
+//!   [`step`], the debugger's way through a stream (in place, forward and back);
+//! - [`snapshot`]: the snapshot lifecycle (verify, …);
 //! - [`jsonl`]: the import/export line format;
 //! - [`demo`]: the built-in demo database.
 //!
@@ -27,10 +28,12 @@ pub mod jsonl;
 pub mod model;
 pub mod reduce;
 pub mod snapshot;
+pub mod step;
 pub mod store;
 pub mod text;
 pub mod time;
 pub mod tui;
+pub mod undo;
 
 pub use engine::Engine;
 pub use error::{Error, Result};

@@ -104,6 +104,10 @@ pub struct Provenance {
     pub cached: Option<u64>,
     /// Number of events applied on top of the starting point.
     pub replayed: u64,
+    /// Number of events undone from the (newer) cached starting point: the debugger
+    /// stepping back.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub undone: u64,
     /// Time spent, in µs.
     pub elapsed_us: u64,
     /// Snapshots that were skipped because they were corrupt or stale.
@@ -118,14 +122,15 @@ impl Provenance {
             (None, Some(v)) => format!("snapshot v{}", group(v)),
             (None, None) => "full replay".to_string(),
         };
-        let events = if self.replayed == 1 {
-            "event"
+        let (sign, count) = if self.undone > 0 {
+            ('−', self.undone)
         } else {
-            "events"
+            ('+', self.replayed)
         };
+        let events = if count == 1 { "event" } else { "events" };
         #[allow(clippy::cast_precision_loss)] // a display value; µs fit f64 exactly for years
         let ms = self.elapsed_us as f64 / 1000.0;
-        let mut line = format!("{start} + {} {events} · {ms:.1} ms", group(self.replayed));
+        let mut line = format!("{start} {sign} {} {events} · {ms:.1} ms", group(count));
         for fault in &self.faults {
             line.push_str(&format!(
                 " · skipped snapshot v{}: {}",
@@ -135,6 +140,11 @@ impl Provenance {
         }
         line
     }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A calendar bucket for "one per bucket".

@@ -750,3 +750,84 @@ fn an_empty_database_draws_and_every_key_is_harmless() {
     let frame = frame(&app, (80, 24));
     assert!(frame.contains("Streams 0"), "{frame}");
 }
+
+#[test]
+fn stepping_back_and_forth_shows_what_opening_at_each_version_shows() {
+    // A stream long enough for the stepper to run out of undo records and start again
+    // below, with snapshots every 5 events; each event touches a few of many keys.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("steps.db");
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
+    engine
+        .set_policy(
+            None,
+            &rewind::engine::Policy {
+                every: Some(5),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    for i in 0..60_u64 {
+        let mut patch = serde_json::Map::new();
+        patch.insert(
+            format!("k{:02}", i % 23),
+            json!({"n": i, "even": i % 2 == 0}),
+        );
+        patch.insert(format!("k{:02}", (i * 7) % 23), json!(i));
+        if i % 9 == 4 {
+            patch.insert(format!("k{:02}", (i * 3) % 23), Value::Null);
+        }
+        at(
+            &mut engine,
+            "s",
+            "Set",
+            Value::Object(patch),
+            i64::try_from(i).unwrap(),
+        );
+    }
+    drop(engine);
+    let fresh = |version: u64| {
+        open(
+            &path,
+            Start {
+                stream: Some("s".into()),
+                at: Some(version),
+                ..Start::default()
+            },
+        )
+    };
+    // The state, its changes, and the diff and event panes below the tree (whose scroll
+    // position depends on where the cursor came from); not the status line, which tells
+    // how the state was obtained.
+    let shown = |app: &App| {
+        let text = frame(app, (100, 40));
+        let lower = text
+            .lines()
+            .skip(27)
+            .take(12)
+            .collect::<Vec<_>>()
+            .join("\n");
+        (
+            Value::clone(&app.view.state),
+            app.view.changes.clone(),
+            lower,
+        )
+    };
+    let mut app = fresh(60);
+    for version in (0..60).rev() {
+        press(&mut app, "k");
+        assert_eq!(app.cursor, version);
+        assert_eq!(
+            shown(&app),
+            shown(&fresh(version)),
+            "stepping back to v{version}"
+        );
+    }
+    press(&mut app, "j j j");
+    assert_eq!(shown(&app), shown(&fresh(3)));
+    assert!(message(&app).is_empty(), "{}", message(&app));
+    let status = frame(&app, (100, 40));
+    assert!(status.contains("cached v2 + 1 event"), "{status}");
+    press(&mut app, "k");
+    assert!(frame(&app, (100, 40)).contains("cached v3 − 1 event"));
+}

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{App, Density, Glyph, Pane, Scope, StateView, Times, View, relative, unfinished};
-use crate::model::{StreamInfo, Target};
+use crate::diff::Change;
+use crate::model::{Provenance, StreamInfo, Target};
 use crate::tui::{tree, ui};
 
 impl App {
@@ -49,22 +50,32 @@ impl App {
     }
 
     pub(super) fn load_events(&mut self, stream: &StreamInfo) -> anyhow::Result<()> {
-        let now = self.engine.state_of(stream, Target::Version(self.cursor))?;
+        let (now, provenance, stepped) = self.state_at_cursor(stream)?;
         let base = self
             .mark
             .filter(|m| *m != self.cursor)
             .unwrap_or(self.cursor.saturating_sub(1));
-        let before: Arc<Value> = self.engine.state_of(stream, Target::Version(base))?.state;
-        let changes = crate::diff::changes(&before, &now.state);
-        let text_diff = if self.text_diff {
-            crate::diff::unified(
-                &before,
-                &now.state,
+        // The stepper knows the cursor event's changes; against the mark, or for the text
+        // diff, the state before is needed whole.
+        let stepped = stepped.filter(|_| base == self.cursor.saturating_sub(1));
+        let before: Option<Arc<Value>> = if stepped.is_none() || self.text_diff {
+            Some(self.engine.state_of(stream, Target::Version(base))?.state)
+        } else {
+            None
+        };
+        let changes = match (stepped, &before) {
+            (Some(changes), _) => changes,
+            (None, Some(before)) => crate::diff::changes(before, &now),
+            (None, None) => Vec::new(),
+        };
+        let text_diff = match (&before, self.text_diff) {
+            (Some(before), true) => crate::diff::unified(
+                before,
+                &now,
                 (&format!("v{base}"), &format!("v{}", self.cursor)),
                 2,
-            )
-        } else {
-            String::new()
+            ),
+            _ => String::new(),
         };
         let rows = usize::from(self.event_rows().max(1));
         let walk = self.walk();
@@ -95,14 +106,14 @@ impl App {
         self.load_density(stream)?;
         self.load_markers()?;
         let follow_change = self.focus == Pane::Events;
-        self.view.state = now.state;
+        self.view.state = now;
         self.view.changed = changed;
         self.view.changes = changes;
         self.view.text_diff = text_diff;
         self.view.diff_from = base;
         self.view.events = before_rows;
         self.view.event = event;
-        self.view.provenance = Some(now.provenance);
+        self.view.provenance = Some(provenance);
         self.view.mark_ts = mark_ts;
         if follow_change {
             // Stepping through events: the state cursor goes to what the event changed.
@@ -118,6 +129,29 @@ impl App {
             self.state_path = first;
         }
         Ok(())
+    }
+
+    /// The state at the cursor, how it was obtained, and the cursor event's changes when
+    /// known. In one stream it comes from the stepper, which changes its state in place:
+    /// the view lets go of its copy first, or the step would have to copy it.
+    fn state_at_cursor(
+        &mut self,
+        stream: &StreamInfo,
+    ) -> anyhow::Result<(Arc<Value>, Provenance, Option<Vec<Change>>)> {
+        if self.scope == Scope::All {
+            self.stepper.clear();
+            let now = self.engine.state_of(stream, Target::Version(self.cursor))?;
+            return Ok((now.state, now.provenance, None));
+        }
+        self.view.state = Arc::default();
+        match self.engine.step_to(&mut self.stepper, stream, self.cursor) {
+            Ok(step) => Ok((step.state, step.provenance, step.changes)),
+            Err(e) => {
+                // The panes keep showing a state: the last one the stepper reached.
+                self.view.state = self.stepper.state().unwrap_or_default();
+                Err(e.into())
+            }
+        }
     }
 
     /// Lays out the rows of the state tree on screen, keeping the state cursor in view.

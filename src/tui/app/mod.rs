@@ -250,6 +250,8 @@ type Cached<K, V> = Option<(K, V)>;
 /// The debugger's model.
 pub struct App {
     engine: Engine,
+    /// The current stream's state, stepped in place (one stream scope).
+    stepper: crate::step::Stepper,
     /// All streams, by name.
     pub streams: Vec<StreamInfo>,
     /// Index of the stream shown.
@@ -345,6 +347,7 @@ impl App {
         );
         let mut app = Self {
             engine,
+            stepper: crate::step::Stepper::default(),
             streams,
             selected,
             cursor: 0,
