@@ -831,3 +831,51 @@ fn stepping_back_and_forth_shows_what_opening_at_each_version_shows() {
     press(&mut app, "k");
     assert!(frame(&app, (100, 40)).contains("cached v3 − 1 event"));
 }
+
+#[test]
+fn a_stream_whose_reducer_refuses_an_event_still_opens_and_says_why() {
+    let mut engine = crate::support::engine();
+    for i in 1..=8 {
+        append(&mut engine, "s", json!({ "n": i }));
+    }
+    let refuses =
+        r#"jq:if .event.version == 5 then error("boom at five") else .state + .event.data end"#;
+    let id = engine.store().require_stream("s").unwrap().id;
+    engine
+        .store()
+        .set_stream_reducer(id, Some(refuses))
+        .unwrap();
+    let mut app = App::new(
+        engine,
+        &Start {
+            width: 100,
+            height: 30,
+            deterministic: true,
+            ..Start::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(app.cursor, 8);
+    assert_message(&app, "version 5");
+    let text = frame(&app, (100, 30));
+    assert!(text.contains("The state here cannot be built"), "{text}");
+    assert!(text.contains("boom at five"), "{text}");
+    assert!(text.contains("no state to compare"), "{text}");
+    assert!(text.contains("│▶!s"), "the stream is marked: {text}");
+    assert_eq!(app.view.events.len(), 8, "the events around it still show");
+    // Before the refused event the state is there again; after it, the reason again.
+    press(&mut app, "k k k k");
+    assert_eq!(app.cursor, 4);
+    assert!(message(&app).is_empty(), "{}", message(&app));
+    assert_eq!(*app.view.state, json!({"n": 4}));
+    assert!(app.view.state_error.is_none());
+    press(&mut app, "j");
+    assert!(
+        app.view
+            .state_error
+            .as_deref()
+            .unwrap()
+            .contains("boom at five")
+    );
+    assert_eq!(*app.view.state, Value::Null);
+}

@@ -50,11 +50,89 @@ impl App {
     }
 
     pub(super) fn load_events(&mut self, stream: &StreamInfo) -> anyhow::Result<()> {
+        // A state that cannot be built (an event its reducer refuses) is a message and a
+        // note in the state pane; the events around it still show, to find out why.
+        let state = self.load_state(stream);
+        let rows = usize::from(self.event_rows().max(1));
+        let walk = self.walk();
+        let position = self.position();
+        let store = self.engine.store();
+        let mut before_rows = store.neighbours(&walk, position, false, false, rows / 2)?;
+        let after = store.neighbours(&walk, position, true, true, rows - before_rows.len())?;
+        if after.len() + before_rows.len() < rows && before_rows.len() == rows / 2 {
+            before_rows = store.neighbours(&walk, position, false, false, rows - after.len())?;
+        }
+        before_rows.reverse();
+        before_rows.extend(after);
+        let event = if self.cursor == 0 {
+            None
+        } else {
+            store.event(stream, self.cursor)?
+        };
+        let mark_ts = match self.mark {
+            Some(m) if m > 0 => store.event_ts(stream, m)?,
+            _ => None,
+        };
+        self.load_snapshots()?;
+        self.load_density(stream)?;
+        self.load_markers()?;
+        self.view.events = before_rows;
+        self.view.event = event;
+        self.view.mark_ts = mark_ts;
+        state
+    }
+
+    /// The state at the cursor and its diff against the previous event or the mark.
+    fn load_state(&mut self, stream: &StreamInfo) -> anyhow::Result<()> {
+        let shown = self.state_and_diff(stream);
+        let (now, provenance, changes, text_diff) = match shown {
+            Ok(shown) => shown,
+            Err(err) => {
+                self.view.state = Arc::new(Value::Null);
+                self.view.changed.clear();
+                self.view.changes.clear();
+                self.view.text_diff.clear();
+                self.view.provenance = None;
+                self.view.state_error = Some(crate::text::safe_message(&format!("{err:#}")));
+                return Err(err);
+            }
+        };
+        let mut changed: HashSet<String> = changes.iter().map(|c| c.path().to_string()).collect();
+        // The containers of a changed path are shown changed too, so a fold still tells.
+        for path in changed.clone() {
+            changed.extend(tree::ancestors(&path));
+        }
+        self.view.state = now;
+        self.view.state_error = None;
+        self.view.changed = changed;
+        self.view.changes = changes;
+        self.view.text_diff = text_diff;
+        self.view.provenance = Some(provenance);
+        if self.focus == Pane::Events {
+            // Stepping through events: the state cursor goes to what the event changed.
+            let first = self
+                .view
+                .changes
+                .first()
+                .map(|c| c.path().to_string())
+                .unwrap_or_default();
+            for container in tree::ancestors(&first) {
+                self.folded.remove(&container);
+            }
+            self.state_path = first;
+        }
+        Ok(())
+    }
+
+    /// The state at the cursor, how it was obtained, its changes from the diff's base, and
+    /// the text diff if that is shown.
+    fn state_and_diff(
+        &mut self,
+        stream: &StreamInfo,
+    ) -> anyhow::Result<(Arc<Value>, Provenance, Vec<Change>, String)> {
+        let base = self.diff_base();
+        self.view.diff_from = base;
         let (now, provenance, stepped) = self.state_at_cursor(stream)?;
-        let base = self
-            .mark
-            .filter(|m| *m != self.cursor)
-            .unwrap_or(self.cursor.saturating_sub(1));
         // The stepper knows the cursor event's changes; against the mark, or for the text
         // diff, the state before is needed whole.
         let stepped = stepped.filter(|_| base == self.cursor.saturating_sub(1));
@@ -77,58 +155,14 @@ impl App {
             ),
             _ => String::new(),
         };
-        let rows = usize::from(self.event_rows().max(1));
-        let walk = self.walk();
-        let position = self.position();
-        let store = self.engine.store();
-        let mut before_rows = store.neighbours(&walk, position, false, false, rows / 2)?;
-        let after = store.neighbours(&walk, position, true, true, rows - before_rows.len())?;
-        if after.len() + before_rows.len() < rows && before_rows.len() == rows / 2 {
-            before_rows = store.neighbours(&walk, position, false, false, rows - after.len())?;
-        }
-        before_rows.reverse();
-        before_rows.extend(after);
-        let event = if self.cursor == 0 {
-            None
-        } else {
-            store.event(stream, self.cursor)?
-        };
-        let mark_ts = match self.mark {
-            Some(m) if m > 0 => store.event_ts(stream, m)?,
-            _ => None,
-        };
-        let mut changed: HashSet<String> = changes.iter().map(|c| c.path().to_string()).collect();
-        // The containers of a changed path are shown changed too, so a fold still tells.
-        for path in changed.clone() {
-            changed.extend(tree::ancestors(&path));
-        }
-        self.load_snapshots()?;
-        self.load_density(stream)?;
-        self.load_markers()?;
-        let follow_change = self.focus == Pane::Events;
-        self.view.state = now;
-        self.view.changed = changed;
-        self.view.changes = changes;
-        self.view.text_diff = text_diff;
-        self.view.diff_from = base;
-        self.view.events = before_rows;
-        self.view.event = event;
-        self.view.provenance = Some(provenance);
-        self.view.mark_ts = mark_ts;
-        if follow_change {
-            // Stepping through events: the state cursor goes to what the event changed.
-            let first = self
-                .view
-                .changes
-                .first()
-                .map(|c| c.path().to_string())
-                .unwrap_or_default();
-            for container in tree::ancestors(&first) {
-                self.folded.remove(&container);
-            }
-            self.state_path = first;
-        }
-        Ok(())
+        Ok((now, provenance, changes, text_diff))
+    }
+
+    /// The version the diff starts from: the mark, or the event before the cursor.
+    fn diff_base(&self) -> u64 {
+        self.mark
+            .filter(|m| *m != self.cursor)
+            .unwrap_or(self.cursor.saturating_sub(1))
     }
 
     /// The state at the cursor, how it was obtained, and the cursor event's changes when
@@ -144,14 +178,10 @@ impl App {
             return Ok((now.state, now.provenance, None));
         }
         self.view.state = Arc::default();
-        match self.engine.step_to(&mut self.stepper, stream, self.cursor) {
-            Ok(step) => Ok((step.state, step.provenance, step.changes)),
-            Err(e) => {
-                // The panes keep showing a state: the last one the stepper reached.
-                self.view.state = self.stepper.state().unwrap_or_default();
-                Err(e.into())
-            }
-        }
+        let step = self
+            .engine
+            .step_to(&mut self.stepper, stream, self.cursor)?;
+        Ok((step.state, step.provenance, step.changes))
     }
 
     /// Lays out the rows of the state tree on screen, keeping the state cursor in view.
@@ -299,7 +329,10 @@ impl App {
         if stale {
             return Ok('!');
         }
-        let head = self.engine.state_of(stream, Target::Head)?.state;
-        Ok(if unfinished(&head) { '…' } else { ' ' })
+        // A newest state that cannot be built is a problem to look at, not a failed frame.
+        let Ok(head) = self.engine.state_of(stream, Target::Head) else {
+            return Ok('!');
+        };
+        Ok(if unfinished(&head.state) { '…' } else { ' ' })
     }
 }

@@ -198,11 +198,14 @@ pub struct View {
     pub event: Option<Event>,
     /// How the state at the cursor was obtained.
     pub provenance: Option<Provenance>,
+    /// Why there is no state at the cursor, if it could not be built.
+    pub state_error: Option<String>,
     /// Snapshots of the stream on the timeline: version, time, glyph.
     pub snapshots: Vec<Glyph>,
     /// The timeline: event time span and events per cell.
     pub density: Option<Density>,
-    /// Markers of the streams on screen: `…` unfinished, `!` snapshot problems.
+    /// Markers of the streams on screen: `…` unfinished, `!` snapshot problems or a newest
+    /// state that cannot be built.
     pub markers: HashMap<String, char>,
     /// The time of the event at the mark.
     pub mark_ts: Option<i64>,
@@ -396,7 +399,10 @@ impl App {
             app.cursor = start.at.unwrap_or(stream.head);
             app.mark = start.mark;
         }
-        app.sync()?;
+        // A stream that cannot be shown still opens, with the reason in the status line.
+        if let Err(err) = app.sync() {
+            app.fail(&err);
+        }
         Ok(app)
     }
 

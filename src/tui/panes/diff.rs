@@ -33,7 +33,9 @@ impl Widget for DiffPane<'_> {
             group(app.cursor)
         );
         let height = usize::from(area.height);
-        let lines: Vec<Line> = if app.text_diff {
+        let lines: Vec<Line> = if app.view.state_error.is_some() {
+            vec![Line::styled("no state to compare", THEME.dim)]
+        } else if app.text_diff {
             app.view
                 .text_diff
                 .lines()

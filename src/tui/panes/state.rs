@@ -51,6 +51,17 @@ impl Widget for StatePane<'_> {
         if focused && !app.state_path.is_empty() {
             title.push_str(&format!("· {} ", crate::text::clean(&app.state_path, 40)));
         }
+        if let Some(err) = &app.view.state_error {
+            let lines = vec![
+                Line::styled("The state here cannot be built:", THEME.changed),
+                Line::raw(crate::text::clean(err, 400)),
+            ];
+            Paragraph::new(lines)
+                .wrap(ratatui::widgets::Wrap { trim: false })
+                .block(super::block(title, focused))
+                .render(area, buf);
+            return;
+        }
         Paragraph::new(lines)
             .block(super::block(title, focused))
             .render(area, buf);

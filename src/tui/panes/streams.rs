@@ -1,5 +1,5 @@
 //! The stream list, with markers: `…` the newest checkpoint looks unfinished, `!` stale
-//! snapshots or verify findings.
+//! snapshots, verify findings, or a newest state that cannot be built.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
