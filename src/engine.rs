@@ -400,18 +400,31 @@ impl Engine {
         })
     }
 
-    /// As [`Engine::starting_point`] at or below `version`, for the stepper.
+    /// As [`Engine::starting_point`] at or below `version`, for the stepper: the state, its
+    /// version and its weight (bytes of JSON, as the cache counts them).
     pub(crate) fn start_at_or_below(
         &mut self,
         stream: &StreamInfo,
         fingerprint: &str,
         version: u64,
         provenance: &mut Provenance,
-    ) -> Result<(Value, u64)> {
+    ) -> Result<(Value, u64, u64)> {
         let floor = self.cached_floor(stream.id, fingerprint, version);
-        let (state, at, _) =
+        let (state, at, weight) =
             self.starting_point(stream, fingerprint, floor, version, provenance)?;
-        Ok((state, at))
+        Ok((state, at, weight.unwrap_or(2)))
+    }
+
+    /// The newest cached state at or below `version`: its version, the state and its weight.
+    pub(crate) fn cached_at_or_below(
+        &mut self,
+        stream: StreamId,
+        fingerprint: &str,
+        version: u64,
+    ) -> Option<(u64, Arc<Value>, u64)> {
+        let v = self.cached_floor(stream, fingerprint, version)?;
+        let (state, weight) = self.cache.get(&(stream, v))?.clone();
+        Some((v, state, weight))
     }
 
     /// Applies the events `after < version <= upto` of a stream to `state`, calling `each`
@@ -554,7 +567,7 @@ impl Engine {
         entry.1.range(..=version).next_back().copied()
     }
 
-    fn remember(
+    pub(crate) fn remember(
         &mut self,
         stream: StreamId,
         fingerprint: &str,

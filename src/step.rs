@@ -3,16 +3,18 @@
 //! event touches, where a reconstruction copies or decodes the whole state and a diff
 //! compares all of it. A jump, or a step back past what was recorded, starts again from the
 //! engine's nearest starting point (snapshot or cached state), a little further back when
-//! going backwards so that the next steps back are undone again.
+//! going backwards so that the next steps back are undone again; long replays leave
+//! checkpoints in the engine's cache, as reconstructions do.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::diff::Change;
-use crate::engine::{Engine, apply_row_undoable};
+use crate::engine::{CHECKPOINT_EVERY, Engine, apply_row_undoable};
 use crate::error::{Error, Result};
 use crate::model::{Provenance, StreamId, StreamInfo, Target};
 use crate::reduce::Reducer;
@@ -26,27 +28,28 @@ const LOG_BYTES: u64 = 16 << 20;
 const FORWARD: u64 = 256;
 /// A step back past the records starts again at least this far below the target.
 const BACK_WINDOW: u64 = 16;
-/// Stepping back with this few records left, the position below them is built ahead, on
-/// another thread; building it ahead replays at most this many events.
+/// Stepping back with this few records left, the position below them is built ahead on
+/// another thread, if that means reading at most this many bytes of events.
 const AHEAD_AT: usize = 12;
-const AHEAD_EVENTS: u64 = 1024;
+const AHEAD_BYTES: usize = 32 << 20;
+
+/// The names of the stepper's helper threads begin with this, so that the debugger's panic
+/// hook can tell them from its own thread: a helper that fails leaves the step to do the
+/// work itself.
+pub const THREAD_PREFIX: &str = "rewind-";
 
 /// Where the stepper is: a stream, a version, its state and how to go back from it.
-#[derive(Default)]
 pub struct Stepper {
     at: Option<Position>,
     ahead: Option<Ahead>,
+    /// Undo records kept at most.
+    records: usize,
 }
 
-/// A position being built on another thread, below the records of the current one.
-struct Ahead {
-    stream: StreamId,
-    fingerprint: String,
-    /// The version it will be at, and the snapshot it starts from.
-    version: u64,
-    snapshot: Option<u64>,
-    at: u64,
-    built: std::thread::JoinHandle<Option<Position>>,
+impl Default for Stepper {
+    fn default() -> Self {
+        Self::with_records(LOG_RECORDS)
+    }
 }
 
 struct Position {
@@ -54,9 +57,27 @@ struct Position {
     fingerprint: String,
     version: u64,
     state: Arc<Value>,
-    /// Undo records of the events up to `version`, the newest last.
+    /// Roughly how many bytes of JSON the state holds, as the engine's cache counts them.
+    weight: u64,
+    /// Undo records of the events up to `version`, the newest last, at most `records`.
     log: VecDeque<Undo>,
     log_bytes: u64,
+    records: usize,
+}
+
+/// States passed every [`CHECKPOINT_EVERY`] versions of a long replay (the newest two), for
+/// the engine's cache.
+type Checkpoints = VecDeque<(u64, Arc<Value>, u64)>;
+
+/// A position being built on another thread, below the records of the current one.
+struct Ahead {
+    stream: StreamId,
+    fingerprint: String,
+    /// The version it will be at, where it starts, and the snapshot there if any.
+    version: u64,
+    at: u64,
+    snapshot: Option<u64>,
+    built: JoinHandle<Option<(Position, Checkpoints)>>,
 }
 
 /// The state the stepper arrived at.
@@ -71,9 +92,14 @@ pub struct Step {
 }
 
 impl Stepper {
-    /// The state the stepper holds now, if any (after a failed step: the last good one).
-    pub fn state(&self) -> Option<Arc<Value>> {
-        self.at.as_ref().map(|p| Arc::clone(&p.state))
+    /// A stepper that keeps at most `records` undo records (at least one; the default keeps
+    /// 4,096, and at most 16 MiB of them).
+    pub fn with_records(records: usize) -> Self {
+        Self {
+            at: None,
+            ahead: None,
+            records: records.max(1),
+        }
     }
 
     /// Forgets the state and its records.
@@ -124,18 +150,10 @@ impl Engine {
             }
             Some(p) if version < p.version => {
                 back = true;
-                let undone = p.version - version;
-                if reachable(p.log.len(), undone, version) {
+                if reachable(p, version) {
                     provenance.cached = Some(p.version);
-                    provenance.undone = undone;
-                    let state = Arc::make_mut(&mut p.state);
-                    for _ in 0..undone {
-                        if let Some(undo) = p.log.pop_back() {
-                            p.log_bytes -= undo.weight();
-                            undo.undo(state);
-                            p.version -= 1;
-                        }
-                    }
+                    provenance.undone = p.version - version;
+                    undo_to(p, version);
                     Ok(true)
                 } else {
                     Ok(false)
@@ -144,7 +162,10 @@ impl Engine {
             Some(p) if version - p.version <= FORWARD => {
                 provenance.cached = Some(p.version);
                 provenance.replayed = version - p.version;
-                self.forward(p, stream, &reducer, version).map(|()| true)
+                let mut checkpoints = Checkpoints::new();
+                let done = self.forward(p, stream, &reducer, version, &mut checkpoints);
+                self.keep(checkpoints, stream.id, &fingerprint);
+                done.map(|()| true)
             }
             _ => Ok(false),
         };
@@ -156,22 +177,22 @@ impl Engine {
             discard(stepper.at.take());
             stepper.ahead = None;
             let below = if back { BACK_WINDOW } else { 1 };
-            let (state, at) = self.start_at_or_below(
+            let (state, at, weight) = self.start_at_or_below(
                 stream,
                 &fingerprint,
                 version.saturating_sub(below),
                 &mut provenance,
             )?;
             provenance.replayed = version - at;
-            let mut p = Position {
-                stream: stream.id,
-                fingerprint: fingerprint.clone(),
-                version: at,
-                state: Arc::new(state),
-                log: VecDeque::new(),
-                log_bytes: 0,
-            };
-            let done = self.forward(&mut p, stream, &reducer, version);
+            let mut p = Position::new(
+                stream.id,
+                &fingerprint,
+                (at, state, weight),
+                stepper.records,
+            );
+            let mut checkpoints = Checkpoints::new();
+            let done = self.forward(&mut p, stream, &reducer, version, &mut checkpoints);
+            self.keep(checkpoints, stream.id, &fingerprint);
             stepper.at = Some(p);
             done?;
         }
@@ -196,7 +217,7 @@ impl Engine {
 
     /// Takes the position built ahead if it can reach `version` by undoing.
     fn take_ahead(
-        &self,
+        &mut self,
         stepper: &mut Stepper,
         stream: &StreamInfo,
         fingerprint: &str,
@@ -213,31 +234,31 @@ impl Engine {
         {
             return false;
         }
-        let Ok(Some(mut p)) = ahead.built.join() else {
+        let Ok(Some((mut p, checkpoints))) = ahead.built.join() else {
             return false;
         };
-        if !reachable(p.log.len(), ahead.version - version, version) {
+        self.keep(checkpoints, stream.id, fingerprint);
+        if p.version != ahead.version || !reachable(&p, version) {
             return false;
         }
-        let state = Arc::make_mut(&mut p.state);
-        while p.version > version {
-            if let Some(undo) = p.log.pop_back() {
-                p.log_bytes -= undo.weight();
-                undo.undo(state);
-            }
-            p.version -= 1;
-        }
+        undo_to(&mut p, version);
         provenance.snapshot = ahead.snapshot;
+        provenance.cached = ahead
+            .snapshot
+            .is_none()
+            .then_some(ahead.at)
+            .filter(|v| *v > 0);
         provenance.replayed = version - ahead.at;
         discard(stepper.at.replace(p));
         true
     }
 
     /// Going back with few records left: builds the position below them on another thread
-    /// (its snapshot decoded, the events up to it applied with their records), so that the
-    /// step back past the records does not wait for that work. Anything unusual (a stale
-    /// or bad snapshot, a jq reducer, a long replay) is left to the step itself.
-    fn build_ahead(&self, stepper: &mut Stepper, stream: &StreamInfo, reducer: &Reducer) {
+    /// (from the nearest snapshot or cached state, the events up to the records applied with
+    /// their records), so that the step back past the records does not wait for that work.
+    /// Anything unusual (a stale or bad snapshot, a jq reducer, a long replay) is left to the
+    /// step itself.
+    fn build_ahead(&mut self, stepper: &mut Stepper, stream: &StreamInfo, reducer: &Reducer) {
         let Some(p) = &stepper.at else { return };
         let lowest = p.version - p.log.len() as u64;
         if stepper.ahead.is_some() || p.log.len() > AHEAD_AT || lowest == 0 {
@@ -249,124 +270,201 @@ impl Engine {
         // The next step back past the records goes to `lowest`, and shows its changes.
         let target = lowest;
         let upto = target.saturating_sub(BACK_WINDOW);
-        let candidate = match self.store().snapshot_candidates(stream.id, 0, upto) {
+        let fingerprint = p.fingerprint.clone();
+        let snapshot = match self.store().snapshot_candidates(stream.id, 0, upto) {
             Ok(page) => page.into_iter().next(),
             Err(_) => return,
         };
-        let (snapshot, at, blobs) = match candidate {
-            Some(snap) => match self.snapshot_blobs(&snap, &p.fingerprint) {
-                Ok(blobs) => (Some(snap.version), snap.version, Some(blobs)),
+        let cached = self.cached_at_or_below(stream.id, &fingerprint, upto);
+        // Where to start: the newer of the snapshot and the cached state, or the empty state.
+        enum Start {
+            Snapshot(Box<crate::engine::SnapshotBlobs>, u64),
+            Cached(Arc<Value>, u64),
+            Empty,
+        }
+        let snapshot = snapshot.filter(|s| cached.as_ref().is_none_or(|c| c.0 < s.version));
+        let (start, at, from_snapshot) = match (snapshot, cached) {
+            (Some(snap), _) => match self.snapshot_blobs(&snap, &fingerprint) {
+                Ok(blobs) => (
+                    Start::Snapshot(Box::new(blobs), snap.raw_size),
+                    snap.version,
+                    Some(snap.version),
+                ),
                 Err(_) => return,
             },
-            None => (None, 0, None),
+            (None, Some((v, state, weight))) => (Start::Cached(state, weight), v, None),
+            (None, None) => (Start::Empty, 0, None),
         };
-        if target - at > AHEAD_EVENTS {
-            return;
-        }
         let mut rows = Vec::new();
+        let mut bytes = 0;
         let read = self.store().replay(stream, at, target, |row| {
+            bytes += row.data.len() + row.meta.map_or(0, str::len);
+            if bytes > AHEAD_BYTES {
+                return Err(Error::Input("too much to read ahead".into()));
+            }
             rows.push(OwnedRow::from(&row));
             Ok(())
         });
         if read.is_err() || rows.len() as u64 != target - at {
             return;
         }
-        let stream_id = stream.id;
-        let (stream, reducer, fingerprint) =
-            (stream.clone(), reducer.clone(), p.fingerprint.clone());
-        let ahead_fingerprint = fingerprint.clone();
-        let built = std::thread::spawn(move || {
-            let state = match blobs {
-                Some(blobs) => blobs.decode().ok()?,
-                None => Value::Object(serde_json::Map::new()),
+        let (stream_id, replace) = (stream.id, matches!(reducer, Reducer::Replace));
+        let (stream, reducer, fp) = (stream.clone(), reducer.clone(), fingerprint.clone());
+        let records = stepper.records;
+        let built = spawn("ahead", move || {
+            let (state, weight) = match start {
+                Start::Snapshot(blobs, raw_size) => (blobs.decode().ok()?, raw_size),
+                Start::Cached(state, weight) => (Arc::unwrap_or_clone(state), weight),
+                Start::Empty => (Value::Object(serde_json::Map::new()), 2),
             };
-            let mut p = Position {
-                stream: stream.id,
-                fingerprint,
-                version: at,
-                state: Arc::new(state),
-                log: VecDeque::new(),
-                log_bytes: 0,
-            };
-            let state = Arc::make_mut(&mut p.state);
+            let mut p = Position::new(stream.id, &fp, (at, state, weight), records);
+            let mut checkpoints = Checkpoints::new();
+            let long = target - at > CHECKPOINT_EVERY;
             for row in &rows {
-                let undo = apply_row_undoable(&stream, &reducer, state, &row.borrow()).ok()?;
-                p.version = row.version;
-                record(&mut p.log, &mut p.log_bytes, undo);
+                let row = row.borrow();
+                let state = Arc::make_mut(&mut p.state);
+                let undo = apply_row_undoable(&stream, &reducer, state, &row).ok()?;
+                p.arrive(&row, undo, replace);
+                if long && row.version % CHECKPOINT_EVERY == 0 && row.version != target {
+                    pass(&mut checkpoints, &p);
+                }
             }
-            Some(p)
+            Some((p, checkpoints))
         });
+        let Some(built) = built else { return };
         stepper.ahead = Some(Ahead {
             stream: stream_id,
-            fingerprint: ahead_fingerprint,
+            fingerprint,
             version: target,
-            snapshot,
             at,
+            snapshot: from_snapshot,
             built,
         });
     }
 
-    /// Applies the events after `p.version` up to `upto`, recording how to undo each. On
-    /// error `p` is at the last event that applied.
+    /// Applies the events after `p.version` up to `upto`, recording how to undo each, and
+    /// collecting checkpoints if the replay is long. On error `p` is at the last event that
+    /// applied.
     fn forward(
         &self,
         p: &mut Position,
         stream: &StreamInfo,
         reducer: &Reducer,
         upto: u64,
+        checkpoints: &mut Checkpoints,
     ) -> Result<()> {
-        let Position {
-            version,
-            state,
-            log,
-            log_bytes,
-            ..
-        } = p;
-        let state = Arc::make_mut(state);
-        self.store().replay(stream, *version, upto, |row| {
-            if row.version != *version + 1 {
+        let long = upto - p.version > CHECKPOINT_EVERY;
+        let replace = matches!(reducer, Reducer::Replace);
+        self.store().replay(stream, p.version, upto, |row| {
+            if row.version != p.version + 1 {
                 return Err(Error::MissingVersion {
                     stream: stream.name.clone(),
-                    version: *version + 1,
+                    version: p.version + 1,
                 });
             }
-            let undo = apply_row_undoable(stream, reducer, state, &row)?;
-            *version = row.version;
-            record(log, log_bytes, undo);
+            let undo = apply_row_undoable(stream, reducer, Arc::make_mut(&mut p.state), &row)?;
+            p.arrive(&row, undo, replace);
+            if long && row.version % CHECKPOINT_EVERY == 0 && row.version != upto {
+                pass(checkpoints, p);
+            }
             Ok(())
         })?;
-        if *version != upto {
+        if p.version != upto {
             return Err(Error::MissingVersion {
                 stream: stream.name.clone(),
-                version: *version + 1,
+                version: p.version + 1,
             });
         }
         Ok(())
     }
-}
 
-/// Whether undoing `undone` of `records` reaches a version whose changes are still known:
-/// one record must be left for it, unless it is version 0.
-fn reachable(records: usize, undone: u64, version: u64) -> bool {
-    undone < records as u64 || (version == 0 && undone == records as u64)
-}
-
-/// Adds an undo record, dropping the oldest beyond the limits.
-fn record(log: &mut VecDeque<Undo>, log_bytes: &mut u64, undo: Undo) {
-    *log_bytes += undo.weight();
-    log.push_back(undo);
-    while log.len() > LOG_RECORDS || (*log_bytes > LOG_BYTES && log.len() > 1) {
-        if let Some(old) = log.pop_front() {
-            *log_bytes -= old.weight();
+    /// Puts a replay's checkpoints in the engine's cache, where the next start looks.
+    fn keep(&mut self, checkpoints: Checkpoints, stream: StreamId, fingerprint: &str) {
+        for (version, state, weight) in checkpoints {
+            self.remember(stream, fingerprint, version, state, weight);
         }
     }
 }
 
+impl Position {
+    fn new(
+        stream: StreamId,
+        fingerprint: &str,
+        (version, state, weight): (u64, Value, u64),
+        records: usize,
+    ) -> Self {
+        Self {
+            stream,
+            fingerprint: fingerprint.to_string(),
+            version,
+            state: Arc::new(state),
+            weight,
+            log: VecDeque::new(),
+            log_bytes: 0,
+            records,
+        }
+    }
+
+    /// Records that the event `row` was applied, with what undoes it; the oldest records go
+    /// beyond the limits.
+    fn arrive(&mut self, row: &EventRow<'_>, undo: Undo, replace: bool) {
+        self.version = row.version;
+        let bytes = row.data.len() as u64;
+        // A state weighs at most what it started from plus the event data applied to it (a
+        // replace reducer's state is its last event).
+        self.weight = if replace { bytes } else { self.weight + bytes };
+        self.log_bytes += undo.weight();
+        self.log.push_back(undo);
+        while self.log.len() > self.records || (self.log_bytes > LOG_BYTES && self.log.len() > 1) {
+            if let Some(old) = self.log.pop_front() {
+                self.log_bytes -= old.weight();
+            }
+        }
+    }
+}
+
+/// Keeps a copy of the position's state as a checkpoint (the newest two).
+fn pass(checkpoints: &mut Checkpoints, p: &Position) {
+    if checkpoints.len() == 2 {
+        checkpoints.pop_front();
+    }
+    checkpoints.push_back((p.version, Arc::new(Value::clone(&p.state)), p.weight));
+}
+
+/// Whether undoing down to `version` reaches a version whose changes are still known: one
+/// record must be left for it, unless it is version 0.
+fn reachable(p: &Position, version: u64) -> bool {
+    let (records, undone) = (p.log.len() as u64, p.version - version);
+    undone < records || (version == 0 && undone == records)
+}
+
+/// Undoes events down to `version` (which must be [`reachable`]).
+fn undo_to(p: &mut Position, version: u64) {
+    let state = Arc::make_mut(&mut p.state);
+    while p.version > version {
+        let Some(undo) = p.log.pop_back() else { break };
+        p.log_bytes -= undo.weight();
+        undo.undo(state);
+        p.version -= 1;
+    }
+}
+
+/// Starts a named helper thread; `None` if the system has none to give.
+fn spawn<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name(format!("{THREAD_PREFIX}{name}"))
+        .spawn(work)
+        .ok()
+}
+
 /// Lets go of a position on another thread: freeing a state of megabytes takes a frame's
-/// worth of time, and nothing waits for it.
+/// worth of time, and nothing waits for it (without a thread, it is freed here).
 fn discard(position: Option<Position>) {
     if let Some(p) = position {
-        std::thread::spawn(move || drop(p));
+        spawn("free", move || drop(p));
     }
 }
 

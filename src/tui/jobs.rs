@@ -16,17 +16,20 @@ pub struct VerifyJob {
 }
 
 impl VerifyJob {
-    /// Starts verifying the database file at `path`.
-    pub fn start(path: PathBuf) -> Self {
+    /// Starts verifying the database file at `path` on a helper thread.
+    pub fn start(path: PathBuf) -> anyhow::Result<Self> {
         let progress = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
         let shared = Arc::clone(&progress);
-        let handle = std::thread::spawn(move || {
-            crate::snapshot::verify::verify(&path, None, &|done, total| {
-                shared.0.store(done, Ordering::Relaxed);
-                shared.1.store(total, Ordering::Relaxed);
+        let handle = std::thread::Builder::new()
+            .name(format!("{}verify", crate::step::THREAD_PREFIX))
+            .spawn(move || {
+                crate::snapshot::verify::verify(&path, None, &|done, total| {
+                    shared.0.store(done, Ordering::Relaxed);
+                    shared.1.store(total, Ordering::Relaxed);
+                })
             })
-        });
-        Self { handle, progress }
+            .map_err(|e| anyhow::anyhow!("cannot start the verify worker: {e}"))?;
+        Ok(Self { handle, progress })
     }
 
     /// Streams verified so far, and in all (0 until the first is done).

@@ -37,6 +37,18 @@ const PROGRESS: Duration = Duration::from_millis(100);
 /// quit, on error and on panic (ratatui's init installs the panic hook).
 pub fn run(mut app: App) -> anyhow::Result<()> {
     let mut terminal = ratatui::init();
+    // A helper thread's panic is reported to whoever waits for it (a step then does the
+    // work itself, a job reports failure): it must not restore the terminal under a
+    // debugger that goes on, nor print over its frame.
+    let restore = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let helper = std::thread::current()
+            .name()
+            .is_some_and(|name| name.starts_with(crate::step::THREAD_PREFIX));
+        if !helper {
+            restore(info);
+        }
+    }));
     let outcome = (|| -> anyhow::Result<()> {
         execute!(std::io::stdout(), EnableMouseCapture)?;
         let size = terminal.size()?;

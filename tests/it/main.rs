@@ -9,9 +9,11 @@
 //! - `delta`: delta snapshots and the ways their bases fail;
 //! - `engine`: reconstruction, the cache, snapshots and their faults, blame;
 //! - `invariant`: the state at every version is the same with and without snapshots
-//!   (property test over random streams, corrupted snapshots included);
+//!   (property test over random streams, corrupted snapshots included), undo records give
+//!   the whole diff, and the debugger's stepper agrees with a plain fold;
 //! - `maintain`: policy ticks over time, expiry, retention, the lease, lifecycle scenarios;
 //! - `readme`: every command-line example in the README runs;
+//! - `step`: the stepper's replays stay bounded without snapshots, and its provenance;
 //! - `tui`: frames as text, key scripts against the model, styles in the buffer;
 //! - `pty`: the built binary in a pseudo-terminal: keys in, snapshot taken, terminal restored;
 //! - `verify`: every kind of finding, and none on a sound database;
@@ -32,6 +34,7 @@ mod maintain;
 mod pty;
 mod readme;
 mod rfc;
+mod step;
 mod store;
 mod support;
 mod tui;

@@ -878,4 +878,12 @@ fn a_stream_whose_reducer_refuses_an_event_still_opens_and_says_why() {
             .contains("boom at five")
     );
     assert_eq!(*app.view.state, Value::Null);
+    // A mark past the refused event: the state at the cursor is fine, the diff cannot be.
+    press(&mut app, "G m :3 <Enter>");
+    let text = frame(&app, (100, 30));
+    assert_eq!((app.cursor, app.mark), (3, Some(8)), "{text}");
+    assert_eq!(*app.view.state, json!({"n": 3}));
+    assert!(app.view.state_error.is_none());
+    assert!(text.contains("v8 cannot be built"), "{text}");
+    assert_message(&app, "version 5");
 }

@@ -289,7 +289,7 @@ impl App {
             .path()
             .map(std::path::Path::to_path_buf)
             .ok_or_else(|| anyhow::anyhow!("verify needs a database file"))?;
-        self.job = Some(VerifyJob::start(path));
+        self.job = Some(VerifyJob::start(path)?);
         if self.deterministic {
             self.finish_jobs()?;
         }

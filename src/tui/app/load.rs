@@ -42,11 +42,15 @@ impl App {
             self.view = View::default();
             return Ok(());
         };
-        if !tree_only || self.view.provenance.is_none() {
-            self.load_events(&stream)?;
-        }
+        let loaded = if !tree_only || self.view.provenance.is_none() {
+            self.load_events(&stream)
+        } else {
+            Ok(())
+        };
+        // Laid out even when loading failed: the tree must not show the rows of a state
+        // that is gone.
         self.load_tree();
-        Ok(())
+        loaded
     }
 
     pub(super) fn load_events(&mut self, stream: &StreamInfo) -> anyhow::Result<()> {
@@ -82,10 +86,13 @@ impl App {
         state
     }
 
-    /// The state at the cursor and its diff against the previous event or the mark.
+    /// The state at the cursor and its diff against the previous event or the mark. Either
+    /// can fail alone: a state that cannot be built shows why in the state pane, a diff base
+    /// that cannot be built (a mark past a refused event) in the diff pane.
     fn load_state(&mut self, stream: &StreamInfo) -> anyhow::Result<()> {
-        let shown = self.state_and_diff(stream);
-        let (now, provenance, changes, text_diff) = match shown {
+        let base = self.diff_base();
+        self.view.diff_from = base;
+        let (now, provenance, stepped) = match self.state_at_cursor(stream) {
             Ok(shown) => shown,
             Err(err) => {
                 self.view.state = Arc::new(Value::Null);
@@ -94,20 +101,30 @@ impl App {
                 self.view.text_diff.clear();
                 self.view.provenance = None;
                 self.view.state_error = Some(crate::text::safe_message(&format!("{err:#}")));
+                self.view.diff_error = None;
                 return Err(err);
             }
         };
+        self.view.state = now;
+        self.view.state_error = None;
+        self.view.provenance = Some(provenance);
+        let diffed = self.diff(stream, base, stepped);
+        let (changes, text_diff) = match &diffed {
+            Ok((changes, text)) => (changes.clone(), text.clone()),
+            Err(_) => (Vec::new(), String::new()),
+        };
+        self.view.diff_error = diffed
+            .as_ref()
+            .err()
+            .map(|err| crate::text::safe_message(&format!("{err:#}")));
         let mut changed: HashSet<String> = changes.iter().map(|c| c.path().to_string()).collect();
         // The containers of a changed path are shown changed too, so a fold still tells.
         for path in changed.clone() {
             changed.extend(tree::ancestors(&path));
         }
-        self.view.state = now;
-        self.view.state_error = None;
         self.view.changed = changed;
         self.view.changes = changes;
         self.view.text_diff = text_diff;
-        self.view.provenance = Some(provenance);
         if self.focus == Pane::Events {
             // Stepping through events: the state cursor goes to what the event changed.
             let first = self
@@ -121,20 +138,19 @@ impl App {
             }
             self.state_path = first;
         }
-        Ok(())
+        diffed.map(|_| ())
     }
 
-    /// The state at the cursor, how it was obtained, its changes from the diff's base, and
-    /// the text diff if that is shown.
-    fn state_and_diff(
+    /// The changes from the diff's base to the state shown, and the text diff if that is
+    /// shown. The stepper knows the cursor event's changes; against the mark, or for the
+    /// text diff, the state before is needed whole.
+    fn diff(
         &mut self,
         stream: &StreamInfo,
-    ) -> anyhow::Result<(Arc<Value>, Provenance, Vec<Change>, String)> {
-        let base = self.diff_base();
-        self.view.diff_from = base;
-        let (now, provenance, stepped) = self.state_at_cursor(stream)?;
-        // The stepper knows the cursor event's changes; against the mark, or for the text
-        // diff, the state before is needed whole.
+        base: u64,
+        stepped: Option<Vec<Change>>,
+    ) -> anyhow::Result<(Vec<Change>, String)> {
+        let now = Arc::clone(&self.view.state);
         let stepped = stepped.filter(|_| base == self.cursor.saturating_sub(1));
         let before: Option<Arc<Value>> = if stepped.is_none() || self.text_diff {
             Some(self.engine.state_of(stream, Target::Version(base))?.state)
@@ -155,7 +171,7 @@ impl App {
             ),
             _ => String::new(),
         };
-        Ok((now, provenance, changes, text_diff))
+        Ok((changes, text_diff))
     }
 
     /// The version the diff starts from: the mark, or the event before the cursor.

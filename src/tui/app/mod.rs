@@ -200,6 +200,8 @@ pub struct View {
     pub provenance: Option<Provenance>,
     /// Why there is no state at the cursor, if it could not be built.
     pub state_error: Option<String>,
+    /// Why there is no diff, if the state it starts from could not be built.
+    pub diff_error: Option<String>,
     /// Snapshots of the stream on the timeline: version, time, glyph.
     pub snapshots: Vec<Glyph>,
     /// The timeline: event time span and events per cell.

@@ -35,6 +35,14 @@ impl Widget for DiffPane<'_> {
         let height = usize::from(area.height);
         let lines: Vec<Line> = if app.view.state_error.is_some() {
             vec![Line::styled("no state to compare", THEME.dim)]
+        } else if let Some(err) = &app.view.diff_error {
+            vec![
+                Line::styled(
+                    format!("v{} cannot be built:", group(app.view.diff_from)),
+                    THEME.changed,
+                ),
+                Line::raw(clean(err, 400)),
+            ]
         } else if app.text_diff {
             app.view
                 .text_diff
