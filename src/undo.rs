@@ -5,20 +5,46 @@
 //!
 //! A place is the path of object keys down to what an operation can change: a member of an
 //! object, or the first array on the way (an insert or removal shifts every later element),
-//! or the whole state. `merge` and `patch` events name their places; a `replace` or `jq`
-//! event can change anything, so its place is the whole state.
+//! or the whole state; or an element appended at the end of an array (nothing shifts, so
+//! the rest of the array need not be saved: the way an agent's messages grow). `merge` and
+//! `patch` events name their places; a `replace` or `jq` event can change anything, so its
+//! place is the whole state.
+
+use std::collections::HashMap;
 
 use serde_json::Value;
 
 use crate::diff::Change;
 use crate::reduce::{EventRef, ReduceError, Reducer};
 
+/// Where an event can change the state.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Place {
+    /// Object keys from the root: to the member, or to the array appended to.
+    keys: Vec<String>,
+    /// The index of an element appended to the array at `keys`.
+    append: Option<usize>,
+}
+
+impl Place {
+    fn at(keys: Vec<String>) -> Self {
+        Self { keys, append: None }
+    }
+
+    /// Whether `self` lies inside `other` (or is it): a place inside a saved one needs
+    /// nothing of its own.
+    fn within(&self, other: &Place) -> bool {
+        self.keys.starts_with(&other.keys)
+            && (other.append.is_none() && self.keys.len() >= other.keys.len() || self == other)
+    }
+}
+
 /// What one applied event changed, saved so that it can be undone.
 #[derive(Debug, Clone)]
 pub struct Undo {
     /// The places, in document order and none inside another, with what each held before
     /// the event (`None`: absent).
-    saved: Vec<(Vec<String>, Option<Value>)>,
+    saved: Vec<(Place, Option<Value>)>,
     /// Roughly how many bytes the saved values take in memory.
     weight: u64,
 }
@@ -34,29 +60,39 @@ impl Undo {
     pub fn changes(&self, after: &Value) -> Vec<Change> {
         let mut out = Vec::new();
         let mut pointer = String::new();
-        for (path, old) in &self.saved {
+        for (place, old) in &self.saved {
             pointer.clear();
-            for key in path {
+            for key in &place.keys {
                 crate::diff::push_token(&mut pointer, key);
             }
-            crate::diff::changes_at(old.as_ref(), lookup(after, path), &mut pointer, &mut out);
+            let mut now = lookup(after, &place.keys);
+            if let Some(index) = place.append {
+                crate::diff::push_token(&mut pointer, &index.to_string());
+                now = now.and_then(|array| array.get(index));
+            }
+            crate::diff::changes_at(old.as_ref(), now, &mut pointer, &mut out);
         }
         out
     }
 
     /// Turns the state right after the event back into the state right before it.
     pub fn undo(self, state: &mut Value) {
-        for (path, old) in self.saved {
-            let Some((last, parents)) = path.split_last() else {
+        // Appended elements go newest first, so each is the last of its array then.
+        for (place, old) in self.saved.into_iter().rev() {
+            if let Some(index) = place.append {
+                match lookup_mut(state, &place.keys) {
+                    Some(Value::Array(items)) => items.truncate(index),
+                    _ => debug_assert!(false, "an appended element's array is gone"),
+                }
+                continue;
+            }
+            let Some((last, parents)) = place.keys.split_last() else {
                 *state = old.unwrap_or(Value::Null);
                 continue;
             };
             // The parents of a place are objects before and after the event: anything that
             // changed one would have made it a place, and this one would lie inside it.
-            let Some(Value::Object(map)) = parents
-                .iter()
-                .try_fold(&mut *state, |at, key| at.as_object_mut()?.get_mut(key))
-            else {
+            let Some(Value::Object(map)) = lookup_mut(state, parents) else {
                 debug_assert!(false, "the parent of an undo place is not an object");
                 continue;
             };
@@ -85,7 +121,7 @@ pub fn apply(
         let weight = weigh(&old);
         *state = event.data.into_owned();
         return Ok(Undo {
-            saved: vec![(Vec::new(), Some(old))],
+            saved: vec![(Place::at(Vec::new()), Some(old))],
             weight,
         });
     }
@@ -96,20 +132,29 @@ pub fn apply(
             out
         }
         Reducer::Patch => patch_places(state, &event.data),
-        Reducer::Replace | Reducer::Jq(_) => vec![Vec::new()],
+        Reducer::Replace | Reducer::Jq(_) => vec![Place::at(Vec::new())],
     };
     let mut weight = 0;
-    let saved: Vec<(Vec<String>, Option<Value>)> = places
+    let saved: Vec<(Place, Option<Value>)> = places
         .into_iter()
-        .map(|path| {
-            let old = lookup(state, &path).cloned();
+        .map(|place| {
+            // An appended element was not there before.
+            let old = match place.append {
+                Some(_) => None,
+                None => lookup(state, &place.keys).cloned(),
+            };
             weight += old.as_ref().map_or(0, weigh);
-            weight += path.iter().map(|k| k.len() as u64 + 24).sum::<u64>();
-            (path, old)
+            weight += place.keys.iter().map(|k| k.len() as u64 + 24).sum::<u64>() + 32;
+            (place, old)
         })
         .collect();
     reducer.apply(state, event)?;
     Ok(Undo { saved, weight })
+}
+
+fn lookup_mut<'a>(state: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
+    path.iter()
+        .try_fold(state, |at, key| at.as_object_mut()?.get_mut(key))
 }
 
 /// The value at a path of object keys, if there is one.
@@ -120,9 +165,9 @@ fn lookup<'a>(state: &'a Value, path: &[String]) -> Option<&'a Value> {
 
 /// RFC 7386: a patch object recurses into the objects it meets; anything else it sets or
 /// removes is a place.
-fn merge_places(state: &Value, patch: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+fn merge_places(state: &Value, patch: &Value, path: &mut Vec<String>, out: &mut Vec<Place>) {
     let (Value::Object(patch), Value::Object(map)) = (patch, state) else {
-        out.push(path.clone());
+        out.push(Place::at(path.clone()));
         return;
     };
     for (key, value) in patch {
@@ -131,7 +176,7 @@ fn merge_places(state: &Value, patch: &Value, path: &mut Vec<String>, out: &mut 
             (Value::Object(_), Some(inner @ Value::Object(_))) => {
                 merge_places(inner, value, path, out);
             }
-            _ => out.push(path.clone()),
+            _ => out.push(Place::at(path.clone())),
         }
         path.pop();
     }
@@ -141,29 +186,33 @@ fn merge_places(state: &Value, patch: &Value, path: &mut Vec<String>, out: &mut 
 /// before the event as far as objects go. Places are then sorted and those inside another
 /// dropped. Anything that does not look like a patch is the whole state (the reducer will
 /// refuse it anyway).
-fn patch_places(state: &Value, data: &Value) -> Vec<Vec<String>> {
-    let whole = || vec![Vec::new()];
+fn patch_places(state: &Value, data: &Value) -> Vec<Place> {
+    let whole = || vec![Place::at(Vec::new())];
     let Some(ops) = data.as_array() else {
         return whole();
     };
     let mut places = Vec::new();
+    // Elements appended so far to each array, for the index the next append gets.
+    let mut appended = HashMap::new();
     for op in ops {
-        let pointers: &[&str] = match op.get("op").and_then(Value::as_str) {
-            Some("move") => &["path", "from"],
+        // Which pointers name a place, and whether the operation adds there.
+        let pointers: &[(&str, bool)] = match op.get("op").and_then(Value::as_str) {
+            Some("add" | "copy") => &[("path", true)],
+            Some("move") => &[("path", true), ("from", false)],
             Some("test") => &[],
-            _ => &["path"],
+            _ => &[("path", false)],
         };
-        for name in pointers {
+        for (name, adds) in pointers {
             let Some(tokens) = op.get(*name).and_then(Value::as_str).and_then(tokens) else {
                 return whole();
             };
-            places.push(place(state, tokens));
+            places.push(place(state, tokens, *adds, &mut appended));
         }
     }
     places.sort();
-    let mut kept: Vec<Vec<String>> = Vec::with_capacity(places.len());
+    let mut kept: Vec<Place> = Vec::with_capacity(places.len());
     for place in places {
-        if kept.last().is_none_or(|last| !place.starts_with(last)) {
+        if kept.last().is_none_or(|last| !place.within(last)) {
             kept.push(place);
         }
     }
@@ -184,22 +233,43 @@ fn tokens(pointer: &str) -> Option<Vec<String>> {
 }
 
 /// Where an operation at `tokens` acts: the member it names, or the first array (or
-/// non-container) on the way there, or the first missing key.
-fn place(state: &Value, tokens: Vec<String>) -> Vec<String> {
+/// non-container) on the way there, or the first missing key; or, for an element added at
+/// the end of that array, the new element.
+fn place(
+    state: &Value,
+    tokens: Vec<String>,
+    adds: bool,
+    appended: &mut HashMap<Vec<String>, usize>,
+) -> Place {
     let mut at = state;
-    let mut out = Vec::with_capacity(tokens.len());
-    for token in tokens {
-        let Value::Object(map) = at else {
-            break;
-        };
-        let next = map.get(&token);
-        out.push(token);
-        match next {
-            Some(value) => at = value,
-            None => break,
+    let mut keys = Vec::with_capacity(tokens.len());
+    let mut rest = tokens.into_iter().peekable();
+    while let Some(token) = rest.next() {
+        match at {
+            Value::Object(map) => {
+                let next = map.get(&token);
+                keys.push(token);
+                match next {
+                    Some(value) => at = value,
+                    None => break,
+                }
+            }
+            Value::Array(items) if adds && rest.peek().is_none() => {
+                let count = appended.entry(keys.clone()).or_insert(0);
+                let end = items.len() + *count;
+                if token == "-" || token == end.to_string() {
+                    *count += 1;
+                    return Place {
+                        keys,
+                        append: Some(end),
+                    };
+                }
+                break;
+            }
+            _ => break,
         }
     }
-    out
+    Place::at(keys)
 }
 
 /// Roughly the memory a value takes: a few words per node plus its text.
@@ -222,6 +292,15 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::borrow::Cow;
+
+    /// A place as `a.b` or `a.b[3]` (an appended element).
+    fn shown(place: &Place) -> String {
+        let keys = place.keys.join(".");
+        match place.append {
+            Some(i) => format!("{keys}[{i}]"),
+            None => keys,
+        }
+    }
 
     fn event(data: &Value) -> EventRef<'_> {
         EventRef {
@@ -255,13 +334,8 @@ mod tests {
         let data = json!({"a": {"x": 5}, "b": null, "c": {"deep": {"new": 1}}});
         let mut places = Vec::new();
         merge_places(&before, &data, &mut Vec::new(), &mut places);
-        assert_eq!(
-            places,
-            vec![vec!["a", "x"], vec!["b"], vec!["c", "deep", "new"]]
-                .into_iter()
-                .map(|p| p.into_iter().map(String::from).collect::<Vec<_>>())
-                .collect::<Vec<_>>()
-        );
+        let places: Vec<String> = places.iter().map(shown).collect();
+        assert_eq!(places, ["a.x", "b", "c.deep.new"]);
         let changes = round_trip(reducer.fingerprint(), before, data);
         let paths: Vec<&str> = changes.iter().map(Change::path).collect();
         assert_eq!(paths, ["/a/x", "/b", "/c/deep/new"]);
@@ -289,7 +363,7 @@ mod tests {
             {"op": "test", "path": "/m/k", "value": 1},
         ]);
         let places = patch_places(&before, &data);
-        let places: Vec<String> = places.iter().map(|p| p.join(".")).collect();
+        let places: Vec<String> = places.iter().map(shown).collect();
         assert_eq!(places, ["list", "m.new", "s", "t"]);
         round_trip("patch", before, data);
     }
@@ -306,6 +380,50 @@ mod tests {
                 {"op": "add", "path": "/arr/-", "value": 4},
             ]),
         );
+    }
+
+    #[test]
+    fn appending_to_an_array_saves_the_new_elements_not_the_array() {
+        let messages: Vec<Value> = (0..1000)
+            .map(|i| json!({"text": format!("message {i}")}))
+            .collect();
+        let before = json!({"run": {"messages": messages}, "status": "running"});
+        let data = json!([
+            {"op": "add", "path": "/run/messages/-", "value": {"text": "a"}},
+            {"op": "add", "path": "/run/messages/1001", "value": {"text": "b"}},
+            {"op": "replace", "path": "/status", "value": "waiting"},
+        ]);
+        let places: Vec<String> = patch_places(&before, &data).iter().map(shown).collect();
+        assert_eq!(
+            places,
+            ["run.messages[1000]", "run.messages[1001]", "status"]
+        );
+        let mut state = before.clone();
+        let undo = apply(&Reducer::Patch, &mut state, event(&data)).unwrap();
+        assert!(
+            undo.weight() < 1_000,
+            "the record holds {} bytes",
+            undo.weight()
+        );
+        let changes = round_trip("patch", before.clone(), data);
+        let paths: Vec<&str> = changes.iter().map(Change::path).collect();
+        assert_eq!(
+            paths,
+            ["/run/messages/1000", "/run/messages/1001", "/status"]
+        );
+        // Anything else done to the same array saves the array.
+        let mixed = json!([
+            {"op": "add", "path": "/run/messages/-", "value": 1},
+            {"op": "remove", "path": "/run/messages/0"},
+        ]);
+        let places: Vec<String> = patch_places(&before, &mixed).iter().map(shown).collect();
+        assert_eq!(places, ["run.messages"]);
+        round_trip("patch", before.clone(), mixed);
+        // An index that is not the end inserts, and shifts what follows.
+        let insert = json!([{"op": "add", "path": "/run/messages/3", "value": 1}]);
+        let places: Vec<String> = patch_places(&before, &insert).iter().map(shown).collect();
+        assert_eq!(places, ["run.messages"]);
+        round_trip("patch", before, insert);
     }
 
     #[test]

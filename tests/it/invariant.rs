@@ -190,7 +190,9 @@ fn nested() -> impl Strategy<Value = Value> {
 
 /// A JSON pointer from a few tokens, some of them array indices or `-`.
 fn pointer() -> impl Strategy<Value = String> {
-    let token = prop::sample::select(vec!["a", "b", "a~1b", "~0", "10", "9", "0", "1", "-"]);
+    let token = prop::sample::select(vec![
+        "a", "b", "a~1b", "~0", "10", "9", "0", "1", "2", "3", "4", "-",
+    ]);
     prop::collection::vec(token, 0..4).prop_map(|t| t.iter().map(|t| format!("/{t}")).collect())
 }
 
