@@ -318,6 +318,7 @@ impl Engine {
             version,
             snapshot: None,
             cached: None,
+            event: None,
             replayed: 0,
             undone: 0,
             elapsed_us: 0,
@@ -383,6 +384,22 @@ impl Engine {
         version: u64,
         provenance: &mut Provenance,
     ) -> Result<(Value, u64, Option<u64>)> {
+        // Under `replace` the event at `version` holds the whole state: nothing to replay
+        // (archived events are read only when nothing else will do).
+        if version > stream.archived_upto
+            && version > 0
+            && matches!(*self.reducer(&stream.reducer)?, Reducer::Replace)
+        {
+            let mut found = None;
+            self.store.replay(stream, version - 1, version, |row| {
+                found = Some((parse_row(stream, &row)?.0, row.data.len() as u64));
+                Ok(())
+            })?;
+            if let Some((state, bytes)) = found {
+                provenance.event = Some(version);
+                return Ok((state, version, Some(bytes)));
+            }
+        }
         let after = floor.unwrap_or(0);
         let snapshot =
             self.load_snapshot(stream, fingerprint, after, version, &mut provenance.faults)?;

@@ -102,6 +102,10 @@ pub struct Provenance {
     pub snapshot: Option<u64>,
     /// Version of a cached state the replay started from, if one was used.
     pub cached: Option<u64>,
+    /// Version of the event whose data the replay started from: under the `replace`
+    /// reducer an event's data is the whole state after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<u64>,
     /// Number of events applied on top of the starting point.
     pub replayed: u64,
     /// Number of events undone from the (newer) cached starting point: the debugger
@@ -117,10 +121,11 @@ pub struct Provenance {
 impl Provenance {
     /// One line for people: `snapshot v1,200 + 4 events · 0.3 ms`.
     pub fn describe(&self) -> String {
-        let start = match (self.cached, self.snapshot) {
-            (Some(v), _) => format!("cached v{}", group(v)),
-            (None, Some(v)) => format!("snapshot v{}", group(v)),
-            (None, None) => "full replay".to_string(),
+        let start = match (self.cached, self.snapshot, self.event) {
+            (Some(v), _, _) => format!("cached v{}", group(v)),
+            (None, Some(v), _) => format!("snapshot v{}", group(v)),
+            (None, None, Some(v)) => format!("event v{}", group(v)),
+            (None, None, None) => "full replay".to_string(),
         };
         let (sign, count) = if self.undone > 0 {
             ('−', self.undone)

@@ -130,6 +130,7 @@ impl Engine {
             version,
             snapshot: None,
             cached: None,
+            event: None,
             replayed: 0,
             undone: 0,
             elapsed_us: 0,

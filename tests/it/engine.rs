@@ -56,6 +56,33 @@ fn policy_snapshots_are_taken_every_hundred_events_and_used() {
 }
 
 #[test]
+fn under_replace_a_version_is_read_from_its_own_event() {
+    let mut engine = engine();
+    engine.store().create_stream("r", Some("replace")).unwrap();
+    for i in 1..=250 {
+        append(&mut engine, "r", json!({ "checkpoint": i }));
+    }
+    engine.clear_cache();
+    let rec = engine.state_at("r", Target::Version(205)).unwrap();
+    assert_eq!(*rec.state, json!({ "checkpoint": 205 }));
+    assert_eq!(
+        (
+            rec.provenance.event,
+            rec.provenance.snapshot,
+            rec.provenance.replayed
+        ),
+        (Some(205), None, 0),
+        "no snapshot and no replay: {}",
+        rec.provenance.describe()
+    );
+    assert!(
+        rec.provenance
+            .describe()
+            .starts_with("event v205 + 0 events")
+    );
+}
+
+#[test]
 fn stepping_forward_from_a_cached_state_applies_one_event() {
     let mut engine = stream_of(150);
     engine.clear_cache();
