@@ -42,6 +42,9 @@ pub const THREAD_PREFIX: &str = "rewind-";
 pub struct Stepper {
     at: Option<Position>,
     ahead: Option<Ahead>,
+    /// A position built ahead and no longer wanted, while its thread still runs: no other
+    /// is started until it ends, so jumping about never piles up replays.
+    retired: Option<JoinHandle<Option<(Position, Checkpoints)>>>,
     /// Undo records kept at most.
     records: usize,
 }
@@ -98,6 +101,7 @@ impl Stepper {
         Self {
             at: None,
             ahead: None,
+            retired: None,
             records: records.max(1),
         }
     }
@@ -105,7 +109,32 @@ impl Stepper {
     /// Forgets the state and its records.
     pub fn clear(&mut self) {
         discard(self.at.take());
-        self.ahead = None;
+        self.retire();
+    }
+
+    /// Lets go of the position built ahead. Its result is freed on a helper thread.
+    fn retire(&mut self) {
+        let Some(ahead) = self.ahead.take() else {
+            return;
+        };
+        if let Some(old) = self.retired.replace(ahead.built) {
+            spawn("free", move || drop(old.join()));
+        }
+    }
+
+    /// Whether a retired position is still being built.
+    fn busy(&mut self) -> bool {
+        match self.retired.take() {
+            Some(handle) if !handle.is_finished() => {
+                self.retired = Some(handle);
+                true
+            }
+            Some(done) => {
+                spawn("free", move || drop(done.join()));
+                false
+            }
+            None => false,
+        }
     }
 }
 
@@ -176,7 +205,7 @@ impl Engine {
             // Start again, from below the target: the event at the target must be recorded
             // (its changes are shown), and going back, the next steps back too.
             discard(stepper.at.take());
-            stepper.ahead = None;
+            stepper.retire();
             let below = if back { BACK_WINDOW } else { 1 };
             let (state, at, weight) = self.start_at_or_below(
                 stream,
@@ -233,6 +262,8 @@ impl Engine {
             || version > ahead.version
             || version < ahead.at
         {
+            stepper.ahead = Some(ahead);
+            stepper.retire();
             return false;
         }
         let Ok(Some((mut p, checkpoints))) = ahead.built.join() else {
@@ -260,14 +291,16 @@ impl Engine {
     /// Anything unusual (a stale or bad snapshot, a jq reducer, a long replay) is left to the
     /// step itself.
     fn build_ahead(&mut self, stepper: &mut Stepper, stream: &StreamInfo, reducer: &Reducer) {
+        let wanted = stepper.ahead.is_none()
+            && stepper
+                .at
+                .as_ref()
+                .is_some_and(|p| p.log.len() <= AHEAD_AT && p.version > p.log.len() as u64);
+        if !wanted || matches!(reducer, Reducer::Jq(_)) || stepper.busy() {
+            return;
+        }
         let Some(p) = &stepper.at else { return };
         let lowest = p.version - p.log.len() as u64;
-        if stepper.ahead.is_some() || p.log.len() > AHEAD_AT || lowest == 0 {
-            return;
-        }
-        if matches!(reducer, Reducer::Jq(_)) {
-            return;
-        }
         // The next step back past the records goes to `lowest`, and shows its changes.
         let target = lowest;
         let upto = target.saturating_sub(BACK_WINDOW);
