@@ -314,16 +314,7 @@ impl Engine {
         let reducer = self.reducer(&stream.reducer)?;
         let fingerprint = reducer.fingerprint();
         let version = self.resolve(stream, target)?;
-        let mut provenance = Provenance {
-            version,
-            snapshot: None,
-            cached: None,
-            event: None,
-            replayed: 0,
-            undone: 0,
-            elapsed_us: 0,
-            faults: Vec::new(),
-        };
+        let mut provenance = Provenance::at(version);
         let floor = self.cached_floor(stream.id, fingerprint, version);
         if let Some((v, (state, _))) =
             floor.and_then(|v| Some((v, self.cache.get(&(stream.id, v))?.clone())))

@@ -119,6 +119,20 @@ pub struct Provenance {
 }
 
 impl Provenance {
+    /// Nothing known yet about how the state at `version` will be obtained.
+    pub fn at(version: u64) -> Self {
+        Self {
+            version,
+            snapshot: None,
+            cached: None,
+            event: None,
+            replayed: 0,
+            undone: 0,
+            elapsed_us: 0,
+            faults: Vec::new(),
+        }
+    }
+
     /// One line for people: `snapshot v1,200 + 4 events · 0.3 ms`.
     pub fn describe(&self) -> String {
         let start = match (self.cached, self.snapshot, self.event) {

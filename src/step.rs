@@ -155,16 +155,7 @@ impl Engine {
         let reducer = self.reducer(&stream.reducer)?;
         let fingerprint = reducer.fingerprint().to_string();
         let version = self.resolve(stream, Target::Version(version))?;
-        let mut provenance = Provenance {
-            version,
-            snapshot: None,
-            cached: None,
-            event: None,
-            replayed: 0,
-            undone: 0,
-            elapsed_us: 0,
-            faults: Vec::new(),
-        };
+        let mut provenance = Provenance::at(version);
         if stepper
             .at
             .as_ref()

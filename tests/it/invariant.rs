@@ -50,6 +50,25 @@ fn reducer_and_events() -> impl Strategy<Value = (&'static str, Vec<Value>)> {
     ]
 }
 
+/// The state after each event (and `{}` before the first), by a plain fold.
+fn fold(reducer: &str, events: &[Value]) -> Vec<Value> {
+    let compiled = Reducer::parse(reducer).unwrap();
+    let mut expected = vec![json!({})];
+    let mut state = json!({});
+    for (i, data) in events.iter().enumerate() {
+        let event = EventRef {
+            kind: "T",
+            version: i as u64 + 1,
+            ts: 0,
+            data: std::borrow::Cow::Borrowed(data),
+            meta: None,
+        };
+        compiled.apply(&mut state, event).unwrap();
+        expected.push(state.clone());
+    }
+    expected
+}
+
 fn corruption() -> impl Strategy<Value = Corruption> {
     prop_oneof![
         3 => Just(Corruption::None),
@@ -129,14 +148,7 @@ proptest! {
             corrupt(&engine, version, how);
         }
 
-        let compiled = Reducer::parse(reducer).unwrap();
-        let mut expected = vec![json!({})];
-        let mut state = json!({});
-        for (i, data) in events.iter().enumerate() {
-            let event = EventRef { kind: "T", version: i as u64 + 1, ts: 0, data: std::borrow::Cow::Borrowed(data), meta: None };
-            compiled.apply(&mut state, event).unwrap();
-            expected.push(state.clone());
-        }
+        let expected = fold(reducer, &events);
 
         // Ascending (the cache steps forward), then a scrambled order from a cold cache.
         for v in 0..=n {
@@ -273,14 +285,7 @@ proptest! {
         for data in &events {
             engine.append(ev("s", "T", data.clone()), AppendOptions::default()).unwrap();
         }
-        let compiled = Reducer::parse(reducer).unwrap();
-        let mut expected = vec![json!({})];
-        let mut state = json!({});
-        for (i, data) in events.iter().enumerate() {
-            let event = EventRef { kind: "T", version: i as u64 + 1, ts: 0, data: std::borrow::Cow::Borrowed(data), meta: None };
-            compiled.apply(&mut state, event).unwrap();
-            expected.push(state.clone());
-        }
+        let expected = fold(reducer, &events);
         let n = events.len() as u64;
         let stream = engine.store().require_stream("s").unwrap();
         let mut stepper = rewind::step::Stepper::default();
