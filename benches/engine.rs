@@ -12,15 +12,13 @@ use std::io::Cursor;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rewind::engine::ImportItem;
-
 mod common;
 use common::{Rng, percentile};
 
 // The same allocator as the binary, so the figures are the binary's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use rewind::{Engine, NewEvent, OpenMode, Store, Target};
+use rewind::{Engine, OpenMode, Store, Target};
 use serde_json::{Value, json};
 
 /// Fields in the state of the standard workload.
@@ -232,20 +230,9 @@ fn big(which: &[String]) {
     let started = Instant::now();
     engine
         .import(
-            items.into_iter().enumerate().map(|(i, data)| {
-                Ok(ImportItem {
-                    at: format!("event {i}"),
-                    event: NewEvent {
-                        stream: "big".into(),
-                        kind: "Patch".into(),
-                        data,
-                        meta: None,
-                        time: None,
-                        idempotency_key: None,
-                    },
-                    version: None,
-                })
-            }),
+            items
+                .into_iter()
+                .map(|data| common::item("big", "Patch", data, None)),
             false,
         )
         .unwrap();
@@ -309,22 +296,9 @@ fn big(which: &[String]) {
     for k in 0..KEYS {
         initial.insert(format!("key_{k:05}"), value(&mut rng));
     }
-    let item = |i: usize, data: Value| {
-        Ok(ImportItem {
-            at: format!("event {i}"),
-            event: NewEvent {
-                stream: "big".into(),
-                kind: "Patch".into(),
-                data,
-                meta: None,
-                time: None,
-                idempotency_key: None,
-            },
-            version: None,
-        })
-    };
+    let item = |data: Value| common::item("big", "Patch", data, None);
     delta_engine
-        .import(std::iter::once(item(0, Value::Object(initial))), false)
+        .import(std::iter::once(item(Value::Object(initial))), false)
         .unwrap();
     let full = delta_engine
         .take_snapshot("big", Target::Head, "manual", None)
@@ -342,10 +316,7 @@ fn big(which: &[String]) {
         })
         .collect();
     delta_engine
-        .import(
-            touches.into_iter().enumerate().map(|(i, d)| item(i + 1, d)),
-            true,
-        )
+        .import(touches.into_iter().map(item), true)
         .unwrap();
     // The delta the policy would store k events after the base, and what encoding it costs.
     let base_blob = delta_engine.store().snapshot_blob(full.id).unwrap();

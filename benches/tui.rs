@@ -15,13 +15,12 @@ use std::time::{Duration, Instant};
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use rewind::engine::ImportItem;
 
 mod common;
-use common::{Rng, percentile};
+use common::{Rng, item, percentile};
 use rewind::tui::action::Action;
 use rewind::tui::app::{App, Start};
-use rewind::{Engine, NewEvent, OpenMode, Store, Target};
+use rewind::{Engine, OpenMode, Store, Target};
 use serde_json::{Value, json};
 
 // The same allocator as the binary, so the figures are the binary's.
@@ -148,21 +147,6 @@ fn order_event(rng: &mut Rng, i: u64) -> (&'static str, Value) {
             json!({"notes": i, "last_note": format!("called customer, ticket #{}", rng.below(100_000))}),
         ),
     }
-}
-
-fn item(stream: &str, kind: &str, data: Value, time: Option<i64>) -> rewind::Result<ImportItem> {
-    Ok(ImportItem {
-        at: String::new(),
-        event: NewEvent {
-            stream: stream.into(),
-            kind: kind.into(),
-            data,
-            meta: None,
-            time,
-            idempotency_key: None,
-        },
-        version: None,
-    })
 }
 
 /// 1,000 streams of 1,000 events, interleaved in time one second apart, plus one stream of

@@ -1,8 +1,10 @@
-//! What both harnesses share: the random numbers, the percentile, and the ~1 MB state
-//! workload, so `engine` and `tui` measure the very same data.
+//! What both harnesses share: the random numbers, the percentile, an import item, and the
+//! ~1 MB state workload, so `engine` and `tui` measure the very same data.
 
 use std::time::Duration;
 
+use rewind::NewEvent;
+use rewind::engine::ImportItem;
 use serde_json::{Value, json};
 
 /// A xorshift generator: the same sequence on every run and machine.
@@ -59,4 +61,25 @@ pub fn big_events(events: u64) -> (Vec<Value>, Rng) {
         items.push(Value::Object(patch));
     }
     (items, rng)
+}
+
+/// One event to import: a stream, a type, data and an optional time.
+pub fn item(
+    stream: &str,
+    kind: &str,
+    data: Value,
+    time: Option<i64>,
+) -> rewind::Result<ImportItem> {
+    Ok(ImportItem {
+        at: String::new(),
+        event: NewEvent {
+            stream: stream.into(),
+            kind: kind.into(),
+            data,
+            meta: None,
+            time,
+            idempotency_key: None,
+        },
+        version: None,
+    })
 }

@@ -13,6 +13,17 @@ use crate::support::{append, ev};
 
 const HOUR: i64 = 3_600_000_000;
 
+/// What took each snapshot, oldest first.
+fn triggers(engine: &Engine) -> Vec<String> {
+    engine
+        .store()
+        .snapshots(None)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.trigger)
+        .collect()
+}
+
 #[test]
 fn a_time_window_snapshots_only_after_writes_and_once_per_window() {
     let mut engine = crate::support::engine();
@@ -50,14 +61,7 @@ fn a_time_window_snapshots_only_after_writes_and_once_per_window() {
     // The last snapshot was taken (by the database's clock) just now: within the window.
     assert_eq!(tick(&mut engine, now + 30 * 60_000_000).unwrap().taken, 0);
     assert_eq!(tick(&mut engine, now + 3 * HOUR).unwrap().taken, 1);
-    let triggers: Vec<String> = engine
-        .store()
-        .snapshots(None)
-        .unwrap()
-        .into_iter()
-        .map(|s| s.trigger)
-        .collect();
-    assert_eq!(triggers, ["time", "time"]);
+    assert_eq!(triggers(&engine), ["time", "time"]);
 }
 
 #[test]
@@ -303,14 +307,7 @@ fn a_cron_schedule_snapshots_streams_written_to_once_per_firing() {
         "the schedule has not fired again"
     );
     assert_eq!(tick(&mut engine, now + 16 * 60_000_000).unwrap().taken, 1);
-    let triggers: Vec<String> = engine
-        .store()
-        .snapshots(None)
-        .unwrap()
-        .into_iter()
-        .map(|s| s.trigger)
-        .collect();
-    assert_eq!(triggers, ["schedule", "schedule"]);
+    assert_eq!(triggers(&engine), ["schedule", "schedule"]);
 }
 
 #[test]

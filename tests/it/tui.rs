@@ -88,6 +88,20 @@ fn open(path: &Path, start: Start) -> App {
     .unwrap()
 }
 
+/// The debugger over an engine (a size of 0 takes the default).
+fn over(engine: Engine, (width, height): (u16, u16)) -> App {
+    App::new(
+        engine,
+        &Start {
+            width,
+            height,
+            deterministic: true,
+            ..Start::default()
+        },
+    )
+    .unwrap()
+}
+
 fn order_1(path: &Path) -> App {
     open(
         path,
@@ -683,15 +697,7 @@ fn hostile_text_never_reaches_the_frame_raw() {
     engine
         .append(event, rewind::engine::AppendOptions::default())
         .unwrap();
-    let mut app = App::new(
-        engine,
-        &Start {
-            height: 24,
-            deterministic: true,
-            ..Start::default()
-        },
-    )
-    .unwrap();
+    let mut app = over(engine, (0, 24));
     for keys in ["", "a", "a <Tab> b", "<Esc> <Esc> S", "<Esc> d", "d ?"] {
         press(&mut app, keys);
         let frame = render_text(&app, 100, 24).unwrap();
@@ -712,15 +718,7 @@ fn a_huge_state_is_laid_out_a_window_at_a_time() {
         .collect();
     append(&mut engine, "big", Value::Object(big));
     append(&mut engine, "big", json!({"k49999": {"v": -1}}));
-    let mut app = App::new(
-        engine,
-        &Start {
-            height: 24,
-            deterministic: true,
-            ..Start::default()
-        },
-    )
-    .unwrap();
+    let mut app = over(engine, (0, 24));
     assert_eq!(app.view.tree.total, 150_002);
     assert!(app.view.tree.rows.len() <= 24);
     assert!(
@@ -845,16 +843,7 @@ fn a_stream_whose_reducer_refuses_an_event_still_opens_and_says_why() {
         .store()
         .set_stream_reducer(id, Some(refuses))
         .unwrap();
-    let mut app = App::new(
-        engine,
-        &Start {
-            width: 100,
-            height: 30,
-            deterministic: true,
-            ..Start::default()
-        },
-    )
-    .unwrap();
+    let mut app = over(engine, (100, 30));
     assert_eq!(app.cursor, 8);
     assert_message(&app, "version 5");
     let text = frame(&app, (100, 30));
