@@ -174,6 +174,8 @@ fn verify_stream(
         }
         last_seq = row.seq;
     };
+    // A replay that fails ends the walk; what was found on the way is still reported.
+    let mut failed = None;
     for snap in &snapshots {
         if let Some(base) = snap.base_id.filter(|b| !ids.contains(b)) {
             found.push(finding(
@@ -198,8 +200,8 @@ fn verify_stream(
             snap.version,
             &mut check_seq,
         ) {
-            found.push(replay_finding(stream, err));
-            return Ok((checked, at));
+            failed = Some(err);
+            break;
         }
         at = snap.version;
         checked += 1;
@@ -227,14 +229,17 @@ fn verify_stream(
             Ok(_) => {}
         }
     }
-    let outcome = engine.replay_onto(
-        stream,
-        &reducer,
-        &mut state,
-        at,
-        stream.head,
-        &mut check_seq,
-    );
+    let outcome = match failed {
+        Some(err) => Err(err),
+        None => engine.replay_onto(
+            stream,
+            &reducer,
+            &mut state,
+            at,
+            stream.head,
+            &mut check_seq,
+        ),
+    };
     for version in out_of_order {
         found.push(finding(
             Some(version),

@@ -133,6 +133,30 @@ fn a_missing_version_and_seq_out_of_order_break_the_chain() {
         kinds(&run(&path)),
         vec![("t".into(), Some(21), FindingKind::Chain)]
     );
+
+    // Both at once, before a snapshot: the replay stops at the gap, and the seq found out
+    // of order on the way there is reported too.
+    let (_dir, path) = db(20);
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    engine
+        .take_snapshot("t", Target::Version(15), "manual", None)
+        .unwrap();
+    drop(engine);
+    sql(
+        &path,
+        "DELETE FROM events WHERE version IN (3, 10) AND stream_id = (SELECT id FROM streams WHERE name = 't');
+         INSERT INTO events (seq, stream_id, version, type, ts, data)
+         SELECT 0, stream_id, 3, type, ts, data FROM events WHERE version = 2 AND stream_id = (SELECT id FROM streams WHERE name = 't')",
+    );
+    let mut found = kinds(&run(&path));
+    found.sort_by_key(|(_, version, _)| *version);
+    assert_eq!(
+        found,
+        vec![
+            ("t".into(), Some(3), FindingKind::Chain),
+            ("t".into(), Some(10), FindingKind::Chain)
+        ]
+    );
 }
 
 #[test]
