@@ -87,34 +87,28 @@ fn walk(old: &Value, new: &Value, path: &mut String, out: &mut Vec<Change>) {
                     (None, Some(_)) => std::cmp::Ordering::Greater,
                     (Some((ka, _)), Some((kb, _))) => ka.cmp(kb),
                 };
-                let len = path.len();
-                match order {
+                let (key, x, y) = match order {
                     std::cmp::Ordering::Equal => {
                         let (Some((key, x)), Some((_, y))) = (xs.next(), ys.next()) else {
                             break;
                         };
-                        if x != y {
-                            push_token(path, key);
-                            walk(x, y, path, out);
+                        if x == y {
+                            continue;
                         }
+                        (key, Some(x), Some(y))
                     }
                     std::cmp::Ordering::Less => {
                         let Some((key, x)) = xs.next() else { break };
-                        push_token(path, key);
-                        out.push(Change::Removed {
-                            path: path.clone(),
-                            value: x.clone(),
-                        });
+                        (key, Some(x), None)
                     }
                     std::cmp::Ordering::Greater => {
                         let Some((key, y)) = ys.next() else { break };
-                        push_token(path, key);
-                        out.push(Change::Added {
-                            path: path.clone(),
-                            value: y.clone(),
-                        });
+                        (key, None, Some(y))
                     }
-                }
+                };
+                let len = path.len();
+                push_token(path, key);
+                changes_at(x, y, path, out);
                 path.truncate(len);
             }
         }
@@ -140,31 +134,21 @@ fn walk_arrays(a: &[Value], b: &[Value], path: &mut String, out: &mut Vec<Change
         .take_while(|(x, y)| x == y)
         .count();
     let (old, new) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
-    let at = |path: &mut String, idx: usize| {
+    // One element's changes, at its index: both there, only the old, or only the new.
+    let at = |path: &mut String, out: &mut Vec<Change>, idx: usize, x, y| {
         let len = path.len();
         push_token(path, &idx.to_string());
-        len
+        changes_at(x, y, path, out);
+        path.truncate(len);
     };
     let pair = |path: &mut String, out: &mut Vec<Change>, i: usize, j: usize| {
-        let len = at(path, prefix + j);
-        walk(&old[i], &new[j], path, out);
-        path.truncate(len);
+        at(path, out, prefix + j, Some(&old[i]), Some(&new[j]));
     };
     let removed = |path: &mut String, out: &mut Vec<Change>, i: usize| {
-        let len = at(path, prefix + i);
-        out.push(Change::Removed {
-            path: path.clone(),
-            value: old[i].clone(),
-        });
-        path.truncate(len);
+        at(path, out, prefix + i, Some(&old[i]), None);
     };
     let added = |path: &mut String, out: &mut Vec<Change>, j: usize| {
-        let len = at(path, prefix + j);
-        out.push(Change::Added {
-            path: path.clone(),
-            value: new[j].clone(),
-        });
-        path.truncate(len);
+        at(path, out, prefix + j, None, Some(&new[j]));
     };
     if old.len() == new.len() && old.len() <= 1 {
         for i in 0..old.len() {
@@ -174,7 +158,7 @@ fn walk_arrays(a: &[Value], b: &[Value], path: &mut String, out: &mut Vec<Change
     }
     let hash = |v: &Value| {
         let mut h = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(&crate::codec::canonical(v), &mut h);
+        std::hash::Hash::hash(v, &mut h);
         std::hash::Hasher::finish(&h)
     };
     let old_hashes: Vec<u64> = old.iter().map(hash).collect();
@@ -230,12 +214,10 @@ fn walk_arrays(a: &[Value], b: &[Value], path: &mut String, out: &mut Vec<Change
 /// Appends one reference token to a JSON pointer, escaped.
 pub(crate) fn push_token(path: &mut String, token: &str) {
     path.push('/');
-    for c in token.chars() {
-        match c {
-            '~' => path.push_str("~0"),
-            '/' => path.push_str("~1"),
-            c => path.push(c),
-        }
+    if token.contains(['~', '/']) {
+        path.push_str(&token.replace('~', "~0").replace('/', "~1"));
+    } else {
+        path.push_str(token);
     }
 }
 

@@ -55,9 +55,7 @@ pub fn run(mut app: App) -> anyhow::Result<()> {
         app.dispatch(Action::Resize(size.width, size.height));
         let mut next_tick = Instant::now();
         while !app.quit {
-            if let Err(err) = app.sync() {
-                app.message = Some(crate::text::safe_message(&format!("{err:#}")));
-            }
+            app.load();
             terminal.draw(|frame| ui::render(frame, &app))?;
             for effect in app.effects.drain(..) {
                 let Effect::Copy(text) = effect;

@@ -75,16 +75,6 @@ fn scalar(value: &Value) -> String {
     crate::text::clean(&value.to_string(), 200)
 }
 
-/// Appends one pointer token, escaped as RFC 6901 says.
-fn push_token(path: &mut String, token: &str) {
-    path.push('/');
-    if token.contains(['~', '/']) {
-        path.push_str(&token.replace('~', "~0").replace('/', "~1"));
-    } else {
-        path.push_str(token);
-    }
-}
-
 /// Whether a value is an object or array with something in it (what can be folded).
 pub fn non_empty_container(value: &Value) -> bool {
     match value {
@@ -137,7 +127,7 @@ fn walk<'a>(
         Value::Object(map) => {
             let count = map.len();
             for (i, (k, child)) in map.iter().enumerate() {
-                push_token(path, k);
+                crate::diff::push_token(path, k);
                 let flow = walk(child, Some(k), depth + 1, i + 1 == count, path, folded, f);
                 path.truncate(len);
                 flow?;
@@ -149,7 +139,7 @@ fn walk<'a>(
             for (i, child) in items.iter().enumerate() {
                 token.clear();
                 push_index(&mut token, i);
-                push_token(path, &token);
+                crate::diff::push_token(path, &token);
                 let flow = walk(child, None, depth + 1, i + 1 == count, path, folded, f);
                 path.truncate(len);
                 flow?;

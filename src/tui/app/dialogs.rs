@@ -19,10 +19,7 @@ impl App {
 
     pub(super) fn take_snapshot(&mut self, label: Option<String>) -> anyhow::Result<()> {
         self.writable("taking snapshots")?;
-        let name = self
-            .stream()
-            .map(|s| s.name.clone())
-            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        let name = self.current_stream()?.name;
         self.snapshots_of = None;
         let snap = self.engine.take_snapshot(
             &name,
@@ -77,10 +74,7 @@ impl App {
     }
 
     pub(super) fn blame(&mut self) -> anyhow::Result<()> {
-        let name = self
-            .stream()
-            .map(|s| s.name.clone())
-            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        let name = self.current_stream()?.name;
         let path = self.state_path.clone();
         let events = self
             .engine
@@ -118,10 +112,7 @@ impl App {
     }
 
     pub(super) fn list_snapshots(&mut self) -> anyhow::Result<()> {
-        let stream = self
-            .stream()
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        let stream = self.current_stream()?;
         let fingerprint = self
             .engine
             .reducer(&stream.reducer)?
@@ -193,10 +184,7 @@ impl App {
 
     pub(super) fn plan_compaction(&mut self) -> anyhow::Result<()> {
         self.writable("compaction")?;
-        let name = self
-            .stream()
-            .map(|s| s.name.clone())
-            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        let name = self.current_stream()?.name;
         let (rules, how) = self.compaction_rules(&name)?;
         let plan = crate::snapshot::compact::compact(&mut self.engine, Some(&name), &rules, true)?;
         let step = |what: &str, s: &crate::snapshot::compact::Step| ListRow {
@@ -248,10 +236,7 @@ impl App {
                 return Ok(());
             }
             self.writable("compaction")?;
-            let name = self
-                .stream()
-                .map(|s| s.name.clone())
-                .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+            let name = self.current_stream()?.name;
             self.snapshots_of = None;
             self.markers_of.clear();
             let plan =
@@ -381,10 +366,7 @@ impl App {
             let ts = crate::tui::panes::timeline::time_at(density.span, inner.width, col);
             match self.scope {
                 Scope::Stream => {
-                    let stream = self
-                        .stream()
-                        .cloned()
-                        .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+                    let stream = self.current_stream()?;
                     let v = self.engine.resolve(&stream, Target::Time(ts))?;
                     self.go(v.max(1).min(stream.head))?;
                 }

@@ -50,7 +50,11 @@ impl App {
         // Laid out even when loading failed: the tree must not show the rows of a state
         // that is gone.
         self.load_tree();
-        loaded
+        loaded?;
+        if std::mem::take(&mut self.until_due) {
+            self.check_until()?;
+        }
+        Ok(())
     }
 
     pub(super) fn load_events(&mut self, stream: &StreamInfo) -> anyhow::Result<()> {
@@ -108,19 +112,19 @@ impl App {
         self.view.state = now;
         self.view.state_error = None;
         self.view.provenance = Some(provenance);
-        let diffed = self.diff(stream, base, stepped);
-        let (changes, text_diff) = match &diffed {
-            Ok((changes, text)) => (changes.clone(), text.clone()),
-            Err(_) => (Vec::new(), String::new()),
+        let (changes, text_diff, diffed) = match self.diff(stream, base, stepped) {
+            Ok((changes, text)) => (changes, text, Ok(())),
+            Err(err) => (Vec::new(), String::new(), Err(err)),
         };
         self.view.diff_error = diffed
             .as_ref()
             .err()
             .map(|err| crate::text::safe_message(&format!("{err:#}")));
-        let mut changed: HashSet<String> = changes.iter().map(|c| c.path().to_string()).collect();
-        // The containers of a changed path are shown changed too, so a fold still tells.
-        for path in changed.clone() {
-            changed.extend(tree::ancestors(&path));
+        let mut changed: HashSet<String> = HashSet::new();
+        for change in &changes {
+            // The containers of a changed path are shown changed too, so a fold still tells.
+            changed.extend(tree::ancestors(change.path()));
+            changed.insert(change.path().to_string());
         }
         self.view.changed = changed;
         self.view.changes = changes;
@@ -138,7 +142,7 @@ impl App {
             }
             self.state_path = first;
         }
-        diffed.map(|_| ())
+        diffed
     }
 
     /// The changes from the diff's base to the state shown, and the text diff if that is

@@ -285,6 +285,8 @@ pub struct App {
     pub speed: usize,
     /// The jq condition that stops playback.
     pub until: Option<(String, Arc<crate::jq::Program>)>,
+    /// A play tick moved the cursor: the stop condition is due once the state is loaded.
+    until_due: bool,
     /// The overlay on top, if any.
     pub overlay: Option<Overlay>,
     /// The prompt being typed, if any.
@@ -367,6 +369,7 @@ impl App {
             playing: false,
             speed: 3,
             until: None,
+            until_due: false,
             overlay: None,
             prompt: None,
             search: None,
@@ -402,9 +405,7 @@ impl App {
             app.mark = start.mark;
         }
         // A stream that cannot be shown still opens, with the reason in the status line.
-        if let Err(err) = app.sync() {
-            app.fail(&err);
-        }
+        app.load();
         Ok(app)
     }
 
@@ -413,10 +414,23 @@ impl App {
         self.streams.get(self.selected)
     }
 
+    /// The stream shown, for an action that needs one.
+    fn current_stream(&self) -> anyhow::Result<StreamInfo> {
+        self.stream()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no stream"))
+    }
+
     /// Applies an action and loads what it shows; a failure becomes the status message and
     /// the debugger goes on.
     pub fn dispatch(&mut self, action: Action) {
         self.apply(action);
+        self.load();
+    }
+
+    /// Loads what the panes show ([`App::sync`]); a failure becomes the status message
+    /// and stops playback, and the debugger goes on.
+    pub fn load(&mut self) {
         if let Err(err) = self.sync() {
             self.fail(&err);
         }
@@ -873,10 +887,7 @@ impl App {
     /// A version from what was typed at the go-to prompt: a number, or an RFC 3339 time
     /// (the last event at or before it).
     fn resolve(&mut self, text: &str) -> anyhow::Result<u64> {
-        let stream = self
-            .stream()
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        let stream = self.current_stream()?;
         let target = match text.replace(',', "").parse::<u64>() {
             Ok(v) => Target::Version(v),
             Err(_) => Target::Time(crate::time::parse(text).map_err(|_| {
@@ -892,10 +903,7 @@ impl App {
     /// Moves to the next (or previous) event of the stream whose type or data holds
     /// `needle`.
     fn find_event(&mut self, needle: &str, forward: bool) -> anyhow::Result<()> {
-        let stream = self
-            .stream()
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        let stream = self.current_stream()?;
         let found = self
             .engine
             .store()
@@ -947,23 +955,26 @@ impl App {
             self.message = Some("playback stopped at the newest event".into());
             return Ok(());
         }
-        if let Some((text, program)) = self.until.clone() {
-            let name = self.stream().map(|s| s.name.clone()).unwrap_or_default();
-            let state = self
-                .engine
-                .state_at(&name, Target::Version(self.cursor))?
-                .state;
-            let hit = program
-                .run(&state)
-                .map_err(|e| anyhow::anyhow!("the stop condition {:?}: {e}", clean(&text)))?;
-            if !matches!(hit, Value::Null | Value::Bool(false)) {
-                self.playing = false;
-                self.message = Some(format!(
-                    "playback stopped at v{}: {} holds",
-                    self.cursor,
-                    clean(&text)
-                ));
-            }
+        // The stop condition is checked on the state there once it is loaded.
+        self.until_due = self.until.is_some();
+        Ok(())
+    }
+
+    /// After a play tick: stops playback if the stop condition holds on the state shown.
+    pub(super) fn check_until(&mut self) -> anyhow::Result<()> {
+        let Some((text, program)) = self.until.clone().filter(|_| self.playing) else {
+            return Ok(());
+        };
+        let hit = program
+            .run(&self.view.state)
+            .map_err(|e| anyhow::anyhow!("the stop condition {:?}: {e}", clean(&text)))?;
+        if !matches!(hit, Value::Null | Value::Bool(false)) {
+            self.playing = false;
+            self.message = Some(format!(
+                "playback stopped at v{}: {} holds",
+                self.cursor,
+                clean(&text)
+            ));
         }
         Ok(())
     }
