@@ -335,25 +335,13 @@ impl Engine {
         // plus the event data applied to it (a replace reducer's state is its last event).
         let replace = matches!(*reducer, Reducer::Replace);
         let mut weight = weight.unwrap_or(2);
-        let long_run = version - at > CHECKPOINT_EVERY;
-        // Only the newest checkpoints are kept: stepping back from the target needs those, and
-        // keeping every one would hold (events / interval) states at once.
-        let mut checkpoints: std::collections::VecDeque<(u64, Arc<Value>, u64)> =
-            std::collections::VecDeque::new();
+        let mut checkpoints = Checkpoints::new(at, version);
         self.replay_onto(stream, &reducer, &mut state, at, version, |row, s| {
-            let bytes = row.data.len() as u64;
-            weight = if replace { bytes } else { weight + bytes };
-            if long_run && row.version % CHECKPOINT_EVERY == 0 && row.version != version {
-                if checkpoints.len() == 2 {
-                    checkpoints.pop_front();
-                }
-                checkpoints.push_back((row.version, Arc::new(s.clone()), weight));
-            }
+            weight = grown(weight, row, replace);
+            checkpoints.pass(row.version, s, weight);
         })?;
         provenance.replayed = version - at;
-        for (v, s, w) in checkpoints {
-            self.remember(stream.id, fingerprint, v, s, w);
-        }
+        self.keep(checkpoints, stream.id, fingerprint);
         let state = Arc::new(state);
         self.remember(stream.id, fingerprint, version, Arc::clone(&state), weight);
         provenance.elapsed_us = elapsed_us(started);
@@ -447,6 +435,22 @@ impl Engine {
         upto: u64,
         mut each: impl FnMut(&EventRow<'_>, &Value),
     ) -> Result<()> {
+        self.replay_rows(stream, after, upto, |row| {
+            apply_row(stream, reducer, state, row)?;
+            each(row, state);
+            Ok(())
+        })
+    }
+
+    /// Reads the events `after < version <= upto` of a stream in order into `each`; a
+    /// missing version is an error naming it.
+    pub(crate) fn replay_rows(
+        &self,
+        stream: &StreamInfo,
+        after: u64,
+        upto: u64,
+        mut each: impl FnMut(&EventRow<'_>) -> Result<()>,
+    ) -> Result<()> {
         let mut expected = after + 1;
         self.store
             .replay(stream, after, upto, |row: EventRow<'_>| {
@@ -457,9 +461,7 @@ impl Engine {
                     });
                 }
                 expected += 1;
-                apply_row(stream, reducer, state, &row)?;
-                each(&row, state);
-                Ok(())
+                each(&row)
             })?;
         if expected != upto + 1 {
             return Err(Error::MissingVersion {
@@ -468,6 +470,13 @@ impl Engine {
             });
         }
         Ok(())
+    }
+
+    /// Puts a replay's checkpoints in the cache, where the next reconstruction looks.
+    pub(crate) fn keep(&mut self, checkpoints: Checkpoints, stream: StreamId, fingerprint: &str) {
+        for (version, state, weight) in checkpoints.kept {
+            self.remember(stream, fingerprint, version, state, weight);
+        }
     }
 
     /// Newest usable snapshot with `after < version <= upto`; faults are recorded, not fatal.
@@ -833,6 +842,44 @@ impl SnapshotBlobs {
                 codec::decode_delta(&self.blob, snap.raw_size, &snap.checksum, &bytes)
                     .map_err(|e| e.to_string())
             }
+        }
+    }
+}
+
+/// The weight of a state after one more event: at most what it was plus the event's data
+/// (a replace reducer's state is its last event).
+pub(crate) fn grown(weight: u64, row: &EventRow<'_>, replace: bool) -> u64 {
+    let bytes = row.data.len() as u64;
+    if replace { bytes } else { weight + bytes }
+}
+
+/// Copies of the state a long replay passes every [`CHECKPOINT_EVERY`] versions, for the
+/// cache. Only the newest two are kept: stepping back from the target needs those, and
+/// keeping every one would hold (events / interval) states at once.
+pub(crate) struct Checkpoints {
+    long: bool,
+    upto: u64,
+    kept: std::collections::VecDeque<(u64, Arc<Value>, u64)>,
+}
+
+impl Checkpoints {
+    /// For a replay of the events after `from` up to `upto`.
+    pub(crate) fn new(from: u64, upto: u64) -> Self {
+        Self {
+            long: upto - from > CHECKPOINT_EVERY,
+            upto,
+            kept: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// The replay has reached `version`, with this state and weight.
+    pub(crate) fn pass(&mut self, version: u64, state: &Value, weight: u64) {
+        if self.long && version % CHECKPOINT_EVERY == 0 && version != self.upto {
+            if self.kept.len() == 2 {
+                self.kept.pop_front();
+            }
+            self.kept
+                .push_back((version, Arc::new(state.clone()), weight));
         }
     }
 }

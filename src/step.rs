@@ -14,7 +14,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::diff::Change;
-use crate::engine::{CHECKPOINT_EVERY, Engine, apply_row_undoable};
+use crate::engine::{Checkpoints, Engine, apply_row_undoable, grown};
 use crate::error::{Error, Result};
 use crate::model::{Provenance, StreamId, StreamInfo, Target};
 use crate::reduce::Reducer;
@@ -67,10 +67,6 @@ struct Position {
     log_bytes: u64,
     records: usize,
 }
-
-/// States passed every [`CHECKPOINT_EVERY`] versions of a long replay (the newest two), for
-/// the engine's cache.
-type Checkpoints = VecDeque<(u64, Arc<Value>, u64)>;
 
 /// A position being built on another thread, below the records of the current one.
 struct Ahead {
@@ -183,7 +179,7 @@ impl Engine {
             Some(p) if version - p.version <= FORWARD => {
                 provenance.cached = Some(p.version);
                 provenance.replayed = version - p.version;
-                let mut checkpoints = Checkpoints::new();
+                let mut checkpoints = Checkpoints::new(p.version, version);
                 let done = self.forward(p, stream, &reducer, version, &mut checkpoints);
                 self.keep(checkpoints, stream.id, &fingerprint);
                 done.map(|()| true)
@@ -211,7 +207,7 @@ impl Engine {
                 (at, state, weight),
                 stepper.records,
             );
-            let mut checkpoints = Checkpoints::new();
+            let mut checkpoints = Checkpoints::new(at, version);
             let done = self.forward(&mut p, stream, &reducer, version, &mut checkpoints);
             self.keep(checkpoints, stream.id, &fingerprint);
             stepper.at = Some(p);
@@ -322,15 +318,15 @@ impl Engine {
         };
         let mut rows = Vec::new();
         let mut bytes = 0;
-        let read = self.store().replay(stream, at, target, |row| {
+        let read = self.replay_rows(stream, at, target, |row| {
             bytes += row.data.len() + row.meta.map_or(0, str::len);
             if bytes > AHEAD_BYTES {
                 return Err(Error::Input("too much to read ahead".into()));
             }
-            rows.push(OwnedRow::from(&row));
+            rows.push(OwnedRow::from(row));
             Ok(())
         });
-        if read.is_err() || rows.len() as u64 != target - at {
+        if read.is_err() {
             return;
         }
         let (stream_id, replace) = (stream.id, matches!(reducer, Reducer::Replace));
@@ -343,16 +339,12 @@ impl Engine {
                 Start::Empty => (Value::Object(serde_json::Map::new()), 2),
             };
             let mut p = Position::new(stream.id, &fp, (at, state, weight), records);
-            let mut checkpoints = Checkpoints::new();
-            let long = target - at > CHECKPOINT_EVERY;
+            let mut checkpoints = Checkpoints::new(at, target);
             for row in &rows {
                 let row = row.borrow();
                 let state = Arc::make_mut(&mut p.state);
                 let undo = apply_row_undoable(&stream, &reducer, state, &row).ok()?;
-                p.arrive(&row, undo, replace);
-                if long && row.version % CHECKPOINT_EVERY == 0 && row.version != target {
-                    pass(&mut checkpoints, &p);
-                }
+                p.arrive(&row, undo, replace, &mut checkpoints);
             }
             Some((p, checkpoints))
         });
@@ -378,36 +370,12 @@ impl Engine {
         upto: u64,
         checkpoints: &mut Checkpoints,
     ) -> Result<()> {
-        let long = upto - p.version > CHECKPOINT_EVERY;
         let replace = matches!(reducer, Reducer::Replace);
-        self.store().replay(stream, p.version, upto, |row| {
-            if row.version != p.version + 1 {
-                return Err(Error::MissingVersion {
-                    stream: stream.name.clone(),
-                    version: p.version + 1,
-                });
-            }
-            let undo = apply_row_undoable(stream, reducer, Arc::make_mut(&mut p.state), &row)?;
-            p.arrive(&row, undo, replace);
-            if long && row.version % CHECKPOINT_EVERY == 0 && row.version != upto {
-                pass(checkpoints, p);
-            }
+        self.replay_rows(stream, p.version, upto, |row| {
+            let undo = apply_row_undoable(stream, reducer, Arc::make_mut(&mut p.state), row)?;
+            p.arrive(row, undo, replace, checkpoints);
             Ok(())
-        })?;
-        if p.version != upto {
-            return Err(Error::MissingVersion {
-                stream: stream.name.clone(),
-                version: p.version + 1,
-            });
-        }
-        Ok(())
-    }
-
-    /// Puts a replay's checkpoints in the engine's cache, where the next start looks.
-    fn keep(&mut self, checkpoints: Checkpoints, stream: StreamId, fingerprint: &str) {
-        for (version, state, weight) in checkpoints {
-            self.remember(stream, fingerprint, version, state, weight);
-        }
+        })
     }
 }
 
@@ -430,14 +398,18 @@ impl Position {
         }
     }
 
-    /// Records that the event `row` was applied, with what undoes it; the oldest records go
-    /// beyond the limits.
-    fn arrive(&mut self, row: &EventRow<'_>, undo: Undo, replace: bool) {
+    /// Records that the event `row` was applied, with what undoes it (the oldest records go
+    /// beyond the limits), and passes the state to the replay's checkpoints.
+    fn arrive(
+        &mut self,
+        row: &EventRow<'_>,
+        undo: Undo,
+        replace: bool,
+        checkpoints: &mut Checkpoints,
+    ) {
         self.version = row.version;
-        let bytes = row.data.len() as u64;
-        // A state weighs at most what it started from plus the event data applied to it (a
-        // replace reducer's state is its last event).
-        self.weight = if replace { bytes } else { self.weight + bytes };
+        self.weight = grown(self.weight, row, replace);
+        checkpoints.pass(row.version, &self.state, self.weight);
         self.log_bytes += undo.weight();
         self.log.push_back(undo);
         while self.log.len() > self.records || (self.log_bytes > LOG_BYTES && self.log.len() > 1) {
@@ -446,14 +418,6 @@ impl Position {
             }
         }
     }
-}
-
-/// Keeps a copy of the position's state as a checkpoint (the newest two).
-fn pass(checkpoints: &mut Checkpoints, p: &Position) {
-    if checkpoints.len() == 2 {
-        checkpoints.pop_front();
-    }
-    checkpoints.push_back((p.version, Arc::new(Value::clone(&p.state)), p.weight));
 }
 
 /// Whether undoing down to `version` reaches a version whose changes are still known: one
