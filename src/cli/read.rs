@@ -32,30 +32,29 @@ pub struct ExportArgs {
 }
 
 pub(super) fn export(args: &ExportArgs) -> Result<()> {
-    let engine = open(&args.db, OpenMode::Existing)?;
-    if let Some(name) = &args.stream {
-        engine.store().require_stream(name)?;
-    }
+    let mut engine = open(&args.db, OpenMode::Existing)?;
+    let stream = match &args.stream {
+        Some(name) => Some(engine.store().require_stream(name)?),
+        None => None,
+    };
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
         )),
         None => Box::new(stdout()),
     };
-    let mut engine = engine;
     engine.read(|engine| {
-        engine.store().events_since_seq(args.since_seq, |e| {
-            if args.stream.as_ref().is_none_or(|s| *s == e.stream) {
+        engine
+            .store()
+            .events_since_seq(args.since_seq, stream.as_ref(), |e| {
                 serde_json::to_string(&export_line(&e))
                     .map_err(std::io::Error::from)
                     .and_then(|line| writeln!(out, "{}", json_safe(&line)))
                     .map_err(|cause| crate::Error::Io {
                         path: "the export".into(),
                         cause,
-                    })?;
-            }
-            Ok(())
-        })
+                    })
+            })
     })?;
     out.flush()?;
     Ok(())

@@ -910,14 +910,25 @@ impl Store {
     pub fn events_since_seq(
         &self,
         after: i64,
+        stream: Option<&StreamInfo>,
         mut f: impl FnMut(Event) -> Result<()>,
     ) -> Result<()> {
+        // One statement per case, so that one stream's export reads only its rows.
+        let only = if stream.is_some() {
+            "AND e.stream_id = ?2"
+        } else {
+            ""
+        };
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT e.seq, e.version, e.type, e.ts, e.data, e.meta, e.idem_key, s.name
-             FROM {} e JOIN main.streams s ON s.id = e.stream_id WHERE e.seq > ?1 ORDER BY e.seq",
+             FROM {} e JOIN main.streams s ON s.id = e.stream_id WHERE e.seq > ?1 {only}
+             ORDER BY e.seq",
             self.all_events()
         ))?;
-        let mut rows = stmt.query([after])?;
+        let mut rows = match stream {
+            Some(stream) => stmt.query(params![after, stream.id])?,
+            None => stmt.query([after])?,
+        };
         while let Some(row) = rows.next()? {
             let name: String = row.get(7)?;
             f(Self::event_from_row(row, &name)?)?;

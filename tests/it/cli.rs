@@ -137,6 +137,19 @@ fn export_then_import_roundtrips_and_since_seq_catches_a_client_up() {
         })
         .collect();
     assert_eq!(seqs, vec![4, 5]);
+    // One stream: only its events, in seq order; an unknown one is named.
+    let only_b: Vec<(String, i64)> = ok(&["export", db.p(), "--stream", "b"])
+        .lines()
+        .map(|l| {
+            let e: Value = serde_json::from_str(l).unwrap();
+            (
+                e["stream"].as_str().unwrap().to_string(),
+                e["seq"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(only_b, vec![("b".into(), 2), ("b".into(), 4)]);
+    assert!(fails(&["export", db.p(), "--stream", "nope"], 2).contains("nope"));
     // A replica that has everything up to seq 3 applies the tail and matches the source.
     let replica = db.path.with_file_name("replica.db");
     let head: String = full.lines().take(3).map(|l| format!("{l}\n")).collect();
