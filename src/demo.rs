@@ -88,8 +88,7 @@ pub fn ensure(path: &Path, rebuild: bool) -> Result<Summary> {
 
 /// Whether the file is a demo database (of any version), which `ensure` may replace.
 fn is_demo(path: &Path) -> bool {
-    Store::open(path, OpenMode::ReadOnly)
-        .or_else(|_| Store::open(path, OpenMode::Existing))
+    Store::open_for_reading(path)
         .and_then(|s| s.meta("demo"))
         .is_ok_and(|v| v.is_some())
 }
@@ -106,8 +105,8 @@ pub fn build(path: &Path) -> Result<()> {
     let tmp = path.with_extension("building");
     for stale in [
         tmp.clone(),
-        with_suffix(&tmp, "-wal"),
-        with_suffix(&tmp, "-shm"),
+        crate::store::sidecar(&tmp, "-wal"),
+        crate::store::sidecar(&tmp, "-shm"),
     ] {
         let _ = std::fs::remove_file(stale);
     }
@@ -116,16 +115,13 @@ pub fn build(path: &Path) -> Result<()> {
         populate(&mut engine)?;
         engine.store().set_meta("demo", &fingerprint())?;
     }
-    for old in [with_suffix(path, "-wal"), with_suffix(path, "-shm")] {
+    for old in [
+        crate::store::sidecar(path, "-wal"),
+        crate::store::sidecar(path, "-shm"),
+    ] {
         let _ = std::fs::remove_file(old);
     }
     std::fs::rename(&tmp, path).map_err(io)
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 /// Writes the demo's streams, events and snapshots into an empty database.

@@ -884,7 +884,8 @@ impl Checkpoints {
     }
 }
 
-fn elapsed_us(started: Instant) -> u64 {
+/// Microseconds since `started`, for reports.
+pub(crate) fn elapsed_us(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 

@@ -224,7 +224,7 @@ impl Engine {
         } else {
             p.log.back().map(|undo| undo.changes(&p.state))
         };
-        provenance.elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        provenance.elapsed_us = crate::engine::elapsed_us(started);
         Ok(Step {
             state: Arc::clone(&p.state),
             changes,

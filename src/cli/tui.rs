@@ -104,8 +104,7 @@ pub(super) fn render(args: &RenderArgs) -> Result<()> {
         .split_once('x')
         .and_then(|(w, h)| Some((w.parse::<u16>().ok()?, h.parse::<u16>().ok()?)))
         .with_context(|| format!("--size {:?} is not WIDTHxHEIGHT, e.g. 120x40", args.size))?;
-    let store = Store::open(&args.db.db, OpenMode::ReadOnly)
-        .or_else(|_| Store::open(&args.db.db, OpenMode::Existing))?;
+    let store = Store::open_for_reading(&args.db.db)?;
     let start = Start {
         stream: args.stream.clone(),
         at: args.at,

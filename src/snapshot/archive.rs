@@ -93,12 +93,9 @@ pub fn archive(engine: &mut Engine, older_than: Micros, now: Micros) -> Result<R
                 upto: *upto,
             });
         }
-        engine
-            .store()
-            .execute_raw("DELETE FROM meta WHERE key = ?1", [ARCHIVE_PENDING])?;
-        Ok(())
+        engine.store().delete_meta(ARCHIVE_PENDING)
     })?;
-    report.elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    report.elapsed_us = crate::engine::elapsed_us(started);
     let detail = serde_json::json!({"older_than_us": older_than, "moved": report.moved, "events": report.events});
     engine.write(|engine| {
         engine

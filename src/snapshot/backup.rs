@@ -2,11 +2,11 @@
 //! transaction, so another process may keep appending), and a restore that verifies the copy
 //! first and never overwrites a database unless told to.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::snapshot::verify;
-use crate::store::{OpenMode, Store};
+use crate::store::Store;
 
 /// Writes a consistent copy of `db` to `out`, which must not exist. Returns its size.
 pub fn backup(db: &Path, out: &Path) -> Result<u64> {
@@ -16,8 +16,7 @@ pub fn backup(db: &Path, out: &Path) -> Result<u64> {
             out.display()
         )));
     }
-    let store =
-        Store::open(db, OpenMode::ReadOnly).or_else(|_| Store::open(db, OpenMode::Existing))?;
+    let store = Store::open_for_reading(db)?;
     let target = out
         .to_str()
         .ok_or_else(|| Error::Input(format!("{} is not a UTF-8 path", out.display())))?;
@@ -30,7 +29,7 @@ pub fn backup(db: &Path, out: &Path) -> Result<u64> {
         .len();
     if store.has_archive() {
         // The archive travels with its database: OUT.archive beside OUT.
-        let archive = sidecar(out, ".archive");
+        let archive = crate::store::sidecar(out, ".archive");
         let target = archive
             .to_str()
             .ok_or_else(|| Error::Input(format!("{} is not a UTF-8 path", archive.display())))?;
@@ -79,16 +78,19 @@ pub fn restore(backup: &Path, db: &Path, force: bool) -> Result<Restored> {
         let path = path.to_path_buf();
         move |cause| Error::Io { path, cause }
     };
-    let archive = sidecar(backup, ".archive");
+    let archive = crate::store::sidecar(backup, ".archive");
     if archive.exists() {
-        let tmp = sidecar(db, ".archive.restoring");
+        let tmp = crate::store::sidecar(db, ".archive.restoring");
         std::fs::copy(&archive, &tmp).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, sidecar(db, ".archive")).map_err(io(db))?;
+        std::fs::rename(&tmp, crate::store::sidecar(db, ".archive")).map_err(io(db))?;
     }
-    let tmp = sidecar(db, ".restoring");
+    let tmp = crate::store::sidecar(db, ".restoring");
     let _ = std::fs::remove_file(&tmp);
     std::fs::copy(backup, &tmp).map_err(io(&tmp))?;
-    for stale in [sidecar(db, "-wal"), sidecar(db, "-shm")] {
+    for stale in [
+        crate::store::sidecar(db, "-wal"),
+        crate::store::sidecar(db, "-shm"),
+    ] {
         match std::fs::remove_file(&stale) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&stale)(e)),
             _ => {}
@@ -99,10 +101,4 @@ pub fn restore(backup: &Path, db: &Path, force: bool) -> Result<Restored> {
         events: report.events,
         snapshots: report.snapshots,
     })
-}
-
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }

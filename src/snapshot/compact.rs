@@ -73,7 +73,7 @@ pub fn compact(
         planned.applied = true;
         planned
     };
-    plan.elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    plan.elapsed_us = crate::engine::elapsed_us(started);
     if plan.applied {
         let detail = serde_json::json!({"rules": rules, "dropped": plan.drop.len(), "rebased": plan.rebase.len(), "bytes_freed": plan.bytes_freed});
         engine.write(|engine| {

@@ -136,7 +136,7 @@ pub fn tick(engine: &mut Engine, now: Micros) -> Result<Tick> {
             detail: format!("versions {}..={} moved to the archive", m.from + 1, m.upto),
         }));
     }
-    out.elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    out.elapsed_us = crate::engine::elapsed_us(started);
     let detail = serde_json::json!({"taken": out.taken, "expired": out.expired, "retained_out": out.retained_out, "archived": out.archived, "decisions": out.decisions});
     engine.write(|engine| {
         engine.store().set_meta(LAST_TICK_KEY, &now.to_string())?;

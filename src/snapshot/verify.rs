@@ -140,7 +140,7 @@ pub fn verify(
         snapshots,
         events,
         findings,
-        elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        elapsed_us: crate::engine::elapsed_us(started),
     })
 }
 

@@ -182,11 +182,24 @@ fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// A file beside the database: its path with `suffix` appended (`-wal`, `.archive`, …).
+pub fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 impl Store {
+    /// Opens a database file to read it: read-only, or as it is when it must be migrated
+    /// first (an older schema cannot be read without writing).
+    pub fn open_for_reading(path: &Path) -> Result<Self> {
+        Self::open(path, OpenMode::ReadOnly).or_else(|_| Self::open(path, OpenMode::Existing))
+    }
+
     /// Opens (and, with [`OpenMode::Create`], creates) a database file, migrating it forward.
     pub fn open(path: &Path, mode: OpenMode) -> Result<Self> {
         if mode != OpenMode::Create && !path.exists() {
@@ -308,11 +321,7 @@ impl Store {
         // fast as a short one (BENCHMARKS.md). The price: an I/O error on a mapped page (the
         // file truncated under us) arrives as SIGBUS rather than as an error.
         conn.pragma_update(None, "mmap_size", 256_i64 << 20)?;
-        let archive_file = path.as_ref().map(|p| {
-            let mut name = p.as_os_str().to_owned();
-            name.push(".archive");
-            PathBuf::from(name)
-        });
+        let archive_file = path.as_deref().map(|p| sidecar(p, ".archive"));
         let store = Self {
             conn,
             path,
@@ -430,9 +439,7 @@ impl Store {
                 "DELETE FROM archive.events
                  WHERE version > coalesce((SELECT archived_upto FROM main.streams s WHERE s.id = archive.events.stream_id), 0)",
             )?;
-            self.conn
-                .execute("DELETE FROM meta WHERE key = ?1", [ARCHIVE_PENDING])?;
-            Ok(())
+            self.delete_meta(ARCHIVE_PENDING)
         })();
         self.end(began, outcome)
     }
@@ -593,6 +600,14 @@ impl Store {
         self.conn
             .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2")?
             .execute([key, value])?;
+        Ok(())
+    }
+
+    /// Removes a database-wide setting, if it is there.
+    pub fn delete_meta(&self, key: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM meta WHERE key = ?1")?
+            .execute([key])?;
         Ok(())
     }
 
@@ -1304,9 +1319,7 @@ impl Store {
     /// Bytes the database takes on disk: the file and its write-ahead log (0 in memory).
     pub fn file_bytes(&self) -> u64 {
         let Some(path) = &self.path else { return 0 };
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        [path.clone(), PathBuf::from(wal)]
+        [path.clone(), sidecar(path, "-wal")]
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
