@@ -177,8 +177,8 @@ pub struct CompactArgs {
     #[arg(long, value_name = "K")]
     keep_every: Option<usize>,
     /// Keep the newest snapshot in each hour, day or month of event time.
-    #[arg(long, value_name = "BUCKET", value_parser = ["hour", "day", "month"])]
-    keep_per: Option<String>,
+    #[arg(long, value_name = "BUCKET", value_parser = super::bucket_parser())]
+    keep_per: Option<crate::model::Bucket>,
     /// Keep a logarithmic ladder: dense near the head, sparse far back.
     #[arg(long)]
     ladder: bool,
@@ -189,8 +189,8 @@ pub struct CompactArgs {
     #[arg(long, value_name = "VERSION")]
     before_version: Option<u64>,
     /// Drop snapshots of events before this RFC 3339 time.
-    #[arg(long, value_name = "TIME")]
-    before_time: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = crate::time::parse)]
+    before_time: Option<crate::model::Micros>,
     /// Then drop the oldest until all snapshots take at most this many bytes.
     #[arg(long, value_name = "BYTES")]
     max_bytes: Option<u64>,
@@ -202,24 +202,15 @@ pub struct CompactArgs {
 }
 
 pub(super) fn compact(args: &CompactArgs) -> Result<()> {
-    use crate::snapshot::compact::{Bucket, Rules};
+    use crate::snapshot::compact::Rules;
     let rules = Rules {
         keep_last: args.keep_last,
         keep_every: args.keep_every,
-        keep_per: args.keep_per.as_deref().map(|b| match b {
-            "hour" => Bucket::Hour,
-            "day" => Bucket::Day,
-            _ => Bucket::Month,
-        }),
+        keep_per: args.keep_per,
         ladder: args.ladder,
         drop_stale: args.drop_stale,
         before_version: args.before_version,
-        before_time: args
-            .before_time
-            .as_deref()
-            .map(crate::time::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
+        before_time: args.before_time,
         max_bytes: args.max_bytes,
         expired_at: None,
     };
@@ -336,14 +327,14 @@ pub struct ArchiveArgs {
     #[command(flatten)]
     db: DbArg,
     /// Move events older than this (e.g. 90d), up to a kept snapshot that covers them.
-    #[arg(long, value_name = "DURATION")]
-    older_than: String,
+    #[arg(long, value_name = "DURATION", value_parser = crate::time::parse_duration)]
+    older_than: crate::model::Micros,
     #[command(flatten)]
     json: JsonFlag,
 }
 
 pub(super) fn archive(args: &ArchiveArgs) -> Result<()> {
-    let older_than = crate::time::parse_duration(&args.older_than).map_err(anyhow::Error::msg)?;
+    let older_than = args.older_than;
     let mut engine = super::open(&args.db, crate::store::OpenMode::Existing)?;
     let now = engine.store().now_us()?;
     let report = crate::snapshot::archive::archive(&mut engine, older_than, now)?;

@@ -9,7 +9,7 @@ use clap::Args;
 use super::output::{clean, json, stdout};
 use super::{DbArg, JsonFlag};
 use crate::engine::Policy;
-use crate::model::{Bucket, Rules, group};
+use crate::model::{Rules, group};
 use crate::snapshot::maintain;
 use crate::store::OpenMode;
 
@@ -28,30 +28,30 @@ pub struct PolicyArgs {
     #[arg(long, value_name = "BYTES")]
     bytes: Option<u64>,
     /// Snapshot at the first event of each hour, day or month.
-    #[arg(long, value_name = "BUCKET", value_parser = ["hour", "day", "month"])]
-    per: Option<String>,
+    #[arg(long, value_name = "BUCKET", value_parser = super::bucket_parser())]
+    per: Option<crate::model::Bucket>,
     /// `maintain` snapshots a stream this long after its last snapshot if it was written to
     /// since, e.g. 1h.
-    #[arg(long, value_name = "DURATION")]
-    every_time: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = crate::time::parse_duration)]
+    every_time: Option<crate::model::Micros>,
     /// One policy snapshot in K is full, the rest deltas.
     #[arg(long, value_name = "K")]
     full_every: Option<u64>,
     /// Policy snapshots expire this long after they are taken, e.g. 30d.
-    #[arg(long, value_name = "DURATION")]
-    expire_after: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = crate::time::parse_duration)]
+    expire_after: Option<crate::model::Micros>,
     /// Retention for `maintain`: keep the newest N snapshots of each stream.
     #[arg(long, value_name = "N")]
     keep_last: Option<usize>,
     /// Retention for `maintain`: keep the newest snapshot of each hour, day or month.
-    #[arg(long, value_name = "BUCKET", value_parser = ["hour", "day", "month"])]
-    keep_per: Option<String>,
+    #[arg(long, value_name = "BUCKET", value_parser = super::bucket_parser())]
+    keep_per: Option<crate::model::Bucket>,
     /// Retention for `maintain`: keep a logarithmic ladder.
     #[arg(long)]
     ladder: bool,
     /// `maintain` archives events older than this (e.g. 90d); a database setting.
-    #[arg(long, value_name = "DURATION", conflicts_with = "stream")]
-    archive_after: Option<String>,
+    #[arg(long, value_name = "DURATION", conflicts_with = "stream", value_parser = crate::time::parse_duration)]
+    archive_after: Option<crate::model::Micros>,
     /// A cron schedule (UTC, e.g. "0 * * * *"): `maintain` snapshots streams written to since
     /// it fired. Repeat for several.
     #[arg(long, value_name = "CRON")]
@@ -63,26 +63,12 @@ pub struct PolicyArgs {
     json: JsonFlag,
 }
 
-fn bucket(name: &str) -> Bucket {
-    match name {
-        "hour" => Bucket::Hour,
-        "day" => Bucket::Day,
-        _ => Bucket::Month,
-    }
-}
-
 pub(super) fn policy(args: &PolicyArgs) -> Result<()> {
     let mut engine = super::open(&args.db, OpenMode::Existing)?;
     if let Some(name) = &args.stream {
         engine.store().require_stream(name)?;
     }
     let stream = args.stream.as_deref();
-    let duration = |d: &Option<String>| {
-        d.as_deref()
-            .map(crate::time::parse_duration)
-            .transpose()
-            .map_err(anyhow::Error::msg)
-    };
     let own = if args.reset {
         Policy::default()
     } else {
@@ -91,11 +77,11 @@ pub(super) fn policy(args: &PolicyArgs) -> Result<()> {
     let changes = Policy {
         every: args.every,
         bytes: args.bytes,
-        per: args.per.as_deref().map(bucket),
-        every_time_us: duration(&args.every_time)?,
+        per: args.per,
+        every_time_us: args.every_time,
         full_every: args.full_every,
-        expire_after_us: duration(&args.expire_after)?,
-        archive_after_us: duration(&args.archive_after)?,
+        expire_after_us: args.expire_after,
+        archive_after_us: args.archive_after,
         schedules: if args.schedule.is_empty() {
             None
         } else {
@@ -106,7 +92,7 @@ pub(super) fn policy(args: &PolicyArgs) -> Result<()> {
         },
         keep: (args.keep_last.is_some() || args.keep_per.is_some() || args.ladder).then(|| Rules {
             keep_last: args.keep_last,
-            keep_per: args.keep_per.as_deref().map(bucket),
+            keep_per: args.keep_per,
             ladder: args.ladder,
             ..Rules::default()
         }),
@@ -213,15 +199,15 @@ pub struct MaintainArgs {
     #[arg(long)]
     watch: bool,
     /// With --watch, how long between ticks, e.g. 60s.
-    #[arg(long, default_value = "60s", value_name = "DURATION")]
-    interval: String,
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = crate::time::parse_duration)]
+    interval: crate::model::Micros,
     #[command(flatten)]
     json: JsonFlag,
 }
 
 pub(super) fn maintain(args: &MaintainArgs) -> Result<()> {
     let mut engine = super::open(&args.db, OpenMode::Existing)?;
-    let interval = crate::time::parse_duration(&args.interval).map_err(anyhow::Error::msg)?;
+    let interval = args.interval;
     let owner = format!(
         "pid {} started {}",
         std::process::id(),

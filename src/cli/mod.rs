@@ -105,18 +105,31 @@ pub struct TargetArgs {
     #[arg(long, value_name = "VERSION", group = "target")]
     pub at: Option<u64>,
     /// The last event at or before this RFC 3339 time.
-    #[arg(long, value_name = "TIME", group = "target")]
-    pub at_time: Option<String>,
+    #[arg(long, value_name = "TIME", group = "target", value_parser = crate::time::parse)]
+    pub at_time: Option<crate::model::Micros>,
     /// The stream's last event at or before this global seq.
     #[arg(long, value_name = "SEQ", group = "target")]
     pub at_seq: Option<i64>,
 }
 
+/// `hour`, `day` or `month`, as a bucket (clap lists the three in `--help`).
+fn bucket_parser() -> impl clap::builder::TypedValueParser<Value = crate::model::Bucket> {
+    use crate::model::Bucket;
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["hour", "day", "month"]).map(|name| {
+        match name.as_str() {
+            "hour" => Bucket::Hour,
+            "day" => Bucket::Day,
+            _ => Bucket::Month,
+        }
+    })
+}
+
 impl TargetArgs {
     fn target(&self) -> Result<Target> {
-        Ok(match (self.at, &self.at_time, self.at_seq) {
+        Ok(match (self.at, self.at_time, self.at_seq) {
             (Some(v), _, _) => Target::Version(v),
-            (_, Some(t), _) => Target::Time(crate::time::parse(t).map_err(anyhow::Error::msg)?),
+            (_, Some(t), _) => Target::Time(t),
             (_, _, Some(s)) => Target::Seq(s),
             _ => Target::Head,
         })

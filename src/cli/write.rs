@@ -72,8 +72,8 @@ pub struct AppendArgs {
     #[arg(long)]
     key: Option<String>,
     /// The event's time (RFC 3339) instead of the database's write time.
-    #[arg(long)]
-    time: Option<String>,
+    #[arg(long, value_parser = crate::time::parse)]
+    time: Option<crate::model::Micros>,
     /// Do not take policy snapshots.
     #[arg(long)]
     no_snapshots: bool,
@@ -104,12 +104,7 @@ pub(super) fn append(args: &AppendArgs) -> Result<()> {
             .as_deref()
             .map(|m| parse_json("--meta", m))
             .transpose()?,
-        time: args
-            .time
-            .as_deref()
-            .map(crate::time::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
+        time: args.time,
         idempotency_key: args.key.clone(),
     };
     let mut engine = open(&args.db, OpenMode::Create)?;
