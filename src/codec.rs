@@ -33,12 +33,8 @@ pub enum CodecError {
 /// The canonical encoding: compact JSON with object keys in byte order, so that equal states
 /// have equal bytes and therefore equal checksums.
 pub fn canonical(value: &Value) -> Vec<u8> {
-    if maps_iterate_sorted() {
-        // serde_json's own writer is then canonical already, and three times faster.
-        return serde_json::to_vec(value).unwrap_or_default();
-    }
     let mut out = Vec::with_capacity(256);
-    write_canonical(value, &mut out);
+    write_value(value, &mut out);
     out
 }
 
@@ -210,6 +206,7 @@ fn encode_parts(
 
 fn write_value(value: &Value, out: &mut Vec<u8>) {
     if maps_iterate_sorted() {
+        // serde_json's own writer is then canonical already, and three times faster.
         let _ = serde_json::to_writer(&mut *out, value);
     } else {
         write_canonical(value, out);

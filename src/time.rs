@@ -60,20 +60,48 @@ pub fn parse_duration(text: &str) -> Result<Micros, String> {
     let unit_at = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = text.split_at(unit_at);
     let n: i64 = number.parse().map_err(|_| bad())?;
-    let scale: i64 = match unit {
-        "s" => 1_000_000,
-        "m" => 60_000_000,
-        "h" => 3_600_000_000,
-        "d" => 86_400_000_000,
-        "w" => 7 * 86_400_000_000,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(scale).filter(|v| *v > 0).ok_or_else(bad)
+    let (_, scale) = UNITS.iter().find(|(u, _)| *u == unit).ok_or_else(bad)?;
+    n.checked_mul(*scale).filter(|v| *v > 0).ok_or_else(bad)
+}
+
+/// Duration units and their length in µs, longest first.
+const UNITS: [(&str, Micros); 5] = [
+    ("w", 7 * 86_400_000_000),
+    ("d", 86_400_000_000),
+    ("h", 3_600_000_000),
+    ("m", 60_000_000),
+    ("s", 1_000_000),
+];
+
+/// A duration in the largest unit that divides it, as [`parse_duration`] reads it back
+/// (`90m`, `2w`); whole seconds at least.
+pub fn format_duration(us: Micros) -> String {
+    for (unit, size) in UNITS {
+        if us % size == 0 {
+            return format!("{}{unit}", us / size);
+        }
+    }
+    format!("{}s", us / 1_000_000)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_print_in_the_largest_unit_and_read_back() {
+        for (text, shown) in [
+            ("90m", "90m"),
+            ("120m", "2h"),
+            ("14d", "2w"),
+            ("90s", "90s"),
+            ("36h", "36h"),
+        ] {
+            let us = parse_duration(text).unwrap();
+            assert_eq!(format_duration(us), shown);
+            assert_eq!(parse_duration(shown).unwrap(), us);
+        }
+    }
 
     #[test]
     fn roundtrips_with_and_without_fraction() {

@@ -64,18 +64,13 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
     )?;
     writeln!(out, "try:")?;
     for cmd in [
-        "streams",
+        "streams {db}",
         "state {db} agent-run-7",
         "diff {db} agent-run-7",
         "blame {db} order-1042 /status",
         "state {db} account-ACC-1001 --at-time 2026-03-20T00:00:00Z",
     ] {
-        let cmd = if cmd == "streams" {
-            format!("streams {db}")
-        } else {
-            cmd.replace("{db}", &db.to_string())
-        };
-        writeln!(out, "  rewind {cmd}")?;
+        writeln!(out, "  rewind {}", cmd.replace("{db}", &db.to_string()))?;
     }
     out.flush()?;
     drop(out);

@@ -136,7 +136,7 @@ pub(super) fn policy(args: &PolicyArgs) -> Result<()> {
         writeln!(
             out,
             "  maintain:   snapshot {} after the last one if written to since",
-            human(t)
+            crate::time::format_duration(t)
         )?;
     }
     writeln!(
@@ -148,14 +148,14 @@ pub(super) fn policy(args: &PolicyArgs) -> Result<()> {
         writeln!(
             out,
             "  expiry:     policy snapshots expire after {}",
-            human(t)
+            crate::time::format_duration(t)
         )?;
     }
     if let Some(t) = effective.archive_after_us {
         writeln!(
             out,
             "  archive:    events older than {} (up to a snapshot that covers them)",
-            human(t)
+            crate::time::format_duration(t)
         )?;
     }
     if let Some(schedules) = &effective.schedules {
@@ -174,20 +174,6 @@ pub(super) fn policy(args: &PolicyArgs) -> Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-fn human(us: i64) -> String {
-    for (unit, size) in [
-        ("w", 7 * 86_400_000_000),
-        ("d", 86_400_000_000),
-        ("h", 3_600_000_000),
-        ("m", 60_000_000),
-    ] {
-        if us % size == 0 {
-            return format!("{}{unit}", us / size);
-        }
-    }
-    format!("{}s", us / 1_000_000)
 }
 
 /// `rewind maintain`.
