@@ -10,3 +10,53 @@ pub mod compact;
 pub mod maintain;
 pub mod stats;
 pub mod verify;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::store::{OpenMode, Store};
+
+/// Runs `each` over `items` on one worker thread per core (no more than there are items),
+/// each with its own engine over the file opened in `mode`. Results come back in no
+/// particular order; a worker that cannot open the file, or panics, is an error.
+pub(crate) fn on_workers<T: Send, R: Send>(
+    path: &Path,
+    mode: OpenMode,
+    items: Vec<T>,
+    what: &str,
+    each: impl Fn(&mut Engine, T) -> R + Sync,
+) -> Result<Vec<R>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(items.len().max(1));
+    let queue = Mutex::new(items.into_iter());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| -> Result<Vec<R>> {
+                    let mut engine = Engine::new(Store::open(path, mode)?);
+                    let mut out = Vec::new();
+                    loop {
+                        let next = queue
+                            .lock()
+                            .map_err(|_| Error::Input(format!("a {what} worker failed")))?
+                            .next();
+                        let Some(item) = next else { return Ok(out) };
+                        out.push(each(&mut engine, item));
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for handle in handles {
+            all.extend(
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::Input(format!("a {what} worker panicked"))))?,
+            );
+        }
+        Ok(all)
+    })
+}

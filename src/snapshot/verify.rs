@@ -4,7 +4,6 @@
 //! each worker on its own connection.
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -83,41 +82,19 @@ pub fn verify(
     };
     let mut findings = Vec::new();
     let total = streams.len();
-    let queue = Mutex::new(streams.into_iter());
     let done = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(total.max(1));
-    let results: Vec<Result<(usize, u64, Vec<Finding>)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| -> Result<(usize, u64, Vec<Finding>)> {
-                    let mut engine = Engine::new(Store::open(path, OpenMode::ReadOnly)?);
-                    let (mut snapshots, mut events, mut found) = (0, 0, Vec::new());
-                    loop {
-                        let next = queue
-                            .lock()
-                            .map_err(|_| Error::Input("a verify worker failed".into()))?
-                            .next();
-                        let Some(stream) = next else { break };
-                        let (s, e) =
-                            engine.read(|engine| verify_stream(engine, &stream, &mut found))?;
-                        snapshots += s;
-                        events += e;
-                        progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                    }
-                    Ok((snapshots, events, found))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Input("a verify worker panicked".into())))
-            })
-            .collect()
-    });
+    let results = super::on_workers(
+        path,
+        OpenMode::ReadOnly,
+        streams,
+        "verify",
+        |engine, stream| {
+            let mut found = Vec::new();
+            let (s, e) = engine.read(|engine| verify_stream(engine, &stream, &mut found))?;
+            progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+            Ok::<_, Error>((s, e, found))
+        },
+    )?;
     let (mut snapshots, mut events) = (0, 0);
     for result in results {
         let (s, e, mut found) = result?;
