@@ -309,6 +309,22 @@ impl Engine {
         self.read(|engine| engine.reconstruct(stream, target))
     }
 
+    /// How a reconstruction with nothing cached reaches a target: the snapshot it starts
+    /// from (or the event itself, under `replace`), the snapshots it skips and why, and how
+    /// many events it replays; the state itself is not built. For frames that must not
+    /// depend on what happened to be cached.
+    pub fn route(&mut self, stream: &StreamInfo, target: Target) -> Result<Provenance> {
+        self.read(|engine| {
+            let fingerprint = engine.reducer(&stream.reducer)?.fingerprint().to_string();
+            let version = engine.resolve(stream, target)?;
+            let mut provenance = Provenance::at(version);
+            let (_, at, _) =
+                engine.starting_point(stream, &fingerprint, None, version, &mut provenance)?;
+            provenance.replayed = version - at;
+            Ok(provenance)
+        })
+    }
+
     fn reconstruct(&mut self, stream: &StreamInfo, target: Target) -> Result<Reconstruction> {
         let started = Instant::now();
         let reducer = self.reducer(&stream.reducer)?;

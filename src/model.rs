@@ -139,6 +139,7 @@ impl Provenance {
             (Some(v), _, _) => format!("cached v{}", group(v)),
             (None, Some(v), _) => format!("snapshot v{}", group(v)),
             (None, None, Some(v)) => format!("event v{}", group(v)),
+            (None, None, None) if self.version == 0 => "the empty state".to_string(),
             (None, None, None) => "full replay".to_string(),
         };
         let (sign, count) = if self.undone > 0 {
@@ -149,7 +150,12 @@ impl Provenance {
         let events = if count == 1 { "event" } else { "events" };
         #[allow(clippy::cast_precision_loss)] // a display value; µs fit f64 exactly for years
         let ms = self.elapsed_us as f64 / 1000.0;
-        let mut line = format!("{start} {sign} {} {events} · {ms:.1} ms", group(count));
+        // A state read as it was stored, with nothing applied, says only where from.
+        let mut line = if count == 0 {
+            format!("{start} · {ms:.1} ms")
+        } else {
+            format!("{start} {sign} {} {events} · {ms:.1} ms", group(count))
+        };
         for fault in &self.faults {
             line.push_str(&format!(
                 " · skipped snapshot v{}: {}",

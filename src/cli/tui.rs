@@ -49,8 +49,23 @@ fn open_store(db: &std::path::Path, read_only: bool) -> Result<Store> {
     )?)
 }
 
+/// The debugger draws on a terminal and reads keys from it: without one it would draw into
+/// a pipe and wait for keys that never come.
+fn need_terminal(db: &std::path::Path) -> Result<()> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the debugger needs a terminal (standard input and output are not one); \
+         `rewind render {}` prints its frame without one",
+        db.display()
+    )
+}
+
 pub(super) fn open(args: &OpenArgs) -> Result<()> {
     let store = open_store(&args.db.db, args.read_only)?;
+    need_terminal(&args.db.db)?;
     let (width, height) = terminal_size();
     let start = Start {
         stream: args.stream.clone(),

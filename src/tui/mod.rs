@@ -33,6 +33,27 @@ const IDLE: Duration = Duration::from_millis(500);
 /// How often a running job's progress is redrawn.
 const PROGRESS: Duration = Duration::from_millis(100);
 
+/// Where the loop's input comes from: the terminal, or a script of bursts in tests.
+pub trait Input {
+    /// Waits up to `timeout` for input; `Ok(false)` when none came in that time.
+    fn poll(&mut self, timeout: Duration) -> std::io::Result<bool>;
+    /// The next input, after [`Input::poll`] said there is one.
+    fn read(&mut self) -> std::io::Result<Event>;
+}
+
+/// The terminal's input, through crossterm.
+pub struct TerminalInput;
+
+impl Input for TerminalInput {
+    fn poll(&mut self, timeout: Duration) -> std::io::Result<bool> {
+        event::poll(timeout)
+    }
+
+    fn read(&mut self) -> std::io::Result<Event> {
+        event::read()
+    }
+}
+
 /// Runs the debugger in the terminal until the user quits. The terminal is restored on
 /// quit, on error and on panic (ratatui's init installs the panic hook).
 pub fn run(mut app: App) -> anyhow::Result<()> {
@@ -53,49 +74,62 @@ pub fn run(mut app: App) -> anyhow::Result<()> {
         execute!(std::io::stdout(), EnableMouseCapture)?;
         let size = terminal.size()?;
         app.dispatch(Action::Resize(size.width, size.height));
-        let mut next_tick = Instant::now();
-        while !app.quit {
-            app.load();
-            terminal.draw(|frame| ui::render(frame, &app))?;
+        drive(&mut app, &mut TerminalInput, |app| {
+            terminal.draw(|frame| ui::render(frame, app))?;
             for effect in app.effects.drain(..) {
                 let Effect::Copy(text) = effect;
                 let mut out = std::io::stdout();
                 out.write_all(osc52(&text).as_bytes())?;
                 out.flush()?;
             }
-            let wait = if app.playing {
-                next_tick.saturating_duration_since(Instant::now())
-            } else if app.job.is_some() {
-                PROGRESS
-            } else {
-                IDLE
-            };
-            if !event::poll(wait)? {
-                if app.playing {
-                    app.apply(Action::PlayTick);
-                    let every = Duration::from_secs(1) / SPEEDS[app.speed];
-                    next_tick = Instant::now() + every;
-                } else if app.job.is_some() {
-                    app.apply(Action::Poll);
-                } else {
-                    app.apply(Action::Refresh);
-                }
-                continue;
-            }
-            // Take every input already queued before drawing again: a held key moves the
-            // cursor as far as it was asked to, and the state is rebuilt once, not per key.
-            loop {
-                handle(&mut app, event::read()?);
-                if app.quit || !event::poll(Duration::ZERO)? {
-                    break;
-                }
-            }
-        }
-        Ok(())
+            Ok(())
+        })
     })();
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     outcome
+}
+
+/// The debugger's loop: load what changed and draw, wait for input (or for the next play
+/// tick, job progress or look for appends when idle), then apply every input already
+/// queued before drawing again: a held key moves the cursor as far as it was asked to, and
+/// the state is rebuilt once, not per key. Ends when the app quits.
+pub fn drive(
+    app: &mut App,
+    input: &mut impl Input,
+    mut draw: impl FnMut(&mut App) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut next_tick = Instant::now();
+    while !app.quit {
+        app.load();
+        draw(app)?;
+        let wait = if app.playing {
+            next_tick.saturating_duration_since(Instant::now())
+        } else if app.job.is_some() {
+            PROGRESS
+        } else {
+            IDLE
+        };
+        if !input.poll(wait)? {
+            if app.playing {
+                app.apply(Action::PlayTick);
+                let every = Duration::from_secs(1) / SPEEDS[app.speed];
+                next_tick = Instant::now() + every;
+            } else if app.job.is_some() {
+                app.apply(Action::Poll);
+            } else {
+                app.apply(Action::Refresh);
+            }
+            continue;
+        }
+        loop {
+            handle(app, input.read()?);
+            if app.quit || !input.poll(Duration::ZERO)? {
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn handle(app: &mut App, input: Event) {

@@ -543,3 +543,25 @@ fn a_bare_database_path_opens_the_debugger() {
     let err = fails(&["state"], 2);
     assert!(err.contains("Usage: rewind state"), "{err}");
 }
+
+#[test]
+fn open_without_a_terminal_says_so_and_leaves_no_escape_sequence() {
+    let db = Db::new();
+    ok(&["append", db.p(), "s", "E", r#"{"a":1}"#]);
+    // `output()` gives the child a pipe for stdout and stderr and a null stdin.
+    for args in [vec!["open", db.p()], vec![db.p()]] {
+        let run = rewind(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("needs a terminal") && run.stderr.contains("rewind render"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty(), "nothing drawn: {:?}", run.stdout);
+        assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    }
+    // A missing file is still the first thing said.
+    let missing = db.path.with_file_name("missing.db");
+    let stderr = fails(&["open", missing.to_str().unwrap()], 2);
+    assert!(stderr.contains("missing.db"), "{stderr}");
+}

@@ -15,6 +15,8 @@
 //! - `readme`: every command-line example in the README runs;
 //! - `step`: the stepper's replays stay bounded without snapshots, and its provenance;
 //! - `tui`: frames as text, key scripts against the model, styles in the buffer;
+//! - `bursts`: keys arriving in bursts end on the frame single keys end on, and every frame
+//!   on the way names one version and shows its state;
 //! - `pty`: the built binary in a pseudo-terminal: keys in, snapshot taken, terminal restored;
 //! - `verify`: every kind of finding, and none on a sound database;
 //! - `cli`: the built binary on temp databases: output, exit codes, bad input.
@@ -24,6 +26,7 @@
 
 mod archive;
 mod backup;
+mod bursts;
 mod cli;
 mod compact;
 mod crash;

@@ -9,6 +9,7 @@ use std::process::{Child, Command, ExitStatus};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use rewind::store::SnapshotMeta;
 use rewind::{OpenMode, Store};
 use rustix::termios::{LocalModes, tcgetattr};
@@ -322,4 +323,54 @@ fn demo_step_mark_snapshot_quit_restores_the_terminal() {
         modes.contains(LocalModes::ICANON | LocalModes::ECHO),
         "cooked mode again, got {modes:?}"
     );
+}
+
+#[test]
+fn keys_in_one_read_end_on_the_frame_render_draws() {
+    // The debugger got `g` and Tab in one read and kept v1,200's state under "State @ v0";
+    // now each burst ends on the frame `rewind render --keys` draws for the same keys.
+    let home = tempfile::tempdir().unwrap();
+    let db = crate::bursts::fixture(home.path());
+    let db_arg = db.to_str().unwrap();
+    let mut session = Session::spawn(
+        &["open", db_arg, "--stream", "order", "--at", "40"],
+        home.path(),
+    );
+    session.wait_for("the first frame", |s| s.position() == Some((40, 60)));
+    let mut script = String::new();
+    for (burst, cursor) in [("g\t", 0), ("\tjjjjjjjjjjjjjjjjjjjj\t", 20), ("\tG\t", 60)] {
+        session.press(burst);
+        script.push_str(burst);
+        let keys: Vec<_> = script
+            .chars()
+            .map(|c| match c {
+                '\t' => KeyEvent::from(KeyCode::Tab),
+                c => KeyEvent::from(KeyCode::Char(c)),
+            })
+            .collect();
+        let start = rewind::tui::app::Start {
+            stream: Some("order".into()),
+            at: Some(40),
+            width: COLS,
+            height: ROWS,
+            deterministic: true,
+            ..Default::default()
+        };
+        let want = crate::bursts::rendered(&db, &start, &keys);
+        // The status line tells how long the state took: compare everything above it.
+        let above = |text: &str| {
+            text.lines()
+                .take(usize::from(ROWS) - 1)
+                .map(str::trim_end)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let want = above(&want);
+        let screen = session.wait_for(&format!("the frame render draws after {script:?}"), |s| {
+            s.position().map(|p| p.0) == Some(cursor) && above(&s.text()) == want
+        });
+        assert!(screen.text().contains(&format!("State @ v{cursor}")));
+    }
+    session.press("q");
+    assert!(session.wait_exit().success());
 }

@@ -1,7 +1,9 @@
 //! The actions that write or look further than the cursor: snapshots, copy, blame, the
 //! snapshot list, compaction, verify, and the mouse.
 
-use super::{App, Effect, Goal, ListKind, ListRow, Listing, MAX_COPY, Overlay, Pane, Scope, clean};
+use super::{
+    App, Effect, Goal, ListKind, ListRow, Listing, Load, MAX_COPY, Overlay, Pane, Scope, clean,
+};
 use crate::model::Target;
 use crate::tui::action::Action;
 use crate::tui::jobs::VerifyJob;
@@ -37,6 +39,7 @@ impl App {
     }
 
     pub(super) fn copy(&mut self) -> anyhow::Result<()> {
+        self.settle_state_cursor();
         let (what, text) = match self.focus {
             Pane::State => {
                 let value = self.view.state.pointer(&self.state_path).ok_or_else(|| {
@@ -61,6 +64,9 @@ impl App {
                 )
             }
         };
+        // Pasted later into a terminal, a raw control character (a C1 CSI, say) would drive
+        // it: the clipboard gets the same JSON with those written as escapes.
+        let text = crate::text::json_safe(&text);
         if text.len() > MAX_COPY {
             anyhow::bail!(
                 "{what} is {} bytes: more than the clipboard takes ({MAX_COPY} bytes)",
@@ -69,11 +75,12 @@ impl App {
         }
         self.message = Some(format!("copied {what} ({} bytes)", text.len()));
         self.effects.push(Effect::Copy(text));
-        self.dirty = false;
+        self.want = Load::Nothing;
         Ok(())
     }
 
     pub(super) fn blame(&mut self) -> anyhow::Result<()> {
+        self.settle_state_cursor();
         let name = self.current_stream()?.name;
         let path = self.state_path.clone();
         let events = self
@@ -278,7 +285,7 @@ impl App {
         if self.deterministic {
             self.finish_jobs()?;
         }
-        self.dirty = false;
+        self.want = Load::Nothing;
         Ok(())
     }
 
@@ -293,10 +300,10 @@ impl App {
     }
 
     pub(super) fn poll_job(&mut self) -> anyhow::Result<()> {
-        self.dirty = false;
+        self.want = Load::Nothing;
         if self.job.as_ref().is_some_and(VerifyJob::is_finished) {
             self.finish_jobs()?;
-            self.dirty = true;
+            self.want = Load::Everything;
         }
         Ok(())
     }

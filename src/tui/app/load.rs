@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{App, Density, Glyph, Pane, Scope, StateView, Times, View, relative, unfinished};
+use super::{App, Density, Glyph, Load, Pane, Scope, StateView, Times, View, relative, unfinished};
 use crate::diff::Change;
 use crate::model::{Provenance, StreamInfo, Target};
 use crate::tui::{tree, ui};
@@ -31,25 +31,37 @@ impl App {
         }
     }
 
-    /// Loads what the panes show, if anything changed since the last time.
+    /// Loads what the panes show, if anything changed since the last time: everything
+    /// when the model has moved from where the view was loaded, else what the actions
+    /// since asked for.
     pub fn sync(&mut self) -> anyhow::Result<()> {
-        if !self.dirty {
+        let at = self.at();
+        let load = if self.view.at.as_ref() == Some(&at) {
+            self.pending
+        } else {
+            Load::Everything
+        };
+        self.pending = Load::Nothing;
+        if load == Load::Nothing {
             return Ok(());
         }
-        self.dirty = false;
-        let tree_only = std::mem::take(&mut self.tree_only);
         let Some(stream) = self.stream().cloned() else {
-            self.view = View::default();
+            self.view = View {
+                at: Some(at),
+                ..View::default()
+            };
             return Ok(());
         };
-        let loaded = if !tree_only || self.view.provenance.is_none() {
+        let everything = load == Load::Everything;
+        let loaded = if everything {
+            self.view.at = Some(at);
             self.load_events(&stream)
         } else {
             Ok(())
         };
         // Laid out even when loading failed: the tree must not show the rows of a state
         // that is gone.
-        self.load_tree();
+        self.load_tree(everything);
         loaded?;
         if std::mem::take(&mut self.until_due) {
             self.check_until()?;
@@ -61,6 +73,20 @@ impl App {
         // A state that cannot be built (an event its reducer refuses) is a message and a
         // note in the state pane; the events around it still show, to find out why.
         let state = self.load_state(stream);
+        // What cannot be read is shown as nothing rather than as what another position
+        // showed.
+        if let Err(err) = self.load_around(stream) {
+            self.view.events.clear();
+            self.view.event = None;
+            self.view.mark_ts = None;
+            return Err(err);
+        }
+        state
+    }
+
+    /// The event rows on screen, the event at the cursor, the mark's time, the snapshots,
+    /// the timeline and the stream markers.
+    fn load_around(&mut self, stream: &StreamInfo) -> anyhow::Result<()> {
         let rows = usize::from(self.event_rows().max(1));
         let walk = self.walk();
         let position = self.position();
@@ -87,7 +113,7 @@ impl App {
         self.view.events = before_rows;
         self.view.event = event;
         self.view.mark_ts = mark_ts;
-        state
+        Ok(())
     }
 
     /// The state at the cursor and its diff against the previous event or the mark. Either
@@ -111,6 +137,15 @@ impl App {
         };
         self.view.state = now;
         self.view.state_error = None;
+        // A frame for CI names the route a cold reconstruction takes: the one the keys took
+        // here (the stepper, the cache) depends on how they arrived.
+        let provenance = if self.deterministic {
+            self.engine
+                .route(stream, Target::Version(self.cursor))
+                .unwrap_or(provenance)
+        } else {
+            provenance
+        };
         self.view.provenance = Some(provenance);
         let (changes, text_diff, diffed) = match self.diff(stream, base, stepped) {
             Ok((changes, text)) => (changes, text, Ok(())),
@@ -130,17 +165,14 @@ impl App {
         self.view.changes = changes;
         self.view.text_diff = text_diff;
         if self.focus == Pane::Events {
-            // Stepping through events: the state cursor goes to what the event changed.
-            let first = self
+            // Stepping through events: the state cursor goes to what the event changed (its
+            // containers are shown open while it is there; see `App::shown_folds`).
+            self.state_path = self
                 .view
                 .changes
                 .first()
                 .map(|c| c.path().to_string())
                 .unwrap_or_default();
-            for container in tree::ancestors(&first) {
-                self.folded.remove(&container);
-            }
-            self.state_path = first;
         }
         diffed
     }
@@ -204,46 +236,86 @@ impl App {
         Ok((step.state, step.provenance, step.changes))
     }
 
-    /// Lays out the rows of the state tree on screen, keeping the state cursor in view.
-    pub(super) fn load_tree(&mut self) {
+    /// Lays out the rows of the state tree on screen. After the state changed (`fresh`) the
+    /// cursor row goes a third of the way down (or as far as it is from the top), whatever
+    /// was shown before, so the layout depends on where the cursor is and not on the way it
+    /// came; after a move within the same state the rows stay put while the cursor is in
+    /// view.
+    pub(super) fn load_tree(&mut self, fresh: bool) {
         let height = usize::from(self.state_rows().max(1));
         let state = Arc::clone(&self.view.state);
+        let (folds, opened) = self.shown_folds();
         // The cursor row: where the state path is shown (a moved cursor already knows).
-        let (total, shown) = tree::locate(&state, &self.folded, &self.state_path);
-        let cursor = self
-            .state_row
-            .take()
-            .map_or(shown, |row| row.min(total.saturating_sub(1)));
+        let (total, shown) = tree::locate(&state, &folds, &self.state_path);
+        let row = self.state_row.take().filter(|_| !fresh);
+        let cursor = row.map_or(shown, |row| row.min(total.saturating_sub(1)));
         let old_top = self.view.tree.top;
-        let top = if cursor < old_top || cursor >= old_top + height {
+        let top = if fresh || cursor < old_top || cursor >= old_top + height {
             cursor.saturating_sub(height / 3)
         } else {
             old_top
         };
         let top = top.min(total.saturating_sub(height));
         self.view.tree = StateView {
-            rows: tree::window(&state, &self.folded, top, height),
+            rows: tree::window(&state, &folds, top, height),
             top,
             cursor,
             total,
+            opened,
+            path: String::new(),
         };
-        if let Some(row) = self.view.tree.rows.get(cursor - top) {
-            self.state_path.clone_from(&row.path);
+        // The path the user asked for stays what it is where the state lacks it (the row
+        // shown is then its nearest container), so that it is found again further on.
+        self.view.tree.path = self
+            .view
+            .tree
+            .rows
+            .get(cursor - top)
+            .map(|row| row.path.clone())
+            .unwrap_or_default();
+    }
+
+    /// The folds as shown: the user's, except that the containers of the value under the
+    /// state cursor are open, so stepping onto a change inside a folded container shows it
+    /// without unfolding it for good (a burst of steps then folds what single steps fold).
+    fn shown_folds(&self) -> (HashSet<String>, Vec<String>) {
+        let opened: Vec<String> = tree::ancestors(&self.state_path)
+            .into_iter()
+            .filter(|c| self.folded.contains(c))
+            .collect();
+        let mut folds = self.folded.clone();
+        for container in &opened {
+            folds.remove(container);
         }
+        (folds, opened)
+    }
+
+    /// Before the state cursor moves, folds or acts on a value: the row shown under it and
+    /// the folds shown become the user's own.
+    pub(super) fn settle_state_cursor(&mut self) {
+        for container in std::mem::take(&mut self.view.tree.opened) {
+            self.folded.remove(&container);
+        }
+        self.state_path.clone_from(&self.view.tree.path);
     }
 
     pub(super) fn load_snapshots(&mut self) -> anyhow::Result<()> {
         let Some(stream) = self.stream().cloned() else {
             return Ok(());
         };
+        self.view.snapshots = self.glyphs(&stream)?;
+        Ok(())
+    }
+
+    /// The stream's snapshots as the timeline marks them.
+    pub(super) fn glyphs(&mut self, stream: &StreamInfo) -> anyhow::Result<Vec<Glyph>> {
         // The snapshot list changes only with the stream, its head, or a snapshot taken
         // here: not re-read on every step.
         let key = (stream.id, stream.head);
         if let Some((k, list)) = &self.snapshots_of
             && *k == key
         {
-            self.view.snapshots.clone_from(list);
-            return Ok(());
+            return Ok(list.clone());
         }
         let fingerprint = self
             .engine
@@ -268,8 +340,7 @@ impl App {
             })
             .collect();
         self.snapshots_of = Some((key, list.clone()));
-        self.view.snapshots = list;
-        Ok(())
+        Ok(list)
     }
 
     pub(super) fn load_density(&mut self, stream: &StreamInfo) -> anyhow::Result<()> {

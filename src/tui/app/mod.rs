@@ -174,12 +174,18 @@ pub struct StateView {
     pub cursor: usize,
     /// Rows in all, with the folds.
     pub total: usize,
+    /// Folded containers shown open because the state cursor is inside them.
+    pub opened: Vec<String>,
+    /// The path of the row under the cursor.
+    pub path: String,
 }
 
 /// Everything the panes draw, loaded by [`App::sync`] so that rendering never asks the
 /// engine.
 #[derive(Debug, Clone, Default)]
 pub struct View {
+    /// Where it was loaded; the panes name this version, stream and mark.
+    pub at: Option<At>,
     /// The state at the cursor.
     pub state: Arc<Value>,
     /// The state tree's rows on screen.
@@ -252,6 +258,41 @@ pub struct Start {
 
 type Cached<K, V> = Option<(K, V)>;
 
+/// How much of the view an action makes stale. Ordered: what several actions ask for
+/// together is the largest of what each asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Load {
+    /// Nothing shown changes (a prompt keystroke, a list row).
+    Nothing,
+    /// Only the state tree's layout: folds, the state cursor, the focus.
+    Tree,
+    /// The state, the diff, the events and all the rest.
+    Everything,
+}
+
+/// Where the view was loaded: everything in the model the panes' contents depend on. A
+/// view whose position is not the model's is loaded again before it is drawn, whatever the
+/// actions said, so no pane ever shows one version under another's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct At {
+    /// The stream shown and its newest version.
+    pub stream: Option<(StreamId, u64)>,
+    /// The version at the cursor.
+    pub cursor: u64,
+    /// In the all-streams scope, the seq at the cursor.
+    pub seq: Option<i64>,
+    /// The mark.
+    pub mark: Option<u64>,
+    /// One stream or all.
+    pub scope: Scope,
+    /// The type filter.
+    pub filter: Option<String>,
+    /// Whether the diff is text.
+    pub text_diff: bool,
+    /// The terminal size.
+    pub size: (u16, u16),
+}
+
 /// The debugger's model.
 pub struct App {
     engine: Engine,
@@ -315,9 +356,10 @@ pub struct App {
     pub job: Option<VerifyJob>,
     /// Streams with findings from the last verify.
     pub findings: HashSet<String>,
-    dirty: bool,
-    /// The state cursor moved without the event cursor moving: keep the diff.
-    tree_only: bool,
+    /// What the action being applied asks to be loaded again.
+    want: Load,
+    /// What the actions applied since the last load ask for, together.
+    pending: Load,
     /// A row the state cursor was moved to (rather than a path).
     state_row: Option<usize>,
     snapshots_of: Cached<(StreamId, u64), Vec<Glyph>>,
@@ -384,8 +426,8 @@ impl App {
             effects: Vec::new(),
             job: None,
             findings: HashSet::new(),
-            dirty: true,
-            tree_only: false,
+            want: Load::Everything,
+            pending: Load::Everything,
             state_row: None,
             snapshots_of: None,
             density_of: None,
@@ -436,14 +478,52 @@ impl App {
         }
     }
 
-    /// Applies an action without loading what it shows (the loop calls [`App::sync`] once
-    /// before drawing); a failure becomes the status message.
+    /// Applies an action; the loop calls [`App::load`] once before drawing, so a burst of
+    /// moves is loaded once. An action that reads what is shown (the state tree, the event
+    /// rows, the focus that decides where the state cursor goes) loads it first: a burst
+    /// of keys then ends where the same keys pressed one at a time end. A failure becomes
+    /// the status message.
     pub fn apply(&mut self, action: Action) {
+        if !batches(action) {
+            self.load();
+        }
         if !matches!(action, Action::Refresh | Action::Poll | Action::PlayTick) {
             self.message = None;
         }
-        if let Err(err) = self.update(action) {
+        let outcome = self.update(action);
+        // What a failed action changed before it failed is loaded too.
+        self.pending = self.pending.max(self.want);
+        if let Err(err) = outcome {
             self.fail(&err);
+        }
+    }
+
+    /// Where the panes were loaded: the cursor, mark and seq every pane names.
+    pub fn shown(&self) -> &At {
+        const NOWHERE: At = At {
+            stream: None,
+            cursor: 0,
+            seq: None,
+            mark: None,
+            scope: Scope::Stream,
+            filter: None,
+            text_diff: false,
+            size: (0, 0),
+        };
+        self.view.at.as_ref().unwrap_or(&NOWHERE)
+    }
+
+    /// Where the panes must be loaded for the model as it is now.
+    pub fn at(&self) -> At {
+        At {
+            stream: self.stream().map(|s| (s.id, s.head)),
+            cursor: self.cursor,
+            seq: self.seq,
+            mark: self.mark,
+            scope: self.scope,
+            filter: self.filter.clone(),
+            text_diff: self.text_diff,
+            size: self.size,
         }
     }
 
@@ -461,7 +541,7 @@ impl App {
     pub fn update(&mut self, action: Action) -> anyhow::Result<()> {
         let head = self.stream().map_or(0, |s| s.head);
         let page = u64::from(self.event_rows().max(1));
-        self.dirty = true;
+        self.want = Load::Everything;
         match action {
             Action::StepForward => self.step(Way::Forward, 1)?,
             Action::StepBack => self.step(Way::Back, 1)?,
@@ -470,8 +550,9 @@ impl App {
             Action::First => self.go_end(Way::Back)?,
             Action::Last => self.go_end(Way::Forward)?,
             Action::NextSnapshot | Action::PrevSnapshot => {
-                self.load_snapshots()?;
-                let list = self.view.snapshots.iter().map(|s| s.version);
+                let stream = self.current_stream()?;
+                let glyphs = self.glyphs(&stream)?;
+                let list = glyphs.iter().map(|s| s.version);
                 let found = if action == Action::NextSnapshot {
                     list.clone().find(|v| *v > self.cursor)
                 } else {
@@ -505,7 +586,7 @@ impl App {
                     Pane::Events => Pane::State,
                     Pane::State => Pane::Events,
                 };
-                self.tree_only = true;
+                self.want = Load::Tree;
             }
             Action::ToggleMark => {
                 self.mark = if self.mark == Some(self.cursor) {
@@ -528,7 +609,7 @@ impl App {
                 };
                 self.seq = None;
                 if self.scope == Scope::All {
-                    self.seq = self.seq_here()?;
+                    self.go(self.cursor)?;
                 }
             }
             Action::ToggleTimes => {
@@ -559,17 +640,17 @@ impl App {
                 if let Some(prompt) = &mut self.prompt {
                     prompt.text.push(c);
                 }
-                self.dirty = false;
+                self.want = Load::Nothing;
             }
             Action::PromptBackspace => {
                 if let Some(prompt) = &mut self.prompt {
                     prompt.text.pop();
                 }
-                self.dirty = false;
+                self.want = Load::Nothing;
             }
             Action::PromptCancel => {
                 self.prompt = None;
-                self.dirty = false;
+                self.want = Load::Nothing;
             }
             Action::PromptSubmit => self.submit()?,
             Action::ToggleFollow => {
@@ -593,7 +674,7 @@ impl App {
                     anyhow::bail!("at the newest event: nothing to play (g goes to the start)");
                 }
                 self.playing = !self.playing;
-                self.dirty = false;
+                self.want = Load::Nothing;
             }
             Action::Faster | Action::Slower => {
                 self.speed = if action == Action::Faster {
@@ -602,7 +683,7 @@ impl App {
                     self.speed.saturating_sub(1)
                 };
                 self.message = Some(format!("playback speed {}/s", SPEEDS[self.speed]));
-                self.dirty = false;
+                self.want = Load::Nothing;
             }
             Action::PlayTick => self.play_tick()?,
             Action::StateDown => self.move_state(1)?,
@@ -613,16 +694,17 @@ impl App {
             Action::StateBottom => self.move_state(i64::MAX / 2)?,
             Action::ToggleFold | Action::Fold | Action::Unfold => self.fold(action)?,
             Action::FoldAll => {
+                self.settle_state_cursor();
                 self.folded = tree::containers_below(&self.view.state, 1);
                 self.state_path = tree::ancestors(&self.state_path)
                     .get(1)
                     .cloned()
                     .unwrap_or_else(|| self.state_path.clone());
-                self.tree_only = true;
+                self.want = Load::Tree;
             }
             Action::UnfoldAll => {
                 self.folded.clear();
-                self.tree_only = true;
+                self.want = Load::Tree;
             }
             Action::Copy => self.copy()?,
             Action::Blame => self.blame()?,
@@ -644,7 +726,7 @@ impl App {
                         list.selected.saturating_sub(1)
                     };
                 }
-                self.dirty = false;
+                self.want = Load::Nothing;
             }
             Action::ListActivate => self.activate()?,
             Action::Poll => self.poll_job()?,
@@ -750,7 +832,15 @@ impl App {
     fn go(&mut self, version: u64) -> anyhow::Result<()> {
         self.cursor = version;
         if self.scope == Scope::All {
-            self.seq = self.seq_here()?;
+            // All streams walk events by seq, and version 0 is no event: the cursor goes to
+            // the stream's first one, so that the list and the state name the same event.
+            match self.event_here()? {
+                Some(event) => {
+                    self.cursor = event.version;
+                    self.seq = Some(event.seq);
+                }
+                None => self.seq = None,
+            }
         }
         Ok(())
     }
@@ -771,8 +861,8 @@ impl App {
         Ok(())
     }
 
-    /// The seq of the event at the cursor (the stream's first event at version 0).
-    fn seq_here(&self) -> anyhow::Result<Option<i64>> {
+    /// The event at the cursor (the stream's first event at version 0).
+    fn event_here(&self) -> anyhow::Result<Option<Event>> {
         let Some(stream) = self.stream() else {
             return Ok(None);
         };
@@ -784,7 +874,7 @@ impl App {
             .engine
             .store()
             .neighbours(&walk, self.cursor.max(1), true, true, 1)?;
-        Ok(found.first().map(|e| e.seq))
+        Ok(found.into_iter().next())
     }
 
     fn select_stream(&mut self, i: usize) {
@@ -827,7 +917,7 @@ impl App {
         let after = self.stream().map(|s| (s.name.clone(), s.head));
         let now: u64 = self.streams.iter().map(|s| s.head).sum();
         if before == after && count == self.streams.len() && heads == now {
-            self.dirty = false; // nothing new: no reload
+            self.want = Load::Nothing; // nothing new: no reload
             return Ok(());
         }
         if self.follow {
@@ -843,7 +933,7 @@ impl App {
             _ => String::new(),
         };
         self.prompt = Some(Prompt { kind, text });
-        self.dirty = false;
+        self.want = Load::Nothing;
     }
 
     fn submit(&mut self) -> anyhow::Result<()> {
@@ -920,6 +1010,7 @@ impl App {
     }
 
     fn find_in_state(&mut self, needle: &str, forward: bool) -> anyhow::Result<()> {
+        self.settle_state_cursor();
         let path =
             tree::find(&self.view.state, needle, &self.state_path, forward).ok_or_else(|| {
                 anyhow::anyhow!(
@@ -933,7 +1024,7 @@ impl App {
         }
         self.state_path = path;
         self.focus = Pane::State;
-        self.tree_only = true;
+        self.want = Load::Tree;
         Ok(())
     }
 
@@ -941,7 +1032,7 @@ impl App {
 
     fn play_tick(&mut self) -> anyhow::Result<()> {
         if !self.playing {
-            self.dirty = false;
+            self.want = Load::Nothing;
             return Ok(());
         }
         let before = (self.selected, self.cursor);
@@ -982,6 +1073,7 @@ impl App {
     // ---- the state tree ----------------------------------------------------------------
 
     fn move_state(&mut self, by: i64) -> anyhow::Result<()> {
+        self.settle_state_cursor();
         let tree = &self.view.tree;
         if tree.total == 0 {
             return Ok(());
@@ -998,12 +1090,13 @@ impl App {
             .unwrap_or_default();
         // A closing row has its container's path: land on the row itself, not its opening.
         self.state_row = Some(at);
-        self.tree_only = true;
+        self.want = Load::Tree;
         self.focus = Pane::State;
         Ok(())
     }
 
     fn fold(&mut self, action: Action) -> anyhow::Result<()> {
+        self.settle_state_cursor();
         let path = self.state_path.clone();
         let is_container = self
             .view
@@ -1030,10 +1123,55 @@ impl App {
             }
             _ => {}
         }
-        self.tree_only = true;
+        self.want = Load::Tree;
         self.focus = Pane::State;
         Ok(())
     }
+}
+
+/// Whether an action depends only on the model, not on what is shown, so that a burst of
+/// them can be applied before loading once: the moves a held key repeats, the toggles, and
+/// typing. Anything else (and any action added later) loads what is shown first.
+fn batches(action: Action) -> bool {
+    matches!(
+        action,
+        Action::StepForward
+            | Action::StepBack
+            | Action::PageForward
+            | Action::PageBack
+            | Action::First
+            | Action::Last
+            | Action::NextSnapshot
+            | Action::PrevSnapshot
+            | Action::NextStream
+            | Action::PrevStream
+            | Action::ToggleMark
+            | Action::JumpToMark
+            | Action::ToggleDiffText
+            | Action::ToggleScope
+            | Action::ToggleTimes
+            | Action::ToggleHelp
+            | Action::CloseOverlay
+            | Action::Quit
+            | Action::Resize(..)
+            | Action::PromptGoTo
+            | Action::PromptSearch
+            | Action::PromptStateSearch
+            | Action::PromptFilter
+            | Action::PromptUntil
+            | Action::PromptSnapshot
+            | Action::PromptChar(_)
+            | Action::PromptBackspace
+            | Action::PromptCancel
+            | Action::TogglePlay
+            | Action::Faster
+            | Action::Slower
+            | Action::PlayTick
+            | Action::Refresh
+            | Action::Poll
+            | Action::ListDown
+            | Action::ListUp
+    )
 }
 
 /// Whether a state looks like a checkpoint taken mid-task: a top-level `status` that says

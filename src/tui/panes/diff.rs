@@ -22,7 +22,8 @@ pub struct DiffPane<'a> {
 impl Widget for DiffPane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.app;
-        let against = if app.mark.is_some_and(|m| m != app.cursor) {
+        let at = app.shown();
+        let against = if at.mark.is_some_and(|m| m != at.cursor) {
             " (mark)"
         } else {
             ""
@@ -30,7 +31,7 @@ impl Widget for DiffPane<'_> {
         let title = format!(
             " Diff v{}{against} → v{} ",
             group(app.view.diff_from),
-            group(app.cursor)
+            group(at.cursor)
         );
         let height = usize::from(area.height);
         let lines: Vec<Line> = if app.view.state_error.is_some() {

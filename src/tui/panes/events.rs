@@ -22,6 +22,7 @@ pub struct EventsPane<'a> {
 impl Widget for EventsPane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.app;
+        let at = app.shown();
         let snapshots: HashMap<u64, char> = app
             .view
             .snapshots
@@ -42,12 +43,12 @@ impl Widget for EventsPane<'_> {
             .events
             .iter()
             .map(|e| {
-                let here = match app.scope {
-                    Scope::Stream => e.version == app.cursor,
-                    Scope::All => Some(e.seq) == app.seq,
+                let here = match at.scope {
+                    Scope::Stream => e.version == at.cursor,
+                    Scope::All => Some(e.seq) == at.seq,
                 };
                 let lead = if here { "▶" } else { " " };
-                let text = match app.scope {
+                let text = match at.scope {
                     Scope::Stream => format!(
                         "{lead}{:>6} {} {:<kind_width$} {}",
                         group(e.version),
@@ -76,11 +77,11 @@ impl Widget for EventsPane<'_> {
                 if here { line.style(THEME.cursor) } else { line }
             })
             .collect();
-        let mut title = match app.scope {
+        let mut title = match at.scope {
             Scope::Stream => " Events ".to_string(),
             Scope::All => " Events · all by seq ".to_string(),
         };
-        if let Some(filter) = &app.filter {
+        if let Some(filter) = &at.filter {
             title.push_str(&format!("· type {} ", clean(filter, 30)));
         }
         Paragraph::new(lines)

@@ -40,7 +40,7 @@ impl Widget for StatePane<'_> {
             })
             .collect();
         let height = usize::from(area.height.saturating_sub(2));
-        let mut title = format!(" State @ v{} ", group(app.cursor));
+        let mut title = format!(" State @ v{} ", group(app.shown().cursor));
         if tree.total > height {
             title.push_str(&format!(
                 "· {}/{} ",
@@ -48,8 +48,8 @@ impl Widget for StatePane<'_> {
                 group(tree.total as u64)
             ));
         }
-        if focused && !app.state_path.is_empty() {
-            title.push_str(&format!("· {} ", crate::text::clean(&app.state_path, 40)));
+        if focused && !tree.path.is_empty() {
+            title.push_str(&format!("· {} ", crate::text::clean(&tree.path, 40)));
         }
         if let Some(err) = &app.view.state_error {
             let lines = vec![

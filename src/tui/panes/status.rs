@@ -32,8 +32,9 @@ impl Widget for StatusLine<'_> {
             Paragraph::new(line).render(area, buf);
             return;
         }
-        let head = app.stream().map_or(0, |s| s.head);
-        let mut text = format!(" v{}/{}", group(app.cursor), group(head));
+        let at = app.shown();
+        let head = at.stream.map_or(0, |(_, head)| head);
+        let mut text = format!(" v{}/{}", group(at.cursor), group(head));
         if let Some(p) = &app.view.provenance {
             let how = p.describe();
             // The time taken is left out of deterministic frames (`rewind render`).
@@ -47,10 +48,10 @@ impl Widget for StatusLine<'_> {
             };
             text.push_str(&format!(" · {}", clean(&how, 120)));
         }
-        if let Some(mark) = app.mark {
+        if let Some(mark) = at.mark {
             text.push_str(&format!(" · mark v{}", group(mark)));
         }
-        if app.scope == Scope::All {
+        if at.scope == Scope::All {
             text.push_str(" · all streams");
         }
         if app.follow {

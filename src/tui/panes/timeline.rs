@@ -78,7 +78,7 @@ impl Widget for TimelinePane<'_> {
             .into_iter()
             .map(|(c, style)| Span::styled(c.to_string(), style.unwrap_or_default()))
             .collect();
-        let what = match app.scope {
+        let what = match app.shown().scope {
             Scope::Stream => format!(
                 "{} · {} events",
                 clean(&stream.name, 40),
