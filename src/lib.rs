@@ -9,7 +9,8 @@
 //! - [`reduce`] (with [`jq`]): what an event does to a state, and [`undo`] to take it back;
 //! - [`engine`]: reconstruction (`state_at`), its cache, blame, appends and imports, and
 //!   [`step`], the debugger's way through a stream (in place, forward and back);
-//! - [`snapshot`]: the snapshot lifecycle (verify, …);
+//! - [`snapshot`]: the snapshot lifecycle (verify, …), with [`process`] for whether the
+//!   holder of the maintainer lease still runs;
 //! - [`jsonl`]: the import/export line format;
 //! - [`demo`]: the built-in demo database.
 //!
@@ -26,6 +27,7 @@ pub mod failpoint;
 pub mod jq;
 pub mod jsonl;
 pub mod model;
+pub mod process;
 pub mod reduce;
 pub mod snapshot;
 pub mod step;

@@ -2,15 +2,18 @@
 //! `--watch` under the maintainer lease).
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
 
 use super::output::{clean, json, stdout};
+use super::signals::{Signal, Stop};
 use super::{DbArg, JsonFlag};
 use crate::engine::Policy;
 use crate::model::{Rules, group};
-use crate::snapshot::maintain;
+use crate::process::Process;
+use crate::snapshot::maintain::{self, Claim, Vacated};
 use crate::store::OpenMode;
 
 /// `rewind policy`.
@@ -178,85 +181,152 @@ pub(super) fn policy(args: &PolicyArgs) -> Result<()> {
 
 /// `rewind maintain`.
 #[derive(Debug, Args)]
+#[command(after_long_help = MAINTAIN_HELP)]
 pub struct MaintainArgs {
     #[command(flatten)]
     db: DbArg,
-    /// Keep ticking every interval, holding the maintainer lease (a second maintainer waits).
+    /// Keep ticking every interval, holding the maintainer lease (a second maintainer waits,
+    /// looking at the lease again every 5s).
     #[arg(long)]
     watch: bool,
-    /// With --watch, how long between ticks, e.g. 60s.
+    /// With --watch, how long between ticks, e.g. 60s; the lease is held for three.
     #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = crate::time::parse_duration)]
     interval: crate::model::Micros,
     #[command(flatten)]
     json: JsonFlag,
 }
 
-pub(super) fn maintain(args: &MaintainArgs) -> Result<()> {
+const MAINTAIN_HELP: &str = "\
+The lease: a maintainer holds a lease in the database while it ticks, renewed at every tick \
+for three intervals, so that two never run at once, and gives it up when it exits. A lease \
+whose holder ran on this host and is no longer running (killed, or the machine rebooted) is \
+taken over at once; any other only once it lapses, as always for a holder on another host.
+
+Stopping: Ctrl-C or SIGTERM lets the tick under way finish (with --watch, it ends the wait for \
+the next one at once), releases the lease and exits: 130 after Ctrl-C, as a shell reports an \
+interrupted command, and 0 after SIGTERM, the orderly stop that systemd or docker ask for. A \
+second Ctrl-C or SIGTERM stops it at once (130 or 143); its lease is then taken over like a \
+killed one's.";
+
+pub(super) fn maintain(args: &MaintainArgs) -> Result<ExitCode> {
     let mut engine = super::open(&args.db, OpenMode::Existing)?;
-    let interval = args.interval;
-    let owner = format!(
-        "pid {} started {}",
-        std::process::id(),
-        crate::time::format(engine.store().now_us()?)
+    let me = Process::current();
+    let stop = Stop::install("the tick under way")?;
+    let outcome = maintain_under_lease(&mut engine, &me, args, &stop);
+    // The lease goes on every way out (done, stopped, failed), so nobody has to wait for it.
+    let released = maintain::release(&mut engine, &me);
+    let stopped_by = outcome?;
+    let released = released?;
+    let Some(signal) = stopped_by else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    eprintln!(
+        "stopped by {}{}",
+        signal.name(),
+        if released {
+            "; the lease is released"
+        } else {
+            ""
+        }
     );
+    Ok(match signal {
+        Signal::Interrupt => ExitCode::from(130),
+        Signal::Terminate => ExitCode::SUCCESS,
+    })
+}
+
+/// How often a maintainer that waits for the lease looks at it again, µs.
+const RECHECK_US: crate::model::Micros = 5_000_000;
+
+/// Ticks (once, or every interval with --watch) while holding the lease; returns the signal
+/// that stopped it, if one did.
+fn maintain_under_lease(
+    engine: &mut crate::Engine,
+    me: &Process,
+    args: &MaintainArgs,
+    stop: &Stop,
+) -> Result<Option<Signal>> {
+    let interval = args.interval;
+    let mut waiting_for = None;
     loop {
         let now = engine.store().now_us()?;
-        match maintain::acquire(&mut engine, &owner, now, interval.saturating_mul(3))? {
-            Err(held) if !args.watch => {
+        let mut wait = interval;
+        match maintain::acquire(engine, me, now, interval.saturating_mul(3))? {
+            Claim::Refused(held) if !args.watch => {
                 anyhow::bail!(
-                    "another maintainer ({}) holds the lease until {}",
-                    clean(&held.owner, 80),
+                    "another maintainer, {}, holds the lease until {}",
+                    clean(&held.holder.to_string(), 80),
                     crate::time::format(held.until)
                 );
             }
-            Err(held) => eprintln!(
-                "waiting: {} holds the lease until {}",
-                clean(&held.owner, 80),
-                crate::time::format(held.until)
-            ),
-            Ok(_) => {
-                let tick = match maintain::tick(&mut engine, now) {
-                    Ok(tick) => tick,
-                    Err(err) => {
-                        let _ = maintain::release(&mut engine, &owner);
-                        return Err(err.into());
-                    }
-                };
-                let mut out = stdout();
-                if args.json.json {
-                    json(&mut out, &tick)?;
-                } else {
-                    writeln!(
-                        out,
-                        "{} tick: {} snapshots taken, {} expired, {} removed by retention, {} events archived",
-                        crate::time::format(now),
-                        tick.taken,
-                        tick.expired,
-                        tick.retained_out,
-                        tick.archived
-                    )?;
-                    for d in &tick.decisions {
-                        let at = d
-                            .version
-                            .map_or_else(String::new, |v| format!(" v{}", group(v)));
-                        writeln!(
-                            out,
-                            "  {} {}{at}: {}",
-                            d.action,
-                            clean(&d.stream, 60),
-                            clean(&d.detail, 120)
-                        )?;
-                    }
-                    out.flush()?;
+            Claim::Refused(held) => {
+                if waiting_for.as_ref() != Some(&held.holder) {
+                    eprintln!(
+                        "waiting: {} holds the lease until {}",
+                        clean(&held.holder.to_string(), 80),
+                        crate::time::format(held.until)
+                    );
+                    waiting_for = Some(held.holder);
                 }
+                // Look again soon, so that a holder that exits or is killed is followed at
+                // once, not an interval later; and when the lease lapses.
+                wait = wait.min(RECHECK_US).min(held.until.saturating_sub(now));
+            }
+            claim => {
+                waiting_for = None;
+                if let Claim::TookOver { from, because, .. } = &claim {
+                    let why = match because {
+                        Vacated::Gone => "which is no longer running".to_string(),
+                        Vacated::Lapsed => {
+                            format!("which lapsed at {}", crate::time::format(from.until))
+                        }
+                    };
+                    eprintln!(
+                        "taking over the lease of {}, {why}",
+                        clean(&from.holder.to_string(), 80)
+                    );
+                }
+                let tick = maintain::tick(engine, now)?;
+                print_tick(args, now, &tick)?;
                 if !args.watch {
-                    maintain::release(&mut engine, &owner)?;
-                    return Ok(());
+                    return Ok(stop.pending());
                 }
             }
         }
-        std::thread::sleep(std::time::Duration::from_micros(
-            u64::try_from(interval).unwrap_or(60_000_000),
-        ));
+        let wait = std::time::Duration::from_micros(u64::try_from(wait).unwrap_or(0));
+        if let Some(signal) = stop.wait(wait) {
+            return Ok(Some(signal));
+        }
     }
+}
+
+/// Prints what a tick did, as a table or JSON.
+fn print_tick(args: &MaintainArgs, now: crate::model::Micros, tick: &maintain::Tick) -> Result<()> {
+    let mut out = stdout();
+    if args.json.json {
+        return json(&mut out, tick);
+    }
+    writeln!(
+        out,
+        "{} tick: {} snapshots taken, {} expired, {} removed by retention, {} events archived",
+        crate::time::format(now),
+        tick.taken,
+        tick.expired,
+        tick.retained_out,
+        tick.archived
+    )?;
+    for d in &tick.decisions {
+        let at = d
+            .version
+            .map_or_else(String::new, |v| format!(" v{}", group(v)));
+        writeln!(
+            out,
+            "  {} {}{at}: {}",
+            d.action,
+            clean(&d.stream, 60),
+            clean(&d.detail, 120)
+        )?;
+    }
+    out.flush()?;
+    Ok(())
 }

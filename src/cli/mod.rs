@@ -6,6 +6,7 @@ mod demo;
 mod maintain;
 mod output;
 mod read;
+mod signals;
 mod tui;
 mod write;
 
@@ -175,7 +176,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stats(args) => check::stats(&args),
         Command::Compact(args) => check::compact(&args),
         Command::Policy(args) => maintain::policy(&args),
-        Command::Maintain(args) => maintain::maintain(&args),
+        Command::Maintain(args) => return maintain::maintain(&args),
         Command::Archive(args) => check::archive(&args),
         Command::Backup(args) => check::backup(&args),
         Command::Restore(args) => check::restore(&args),

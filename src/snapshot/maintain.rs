@@ -1,6 +1,7 @@
 //! `maintain`: one tick of the policy (snapshots due by time, expiry, retention), every
 //! decision recorded in the maintenance log; and the lease that keeps two maintainers from
-//! running at once. Time is passed in, so a tick is a function of the database and `now`.
+//! running at once. Time is passed in, so a tick is a function of the database and `now`;
+//! the lease also asks /proc (through [`crate::process`]) whether its holder still runs.
 
 use std::time::Instant;
 
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::{Micros, Rules};
+use crate::process::Process;
 use crate::snapshot::compact::compact;
 
 /// One thing a tick did.
@@ -148,10 +150,39 @@ pub fn tick(engine: &mut Engine, now: Micros) -> Result<Tick> {
 /// Who holds the maintainer lease, and until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
-    /// The holder, e.g. `host pid 4711`.
-    pub owner: String,
+    /// The maintainer holding it.
+    #[serde(flatten)]
+    pub holder: Process,
     /// When it lapses unless renewed, µs since the epoch.
     pub until: Micros,
+}
+
+/// Why a lease held by another maintainer was taken over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vacated {
+    /// Its holder ran on this host and is no longer running (killed, or the machine
+    /// rebooted).
+    Gone,
+    /// It lapsed: its holder stopped renewing it.
+    Lapsed,
+}
+
+/// What [`acquire`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The lease is the caller's now: it was free, released, or already the caller's.
+    Held(Lease),
+    /// The lease is the caller's now, taken over from another maintainer.
+    TookOver {
+        /// The caller's lease.
+        lease: Lease,
+        /// The lease it replaced.
+        from: Lease,
+        /// Why that one could be taken.
+        because: Vacated,
+    },
+    /// Another maintainer holds the lease; it is the one shown.
+    Refused(Lease),
 }
 
 const LEASE_KEY: &str = "maintainer_lease";
@@ -159,50 +190,67 @@ const LEASE_KEY: &str = "maintainer_lease";
 /// When the last tick ran (µs), so a schedule fires once however often maintain ticks.
 const LAST_TICK_KEY: &str = "last_tick_at";
 
-/// Takes or renews the lease for `ttl` µs from `now`. `Ok(Err(holder))` when another owner
-/// holds an unexpired lease; a lease left by a killed maintainer lapses and is taken over.
-pub fn acquire(
-    engine: &mut Engine,
-    owner: &str,
-    now: Micros,
-    ttl: Micros,
-) -> Result<std::result::Result<Lease, Lease>> {
+/// The lease as stored, if any.
+fn stored_lease(engine: &Engine) -> Result<Option<Lease>> {
+    engine
+        .store()
+        .meta(LEASE_KEY)?
+        .map(|text| {
+            serde_json::from_str(&text).map_err(|e| Error::Input(format!("meta {LEASE_KEY}: {e}")))
+        })
+        .transpose()
+}
+
+/// Takes or renews the lease for `me` (normally [`Process::current`]) for `ttl` µs from
+/// `now`. A lease held by another maintainer is taken over at once if `me` knows its holder
+/// is gone (same host, see [`Process::knows_gone`]), and otherwise only once it lapses.
+pub fn acquire(engine: &mut Engine, me: &Process, now: Micros, ttl: Micros) -> Result<Claim> {
     engine.write(|engine| {
-        if let Some(text) = engine.store().meta(LEASE_KEY)? {
-            let held: Lease = serde_json::from_str(&text)
-                .map_err(|e| Error::Input(format!("meta {LEASE_KEY}: {e}")))?;
-            if held.owner != owner && held.until > now {
-                return Ok(Err(held));
-            }
-        }
+        let previous = stored_lease(engine)?;
         let lease = Lease {
-            owner: owner.to_string(),
+            holder: me.clone(),
             until: now.saturating_add(ttl),
+        };
+        let over = match previous {
+            Some(held) if held.holder != *me => {
+                if me.knows_gone(&held.holder) {
+                    Some((held, Vacated::Gone))
+                } else if held.until > now {
+                    return Ok(Claim::Refused(held));
+                } else if held.holder.pid == 0 {
+                    // Written by an earlier rewind, which named no process (and left an empty
+                    // holder when it released the lease): nobody to report.
+                    None
+                } else {
+                    Some((held, Vacated::Lapsed))
+                }
+            }
+            _ => None,
         };
         let text = serde_json::to_string(&lease).map_err(|e| Error::Input(e.to_string()))?;
         engine.store().set_meta(LEASE_KEY, &text)?;
-        Ok(Ok(lease))
+        Ok(match over {
+            Some((from, because)) => Claim::TookOver {
+                lease,
+                from,
+                because,
+            },
+            None => Claim::Held(lease),
+        })
     })
 }
 
-/// Gives the lease up, if `owner` holds it.
-pub fn release(engine: &mut Engine, owner: &str) -> Result<()> {
+/// Gives the lease up if `me` holds it, so the next maintainer need not wait for it to
+/// lapse; says whether it did.
+pub fn release(engine: &mut Engine, me: &Process) -> Result<bool> {
     engine.write(|engine| {
-        let mine = engine
-            .store()
-            .meta(LEASE_KEY)?
-            .and_then(|text| serde_json::from_str::<Lease>(&text).ok())
-            .is_some_and(|l| l.owner == owner);
+        let mine = stored_lease(engine)
+            .ok()
+            .flatten()
+            .is_some_and(|lease| lease.holder == *me);
         if mine {
-            engine.store().set_meta(
-                LEASE_KEY,
-                &serde_json::to_string(&Lease {
-                    owner: String::new(),
-                    until: 0,
-                })
-                .unwrap_or_default(),
-            )?;
+            engine.store().delete_meta(LEASE_KEY)?;
         }
-        Ok(())
+        Ok(mine)
     })
 }

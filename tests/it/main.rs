@@ -11,7 +11,8 @@
 //! - `invariant`: the state at every version is the same with and without snapshots
 //!   (property test over random streams, corrupted snapshots included), undo records give
 //!   the whole diff, and the debugger's stepper agrees with a plain fold;
-//! - `maintain`: policy ticks over time, expiry, retention, the lease, lifecycle scenarios;
+//! - `maintain`: policy ticks over time, expiry, retention, the lease (also held by the binary,
+//!   killed or stopped by a signal), lifecycle scenarios;
 //! - `readme`: every command-line example in the README runs;
 //! - `step`: the stepper's replays stay bounded without snapshots, and its provenance;
 //! - `tui`: frames as text, key scripts against the model, styles in the buffer;

@@ -3,8 +3,9 @@
 
 use rewind::engine::{AppendOptions, Policy};
 use rewind::model::{Bucket, Rules};
+use rewind::process::Process;
 use rewind::snapshot::compact::compact;
-use rewind::snapshot::maintain::{acquire, release, tick};
+use rewind::snapshot::maintain::{Claim, Vacated, acquire, release, tick};
 use rewind::snapshot::verify::{FindingKind, verify};
 use rewind::{Engine, OpenMode, Store, Target};
 use serde_json::json;
@@ -201,36 +202,493 @@ fn expired_snapshots_and_retention_go_at_a_tick_and_the_newest_stays() {
     );
 }
 
+/// A maintainer that never runs here, so only its lease's expiry can free the lease.
+fn elsewhere(pid: u32) -> Process {
+    Process {
+        host: "elsewhere".into(),
+        pid,
+        started: None,
+    }
+}
+
 #[test]
-fn one_maintainer_at_a_time_and_a_dead_ones_lease_is_taken_over() {
+fn one_maintainer_at_a_time_and_a_lapsed_lease_is_taken_over() {
     let mut engine = crate::support::engine();
+    let (a, b, c) = (elsewhere(1), elsewhere(2), elsewhere(3));
     let now = 1_000 * HOUR;
-    let first = acquire(&mut engine, "maintainer A", now, HOUR)
-        .unwrap()
-        .unwrap();
+    let Claim::Held(first) = acquire(&mut engine, &a, now, HOUR).unwrap() else {
+        panic!("a free lease is taken");
+    };
     assert_eq!(first.until, now + HOUR);
-    let held = acquire(&mut engine, "maintainer B", now + HOUR / 2, HOUR)
-        .unwrap()
-        .unwrap_err();
-    assert_eq!(held.owner, "maintainer A");
+    assert_eq!(
+        acquire(&mut engine, &b, now + HOUR / 2, HOUR).unwrap(),
+        Claim::Refused(first.clone())
+    );
     assert!(
-        acquire(&mut engine, "maintainer A", now + HOUR / 2, HOUR)
-            .unwrap()
-            .is_ok(),
+        matches!(acquire(&mut engine, &a, now + HOUR / 2, HOUR).unwrap(), Claim::Held(l) if l.until == now + HOUR / 2 + HOUR),
         "the holder renews"
     );
-    // A is killed and never renews: once the lease lapses, B takes over.
-    let taken = acquire(&mut engine, "maintainer B", now + 2 * HOUR, HOUR)
-        .unwrap()
-        .unwrap();
-    assert_eq!(taken.owner, "maintainer B");
-    release(&mut engine, "maintainer B").unwrap();
+    // A stops renewing: once the lease lapses, B takes over.
+    let claim = acquire(&mut engine, &b, now + 2 * HOUR, HOUR).unwrap();
+    let Claim::TookOver {
+        lease,
+        from,
+        because,
+    } = claim
+    else {
+        panic!("{claim:?}");
+    };
+    assert_eq!(
+        (lease.holder, from.holder, because),
+        (b.clone(), a, Vacated::Lapsed)
+    );
+    assert!(release(&mut engine, &b).unwrap());
+    assert_eq!(engine.store().meta("maintainer_lease").unwrap(), None);
+    assert!(!release(&mut engine, &b).unwrap(), "released once");
     assert!(
-        acquire(&mut engine, "maintainer C", now + 2 * HOUR, HOUR)
-            .unwrap()
-            .is_ok(),
+        matches!(
+            acquire(&mut engine, &c, now + 2 * HOUR, HOUR).unwrap(),
+            Claim::Held(_)
+        ),
         "a released lease is free"
     );
+    assert!(
+        !release(&mut engine, &b).unwrap(),
+        "only the holder releases"
+    );
+}
+
+#[test]
+fn a_lease_written_by_an_earlier_rewind_is_understood() {
+    let mut engine = crate::support::engine();
+    let now = 1_000 * HOUR;
+    let me = elsewhere(1);
+    // It named its holder in one string, and left an empty one when it released the lease:
+    // neither names a process, so such a lease only ever lapses.
+    let old =
+        |until: i64| json!({"owner": "pid 4711 started 2026-01-01T00:00:00Z", "until": until});
+    engine
+        .store()
+        .set_meta(
+            "maintainer_lease",
+            &json!({"owner": "", "until": 0}).to_string(),
+        )
+        .unwrap();
+    assert!(matches!(
+        acquire(&mut engine, &me, now, HOUR).unwrap(),
+        Claim::Held(_)
+    ));
+    engine
+        .store()
+        .set_meta("maintainer_lease", &old(now + HOUR).to_string())
+        .unwrap();
+    assert!(
+        matches!(acquire(&mut engine, &me, now, HOUR).unwrap(), Claim::Refused(l) if l.until == now + HOUR)
+    );
+    assert!(
+        matches!(
+            acquire(&mut engine, &me, now + HOUR, HOUR).unwrap(),
+            Claim::Held(_)
+        ),
+        "once lapsed it is free, as it names no process to report"
+    );
+}
+
+/// The lease against real processes: /proc on Linux, and the binary killed or stopped by a
+/// signal.
+#[cfg(target_os = "linux")]
+mod processes {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+
+    use rewind::process::Process;
+    use rewind::snapshot::maintain::{Claim, Lease, Vacated, acquire};
+    use rewind::{OpenMode, Store};
+
+    use super::HOUR;
+
+    /// What `acquire` says when `claimant` asks for a lease `holder` took an hour ago for two.
+    fn claim_against(holder: &Process, claimant: &Process, after: i64) -> Claim {
+        let mut engine = crate::support::engine();
+        let now = 1_000 * HOUR;
+        acquire(&mut engine, holder, now, 2 * HOUR).unwrap();
+        acquire(&mut engine, claimant, now + after, HOUR).unwrap()
+    }
+
+    /// Another maintainer on this host than the test process, which holds the lease in these
+    /// tests.
+    fn neighbour() -> Process {
+        let me = Process::current();
+        Process {
+            pid: me.pid + 1,
+            ..me
+        }
+    }
+
+    #[test]
+    fn a_lease_whose_holder_still_runs_is_respected_until_it_lapses() {
+        let holder = Process::current();
+        assert!(holder.started.is_some(), "Linux has /proc");
+        assert!(
+            matches!(claim_against(&holder, &neighbour(), HOUR), Claim::Refused(l) if l.holder == holder)
+        );
+        assert!(matches!(
+            claim_against(&holder, &neighbour(), 2 * HOUR),
+            Claim::TookOver {
+                because: Vacated::Lapsed,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_lease_whose_pid_now_belongs_to_a_later_process_is_taken_over_at_once() {
+        let mut holder = Process::current();
+        if let Some(started) = &mut holder.started {
+            started.ticks += 1;
+        }
+        assert!(matches!(
+            claim_against(&holder, &neighbour(), 1),
+            Claim::TookOver { because: Vacated::Gone, from, .. } if from.holder == holder
+        ));
+    }
+
+    #[test]
+    fn a_lease_from_an_earlier_boot_is_taken_over_at_once() {
+        let mut holder = Process::current();
+        if let Some(started) = &mut holder.started {
+            started.boot = "an earlier boot".into();
+        }
+        assert!(matches!(
+            claim_against(&holder, &neighbour(), 1),
+            Claim::TookOver {
+                because: Vacated::Gone,
+                ..
+            }
+        ));
+    }
+
+    /// The pid of a process that has exited (and been reaped).
+    fn exited_pid() -> u32 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rewind"))
+            .arg("--version")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn a_lease_whose_holder_exited_is_taken_over_at_once() {
+        // Should the pid be reused meanwhile, the new process started after this one.
+        let holder = Process {
+            pid: exited_pid(),
+            ..Process::current()
+        };
+        assert!(matches!(
+            claim_against(&holder, &neighbour(), 1),
+            Claim::TookOver {
+                because: Vacated::Gone,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_lease_from_another_host_is_respected_until_it_lapses_even_if_its_pid_is_free_here() {
+        let holder = Process {
+            host: "elsewhere".into(),
+            pid: exited_pid(),
+            ..Process::current()
+        };
+        assert!(matches!(
+            claim_against(&holder, &neighbour(), HOUR),
+            Claim::Refused(_)
+        ));
+        assert!(matches!(
+            claim_against(&holder, &neighbour(), 2 * HOUR),
+            Claim::TookOver {
+                because: Vacated::Lapsed,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_lease_from_another_pid_namespace_is_respected_until_it_lapses() {
+        // Another container with the same host name: its pids are not this /proc's.
+        let mut holder = Process {
+            pid: exited_pid(),
+            ..Process::current()
+        };
+        if let Some(started) = &mut holder.started {
+            started.pid_namespace = "pid:[1]".into();
+        }
+        assert!(matches!(
+            claim_against(&holder, &neighbour(), HOUR),
+            Claim::Refused(_)
+        ));
+        assert!(matches!(
+            claim_against(&holder, &neighbour(), 2 * HOUR),
+            Claim::TookOver {
+                because: Vacated::Lapsed,
+                ..
+            }
+        ));
+    }
+
+    /// What a spawned `rewind` wrote, line by line, as it comes.
+    enum Output {
+        Stdout(String),
+        Stderr(String),
+        Closed,
+    }
+
+    /// A `maintain --watch` running in the background on a temp database.
+    struct Watching {
+        child: std::process::Child,
+        output: std::sync::mpsc::Receiver<Output>,
+        stderr: String,
+    }
+
+    /// Long enough for a slow, busy machine; only reached if something is broken.
+    const DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+    impl Watching {
+        /// Starts `maintain --watch` with an hour between ticks and waits for its first tick, so
+        /// that it holds the lease.
+        fn start(db: &Path) -> Self {
+            let mut watching = Self::spawn(db);
+            watching.tick();
+            watching
+        }
+
+        /// Starts `maintain --watch` with an hour between ticks.
+        fn spawn(db: &Path) -> Self {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_rewind"))
+                .args([
+                    "maintain",
+                    db.to_str().unwrap(),
+                    "--watch",
+                    "--interval",
+                    "1h",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let (tx, output) = std::sync::mpsc::channel();
+            let stdout = child.stdout.take().unwrap();
+            let stderr = child.stderr.take().unwrap();
+            for (pipe, wrap) in [
+                (
+                    Box::new(stdout) as Box<dyn std::io::Read + Send>,
+                    Output::Stdout as fn(String) -> Output,
+                ),
+                (Box::new(stderr), Output::Stderr),
+            ] {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                        let _ = tx.send(wrap(line));
+                    }
+                    let _ = tx.send(Output::Closed);
+                });
+            }
+            Self {
+                child,
+                output,
+                stderr: String::new(),
+            }
+        }
+
+        /// Waits for the next tick's line on stdout, collecting stderr meanwhile.
+        fn tick(&mut self) {
+            loop {
+                match self.next() {
+                    Output::Stdout(line) => {
+                        assert!(line.contains(" tick: "), "{line}");
+                        return;
+                    }
+                    Output::Stderr(line) => self.stderr.push_str(&(line + "\n")),
+                    Output::Closed => panic!("maintain --watch ended: {}", self.stderr),
+                }
+            }
+        }
+
+        /// The next line or end of output, or a failed test after the deadline.
+        fn next(&mut self) -> Output {
+            self.output.recv_timeout(DEADLINE).unwrap_or_else(|_| {
+                let _ = self.child.kill();
+                panic!(
+                    "maintain --watch said nothing in {DEADLINE:?}: {}",
+                    self.stderr
+                )
+            })
+        }
+
+        /// Sends a signal.
+        fn signal(&self, signal: rustix::process::Signal) {
+            rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), signal)
+                .unwrap();
+        }
+
+        /// Waits for the process to end; its exit status and everything it wrote to stderr.
+        fn finish(mut self) -> (std::process::ExitStatus, String) {
+            let mut open = 2;
+            while open > 0 {
+                match self.next() {
+                    Output::Closed => open -= 1,
+                    Output::Stderr(line) => self.stderr.push_str(&(line + "\n")),
+                    Output::Stdout(_) => {}
+                }
+            }
+            (self.child.wait().unwrap(), std::mem::take(&mut self.stderr))
+        }
+    }
+
+    impl Drop for Watching {
+        /// A failed test leaves no maintainer behind, waiting an hour for its next tick.
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// A new, empty database.
+    fn database(dir: &tempfile::TempDir) -> PathBuf {
+        let path = dir.path().join("m.db");
+        Store::open(&path, OpenMode::Create).unwrap();
+        path
+    }
+
+    /// The lease as stored, if any.
+    fn lease(db: &Path) -> Option<Lease> {
+        Store::open_for_reading(db)
+            .unwrap()
+            .meta("maintainer_lease")
+            .unwrap()
+            .map(|text| serde_json::from_str(&text).unwrap())
+    }
+
+    #[test]
+    fn a_killed_maintainers_lease_is_taken_over_at_once_by_the_next_on_the_same_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(&dir);
+        let mut first = Watching::start(&db);
+        let pid = first.child.id();
+        assert_eq!(lease(&db).map(|l| l.holder.pid), Some(pid));
+        first.child.kill().unwrap();
+        let (status, _) = first.finish();
+        assert_eq!(status.signal(), Some(9), "SIGKILL cannot be caught");
+        assert_eq!(
+            lease(&db).map(|l| l.holder.pid),
+            Some(pid),
+            "so the lease stays"
+        );
+        let out = Command::new(env!("CARGO_BIN_EXE_rewind"))
+            .args(["maintain", db.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let host = Process::current().host;
+        assert!(
+            stderr.contains(&format!(
+                "taking over the lease of pid {pid} on {host}, which is no longer running"
+            )),
+            "{stderr}"
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains(" tick: 0 snapshots taken"));
+        assert_eq!(lease(&db), None, "and released when done");
+    }
+
+    #[test]
+    fn a_waiting_maintainer_follows_a_killed_one_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(&dir);
+        let mut first = Watching::start(&db);
+        let held = lease(&db).unwrap();
+        let mut second = Watching::spawn(&db);
+        match second.next() {
+            Output::Stderr(line) => assert_eq!(
+                line,
+                format!(
+                    "waiting: {} holds the lease until {}",
+                    held.holder,
+                    rewind::time::format(held.until)
+                )
+            ),
+            _ => panic!("the second maintainer does not wait"),
+        }
+        first.child.kill().unwrap();
+        first.child.wait().unwrap();
+        // Not an interval (an hour) later: the waiter looks again within seconds.
+        second.tick();
+        assert!(
+            second.stderr.contains(&format!(
+                "taking over the lease of {}, which is no longer running",
+                held.holder
+            )),
+            "{}",
+            second.stderr
+        );
+        assert_eq!(lease(&db).map(|l| l.holder.pid), Some(second.child.id()));
+        second.signal(rustix::process::Signal::TERM);
+        assert_eq!(second.finish().0.code(), Some(0));
+    }
+
+    #[test]
+    fn ctrl_c_stops_a_watching_maintainer_which_releases_the_lease_and_exits_130() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(&dir);
+        let watching = Watching::start(&db);
+        let held = lease(&db).unwrap();
+        // Meanwhile another maintainer is told who holds the lease, and until when.
+        let out = Command::new(env!("CARGO_BIN_EXE_rewind"))
+            .args(["maintain", db.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "another maintainer, {}, holds the lease until {}",
+                held.holder,
+                rewind::time::format(held.until)
+            )),
+            "{stderr}"
+        );
+        // The watcher waits an hour for its next tick, but wakes at once on Ctrl-C.
+        watching.signal(rustix::process::Signal::INT);
+        let (status, stderr) = watching.finish();
+        assert_eq!(status.code(), Some(130), "{stderr}");
+        assert!(
+            stderr.contains("stopped by SIGINT; the lease is released"),
+            "{stderr}"
+        );
+        assert_eq!(lease(&db), None);
+    }
+
+    #[test]
+    fn sigterm_stops_a_watching_maintainer_which_releases_the_lease_and_exits_0() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(&dir);
+        let watching = Watching::start(&db);
+        assert!(lease(&db).is_some());
+        watching.signal(rustix::process::Signal::TERM);
+        let (status, stderr) = watching.finish();
+        assert_eq!(status.code(), Some(0), "{stderr}");
+        assert!(
+            stderr.contains("stopped by SIGTERM; the lease is released"),
+            "{stderr}"
+        );
+        assert_eq!(lease(&db), None);
+    }
 }
 
 #[test]
