@@ -234,6 +234,63 @@ impl Engine {
         }
     }
 
+    /// Opens a database file for the engine. An archive beside it made before archives had
+    /// an identity is read only once the snapshot that covers each stream's archived events
+    /// equals their replay (then, if the file may be written, it is given its identity).
+    pub fn open(path: &std::path::Path, mode: crate::store::OpenMode) -> Result<Self> {
+        let mut engine = Self::new(Store::open(path, mode)?);
+        if engine.store.archive_is_legacy() {
+            engine.read(Self::check_legacy_archive)?;
+            engine.store.adopt_legacy_archive()?;
+        }
+        Ok(engine)
+    }
+
+    fn check_legacy_archive(&mut self) -> Result<()> {
+        for stream in self.store.streams()? {
+            if stream.archived_upto == 0 {
+                continue;
+            }
+            let reducer = self.reducer(&stream.reducer)?;
+            let covering = self.store.snapshot_candidates(
+                stream.id,
+                stream.archived_upto - 1,
+                stream.archived_upto,
+            )?;
+            let Some(snap) = covering.first() else {
+                continue;
+            };
+            let Ok(stored) = self.decode_snapshot(snap, reducer.fingerprint()) else {
+                continue;
+            };
+            let mut state = Value::Object(serde_json::Map::new());
+            let replayed = self.replay_onto(
+                &stream,
+                &reducer,
+                &mut state,
+                0,
+                stream.archived_upto,
+                |_, _| {},
+            );
+            if replayed.is_err() || state != stored {
+                let path = self
+                    .store
+                    .path()
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_default();
+                return Err(Error::ForeignArchive {
+                    archive: crate::store::sidecar(&path, ".archive"),
+                    db: path,
+                    reason: format!(
+                        "it predates archive identities, and the replay of its events of stream {:?} is not the snapshot at v{} that covers them",
+                        stream.name, stream.archived_upto
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The underlying store.
     pub fn store(&self) -> &Store {
         &self.store

@@ -30,6 +30,20 @@ pub enum Error {
         /// The newest version this build knows.
         supported: i64,
     },
+    /// The archive beside the database belongs to another database (or another copy of
+    /// this one): it is neither read nor written.
+    #[error(
+        "{}: not the archive of {} ({reason}); nothing was read from it or changed. If it is left over from another database, move it aside: mv {} {}.orphan",
+        archive.display(), db.display(), archive.display(), archive.display()
+    )]
+    ForeignArchive {
+        /// The database.
+        db: PathBuf,
+        /// The archive file.
+        archive: PathBuf,
+        /// How it was told apart.
+        reason: String,
+    },
     /// Another connection held the write lock longer than the busy timeout.
     #[error("the database is locked by another process (waited {waited_ms} ms); try again")]
     Locked {

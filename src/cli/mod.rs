@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::Engine;
 use crate::model::Target;
-use crate::store::{OpenMode, Store};
+use crate::store::OpenMode;
 
 /// rewind — a time-travel debugger for event-sourced and checkpointed application state.
 ///
@@ -187,7 +187,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// Opens a database for a command; read commands never create one.
 fn open(db: &DbArg, mode: OpenMode) -> Result<Engine> {
     // The store's errors already name the file.
-    Ok(Engine::new(Store::open(&db.db, mode)?))
+    Ok(Engine::open(&db.db, mode)?)
 }
 
 pub use output::safe_message;

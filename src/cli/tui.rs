@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::DbArg;
 use super::output::stdout;
-use crate::store::{OpenMode, Store};
+use crate::store::OpenMode;
 use crate::tui::{self, app::App, app::Start};
 
 fn terminal_size() -> (u16, u16) {
@@ -32,14 +32,14 @@ pub struct OpenArgs {
 
 /// Opens a database for the debugger: read-only when asked, or when the file cannot be
 /// written.
-fn open_store(db: &std::path::Path, read_only: bool) -> Result<Store> {
+fn open_engine(db: &std::path::Path, read_only: bool) -> Result<crate::Engine> {
     if read_only {
-        return Ok(Store::open(db, OpenMode::ReadOnly)?);
+        return Ok(crate::Engine::open(db, OpenMode::ReadOnly)?);
     }
     let writable = std::fs::metadata(db)
         .map(|m| !m.permissions().readonly())
         .unwrap_or(true);
-    Ok(Store::open(
+    Ok(crate::Engine::open(
         db,
         if writable {
             OpenMode::Existing
@@ -64,7 +64,7 @@ fn need_terminal(db: &std::path::Path) -> Result<()> {
 }
 
 pub(super) fn open(args: &OpenArgs) -> Result<()> {
-    let store = open_store(&args.db.db, args.read_only)?;
+    let engine = open_engine(&args.db.db, args.read_only)?;
     need_terminal(&args.db.db)?;
     let (width, height) = terminal_size();
     let start = Start {
@@ -74,7 +74,7 @@ pub(super) fn open(args: &OpenArgs) -> Result<()> {
         height,
         ..Start::default()
     };
-    tui::run(App::new(crate::Engine::new(store), &start)?)
+    tui::run(App::new(engine, &start)?)
 }
 
 /// Opens the debugger on a database (used by `demo`).
@@ -85,10 +85,7 @@ pub(super) fn open_path(db: &std::path::Path) -> Result<()> {
         height,
         ..Start::default()
     };
-    tui::run(App::new(
-        crate::Engine::new(open_store(db, false)?),
-        &start,
-    )?)
+    tui::run(App::new(open_engine(db, false)?, &start)?)
 }
 
 /// `rewind render`.
@@ -119,7 +116,7 @@ pub(super) fn render(args: &RenderArgs) -> Result<()> {
         .split_once('x')
         .and_then(|(w, h)| Some((w.parse::<u16>().ok()?, h.parse::<u16>().ok()?)))
         .with_context(|| format!("--size {:?} is not WIDTHxHEIGHT, e.g. 120x40", args.size))?;
-    let store = Store::open_for_reading(&args.db.db)?;
+    let engine = crate::Engine::open(&args.db.db, OpenMode::ReadOnly)?;
     let start = Start {
         stream: args.stream.clone(),
         at: args.at,
@@ -128,7 +125,7 @@ pub(super) fn render(args: &RenderArgs) -> Result<()> {
         height,
         deterministic: true,
     };
-    let mut app = App::new(crate::Engine::new(store), &start)?;
+    let mut app = App::new(engine, &start)?;
     for key in crate::tui::keymap::script(args.keys.as_deref().unwrap_or(""))
         .map_err(anyhow::Error::msg)?
     {

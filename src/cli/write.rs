@@ -27,12 +27,37 @@ pub struct InitArgs {
 }
 
 pub(super) fn init(args: &InitArgs) -> Result<()> {
-    let existed = args.db.db.exists();
-    let mut engine = open(&args.db, OpenMode::Create)?;
-    if let Some(spec) = &args.reducer {
-        engine.reducer(spec)?;
-        engine.store().set_meta("default_reducer", spec)?;
+    let db = &args.db.db;
+    let existed = db.exists();
+    let archive = crate::store::sidecar(db, ".archive");
+    if !existed && archive.exists() {
+        anyhow::bail!(
+            "{} exists beside {}, which does not: it is the archive of a database that is gone, \
+             and a new database would not own it. Move it aside first: mv {} {}.orphan",
+            archive.display(),
+            db.display(),
+            archive.display(),
+            archive.display()
+        );
     }
+    let opened = (|| -> Result<crate::Engine> {
+        let mut engine = open(&args.db, OpenMode::Create)?;
+        if let Some(spec) = &args.reducer {
+            engine.reducer(spec)?;
+            engine.store().set_meta("default_reducer", spec)?;
+        }
+        Ok(engine)
+    })();
+    let engine = match opened {
+        Ok(engine) => engine,
+        Err(err) => {
+            // A failed init leaves nothing behind that it made.
+            if !existed {
+                remove_new_database(db);
+            }
+            return Err(err);
+        }
+    };
     let verb = if existed {
         "opened existing"
     } else {
@@ -48,6 +73,13 @@ pub(super) fn init(args: &InitArgs) -> Result<()> {
     )?;
     out.flush()?;
     Ok(())
+}
+
+/// Removes a database file this command created (and its WAL files) after it failed.
+pub(super) fn remove_new_database(db: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(crate::store::sidecar(db, suffix));
+    }
 }
 
 /// `rewind append`.

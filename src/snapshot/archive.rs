@@ -68,8 +68,8 @@ pub fn archive(engine: &mut Engine, older_than: Micros, now: Micros) -> Result<R
     if plan.is_empty() {
         return Ok(report);
     }
-    engine.store().attach_archive()?;
-    engine.write(|engine| engine.store().set_meta(ARCHIVE_PENDING, "1"))?;
+    engine.store().create_archive()?;
+    engine.write(|engine| engine.store().mark_archive_pending())?;
     crate::failpoint::point("archive");
     engine.write(|engine| {
         for (stream, upto) in &plan {

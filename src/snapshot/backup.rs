@@ -10,11 +10,15 @@ use crate::store::Store;
 
 /// Writes a consistent copy of `db` to `out`, which must not exist. Returns its size.
 pub fn backup(db: &Path, out: &Path) -> Result<u64> {
-    if out.exists() {
-        return Err(Error::Input(format!(
-            "{} exists; choose a new file for the backup",
-            out.display()
-        )));
+    let out_archive = crate::store::sidecar(out, ".archive");
+    for taken in [out, out_archive.as_path()] {
+        if taken.exists() {
+            return Err(Error::Input(format!(
+                "{} exists; choose a new name for the backup (it is written with its archive beside it, as {}.archive)",
+                taken.display(),
+                out.display()
+            )));
+        }
     }
     let store = Store::open_for_reading(db)?;
     let target = out
@@ -33,7 +37,6 @@ pub fn backup(db: &Path, out: &Path) -> Result<u64> {
         let target = archive
             .to_str()
             .ok_or_else(|| Error::Input(format!("{} is not a UTF-8 path", archive.display())))?;
-        let _ = std::fs::remove_file(&archive);
         store.vacuum_into("archive", target)?;
         size += std::fs::metadata(&archive)
             .map_err(|cause| Error::Io {
@@ -54,8 +57,9 @@ pub struct Restored {
     pub snapshots: usize,
 }
 
-/// Replaces `db` with `backup` after verifying the backup; refuses to replace an existing
-/// database unless `force`. The copy lands beside `db` and is renamed into place.
+/// Replaces `db` and its archive with `backup` and the backup's archive, as one pair (see
+/// `store::restore_pair`), after verifying the backup; refuses to replace an existing
+/// database unless `force`, and one that another process has open.
 pub fn restore(backup: &Path, db: &Path, force: bool) -> Result<Restored> {
     let report = verify::verify(backup, None, &|_, _| {})?;
     if let Some(first) = report.findings.first() {
@@ -70,33 +74,12 @@ pub fn restore(backup: &Path, db: &Path, force: bool) -> Result<Restored> {
     }
     if db.exists() && !force {
         return Err(Error::Input(format!(
-            "{} exists; pass --force to replace it with the backup",
+            "{} exists; pass --force to replace it (and its archive) with the backup",
             db.display()
         )));
     }
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |cause| Error::Io { path, cause }
-    };
-    let archive = crate::store::sidecar(backup, ".archive");
-    if archive.exists() {
-        let tmp = crate::store::sidecar(db, ".archive.restoring");
-        std::fs::copy(&archive, &tmp).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, crate::store::sidecar(db, ".archive")).map_err(io(db))?;
-    }
-    let tmp = crate::store::sidecar(db, ".restoring");
-    let _ = std::fs::remove_file(&tmp);
-    std::fs::copy(backup, &tmp).map_err(io(&tmp))?;
-    for stale in [
-        crate::store::sidecar(db, "-wal"),
-        crate::store::sidecar(db, "-shm"),
-    ] {
-        match std::fs::remove_file(&stale) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&stale)(e)),
-            _ => {}
-        }
-    }
-    std::fs::rename(&tmp, db).map_err(io(db))?;
+    let source = Store::open(backup, crate::store::OpenMode::ReadOnly)?;
+    crate::store::restore_pair(&source, db)?;
     Ok(Restored {
         events: report.events,
         snapshots: report.snapshots,

@@ -14,7 +14,7 @@ use crate::diff::Change;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::StreamInfo;
-use crate::store::{OpenMode, Store};
+use crate::store::OpenMode;
 
 /// What kind of problem a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -75,7 +75,8 @@ pub fn verify(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Report> {
     let started = Instant::now();
-    let store = Store::open(path, OpenMode::ReadOnly)?;
+    let engine = Engine::open(path, OpenMode::ReadOnly)?;
+    let store = engine.store();
     let streams: Vec<StreamInfo> = match only {
         Some(name) => vec![store.require_stream(name)?],
         None => store.streams()?,
@@ -90,7 +91,12 @@ pub fn verify(
         "verify",
         |engine, stream| {
             let mut found = Vec::new();
-            let (s, e) = engine.read(|engine| verify_stream(engine, &stream, &mut found))?;
+            // The stream is read again inside the transaction that reads its events and
+            // snapshots: its head and how far it is archived are then of the same moment.
+            let (s, e) = engine.read(|engine| {
+                let stream = engine.store().require_stream(&stream.name)?;
+                verify_stream(engine, &stream, &mut found)
+            })?;
             progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
             Ok::<_, Error>((s, e, found))
         },

@@ -1,10 +1,14 @@
 //! SQLite storage: the schema and its migrations, appends and every query. The only module
 //! that contains SQL. Knows nothing of reducers or presentation.
 
+mod archive;
 mod browse;
+mod restore;
 mod schema;
 
+pub use archive::{ARCHIVE_ID, DATABASE_ID};
 pub use browse::Walk;
+pub use restore::{RESTORE_PENDING, restore_pair};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,6 +56,8 @@ pub struct Store {
     busy_ms: u64,
     /// Whether the sidecar archive database is attached as `archive`.
     archive: std::cell::Cell<bool>,
+    /// Whether the attached archive predates archive identities (see `archive.rs`).
+    legacy_archive: std::cell::Cell<bool>,
     /// The archive's file (the database's path with `.archive` appended), computed once:
     /// every transaction looks for it.
     archive_file: Option<PathBuf>,
@@ -194,10 +200,9 @@ fn i(v: u64) -> i64 {
 }
 
 impl Store {
-    /// Opens a database file to read it: read-only, or as it is when it must be migrated
-    /// first (an older schema cannot be read without writing).
+    /// Opens a database file to read it, without writing anything.
     pub fn open_for_reading(path: &Path) -> Result<Self> {
-        Self::open(path, OpenMode::ReadOnly).or_else(|_| Self::open(path, OpenMode::Existing))
+        Self::open(path, OpenMode::ReadOnly)
     }
 
     /// Opens (and, with [`OpenMode::Create`], creates) a database file, migrating it forward.
@@ -237,23 +242,38 @@ impl Store {
         conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
         // One read transaction, so that a migration another process commits meanwhile is
         // seen whole or not at all.
-        let header = (|| -> rusqlite::Result<(i64, i64, i64)> {
+        let header = (|| -> rusqlite::Result<(i64, i64, i64, bool)> {
             conn.execute_batch("BEGIN DEFERRED")?;
             let read = (|| {
                 let app_id = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
                 let version = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
                 let tables =
                     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
-                Ok((app_id, version, tables))
+                let restoring = app_id == APPLICATION_ID
+                    && version > 0
+                    && conn
+                        .query_row(
+                            "SELECT 1 FROM meta WHERE key = ?1",
+                            [RESTORE_PENDING],
+                            |_| Ok(()),
+                        )
+                        .optional()?
+                        .is_some();
+                Ok((app_id, version, tables, restoring))
             })();
             let _ = conn.execute_batch("COMMIT");
             read
         })();
-        let (app_id, version, tables): (i64, i64, i64) =
+        let (app_id, version, tables, restoring): (i64, i64, i64, bool) =
             header.map_err(|e| match e.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::NotADatabase) => not_rewind("not an SQLite file"),
                 _ => Error::from(e),
             })?;
+        if restoring && let Some(path) = &path {
+            // A restore was killed after it installed this file: its archive goes in place
+            // before anything reads the pair.
+            restore::finish_interrupted(path)?;
+        }
         if app_id != 0 && app_id != APPLICATION_ID {
             return Err(not_rewind(&format!(
                 "application id {app_id:#x} belongs to another program"
@@ -282,9 +302,9 @@ impl Store {
             }
         }
         if mode == OpenMode::ReadOnly {
-            if version < schema::VERSION {
+            if version < schema::READABLE_FROM {
                 return Err(not_rewind(
-                    "its schema is older; open it once without --read-only to migrate it",
+                    "its schema is too old to read as it is; open it once with a write command to migrate it",
                 ));
             }
         } else if path.is_some() {
@@ -328,16 +348,16 @@ impl Store {
             read_only: mode == OpenMode::ReadOnly,
             busy_ms: BUSY_TIMEOUT_MS,
             archive: std::cell::Cell::new(false),
+            legacy_archive: std::cell::Cell::new(false),
             archive_file,
         };
-        if version < schema::VERSION {
+        // Read as it is without writing; migrated by anything that may write.
+        if version < schema::VERSION && mode != OpenMode::ReadOnly {
             store.migrate()?;
         }
-        if store.archive_path().is_some_and(|p| p.exists()) {
-            store.attach_archive()?;
-            if mode != OpenMode::ReadOnly && store.meta(ARCHIVE_PENDING)?.is_some() {
-                store.recover_archive()?;
-            }
+        store.attach_archive()?;
+        if store.has_archive() && mode != OpenMode::ReadOnly {
+            store.recover_archive_if_abandoned()?;
         }
         Ok(store)
     }
@@ -395,110 +415,6 @@ impl Store {
         self.read_only
     }
 
-    /// The sidecar archive database's file: the database's path with `.archive` appended.
-    pub fn archive_path(&self) -> Option<PathBuf> {
-        self.archive_file.clone()
-    }
-
-    /// Whether the archive is attached.
-    pub fn has_archive(&self) -> bool {
-        self.archive.get()
-    }
-
-    /// Attaches the archive (creating it if missing); outside any transaction.
-    pub fn attach_archive(&self) -> Result<()> {
-        if self.archive.get() {
-            return Ok(());
-        }
-        let path = self
-            .archive_path()
-            .ok_or_else(|| Error::Input("a database in memory has no archive".into()))?;
-        let name = path
-            .to_str()
-            .ok_or_else(|| Error::Input(format!("{} is not a UTF-8 path", path.display())))?;
-        if !path.exists() {
-            // The main connection may not create files; a short one does, in WAL mode.
-            let create = Connection::open(&path)?;
-            create.pragma_update(None, "journal_mode", "wal")?;
-            create.pragma_update(None, "application_id", APPLICATION_ID)?;
-        }
-        self.conn.execute("ATTACH DATABASE ?1 AS archive", [name])?;
-        if !self.read_only {
-            self.conn.execute_batch(schema::ARCHIVE)?;
-        }
-        self.archive.set(true);
-        Ok(())
-    }
-
-    /// After a killed archive run: copies beyond a stream's `archived_upto` were never
-    /// counted as archived (their originals are still in the main file), so they go.
-    fn recover_archive(&self) -> Result<()> {
-        let began = self.begin(true)?;
-        let outcome = (|| {
-            self.conn.execute_batch(
-                "DELETE FROM archive.events
-                 WHERE version > coalesce((SELECT archived_upto FROM main.streams s WHERE s.id = archive.events.stream_id), 0)",
-            )?;
-            self.delete_meta(ARCHIVE_PENDING)
-        })();
-        self.end(began, outcome)
-    }
-
-    /// Copies a stream's events `after < version <= upto` into the archive (idempotent); the
-    /// caller has marked the run pending and commits this on its own.
-    pub fn copy_to_archive(&self, stream_id: StreamId, after: u64, upto: u64) -> Result<usize> {
-        Ok(self.conn.execute(
-            "INSERT OR IGNORE INTO archive.events (seq, stream_id, version, type, ts, data, meta, idem_key)
-             SELECT seq, stream_id, version, type, ts, data, meta, idem_key FROM main.events
-             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3",
-            params![stream_id, i(after), i(upto)],
-        )?)
-    }
-
-    /// Removes a stream's archived events `after < version <= upto` from the main file and
-    /// records how far it is archived; every one of them must be in the archive already.
-    pub fn finish_archive(&self, stream_id: StreamId, after: u64, upto: u64) -> Result<usize> {
-        let copied: i64 = self.conn.query_row(
-            "SELECT count(*) FROM archive.events WHERE stream_id = ?1 AND version > ?2 AND version <= ?3",
-            params![stream_id, i(after), i(upto)],
-            |r| r.get(0),
-        )?;
-        if u(copied) != upto - after {
-            return Err(Error::Input(format!(
-                "the archive holds {copied} of the {} events to move; nothing was removed",
-                upto - after
-            )));
-        }
-        let max_seq: Option<i64> = self.conn.query_row(
-            "SELECT max(seq) FROM main.events WHERE stream_id = ?1 AND version > ?2 AND version <= ?3",
-            params![stream_id, i(after), i(upto)],
-            |r| r.get(0),
-        )?;
-        let high = self
-            .meta("seq_high_water")?
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0);
-        if let Some(max) = max_seq.filter(|m| *m > high) {
-            self.set_meta("seq_high_water", &max.to_string())?;
-        }
-        // Only from where this run planned: another run that moved the stream meanwhile must
-        // not be undone (this transaction then rolls back whole).
-        let moved = self.conn.execute(
-            "UPDATE streams SET archived_upto = ?2 WHERE id = ?1 AND archived_upto = ?3",
-            params![stream_id, i(upto), i(after)],
-        )?;
-        if moved != 1 {
-            return Err(Error::Input(
-                "another archive run moved this stream meanwhile; nothing was removed, run archive again".into(),
-            ));
-        }
-        let removed = self.conn.execute(
-            "DELETE FROM main.events WHERE stream_id = ?1 AND version > ?2 AND version <= ?3",
-            params![stream_id, i(after), i(upto)],
-        )?;
-        Ok(removed)
-    }
-
     fn all_events(&self) -> &'static str {
         if self.archive.get() {
             ALL_EVENTS
@@ -507,34 +423,24 @@ impl Store {
         }
     }
 
-    /// Events and bytes in the archive (0, 0 without one).
-    pub fn archive_totals(&self) -> Result<(u64, u64)> {
-        if !self.archive.get() {
-            return Ok((0, 0));
-        }
-        let events: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM archive.events", [], |r| r.get(0))?;
-        let bytes = self
-            .archive_path()
-            .and_then(|p| std::fs::metadata(p).ok())
-            .map_or(0, |m| m.len());
-        Ok((u(events), bytes))
-    }
-
     /// Begins a transaction: an immediate one for writes (taking the write lock now, waiting
     /// up to the busy timeout), a deferred one for reads. Inside an open transaction a write
     /// gets a savepoint, so that it is all-or-nothing on its own, and a read joins it.
     pub fn begin(&self, write: bool) -> Result<Began> {
-        if write && self.read_only {
-            return Err(Error::Input("the database is open read-only".into()));
-        }
         // Another process may have created the archive since this one opened the database.
         if !self.archive.get()
             && self.conn.is_autocommit()
             && self.archive_file.as_ref().is_some_and(|p| p.exists())
         {
             self.attach_archive()?;
+        }
+        self.begin_plain(write)
+    }
+
+    /// [`Store::begin`] without looking for a new archive first.
+    fn begin_plain(&self, write: bool) -> Result<Began> {
+        if write && self.read_only {
+            return Err(Error::Input("the database is open read-only".into()));
         }
         if !self.conn.is_autocommit() {
             if !write {
@@ -555,7 +461,29 @@ impl Store {
                 },
                 other => other,
             })?;
+        if !write && self.archive.get() {
+            // A read transaction takes each file's snapshot at its first read of it. An
+            // archive run commits its copies to the archive before it removes the originals
+            // from the main file, so reading the main file first gives an archive at least as
+            // new: every event the main file counts as archived is in it.
+            let pinned = self
+                .pin("main.meta")
+                .and_then(|()| self.pin("archive.events"));
+            if let Err(err) = pinned {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(err);
+            }
+        }
         Ok(Began::Transaction)
+    }
+
+    /// Reads one row of a table, which starts the transaction's snapshot of its file.
+    fn pin(&self, table: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(&format!("SELECT 1 FROM {table} LIMIT 1"))?
+            .query_row([], |_| Ok(()))
+            .optional()?;
+        Ok(())
     }
 
     /// Ends what [`Store::begin`] began: commits (or releases the savepoint) on success, rolls

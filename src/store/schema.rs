@@ -70,11 +70,25 @@ INSERT INTO meta (key, value) VALUES ('default_reducer', 'merge');
 -- v2: events at or below a stream's archived_upto live in the sidecar archive database.
 ALTER TABLE streams ADD COLUMN archived_upto INTEGER NOT NULL DEFAULT 0;
 ",
+    r"
+-- v3: the database's identity, which its archive records as its owner.
+INSERT INTO meta (key, value) SELECT 'database_id', lower(hex(randomblob(16)))
+WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'database_id');
+",
 ];
 
-/// The sidecar archive's schema: the events table, append-only as in the main file.
+/// The oldest schema a read-only open reads as it is (a writable open migrates it).
+pub const READABLE_FROM: i64 = 2;
+
+/// The sidecar archive's schema, for a new file on its own connection: the events table,
+/// append-only as in the main file, and a meta table naming the database it belongs to
+/// (`owner`) and itself (`archive_id`).
 pub const ARCHIVE: &str = r"
-CREATE TABLE IF NOT EXISTS archive.events (
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE events (
     seq       INTEGER PRIMARY KEY,
     stream_id INTEGER NOT NULL,
     version   INTEGER NOT NULL,
@@ -85,12 +99,21 @@ CREATE TABLE IF NOT EXISTS archive.events (
     idem_key  TEXT,
     UNIQUE (stream_id, version)
 );
-CREATE INDEX IF NOT EXISTS archive.events_stream_ts ON events(stream_id, ts);
-CREATE UNIQUE INDEX IF NOT EXISTS archive.events_idem_key ON events(idem_key) WHERE idem_key IS NOT NULL;
-CREATE TRIGGER IF NOT EXISTS archive.events_append_only BEFORE UPDATE ON events
+CREATE INDEX events_stream_ts ON events(stream_id, ts);
+CREATE UNIQUE INDEX events_idem_key ON events(idem_key) WHERE idem_key IS NOT NULL;
+CREATE TRIGGER events_append_only BEFORE UPDATE ON events
 BEGIN
     SELECT RAISE(ABORT, 'events are append-only');
 END;
+";
+
+/// Gives an archive made before archives had an identity its `meta` table, once it has been
+/// found to belong to its database.
+pub const ARCHIVE_META: &str = r"
+CREATE TABLE IF NOT EXISTS archive.meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// The schema version this build writes.

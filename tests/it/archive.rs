@@ -211,7 +211,7 @@ fn a_stale_archive_run_cannot_move_the_boundary_back() {
     let path = db(dir.path());
     let engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
     let stream = engine.store().require_stream("old").unwrap();
-    engine.store().attach_archive().unwrap();
+    engine.store().create_archive().unwrap();
     // Run A moves 1..=100; run B, planned before A finished, would move 1..=50.
     engine.store().copy_to_archive(stream.id, 0, 100).unwrap();
     engine.store().finish_archive(stream.id, 0, 100).unwrap();
@@ -245,5 +245,193 @@ fn a_process_opened_before_the_archive_existed_still_sees_archived_keys() {
     assert_eq!(
         early.state_at("old", Target::Version(3)).unwrap().state["day"],
         2
+    );
+}
+
+fn rewind(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = rewind(dir, args);
+    assert!(
+        out.status.success(),
+        "rewind {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A database `name` with one stream `s` of `n` events dated in January 2025 (or February),
+/// a snapshot at v4, archived.
+fn archived(dir: &Path, name: &str, from: &str, n: u32, month: u32) {
+    ok(dir, &["init", name]);
+    for i in 1..=n {
+        let data = format!("{{\"from\":\"{from}\",\"i\":{i}}}");
+        let time = format!("2025-{month:02}-{i:02}T00:00:00Z");
+        ok(dir, &["append", name, "s", "E", &data, "--time", &time]);
+    }
+    ok(dir, &["snapshot", name, "s", "--at", "4"]);
+}
+
+fn log_of(dir: &Path, db: &str) -> Vec<Value> {
+    let out = ok(dir, &["log", db, "s", "--json"]);
+    let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+    rows.iter().map(|r| r["data"].clone()).collect()
+}
+
+#[test]
+fn a_leftover_archive_is_never_read_nor_archived_into() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    archived(d, "a.db", "A", 6, 1);
+    ok(d, &["archive", "a.db", "--older-than", "30d"]);
+    archived(d, "b.db", "B", 5, 2);
+    ok(d, &["backup", "b.db", "b.bk"]);
+    // The sequence: B restored over A, then archived.
+    ok(d, &["restore", "b.bk", "a.db", "--force"]);
+    ok(d, &["archive", "a.db", "--older-than", "30d"]);
+    let want: Vec<Value> = (1..=5).map(|i| json!({"from": "B", "i": i})).collect();
+    assert_eq!(log_of(d, "a.db"), want, "B's events, all of them");
+    assert_eq!(log_of(d, "b.db"), want);
+    // Another database's archive put beside it is refused, naming both and the way out.
+    ok(d, &["archive", "b.db", "--older-than", "30d"]);
+    let a_archive = std::fs::read(d.join("a.db.archive")).unwrap();
+    std::fs::copy(d.join("b.db.archive"), d.join("a.db.archive")).unwrap();
+    for args in [
+        &["log", "a.db", "s"][..],
+        &["state", "a.db", "s", "--at", "2"],
+        &["archive", "a.db", "--older-than", "1d"],
+        &["verify", "a.db"],
+    ] {
+        let out = rewind(d, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("a.db.archive: not the archive of a.db")
+                && stderr.contains("mv a.db.archive a.db.archive.orphan"),
+            "{stderr}"
+        );
+    }
+    std::fs::write(d.join("a.db.archive"), a_archive).unwrap();
+    assert_eq!(log_of(d, "a.db"), want);
+}
+
+#[test]
+fn init_refuses_beside_the_archive_of_a_database_that_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    archived(d, "d.db", "D", 5, 1);
+    ok(d, &["archive", "d.db", "--older-than", "30d"]);
+    std::fs::remove_file(d.join("d.db")).unwrap();
+    let out = rewind(d, &["init", "d.db"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("mv d.db.archive d.db.archive.orphan"),
+        "{stderr}"
+    );
+    assert!(!d.join("d.db").exists(), "nothing made");
+}
+
+/// Takes an archive's identity away, as archives made before identities were.
+fn make_legacy(db: &Path) {
+    let archive = rewind::store::sidecar(db, ".archive");
+    rusqlite::Connection::open(&archive)
+        .unwrap()
+        .execute_batch("DROP TABLE meta")
+        .unwrap();
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute_batch("DELETE FROM meta WHERE key = 'archive_id'")
+        .unwrap();
+}
+
+#[test]
+fn an_archive_from_before_identities_is_adopted_only_if_it_is_this_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Its own archive: joins exactly, its covering snapshot equals the replay: adopted.
+    archived(d, "own.db", "O", 6, 1);
+    ok(d, &["archive", "own.db", "--older-than", "30d"]);
+    make_legacy(&d.join("own.db"));
+    let want: Vec<Value> = (1..=6).map(|i| json!({"from": "O", "i": i})).collect();
+    assert_eq!(log_of(d, "own.db"), want);
+    let owner: String = rusqlite::Connection::open(d.join("own.db.archive"))
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key = 'owner'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(owner.len(), 32, "given its identity");
+    // Two databases of the same shape, archived at the same version: their archives join
+    // either one exactly, but the replay of the other's events is not this one's snapshot.
+    archived(d, "x.db", "X", 6, 1);
+    archived(d, "y.db", "Y", 6, 1);
+    for db in ["x.db", "y.db"] {
+        ok(d, &["archive", db, "--older-than", "30d"]);
+        make_legacy(&d.join(db));
+    }
+    std::fs::rename(d.join("y.db.archive"), d.join("x.db.archive")).unwrap();
+    let out = rewind(d, &["log", "x.db", "s"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not the snapshot at v4"), "{stderr}");
+    // One that does not join (another database's events where this one has its own): refused.
+    archived(d, "z.db", "Z", 6, 1);
+    std::fs::copy(d.join("own.db.archive"), d.join("z.db.archive")).unwrap();
+    rusqlite::Connection::open(d.join("z.db.archive"))
+        .unwrap()
+        .execute_batch("DROP TABLE meta")
+        .unwrap();
+    let out = rewind(d, &["state", "z.db", "s"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("does not join"), "{stderr}");
+}
+
+#[test]
+fn only_a_process_that_knows_the_archiver_is_gone_recovers_its_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(dir.path());
+    let engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    let stream = engine.store().require_stream("old").unwrap();
+    engine.store().create_archive().unwrap();
+    // A live run (this process) has marked itself and copied, not yet finished.
+    engine.store().mark_archive_pending().unwrap();
+    engine.store().copy_to_archive(stream.id, 0, 100).unwrap();
+    let copies = || seqs(&rewind::store::sidecar(&path, ".archive"), "events").len();
+    assert_eq!(copies(), 100);
+    drop(Store::open(&path, OpenMode::Existing).unwrap());
+    assert_eq!(copies(), 100, "a reader left the live run's copies alone");
+    engine.store().finish_archive(stream.id, 0, 100).unwrap();
+    // A run by a process that has exited: the next writable open recovers it.
+    let gone = Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    let mut gone = gone;
+    gone.wait().unwrap();
+    let mut runner = rewind::process::Process::current();
+    runner.pid = pid;
+    if let Some(started) = runner.started.as_mut() {
+        started.ticks += 1;
+    }
+    engine
+        .store()
+        .set_meta(
+            rewind::store::ARCHIVE_PENDING,
+            &serde_json::to_string(&runner).unwrap(),
+        )
+        .unwrap();
+    engine.store().copy_to_archive(stream.id, 100, 150).unwrap();
+    assert_eq!(copies(), 150);
+    drop(Store::open(&path, OpenMode::Existing).unwrap());
+    assert_eq!(copies(), 100, "the dead run's copies are gone");
+    assert_eq!(
+        engine.store().meta(rewind::store::ARCHIVE_PENDING).unwrap(),
+        None
     );
 }

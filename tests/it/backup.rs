@@ -100,3 +100,180 @@ fn snapshot_all_covers_every_stream_head_once() {
     }));
     assert!(all::take_all(&db, None).unwrap().is_empty());
 }
+
+fn rewind(dir: &Path, env: Option<&str>, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rewind"));
+    command.args(args).current_dir(dir);
+    if let Some(spec) = env {
+        command.env("REWIND_CRASH_AT", spec);
+    }
+    command.output().unwrap()
+}
+
+/// `name`: stream `s` of `n` events from `from`, dated 2025 (so that archive moves v1..=4).
+fn archived_db(dir: &Path, name: &str, from: &str, n: u32) {
+    let ok = |args: &[&str]| assert!(rewind(dir, None, args).status.success(), "{args:?}");
+    ok(&["init", name]);
+    for i in 1..=n {
+        let data = format!("{{\"from\":\"{from}\",\"i\":{i}}}");
+        let time = format!("2025-01-{i:02}T00:00:00Z");
+        ok(&["append", name, "s", "E", &data, "--time", &time]);
+    }
+    ok(&["snapshot", name, "s", "--at", "4"]);
+    ok(&["archive", name, "--older-than", "30d"]);
+}
+
+/// Every version's state of `s`, each through a fresh process (archived ones included).
+fn states(dir: &Path, db: &str) -> Vec<String> {
+    let head = {
+        let out = rewind(dir, None, &["state", db, "s", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["provenance"]["version"].as_u64().unwrap()
+    };
+    (1..=head)
+        .map(|v| {
+            let out = rewind(dir, None, &["state", db, "s", "--at", &v.to_string()]);
+            assert!(
+                out.status.success(),
+                "v{v}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_restore_killed_at_any_step_leaves_the_old_pair_or_the_new_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    archived_db(d, "new.db", "N", 7);
+    assert!(
+        rewind(d, None, &["backup", "new.db", "new.bk"])
+            .status
+            .success()
+    );
+    let new = states(d, "new.db");
+    // Each kill point, then the next open: the old pair (6 events of O) or the new (7 of N).
+    for (point, finished) in [(1, false), (2, true), (3, true)] {
+        let _ = std::fs::remove_file(d.join("db.db"));
+        let _ = std::fs::remove_file(d.join("db.db.archive"));
+        archived_db(d, "db.db", "O", 6);
+        let old = states(d, "db.db");
+        let spec = format!("restore:{point}");
+        let out = rewind(d, Some(&spec), &["restore", "new.bk", "db.db", "--force"]);
+        assert!(!out.status.success(), "killed at {spec}");
+        let now = states(d, "db.db");
+        if finished {
+            assert_eq!(now, new, "killed at {spec}: the new pair");
+        } else {
+            assert_eq!(now, old, "killed at {spec}: the old pair");
+        }
+        let verify = rewind(d, None, &["verify", "db.db"]);
+        assert!(
+            verify.status.success(),
+            "{spec}: {}",
+            String::from_utf8_lossy(&verify.stdout)
+        );
+        // Restoring again from there ends on the new pair.
+        assert!(
+            rewind(d, None, &["restore", "new.bk", "db.db", "--force"])
+                .status
+                .success()
+        );
+        assert_eq!(states(d, "db.db"), new);
+    }
+}
+
+#[test]
+fn restore_refuses_a_database_another_process_has_open_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    archived_db(d, "new.db", "N", 5);
+    assert!(
+        rewind(d, None, &["backup", "new.db", "new.bk"])
+            .status
+            .success()
+    );
+    archived_db(d, "db.db", "O", 6);
+    let old = states(d, "db.db");
+    let holder = Engine::new(Store::open(&d.join("db.db"), OpenMode::Existing).unwrap());
+    holder.store().event_totals().unwrap();
+    let out = rewind(d, None, &["restore", "new.bk", "db.db", "--force"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("open in another process"), "{stderr}");
+    drop(holder);
+    assert_eq!(states(d, "db.db"), old, "nothing changed");
+    assert!(!d.join("db.db.restoring").exists());
+}
+
+#[test]
+fn a_restore_while_others_append_leaves_a_sound_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    archived_db(&d, "new.db", "N", 5);
+    assert!(
+        rewind(&d, None, &["backup", "new.db", "new.bk"])
+            .status
+            .success()
+    );
+    archived_db(&d, "db.db", "O", 6);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (mut restored, mut refused) = (0, 0);
+    std::thread::scope(|scope| {
+        for w in 0..2 {
+            let (d, stop) = (&d, &stop);
+            scope.spawn(move || {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // A writer that finds the database locked by a restore says so and
+                    // stops; it never damages it.
+                    let data = format!("{{\"w\":{w},\"i\":{i}}}");
+                    let out = rewind(d, None, &["append", "db.db", &format!("w{w}"), "E", &data]);
+                    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+                    assert!(
+                        out.status.success() || stderr.contains("locked"),
+                        "{stderr}"
+                    );
+                    i += 1;
+                }
+            });
+        }
+        for _ in 0..6 {
+            let out = rewind(&d, None, &["restore", "new.bk", "db.db", "--force"]);
+            if out.status.success() {
+                restored += 1;
+            } else {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(stderr.contains("open in another process"), "{stderr}");
+                refused += 1;
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!(restored + refused, 6);
+    let verify = rewind(&d, None, &["verify", "db.db"]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let names: Vec<String> = {
+        let conn = rusqlite::Connection::open(d.join("db.db")).unwrap();
+        let mut stmt = conn.prepare("SELECT name FROM streams").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(names.len(), unique.len(), "{names:?}");
+}

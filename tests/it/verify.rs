@@ -199,3 +199,79 @@ fn the_cli_exits_one_on_findings_and_zero_without() {
     assert_eq!(report["findings"].as_array().unwrap().len(), 2);
     assert_eq!(report["findings"][0]["kind"], "corrupt");
 }
+
+#[test]
+fn verify_finds_nothing_while_others_append_snapshot_compact_and_archive() {
+    // Many small streams, events dated in the past so that archive has work, snapshots
+    // every 5 events; writers and an archiver run while verify checks again and again.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.db");
+    let start = rewind::time::parse("2025-01-01T00:00:00Z").unwrap();
+    let append_round = |engine: &mut Engine, round: i64| {
+        for s in 0..40 {
+            let mut e = crate::support::ev(&format!("s{s:02}"), "E", json!({ "r": round, "s": s }));
+            e.time = Some(start + round * 3_600_000_000);
+            engine
+                .append(e, rewind::engine::AppendOptions::default())
+                .unwrap();
+        }
+    };
+    {
+        let mut engine = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
+        engine
+            .set_policy(
+                None,
+                &rewind::engine::Policy {
+                    every: Some(5),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        for round in 0..10 {
+            append_round(&mut engine, round);
+        }
+    }
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+            for round in 10..60 {
+                append_round(&mut engine, round);
+                if round % 7 == 0 {
+                    let rules = rewind::model::Rules {
+                        keep_last: Some(2),
+                        ..Default::default()
+                    };
+                    rewind::snapshot::compact::compact(&mut engine, None, &rules, false).unwrap();
+                }
+            }
+        });
+        let archiver = scope.spawn(|| {
+            let mut engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+            // Each run moves what has been covered by a snapshot older than a day.
+            for _ in 0..12 {
+                let now = engine.store().now_us().unwrap();
+                rewind::snapshot::archive::archive(
+                    &mut engine,
+                    now - start - 20 * 3_600_000_000,
+                    now,
+                )
+                .unwrap();
+            }
+        });
+        let mut runs = 0;
+        while !(writer.is_finished() && archiver.is_finished()) || runs < 3 {
+            let report = run(&path);
+            assert!(
+                report.findings.is_empty(),
+                "run {runs}: {:?}",
+                kinds(&report)
+            );
+            runs += 1;
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let report = run(&path);
+    assert!(report.findings.is_empty(), "{:?}", kinds(&report));
+    assert!(report.events >= 2400, "{}", report.events);
+}

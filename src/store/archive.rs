@@ -1,0 +1,409 @@
+//! The sidecar archive (`DB.archive`): made whole, with its identity, before anyone can see
+//! it; attached only when it belongs to its database; and the two moves of an archive run
+//! (copy, then finish), with the recovery after a run that was killed between them.
+//!
+//! An archive belongs to its database: the main file's meta holds `database_id` and the
+//! `archive_id` of its archive; the archive's meta holds the same `archive_id` and the
+//! database's id as `owner`. A file that names another owner, or another archive id, is
+//! refused on every attach, so a leftover archive (a restored, recreated or replaced
+//! database's) is never read as this database's history, nor archived into.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{APPLICATION_ID, ARCHIVE_PENDING, Store, i, schema, sidecar, u};
+use crate::error::{Error, Result};
+use crate::model::StreamId;
+
+/// Meta key: this database's identity; its archive names it as its `owner`.
+pub const DATABASE_ID: &str = "database_id";
+
+/// Meta key, in both files: the identity of the archive paired with the database.
+pub const ARCHIVE_ID: &str = "archive_id";
+
+impl Store {
+    /// The sidecar archive database's file: the database's path with `.archive` appended.
+    pub fn archive_path(&self) -> Option<PathBuf> {
+        self.archive_file.clone()
+    }
+
+    /// Whether the archive is attached.
+    pub fn has_archive(&self) -> bool {
+        self.archive.get()
+    }
+
+    /// Whether the attached archive was made before archives had an identity: it joins its
+    /// database's events exactly, and has yet to be found equal to the snapshots that cover
+    /// it (see `snapshot::archive::adopt`).
+    pub fn archive_is_legacy(&self) -> bool {
+        self.legacy_archive.get()
+    }
+
+    /// Attaches the archive if its file exists and belongs to this database; outside any
+    /// transaction.
+    pub fn attach_archive(&self) -> Result<()> {
+        if self.archive.get() {
+            return Ok(());
+        }
+        let Some(path) = self.archive_path().filter(|p| p.exists()) else {
+            return Ok(());
+        };
+        let name = path
+            .to_str()
+            .ok_or_else(|| Error::Input(format!("{} is not a UTF-8 path", path.display())))?;
+        self.conn.execute("ATTACH DATABASE ?1 AS archive", [name])?;
+        if let Err(err) = self.check_archive(&path) {
+            let _ = self.conn.execute_batch("DETACH DATABASE archive");
+            return Err(err);
+        }
+        self.archive.set(true);
+        Ok(())
+    }
+
+    /// Attaches the archive, making it first if there is none: for an archive run.
+    pub fn create_archive(&self) -> Result<()> {
+        let path = self
+            .archive_path()
+            .ok_or_else(|| Error::Input("a database in memory has no archive".into()))?;
+        if !path.exists() {
+            self.make_archive(&path)?;
+        }
+        self.attach_archive()?;
+        if !self.archive.get() {
+            return Err(Error::Input(format!(
+                "{} could not be made",
+                path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Makes the archive file whole beside the database (schema and identity in a staged
+    /// file, then linked into place), so that no reader ever attaches a half-made one, and
+    /// two runs at once never replace each other's.
+    fn make_archive(&self, path: &Path) -> Result<()> {
+        let database_id = self.meta(DATABASE_ID)?.ok_or_else(|| {
+            Error::Input(
+                "the database has no identity yet; open it once with a write command".into(),
+            )
+        })?;
+        // The pairing is recorded in the main file first: an archive made after a crash here
+        // gets the same id, and one made by another run meanwhile is the same archive.
+        let began = self.begin_plain(true)?;
+        let archive_id = self.end(
+            began,
+            (|| match self.meta(ARCHIVE_ID)? {
+                Some(id) => Ok(id),
+                None => {
+                    let id = self.random_id()?;
+                    self.set_meta(ARCHIVE_ID, &id)?;
+                    Ok(id)
+                }
+            })(),
+        )?;
+        let staged = sidecar(path, &format!(".new-{}", std::process::id()));
+        let io = |at: &Path| {
+            let at = at.to_path_buf();
+            move |cause| Error::Io { path: at, cause }
+        };
+        let _ = std::fs::remove_file(&staged);
+        let made = (|| -> Result<()> {
+            let conn = Connection::open(&staged)?;
+            conn.execute_batch(schema::ARCHIVE)?;
+            conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('owner', ?1), ('archive_id', ?2)",
+                [&database_id, &archive_id],
+            )?;
+            conn.pragma_update(None, "journal_mode", "wal")?;
+            drop(conn);
+            std::fs::File::open(&staged)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&staged))?;
+            // A link never replaces a file: an archive another run made meanwhile stays.
+            match std::fs::hard_link(&staged, path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(_) if !path.exists() => std::fs::rename(&staged, path).map_err(io(path))?,
+                Err(e) => return Err(io(path)(e)),
+            }
+            sync_dir(path);
+            Ok(())
+        })();
+        let _ = std::fs::remove_file(&staged);
+        made
+    }
+
+    /// A new random identity, from SQLite's generator.
+    fn random_id(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("SELECT lower(hex(randomblob(16)))", [], |r| r.get(0))?)
+    }
+
+    /// Whether the attached file is this database's archive.
+    fn check_archive(&self, path: &Path) -> Result<()> {
+        let db = self.path.clone().unwrap_or_default();
+        let refuse = |reason: String| Error::ForeignArchive {
+            db: db.clone(),
+            archive: path.to_path_buf(),
+            reason,
+        };
+        let table = |name: &str| -> Result<bool> {
+            Ok(self
+                .conn
+                .prepare_cached(
+                    "SELECT 1 FROM archive.sqlite_schema WHERE type = 'table' AND name = ?1",
+                )?
+                .query_row([name], |_| Ok(()))
+                .optional()?
+                .is_some())
+        };
+        if !table("events")? {
+            return Err(refuse("it holds no archived events table".into()));
+        }
+        if !table("meta")? {
+            // Made before archives had an identity: it must join the main file exactly.
+            if let Some(problem) = self.legacy_join_problem()? {
+                return Err(refuse(format!(
+                    "it predates archive identities and does not join this database's events: {problem}"
+                )));
+            }
+            self.legacy_archive.set(true);
+            return Ok(());
+        }
+        let archive_meta = |key: &str| -> Result<Option<String>> {
+            Ok(self
+                .conn
+                .prepare_cached("SELECT value FROM archive.meta WHERE key = ?1")?
+                .query_row([key], |r| r.get(0))
+                .optional()?)
+        };
+        let owner = archive_meta("owner")?;
+        let archive_id = archive_meta("archive_id")?;
+        let mine = self.meta(DATABASE_ID)?;
+        if owner.is_none() || owner != mine {
+            return Err(refuse(format!(
+                "it belongs to database {}, this one is {}",
+                owner.as_deref().unwrap_or("(none)"),
+                mine.as_deref().unwrap_or("(none)")
+            )));
+        }
+        match self.meta(ARCHIVE_ID)? {
+            Some(paired) if Some(&paired) != archive_id.as_ref() => Err(refuse(format!(
+                "this database is paired with archive {paired}, the file is archive {}",
+                archive_id.as_deref().unwrap_or("(none)")
+            ))),
+            Some(_) => Ok(()),
+            // Made by a run killed before it recorded the pairing: this database's own.
+            None if !self.read_only => {
+                let id = archive_id.unwrap_or_default();
+                let began = self.begin_plain(true)?;
+                self.end(began, self.set_meta(ARCHIVE_ID, &id))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// For an archive made before archives had an identity: what keeps it from joining the
+    /// main file's events exactly (every stream's versions `1..=archived_upto` there, dense,
+    /// none of them also in the main file, and older than the main file's first), if
+    /// anything.
+    fn legacy_join_problem(&self) -> Result<Option<String>> {
+        let pending = self.meta(ARCHIVE_PENDING)?.is_some();
+        let stray: i64 = self.conn.query_row(
+            "SELECT count(*) FROM archive.events a LEFT JOIN main.streams s ON s.id = a.stream_id
+             WHERE s.id IS NULL OR a.version > s.archived_upto",
+            [],
+            |r| r.get(0),
+        )?;
+        // Copies beyond `archived_upto` are what a killed run leaves; without its mark they
+        // are another database's events.
+        if stray > 0 && !pending {
+            return Ok(Some(format!(
+                "it holds {stray} events that no stream of this database counts as archived"
+            )));
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT s.name, s.archived_upto, count(a.seq), coalesce(min(a.version), 0),
+                    coalesce(max(a.version), 0), max(a.seq),
+                    (SELECT min(m.seq) FROM main.events m WHERE m.stream_id = s.id),
+                    (SELECT count(*) FROM main.events m
+                     WHERE m.stream_id = s.id AND m.version <= s.archived_upto)
+             FROM main.streams s
+             LEFT JOIN archive.events a ON a.stream_id = s.id AND a.version <= s.archived_upto
+             WHERE s.archived_upto > 0 GROUP BY s.id ORDER BY s.name",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let name: String = row.get(0)?;
+            let upto = u(row.get(1)?);
+            let (count, low, high) = (u(row.get(2)?), u(row.get(3)?), u(row.get(4)?));
+            let (last_archived, first_main): (Option<i64>, Option<i64>) =
+                (row.get(5)?, row.get(6)?);
+            let overlap = u(row.get(7)?);
+            let problem = if count != upto || low != 1 || high != upto {
+                Some(format!(
+                    "stream {name:?} is archived up to v{upto}, the file holds {count} of those versions"
+                ))
+            } else if overlap > 0 {
+                Some(format!(
+                    "stream {name:?} has {overlap} of its archived versions in the main file too"
+                ))
+            } else if let (Some(a), Some(m)) = (last_archived, first_main)
+                && a >= m
+            {
+                Some(format!(
+                    "stream {name:?}'s archived events are not older than its first in the main file (seq {a} ≥ {m})"
+                ))
+            } else {
+                None
+            };
+            if problem.is_some() {
+                return Ok(problem);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Gives an archive made before archives had an identity its identity, once it is known
+    /// to be this database's: the archive first, then the pairing in the main file.
+    pub fn adopt_legacy_archive(&self) -> Result<()> {
+        if !self.legacy_archive.get() || self.read_only {
+            return Ok(());
+        }
+        let database_id = self
+            .meta(DATABASE_ID)?
+            .ok_or_else(|| Error::Input("the database has no identity yet".into()))?;
+        let archive_id = self.random_id()?;
+        self.conn.execute_batch(schema::ARCHIVE_META)?;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO archive.meta (key, value) VALUES ('owner', ?1), ('archive_id', ?2)",
+            [&database_id, &archive_id],
+        )?;
+        let began = self.begin(true)?;
+        self.end(began, self.set_meta(ARCHIVE_ID, &archive_id))?;
+        self.legacy_archive.set(false);
+        Ok(())
+    }
+
+    /// Marks an archive run under way, naming the process that runs it.
+    pub fn mark_archive_pending(&self) -> Result<()> {
+        let me = serde_json::to_string(&crate::process::Process::current())
+            .map_err(|e| Error::Input(e.to_string()))?;
+        self.set_meta(ARCHIVE_PENDING, &me)
+    }
+
+    /// Recovers after an archive run that was killed, if one was and the process that ran
+    /// it is known to be gone: a live run's copies are its own to finish. A mark written by
+    /// an earlier rewind (without its process) counts as abandoned.
+    pub(super) fn recover_archive_if_abandoned(&self) -> Result<()> {
+        let Some(mark) = self.meta(ARCHIVE_PENDING)? else {
+            return Ok(());
+        };
+        if let Ok(runner) = serde_json::from_str::<crate::process::Process>(&mark)
+            && !crate::process::Process::current().knows_gone(&runner)
+        {
+            return Ok(());
+        }
+        self.recover_archive()
+    }
+
+    /// After a killed archive run: copies beyond a stream's `archived_upto` were never
+    /// counted as archived (their originals are still in the main file), so they go.
+    fn recover_archive(&self) -> Result<()> {
+        let began = self.begin(true)?;
+        let outcome = (|| {
+            self.conn.execute_batch(
+                "DELETE FROM archive.events
+                 WHERE version > coalesce((SELECT archived_upto FROM main.streams s WHERE s.id = archive.events.stream_id), 0)",
+            )?;
+            self.delete_meta(ARCHIVE_PENDING)
+        })();
+        self.end(began, outcome)
+    }
+
+    /// Copies a stream's events `after < version <= upto` into the archive (idempotent); the
+    /// caller has marked the run pending and commits this on its own.
+    pub fn copy_to_archive(&self, stream_id: StreamId, after: u64, upto: u64) -> Result<usize> {
+        Ok(self.conn.execute(
+            "INSERT OR IGNORE INTO archive.events (seq, stream_id, version, type, ts, data, meta, idem_key)
+             SELECT seq, stream_id, version, type, ts, data, meta, idem_key FROM main.events
+             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3",
+            params![stream_id, i(after), i(upto)],
+        )?)
+    }
+    /// Removes a stream's archived events `after < version <= upto` from the main file and
+    /// records how far it is archived; every one of them must be in the archive already.
+    pub fn finish_archive(&self, stream_id: StreamId, after: u64, upto: u64) -> Result<usize> {
+        let copied: i64 = self.conn.query_row(
+            "SELECT count(*) FROM archive.events WHERE stream_id = ?1 AND version > ?2 AND version <= ?3",
+            params![stream_id, i(after), i(upto)],
+            |r| r.get(0),
+        )?;
+        if u(copied) != upto - after {
+            return Err(Error::Input(format!(
+                "the archive holds {copied} of the {} events to move; nothing was removed",
+                upto - after
+            )));
+        }
+        let max_seq: Option<i64> = self.conn.query_row(
+            "SELECT max(seq) FROM main.events WHERE stream_id = ?1 AND version > ?2 AND version <= ?3",
+            params![stream_id, i(after), i(upto)],
+            |r| r.get(0),
+        )?;
+        let high = self
+            .meta("seq_high_water")?
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        if let Some(max) = max_seq.filter(|m| *m > high) {
+            self.set_meta("seq_high_water", &max.to_string())?;
+        }
+        // Only from where this run planned: another run that moved the stream meanwhile must
+        // not be undone (this transaction then rolls back whole).
+        let moved = self.conn.execute(
+            "UPDATE streams SET archived_upto = ?2 WHERE id = ?1 AND archived_upto = ?3",
+            params![stream_id, i(upto), i(after)],
+        )?;
+        if moved != 1 {
+            return Err(Error::Input(
+                "another archive run moved this stream meanwhile; nothing was removed, run archive again".into(),
+            ));
+        }
+        let removed = self.conn.execute(
+            "DELETE FROM main.events WHERE stream_id = ?1 AND version > ?2 AND version <= ?3",
+            params![stream_id, i(after), i(upto)],
+        )?;
+        Ok(removed)
+    }
+
+    /// Events and bytes in the archive (0, 0 without one).
+    pub fn archive_totals(&self) -> Result<(u64, u64)> {
+        if !self.archive.get() {
+            return Ok((0, 0));
+        }
+        let events: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM archive.events", [], |r| r.get(0))?;
+        let bytes = self
+            .archive_path()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len());
+        Ok((u(events), bytes))
+    }
+}
+
+/// Makes a rename or link in `path`'s folder durable (best effort: not every system can).
+pub(super) fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
