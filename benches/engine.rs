@@ -269,7 +269,7 @@ fn big(which: &[String]) {
         let bytes = rewind::codec::canonical(&state);
         enc.push(t.elapsed());
         let t = Instant::now();
-        std::hint::black_box(rewind::codec::checksum(&bytes));
+        std::hint::black_box(rewind::codec::checksum(&[], &bytes));
         sum.push(t.elapsed());
         let t = Instant::now();
         std::hint::black_box(rewind::codec::compress(&bytes).unwrap());
@@ -320,7 +320,16 @@ fn big(which: &[String]) {
         .unwrap();
     // The delta the policy would store k events after the base, and what encoding it costs.
     let base_blob = delta_engine.store().snapshot_blob(full.id).unwrap();
-    let base = rewind::codec::canonical_bytes(&base_blob, full.raw_size, &full.checksum).unwrap();
+    let place = |version, kind, base: Option<&[u8]>| {
+        rewind::codec::binding("big", version, &full.fingerprint, kind, base)
+    };
+    let base = rewind::codec::canonical_bytes(
+        &base_blob,
+        full.raw_size,
+        &full.checksum,
+        &place(full.version, "full", None),
+    )
+    .unwrap();
     for k in [1u64, 10, 100] {
         let state = delta_engine
             .state_at("big", Target::Version(1 + k))
@@ -330,7 +339,8 @@ fn big(which: &[String]) {
         let mut size = 0;
         for _ in 0..10 {
             let started = Instant::now();
-            let delta = rewind::codec::encode_delta(&state, &base).unwrap();
+            let binding = place(1 + k, "delta", Some(&full.checksum));
+            let delta = rewind::codec::encode_delta(&state, &base, &binding).unwrap();
             takes.push(started.elapsed());
             size = delta.blob.len();
         }

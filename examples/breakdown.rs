@@ -37,7 +37,7 @@ fn main() {
         std::hint::black_box(serde_json::to_vec(&v).unwrap());
     });
     t("blake3", &mut || {
-        std::hint::black_box(rewind::codec::checksum(&bytes));
+        std::hint::black_box(rewind::codec::checksum(&[], &bytes));
     });
     for level in [-5, -1, 1, 3] {
         let c = zstd::bulk::compress(&bytes, level).unwrap();
@@ -46,9 +46,9 @@ fn main() {
         });
     }
     let blob = rewind::codec::compress(&bytes).unwrap();
-    let sum = rewind::codec::checksum(&bytes);
+    let sum = rewind::codec::checksum(&[], &bytes);
     t("decode (all)", &mut || {
-        std::hint::black_box(rewind::codec::decode(&blob, bytes.len() as u64, &sum).unwrap());
+        std::hint::black_box(rewind::codec::decode(&blob, bytes.len() as u64, &sum, &[]).unwrap());
     });
     t("zstd decompress", &mut || {
         std::hint::black_box(zstd::bulk::decompress(&blob, bytes.len()).unwrap());

@@ -96,9 +96,41 @@ fn write_scalar(value: &Value, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(&mut *out, value);
 }
 
-/// blake3 of the canonical bytes.
-pub fn checksum(canonical: &[u8]) -> [u8; 32] {
-    *blake3::hash(canonical).as_bytes()
+/// blake3 of the canonical bytes, after a snapshot's binding (empty for none).
+pub fn checksum(binding: &[u8], canonical: &[u8]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(binding);
+    hasher.update(canonical);
+    *hasher.finalize().as_bytes()
+}
+
+/// What a snapshot's checksum covers besides its content: where it belongs (the stream's
+/// name, since ids are per file, and the version), the reducer it was built with, whether it
+/// is full or a delta, and a delta's base (by the base's own checksum). A row moved to
+/// another version or stream, given another reducer or another base, no longer checks out.
+pub fn binding(
+    stream: &str,
+    version: u64,
+    fingerprint: &str,
+    kind: &str,
+    base_checksum: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + stream.len() + fingerprint.len());
+    out.extend_from_slice(b"rewind snapshot 1\0");
+    for text in [stream, fingerprint, kind] {
+        out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
+    }
+    out.extend_from_slice(&version.to_le_bytes());
+    match base_checksum {
+        Some(base) => {
+            out.push(1);
+            out.extend_from_slice(&(base.len() as u64).to_le_bytes());
+            out.extend_from_slice(base);
+        }
+        None => out.push(0),
+    }
+    out
 }
 
 /// A state encoded for storage.
@@ -128,7 +160,7 @@ fn workers() -> usize {
 /// `size_hint`, e.g. the stream's last snapshot size) is split at top-level keys into one
 /// part per core, each serialised and compressed on its own thread; the frames are stored
 /// back to back, which is itself a valid zstd stream of the whole canonical text.
-pub fn encode(value: &Value, size_hint: u64) -> Result<Encoded, CodecError> {
+pub fn encode(value: &Value, size_hint: u64, binding: &[u8]) -> Result<Encoded, CodecError> {
     let parts = match value {
         Value::Object(map)
             if size_hint >= PARALLEL_MIN_BYTES && map.len() >= 2 && workers() > 1 =>
@@ -142,6 +174,7 @@ pub fn encode(value: &Value, size_hint: u64) -> Result<Encoded, CodecError> {
         }
     };
     let mut hasher = blake3::Hasher::new();
+    hasher.update(binding);
     let mut raw_size = 0;
     let mut blob = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
     for (text, frame) in &parts {
@@ -298,8 +331,13 @@ fn frames(mut blob: &[u8], raw_size: u64) -> Result<Vec<(&[u8], usize)>, CodecEr
 /// Decompresses a blob, refusing one whose frames declare or produce other than `raw_size`
 /// bytes, checks the result against `expected`, and parses it (a multi-frame blob on one
 /// thread per frame).
-pub fn decode(blob: &[u8], raw_size: u64, expected: &[u8]) -> Result<Value, CodecError> {
-    parse(verified_parts(blob, raw_size, expected, None)?)
+pub fn decode(
+    blob: &[u8],
+    raw_size: u64,
+    expected: &[u8],
+    binding: &[u8],
+) -> Result<Value, CodecError> {
+    parse(verified_parts(blob, raw_size, expected, binding, None)?)
 }
 
 /// As [`decode`] for a delta: every frame was compressed with `base` (its full snapshot's
@@ -308,20 +346,33 @@ pub fn decode_delta(
     blob: &[u8],
     raw_size: u64,
     expected: &[u8],
+    binding: &[u8],
     base: &[u8],
 ) -> Result<Value, CodecError> {
-    parse(verified_parts(blob, raw_size, expected, Some(base))?)
+    parse(verified_parts(
+        blob,
+        raw_size,
+        expected,
+        binding,
+        Some(base),
+    )?)
 }
 
 /// The canonical bytes a full snapshot holds, checked but not parsed: a delta's base.
-pub fn canonical_bytes(blob: &[u8], raw_size: u64, expected: &[u8]) -> Result<Vec<u8>, CodecError> {
-    Ok(verified_parts(blob, raw_size, expected, None)?.concat())
+pub fn canonical_bytes(
+    blob: &[u8],
+    raw_size: u64,
+    expected: &[u8],
+    binding: &[u8],
+) -> Result<Vec<u8>, CodecError> {
+    Ok(verified_parts(blob, raw_size, expected, binding, None)?.concat())
 }
 
 fn verified_parts(
     blob: &[u8],
     raw_size: u64,
     expected: &[u8],
+    binding: &[u8],
     prefix: Option<&[u8]>,
 ) -> Result<Vec<Vec<u8>>, CodecError> {
     let frames = frames(blob, raw_size)?;
@@ -348,6 +399,7 @@ fn verified_parts(
         })?
     };
     let mut hasher = blake3::Hasher::new();
+    hasher.update(binding);
     for part in &parts {
         hasher.update(part);
     }
@@ -376,7 +428,7 @@ fn window_log(base: usize, data: usize) -> u32 {
 /// Encodes a state as a delta against `base`, the canonical bytes of the stream's last full
 /// snapshot: zstd with `base` as reference prefix, long-distance matching and a window that
 /// covers both, so unchanged stretches cost a few bytes each.
-pub fn encode_delta(value: &Value, base: &[u8]) -> Result<Encoded, CodecError> {
+pub fn encode_delta(value: &Value, base: &[u8], binding: &[u8]) -> Result<Encoded, CodecError> {
     use zstd::zstd_safe::{CCtx, CParameter};
     let text = canonical(value);
     let z = |e: usize| CodecError::Zstd(zstd::zstd_safe::get_error_name(e).to_string());
@@ -394,7 +446,7 @@ pub fn encode_delta(value: &Value, base: &[u8]) -> Result<Encoded, CodecError> {
     cctx.compress2(&mut blob, &text).map_err(z)?;
     Ok(Encoded {
         raw_size: text.len() as u64,
-        checksum: checksum(&text),
+        checksum: checksum(binding, &text),
         blob,
     })
 }
@@ -490,7 +542,7 @@ mod tests {
         let bytes = canonical(&v);
         let blob = compress(&bytes).unwrap();
         assert_eq!(
-            decode(&blob, bytes.len() as u64, &checksum(&bytes)).unwrap(),
+            decode(&blob, bytes.len() as u64, &checksum(&[], &bytes), &[]).unwrap(),
             v
         );
     }
@@ -502,14 +554,14 @@ mod tests {
         let mut blob = compress(&bytes).unwrap();
         let last = blob.len() - 1;
         blob[last] ^= 0x55;
-        assert!(decode(&blob, bytes.len() as u64, &checksum(&bytes)).is_err());
+        assert!(decode(&blob, bytes.len() as u64, &checksum(&[], &bytes), &[]).is_err());
     }
 
     #[test]
     fn recorded_size_bounds_decompression() {
         let bytes = canonical(&json!({"k": "v".repeat(1000)}));
         let blob = compress(&bytes).unwrap();
-        let err = decode(&blob, 10, &checksum(&bytes)).unwrap_err();
+        let err = decode(&blob, 10, &checksum(&[], &bytes), &[]).unwrap_err();
         assert!(
             matches!(err, CodecError::Size { expected: 10, .. }),
             "{err}"
@@ -524,11 +576,38 @@ mod tests {
             decode(
                 &blob[..blob.len() / 2],
                 bytes.len() as u64,
-                &checksum(&bytes)
+                &checksum(&[], &bytes),
+                &[]
             )
             .is_err()
         );
-        assert!(decode(&[], bytes.len() as u64, &checksum(&bytes)).is_err());
+        assert!(decode(&[], bytes.len() as u64, &checksum(&[], &bytes), &[]).is_err());
+    }
+
+    #[test]
+    fn a_checksum_binds_the_stream_version_reducer_kind_and_base() {
+        let v = json!({"a": 1});
+        let place = binding("s", 4, "merge", "full", None);
+        let e = encode(&v, 0, &place).unwrap();
+        assert_eq!(decode(&e.blob, e.raw_size, &e.checksum, &place).unwrap(), v);
+        for elsewhere in [
+            binding("t", 4, "merge", "full", None),
+            binding("s", 3, "merge", "full", None),
+            binding("s", 4, "patch", "full", None),
+            binding("s", 4, "merge", "delta", None),
+            binding("s", 4, "merge", "full", Some(&[7; 32])),
+            Vec::new(),
+        ] {
+            assert_eq!(
+                decode(&e.blob, e.raw_size, &e.checksum, &elsewhere).unwrap_err(),
+                CodecError::Checksum
+            );
+        }
+        // Fields are length-prefixed: moving a byte from one to the next is another binding.
+        assert_ne!(
+            binding("ab", 1, "c", "full", None),
+            binding("a", 1, "bc", "full", None)
+        );
     }
 
     #[test]
@@ -536,7 +615,7 @@ mod tests {
         let bytes = canonical(&json!({"a": 1}));
         let blob = compress(&bytes).unwrap();
         assert_eq!(
-            decode(&blob, bytes.len() as u64, &[0; 32]).unwrap_err(),
+            decode(&blob, bytes.len() as u64, &[0; 32], &[]).unwrap_err(),
             CodecError::Checksum
         );
     }
@@ -575,8 +654,8 @@ mod tests {
         let e = multi_frame(&v);
         assert_eq!(frames(&e.blob, e.raw_size).unwrap().len(), 3);
         assert_eq!(e.raw_size, canonical(&v).len() as u64);
-        assert_eq!(e.checksum, checksum(&canonical(&v)));
-        assert_eq!(decode(&e.blob, e.raw_size, &e.checksum).unwrap(), v);
+        assert_eq!(e.checksum, checksum(&[], &canonical(&v)));
+        assert_eq!(decode(&e.blob, e.raw_size, &e.checksum, &[]).unwrap(), v);
         // The single-frame decoder of any zstd tool reads it whole, too.
         assert_eq!(
             zstd::bulk::decompress(&e.blob, canonical(&v).len()).unwrap(),
@@ -587,9 +666,9 @@ mod tests {
     #[test]
     fn encode_splits_only_large_objects() {
         let v = big_object();
-        let small = encode(&v, 0).unwrap();
+        let small = encode(&v, 0, &[]).unwrap();
         assert_eq!(frames(&small.blob, small.raw_size).unwrap().len(), 1);
-        let large = encode(&v, PARALLEL_MIN_BYTES).unwrap();
+        let large = encode(&v, PARALLEL_MIN_BYTES, &[]).unwrap();
         assert_eq!(
             frames(&large.blob, large.raw_size).unwrap().len(),
             workers().min(3000)
@@ -599,7 +678,7 @@ mod tests {
             (small.raw_size, small.checksum)
         );
         assert_eq!(
-            decode(&large.blob, large.raw_size, &large.checksum).unwrap(),
+            decode(&large.blob, large.raw_size, &large.checksum, &[]).unwrap(),
             v
         );
     }
@@ -611,13 +690,13 @@ mod tests {
         let mut flipped = e.blob.clone();
         let at = flipped.len() - 40;
         flipped[at] ^= 0x5A;
-        assert!(decode(&flipped, e.raw_size, &e.checksum).is_err());
+        assert!(decode(&flipped, e.raw_size, &e.checksum, &[]).is_err());
         // Dropping the last frame changes the declared total.
         let two = frames(&e.blob, e.raw_size).unwrap()[..2]
             .iter()
             .map(|f| f.0.len())
             .sum::<usize>();
-        let err = decode(&e.blob[..two], e.raw_size, &e.checksum).unwrap_err();
+        let err = decode(&e.blob[..two], e.raw_size, &e.checksum, &[]).unwrap_err();
         assert!(matches!(err, CodecError::Size { .. }), "{err}");
     }
 
@@ -629,8 +708,8 @@ mod tests {
         for k in (0..3000).step_by(100) {
             next[format!("key_{k:05}")]["n"] = json!(-1);
         }
-        let full = encode(&next, 0).unwrap();
-        let delta = encode_delta(&next, &base).unwrap();
+        let full = encode(&next, 0, &[]).unwrap();
+        let delta = encode_delta(&next, &base, &[]).unwrap();
         assert_eq!(
             (delta.raw_size, delta.checksum),
             (full.raw_size, full.checksum)
@@ -642,12 +721,12 @@ mod tests {
             full.blob.len()
         );
         assert_eq!(
-            decode_delta(&delta.blob, delta.raw_size, &delta.checksum, &base).unwrap(),
+            decode_delta(&delta.blob, delta.raw_size, &delta.checksum, &[], &base).unwrap(),
             next
         );
         // Without its base, or with another one, it does not decode to a state.
-        assert!(decode(&delta.blob, delta.raw_size, &delta.checksum).is_err());
+        assert!(decode(&delta.blob, delta.raw_size, &delta.checksum, &[]).is_err());
         let other = canonical(&json!({"other": "base"}));
-        assert!(decode_delta(&delta.blob, delta.raw_size, &delta.checksum, &other).is_err());
+        assert!(decode_delta(&delta.blob, delta.raw_size, &delta.checksum, &[], &other).is_err());
     }
 }

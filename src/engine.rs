@@ -209,6 +209,10 @@ pub struct AppendOptions {
     pub no_snapshots: bool,
 }
 
+/// Meta key set by the migration to schema 4 until the engine has bound the snapshots made
+/// before it.
+const BIND_PENDING: &str = "bind_pending";
+
 /// The reconstruction engine over one open database.
 pub struct Engine {
     store: Store,
@@ -243,7 +247,99 @@ impl Engine {
             engine.read(Self::check_legacy_archive)?;
             engine.store.adopt_legacy_archive()?;
         }
+        if !engine.store.is_read_only() && engine.store.meta(BIND_PENDING)?.is_some() {
+            engine.write(Self::bind_snapshots)?;
+        }
         Ok(engine)
+    }
+
+    /// Binds the snapshots of a file from before snapshots were bound to their place (see
+    /// `codec::binding`): each one that equals the replay of the events before it gets a
+    /// checksum that covers where it belongs; the others stay unbound, are never used, and
+    /// are listed in the maintenance log (and by `verify`).
+    fn bind_snapshots(&mut self) -> Result<()> {
+        let started = Instant::now();
+        let mut unbound = Vec::new();
+        for stream in self.store.streams()? {
+            let reducer = self.reducer(&stream.reducer)?;
+            let fingerprint = reducer.fingerprint().to_string();
+            let mut state = Value::Object(serde_json::Map::new());
+            let (mut at, mut replayable) = (0, true);
+            let mut bound: HashMap<i64, [u8; 32]> = HashMap::new();
+            let mut rebind = Vec::new();
+            for snap in self.store.snapshots(Some(stream.id))? {
+                let mut refuse = |why: &str| {
+                    unbound.push(serde_json::json!({"stream": stream.name, "version": snap.version, "why": why}));
+                };
+                if !replayable || snap.version > stream.head {
+                    refuse("no replay reaches it");
+                    continue;
+                }
+                if self
+                    .replay_onto(&stream, &reducer, &mut state, at, snap.version, |_, _| {})
+                    .is_err()
+                {
+                    replayable = false;
+                    refuse("no replay reaches it");
+                    continue;
+                }
+                at = snap.version;
+                if snap.fingerprint != fingerprint {
+                    refuse("built with another reducer");
+                    continue;
+                }
+                let base = match snap.base_id {
+                    None => None,
+                    Some(id) => match bound.get(&id) {
+                        Some(sum) => Some(*sum),
+                        None => {
+                            refuse("its base is not bound");
+                            continue;
+                        }
+                    },
+                };
+                // Bound already (taken since the upgrade): nothing to do.
+                if self
+                    .snapshot_blobs_as(&snap, &fingerprint, true)
+                    .and_then(|b| b.decode())
+                    .is_ok_and(|stored| stored == state)
+                {
+                    bound.insert(snap.id, snap.checksum.clone().try_into().unwrap_or([0; 32]));
+                    continue;
+                }
+                match self
+                    .snapshot_blobs_as(&snap, &fingerprint, false)
+                    .and_then(|b| b.decode())
+                {
+                    Ok(stored) if stored == state => {
+                        let binding = codec::binding(
+                            &stream.name,
+                            snap.version,
+                            &snap.fingerprint,
+                            &snap.kind,
+                            base.as_ref().map(|b| &b[..]),
+                        );
+                        let sum = codec::checksum(&binding, &codec::canonical(&state));
+                        bound.insert(snap.id, sum);
+                        // Written once the stream is done: a delta after it still reads
+                        // its base by the checksum it had.
+                        rebind.push((snap.id, sum));
+                    }
+                    Ok(_) => refuse("it differs from the replay of the events before it"),
+                    Err(reason) => refuse(&reason),
+                }
+            }
+            for (id, sum) in rebind {
+                self.store.set_snapshot_checksum(id, &sum)?;
+            }
+        }
+        self.store.delete_meta(BIND_PENDING)?;
+        self.store.log(
+            "bind",
+            None,
+            &serde_json::json!({ "unbound": unbound }),
+            elapsed_us(started),
+        )
     }
 
     fn check_legacy_archive(&mut self) -> Result<()> {
@@ -597,6 +693,17 @@ impl Engine {
         snap: &SnapshotMeta,
         fingerprint: &str,
     ) -> Result<SnapshotBlobs, String> {
+        self.snapshot_blobs_as(snap, fingerprint, self.store.binds_snapshots())
+    }
+
+    /// As [`Engine::snapshot_blobs`], checking where the snapshot belongs (`bound`) or not
+    /// (a file from before snapshots were bound).
+    fn snapshot_blobs_as(
+        &self,
+        snap: &SnapshotMeta,
+        fingerprint: &str,
+        bound: bool,
+    ) -> Result<SnapshotBlobs, String> {
         if snap.fingerprint != fingerprint {
             return Err(format!(
                 "stale: built with reducer {}, the stream now uses {fingerprint}",
@@ -635,11 +742,43 @@ impl Engine {
             }
             (kind, _) => return Err(format!("a {kind} snapshot with an inconsistent base")),
         };
+        let (binding, base_binding) = if bound {
+            self.bindings(snap, base.as_ref().map(|b| &b.0))?
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Ok(SnapshotBlobs {
             snap: snap.clone(),
             blob,
             base,
+            binding,
+            base_binding,
         })
+    }
+
+    /// What a snapshot's checksum (and its base's) covers besides its content: nothing in a
+    /// file from before snapshots were bound to their place (read as it is).
+    fn bindings(
+        &self,
+        snap: &SnapshotMeta,
+        base: Option<&SnapshotMeta>,
+    ) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let name = self
+            .store
+            .stream_name(snap.stream_id)
+            .map_err(|e| format!("unreadable: {}", crate::error::describe(&e)))?
+            .ok_or_else(|| format!("its stream #{} is missing", snap.stream_id))?;
+        let binding = codec::binding(
+            &name,
+            snap.version,
+            &snap.fingerprint,
+            &snap.kind,
+            base.map(|b| b.checksum.as_slice()),
+        );
+        let base_binding = base.map_or_else(Vec::new, |b| {
+            codec::binding(&name, b.version, &b.fingerprint, "full", None)
+        });
+        Ok((binding, base_binding))
     }
 
     fn cached_floor(&mut self, stream: StreamId, fingerprint: &str, version: u64) -> Option<u64> {
@@ -856,7 +995,12 @@ impl Engine {
         let state = self
             .decode_snapshot(&snap, &snap.fingerprint)
             .map_err(Error::Input)?;
-        let encoded = codec::encode(&state, snap.raw_size)
+        let name = self
+            .store
+            .stream_name(snap.stream_id)?
+            .ok_or_else(missing)?;
+        let binding = codec::binding(&name, snap.version, &snap.fingerprint, "full", None);
+        let encoded = codec::encode(&state, snap.raw_size, &binding)
             .map_err(|e| Error::Input(format!("encoding snapshot #{id}: {e}")))?;
         self.store
             .rewrite_as_full(id, encoded.raw_size, &encoded.checksum, &encoded.blob)?;
@@ -899,21 +1043,44 @@ pub(crate) struct SnapshotBlobs {
     snap: SnapshotMeta,
     blob: Vec<u8>,
     base: Option<(SnapshotMeta, Vec<u8>)>,
+    /// What the checksum covers besides the content (see `codec::binding`).
+    binding: Vec<u8>,
+    /// The same for the base.
+    base_binding: Vec<u8>,
 }
 
 impl SnapshotBlobs {
     /// Decompresses, checks and parses the state.
     pub(crate) fn decode(&self) -> Result<Value, String> {
         let snap = &self.snap;
+        let why = |e: codec::CodecError| {
+            match e {
+            codec::CodecError::Checksum => {
+                "checksum mismatch: its content, or where it belongs (stream, version, reducer, base), was altered".to_string()
+            }
+            other => other.to_string(),
+        }
+        };
         match &self.base {
             None => {
-                codec::decode(&self.blob, snap.raw_size, &snap.checksum).map_err(|e| e.to_string())
+                codec::decode(&self.blob, snap.raw_size, &snap.checksum, &self.binding).map_err(why)
             }
             Some((base, base_blob)) => {
-                let bytes = codec::canonical_bytes(base_blob, base.raw_size, &base.checksum)
-                    .map_err(|e| format!("its base v{} is bad: {e}", base.version))?;
-                codec::decode_delta(&self.blob, snap.raw_size, &snap.checksum, &bytes)
-                    .map_err(|e| e.to_string())
+                let bytes = codec::canonical_bytes(
+                    base_blob,
+                    base.raw_size,
+                    &base.checksum,
+                    &self.base_binding,
+                )
+                .map_err(|e| format!("its base v{} is bad: {}", base.version, why(e)))?;
+                codec::decode_delta(
+                    &self.blob,
+                    snap.raw_size,
+                    &snap.checksum,
+                    &self.binding,
+                    &bytes,
+                )
+                .map_err(why)
             }
         }
     }
@@ -1055,12 +1222,14 @@ fn store_snapshot(store: &Store, shot: &Shot<'_>) -> Result<SnapshotMeta> {
             shot.stream.name, shot.version
         ))
     };
+    let name = shot.stream.name.as_str();
     let base = if shot.full_every > 1 && !store.has_snapshot(shot.stream.id, shot.version)? {
         match store.delta_base(shot.stream.id, shot.fingerprint, shot.version)? {
             Some((base, deltas)) if deltas + 1 < shot.full_every => {
                 let blob = store.snapshot_blob(base.id)?;
+                let binding = codec::binding(name, base.version, &base.fingerprint, "full", None);
                 // A base that does not check out is no base: take a full snapshot instead.
-                codec::canonical_bytes(&blob, base.raw_size, &base.checksum)
+                codec::canonical_bytes(&blob, base.raw_size, &base.checksum, &binding)
                     .ok()
                     .map(|bytes| (base, bytes))
             }
@@ -1073,17 +1242,27 @@ fn store_snapshot(store: &Store, shot: &Shot<'_>) -> Result<SnapshotMeta> {
     // worth the dependency, and a full snapshot (the next base) is stored instead.
     let delta = match base {
         Some((base, bytes)) => {
-            let encoded = codec::encode_delta(shot.state, &bytes).map_err(failed)?;
+            let binding = codec::binding(
+                name,
+                shot.version,
+                shot.fingerprint,
+                "delta",
+                Some(&base.checksum),
+            );
+            let encoded = codec::encode_delta(shot.state, &bytes, &binding).map_err(failed)?;
             (encoded.blob.len() as u64 * 2 <= base.stored_size).then_some((encoded, base.id))
         }
         None => None,
     };
     let (encoded, base_id) = match delta {
         Some((encoded, base_id)) => (encoded, Some(base_id)),
-        None => (
-            codec::encode(shot.state, shot.size_hint).map_err(failed)?,
-            None,
-        ),
+        None => {
+            let binding = codec::binding(name, shot.version, shot.fingerprint, "full", None);
+            (
+                codec::encode(shot.state, shot.size_hint, &binding).map_err(failed)?,
+                None,
+            )
+        }
     };
     crate::failpoint::point("snapshot");
     store.insert_snapshot(&NewSnapshot {

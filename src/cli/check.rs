@@ -109,7 +109,7 @@ pub struct StatsArgs {
 }
 
 pub(super) fn stats(args: &StatsArgs) -> Result<()> {
-    let mut engine = super::open(&args.db, crate::store::OpenMode::Existing)?;
+    let mut engine = super::open(&args.db, crate::store::OpenMode::ReadOnly)?;
     let stats = crate::snapshot::stats::stats(&mut engine)?;
     let mut out = stdout();
     if args.json.json {

@@ -32,7 +32,7 @@ pub struct ExportArgs {
 }
 
 pub(super) fn export(args: &ExportArgs) -> Result<()> {
-    let mut engine = open(&args.db, OpenMode::Existing)?;
+    let mut engine = open(&args.db, OpenMode::ReadOnly)?;
     let stream = match &args.stream {
         Some(name) => Some(engine.store().require_stream(name)?),
         None => None,
@@ -70,7 +70,7 @@ pub struct StreamsArgs {
 }
 
 pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
-    let engine = open(&args.db, OpenMode::Existing)?;
+    let engine = open(&args.db, OpenMode::ReadOnly)?;
     let streams = engine.store().streams()?;
     let mut out = stdout();
     if args.json.json {
@@ -113,7 +113,7 @@ pub struct LogArgs {
 }
 
 pub(super) fn log(args: &LogArgs) -> Result<()> {
-    let engine = open(&args.db, OpenMode::Existing)?;
+    let engine = open(&args.db, OpenMode::ReadOnly)?;
     let store = engine.store();
     let events = match &args.stream {
         Some(name) => {
@@ -163,7 +163,7 @@ pub struct StateArgs {
 }
 
 pub(super) fn state(args: &StateArgs) -> Result<()> {
-    let mut engine = open(&args.db, OpenMode::Existing)?;
+    let mut engine = open(&args.db, OpenMode::ReadOnly)?;
     let target = args.target.target()?;
     let rec = engine.read(|e| e.state_at(&args.stream, target))?;
     let version = rec.provenance.version;
@@ -219,7 +219,7 @@ pub struct DiffArgs {
 }
 
 pub(super) fn diff(args: &DiffArgs) -> Result<()> {
-    let mut engine = open(&args.db, OpenMode::Existing)?;
+    let mut engine = open(&args.db, OpenMode::ReadOnly)?;
     let stream = engine.store().require_stream(&args.stream)?;
     let (from, to) = match (args.from, args.to) {
         (Some(a), Some(b)) => (a, b),
@@ -302,7 +302,7 @@ pub struct BlameArgs {
 }
 
 pub(super) fn blame(args: &BlameArgs) -> Result<()> {
-    let mut engine = open(&args.db, OpenMode::Existing)?;
+    let mut engine = open(&args.db, OpenMode::ReadOnly)?;
     let target = args.target.target()?;
     let events = engine.read(|e| e.blame(&args.stream, &args.path, target))?;
     let mut out = stdout();
@@ -335,7 +335,7 @@ pub struct SnapshotsArgs {
 }
 
 pub(super) fn snapshots(args: &SnapshotsArgs) -> Result<()> {
-    let engine = open(&args.db, OpenMode::Existing)?;
+    let engine = open(&args.db, OpenMode::ReadOnly)?;
     let store = engine.store();
     let streams = store.streams()?;
     let id = match &args.stream {

@@ -58,6 +58,8 @@ pub struct Store {
     archive: std::cell::Cell<bool>,
     /// Whether the attached archive predates archive identities (see `archive.rs`).
     legacy_archive: std::cell::Cell<bool>,
+    /// The file's schema version (older ones are read as they are when opened read-only).
+    schema: i64,
     /// The archive's file (the database's path with `.archive` appended), computed once:
     /// every transaction looks for it.
     archive_file: Option<PathBuf>,
@@ -349,6 +351,11 @@ impl Store {
             busy_ms: BUSY_TIMEOUT_MS,
             archive: std::cell::Cell::new(false),
             legacy_archive: std::cell::Cell::new(false),
+            schema: version.max(if mode == OpenMode::ReadOnly {
+                0
+            } else {
+                schema::VERSION
+            }),
             archive_file,
         };
         // Read as it is without writing; migrated by anything that may write.
@@ -380,9 +387,36 @@ impl Store {
             }
             self.conn
                 .pragma_update(None, "application_id", APPLICATION_ID)?;
+            if from == 0 {
+                // A new database has no snapshots from before they were bound.
+                self.delete_meta("bind_pending")?;
+            }
             Ok(())
         })();
         self.end(began, outcome)
+    }
+
+    /// Whether snapshots' checksums cover where they belong (schema 4 and later; an older
+    /// file opened read-only is read as it is).
+    pub fn binds_snapshots(&self) -> bool {
+        self.schema >= 4
+    }
+
+    /// A stream's name by its row id.
+    pub fn stream_name(&self, id: StreamId) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT name FROM streams WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Replaces a snapshot's checksum (when binding snapshots made before bindings).
+    pub fn set_snapshot_checksum(&self, id: i64, checksum: &[u8; 32]) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE snapshots SET checksum = ?2 WHERE id = ?1")?
+            .execute(params![id, &checksum[..]])?;
+        Ok(())
     }
 
     /// Changes how long writes wait for another process's lock (default [`BUSY_TIMEOUT_MS`]).

@@ -75,6 +75,12 @@ ALTER TABLE streams ADD COLUMN archived_upto INTEGER NOT NULL DEFAULT 0;
 INSERT INTO meta (key, value) SELECT 'database_id', lower(hex(randomblob(16)))
 WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'database_id');
 ",
+    r"
+-- v4: a snapshot's checksum also covers where it belongs (stream name, version, reducer,
+-- kind, base). Snapshots from before are bound by the engine once they are found equal to
+-- their replay; until then (and the others for good) they are not used.
+INSERT OR REPLACE INTO meta (key, value) VALUES ('bind_pending', '1');
+",
 ];
 
 /// The oldest schema a read-only open reads as it is (a writable open migrates it).
