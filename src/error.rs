@@ -44,6 +44,12 @@ pub enum Error {
         /// How it was told apart.
         reason: String,
     },
+    /// The file (or its folder, or the medium) cannot be written; reading it still works.
+    #[error(
+        "{}: cannot be written (no permission, or a read-only file system); read commands and `rewind open --read-only` still read it",
+        .0.display()
+    )]
+    NotWritable(PathBuf),
     /// Another connection held the write lock longer than the busy timeout.
     #[error("the database is locked by another process (waited {waited_ms} ms); try again")]
     Locked {
@@ -144,6 +150,13 @@ impl From<rusqlite::Error> for Error {
             },
             _ => Self::Sqlite(err),
         }
+    }
+}
+
+impl Error {
+    /// Whether SQLite found the file damaged (a page it cannot make sense of).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, Self::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt))
     }
 }
 

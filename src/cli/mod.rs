@@ -187,7 +187,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// Opens a database for a command; read commands never create one.
 fn open(db: &DbArg, mode: OpenMode) -> Result<Engine> {
     // The store's errors already name the file.
-    Ok(Engine::open(&db.db, mode)?)
+    let engine = Engine::open(&db.db, mode)?;
+    if let Some(note) = engine.store().note() {
+        eprintln!("rewind: note: {}", safe_message(note));
+    }
+    Ok(engine)
 }
 
 pub use output::safe_message;

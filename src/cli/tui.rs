@@ -30,23 +30,29 @@ pub struct OpenArgs {
     read_only: bool,
 }
 
-/// Opens a database for the debugger: read-only when asked, or when the file cannot be
-/// written.
-fn open_engine(db: &std::path::Path, read_only: bool) -> Result<crate::Engine> {
-    if read_only {
-        return Ok(crate::Engine::open(db, OpenMode::ReadOnly)?);
-    }
-    let writable = std::fs::metadata(db)
-        .map(|m| !m.permissions().readonly())
-        .unwrap_or(true);
-    Ok(crate::Engine::open(
-        db,
-        if writable {
-            OpenMode::Existing
-        } else {
-            OpenMode::ReadOnly
-        },
-    )?)
+/// Opens a database for the debugger: read-only when asked, or, with a message for the
+/// status line, when the file (or its folder, or the medium) cannot be written.
+fn open_engine(db: &std::path::Path, read_only: bool) -> Result<(crate::Engine, Option<String>)> {
+    let engine = if read_only {
+        crate::Engine::open(db, OpenMode::ReadOnly)
+    } else {
+        match crate::Engine::open(db, OpenMode::Existing) {
+            Err(crate::Error::NotWritable(_)) => {
+                let engine = crate::Engine::open(db, OpenMode::ReadOnly)?;
+                let note = engine.store().note().map(str::to_string);
+                return Ok((
+                    engine,
+                    Some(note.unwrap_or_else(|| {
+                        "opened read-only: the file cannot be written (the writing keys are off)"
+                            .into()
+                    })),
+                ));
+            }
+            other => other,
+        }
+    }?;
+    let note = engine.store().note().map(str::to_string);
+    Ok((engine, note))
 }
 
 /// The debugger draws on a terminal and reads keys from it: without one it would draw into
@@ -64,7 +70,7 @@ fn need_terminal(db: &std::path::Path) -> Result<()> {
 }
 
 pub(super) fn open(args: &OpenArgs) -> Result<()> {
-    let engine = open_engine(&args.db.db, args.read_only)?;
+    let (engine, note) = open_engine(&args.db.db, args.read_only)?;
     need_terminal(&args.db.db)?;
     let (width, height) = terminal_size();
     let start = Start {
@@ -74,7 +80,9 @@ pub(super) fn open(args: &OpenArgs) -> Result<()> {
         height,
         ..Start::default()
     };
-    tui::run(App::new(engine, &start)?)
+    let mut app = App::new(engine, &start)?;
+    app.message = note.or(app.message);
+    tui::run(app)
 }
 
 /// Opens the debugger on a database (used by `demo`).
@@ -85,7 +93,10 @@ pub(super) fn open_path(db: &std::path::Path) -> Result<()> {
         height,
         ..Start::default()
     };
-    tui::run(App::new(open_engine(db, false)?, &start)?)
+    let (engine, note) = open_engine(db, false)?;
+    let mut app = App::new(engine, &start)?;
+    app.message = note.or(app.message);
+    tui::run(app)
 }
 
 /// `rewind render`.

@@ -147,6 +147,8 @@ pub(super) fn append(args: &AppendArgs) -> Result<()> {
             no_snapshots: args.no_snapshots,
         },
     )?;
+    // Committed, not yet checkpointed: what a writer killed now leaves in the log.
+    crate::failpoint::point("appended");
     let mut out = stdout();
     let Some(stored) = report.events.first() else {
         return Ok(());

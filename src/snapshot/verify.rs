@@ -77,11 +77,35 @@ pub fn verify(
     let started = Instant::now();
     let engine = Engine::open(path, OpenMode::ReadOnly)?;
     let store = engine.store();
-    let streams: Vec<StreamInfo> = match only {
-        Some(name) => vec![store.require_stream(name)?],
-        None => store.streams()?,
+    let damaged = |detail: String| Finding {
+        stream: String::new(),
+        version: None,
+        kind: FindingKind::Integrity,
+        detail,
+        diff: Vec::new(),
     };
-    let mut findings = Vec::new();
+    // A file that opens but whose pages are damaged is a finding, not a failure to verify.
+    let mut findings: Vec<Finding> = store
+        .integrity_check()
+        .unwrap_or_else(|err| vec![crate::error::describe(&err)])
+        .into_iter()
+        .map(damaged)
+        .collect();
+    let listed = match only {
+        Some(name) => store.require_stream(name).map(|s| vec![s]),
+        None => store.streams(),
+    };
+    let streams: Vec<StreamInfo> = match listed {
+        Ok(streams) => streams,
+        Err(err) if err.is_corrupt() => {
+            findings.push(damaged(format!(
+                "the stream list cannot be read: {}",
+                crate::error::describe(&err)
+            )));
+            Vec::new()
+        }
+        Err(err) => return Err(err),
+    };
     let total = streams.len();
     let done = AtomicUsize::new(0);
     let results = super::on_workers(
@@ -93,29 +117,34 @@ pub fn verify(
             let mut found = Vec::new();
             // The stream is read again inside the transaction that reads its events and
             // snapshots: its head and how far it is archived are then of the same moment.
-            let (s, e) = engine.read(|engine| {
+            let checked = engine.read(|engine| {
                 let stream = engine.store().require_stream(&stream.name)?;
                 verify_stream(engine, &stream, &mut found)
-            })?;
+            });
             progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-            Ok::<_, Error>((s, e, found))
+            match checked {
+                Ok((s, e)) => Ok((s, e, found)),
+                Err(err) => Err((stream.name.clone(), err)),
+            }
         },
     )?;
     let (mut snapshots, mut events) = (0, 0);
     for result in results {
-        let (s, e, mut found) = result?;
-        snapshots += s;
-        events += e;
-        findings.append(&mut found);
-    }
-    for problem in store.integrity_check()? {
-        findings.push(Finding {
-            stream: String::new(),
-            version: None,
-            kind: FindingKind::Integrity,
-            detail: problem,
-            diff: Vec::new(),
-        });
+        match result {
+            Ok((s, e, mut found)) => {
+                snapshots += s;
+                events += e;
+                findings.append(&mut found);
+            }
+            Err((stream, err)) if err.is_corrupt() => findings.push(Finding {
+                stream,
+                ..damaged(format!(
+                    "its rows cannot be read: {}",
+                    crate::error::describe(&err)
+                ))
+            }),
+            Err((_, err)) => return Err(err),
+        }
     }
     findings.sort_by(|a, b| (&a.stream, a.version).cmp(&(&b.stream, b.version)));
     Ok(Report {

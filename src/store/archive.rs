@@ -49,9 +49,12 @@ impl Store {
         let Some(path) = self.archive_path().filter(|p| p.exists()) else {
             return Ok(());
         };
-        let name = path
-            .to_str()
-            .ok_or_else(|| Error::Input(format!("{} is not a UTF-8 path", path.display())))?;
+        let name = match &self.archive_source {
+            Some(source) => source.as_str(),
+            None => path
+                .to_str()
+                .ok_or_else(|| Error::Input(format!("{} is not a UTF-8 path", path.display())))?,
+        };
         self.conn.execute("ATTACH DATABASE ?1 AS archive", [name])?;
         if let Err(err) = self.check_archive(&path) {
             let _ = self.conn.execute_batch("DETACH DATABASE archive");

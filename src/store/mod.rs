@@ -60,6 +60,13 @@ pub struct Store {
     legacy_archive: std::cell::Cell<bool>,
     /// The file's schema version (older ones are read as they are when opened read-only).
     schema: i64,
+    /// A copy read instead of the file (removed when the store is dropped).
+    copy: Option<TempCopy>,
+    /// How the file is read, when that is worth telling.
+    note: Option<String>,
+    /// What to attach as the archive when the file is not read in place (an immutable URI
+    /// or a copy), else `None`.
+    archive_source: Option<String>,
     /// The archive's file (the database's path with `.archive` appended), computed once:
     /// every transaction looks for it.
     archive_file: Option<PathBuf>,
@@ -208,6 +215,10 @@ impl Store {
     }
 
     /// Opens (and, with [`OpenMode::Create`], creates) a database file, migrating it forward.
+    /// A file that is refused (not SQLite, another program's, a newer schema) is refused
+    /// before anything is made beside it. Read-only, nothing is written; where the folder or
+    /// the medium cannot hold SQLite's shared-memory file, the file is read as it is (with no
+    /// log beside it) or, when a log is there, from a copy, and [`Store::note`] says so.
     pub fn open(path: &Path, mode: OpenMode) -> Result<Self> {
         if mode != OpenMode::Create && !path.exists() {
             return Err(Error::Missing(path.to_path_buf()));
@@ -218,16 +229,49 @@ impl Store {
                 reason: "it is a directory".into(),
             });
         }
-        let flags = match mode {
-            OpenMode::Existing => OpenFlags::SQLITE_OPEN_READ_WRITE,
-            OpenMode::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-            OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
-        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| Error::NotRewind {
+        let not_rewind = |e: rusqlite::Error| Error::NotRewind {
             path: path.to_path_buf(),
             reason: e.to_string(),
-        })?;
+        };
+        let wal = sidecar(path, "-wal").exists();
+        if path.exists() && !wal {
+            // With no log beside it, the file alone says what it is: look without opening it
+            // the ordinary way, which makes the log and shared-memory files.
+            let probe = Connection::open_with_flags(
+                immutable_uri(path)?,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(not_rewind)?;
+            check_header(&read_header(&probe, path)?, path, mode)?;
+        }
+        if mode == OpenMode::ReadOnly {
+            let readable = open_readable(path, wal)?;
+            let mut store = Self::setup_with(
+                readable.conn,
+                Some(path.to_path_buf()),
+                mode,
+                readable.archive_source,
+            )?;
+            store.copy = readable.copy;
+            store.note = readable.note;
+            return Ok(store);
+        }
+        let flags = match mode {
+            OpenMode::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            _ => OpenFlags::SQLITE_OPEN_READ_WRITE,
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(not_rewind)?;
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Err(Error::NotWritable(path.to_path_buf()));
+        }
         Self::setup(conn, Some(path.to_path_buf()), mode)
+    }
+
+    /// What the caller should tell the user about how the file is read, if anything.
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
     }
 
     /// A fresh database in memory, for tests and scratch work.
@@ -236,80 +280,26 @@ impl Store {
     }
 
     fn setup(conn: Connection, path: Option<PathBuf>, mode: OpenMode) -> Result<Self> {
+        Self::setup_with(conn, path, mode, None)
+    }
+
+    fn setup_with(
+        conn: Connection,
+        path: Option<PathBuf>,
+        mode: OpenMode,
+        archive_source: Option<String>,
+    ) -> Result<Self> {
         let shown = path.clone().unwrap_or_else(|| PathBuf::from(":memory:"));
-        let not_rewind = |reason: &str| Error::NotRewind {
-            path: shown.clone(),
-            reason: reason.to_string(),
-        };
         conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
-        // One read transaction, so that a migration another process commits meanwhile is
-        // seen whole or not at all.
-        let header = (|| -> rusqlite::Result<(i64, i64, i64, bool)> {
-            conn.execute_batch("BEGIN DEFERRED")?;
-            let read = (|| {
-                let app_id = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
-                let version = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-                let tables =
-                    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
-                let restoring = app_id == APPLICATION_ID
-                    && version > 0
-                    && conn
-                        .query_row(
-                            "SELECT 1 FROM meta WHERE key = ?1",
-                            [RESTORE_PENDING],
-                            |_| Ok(()),
-                        )
-                        .optional()?
-                        .is_some();
-                Ok((app_id, version, tables, restoring))
-            })();
-            let _ = conn.execute_batch("COMMIT");
-            read
-        })();
-        let (app_id, version, tables, restoring): (i64, i64, i64, bool) =
-            header.map_err(|e| match e.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::NotADatabase) => not_rewind("not an SQLite file"),
-                _ => Error::from(e),
-            })?;
+        let header = read_header(&conn, &shown)?;
+        let (version, restoring) = (header.version, header.restoring);
         if restoring && let Some(path) = &path {
             // A restore was killed after it installed this file: its archive goes in place
             // before anything reads the pair.
             restore::finish_interrupted(path)?;
         }
-        if app_id != 0 && app_id != APPLICATION_ID {
-            return Err(not_rewind(&format!(
-                "application id {app_id:#x} belongs to another program"
-            )));
-        }
-        if version > 0 && app_id != APPLICATION_ID {
-            return Err(not_rewind(&format!(
-                "schema version {version} without rewind's application id"
-            )));
-        }
-        if version > schema::VERSION {
-            return Err(Error::NewerSchema {
-                path: shown,
-                found: version,
-                supported: schema::VERSION,
-            });
-        }
-        if version == 0 {
-            if tables > 0 {
-                return Err(not_rewind("it holds tables of another program"));
-            }
-            if mode != OpenMode::Create {
-                return Err(not_rewind(
-                    "it has no rewind schema; create one with `rewind init`",
-                ));
-            }
-        }
-        if mode == OpenMode::ReadOnly {
-            if version < schema::READABLE_FROM {
-                return Err(not_rewind(
-                    "its schema is too old to read as it is; open it once with a write command to migrate it",
-                ));
-            }
-        } else if path.is_some() {
+        check_header(&header, &shown, mode)?;
+        if mode != OpenMode::ReadOnly && path.is_some() {
             // Switching to WAL needs an exclusive lock, and SQLite reports a competing opener
             // as busy without waiting: retry for as long as a write would wait.
             let deadline = std::time::Instant::now() + Duration::from_millis(BUSY_TIMEOUT_MS);
@@ -357,6 +347,9 @@ impl Store {
                 schema::VERSION
             }),
             archive_file,
+            copy: None,
+            note: None,
+            archive_source,
         };
         // Read as it is without writing; migrated by anything that may write.
         if version < schema::VERSION && mode != OpenMode::ReadOnly {
@@ -1296,8 +1289,15 @@ impl Store {
         } else {
             "main"
         };
-        self.conn
-            .execute(&format!("VACUUM {schema} INTO ?1"), [target])?;
+        // VACUUM INTO writes only the new file, but a query-only connection refuses it.
+        self.conn.pragma_update(None, "query_only", false)?;
+        let copied = self
+            .conn
+            .execute(&format!("VACUUM {schema} INTO ?1"), [target]);
+        if self.read_only {
+            self.conn.pragma_update(None, "query_only", true)?;
+        }
+        copied?;
         Ok(())
     }
 
@@ -1312,10 +1312,13 @@ impl Store {
                 .conn
                 .prepare(&format!("PRAGMA {schema}.integrity_check"))?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            for line in rows {
-                let line = line?;
-                if line != "ok" {
-                    problems.push(format!("{name}{line}"));
+            for row in rows {
+                let row = row?;
+                // A row may hold several lines, under a `*** in database main ***` heading.
+                for line in row.lines() {
+                    if line != "ok" && !line.starts_with("*** in database") {
+                        problems.push(format!("{name}{line}"));
+                    }
                 }
             }
         }
@@ -1352,6 +1355,245 @@ impl Store {
             .execute(params![action, stream_id, detail.to_string(), i(elapsed_us)])?;
         Ok(())
     }
+}
+
+/// What a database file's header says.
+struct Header {
+    app_id: i64,
+    version: i64,
+    tables: i64,
+    restoring: bool,
+}
+
+/// Reads the header in one read transaction, so that a migration another process commits
+/// meanwhile is seen whole or not at all.
+fn read_header(conn: &Connection, path: &Path) -> Result<Header> {
+    let header = (|| -> rusqlite::Result<Header> {
+        conn.execute_batch("BEGIN DEFERRED")?;
+        let read = (|| {
+            let app_id = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+            let version = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            let tables = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+            let restoring = app_id == APPLICATION_ID
+                && version > 0
+                && conn
+                    .query_row(
+                        "SELECT 1 FROM meta WHERE key = ?1",
+                        [RESTORE_PENDING],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+            Ok(Header {
+                app_id,
+                version,
+                tables,
+                restoring,
+            })
+        })();
+        let _ = conn.execute_batch("COMMIT");
+        read
+    })();
+    header.map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => Error::NotRewind {
+            path: path.to_path_buf(),
+            reason: "not an SQLite file (or its header is damaged)".into(),
+        },
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => Error::NotRewind {
+            path: path.to_path_buf(),
+            reason: "not an SQLite file that can be read: its header or schema is damaged (a truncated or corrupted file)".into(),
+        },
+        Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied) => {
+            Error::Input(format!(
+                "{} cannot be read: {e} (check its permissions and its folder's)",
+                path.display()
+            ))
+        }
+        _ => Error::from(e),
+    })
+}
+
+/// Whether a header is one this open may go on with.
+fn check_header(header: &Header, path: &Path, mode: OpenMode) -> Result<()> {
+    let not_rewind = |reason: &str| Error::NotRewind {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    let Header {
+        app_id,
+        version,
+        tables,
+        ..
+    } = *header;
+    if app_id != 0 && app_id != APPLICATION_ID {
+        return Err(not_rewind(&format!(
+            "application id {app_id:#x} belongs to another program"
+        )));
+    }
+    if version > 0 && app_id != APPLICATION_ID {
+        return Err(not_rewind(&format!(
+            "schema version {version} without rewind's application id"
+        )));
+    }
+    if version > schema::VERSION {
+        return Err(Error::NewerSchema {
+            path: path.to_path_buf(),
+            found: version,
+            supported: schema::VERSION,
+        });
+    }
+    if version == 0 {
+        if tables > 0 {
+            return Err(not_rewind("it holds tables of another program"));
+        }
+        if mode != OpenMode::Create {
+            return Err(not_rewind(
+                "it has no rewind schema; create one with `rewind init`",
+            ));
+        }
+    }
+    if mode == OpenMode::ReadOnly && version < schema::READABLE_FROM {
+        return Err(not_rewind(
+            "its schema is too old to read as it is; open it once with a write command to migrate it",
+        ));
+    }
+    Ok(())
+}
+
+/// `file:PATH?immutable=1`, with the path escaped for a URI.
+fn immutable_uri(path: &Path) -> Result<String> {
+    let text = path
+        .to_str()
+        .ok_or_else(|| Error::Input(format!("{} is not a UTF-8 path", path.display())))?;
+    let mut uri = String::from("file:");
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    Ok(uri)
+}
+
+/// A folder of copies that goes when it is dropped.
+struct TempCopy(PathBuf);
+
+impl Drop for TempCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Opens a file to read it without writing to it. The ordinary way first (SQLite's locks and
+/// shared memory, so other processes may write meanwhile); where the folder or the medium
+/// cannot hold the shared-memory file: as it is, immutable, when no log is beside it (nothing
+/// can be writing it then), or else from a copy of the file and its log, since SQLite ignores a
+/// log it cannot use and would show a state without the newest commits.
+/// How a file opened to be read is read.
+struct Readable {
+    conn: Connection,
+    copy: Option<TempCopy>,
+    note: Option<String>,
+    archive_source: Option<String>,
+}
+
+fn open_readable(path: &Path, wal: bool) -> Result<Readable> {
+    let ordinary = (|| -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.pragma_update(None, "query_only", true)?;
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        Ok(conn)
+    })();
+    let err = match ordinary {
+        Ok(conn) => {
+            return Ok(Readable {
+                conn,
+                copy: None,
+                note: None,
+                archive_source: None,
+            });
+        }
+        Err(err) => err,
+    };
+    let unusable = matches!(
+        err.sqlite_error_code(),
+        Some(
+            rusqlite::ErrorCode::CannotOpen
+                | rusqlite::ErrorCode::ReadOnly
+                | rusqlite::ErrorCode::PermissionDenied
+                | rusqlite::ErrorCode::SystemIoFailure
+        )
+    );
+    if !unusable {
+        return Err(Error::NotRewind {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        });
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let archive = sidecar(path, ".archive");
+    let archive_wal = sidecar(&archive, "-wal").exists();
+    if !wal && !archive_wal {
+        let conn = Connection::open_with_flags(immutable_uri(path)?, flags)?;
+        return Ok(Readable {
+            conn,
+            copy: None,
+            note: None,
+            archive_source: Some(immutable_uri(&archive)?),
+        });
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "rewind-copy-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&dir).map_err(|cause| Error::Io {
+        path: dir.clone(),
+        cause,
+    })?;
+    let copy = TempCopy(dir.clone());
+    let name = dir.join("copy.db");
+    let archive_copy = dir.join("copy.db.archive");
+    for (from, to) in [
+        (path.to_path_buf(), name.clone()),
+        (sidecar(path, "-wal"), sidecar(&name, "-wal")),
+        (archive.clone(), archive_copy.clone()),
+        (sidecar(&archive, "-wal"), sidecar(&archive_copy, "-wal")),
+    ] {
+        if from.exists() {
+            std::fs::copy(&from, &to).map_err(|cause| Error::Io { path: from, cause })?;
+        }
+    }
+    let conn = Connection::open_with_flags(
+        &name,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "query_only", true)?;
+    let note = format!(
+        "{} has a write-ahead log that cannot be used in place (a read-only folder or medium): \
+         reading a copy of the file and its log, as of now",
+        path.display()
+    );
+    let archive_source = archive_copy
+        .exists()
+        .then(|| archive_copy.to_string_lossy().into_owned());
+    Ok(Readable {
+        conn,
+        copy: Some(copy),
+        note: Some(note),
+        archive_source,
+    })
 }
 
 /// Stream names and event types are shown in tables and terminals: refuse control characters

@@ -20,7 +20,9 @@
 //!   on the way names one version and shows its state;
 //! - `pty`: the built binary in a pseudo-terminal: keys in, snapshot taken, terminal restored;
 //! - `verify`: every kind of finding, and none on a sound database;
-//! - `cli`: the built binary on temp databases: output, exit codes, bad input.
+//! - `cli`: the built binary on temp databases: output, exit codes, bad input;
+//! - `hostile`: read-only file systems, files and folders of another user, a killed writer's
+//!   log, and refused files that get nothing made beside them.
 
 // Helpers panic on setup failures by design: a test that cannot set up must fail loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -33,6 +35,7 @@ mod compact;
 mod crash;
 mod delta;
 mod engine;
+mod hostile;
 mod invariant;
 mod maintain;
 mod pty;
