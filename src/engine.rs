@@ -46,7 +46,8 @@ pub struct Reconstruction {
 pub struct WriteReport {
     /// Events stored.
     pub appended: u64,
-    /// Events skipped because their idempotency key was already stored.
+    /// Events skipped because their idempotency key was already stored with the same
+    /// content.
     pub duplicates: u64,
     /// Snapshots taken by the policy.
     pub snapshots: u64,
@@ -1086,10 +1087,15 @@ impl Writer {
         crate::store::check_name("event type", &event.kind)?;
         if let Some(key) = &event.idempotency_key {
             if let Some(original) = engine.store.event_by_key(key)? {
-                if original.stream != event.stream {
+                // A retry is the same request again; other content under the same key is a
+                // new event that must not vanish as "already appended".
+                let differs = differences(&original, &event);
+                if !differs.is_empty() {
                     return Err(Error::Input(format!(
-                        "idempotency key {key:?} was used for stream {:?}, not {:?}",
-                        original.stream, event.stream
+                        "idempotency key {key:?} is already used by stream {:?} version {} with other content ({}); a new event needs a new key",
+                        original.stream,
+                        original.version,
+                        differs.join("; ")
                     )));
                 }
                 self.report.duplicates += 1;
@@ -1255,6 +1261,83 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// How a stored event differs from one given again for the same place (the same stream and
+/// version, or the same idempotency key), one phrase per difference; empty when it is the
+/// same event. The time and the key count only when given.
+pub(crate) fn differences(stored: &Event, given: &NewEvent) -> Vec<String> {
+    let shown = |v: &Value| crate::text::clean(&v.to_string(), 60);
+    let mut out = Vec::new();
+    if stored.stream != given.stream {
+        out.push(format!(
+            "stream {:?} stored, {:?} given",
+            stored.stream, given.stream
+        ));
+    }
+    if stored.kind != given.kind {
+        out.push(format!(
+            "type {:?} stored, {:?} given",
+            stored.kind, given.kind
+        ));
+    }
+    for (what, old, new) in [
+        ("data", Some(&stored.data), Some(&given.data)),
+        ("meta", stored.meta.as_ref(), given.meta.as_ref()),
+    ] {
+        if old == new {
+            continue;
+        }
+        let (Some(old), Some(new)) = (old, new) else {
+            let side = |v: Option<&Value>| v.map_or_else(|| "none".to_string(), shown);
+            out.push(format!("{what} {} stored, {} given", side(old), side(new)));
+            continue;
+        };
+        let changes = crate::diff::changes(old, new);
+        let at = |path: &str| {
+            if path.is_empty() {
+                format!("{what}:")
+            } else {
+                format!("{what} at {}:", crate::text::clean(path, 60))
+            }
+        };
+        let first = match changes.first() {
+            Some(crate::diff::Change::Added { path, value }) => {
+                format!("{} absent stored, {} given", at(path), shown(value))
+            }
+            Some(crate::diff::Change::Removed { path, value }) => {
+                format!("{} {} stored, absent given", at(path), shown(value))
+            }
+            Some(crate::diff::Change::Changed { path, from, to }) => {
+                format!("{} {} stored, {} given", at(path), shown(from), shown(to))
+            }
+            // Equal as values but not as `==` (cannot happen for JSON); say so plainly.
+            None => format!("{what} differs"),
+        };
+        match changes.len() {
+            0 | 1 => out.push(first),
+            n => out.push(format!("{first} (and {} more changes)", n - 1)),
+        }
+    }
+    if let Some(time) = given.time.filter(|t| *t != stored.ts) {
+        out.push(format!(
+            "time {} stored, {} given",
+            crate::time::format(stored.ts),
+            crate::time::format(time)
+        ));
+    }
+    if let Some(key) = given
+        .idempotency_key
+        .as_ref()
+        .filter(|k| stored.idempotency_key.as_ref() != Some(*k))
+    {
+        let old = stored
+            .idempotency_key
+            .as_ref()
+            .map_or_else(|| "none".to_string(), |k| format!("{k:?}"));
+        out.push(format!("idempotency key {old} stored, {key:?} given"));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -68,7 +68,8 @@ pub struct AppendArgs {
     /// Fail unless the stream is at this version (optimistic concurrency).
     #[arg(long, value_name = "VERSION")]
     expect: Option<u64>,
-    /// An idempotency key: retrying with the same key returns the original event.
+    /// An idempotency key: retrying with the same key and content returns the original
+    /// event; other content under a used key is an error.
     #[arg(long)]
     key: Option<String>,
     /// The event's time (RFC 3339) instead of the database's write time.

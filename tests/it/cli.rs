@@ -318,6 +318,42 @@ fn input_errors_exit_two_with_the_thing_named() {
 }
 
 #[test]
+fn append_with_a_used_key_and_other_data_exits_two_naming_the_key() {
+    let db = Db::new();
+    let pay = |data: &'static str| {
+        [
+            "append",
+            db.p(),
+            "order-1",
+            "OrderPaid",
+            data,
+            "--key",
+            "pay-order-1",
+        ]
+        .map(String::from)
+    };
+    let run = |args: [String; 7], code: i32| {
+        let args = args.each_ref().map(String::as_str);
+        if code == 0 {
+            ok(&args)
+        } else {
+            fails(&args, code)
+        }
+    };
+    let paid = r#"{"status":"paid"}"#;
+    assert_eq!(run(pay(paid), 0), "appended order-1 v1 (seq 1)\n");
+    assert_eq!(run(pay(paid), 0), "already appended order-1 v1 (seq 1)\n");
+    let err = run(pay(r#"{"status":"refunded"}"#), 2);
+    assert!(
+        err.contains(
+            r#"idempotency key "pay-order-1" is already used by stream "order-1" version 1"#
+        ) && err.contains(r#"data at /status: "paid" stored, "refunded" given"#),
+        "{err}"
+    );
+    assert_eq!(count_events(&db.path), 1);
+}
+
+#[test]
 fn two_processes_importing_at_once_both_land_whole() {
     let db = Db::new();
     let files: Vec<String> = (0..2)
