@@ -46,10 +46,13 @@ pub struct Reconstruction {
 pub struct WriteReport {
     /// Events stored.
     pub appended: u64,
-    /// Events skipped because their idempotency key was already stored with the same
-    /// content.
+    /// Events skipped because they were already stored identically: a retried idempotency
+    /// key, or an import line whose stream and version hold the same event.
     pub duplicates: u64,
-    /// Snapshots taken by the policy.
+    /// Settings an import applied from its file: the default reducer, a stream's reducer,
+    /// a policy.
+    pub settings: u64,
+    /// Snapshots taken: by the policy, and those an import's snapshot lines ask for.
     pub snapshots: u64,
     /// Streams created.
     pub created_streams: Vec<String>,
@@ -670,35 +673,6 @@ impl Engine {
         })
     }
 
-    /// Appends every event from `items` in one transaction: all or nothing. An item is an
-    /// event with where it came from, or an error that already says where.
-    pub fn import(
-        &mut self,
-        items: impl IntoIterator<Item = Result<ImportItem>>,
-        no_snapshots: bool,
-    ) -> Result<WriteReport> {
-        self.write(|engine| {
-            let mut writer = Writer::new(no_snapshots);
-            for item in items {
-                let item = item?;
-                let expected = item.version.map(|v| v.saturating_sub(1));
-                writer.push(engine, item.event, expected).map_err(|cause| {
-                    let cause = match (cause, item.version) {
-                        (Error::Conflict { stream, actual, .. }, Some(line)) => Error::Input(format!(
-                            "the line is version {line} of stream {stream:?}, which is at version {actual} \
-                             (its next event is version {})",
-                            actual + 1
-                        )),
-                        (other, _) => other,
-                    };
-                    Error::At { at: item.at, cause: Box::new(cause) }
-                })?;
-            }
-            writer.finish(engine)?;
-            Ok(writer.report)
-        })
-    }
-
     /// The policy stored for a stream (its own, without the database's) or for the database.
     pub fn own_policy(&self, stream: Option<&str>) -> Result<Policy> {
         let key = stream.map_or_else(|| "policy".to_string(), |name| format!("policy:{name}"));
@@ -1060,16 +1034,17 @@ struct Running {
 
 /// Appends events inside an open transaction, checking each against the reducer and taking
 /// policy snapshots from the running state (no second replay).
-struct Writer {
+pub(crate) struct Writer {
     running: HashMap<String, Running>,
     no_snapshots: bool,
-    report: WriteReport,
+    /// What was written so far.
+    pub(crate) report: WriteReport,
     /// The next seq and the transaction's write time, read once on the first append.
     clock: Option<(i64, Micros)>,
 }
 
 impl Writer {
-    fn new(no_snapshots: bool) -> Self {
+    pub(crate) fn new(no_snapshots: bool) -> Self {
         Self {
             running: HashMap::new(),
             no_snapshots,
@@ -1078,7 +1053,8 @@ impl Writer {
         }
     }
 
-    fn push(
+    /// Appends one event (or finds the original of a retried idempotency key).
+    pub(crate) fn push(
         &mut self,
         engine: &mut Engine,
         event: NewEvent,
@@ -1251,7 +1227,26 @@ impl Writer {
         })
     }
 
-    fn finish(&mut self, engine: &mut Engine) -> Result<()> {
+    /// The head of a stream as this batch left it, if the batch has written to it.
+    pub(crate) fn head(&self, stream: &str) -> Option<u64> {
+        self.running.get(stream).map(|run| run.stream.head)
+    }
+
+    /// Records the head of one stream written so far, so that reads inside the same
+    /// transaction (a snapshot taken mid-import) see it.
+    pub(crate) fn sync(&self, engine: &Engine, stream: &str) -> Result<()> {
+        match self.running.get(stream) {
+            Some(run) => engine.store.set_head(
+                run.stream.id,
+                run.stream.head,
+                run.stream.last_ts.unwrap_or(0),
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the heads of every stream written: the end of a batch.
+    pub(crate) fn finish(&mut self, engine: &mut Engine) -> Result<()> {
         for run in self.running.values() {
             engine.store.set_head(
                 run.stream.id,

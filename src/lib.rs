@@ -10,7 +10,8 @@
 //! - [`engine`]: reconstruction (`state_at`), its cache, blame, appends and imports, and
 //!   [`step`], the debugger's way through a stream (in place, forward and back);
 //! - [`snapshot`]: the snapshot lifecycle (verify, …);
-//! - [`jsonl`]: the import/export line format;
+//! - [`jsonl`]: the import/export line format, and [`transfer`], import and export through it
+//!   (events with the reducers, policies and labelled snapshots that decide the states);
 //! - [`demo`]: the built-in demo database.
 //!
 //! The two faces sit on top and call the same engine: the command line ([`cli`]) and the
@@ -32,6 +33,7 @@ pub mod step;
 pub mod store;
 pub mod text;
 pub mod time;
+pub mod transfer;
 pub mod tui;
 pub mod undo;
 

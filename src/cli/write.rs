@@ -152,7 +152,8 @@ pub struct ImportArgs {
     #[command(flatten)]
     db: DbArg,
     /// A JSONL file, one event per line: {"stream", "type", "data"} with optional "meta",
-    /// "time" (RFC 3339), "idempotency_key", and "seq"/"version" as `export` writes them.
+    /// "time" (RFC 3339), "idempotency_key", and "seq"/"version" as `export` writes them,
+    /// and the settings lines `export` writes (rewind, rewind_stream, rewind_snapshot).
     /// - reads stdin.
     file: PathBuf,
     /// Do not take policy snapshots.
@@ -193,10 +194,11 @@ fn print_report(report: &WriteReport, took: std::time::Duration, as_json: bool) 
     }
     writeln!(
         out,
-        "imported {} events ({} duplicates skipped, {} new streams, {} snapshots) in {:.1} ms",
+        "imported {} events, {} already there ({} new streams, {} settings applied, {} snapshots) in {:.1} ms",
         group(report.appended),
         group(report.duplicates),
-        report.created_streams.len(),
+        group(report.created_streams.len() as u64),
+        group(report.settings),
         group(report.snapshots),
         took.as_secs_f64() * 1000.0
     )?;

@@ -128,20 +128,21 @@ fn export_then_import_roundtrips_and_since_seq_catches_a_client_up() {
     assert_eq!(ok(&["export", copy.to_str().unwrap()]), full);
 
     let tail = ok(&["export", db.p(), "--since-seq", "3"]);
-    let seqs: Vec<i64> = tail
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["seq"]
-                .as_i64()
-                .unwrap()
-        })
+    let event_lines = |text: &str| -> Vec<Value> {
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l.get("seq").is_some())
+            .collect()
+    };
+    let seqs: Vec<i64> = event_lines(&tail)
+        .iter()
+        .map(|l| l["seq"].as_i64().unwrap())
         .collect();
     assert_eq!(seqs, vec![4, 5]);
     // One stream: only its events, in seq order; an unknown one is named.
-    let only_b: Vec<(String, i64)> = ok(&["export", db.p(), "--stream", "b"])
-        .lines()
-        .map(|l| {
-            let e: Value = serde_json::from_str(l).unwrap();
+    let only_b: Vec<(String, i64)> = event_lines(&ok(&["export", db.p(), "--stream", "b"]))
+        .iter()
+        .map(|e| {
             (
                 e["stream"].as_str().unwrap().to_string(),
                 e["seq"].as_i64().unwrap(),
@@ -150,9 +151,10 @@ fn export_then_import_roundtrips_and_since_seq_catches_a_client_up() {
         .collect();
     assert_eq!(only_b, vec![("b".into(), 2), ("b".into(), 4)]);
     assert!(fails(&["export", db.p(), "--stream", "nope"], 2).contains("nope"));
-    // A replica that has everything up to seq 3 applies the tail and matches the source.
+    // A replica that has everything up to seq 3 (the header, two stream lines, three
+    // events) applies the tail and matches the source.
     let replica = db.path.with_file_name("replica.db");
-    let head: String = full.lines().take(3).map(|l| format!("{l}\n")).collect();
+    let head: String = full.lines().take(6).map(|l| format!("{l}\n")).collect();
     ok(&[
         "import",
         replica.to_str().unwrap(),
@@ -164,18 +166,35 @@ fn export_then_import_roundtrips_and_since_seq_catches_a_client_up() {
         &db.file("tail.jsonl", &tail),
     ]);
     assert_eq!(ok(&["export", replica.to_str().unwrap()]), full);
-    // Applying the same tail again conflicts on version instead of duplicating.
+    // Applying the same tail again finds its events there and duplicates nothing.
+    let again = ok(&[
+        "import",
+        replica.to_str().unwrap(),
+        &db.file("tail.jsonl", &tail),
+    ]);
+    assert!(
+        again.starts_with("imported 0 events, 2 already there"),
+        "{again}"
+    );
+    assert_eq!(ok(&["export", replica.to_str().unwrap()]), full);
+    // A tail that skips events a replica lacks is refused, naming the line and the gap.
+    let fresh = db.path.with_file_name("fresh.db");
+    let gap: String = tail
+        .lines()
+        .filter(|l| !l.contains("\"seq\":4"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let err = fails(
         &[
             "import",
-            replica.to_str().unwrap(),
-            &db.file("tail.jsonl", &tail),
+            fresh.to_str().unwrap(),
+            &db.file("gap.jsonl", &gap),
         ],
         2,
     );
     assert!(
-        err.contains("tail.jsonl line 1")
-            && err.contains("which is at version 2 (its next event is version 3)"),
+        err.contains("gap.jsonl line 4")
+            && err.contains("which is at version 0 (its next event is version 1)"),
         "{err}"
     );
 }
