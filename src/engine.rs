@@ -46,9 +46,13 @@ pub struct Reconstruction {
 pub struct WriteReport {
     /// Events stored.
     pub appended: u64,
-    /// Events skipped because their idempotency key was already stored.
+    /// Events skipped because they were already stored identically: a retried idempotency
+    /// key, or an import line whose stream and version hold the same event.
     pub duplicates: u64,
-    /// Snapshots taken by the policy.
+    /// Settings an import applied from its file: the default reducer, a stream's reducer,
+    /// a policy.
+    pub settings: u64,
+    /// Snapshots taken: by the policy, and those an import's snapshot lines ask for.
     pub snapshots: u64,
     /// Streams created.
     pub created_streams: Vec<String>,
@@ -865,35 +869,6 @@ impl Engine {
         })
     }
 
-    /// Appends every event from `items` in one transaction: all or nothing. An item is an
-    /// event with where it came from, or an error that already says where.
-    pub fn import(
-        &mut self,
-        items: impl IntoIterator<Item = Result<ImportItem>>,
-        no_snapshots: bool,
-    ) -> Result<WriteReport> {
-        self.write(|engine| {
-            let mut writer = Writer::new(no_snapshots);
-            for item in items {
-                let item = item?;
-                let expected = item.version.map(|v| v.saturating_sub(1));
-                writer.push(engine, item.event, expected).map_err(|cause| {
-                    let cause = match (cause, item.version) {
-                        (Error::Conflict { stream, actual, .. }, Some(line)) => Error::Input(format!(
-                            "the line is version {line} of stream {stream:?}, which is at version {actual} \
-                             (its next event is version {})",
-                            actual + 1
-                        )),
-                        (other, _) => other,
-                    };
-                    Error::At { at: item.at, cause: Box::new(cause) }
-                })?;
-            }
-            writer.finish(engine)?;
-            Ok(writer.report)
-        })
-    }
-
     /// The policy stored for a stream (its own, without the database's) or for the database.
     pub fn own_policy(&self, stream: Option<&str>) -> Result<Policy> {
         let key = stream.map_or_else(|| "policy".to_string(), |name| format!("policy:{name}"));
@@ -1295,16 +1270,17 @@ struct Running {
 
 /// Appends events inside an open transaction, checking each against the reducer and taking
 /// policy snapshots from the running state (no second replay).
-struct Writer {
+pub(crate) struct Writer {
     running: HashMap<String, Running>,
     no_snapshots: bool,
-    report: WriteReport,
+    /// What was written so far.
+    pub(crate) report: WriteReport,
     /// The next seq and the transaction's write time, read once on the first append.
     clock: Option<(i64, Micros)>,
 }
 
 impl Writer {
-    fn new(no_snapshots: bool) -> Self {
+    pub(crate) fn new(no_snapshots: bool) -> Self {
         Self {
             running: HashMap::new(),
             no_snapshots,
@@ -1313,7 +1289,8 @@ impl Writer {
         }
     }
 
-    fn push(
+    /// Appends one event (or finds the original of a retried idempotency key).
+    pub(crate) fn push(
         &mut self,
         engine: &mut Engine,
         event: NewEvent,
@@ -1322,10 +1299,15 @@ impl Writer {
         crate::store::check_name("event type", &event.kind)?;
         if let Some(key) = &event.idempotency_key {
             if let Some(original) = engine.store.event_by_key(key)? {
-                if original.stream != event.stream {
+                // A retry is the same request again; other content under the same key is a
+                // new event that must not vanish as "already appended".
+                let differs = differences(&original, &event);
+                if !differs.is_empty() {
                     return Err(Error::Input(format!(
-                        "idempotency key {key:?} was used for stream {:?}, not {:?}",
-                        original.stream, event.stream
+                        "idempotency key {key:?} is already used by stream {:?} version {} with other content ({}); a new event needs a new key",
+                        original.stream,
+                        original.version,
+                        differs.join("; ")
                     )));
                 }
                 self.report.duplicates += 1;
@@ -1481,7 +1463,26 @@ impl Writer {
         })
     }
 
-    fn finish(&mut self, engine: &mut Engine) -> Result<()> {
+    /// The head of a stream as this batch left it, if the batch has written to it.
+    pub(crate) fn head(&self, stream: &str) -> Option<u64> {
+        self.running.get(stream).map(|run| run.stream.head)
+    }
+
+    /// Records the head of one stream written so far, so that reads inside the same
+    /// transaction (a snapshot taken mid-import) see it.
+    pub(crate) fn sync(&self, engine: &Engine, stream: &str) -> Result<()> {
+        match self.running.get(stream) {
+            Some(run) => engine.store.set_head(
+                run.stream.id,
+                run.stream.head,
+                run.stream.last_ts.unwrap_or(0),
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the heads of every stream written: the end of a batch.
+    pub(crate) fn finish(&mut self, engine: &mut Engine) -> Result<()> {
         for run in self.running.values() {
             engine.store.set_head(
                 run.stream.id,
@@ -1491,6 +1492,83 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// How a stored event differs from one given again for the same place (the same stream and
+/// version, or the same idempotency key), one phrase per difference; empty when it is the
+/// same event. The time and the key count only when given.
+pub(crate) fn differences(stored: &Event, given: &NewEvent) -> Vec<String> {
+    let shown = |v: &Value| crate::text::clean(&v.to_string(), 60);
+    let mut out = Vec::new();
+    if stored.stream != given.stream {
+        out.push(format!(
+            "stream {:?} stored, {:?} given",
+            stored.stream, given.stream
+        ));
+    }
+    if stored.kind != given.kind {
+        out.push(format!(
+            "type {:?} stored, {:?} given",
+            stored.kind, given.kind
+        ));
+    }
+    for (what, old, new) in [
+        ("data", Some(&stored.data), Some(&given.data)),
+        ("meta", stored.meta.as_ref(), given.meta.as_ref()),
+    ] {
+        if old == new {
+            continue;
+        }
+        let (Some(old), Some(new)) = (old, new) else {
+            let side = |v: Option<&Value>| v.map_or_else(|| "none".to_string(), shown);
+            out.push(format!("{what} {} stored, {} given", side(old), side(new)));
+            continue;
+        };
+        let changes = crate::diff::changes(old, new);
+        let at = |path: &str| {
+            if path.is_empty() {
+                format!("{what}:")
+            } else {
+                format!("{what} at {}:", crate::text::clean(path, 60))
+            }
+        };
+        let first = match changes.first() {
+            Some(crate::diff::Change::Added { path, value }) => {
+                format!("{} absent stored, {} given", at(path), shown(value))
+            }
+            Some(crate::diff::Change::Removed { path, value }) => {
+                format!("{} {} stored, absent given", at(path), shown(value))
+            }
+            Some(crate::diff::Change::Changed { path, from, to }) => {
+                format!("{} {} stored, {} given", at(path), shown(from), shown(to))
+            }
+            // Equal as values but not as `==` (cannot happen for JSON); say so plainly.
+            None => format!("{what} differs"),
+        };
+        match changes.len() {
+            0 | 1 => out.push(first),
+            n => out.push(format!("{first} (and {} more changes)", n - 1)),
+        }
+    }
+    if let Some(time) = given.time.filter(|t| *t != stored.ts) {
+        out.push(format!(
+            "time {} stored, {} given",
+            crate::time::format(stored.ts),
+            crate::time::format(time)
+        ));
+    }
+    if let Some(key) = given
+        .idempotency_key
+        .as_ref()
+        .filter(|k| stored.idempotency_key.as_ref() != Some(*k))
+    {
+        let old = stored
+            .idempotency_key
+            .as_ref()
+            .map_or_else(|| "none".to_string(), |k| format!("{k:?}"));
+        out.push(format!("idempotency key {old} stored, {key:?} given"));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@
 //! - [`engine`]: reconstruction (`state_at`), its cache, blame, appends and imports, and
 //!   [`step`], the debugger's way through a stream (in place, forward and back);
 //! - [`snapshot`]: the snapshot lifecycle (verify, …), with [`process`] for whether the
-//!   holder of the maintainer lease still runs;
-//! - [`jsonl`]: the import/export line format;
+//!   holder of the maintainer lease (or an archive run) still runs;
+//! - [`jsonl`]: the import/export line format, and [`transfer`], import and export through it
+//!   (events with the reducers, policies and labelled snapshots that decide the states);
 //! - [`demo`]: the built-in demo database.
 //!
 //! The two faces sit on top and call the same engine: the command line ([`cli`]) and the
@@ -34,6 +35,7 @@ pub mod step;
 pub mod store;
 pub mod text;
 pub mod time;
+pub mod transfer;
 pub mod tui;
 pub mod undo;
 

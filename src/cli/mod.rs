@@ -44,9 +44,10 @@ pub enum Command {
     Init(write::InitArgs),
     /// Append one event to a stream.
     Append(write::AppendArgs),
-    /// Import events from a JSONL file, all in one transaction.
+    /// Import events and settings from a JSONL file (what export writes), all in one
+    /// transaction; events already there are skipped.
     Import(write::ImportArgs),
-    /// Export events as JSONL (the import format plus seq and version).
+    /// Export events, reducers, policies and labelled snapshots as JSONL (what import reads).
     Export(read::ExportArgs),
     /// List streams.
     Streams(read::StreamsArgs),

@@ -20,10 +20,11 @@ use crate::time;
 pub struct ExportArgs {
     #[command(flatten)]
     db: DbArg,
-    /// Only this stream.
+    /// Only this stream (with its settings).
     #[arg(long)]
     stream: Option<String>,
-    /// Only events with a seq greater than this: what a client at this seq needs to catch up.
+    /// Only events with a seq greater than this: what a client at this seq needs to catch up
+    /// (with the reducers of their streams, without policies).
     #[arg(long, value_name = "SEQ", default_value_t = 0)]
     since_seq: i64,
     /// Write to this file instead of stdout.
@@ -33,27 +34,19 @@ pub struct ExportArgs {
 
 pub(super) fn export(args: &ExportArgs) -> Result<()> {
     let mut engine = open(&args.db, OpenMode::ReadOnly)?;
-    let stream = match &args.stream {
-        Some(name) => Some(engine.store().require_stream(name)?),
-        None => None,
-    };
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
         )),
         None => Box::new(stdout()),
     };
-    engine.read(|engine| {
-        engine
-            .store()
-            .events_since_seq(args.since_seq, stream.as_ref(), |e| {
-                serde_json::to_string(&export_line(&e))
-                    .map_err(std::io::Error::from)
-                    .and_then(|line| writeln!(out, "{}", json_safe(&line)))
-                    .map_err(|cause| crate::Error::Io {
-                        path: "the export".into(),
-                        cause,
-                    })
+    engine.export(args.stream.as_deref(), args.since_seq, |line| {
+        serde_json::to_string(line)
+            .map_err(std::io::Error::from)
+            .and_then(|line| writeln!(out, "{}", json_safe(&line)))
+            .map_err(|cause| crate::Error::Io {
+                path: args.output.clone().unwrap_or_else(|| "the export".into()),
+                cause,
             })
     })?;
     out.flush()?;

@@ -100,7 +100,8 @@ pub struct AppendArgs {
     /// Fail unless the stream is at this version (optimistic concurrency).
     #[arg(long, value_name = "VERSION")]
     expect: Option<u64>,
-    /// An idempotency key: retrying with the same key returns the original event.
+    /// An idempotency key: retrying with the same key and content returns the original
+    /// event; other content under a used key is an error.
     #[arg(long)]
     key: Option<String>,
     /// The event's time (RFC 3339) instead of the database's write time.
@@ -185,7 +186,8 @@ pub struct ImportArgs {
     #[command(flatten)]
     db: DbArg,
     /// A JSONL file, one event per line: {"stream", "type", "data"} with optional "meta",
-    /// "time" (RFC 3339), "idempotency_key", and "seq"/"version" as `export` writes them.
+    /// "time" (RFC 3339), "idempotency_key", and "seq"/"version" as `export` writes them,
+    /// and the settings lines `export` writes (rewind, rewind_stream, rewind_snapshot).
     /// - reads stdin.
     file: PathBuf,
     /// Do not take policy snapshots.
@@ -206,16 +208,29 @@ pub(super) fn import(args: &ImportArgs) -> Result<()> {
             args.file.display().to_string(),
         )
     };
-    let mut engine = open(&args.db, OpenMode::Create)?;
+    let existed = args.db.db.exists();
     let started = std::time::Instant::now();
-    let report = engine
-        .import(crate::jsonl::read_lines(reader, &source), args.no_snapshots)
-        .with_context(|| {
-            format!(
-                "importing {source} into {} (nothing was imported)",
-                args.db.db.display()
-            )
-        })?;
+    let imported = (|| {
+        let mut engine = open(&args.db, OpenMode::Create)?;
+        engine
+            .import(crate::jsonl::read_lines(reader, &source), args.no_snapshots)
+            .with_context(|| {
+                format!(
+                    "importing {source} into {} (nothing was imported)",
+                    args.db.db.display()
+                )
+            })
+    })();
+    let report = match imported {
+        Ok(report) => report,
+        Err(err) => {
+            // An import into a new file that fails leaves no empty database behind.
+            if !existed {
+                remove_new_database(&args.db.db);
+            }
+            return Err(err);
+        }
+    };
     print_report(&report, started.elapsed(), args.json.json)
 }
 
@@ -226,10 +241,11 @@ fn print_report(report: &WriteReport, took: std::time::Duration, as_json: bool) 
     }
     writeln!(
         out,
-        "imported {} events ({} duplicates skipped, {} new streams, {} snapshots) in {:.1} ms",
+        "imported {} events, {} already there ({} new streams, {} settings applied, {} snapshots) in {:.1} ms",
         group(report.appended),
         group(report.duplicates),
-        report.created_streams.len(),
+        group(report.created_streams.len() as u64),
+        group(report.settings),
         group(report.snapshots),
         took.as_secs_f64() * 1000.0
     )?;

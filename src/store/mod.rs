@@ -906,6 +906,16 @@ impl Store {
         Ok(())
     }
 
+    /// The ids of the streams with an event whose seq is greater than `after`.
+    pub fn streams_written_since(&self, after: i64) -> Result<std::collections::HashSet<StreamId>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT DISTINCT e.stream_id FROM {} e WHERE e.seq > ?1",
+            self.all_events()
+        ))?;
+        let rows = stmt.query_map([after], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// At most `limit` events with `seq > after`, across streams, in seq order.
     pub fn events_by_seq(&self, after: i64, limit: usize) -> Result<Vec<Event>> {
         let mut stmt = self.conn.prepare_cached(&format!(

@@ -107,7 +107,7 @@ fn history_before_the_horizon_moves_and_every_query_still_answers_exactly() {
     assert_eq!(answers(&path), before);
     let mut engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
     // An archived event's idempotency key still dedupes, and new events get new seqs.
-    let mut retry = crate::support::ev("old", "Day", json!({}));
+    let mut retry = crate::support::ev("old", "Day", json!({"day": 3, "m0": 3}));
     retry.idempotency_key = Some("day-3".into());
     assert_eq!(
         engine
@@ -233,7 +233,7 @@ fn a_process_opened_before_the_archive_existed_still_sees_archived_keys() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let mut retry = crate::support::ev("old", "Day", json!({}));
+    let mut retry = crate::support::ev("old", "Day", json!({"day": 3, "m0": 3}));
     retry.idempotency_key = Some("day-3".into());
     assert_eq!(
         early

@@ -128,20 +128,21 @@ fn export_then_import_roundtrips_and_since_seq_catches_a_client_up() {
     assert_eq!(ok(&["export", copy.to_str().unwrap()]), full);
 
     let tail = ok(&["export", db.p(), "--since-seq", "3"]);
-    let seqs: Vec<i64> = tail
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["seq"]
-                .as_i64()
-                .unwrap()
-        })
+    let event_lines = |text: &str| -> Vec<Value> {
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l.get("seq").is_some())
+            .collect()
+    };
+    let seqs: Vec<i64> = event_lines(&tail)
+        .iter()
+        .map(|l| l["seq"].as_i64().unwrap())
         .collect();
     assert_eq!(seqs, vec![4, 5]);
     // One stream: only its events, in seq order; an unknown one is named.
-    let only_b: Vec<(String, i64)> = ok(&["export", db.p(), "--stream", "b"])
-        .lines()
-        .map(|l| {
-            let e: Value = serde_json::from_str(l).unwrap();
+    let only_b: Vec<(String, i64)> = event_lines(&ok(&["export", db.p(), "--stream", "b"]))
+        .iter()
+        .map(|e| {
             (
                 e["stream"].as_str().unwrap().to_string(),
                 e["seq"].as_i64().unwrap(),
@@ -150,9 +151,10 @@ fn export_then_import_roundtrips_and_since_seq_catches_a_client_up() {
         .collect();
     assert_eq!(only_b, vec![("b".into(), 2), ("b".into(), 4)]);
     assert!(fails(&["export", db.p(), "--stream", "nope"], 2).contains("nope"));
-    // A replica that has everything up to seq 3 applies the tail and matches the source.
+    // A replica that has everything up to seq 3 (the header, two stream lines, three
+    // events) applies the tail and matches the source.
     let replica = db.path.with_file_name("replica.db");
-    let head: String = full.lines().take(3).map(|l| format!("{l}\n")).collect();
+    let head: String = full.lines().take(6).map(|l| format!("{l}\n")).collect();
     ok(&[
         "import",
         replica.to_str().unwrap(),
@@ -164,18 +166,35 @@ fn export_then_import_roundtrips_and_since_seq_catches_a_client_up() {
         &db.file("tail.jsonl", &tail),
     ]);
     assert_eq!(ok(&["export", replica.to_str().unwrap()]), full);
-    // Applying the same tail again conflicts on version instead of duplicating.
+    // Applying the same tail again finds its events there and duplicates nothing.
+    let again = ok(&[
+        "import",
+        replica.to_str().unwrap(),
+        &db.file("tail.jsonl", &tail),
+    ]);
+    assert!(
+        again.starts_with("imported 0 events, 2 already there"),
+        "{again}"
+    );
+    assert_eq!(ok(&["export", replica.to_str().unwrap()]), full);
+    // A tail that skips events a replica lacks is refused, naming the line and the gap.
+    let fresh = db.path.with_file_name("fresh.db");
+    let gap: String = tail
+        .lines()
+        .filter(|l| !l.contains("\"seq\":4"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let err = fails(
         &[
             "import",
-            replica.to_str().unwrap(),
-            &db.file("tail.jsonl", &tail),
+            fresh.to_str().unwrap(),
+            &db.file("gap.jsonl", &gap),
         ],
         2,
     );
     assert!(
-        err.contains("tail.jsonl line 1")
-            && err.contains("which is at version 2 (its next event is version 3)"),
+        err.contains("gap.jsonl line 4")
+            && err.contains("which is at version 0 (its next event is version 1)"),
         "{err}"
     );
 }
@@ -315,6 +334,42 @@ fn input_errors_exit_two_with_the_thing_named() {
     assert!(fails(&["state", db.p()], 2).contains("Usage"));
     let not_db = db.file("notes.txt", "hello");
     assert!(fails(&["streams", &not_db], 2).contains("not an SQLite file"));
+}
+
+#[test]
+fn append_with_a_used_key_and_other_data_exits_two_naming_the_key() {
+    let db = Db::new();
+    let pay = |data: &'static str| {
+        [
+            "append",
+            db.p(),
+            "order-1",
+            "OrderPaid",
+            data,
+            "--key",
+            "pay-order-1",
+        ]
+        .map(String::from)
+    };
+    let run = |args: [String; 7], code: i32| {
+        let args = args.each_ref().map(String::as_str);
+        if code == 0 {
+            ok(&args)
+        } else {
+            fails(&args, code)
+        }
+    };
+    let paid = r#"{"status":"paid"}"#;
+    assert_eq!(run(pay(paid), 0), "appended order-1 v1 (seq 1)\n");
+    assert_eq!(run(pay(paid), 0), "already appended order-1 v1 (seq 1)\n");
+    let err = run(pay(r#"{"status":"refunded"}"#), 2);
+    assert!(
+        err.contains(
+            r#"idempotency key "pay-order-1" is already used by stream "order-1" version 1"#
+        ) && err.contains(r#"data at /status: "paid" stored, "refunded" given"#),
+        "{err}"
+    );
+    assert_eq!(count_events(&db.path), 1);
 }
 
 #[test]
@@ -564,4 +619,27 @@ fn open_without_a_terminal_says_so_and_leaves_no_escape_sequence() {
     let missing = db.path.with_file_name("missing.db");
     let stderr = fails(&["open", missing.to_str().unwrap()], 2);
     assert!(stderr.contains("missing.db"), "{stderr}");
+}
+
+#[test]
+fn a_failed_init_or_import_into_a_new_file_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.db");
+    let p = db.to_str().unwrap();
+    let stderr = fails(&["init", p, "--reducer", "jq:this is not jq"], 2);
+    assert!(stderr.contains("jq"), "{stderr}");
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"stream\":\"s\",\"type\":\"E\",\"data\":{}}\nnot json\n",
+    )
+    .unwrap();
+    let stderr = fails(&["import", p, bad.to_str().unwrap()], 2);
+    assert!(stderr.contains("line 2"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("new.db"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

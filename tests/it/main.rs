@@ -14,6 +14,9 @@
 //! - `maintain`: policy ticks over time, expiry, retention, the lease (also held by the binary,
 //!   killed or stopped by a signal), lifecycle scenarios;
 //! - `readme`: every command-line example in the README runs;
+//! - `roundtrip`: export then import reproduces a database (the demo too); a second import
+//!   changes nothing, and a line that would change something is refused, naming it;
+//! - `jsonl`: arbitrary and mutated import files never panic, and errors name their line;
 //! - `step`: the stepper's replays stay bounded without snapshots, and its provenance;
 //! - `tui`: frames as text, key scripts against the model, styles in the buffer;
 //! - `bursts`: keys arriving in bursts end on the frame single keys end on, and every frame
@@ -37,10 +40,12 @@ mod delta;
 mod engine;
 mod hostile;
 mod invariant;
+mod jsonl;
 mod maintain;
 mod pty;
 mod readme;
 mod rfc;
+mod roundtrip;
 mod step;
 mod store;
 mod support;

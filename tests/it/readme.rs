@@ -115,3 +115,61 @@ fn the_readme_key_table_lists_every_binding() {
         );
     }
 }
+
+#[test]
+fn the_readme_writing_sequence_gives_the_same_states_in_the_copy() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("Writing:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```\n").next())
+        .expect("the Writing example block");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: Vec<String>| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rewind"))
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "rewind {args:?}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let lines: Vec<&str> = block
+        .lines()
+        .filter_map(|l| l.strip_prefix("$ rewind "))
+        .collect();
+    assert!(lines.iter().any(|l| l.starts_with("import copy.db")));
+    for line in lines {
+        run(words(line));
+    }
+    let streams = |db: &str| -> Vec<String> {
+        let list: serde_json::Value =
+            serde_json::from_str(&run(words(&format!("streams {db} --json")))).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let names = streams("shop.db");
+    assert_eq!(names, ["acct", "order-1", "stock"]);
+    assert_eq!(streams("copy.db"), names);
+    for name in &names {
+        let state = |db: &str| {
+            let out: serde_json::Value =
+                serde_json::from_str(&run(words(&format!("state {db} {name} --json")))).unwrap();
+            (out["version"].clone(), out["state"].clone())
+        };
+        assert_eq!(state("copy.db"), state("shop.db"), "{name}");
+        let reducer = |db: &str| run(words(&format!("reducer {db} --stream {name}")));
+        assert_eq!(reducer("copy.db"), reducer("shop.db"), "{name}");
+    }
+    let stock: serde_json::Value =
+        serde_json::from_str(&run(words("state copy.db stock --json"))).unwrap();
+    assert_eq!(stock["state"], serde_json::json!({"apples": 12}));
+}

@@ -115,6 +115,39 @@ fn a_retried_append_with_the_same_key_returns_the_original() {
 }
 
 #[test]
+fn a_reused_idempotency_key_with_other_content_is_an_error_naming_the_key() {
+    let mut db = engine();
+    let mut paid = ev("order-1", "OrderPaid", json!({"status": "paid"}));
+    paid.idempotency_key = Some("pay-order-1".into());
+    let first = db.append(paid.clone(), AppendOptions::default()).unwrap();
+    // The same content again is a retry: the original comes back.
+    let retry = db.append(paid.clone(), AppendOptions::default()).unwrap();
+    assert_eq!((retry.duplicates, &retry.events[0]), (1, &first.events[0]));
+    for (what, mut other) in [
+        ("data", paid.clone()),
+        ("stream", paid.clone()),
+        ("type", paid.clone()),
+        ("meta", paid.clone()),
+    ] {
+        match what {
+            "data" => other.data = json!({"status": "refunded"}),
+            "stream" => other.stream = "order-2".into(),
+            "type" => other.kind = "OrderRefunded".into(),
+            _ => other.meta = Some(json!({"by": "bot"})),
+        }
+        let err = db
+            .append(other, AppendOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(r#"idempotency key "pay-order-1""#) && err.contains(what),
+            "{what}: {err}"
+        );
+    }
+    assert_eq!(db.store().event_totals().unwrap().0, 1);
+}
+
+#[test]
 fn a_stale_expected_version_is_a_conflict() {
     let mut engine = engine();
     append(&mut engine, "s", json!({"a": 1}));
