@@ -933,9 +933,15 @@ impl Engine {
         let rec = self.state_at(stream, target)?;
         let version = rec.provenance.version;
         if version == 0 {
-            return Err(Error::Input(format!(
-                "stream {stream:?} has no events to snapshot"
-            )));
+            return Err(Error::Input(if rec.stream.head == 0 {
+                format!("stream {stream:?} has no events to snapshot")
+            } else {
+                format!(
+                    "version 0 of stream {stream:?} is the empty state, which needs no snapshot; \
+                     choose a version from 1 to {}",
+                    rec.stream.head
+                )
+            }));
         }
         let ts = self.store.event_ts(&rec.stream, version)?.unwrap_or(0);
         let fingerprint = self.reducer(&rec.stream.reducer)?.fingerprint().to_string();

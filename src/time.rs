@@ -4,8 +4,19 @@ use crate::model::Micros;
 
 /// Parses an RFC 3339 timestamp (any offset) into µs since the epoch.
 pub fn parse(text: &str) -> Result<Micros, String> {
-    let ts: jiff::Timestamp = text.parse().map_err(|e| {
-        format!("{text:?} is not an RFC 3339 time such as 2026-01-31T12:00:00Z: {e}")
+    let ts: jiff::Timestamp = text.parse().map_err(|e: jiff::Error| {
+        // A well-formed time outside the range that can be counted is not a malformed one.
+        if jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M:%S", text.get(..19).unwrap_or(""))
+            .is_ok()
+        {
+            format!(
+                "{text:?} is outside the times rewind can count ({} to {}); give a time in that range",
+                format(jiff::Timestamp::MIN.as_microsecond()),
+                format(jiff::Timestamp::MAX.as_microsecond() / 1_000_000 * 1_000_000),
+            )
+        } else {
+            format!("{text:?} is not an RFC 3339 time such as 2026-01-31T12:00:00Z: {e}")
+        }
     })?;
     Ok(ts.as_microsecond())
 }
@@ -59,9 +70,17 @@ pub fn parse_duration(text: &str) -> Result<Micros, String> {
     let bad = || format!("{text:?} is not a duration such as 90s, 15m, 1h, 7d or 2w");
     let unit_at = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = text.split_at(unit_at);
-    let n: i64 = number.parse().map_err(|_| bad())?;
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is longer than rewind can count; give at most 290000w"))?;
     let (_, scale) = UNITS.iter().find(|(u, _)| *u == unit).ok_or_else(bad)?;
-    n.checked_mul(*scale).filter(|v| *v > 0).ok_or_else(bad)
+    if n == 0 {
+        return Err(format!(
+            "{text:?} is zero; give a duration of at least 1s, such as 90s, 15m, 1h, 7d or 2w"
+        ));
+    }
+    n.checked_mul(*scale)
+        .ok_or_else(|| format!("{text:?} is longer than rewind can count; give at most 290000w"))
 }
 
 /// Duration units and their length in µs, longest first.

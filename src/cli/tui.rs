@@ -99,6 +99,34 @@ pub(super) fn open_path(db: &std::path::Path) -> Result<()> {
     tui::run(app)
 }
 
+/// The largest frame `render` draws: far beyond any terminal, small enough to hold in memory.
+const MAX_FRAME: (u16, u16) = (1_000, 1_000);
+
+/// Reads `--size WIDTHxHEIGHT`, each side from 1 to the largest frame.
+fn frame_size(text: &str) -> Result<(u16, u16)> {
+    let (w, h) = text
+        .split_once('x')
+        .with_context(|| format!("--size {text:?} is not WIDTHxHEIGHT, e.g. 120x40"))?;
+    let side = |part: &str, what: &str, max: u16| -> Result<u16> {
+        let n: u64 = part
+            .parse()
+            .with_context(|| format!("--size {text:?}: the {what} {part:?} is not a number"))?;
+        if n == 0 || n > u64::from(max) {
+            anyhow::bail!(
+                "--size {text:?}: the {what} must be from 1 to {max} (the layout needs {}x{}; \
+                 a smaller frame says it is too small)",
+                crate::tui::ui::MIN_SIZE.0,
+                crate::tui::ui::MIN_SIZE.1
+            );
+        }
+        Ok(u16::try_from(n)?)
+    };
+    Ok((
+        side(w, "width", MAX_FRAME.0)?,
+        side(h, "height", MAX_FRAME.1)?,
+    ))
+}
+
 /// `rewind render`.
 #[derive(Debug, Args)]
 pub struct RenderArgs {
@@ -122,11 +150,7 @@ pub struct RenderArgs {
 }
 
 pub(super) fn render(args: &RenderArgs) -> Result<()> {
-    let (width, height) = args
-        .size
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse::<u16>().ok()?, h.parse::<u16>().ok()?)))
-        .with_context(|| format!("--size {:?} is not WIDTHxHEIGHT, e.g. 120x40", args.size))?;
+    let (width, height) = frame_size(&args.size)?;
     let engine = crate::Engine::open(&args.db.db, OpenMode::ReadOnly)?;
     let start = Start {
         stream: args.stream.clone(),

@@ -229,6 +229,14 @@ impl Store {
                 reason: "it is a directory".into(),
             });
         }
+        if path.exists()
+            && let Err(e) = std::fs::File::open(path)
+        {
+            return Err(Error::Input(format!(
+                "{} cannot be read: {e}; check its permissions (and its folder's)",
+                path.display()
+            )));
+        }
         let not_rewind = |e: rusqlite::Error| Error::NotRewind {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -740,10 +748,11 @@ impl Store {
 
     /// One event of a stream (archived or not).
     pub fn event(&self, stream: &StreamInfo, version: u64) -> Result<Option<Event>> {
-        if version <= stream.archived_upto {
+        let archived = version > 0 && version <= stream.archived_upto;
+        if archived {
             self.require_archive(stream)?;
         }
-        let mut stmt = self.conn.prepare_cached(if version <= stream.archived_upto {
+        let mut stmt = self.conn.prepare_cached(if archived {
             "SELECT seq, version, type, ts, data, meta, idem_key FROM archive.events WHERE stream_id = ?1 AND version = ?2"
         } else {
             "SELECT seq, version, type, ts, data, meta, idem_key FROM main.events WHERE stream_id = ?1 AND version = ?2"
@@ -783,7 +792,7 @@ impl Store {
                 }
                 Ok(())
             };
-        if from <= stream.archived_upto {
+        if from <= stream.archived_upto && stream.archived_upto > 0 {
             self.require_archive(stream)?;
             query(true, from, to.min(stream.archived_upto), limit, &mut out)?;
         }
@@ -822,7 +831,7 @@ impl Store {
     }
 
     fn require_archive(&self, stream: &StreamInfo) -> Result<()> {
-        if self.archive.get() {
+        if self.archive.get() || stream.archived_upto == 0 {
             return Ok(());
         }
         let path = self

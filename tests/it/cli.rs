@@ -643,3 +643,39 @@ fn a_failed_init_or_import_into_a_new_file_leaves_nothing_behind() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn messages_say_what_is_wrong_and_what_to_do() {
+    let db = Db::new();
+    ok(&["append", db.p(), "s", "E", r#"{"a":1}"#]);
+    // Version 0 of a stream with nothing archived is simply the start.
+    assert!(ok(&["log", db.p(), "s", "--from", "0"]).contains("{\"a\":1}"));
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["snapshot", db.p(), "s", "--at", "0"],
+            "the empty state, which needs no snapshot; choose a version from 1 to 1",
+        ),
+        (
+            &["archive", db.p(), "--older-than", "0s"],
+            "is zero; give a duration of at least 1s",
+        ),
+        (&["policy", db.p(), "--every-time", "0m"], "is zero"),
+        (
+            &["render", db.p(), "--size", "70000x2"],
+            "the width must be from 1 to 1000",
+        ),
+        (
+            &["state", db.p(), "s", "--at-time", "9999-12-31T23:59:59Z"],
+            "outside the times rewind can count",
+        ),
+        (
+            &["render", db.p(), "--size", "80x0"],
+            "the height must be from 1 to 1000",
+        ),
+    ];
+    for (args, says) in cases {
+        let stderr = fails(args, 2);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("overflow"), "{args:?}: {stderr}");
+    }
+}

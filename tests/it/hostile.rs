@@ -340,3 +340,29 @@ fn a_file_with_damaged_pages_is_a_finding_of_verify_not_an_input_error() {
     assert!(stdout.contains("integrity"), "{stdout}");
     assert!(!stdout.contains("*** in database"), "{stdout}");
 }
+
+#[test]
+fn a_database_the_user_may_not_read_says_so() {
+    if !privileged("running as another user") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = dir.path().join("closed.db");
+    run_ok(&["init", db.to_str().unwrap()]);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_rewind"))
+        .args(["streams", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot be read") && stderr.contains("permissions"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not a rewind database"), "{stderr}");
+}
