@@ -143,8 +143,13 @@ pub enum Error {
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, DiskFull};
+        // SQLITE_IOERR_SHMSIZE: no room to grow the shared-memory file of the log.
+        const IOERR_SHMSIZE: i32 = 4874;
         match err.sqlite_error_code() {
             Some(DiskFull) => Self::Full,
+            _ if matches!(&err, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == IOERR_SHMSIZE) => {
+                Self::Full
+            }
             Some(DatabaseBusy | DatabaseLocked) => Self::Locked {
                 waited_ms: crate::store::BUSY_TIMEOUT_MS,
             },

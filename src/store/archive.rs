@@ -291,6 +291,86 @@ impl Store {
         Ok(())
     }
 
+    /// Bytes a stream's events `after < version <= upto` take in the main file, roughly
+    /// (their data and metadata, and a row's overhead).
+    pub fn bytes_between(&self, stream_id: StreamId, after: u64, upto: u64) -> Result<u64> {
+        let bytes: i64 = self.conn.query_row(
+            "SELECT coalesce(sum(length(data) + coalesce(length(meta), 0) + length(type) + 48), 0)
+             FROM main.events WHERE stream_id = ?1 AND version > ?2 AND version <= ?3",
+            params![stream_id, i(after), i(upto)],
+            |r| r.get(0),
+        )?;
+        Ok(u(bytes))
+    }
+
+    /// Bytes free on the file system that holds the database, where that can be known.
+    pub fn free_bytes(&self) -> Option<u64> {
+        // For the tests that fill a disk during a run the check would have refused.
+        if let Some(assumed) = std::env::var("REWIND_ASSUME_FREE_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            return Some(assumed);
+        }
+        let dir = self.path.as_deref()?.parent()?;
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        free_space(dir)
+    }
+
+    /// Writes both logs back into their files and empties them (best effort: a reader in
+    /// the way just leaves them for later).
+    pub fn checkpoint(&self) {
+        for schema in ["main", "archive"] {
+            if schema == "archive" && !self.archive.get() {
+                continue;
+            }
+            let _ = self.conn.query_row(
+                &format!("PRAGMA {schema}.wal_checkpoint(TRUNCATE)"),
+                [],
+                |_| Ok(()),
+            );
+        }
+    }
+
+    /// After an archive run failed: its copies beyond what is archived go, the logs are
+    /// emptied, and an archive the run made that holds nothing goes too, so a failure (a
+    /// full disk) leaves the disk as it found it. Best effort: what cannot be done now is
+    /// done by the next open that recovers the run.
+    pub fn abandon_archive_run(&self, made: bool) {
+        let archived: i64 = self
+            .conn
+            .query_row(
+                "SELECT coalesce(max(archived_upto), 0) FROM main.streams",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(1);
+        if made && archived == 0 && self.archive.get() {
+            let _ = self.conn.execute_batch("DETACH DATABASE archive");
+            self.archive.set(false);
+            if let Some(path) = self.archive_path() {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(sidecar(&path, suffix));
+                }
+            }
+        } else if self.archive.get() {
+            let _ = self.recover_archive();
+        }
+        if !self.archive.get() {
+            let _ = self.delete_pending();
+        }
+        self.checkpoint();
+    }
+
+    fn delete_pending(&self) -> Result<()> {
+        let began = self.begin_plain(true)?;
+        self.end(began, self.delete_meta(ARCHIVE_PENDING))
+    }
+
     /// Marks an archive run under way, naming the process that runs it.
     pub fn mark_archive_pending(&self) -> Result<()> {
         let me = serde_json::to_string(&crate::process::Process::current())
@@ -395,6 +475,18 @@ impl Store {
             .map_or(0, |m| m.len());
         Ok((u(events), bytes))
     }
+}
+
+/// Bytes available to this user on the file system holding `dir`.
+#[cfg(unix)]
+fn free_space(dir: &Path) -> Option<u64> {
+    let stat = rustix::fs::statvfs(dir).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+#[cfg(not(unix))]
+fn free_space(_dir: &Path) -> Option<u64> {
+    None
 }
 
 /// Makes a rename or link in `path`'s folder durable (best effort: not every system can).

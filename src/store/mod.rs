@@ -1600,8 +1600,9 @@ fn open_readable(path: &Path, wal: bool) -> Result<Readable> {
     )?;
     conn.pragma_update(None, "query_only", true)?;
     let note = format!(
-        "{} has a write-ahead log that cannot be used in place (a read-only folder or medium): \
-         reading a copy of the file and its log, as of now",
+        "{} has a write-ahead log that cannot be used in place ({err}: a read-only folder or \
+         medium, or no room for its shared-memory file): reading a copy of the file and its log, \
+         as of now",
         path.display()
     );
     let archive_source = archive_copy

@@ -366,3 +366,110 @@ fn a_database_the_user_may_not_read_says_so() {
     );
     assert!(!stderr.contains("not a rewind database"), "{stderr}");
 }
+
+/// A tmpfs of `size` mounted over a new folder, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mount tmpfs: {out:?}");
+        Self(at.to_path_buf())
+    }
+
+    fn free(&self) -> u64 {
+        let stat = rustix::fs::statvfs(&self.0).unwrap();
+        stat.f_bavail * stat.f_frsize
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+    }
+}
+
+#[test]
+fn a_full_disk_during_archive_is_said_plainly_and_every_command_goes_on_working() {
+    if !privileged("mounting a small file system") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Tmpfs::mount(&dir.path().join("small"), "8m");
+    let db = fs.0.join("f.db");
+    let p = db.to_str().unwrap();
+    run_ok(&["init", p]);
+    let start = rewind::time::parse("2025-01-01T00:00:00Z").unwrap();
+    let lines: String = (0..3000_i64)
+        .map(|i| {
+            let data = serde_json::json!({"i": i, "pad": format!("p{i}").repeat(60)});
+            let line = serde_json::json!({
+                "stream": format!("s{}", i % 10),
+                "type": "E",
+                "time": rewind::time::format(start + i * 600_000_000),
+                "data": data,
+            });
+            format!("{line}\n")
+        })
+        .collect();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, lines).unwrap();
+    run_ok(&["import", p, input.to_str().unwrap()]);
+    run_ok(&["snapshot", p, "--all"]);
+    let filler = fs.0.join("filler");
+    let fill = |leave: u64| {
+        let size = fs.free().saturating_sub(leave);
+        std::fs::write(&filler, vec![0_u8; usize::try_from(size).unwrap()]).unwrap();
+    };
+    let archive = |assume: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rewind"));
+        command.args(["archive", p, "--older-than", "30d"]);
+        if let Some(bytes) = assume {
+            command.env("REWIND_ASSUME_FREE_BYTES", bytes);
+        }
+        command.output().unwrap()
+    };
+    fill(300 << 10);
+    // Not enough room: refused before anything moves.
+    let out = archive(None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("archiving needs about"), "{stderr}");
+    // The disk fills during the run (the check told otherwise): a plain message, and what
+    // the run added is given back.
+    let out = archive(Some("99999999999"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the disk is full"), "{stderr}");
+    assert!(!stderr.contains("I/O error"), "{stderr}");
+    assert!(!rewind::store::sidecar(&db, ".archive").exists());
+    for args in [
+        vec!["state", p, "s1", "--at", "5"],
+        vec!["log", p, "s2", "--limit", "3"],
+        vec!["verify", p],
+        vec!["append", p, "s1", "E", "{\"after\":true}"],
+    ] {
+        run_ok(&args);
+    }
+    std::fs::remove_file(&filler).unwrap();
+    let out = archive(None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run_ok(&["verify", p]);
+    let exported = run_ok(&["export", p]);
+    assert_eq!(
+        exported
+            .lines()
+            .filter(|l| l.contains("\"stream\""))
+            .count(),
+        3001
+    );
+}
