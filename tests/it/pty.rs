@@ -374,3 +374,50 @@ fn keys_in_one_read_end_on_the_frame_render_draws() {
     session.press("q");
     assert!(session.wait_exit().success());
 }
+
+#[test]
+fn open_on_a_file_it_cannot_write_opens_read_only_and_says_so() {
+    if !rustix::process::geteuid().is_root() {
+        let why = "skipped: a read-only bind mount needs root";
+        assert!(
+            std::env::var_os("REWIND_REQUIRE_PRIVILEGED").is_none(),
+            "{why}, and REWIND_REQUIRE_PRIVILEGED is set"
+        );
+        eprintln!("{why}");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    crate::bursts::fixture(&data);
+    let ro = home.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    for args in [
+        vec!["--bind", data.to_str().unwrap(), ro.to_str().unwrap()],
+        vec!["-o", "remount,bind,ro", ro.to_str().unwrap()],
+    ] {
+        assert!(
+            Command::new("mount")
+                .args(&args)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(ro.clone());
+    let db = ro.join("bursts.db");
+    let mut session = Session::spawn(&["open", db.to_str().unwrap()], home.path());
+    session.wait_for("the read-only message", |s| {
+        s.status().contains("opened read-only")
+    });
+    session.press("s");
+    session.wait_for("snapshots refused", |s| s.status().contains("read-only"));
+    session.press("q");
+    assert!(session.wait_exit().success());
+}

@@ -487,7 +487,11 @@ impl App {
         if !batches(action) {
             self.load();
         }
-        if !matches!(action, Action::Refresh | Action::Poll | Action::PlayTick) {
+        // What the user did replaces the message; what the terminal or a timer did does not.
+        if !matches!(
+            action,
+            Action::Refresh | Action::Poll | Action::PlayTick | Action::Resize(..)
+        ) {
             self.message = None;
         }
         let outcome = self.update(action);
