@@ -9,27 +9,13 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use crate::support::{Mount, privileged};
+
 fn rewind(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rewind"))
         .args(args)
         .output()
         .unwrap()
-}
-
-/// Whether this test may run; if not, says why (and fails where skipping is not allowed).
-fn privileged(what: &str) -> bool {
-    let root = rustix::process::geteuid().is_root();
-    let mount = Command::new("mount").arg("--version").output().is_ok();
-    if root && mount {
-        return true;
-    }
-    let why = format!("skipped: {what} needs root and mount(8) (root: {root}, mount: {mount})");
-    assert!(
-        std::env::var_os("REWIND_REQUIRE_PRIVILEGED").is_none(),
-        "{why}, and REWIND_REQUIRE_PRIVILEGED is set"
-    );
-    eprintln!("{why}");
-    false
 }
 
 fn run_ok(args: &[&str]) -> String {
@@ -118,29 +104,6 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
-/// A read-only bind mount of `dir`, undone when dropped.
-struct ReadOnlyMount(PathBuf);
-
-impl ReadOnlyMount {
-    fn of(dir: &Path, at: &Path) -> Self {
-        std::fs::create_dir_all(at).unwrap();
-        for args in [
-            vec!["--bind", dir.to_str().unwrap(), at.to_str().unwrap()],
-            vec!["-o", "remount,bind,ro", at.to_str().unwrap()],
-        ] {
-            let out = Command::new("mount").args(&args).output().unwrap();
-            assert!(out.status.success(), "mount {args:?}: {out:?}");
-        }
-        Self(at.to_path_buf())
-    }
-}
-
-impl Drop for ReadOnlyMount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).output();
-    }
-}
-
 #[test]
 fn every_read_command_reads_a_database_on_a_read_only_file_system() {
     if !privileged("mounting a read-only file system") {
@@ -150,7 +113,7 @@ fn every_read_command_reads_a_database_on_a_read_only_file_system() {
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     let db = fixture(&data);
-    let mount = ReadOnlyMount::of(&data, &dir.path().join("ro"));
+    let mount = Mount::read_only(&data, &dir.path().join("ro"));
     let ro = mount.0.join("ro.db");
     let before = listing(&mount.0);
     read_everything(&ro, &db);
@@ -184,7 +147,7 @@ fn a_killed_writers_log_on_a_read_only_file_system_is_read_not_ignored() {
         if !keep_shm {
             let _ = std::fs::remove_file(rewind::store::sidecar(&db, "-shm"));
         }
-        let mount = ReadOnlyMount::of(&data, &dir.path().join(format!("ro-{keep_shm}")));
+        let mount = Mount::read_only(&data, &dir.path().join(format!("ro-{keep_shm}")));
         let ro = mount.0.join("ro.db");
         let out = rewind(&["state", ro.to_str().unwrap(), "r", "--json"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -367,40 +330,13 @@ fn a_database_the_user_may_not_read_says_so() {
     assert!(!stderr.contains("not a rewind database"), "{stderr}");
 }
 
-/// A tmpfs of `size` mounted over a new folder, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Self {
-        std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "mount tmpfs: {out:?}");
-        Self(at.to_path_buf())
-    }
-
-    fn free(&self) -> u64 {
-        let stat = rustix::fs::statvfs(&self.0).unwrap();
-        stat.f_bavail * stat.f_frsize
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).output();
-    }
-}
-
 #[test]
 fn a_full_disk_during_archive_is_said_plainly_and_every_command_goes_on_working() {
     if !privileged("mounting a small file system") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let fs = Tmpfs::mount(&dir.path().join("small"), "8m");
+    let fs = Mount::tmpfs(&dir.path().join("small"), "8m");
     let db = fs.0.join("f.db");
     let p = db.to_str().unwrap();
     run_ok(&["init", p]);

@@ -377,40 +377,15 @@ fn keys_in_one_read_end_on_the_frame_render_draws() {
 
 #[test]
 fn open_on_a_file_it_cannot_write_opens_read_only_and_says_so() {
-    if !rustix::process::geteuid().is_root() {
-        let why = "skipped: a read-only bind mount needs root";
-        assert!(
-            std::env::var_os("REWIND_REQUIRE_PRIVILEGED").is_none(),
-            "{why}, and REWIND_REQUIRE_PRIVILEGED is set"
-        );
-        eprintln!("{why}");
+    if !crate::support::privileged("a read-only bind mount") {
         return;
     }
     let home = tempfile::tempdir().unwrap();
     let data = home.path().join("data");
     std::fs::create_dir(&data).unwrap();
     crate::bursts::fixture(&data);
-    let ro = home.path().join("ro");
-    std::fs::create_dir(&ro).unwrap();
-    for args in [
-        vec!["--bind", data.to_str().unwrap(), ro.to_str().unwrap()],
-        vec!["-o", "remount,bind,ro", ro.to_str().unwrap()],
-    ] {
-        assert!(
-            Command::new("mount")
-                .args(&args)
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(ro.clone());
+    let mount = crate::support::Mount::read_only(&data, &home.path().join("ro"));
+    let ro = mount.0.clone();
     let db = ro.join("bursts.db");
     let mut session = Session::spawn(&["open", db.to_str().unwrap()], home.path());
     session.wait_for("the read-only message", |s| {
