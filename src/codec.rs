@@ -147,6 +147,13 @@ pub struct Encoded {
 /// States expected to be at least this large are encoded and decoded on several threads.
 pub const PARALLEL_MIN_BYTES: u64 = 256 << 10;
 
+/// The most bytes one byte of a zstd frame can expand to (with room to spare: a 128 KiB block
+/// takes at least 4 bytes).
+const MAX_RATIO: u64 = 1 << 16;
+
+/// The largest state, in bytes of canonical JSON, that a snapshot may hold.
+pub const MAX_RAW_BYTES: u64 = 1 << 32;
+
 /// At most this many frames per snapshot: one per core, and a bound on threads at decode.
 const MAX_FRAMES: usize = 8;
 
@@ -292,6 +299,17 @@ fn decompress(frame: &[u8], size: usize) -> Result<Vec<u8>, CodecError> {
 /// The frames of a blob with the content size each declares; every frame must declare one,
 /// and together they must declare exactly `raw_size`, before anything is decompressed.
 fn frames(mut blob: &[u8], raw_size: u64) -> Result<Vec<(&[u8], usize)>, CodecError> {
+    // No zstd frame expands a byte into more than MAX_RATIO (a block of 128 KiB of one repeated
+    // byte, or of one long match into its base, takes a few bytes at best): a size beyond that
+    // is a lie that would only buy an allocation, so it is refused before anything is
+    // allocated. Whatever the ratio, no state larger than MAX_RAW_BYTES is read.
+    let possible = (blob.len() as u64).saturating_mul(MAX_RATIO);
+    if raw_size > possible || raw_size > MAX_RAW_BYTES {
+        return Err(CodecError::Size {
+            expected: raw_size,
+            found: possible.min(MAX_RAW_BYTES),
+        });
+    }
     let mut frames = Vec::new();
     let mut total = 0u64;
     while !blob.is_empty() {
@@ -458,7 +476,13 @@ fn decompress_with_prefix(frame: &[u8], size: usize, base: &[u8]) -> Result<Vec<
     dctx.set_parameter(DParameter::WindowLogMax(window_log(base.len(), size)))
         .map_err(z)?;
     dctx.ref_prefix(base).map_err(z)?;
-    let mut out = Vec::with_capacity(size);
+    // The size was checked against what the frame could produce; the memory may still not
+    // be there, which is a fault of this snapshot, not of the process.
+    let mut out = Vec::new();
+    out.try_reserve_exact(size).map_err(|_| CodecError::Size {
+        expected: size as u64,
+        found: size as u64,
+    })?;
     dctx.decompress(&mut out, frame).map_err(z)?;
     if out.len() != size {
         return Err(CodecError::Size {

@@ -1431,7 +1431,7 @@ impl Writer {
                 .is_some_and(|prev| crate::time::bucket(b, prev) != crate::time::bucket(b, ts))
         });
         let due = run.policy.due(
-            version - run.last_snapshot,
+            version.saturating_sub(run.last_snapshot),
             run.bytes_since,
             run.last_raw_size,
             new_bucket,

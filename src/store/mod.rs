@@ -1240,7 +1240,10 @@ impl Store {
     ) -> Result<(u64, u64, u64)> {
         let last: Option<(i64, i64)> = self
             .conn
-            .prepare_cached("SELECT version, raw_size FROM snapshots WHERE stream_id = ?1 AND fingerprint = ?2 ORDER BY version DESC LIMIT 1")?
+            // A row above the stream's head contradicts it (verify reports it): it is not
+            // where the stream's snapshots stand.
+            .prepare_cached("SELECT version, raw_size FROM snapshots WHERE stream_id = ?1 AND fingerprint = ?2
+                 AND version <= (SELECT head FROM streams WHERE id = ?1) ORDER BY version DESC LIMIT 1")?
             .query_row(params![stream_id, fingerprint], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let (version, raw) = last.map_or((0, 0), |(v, r)| (u(v), u(r)));

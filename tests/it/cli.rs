@@ -679,3 +679,58 @@ fn messages_say_what_is_wrong_and_what_to_do() {
         assert!(!stderr.contains("overflow"), "{args:?}: {stderr}");
     }
 }
+
+/// The bytes of a 16-byte zstd frame that declares 2^62 bytes of content.
+/// (`28b52ffde00000000000000040010000`, as the fuzzer found it).
+const HUGE_FRAME: [u8; 16] = [
+    0x28, 0xb5, 0x2f, 0xfd, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x01, 0, 0,
+];
+
+#[test]
+fn a_delta_that_claims_a_huge_size_is_a_fault_not_an_abort() {
+    let db = Db::new();
+    for i in 1..=3 {
+        ok(&["append", db.p(), "s", "E", &format!("{{\"k{i}\":{i}}}")]);
+        ok(&["snapshot", db.p(), "s", "--at", &i.to_string()]);
+    }
+    let conn = rusqlite::Connection::open(&db.path).unwrap();
+    conn.execute(
+        "UPDATE snapshots SET kind = 'delta', base_id = (SELECT id FROM snapshots WHERE version = 1),
+         raw_size = ?1, blob = ?2 WHERE version = 2",
+        rusqlite::params![1_i64 << 62, &HUGE_FRAME[..]],
+    )
+    .unwrap();
+    drop(conn);
+    let state: Value =
+        serde_json::from_str(&ok(&["state", db.p(), "s", "--at", "2", "--json"])).unwrap();
+    assert_eq!(state["state"], json!({"k1": 1, "k2": 2}));
+    assert_eq!(state["provenance"]["faults"][0]["version"], 2, "{state}");
+    let run = rewind(&["verify", db.p()]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("corrupt"), "{}", run.stdout);
+    ok(&["render", db.p(), "--at", "2", "--size", "80x24"]);
+}
+
+#[test]
+fn a_snapshot_row_above_the_head_is_reported_and_ignored_by_the_writer() {
+    let db = Db::new();
+    for i in 1..=5 {
+        ok(&["append", db.p(), "s", "E", &format!("{{\"k\":{i}}}")]);
+    }
+    ok(&["snapshot", db.p(), "s", "--at", "3"]);
+    rusqlite::Connection::open(&db.path)
+        .unwrap()
+        .execute_batch("UPDATE snapshots SET version = 100")
+        .unwrap();
+    // The debug build checks arithmetic: the writer's policy no longer subtracts past zero.
+    ok(&["append", db.p(), "s", "E", r#"{"k":6}"#]);
+    let state: Value = serde_json::from_str(&ok(&["state", db.p(), "s", "--json"])).unwrap();
+    assert_eq!(state["state"], json!({"k": 6}));
+    let run = rewind(&["verify", db.p()]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("beyond the stream's head"),
+        "{}",
+        run.stdout
+    );
+}
