@@ -138,6 +138,7 @@ struct Tally {
     restores_finished_by_next_open: u64,
     restore_refusals: u64,
     reader_lock_errors: u64,
+    hot_journals: u64,
     checks: u64,
     states: u64,
     verifies: u64,
@@ -331,8 +332,25 @@ fn metas(conn: &Connection, schema: &str) -> rusqlite::Result<BTreeMap<String, S
 /// archive commits the copy before the main file moves its boundary) and counts what is
 /// wrong: missing or doubled versions, events in both files, content other than generated.
 fn inspect(sh: &Shared) -> Result<View> {
-    // Read-only: no checkpoint at close, nothing written by the judge.
-    let conn = Connection::open_with_flags(&sh.db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    match inspect_with(sh, OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        // A hot rollback journal (an archive restored from a backup is not in WAL mode, and
+        // its writer was killed): a read-only connection may not roll it back; SQLite's own
+        // recovery on a writable connection does, as any open by rewind that may write.
+        Err(e)
+            if e.downcast_ref::<rusqlite::Error>()
+                .and_then(rusqlite::Error::sqlite_error)
+                .is_some_and(|e| e.extended_code == 776) =>
+        {
+            sh.tally().hot_journals += 1;
+            inspect_with(sh, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        }
+        other => other,
+    }
+}
+
+fn inspect_with(sh: &Shared, flags: OpenFlags) -> Result<View> {
+    // Read-only if it can be: no checkpoint at close, nothing written by the judge.
+    let conn = Connection::open_with_flags(&sh.db, flags)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     let archive = PathBuf::from(format!("{}.archive", sh.db.display()));
     if archive.exists() {
@@ -1229,7 +1247,10 @@ fn stress() -> Result<bool> {
     for thread in threads {
         let _ = thread.join();
     }
-    outcome?;
+    if let Err(e) = outcome {
+        println!("  scratch kept in {}", scratch.keep().display());
+        return Err(e);
+    }
     // Nobody writes now: the heads must be exactly the acknowledged ones.
     let expect = driver.expected();
     let last = check(&sh, &expect, true, &mut driver.rng)?;
@@ -1256,8 +1277,8 @@ fn stress() -> Result<bool> {
         t.restores_old, t.restores_new, t.restores_finished_by_next_open, t.restore_refusals
     );
     println!(
-        "  finished before their kill {}, reader lock errors during restores {}",
-        t.done_before_kill, t.reader_lock_errors
+        "  finished before their kill {}, reader lock errors during restores {}, hot journals rolled back {}",
+        t.done_before_kill, t.reader_lock_errors, t.hot_journals
     );
     let took: Vec<String> = driver
         .took_ms
