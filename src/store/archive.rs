@@ -60,6 +60,20 @@ impl Store {
             let _ = self.conn.execute_batch("DETACH DATABASE archive");
             return Err(err);
         }
+        if !self.read_only {
+            // An archive restored by an earlier rewind (VACUUM INTO) may be in rollback-journal
+            // mode, where a killed writer's hot journal shuts readers out: put it in WAL mode
+            // (best effort: another connection in the way just leaves it for later).
+            let mode: String = self
+                .conn
+                .query_row("PRAGMA archive.journal_mode", [], |r| r.get(0))
+                .unwrap_or_default();
+            if !mode.eq_ignore_ascii_case("wal") {
+                let _ = self
+                    .conn
+                    .query_row("PRAGMA archive.journal_mode = wal", [], |_| Ok(()));
+            }
+        }
         self.archive.set(true);
         Ok(())
     }

@@ -61,6 +61,9 @@ pub fn restore_pair(backup: &Store, db: &Path) -> Result<()> {
     backup.vacuum_into("main", utf8(&staged)?)?;
     let archive_id = if backup.has_archive() {
         backup.vacuum_into("archive", utf8(&staged_archive)?)?;
+        // VACUUM INTO writes a rollback-journal file; the archive is read beside writers, so
+        // it goes in place in WAL mode, as a new one is made.
+        Connection::open(&staged_archive)?.pragma_update(None, "journal_mode", "wal")?;
         sync_file(&staged_archive)?;
         Some(
             backup
@@ -72,6 +75,7 @@ pub fn restore_pair(backup: &Store, db: &Path) -> Result<()> {
     };
     {
         let conn = Connection::open(&staged)?;
+        conn.pragma_update(None, "journal_mode", "wal")?;
         let intent = serde_json::to_string(&Intent { archive_id })
             .map_err(|e| Error::Input(e.to_string()))?;
         conn.execute(

@@ -277,3 +277,26 @@ fn a_restore_while_others_append_leaves_a_sound_database() {
     unique.dedup();
     assert_eq!(names.len(), unique.len(), "{names:?}");
 }
+
+#[test]
+fn a_restored_pair_is_in_wal_mode_like_any_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    archived_db(d, "new.db", "N", 6);
+    assert!(
+        rewind(d, None, &["backup", "new.db", "new.bk"])
+            .status
+            .success()
+    );
+    archived_db(d, "db.db", "O", 6);
+    assert!(
+        rewind(d, None, &["restore", "new.bk", "db.db", "--force"])
+            .status
+            .success()
+    );
+    for file in ["db.db", "db.db.archive"] {
+        let header = std::fs::read(d.join(file)).unwrap();
+        // Bytes 18 and 19: the file format versions, 2 for WAL (1: rollback journal).
+        assert_eq!((header[18], header[19]), (2, 2), "{file}");
+    }
+}
