@@ -1,18 +1,104 @@
 //! The `jq:FILTER` reducer's interpreter: compiles a jq program once (jaq, with its standard
-//! library) and runs it on JSON values. Knows nothing of streams or storage.
+//! library) and runs it on JSON values within the budget of [`crate::budget`]. Knows nothing
+//! of streams or storage.
+//!
+//! jaq has no fuel: its interpreter is lazy iterators that can loop forever or recurse until
+//! the stack is gone. But it asks its data for the program's lookup table every time it
+//! evaluates a term, so the data it runs with here ([`Run`]) counts those calls: that is
+//! the step count, checked there together with the stack the recursion has taken and the
+//! watchdog's request to stop. Going over throws a payload that unwinds the interpreter
+//! ([`std::panic::resume_unwind`]: no panic hook, no message), caught in [`Program::run`];
+//! the program's values are its own and are dropped on the way, so nothing is left half
+//! done (this needs `panic = "unwind"`, the default). `range`, whose numbers are made
+//! natively without evaluating a term, counts a step for each.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
-use jaq_core::data::JustLut;
+use jaq_core::box_iter::box_once;
+use jaq_core::data::{DataT, HasLut};
 use jaq_core::load::{self, Arena, File, Loader};
-use jaq_core::{Compiler, Ctx, Exn, Vars, compile};
+use jaq_core::native::{Fun, v};
+use jaq_core::{Compiler, Ctx, Cv, Exn, Lut, ValXs, Vars, compile};
 use jaq_json::{Num, Val};
 use serde_json::Value;
 
-use crate::reduce::ReduceError;
+use crate::budget::{self, Limit};
+use crate::reduce::{MAX_DEPTH, ReduceError};
 
-type Data = JustLut<Val>;
-type Filter = jaq_core::Filter<Data>;
+type Filter = jaq_core::Filter<Metered>;
+
+/// `fromjson` refuses text nested deeper than this: its parser recurses once per level.
+const PARSE_DEPTH: usize = 512;
+
+/// An error value is shown up to this many characters.
+const SHOWN: usize = 1000;
+
+/// The data jaq runs a program with: its lookup table, and the meter that counts.
+pub struct Metered;
+
+impl DataT for Metered {
+    type V<'a> = Val;
+    type Data<'a> = Run<'a>;
+}
+
+/// What one run of a program carries: the lookup table and its meter.
+#[derive(Clone, Copy)]
+pub struct Run<'a> {
+    lut: &'a Lut<Metered>,
+    meter: &'a Meter<'a>,
+}
+
+impl<'a> HasLut<'a, Metered> for Run<'a> {
+    #[inline]
+    fn lut(&self) -> &'a Lut<Metered> {
+        self.meter.step();
+        self.lut
+    }
+}
+
+/// One run's budget as it is spent.
+pub struct Meter<'a> {
+    steps: Cell<u64>,
+    /// Where the stack was when the run began.
+    base: usize,
+    slot: &'a budget::Slot,
+}
+
+/// Thrown to stop a run that went over a limit.
+struct Over(Limit);
+
+impl Meter<'_> {
+    /// One more step: a term evaluated, or a number `range` made.
+    #[inline]
+    fn step(&self) {
+        let steps = self.steps.get() + 1;
+        self.steps.set(steps);
+        if steps > budget::STEPS {
+            over(Limit::Steps(budget::STEPS));
+        }
+        if stack_position().abs_diff(self.base) as u64 > budget::STACK {
+            over(Limit::Stack(budget::STACK));
+        }
+        if steps % 4096 == 0 {
+            if let Some(limit) = self.slot.stop() {
+                over(limit);
+            }
+        }
+    }
+}
+
+#[cold]
+fn over(limit: Limit) -> ! {
+    std::panic::resume_unwind(Box::new(Over(limit)))
+}
+
+/// Roughly where the stack is now: the address of a local.
+#[inline(never)]
+fn stack_position() -> usize {
+    let marker = 0u8;
+    std::ptr::from_ref(std::hint::black_box(&marker)) as usize
+}
 
 /// A compiled jq program; cheap to clone.
 #[derive(Clone)]
@@ -27,12 +113,11 @@ pub struct Program {
 impl Program {
     /// Compiles a program, or explains where and why it does not compile.
     pub fn compile(source: &str) -> Result<Self, ReduceError> {
-        let defs = jaq_core::defs()
+        // Ours first: jaq's own definitions call `fromjson` too.
+        let defs = own_defs()
+            .chain(jaq_core::defs())
             .chain(jaq_std::defs())
             .chain(jaq_json::defs());
-        let funs = jaq_core::funs()
-            .chain(jaq_std::funs())
-            .chain(jaq_json::funs());
         let arena = Arena::default();
         let modules = Loader::new(defs)
             .load(
@@ -44,7 +129,7 @@ impl Program {
             )
             .map_err(|errs| ReduceError::JqCompile(load_errors(&errs)))?;
         let filter = Compiler::default()
-            .with_funs(funs)
+            .with_funs(funs())
             .compile(modules)
             .map_err(|errs| ReduceError::JqCompile(compile_errors(&errs)))?;
         let hash = blake3::hash(source.as_bytes()).to_hex();
@@ -65,9 +150,37 @@ impl Program {
         &self.source
     }
 
-    /// Runs the program on one input; it must produce exactly one output.
-    pub fn run(&self, input: &Value) -> Result<Value, ReduceError> {
-        let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
+    /// Runs the program on one input; it must produce exactly one output, within the
+    /// budget. `stream` and `version` name what is being applied if the watchdog has to
+    /// end the process.
+    pub fn run(&self, input: &Value, stream: &str, version: u64) -> Result<Value, ReduceError> {
+        budget::watched(stream, version, |slot| {
+            let meter = Meter {
+                steps: Cell::new(0),
+                base: stack_position(),
+                slot,
+            };
+            // Nothing shared is changed by a run (the filter is only read), and every value
+            // it made is dropped by the unwinding: nothing is left broken to observe.
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.evaluate(input, &meter)
+            }));
+            match ran {
+                Ok(outcome) => outcome,
+                Err(payload) => match payload.downcast::<Over>() {
+                    Ok(over) => Err(ReduceError::OverBudget(over.0)),
+                    Err(other) => std::panic::resume_unwind(other),
+                },
+            }
+        })
+    }
+
+    fn evaluate(&self, input: &Value, meter: &Meter<'_>) -> Result<Value, ReduceError> {
+        let run = Run {
+            lut: &self.filter.lut,
+            meter,
+        };
+        let ctx = Ctx::<Metered>::new(run, Vars::new([]));
         let mut outputs = Vec::with_capacity(1);
         for out in self.filter.id.run((ctx, to_val(input))) {
             let val = out.map_err(|e| ReduceError::Jq(exception(e)))?;
@@ -78,24 +191,158 @@ impl Program {
             }
         }
         match outputs.pop() {
-            Some(val) if outputs.is_empty() => from_val(&val).map_err(ReduceError::Jq),
+            Some(val) if outputs.is_empty() => {
+                let mut left = budget::OUTPUT;
+                from_val(&val, 0, &mut left)
+            }
             _ => Err(ReduceError::JqOutputs(0)),
         }
     }
 }
 
-/// `error(…)` values are shown as jq shows them; `halt` is reported, never obeyed.
+/// jaq's natives, with `range` counting its numbers and `fromjson` checking the nesting of
+/// its text first (the parser behind it recurses once per level).
+fn funs() -> impl Iterator<Item = Fun<Metered>> {
+    let own: [Fun<Metered>; 2] = [
+        jaq_core::native::run(("range", v(3), |cv| range(cv))),
+        jaq_core::native::run(("_rewind_nesting", v(0), |cv| nesting(cv))),
+    ];
+    let fromjson = |(name, args, f): Fun<Metered>| {
+        let name = if name == "fromjson" {
+            "_rewind_fromjson"
+        } else {
+            name
+        };
+        (name, args, f)
+    };
+    own.into_iter()
+        .chain(jaq_core::funs())
+        .chain(jaq_std::funs())
+        .chain(jaq_json::funs().map(fromjson))
+}
+
+fn own_defs() -> impl Iterator<Item = load::parse::Def<&'static str>> {
+    load::parse("def fromjson: _rewind_nesting | _rewind_fromjson;", |p| {
+        p.defs()
+    })
+    .unwrap_or_default()
+    .into_iter()
+}
+
+/// `range($from; $to; $by)` as jaq makes it, one step a number.
+fn range<'a>(mut cv: Cv<'a, Metered>) -> ValXs<'a, Val> {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let meter = cv.0.data().meter;
+    let by = cv.0.pop_var();
+    let to = cv.0.pop_var();
+    let mut from: Result<Val, Exn<'a, Val>> = Ok(cv.0.pop_var());
+    let direction = by.partial_cmp(&Val::from(0isize)).unwrap_or(Equal);
+    Box::new(std::iter::from_fn(move || match from.clone() {
+        Ok(x) => {
+            let more = match direction {
+                Greater => x < to,
+                Less => x > to,
+                Equal => x != to,
+            };
+            more.then(|| {
+                meter.step();
+                std::mem::replace(&mut from, (x + by.clone()).map_err(Exn::from))
+            })
+        }
+        Err(e) => {
+            from = Ok(to.clone());
+            Some(Err(e))
+        }
+    }))
+}
+
+/// Passes text on to `fromjson` unless it nests deeper than [`PARSE_DEPTH`].
+fn nesting<'a>(cv: Cv<'a, Metered>) -> ValXs<'a, Val> {
+    if let Val::TStr(text) | Val::BStr(text) = &cv.1 {
+        if nests_deeper(text, PARSE_DEPTH) {
+            let msg = format!("fromjson: the text nests deeper than {PARSE_DEPTH} levels");
+            return box_once(Err(Exn::from(jaq_core::Error::str(msg))));
+        }
+    }
+    box_once(Ok(cv.1))
+}
+
+/// Whether JSON text opens more than `limit` arrays and objects at once.
+fn nests_deeper(text: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in text {
+        match (in_string, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') | (false, _, b'"') => in_string = !in_string,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// `error(…)` values are shown as jq shows them, cut at [`SHOWN`] characters (an error can
+/// hold a value of any size); `halt` is reported, never obeyed.
 fn exception(e: Exn<'_, Val>) -> String {
     match e.get_err() {
-        Ok(err) => match err.into_val() {
-            Val::TStr(b) | Val::BStr(b) => String::from_utf8_lossy(&b).into_owned(),
-            v => v.to_string(),
-        },
+        Ok(err) => {
+            let shown = bounded(&err, SHOWN);
+            // A string thrown by `error("…")` is shown without its quotes.
+            if shown.starts_with('"') {
+                if let Val::TStr(b) | Val::BStr(b) = err.into_val() {
+                    return crate::text::clean(&String::from_utf8_lossy(&b), SHOWN);
+                }
+            }
+            shown
+        }
         Err(e) => match e.get_halt() {
             Ok(code) => format!("the program called halt (exit code {code})"),
             Err(e) => format!("{e:?}"),
         },
     }
+}
+
+/// What `value` displays, stopped after `max` bytes: formatting a value nested very deep
+/// recurses once per level, so it must not go on.
+fn bounded(value: &impl std::fmt::Display, max: usize) -> String {
+    struct Upto {
+        text: String,
+        max: usize,
+        cut: bool,
+    }
+    impl std::fmt::Write for Upto {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let room = self.max - self.text.len();
+            if s.len() <= room {
+                self.text.push_str(s);
+                return Ok(());
+            }
+            let mut end = room;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.text.push_str(&s[..end]);
+            self.cut = true;
+            Err(std::fmt::Error)
+        }
+    }
+    let mut out = Upto {
+        text: String::new(),
+        max,
+        cut: false,
+    };
+    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{value}"));
+    if out.cut {
+        out.text.push('…');
+    }
+    out.text
 }
 
 fn line_col(code: &str, part: &str) -> String {
@@ -191,21 +438,67 @@ fn to_val(v: &Value) -> Val {
     }
 }
 
-fn from_val(v: &Val) -> Result<Value, String> {
+/// The JSON value of a program's output, refused if it nests deeper than [`MAX_DEPTH`]
+/// (checked on the way down, so the walk itself stays shallow) or holds more than `left`
+/// bytes of JSON (roughly: numbers count 8).
+fn from_val(v: &Val, depth: usize, left: &mut u64) -> Result<Value, ReduceError> {
+    let mut spend = |n: usize| {
+        *left = left
+            .checked_sub(n as u64)
+            .ok_or(ReduceError::OverBudget(Limit::Output(budget::OUTPUT)))?;
+        Ok::<_, ReduceError>(())
+    };
     Ok(match v {
-        Val::Null => Value::Null,
-        Val::Bool(b) => Value::Bool(*b),
-        Val::Num(n) => number(n)?,
-        Val::TStr(b) | Val::BStr(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
-        Val::Arr(items) => Value::Array(items.iter().map(from_val).collect::<Result<_, _>>()?),
+        Val::Null => {
+            spend(4)?;
+            Value::Null
+        }
+        Val::Bool(b) => {
+            spend(5)?;
+            Value::Bool(*b)
+        }
+        Val::Num(n) => {
+            spend(8)?;
+            number(n).map_err(ReduceError::Jq)?
+        }
+        Val::TStr(b) | Val::BStr(b) => {
+            spend(b.len() + 2)?;
+            Value::String(String::from_utf8_lossy(b).into_owned())
+        }
+        Val::Arr(items) => {
+            if depth >= MAX_DEPTH {
+                return Err(ReduceError::TooDeep);
+            }
+            spend(items.len() + 2)?;
+            Value::Array(
+                items
+                    .iter()
+                    .map(|item| from_val(item, depth + 1, left))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
         Val::Obj(map) => {
+            if depth >= MAX_DEPTH {
+                return Err(ReduceError::TooDeep);
+            }
+            spend(map.len() + 2)?;
             let mut out = serde_json::Map::with_capacity(map.len());
             for (k, v) in map.iter() {
                 let key = match k {
-                    Val::TStr(b) | Val::BStr(b) => String::from_utf8_lossy(b).into_owned(),
-                    other => return Err(format!("object key {other} is not a string")),
+                    Val::TStr(b) | Val::BStr(b) => {
+                        *left = left
+                            .checked_sub(b.len() as u64 + 3)
+                            .ok_or(ReduceError::OverBudget(Limit::Output(budget::OUTPUT)))?;
+                        String::from_utf8_lossy(b).into_owned()
+                    }
+                    other => {
+                        return Err(ReduceError::Jq(format!(
+                            "object key {} is not a string",
+                            bounded(other, SHOWN)
+                        )));
+                    }
                 };
-                out.insert(key, from_val(v)?);
+                out.insert(key, from_val(v, depth + 1, left)?);
             }
             Value::Object(out)
         }
@@ -252,7 +545,7 @@ mod tests {
                else .state end"#,
         )
         .unwrap();
-        let out = p.run(&json!({"state": {"balance": 10}, "event": {"type": "Deposited", "data": {"amount": 5}}}));
+        let out = p.run(&json!({"state": {"balance": 10}, "event": {"type": "Deposited", "data": {"amount": 5}}}), "s", 1);
         assert_eq!(out.unwrap(), json!({"balance": 15}));
     }
 
@@ -272,7 +565,10 @@ mod tests {
         let input = json!({"state": {"x": 1}});
         for program in [r#".state.x + "a""#, r#"error("boom")"#, "halt"] {
             assert!(
-                Program::compile(program).unwrap().run(&input).is_err(),
+                Program::compile(program)
+                    .unwrap()
+                    .run(&input, "s", 1)
+                    .is_err(),
                 "{program}"
             );
         }
@@ -282,21 +578,119 @@ mod tests {
     fn a_reducer_must_produce_exactly_one_output() {
         let input = json!({"state": {}});
         assert_eq!(
-            Program::compile("empty").unwrap().run(&input),
+            Program::compile("empty").unwrap().run(&input, "s", 1),
             Err(ReduceError::JqOutputs(0))
         );
         assert_eq!(
-            Program::compile("repeat(1)").unwrap().run(&input),
+            Program::compile("repeat(1)").unwrap().run(&input, "s", 1),
             Err(ReduceError::JqOutputs(2))
         );
+    }
+
+    fn run(program: &str) -> Result<Value, ReduceError> {
+        Program::compile(program)
+            .unwrap()
+            .run(&json!({"state": {}, "event": {"data": {}}}), "s", 1)
+    }
+
+    fn over(limit: Limit) -> Result<Value, ReduceError> {
+        Err(ReduceError::OverBudget(limit))
+    }
+
+    #[test]
+    fn endless_programs_run_out_of_steps() {
+        let steps = over(Limit::Steps(budget::STEPS));
+        for program in [
+            "last(range(1e10))",
+            "[repeat(.)]",
+            "def f: f; f",
+            "[limit(1e9; repeat(1))] | length",
+            "last(range(0; 1e10; 0.5))",
+            "until(false; .)",
+        ] {
+            assert_eq!(run(program), steps, "{program}");
+        }
+    }
+
+    #[test]
+    fn deep_recursion_runs_out_of_stack() {
+        let stack = over(Limit::Stack(budget::STACK));
+        for program in [
+            "def f: 1 + f; f",
+            "def f: [f]; f",
+            "def f($n): [f($n + 1)]; f(0)",
+        ] {
+            assert_eq!(run(program), stack, "{program}");
+        }
+    }
+
+    #[test]
+    fn heavy_but_legitimate_programs_pass() {
+        assert_eq!(
+            run("[range(10000)] | add | {sum: .}").unwrap(),
+            json!({"sum": 49_995_000})
+        );
+        assert_eq!(
+            run("reduce range(10000) as $i (0; . + $i)").unwrap(),
+            json!(49_995_000)
+        );
+        assert_eq!(run("first(range(1e10))").unwrap(), json!(0));
+        assert_eq!(run("[limit(3; repeat(1))]").unwrap(), json!([1, 1, 1]));
+        assert_eq!(run("[range(0; 10; 3)]").unwrap(), json!([0, 3, 6, 9]));
+        assert_eq!(run("[range(5; 0; -2)]").unwrap(), json!([5, 3, 1]));
+    }
+
+    #[test]
+    fn a_huge_result_is_over_budget_and_a_deep_one_too_deep() {
+        assert_eq!(
+            run(r#""x" * 70000000"#),
+            over(Limit::Output(budget::OUTPUT))
+        );
+        assert_eq!(
+            run("reduce range(200) as $i (null; [.])"),
+            Err(ReduceError::TooDeep)
+        );
+        assert_eq!(
+            run("reduce range(119) as $i (0; [.]) | length").unwrap(),
+            json!(1)
+        );
+    }
+
+    #[test]
+    fn fromjson_refuses_text_nested_too_deep() {
+        let err = run(r#"[range(1000)] | map("[") | add | fromjson"#).unwrap_err();
+        assert!(err.to_string().contains("nests deeper than 512"), "{err}");
+        assert_eq!(
+            run(r#""[1,{\"a\":\"[[\"}]" | fromjson"#).unwrap(),
+            json!([1, {"a": "[["}])
+        );
+    }
+
+    #[test]
+    fn errors_show_a_bounded_part_of_huge_values() {
+        let err = run("error([range(100000)])").unwrap_err().to_string();
+        assert!(err.len() < SHOWN + 100, "{}", err.len());
+        assert!(err.ends_with('…'), "{err}");
+        let err = run(r#"error("boom")"#).unwrap_err().to_string();
+        assert_eq!(err, "jq: boom");
+    }
+
+    #[test]
+    fn only_structure_counts_in_nesting() {
+        assert!(nests_deeper(b"[[[", 2));
+        assert!(!nests_deeper(b"[[]]", 2));
+        assert!(!nests_deeper(br#"["[[[[", "\"[[["]"#, 2));
     }
 
     #[test]
     fn numbers_survive_the_round_trip() {
         let v = json!({"i": 12_345_678_901_234_567_i64, "u": u64::MAX, "f": 1.5, "half": 4});
-        assert_eq!(Program::compile(".").unwrap().run(&v).unwrap(), v);
+        assert_eq!(Program::compile(".").unwrap().run(&v, "s", 1).unwrap(), v);
         assert_eq!(
-            Program::compile(".half / 2").unwrap().run(&v).unwrap(),
+            Program::compile(".half / 2")
+                .unwrap()
+                .run(&v, "s", 1)
+                .unwrap(),
             json!(2)
         );
     }

@@ -6,7 +6,8 @@
 //! - [`store`]: the SQLite file, its schema and every query (the only SQL);
 //! - [`codec`]: canonical JSON, checksums and zstd frames for snapshots;
 //! - [`diff`]: structural and textual differences between two states;
-//! - [`reduce`] (with [`jq`]): what an event does to a state, and [`undo`] to take it back;
+//! - [`reduce`] (with [`jq`]): what an event does to a state, within the [`budget`] of one
+//!   event, and [`undo`] to take it back;
 //! - [`engine`]: reconstruction (`state_at`), its cache, blame, appends and imports, and
 //!   [`step`], the debugger's way through a stream (in place, forward and back);
 //! - [`snapshot`]: the snapshot lifecycle (verify, …);
@@ -16,6 +17,7 @@
 //! The two faces sit on top and call the same engine: the command line ([`cli`]) and the
 //! terminal UI ([`tui`]).
 
+pub mod budget;
 pub mod cli;
 pub mod codec;
 pub mod demo;
