@@ -889,7 +889,8 @@ pub(crate) fn elapsed_us(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-fn apply_row(
+/// Applies one stored event to `state`; a failure names the stream and version.
+pub(crate) fn apply_row(
     stream: &StreamInfo,
     reducer: &Reducer,
     state: &mut Value,

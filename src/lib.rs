@@ -9,7 +9,8 @@
 //! - [`reduce`] (with [`jq`]): what an event does to a state, within the [`budget`] of one
 //!   event, and [`undo`] to take it back;
 //! - [`engine`]: reconstruction (`state_at`), its cache, blame, appends and imports, and
-//!   [`step`], the debugger's way through a stream (in place, forward and back);
+//!   [`step`], the debugger's way through a stream (in place, forward and back), and
+//!   [`trial`], a reducer tried on every event before it is set;
 //! - [`snapshot`]: the snapshot lifecycle (verify, …);
 //! - [`jsonl`]: the import/export line format;
 //! - [`demo`]: the built-in demo database.
@@ -34,6 +35,7 @@ pub mod step;
 pub mod store;
 pub mod text;
 pub mod time;
+pub mod trial;
 pub mod tui;
 pub mod undo;
 
