@@ -2,11 +2,11 @@
 //!
 //! The budget proper is counted, not timed, so a busy machine gives the same answer as an
 //! idle one: [`crate::jq`] counts the steps a program evaluates and the stack its recursion
-//! takes, and measures the state it returns, against [`STEPS`], [`STACK`] and [`OUTPUT`].
-//! Going over one is [`Limit`], never a hang.
+//! takes, measures a string before `*` repeats it, and measures the state it returns,
+//! against [`STEPS`], [`STACK`] and [`OUTPUT`]. Going over one is [`Limit`], never a hang.
 //!
-//! Counting cannot see inside one operation of the interpreter: `"x" * 100000000000`, a
-//! string doubled by `. + .` forty times, or a bignum squared are each a step or a few.
+//! Counting cannot see inside one operation of the interpreter: a string doubled by `. + .`
+//! forty times, or a bignum squared again and again, are a few steps each.
 //! For those a watchdog thread watches every evaluation in progress: one that runs longer
 //! than [`DEADLINE`] or during which the process grows by more than [`MEMORY`] is asked to
 //! stop, and stops at its next step with [`Limit::Time`] or [`Limit::Memory`]. A thread stuck
@@ -64,6 +64,9 @@ pub enum Limit {
     Stack(u64),
     /// Bytes of JSON in the resulting state ([`OUTPUT`]).
     Output(u64),
+    /// Bytes of one string built by repetition (`"x" * n`), checked before it is built
+    /// ([`OUTPUT`]).
+    String(u64),
     /// Wall-clock time, in seconds ([`DEADLINE`]).
     Time(u64),
     /// Bytes the process grew by ([`MEMORY`]).
@@ -76,6 +79,7 @@ impl fmt::Display for Limit {
             Self::Steps(n) => write!(f, "{} evaluation steps", group(n)),
             Self::Stack(b) => write!(f, "{} of stack for recursion", bytes(b)),
             Self::Output(b) => write!(f, "{} of resulting state", bytes(b)),
+            Self::String(b) => write!(f, "{} in one string", bytes(b)),
             Self::Time(s) => write!(f, "{s} s of time"),
             Self::Memory(b) => write!(f, "{} of memory", bytes(b)),
         }

@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use jaq_core::box_iter::box_once;
 use jaq_core::data::{DataT, HasLut};
-use jaq_core::load::{self, Arena, File, Loader};
+use jaq_core::load::{self, Arena, File, Loader, parse::Term};
 use jaq_core::native::{Fun, v};
-use jaq_core::{Compiler, Ctx, Cv, Exn, Lut, ValXs, Vars, compile};
+use jaq_core::{Compiler, Ctx, Cv, Exn, Lut, ValXs, Vars};
 use jaq_json::{Num, Val};
 use serde_json::Value;
 
@@ -27,6 +27,14 @@ use crate::budget::{self, Limit};
 use crate::reduce::{MAX_DEPTH, ReduceError};
 
 type Filter = jaq_core::Filter<Metered>;
+
+/// A program may be this long: a reducer longer than this is a mistake, and one of any
+/// length can nest deep enough to exhaust the compiler's stack.
+const SOURCE: usize = 64 << 10;
+
+/// Stack for the thread that compiles a program: enough for one of [`SOURCE`] bytes nested
+/// as deep as it can be (the memory is only reserved, not used, by a reasonable program).
+const COMPILE_STACK: usize = 256 << 20;
 
 /// `fromjson` refuses text nested deeper than this: its parser recurses once per level.
 const PARSE_DEPTH: usize = 512;
@@ -113,25 +121,28 @@ pub struct Program {
 impl Program {
     /// Compiles a program, or explains where and why it does not compile.
     pub fn compile(source: &str) -> Result<Self, ReduceError> {
-        // Ours first: jaq's own definitions call `fromjson` too.
-        let defs = own_defs()
-            .chain(jaq_core::defs())
-            .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
-        let arena = Arena::default();
-        let modules = Loader::new(defs)
-            .load(
-                &arena,
-                File {
-                    code: source,
-                    path: (),
-                },
-            )
-            .map_err(|errs| ReduceError::JqCompile(load_errors(&errs)))?;
-        let filter = Compiler::default()
-            .with_funs(funs())
-            .compile(modules)
-            .map_err(|errs| ReduceError::JqCompile(compile_errors(&errs)))?;
+        if source.len() > SOURCE {
+            return Err(ReduceError::JqCompile(format!(
+                "the program is {} bytes long; at most {} are allowed",
+                crate::model::group(source.len() as u64),
+                crate::model::group(SOURCE as u64)
+            )));
+        }
+        // jaq's parser recurses once per level of nesting (`((((…`, `- - - …`, `if if …`):
+        // a thread of its own with a large stack parses anything of the length allowed.
+        let filter = std::thread::scope(|scope| {
+            let parsing = std::thread::Builder::new()
+                .name(format!("{}jq-compile", crate::step::THREAD_PREFIX))
+                .stack_size(COMPILE_STACK)
+                .spawn_scoped(scope, || build(source));
+            match parsing {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|_| Err(ReduceError::JqCompile("the compiler failed".into()))),
+                // No thread to be had: compile here, as ever.
+                Err(_) => build(source),
+            }
+        })?;
         let hash = blake3::hash(source.as_bytes()).to_hex();
         Ok(Self {
             source: source.into(),
@@ -200,12 +211,57 @@ impl Program {
     }
 }
 
+/// Compiles a program with every `*` made [`mul`], whose size is checked before the string
+/// is built. A program that does not compile so is compiled as written, for its errors
+/// (which then point into its text), and so is one with module directives (which could
+/// not load anyway).
+fn build(source: &str) -> Result<Filter, ReduceError> {
+    if let Some(mut term) = load::parse(source, |p| p.term()) {
+        rewrite(&mut term);
+        let main = load::parse::Def {
+            name: "_rewind_main",
+            args: Vec::new(),
+            body: term,
+        };
+        if let Ok(filter) = compile(defs().chain([main]), "_rewind_main") {
+            return Ok(filter);
+        }
+    }
+    compile(defs(), source)
+}
+
+fn compile<'s>(
+    prelude: impl IntoIterator<Item = load::parse::Def<&'s str>>,
+    code: &'s str,
+) -> Result<Filter, ReduceError> {
+    let arena = Arena::default();
+    let modules = Loader::new(prelude)
+        .load(&arena, File { code, path: () })
+        .map_err(|errs| ReduceError::JqCompile(load_errors(&errs)))?;
+    Compiler::default()
+        .with_funs(funs())
+        .compile(modules)
+        .map_err(|errs| ReduceError::JqCompile(compile_errors(&errs)))
+}
+
+/// jaq's definitions, after ours (which come first: jaq's call `fromjson` too).
+fn defs<'s>() -> impl Iterator<Item = load::parse::Def<&'s str>> {
+    // The identity map widens the definitions' `'static` to the program's lifetime.
+    #[allow(clippy::map_identity)]
+    own_defs()
+        .chain(jaq_core::defs())
+        .chain(jaq_std::defs())
+        .chain(jaq_json::defs())
+        .map(|d| -> load::parse::Def<&'s str> { d })
+}
+
 /// jaq's natives, with `range` counting its numbers and `fromjson` checking the nesting of
 /// its text first (the parser behind it recurses once per level).
 fn funs() -> impl Iterator<Item = Fun<Metered>> {
-    let own: [Fun<Metered>; 2] = [
+    let own: [Fun<Metered>; 3] = [
         jaq_core::native::run(("range", v(3), |cv| range(cv))),
         jaq_core::native::run(("_rewind_nesting", v(0), |cv| nesting(cv))),
+        jaq_core::native::run(("_rewind_mul", v(2), |cv| mul(cv))),
     ];
     let fromjson = |(name, args, f): Fun<Metered>| {
         let name = if name == "fromjson" {
@@ -227,6 +283,125 @@ fn own_defs() -> impl Iterator<Item = load::parse::Def<&'static str>> {
     })
     .unwrap_or_default()
     .into_iter()
+}
+
+/// Makes every `l * r` in a program `_rewind_mul(l; r)`, and every `p *= f`
+/// `f as $y | p |= _rewind_mul(.; $y)` (which is what jaq does with it): repeating a string
+/// is the one operation that can build a value of any size from a small one in one step.
+fn rewrite(term: &mut Term<&str>) {
+    use jaq_core::ops::Math::Mul;
+    use load::parse::{BinaryOp, Pattern};
+    const Y: &str = "$__rewind_y";
+    let mul = |l, r| Term::Call("_rewind_mul", vec![l, r]);
+    match term {
+        Term::Id | Term::Recurse | Term::Num(_) | Term::Var(_) | Term::Break(_) => {}
+        Term::Arr(inner) => inner.iter_mut().for_each(|t| rewrite(t)),
+        Term::Neg(t) | Term::Label(_, t) => rewrite(t),
+        Term::Str(_, parts) => {
+            for part in parts {
+                if let load::lex::StrPart::Term(t) = part {
+                    rewrite(t);
+                }
+            }
+        }
+        Term::Obj(members) => {
+            for (k, v) in members {
+                rewrite(k);
+                v.iter_mut().for_each(rewrite);
+            }
+        }
+        Term::Fold(_, xs, pattern, args) => {
+            rewrite(xs);
+            rewrite_pattern(pattern);
+            args.iter_mut().for_each(rewrite);
+        }
+        Term::TryCatch(t, catch) => {
+            rewrite(t);
+            catch.iter_mut().for_each(|t| rewrite(t));
+        }
+        Term::IfThenElse(branches, otherwise) => {
+            for (cond, then) in branches {
+                rewrite(cond);
+                rewrite(then);
+            }
+            otherwise.iter_mut().for_each(|t| rewrite(t));
+        }
+        Term::Def(defs, body) => {
+            defs.iter_mut().for_each(|d| rewrite(&mut d.body));
+            rewrite(body);
+        }
+        Term::Call(_, args) => args.iter_mut().for_each(rewrite),
+        Term::Path(t, path) => {
+            rewrite(t);
+            for (part, _) in &mut path.0 {
+                match part {
+                    jaq_core::path::Part::Index(i) => rewrite(i),
+                    jaq_core::path::Part::Range(from, upto) => {
+                        from.iter_mut().chain(upto.iter_mut()).for_each(rewrite);
+                    }
+                }
+            }
+        }
+        Term::BinOp(l, op, r) => {
+            rewrite(l);
+            rewrite(r);
+            match op {
+                BinaryOp::Math(Mul) => {
+                    *term = mul(std::mem::take(&mut **l), std::mem::take(&mut **r));
+                }
+                BinaryOp::UpdateMath(Mul) => {
+                    let (path, f) = (std::mem::take(&mut **l), std::mem::take(&mut **r));
+                    let update = Term::BinOp(
+                        Box::new(path),
+                        BinaryOp::Update,
+                        Box::new(mul(Term::Id, Term::Var(Y))),
+                    );
+                    *term = Term::BinOp(
+                        Box::new(f),
+                        BinaryOp::Pipe(Some(Pattern::Var(Y))),
+                        Box::new(update),
+                    );
+                }
+                BinaryOp::Pipe(Some(pattern)) => rewrite_pattern(pattern),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn rewrite_pattern(pattern: &mut load::parse::Pattern<&str>) {
+    use load::parse::Pattern;
+    match pattern {
+        Pattern::Var(_) => {}
+        Pattern::Arr(items) => items.iter_mut().for_each(rewrite_pattern),
+        Pattern::Obj(members) => {
+            for (key, value) in members {
+                rewrite(key);
+                rewrite_pattern(value);
+            }
+        }
+    }
+}
+
+/// `l * r`, refused before a repeated string would hold more than [`budget::OUTPUT`] bytes.
+fn mul<'a>(mut cv: Cv<'a, Metered>) -> ValXs<'a, Val> {
+    let r = cv.0.pop_var();
+    let l = cv.0.pop_var();
+    let bytes = match (&l, &r) {
+        (Val::TStr(s) | Val::BStr(s), Val::Num(n)) | (Val::Num(n), Val::TStr(s) | Val::BStr(s)) => {
+            let times = match n {
+                Num::Int(i) => u64::try_from(*i).unwrap_or(0),
+                Num::BigInt(b) if !b.to_string().starts_with('-') => u64::MAX,
+                _ => 0,
+            };
+            times.saturating_mul(s.len() as u64)
+        }
+        _ => 0,
+    };
+    if bytes > budget::OUTPUT {
+        over(Limit::String(budget::OUTPUT));
+    }
+    box_once((l * r).map_err(Exn::from))
 }
 
 /// `range($from; $to; $by)` as jaq makes it, one step a number.
@@ -399,12 +574,12 @@ fn load_errors(errs: &load::Errors<&str, ()>) -> String {
     msgs.join("; ")
 }
 
-fn compile_errors(errs: &compile::Errors<&str, ()>) -> String {
+fn compile_errors(errs: &jaq_core::compile::Errors<&str, ()>) -> String {
     let mut msgs = Vec::new();
     for (file, items) in errs {
         for (name, undefined) in items {
             let what = match undefined {
-                compile::Undefined::Filter(arity) => format!("{name}/{arity}"),
+                jaq_core::compile::Undefined::Filter(arity) => format!("{name}/{arity}"),
                 _ => (*name).to_string(),
             };
             msgs.push(format!(
@@ -643,7 +818,7 @@ mod tests {
     #[test]
     fn a_huge_result_is_over_budget_and_a_deep_one_too_deep() {
         assert_eq!(
-            run(r#""x" * 70000000"#),
+            run(r#""x" * 40000000 | [., .]"#),
             over(Limit::Output(budget::OUTPUT))
         );
         assert_eq!(
@@ -654,6 +829,53 @@ mod tests {
             run("reduce range(119) as $i (0; [.]) | length").unwrap(),
             json!(1)
         );
+    }
+
+    #[test]
+    fn a_string_repeated_past_the_limit_is_refused_before_it_is_built() {
+        let string = over(Limit::String(budget::OUTPUT));
+        for program in [
+            r#""x" * 100000000000"#,
+            r#"100000000000 * "x""#,
+            r#""x" * 1000000000000000000000"#,
+            r#"{a: "xy"} | .a *= 40000000"#,
+            r#"def f: . * 100000000000; "x" | f"#,
+            r#"[1, 2] | .["x" * 100000000000]"#,
+        ] {
+            assert_eq!(run(program), string, "{program}");
+        }
+    }
+
+    #[test]
+    fn multiplication_is_otherwise_what_jq_makes_it() {
+        assert_eq!(
+            run(
+                r#"{s: ("ab" * 3), n: (2 * 3.5), neg: ("x" * -1), m: ({a: {b: 1}} * {a: {c: 2}})}"#
+            )
+            .unwrap(),
+            json!({"s": "ababab", "n": 7, "neg": null, "m": {"a": {"b": 1, "c": 2}}})
+        );
+        assert_eq!(
+            run("{k: 3} | .k *= (2, 3)").unwrap_err(),
+            ReduceError::JqOutputs(2)
+        );
+        assert_eq!(
+            run("[1, 2] as [$a, $b] | {p: ($a * $b)} | .p *= 5").unwrap(),
+            json!({"p": 10})
+        );
+        let err = run(r#""x" * 1e9"#).unwrap_err().to_string();
+        assert!(err.contains("cannot calculate"), "{err}");
+    }
+
+    #[test]
+    fn a_program_nested_deeper_than_any_stack_compiles_or_is_refused() {
+        let nested = format!("{}1{}", "(".repeat(20_000), ")".repeat(20_000));
+        assert_eq!(run(&nested).unwrap(), json!(1));
+        let negated = format!("{}1", "- ".repeat(20_000));
+        assert_eq!(run(&negated), over(Limit::Stack(budget::STACK)));
+        let long = ".a".repeat(SOURCE);
+        let err = Program::compile(&long).err().unwrap().to_string();
+        assert!(err.contains("at most 65,536"), "{err}");
     }
 
     #[test]

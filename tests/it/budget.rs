@@ -10,6 +10,7 @@ use super::support::{Db, fails, ok, rewind};
 const STEPS: &str = "1,000,000 evaluation steps";
 const STACK: &str = "1 MiB of stack for recursion";
 const OUTPUT: &str = "64 MiB of resulting state";
+const STRING: &str = "64 MiB in one string";
 
 /// The error every command gives for version 2 of stream `s`.
 fn over(limit: &str) -> String {
@@ -106,8 +107,13 @@ fn deep_recursion_runs_out_of_stack() {
 }
 
 #[test]
-fn a_huge_string_is_over_the_size_of_a_state() {
-    over_budget_everywhere(r#""x" * 70000000"#, OUTPUT);
+fn a_huge_string_is_refused_before_it_is_built() {
+    over_budget_everywhere(r#""x" * 1000000000"#, STRING);
+}
+
+#[test]
+fn a_state_too_large_is_over_its_size() {
+    over_budget_everywhere(r#""x" * 40000000 | [., .]"#, OUTPUT);
 }
 
 #[test]
