@@ -108,7 +108,6 @@ pub fn on_exit(hook: Option<Box<dyn Fn() + Send>>) {
 }
 
 /// Why an evaluation was asked to stop.
-const RUNNING: u8 = 0;
 const TIME: u8 = 1;
 const GREW: u8 = 2;
 
@@ -116,8 +115,11 @@ const GREW: u8 = 2;
 /// (odd while evaluating) and what it is evaluating; the watchdog writes the rest.
 pub(crate) struct Slot {
     generation: AtomicU64,
-    /// [`RUNNING`], or why the evaluation in progress must stop.
-    stop: AtomicU8,
+    /// The generation that must stop (0: none), and why ([`TIME`] or [`GREW`]). Keyed by
+    /// generation so that a request meant for an evaluation that has just ended cannot
+    /// stop the next one.
+    stop_for: AtomicU64,
+    why: AtomicU8,
     /// The stream and version being applied, for the watchdog's last words.
     version: AtomicU64,
     stream: Mutex<String>,
@@ -130,12 +132,20 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    /// Whether the evaluation in progress must stop, and with which limit.
-    pub(crate) fn stop(&self) -> Option<Limit> {
-        match self.stop.load(Ordering::Relaxed) {
-            RUNNING => None,
-            TIME => Some(Limit::Time(DEADLINE.as_secs())),
-            _ => Some(Limit::Memory(MEMORY)),
+    /// Whether evaluation `generation` must stop, and with which limit.
+    #[inline]
+    pub(crate) fn stop(&self, generation: u64) -> Option<Limit> {
+        if self.stop_for.load(Ordering::Acquire) != generation {
+            return None;
+        }
+        Some(self.limit())
+    }
+
+    /// The limit the watchdog asked a stop for.
+    fn limit(&self) -> Limit {
+        match self.why.load(Ordering::Relaxed) {
+            GREW => Limit::Memory(MEMORY),
+            _ => Limit::Time(DEADLINE.as_secs()),
         }
     }
 }
@@ -152,8 +162,9 @@ thread_local! {
     static MINE: RefCell<Option<(Arc<Slot>, String)>> = const { RefCell::new(None) };
 }
 
-/// Runs one evaluation under the watchdog: `f` gets the slot to poll for [`Slot::stop`].
-pub(crate) fn watched<T>(stream: &str, version: u64, f: impl FnOnce(&Slot) -> T) -> T {
+/// Runs one evaluation under the watchdog: `f` gets the slot and the evaluation's
+/// generation, to poll [`Slot::stop`] with.
+pub(crate) fn watched<T>(stream: &str, version: u64, f: impl FnOnce(&Slot, u64) -> T) -> T {
     let slot = MINE.with(|mine| {
         let mut mine = mine.borrow_mut();
         let (slot, name) = mine.get_or_insert_with(|| (register(), String::new()));
@@ -166,8 +177,7 @@ pub(crate) fn watched<T>(stream: &str, version: u64, f: impl FnOnce(&Slot) -> T)
         Arc::clone(slot)
     });
     slot.version.store(version, Ordering::Relaxed);
-    slot.stop.store(RUNNING, Ordering::Relaxed);
-    slot.generation.fetch_add(1, Ordering::Release);
+    let generation = slot.generation.fetch_add(1, Ordering::Release) + 1;
     // Ends the evaluation however `f` returns, unwinding included.
     struct End<'a>(&'a Slot);
     impl Drop for End<'_> {
@@ -176,14 +186,29 @@ pub(crate) fn watched<T>(stream: &str, version: u64, f: impl FnOnce(&Slot) -> T)
         }
     }
     let _end = End(&slot);
-    f(&slot)
+    f(&slot, generation)
+}
+
+/// Asks the next evaluation on this thread to stop at its first step, as the watchdog
+/// would for memory (`grew`) or time.
+#[cfg(test)]
+pub(crate) fn stop_next_evaluation_here(grew: bool) {
+    MINE.with(|mine| {
+        let mut mine = mine.borrow_mut();
+        let (slot, _) = mine.get_or_insert_with(|| (register(), String::new()));
+        slot.why
+            .store(if grew { GREW } else { TIME }, Ordering::Relaxed);
+        let next = slot.generation.load(Ordering::Relaxed) + 1;
+        slot.stop_for.store(next, Ordering::Release);
+    });
 }
 
 /// A new slot, watched from now on; the watchdog starts with the first.
 fn register() -> Arc<Slot> {
     let slot = Arc::new(Slot {
         generation: AtomicU64::new(0),
-        stop: AtomicU8::new(RUNNING),
+        stop_for: AtomicU64::new(0),
+        why: AtomicU8::new(TIME),
         version: AtomicU64::new(0),
         stream: Mutex::new(String::new()),
         seen: AtomicU64::new(0),
@@ -241,20 +266,42 @@ fn watch() {
                 continue;
             }
             let ticks = slot.ticks.fetch_add(1, Ordering::Relaxed) + 1;
-            if slot.stop.load(Ordering::Relaxed) != RUNNING {
-                if ticks - slot.stopped_at.load(Ordering::Relaxed) >= grace {
-                    give_up(&slot);
-                }
-                continue;
-            }
+            let stopped_at = (slot.stop_for.load(Ordering::Relaxed) == generation)
+                .then(|| slot.stopped_at.load(Ordering::Relaxed));
             let grew = rss
                 .is_some_and(|now| now.saturating_sub(slot.rss.load(Ordering::Relaxed)) > MEMORY);
-            if ticks >= deadline || grew {
-                slot.stopped_at.store(ticks, Ordering::Relaxed);
-                slot.stop
-                    .store(if grew { GREW } else { TIME }, Ordering::Relaxed);
+            match verdict(ticks, stopped_at, grew, deadline, grace) {
+                Verdict::Wait => {}
+                Verdict::Stop(why) => {
+                    slot.stopped_at.store(ticks, Ordering::Relaxed);
+                    slot.why.store(why, Ordering::Relaxed);
+                    slot.stop_for.store(generation, Ordering::Release);
+                }
+                Verdict::GiveUp => give_up(&slot),
             }
         }
+    }
+}
+
+/// What the watchdog does about an evaluation.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Wait,
+    /// Ask it to stop, for this reason ([`TIME`] or [`GREW`]).
+    Stop(u8),
+    /// End the process: it was asked and has not stopped.
+    GiveUp,
+}
+
+/// The watchdog's rule, for an evaluation seen running for `ticks`, asked to stop at tick
+/// `stopped_at` if it was, during which the process grew past [`MEMORY`] if `grew`.
+fn verdict(ticks: u64, stopped_at: Option<u64>, grew: bool, deadline: u64, grace: u64) -> Verdict {
+    match stopped_at {
+        Some(at) if ticks - at >= grace => Verdict::GiveUp,
+        Some(_) => Verdict::Wait,
+        None if grew => Verdict::Stop(GREW),
+        None if ticks >= deadline => Verdict::Stop(TIME),
+        None => Verdict::Wait,
     }
 }
 
@@ -266,7 +313,7 @@ fn give_up(slot: &Slot) -> ! {
         }
     }
     let stream = slot.stream.lock().map(|s| s.clone()).unwrap_or_default();
-    let limit = slot.stop().unwrap_or(Limit::Time(DEADLINE.as_secs()));
+    let limit = slot.limit();
     eprintln!(
         "rewind: stream {:?} version {}: the jq reducer went over its limit of {limit} inside \
          one operation and could not be stopped; exiting",
@@ -308,14 +355,38 @@ mod tests {
     }
 
     #[test]
+    fn the_watchdog_asks_first_and_gives_up_only_after_the_grace() {
+        let (deadline, grace) = (100, 50);
+        assert_eq!(verdict(99, None, false, deadline, grace), Verdict::Wait);
+        assert_eq!(
+            verdict(100, None, false, deadline, grace),
+            Verdict::Stop(TIME)
+        );
+        assert_eq!(verdict(3, None, true, deadline, grace), Verdict::Stop(GREW));
+        assert_eq!(
+            verdict(149, Some(100), true, deadline, grace),
+            Verdict::Wait
+        );
+        assert_eq!(
+            verdict(150, Some(100), false, deadline, grace),
+            Verdict::GiveUp
+        );
+    }
+
+    #[test]
     fn an_evaluation_is_marked_while_it_runs_and_after_a_panic_ends() {
-        let generation = watched("s", 3, |slot| {
-            assert_eq!(slot.stop(), None);
-            slot.generation.load(Ordering::Relaxed)
+        let generation = watched("s", 3, |slot, generation| {
+            assert_eq!(slot.stop(generation), None);
+            // A request for this evaluation stops it, and only it.
+            slot.why.store(GREW, Ordering::Relaxed);
+            slot.stop_for.store(generation, Ordering::Release);
+            assert_eq!(slot.stop(generation), Some(Limit::Memory(MEMORY)));
+            generation
         });
         assert_eq!(generation % 2, 1);
+        watched("s", 4, |slot, next| assert_eq!(slot.stop(next), None));
         let again = std::panic::catch_unwind(|| {
-            watched("s", 4, |_| -> u8 {
+            watched("s", 5, |_, _| -> u8 {
                 std::panic::resume_unwind(Box::new(()))
             })
         });

@@ -70,7 +70,9 @@ pub struct Meter<'a> {
     steps: Cell<u64>,
     /// Where the stack was when the run began.
     base: usize,
+    /// Where the watchdog asks this run to stop.
     slot: &'a budget::Slot,
+    generation: u64,
 }
 
 /// Thrown to stop a run that went over a limit.
@@ -88,10 +90,9 @@ impl Meter<'_> {
         if stack_position().abs_diff(self.base) as u64 > budget::STACK {
             over(Limit::Stack(budget::STACK));
         }
-        if steps % 4096 == 0 {
-            if let Some(limit) = self.slot.stop() {
-                over(limit);
-            }
+        // Every step: a step may follow one that took seconds (a string doubled).
+        if let Some(limit) = self.slot.stop(self.generation) {
+            over(limit);
         }
     }
 }
@@ -165,11 +166,12 @@ impl Program {
     /// budget. `stream` and `version` name what is being applied if the watchdog has to
     /// end the process.
     pub fn run(&self, input: &Value, stream: &str, version: u64) -> Result<Value, ReduceError> {
-        budget::watched(stream, version, |slot| {
+        budget::watched(stream, version, |slot, generation| {
             let meter = Meter {
                 steps: Cell::new(0),
                 base: stack_position(),
                 slot,
+                generation,
             };
             // Nothing shared is changed by a run (the filter is only read), and every value
             // it made is dropped by the unwinding: nothing is left broken to observe.
@@ -785,6 +787,18 @@ mod tests {
         ] {
             assert_eq!(run(program), steps, "{program}");
         }
+    }
+
+    #[test]
+    fn a_run_the_watchdog_asks_to_stop_ends_at_its_next_step() {
+        budget::stop_next_evaluation_here(true);
+        assert_eq!(run(".state"), over(Limit::Memory(budget::MEMORY)));
+        budget::stop_next_evaluation_here(false);
+        assert_eq!(
+            run("def f: f; f"),
+            over(Limit::Time(budget::DEADLINE.as_secs()))
+        );
+        assert_eq!(run(".state").unwrap(), json!({}));
     }
 
     #[test]
