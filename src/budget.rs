@@ -5,6 +5,12 @@
 //! takes, measures a string before `*` repeats it, and measures the state it returns,
 //! against [`STEPS`], [`STACK`] and [`OUTPUT`]. Going over one is [`Limit`], never a hang.
 //!
+//! Within its steps a program can still build a value nested hundreds of thousands of
+//! levels deep, and dropping, comparing or walking it recurses once per level: threads that
+//! apply reducers get [`THREAD_STACK`] (the binary runs its commands on one), and turning
+//! a value into text, which takes a kilobyte of stack per level, refuses one nested deeper
+//! than 512 levels (see [`crate::jq`]).
+//!
 //! Counting cannot see inside one operation of the interpreter: a string doubled by `. + .`
 //! forty times, or a bignum squared again and again, are a few steps each.
 //! For those a watchdog thread watches every evaluation in progress: one that runs longer
@@ -36,6 +42,31 @@ pub const STEPS: u64 = 1_000_000;
 /// Bytes of stack a jq program's recursion may take, measured from where it starts; small
 /// enough for a thread with Rust's default 2 MiB stack.
 pub const STACK: u64 = 1 << 20;
+
+/// Stack for a thread that applies reducers (the binary's own, and the library's workers).
+/// Within its steps a program can build a value nested hundreds of thousands of levels
+/// deep; dropping, comparing or walking one recurses once per level, some 50 to 100 bytes
+/// each. The memory is reserved, and used only by such a program.
+pub const THREAD_STACK: usize = 256 << 20;
+
+thread_local! {
+    /// Whether this thread was started with [`THREAD_STACK`] (by [`on_large_stack`]).
+    static LARGE_STACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Wraps the work of a thread started with [`THREAD_STACK`] so that the thread knows it:
+/// programs are then compiled on it directly instead of on a thread of their own.
+pub fn on_large_stack<T>(work: impl FnOnce() -> T) -> impl FnOnce() -> T {
+    move || {
+        LARGE_STACK.with(|large| large.set(true));
+        work()
+    }
+}
+
+/// Whether this thread was started with [`THREAD_STACK`] and said so ([`on_large_stack`]).
+pub(crate) fn has_large_stack() -> bool {
+    LARGE_STACK.with(std::cell::Cell::get)
+}
 
 /// Bytes of JSON the state a reducer returns may hold.
 pub const OUTPUT: u64 = 64 << 20;

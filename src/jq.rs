@@ -32,18 +32,15 @@ type Filter = jaq_core::Filter<Metered>;
 /// length can nest deep enough to exhaust the compiler's stack.
 const SOURCE: usize = 64 << 10;
 
-/// Stack for the thread that compiles a program: enough for one of [`SOURCE`] bytes nested
-/// as deep as it can be (the memory is only reserved, not used, by a reasonable program).
-const COMPILE_STACK: usize = 256 << 20;
-
-/// `fromjson` refuses text nested deeper than this: its parser recurses once per level.
-const PARSE_DEPTH: usize = 512;
+/// `fromjson` refuses text, and `tojson`, `tostring` and string interpolation refuse
+/// values, nested deeper than this: each recurses once per level, a kilobyte of stack each.
+const NESTING: usize = 512;
 
 /// An error value is shown up to this many characters.
 const SHOWN: usize = 1000;
 
 /// The data jaq runs a program with: its lookup table, and the meter that counts.
-pub struct Metered;
+struct Metered;
 
 impl DataT for Metered {
     type V<'a> = Val;
@@ -52,7 +49,7 @@ impl DataT for Metered {
 
 /// What one run of a program carries: the lookup table and its meter.
 #[derive(Clone, Copy)]
-pub struct Run<'a> {
+struct Run<'a> {
     lut: &'a Lut<Metered>,
     meter: &'a Meter<'a>,
 }
@@ -66,7 +63,7 @@ impl<'a> HasLut<'a, Metered> for Run<'a> {
 }
 
 /// One run's budget as it is spent.
-pub struct Meter<'a> {
+struct Meter<'a> {
     steps: Cell<u64>,
     /// Where the stack was when the run began.
     base: usize,
@@ -130,20 +127,13 @@ impl Program {
             )));
         }
         // jaq's parser recurses once per level of nesting (`((((…`, `- - - …`, `if if …`):
-        // a thread of its own with a large stack parses anything of the length allowed.
-        let filter = std::thread::scope(|scope| {
-            let parsing = std::thread::Builder::new()
-                .name(format!("{}jq-compile", crate::step::THREAD_PREFIX))
-                .stack_size(COMPILE_STACK)
-                .spawn_scoped(scope, || build(source));
-            match parsing {
-                Ok(handle) => handle
-                    .join()
-                    .unwrap_or_else(|_| Err(ReduceError::JqCompile("the compiler failed".into()))),
-                // No thread to be had: compile here, as ever.
-                Err(_) => build(source),
-            }
-        })?;
+        // a thread with a large stack parses anything of the length allowed. The binary's
+        // threads have one; elsewhere the program is compiled on a thread of its own.
+        let filter = if budget::has_large_stack() {
+            build(source)
+        } else {
+            compile_on_large_stack(source)
+        }?;
         let hash = blake3::hash(source.as_bytes()).to_hex();
         Ok(Self {
             source: source.into(),
@@ -213,6 +203,22 @@ impl Program {
     }
 }
 
+/// [`build`] on a thread with [`budget::THREAD_STACK`] (or here, if none can be had).
+fn compile_on_large_stack(source: &str) -> Result<Filter, ReduceError> {
+    std::thread::scope(|scope| {
+        let compiling = std::thread::Builder::new()
+            .name(format!("{}jq-compile", crate::step::THREAD_PREFIX))
+            .stack_size(budget::THREAD_STACK)
+            .spawn_scoped(scope, || build(source));
+        match compiling {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(ReduceError::JqCompile("the compiler failed".into()))),
+            Err(_) => build(source),
+        }
+    })
+}
+
 /// Compiles a program with every `*` made [`mul`], whose size is checked before the string
 /// is built. A program that does not compile so is compiled as written, for its errors
 /// (which then point into its text), and so is one with module directives (which could
@@ -225,7 +231,12 @@ fn build(source: &str) -> Result<Filter, ReduceError> {
             args: Vec::new(),
             body: term,
         };
-        if let Ok(filter) = compile(defs().chain([main]), "_rewind_main") {
+        // jaq's definitions stringify too (`tostring` is `"\(.)"`): rewritten as well.
+        let prelude = defs().map(|mut def| {
+            rewrite(&mut def.body);
+            def
+        });
+        if let Ok(filter) = compile(prelude.chain([main]), "_rewind_main") {
             return Ok(filter);
         }
     }
@@ -260,16 +271,18 @@ fn defs<'s>() -> impl Iterator<Item = load::parse::Def<&'s str>> {
 /// jaq's natives, with `range` counting its numbers and `fromjson` checking the nesting of
 /// its text first (the parser behind it recurses once per level).
 fn funs() -> impl Iterator<Item = Fun<Metered>> {
-    let own: [Fun<Metered>; 3] = [
+    let own: [Fun<Metered>; 4] = [
         jaq_core::native::run(("range", v(3), |cv| range(cv))),
         jaq_core::native::run(("_rewind_nesting", v(0), |cv| nesting(cv))),
+        jaq_core::native::run(("_rewind_shallow", v(0), |cv| shallow(cv))),
         jaq_core::native::run(("_rewind_mul", v(2), |cv| mul(cv))),
     ];
+    // Ours wrap these two (see `own_defs`).
     let fromjson = |(name, args, f): Fun<Metered>| {
-        let name = if name == "fromjson" {
-            "_rewind_fromjson"
-        } else {
-            name
+        let name = match name {
+            "fromjson" => "_rewind_fromjson",
+            "tojson" => "_rewind_tojson",
+            name => name,
         };
         (name, args, f)
     };
@@ -280,9 +293,11 @@ fn funs() -> impl Iterator<Item = Fun<Metered>> {
 }
 
 fn own_defs() -> impl Iterator<Item = load::parse::Def<&'static str>> {
-    load::parse("def fromjson: _rewind_nesting | _rewind_fromjson;", |p| {
-        p.defs()
-    })
+    load::parse(
+        "def fromjson: _rewind_nesting | _rewind_fromjson;
+         def tojson: _rewind_shallow | _rewind_tojson;",
+        |p| p.defs(),
+    )
     .unwrap_or_default()
     .into_iter()
 }
@@ -290,6 +305,8 @@ fn own_defs() -> impl Iterator<Item = load::parse::Def<&'static str>> {
 /// Makes every `l * r` in a program `_rewind_mul(l; r)`, and every `p *= f`
 /// `f as $y | p |= _rewind_mul(.; $y)` (which is what jaq does with it): repeating a string
 /// is the one operation that can build a value of any size from a small one in one step.
+/// And every interpolation `"\(f)"` becomes `"\(f | _rewind_shallow)"`: turning a value
+/// into text recurses once per level of it.
 fn rewrite(term: &mut Term<&str>) {
     use jaq_core::ops::Math::Mul;
     use load::parse::{BinaryOp, Pattern};
@@ -303,6 +320,12 @@ fn rewrite(term: &mut Term<&str>) {
             for part in parts {
                 if let load::lex::StrPart::Term(t) = part {
                     rewrite(t);
+                    let shallow = Term::Call("_rewind_shallow", Vec::new());
+                    *t = Term::BinOp(
+                        Box::new(std::mem::take(t)),
+                        BinaryOp::Pipe(None),
+                        Box::new(shallow),
+                    );
                 }
             }
         }
@@ -433,15 +456,43 @@ fn range<'a>(mut cv: Cv<'a, Metered>) -> ValXs<'a, Val> {
     }))
 }
 
-/// Passes text on to `fromjson` unless it nests deeper than [`PARSE_DEPTH`].
+/// Passes text on to `fromjson` unless it nests deeper than [`NESTING`].
 fn nesting<'a>(cv: Cv<'a, Metered>) -> ValXs<'a, Val> {
     if let Val::TStr(text) | Val::BStr(text) = &cv.1 {
-        if nests_deeper(text, PARSE_DEPTH) {
-            let msg = format!("fromjson: the text nests deeper than {PARSE_DEPTH} levels");
+        if nests_deeper(text, NESTING) {
+            let msg = format!("fromjson: the text nests deeper than {NESTING} levels");
             return box_once(Err(Exn::from(jaq_core::Error::str(msg))));
         }
     }
     box_once(Ok(cv.1))
+}
+
+/// Passes a value on to be turned into text unless it nests deeper than [`NESTING`].
+fn shallow<'a>(cv: Cv<'a, Metered>) -> ValXs<'a, Val> {
+    if deeper_than(&cv.1, NESTING) {
+        let msg = format!("cannot turn a value nested deeper than {NESTING} levels into text");
+        return box_once(Err(Exn::from(jaq_core::Error::str(msg))));
+    }
+    box_once(Ok(cv.1))
+}
+
+/// Whether a value nests more than `limit` arrays and objects, found without recursion.
+fn deeper_than(value: &Val, limit: usize) -> bool {
+    let mut todo = vec![(value, 0)];
+    while let Some((value, depth)) = todo.pop() {
+        match value {
+            Val::Arr(_) | Val::Obj(_) if depth >= limit => return true,
+            Val::Arr(items) => todo.extend(items.iter().map(|item| (item, depth + 1))),
+            Val::Obj(map) => {
+                todo.extend(
+                    map.iter()
+                        .flat_map(|(k, v)| [(k, depth + 1), (v, depth + 1)]),
+                );
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Whether JSON text opens more than `limit` arrays and objects at once.
@@ -896,6 +947,23 @@ mod tests {
     fn fromjson_refuses_text_nested_too_deep() {
         let err = run(r#"[range(1000)] | map("[") | add | fromjson"#).unwrap_err();
         assert!(err.to_string().contains("nests deeper than 512"), "{err}");
+        let deep = "reduce range(600) as $i (0; [.])";
+        for stringify in [
+            "tojson",
+            "tostring",
+            r#""\(.)""#,
+            "@json",
+            "[.] | join(\",\")",
+        ] {
+            let err = run(&format!("{deep} | {stringify}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("deeper than 512 levels"), "{stringify}: {err}");
+        }
+        assert_eq!(
+            run(r#"[1, {"a": [2]}] | [tojson, tostring, "\(.)"] | unique"#).unwrap(),
+            json!([r#"[1,{"a":[2]}]"#])
+        );
         assert_eq!(
             run(r#""[1,{\"a\":\"[[\"}]" | fromjson"#).unwrap(),
             json!([1, {"a": "[["}])

@@ -117,6 +117,32 @@ fn a_state_too_large_is_over_its_size() {
 }
 
 #[test]
+fn a_value_nested_300000_levels_deep_is_compared_and_dropped_but_not_turned_into_text() {
+    let db = Db::new();
+    let deep = "reduce range(300000) as $i (null; [.])";
+    let compare = format!("jq:({deep} | . == .) as $same | .state + {{same: $same}}");
+    ok(&["reducer", db.p(), "--stream", "s", "--set", &compare]);
+    ok(&["append", db.p(), "s", "T", "{}"]);
+    let state: Value = serde_json::from_str(&ok(&["state", db.p(), "s"])).unwrap();
+    assert_eq!(state, json!({"same": true}));
+    let text = format!("jq:{deep} | {{text: tostring}}");
+    ok(&[
+        "reducer",
+        db.p(),
+        "--stream",
+        "s",
+        "--set",
+        &text,
+        "--force",
+    ]);
+    let err = fails(&["append", db.p(), "s", "T", "{}"], 2);
+    assert!(
+        err.contains("cannot turn a value nested deeper than 512 levels into text"),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_append_over_budget_is_refused_and_stores_nothing() {
     let db = Db::new();
     ok(&[
@@ -142,6 +168,28 @@ fn an_append_over_budget_is_refused_and_stores_nothing() {
     ok(&["append", db.p(), "s", "T", r#"{"n":2}"#]);
     let state: Value = serde_json::from_str(&ok(&["state", db.p(), "s"])).unwrap();
     assert_eq!(state, json!({"n": 2}));
+}
+
+#[test]
+fn an_import_with_an_event_over_budget_imports_nothing() {
+    let db = Db::new();
+    ok(&[
+        "reducer",
+        db.p(),
+        "--set",
+        "jq:if .event.data.loop then [repeat(.)] else .state + .event.data end",
+    ]);
+    let lines = [
+        r#"{"stream":"s","type":"T","data":{"n":1}}"#,
+        r#"{"stream":"s","type":"T","data":{"loop":true}}"#,
+        r#"{"stream":"s","type":"T","data":{"n":3}}"#,
+    ];
+    let file = db.file("events.jsonl", &lines.join("\n"));
+    let err = fails(&["import", db.p(), &file], 2);
+    assert!(err.contains("line 2"), "{err}");
+    assert!(err.contains(&over(STEPS)), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert_eq!(events(&db), 0);
 }
 
 #[test]
