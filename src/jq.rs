@@ -4,13 +4,19 @@
 //!
 //! jaq has no fuel: its interpreter is lazy iterators that can loop forever or recurse until
 //! the stack is gone. But it asks its data for the program's lookup table every time it
-//! evaluates a term, so the data it runs with here ([`Run`]) counts those calls: that is
-//! the step count, checked there together with the stack the recursion has taken and the
+//! evaluates a term, so the data it runs with here (`Run`) counts those calls: that is the
+//! step count, checked there together with the stack the recursion has taken and the
 //! watchdog's request to stop. Going over throws a payload that unwinds the interpreter
 //! ([`std::panic::resume_unwind`]: no panic hook, no message), caught in [`Program::run`];
 //! the program's values are its own and are dropped on the way, so nothing is left half
 //! done (this needs `panic = "unwind"`, the default). `range`, whose numbers are made
 //! natively without evaluating a term, counts a step for each.
+//!
+//! Two operations can cost more in one step than any count shows, and are rewritten in the
+//! parsed program before it is compiled (see `rewrite`): `*`, which repeats a string any
+//! number of times, measures it first; and turning a value into text (`"\(f)"`, hence
+//! `tostring`; `tojson` is wrapped too) refuses one nested deeper than 512 levels, since it
+//! recurses once per level. `fromjson` refuses such text for the same reason.
 
 use std::cell::Cell;
 use std::sync::Arc;
