@@ -1110,7 +1110,8 @@ pub(crate) fn elapsed_us(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-fn apply_row(
+/// Applies one stored event to `state`; a failure names the stream and version.
+pub(crate) fn apply_row(
     stream: &StreamInfo,
     reducer: &Reducer,
     state: &mut Value,
@@ -1118,8 +1119,8 @@ fn apply_row(
 ) -> Result<()> {
     let (data, meta) = parse_row(stream, row)?;
     reducer
-        .apply(state, event_ref(row, data, meta.as_ref()))
-        .map_err(|cause| reduce_error(stream, reducer, row, cause))
+        .apply(state, event_ref(stream, row, data, meta.as_ref()))
+        .map_err(|cause| reduce_error(&stream.name, reducer, row.version, cause))
 }
 
 /// As [`apply_row`], returning what undoes the event.
@@ -1130,8 +1131,8 @@ pub(crate) fn apply_row_undoable(
     row: &EventRow<'_>,
 ) -> Result<crate::undo::Undo> {
     let (data, meta) = parse_row(stream, row)?;
-    crate::undo::apply(reducer, state, event_ref(row, data, meta.as_ref()))
-        .map_err(|cause| reduce_error(stream, reducer, row, cause))
+    crate::undo::apply(reducer, state, event_ref(stream, row, data, meta.as_ref()))
+        .map_err(|cause| reduce_error(&stream.name, reducer, row.version, cause))
 }
 
 /// A stored event's data and meta, parsed.
@@ -1151,8 +1152,14 @@ fn parse_row(stream: &StreamInfo, row: &EventRow<'_>) -> Result<(Value, Option<V
     Ok((data, meta))
 }
 
-fn event_ref<'a>(row: &EventRow<'a>, data: Value, meta: Option<&'a Value>) -> EventRef<'a> {
+fn event_ref<'a>(
+    stream: &'a StreamInfo,
+    row: &EventRow<'a>,
+    data: Value,
+    meta: Option<&'a Value>,
+) -> EventRef<'a> {
     EventRef {
+        stream: &stream.name,
         kind: row.kind,
         version: row.version,
         ts: row.ts,
@@ -1161,17 +1168,26 @@ fn event_ref<'a>(row: &EventRow<'a>, data: Value, meta: Option<&'a Value>) -> Ev
     }
 }
 
-fn reduce_error(
-    stream: &StreamInfo,
+/// The error for an event the reducer refused: over its budget, or unable to apply it.
+pub(crate) fn reduce_error(
+    stream: &str,
     reducer: &Reducer,
-    row: &EventRow<'_>,
+    version: u64,
     cause: crate::reduce::ReduceError,
 ) -> Error {
-    Error::Reduce {
-        stream: stream.name.clone(),
-        version: row.version,
-        reducer: reducer.spec(),
-        cause,
+    match cause {
+        crate::reduce::ReduceError::OverBudget(limit) => Error::OverBudget {
+            stream: stream.to_string(),
+            version,
+            reducer: reducer.spec(),
+            limit,
+        },
+        cause => Error::Reduce {
+            stream: stream.to_string(),
+            version,
+            reducer: reducer.spec(),
+            cause,
+        },
     }
 }
 
@@ -1408,6 +1424,7 @@ impl Writer {
             .apply(
                 &mut run.state,
                 EventRef {
+                    stream: &event.stream,
                     kind: &event.kind,
                     version,
                     ts,
@@ -1415,12 +1432,7 @@ impl Writer {
                     meta: event.meta.as_ref(),
                 },
             )
-            .map_err(|cause| Error::Reduce {
-                stream: event.stream.clone(),
-                version,
-                reducer: reducer.spec(),
-                cause,
-            })?;
+            .map_err(|cause| reduce_error(&event.stream, &reducer, version, cause))?;
         let previous_ts = run.stream.last_ts;
         run.stream.head = version;
         run.stream.last_ts = Some(ts);

@@ -105,6 +105,21 @@ pub enum Error {
         #[source]
         cause: crate::reduce::ReduceError,
     },
+    /// Applying an event went over a limit of its budget ([`crate::budget`]): the event is
+    /// refused, and nothing built from it is cached or stored.
+    #[error(
+        "stream {stream:?} version {version}: applying the event went over its limit of {limit} (reducer {reducer})"
+    )]
+    OverBudget {
+        /// The stream.
+        stream: String,
+        /// The event's version.
+        version: u64,
+        /// The reducer spec.
+        reducer: String,
+        /// The limit it went over.
+        limit: crate::budget::Limit,
+    },
     /// A reducer spec that does not parse or compile.
     #[error("invalid reducer {spec:?}")]
     BadReducer {

@@ -6,9 +6,11 @@
 //! - [`store`]: the SQLite file, its schema and every query (the only SQL);
 //! - [`codec`]: canonical JSON, checksums and zstd frames for snapshots;
 //! - [`diff`]: structural and textual differences between two states;
-//! - [`reduce`] (with [`jq`]): what an event does to a state, and [`undo`] to take it back;
+//! - [`reduce`] (with [`jq`]): what an event does to a state, within the [`budget`] of one
+//!   event, and [`undo`] to take it back;
 //! - [`engine`]: reconstruction (`state_at`), its cache, blame, appends and imports, and
-//!   [`step`], the debugger's way through a stream (in place, forward and back);
+//!   [`step`], the debugger's way through a stream (in place, forward and back), and
+//!   [`trial`], a reducer tried on every event before it is set;
 //! - [`snapshot`]: the snapshot lifecycle (verify, …), with [`process`] for whether the
 //!   holder of the maintainer lease (or an archive run) still runs;
 //! - [`jsonl`]: the import/export line format, and [`transfer`], import and export through it
@@ -18,6 +20,7 @@
 //! The two faces sit on top and call the same engine: the command line ([`cli`]) and the
 //! terminal UI ([`tui`]).
 
+pub mod budget;
 pub mod cli;
 pub mod codec;
 pub mod demo;
@@ -36,6 +39,7 @@ pub mod store;
 pub mod text;
 pub mod time;
 pub mod transfer;
+pub mod trial;
 pub mod tui;
 pub mod undo;
 

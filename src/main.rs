@@ -10,6 +10,21 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Commands run on a thread with the stack reducers need (see `budget::THREAD_STACK`);
+    // where the system gives no such thread, here.
+    let work = std::thread::Builder::new()
+        .name("main".into())
+        .stack_size(rewind::budget::THREAD_STACK)
+        .spawn(rewind::budget::on_large_stack(run));
+    match work {
+        Ok(handle) => handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        Err(_) => run(),
+    }
+}
+
+fn run() -> ExitCode {
     let args = rewind::cli::with_default_command(std::env::args_os().collect());
     let cli = rewind::cli::Cli::parse_from(args);
     match rewind::cli::run(cli) {

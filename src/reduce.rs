@@ -35,6 +35,9 @@ pub enum ReduceError {
     /// The new state nests deeper than [`MAX_DEPTH`].
     #[error("the resulting state nests deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    /// Applying the event went over a limit of its budget ([`crate::budget`]).
+    #[error("the jq program went over its limit of {0}")]
+    OverBudget(crate::budget::Limit),
 }
 
 /// A compiled reducer.
@@ -53,6 +56,8 @@ pub enum Reducer {
 /// The parts of an event a reducer may look at.
 #[derive(Debug, Clone)]
 pub struct EventRef<'a> {
+    /// The stream it belongs to.
+    pub stream: &'a str,
     /// The event's type.
     pub kind: &'a str,
     /// Its version in the stream.
@@ -122,18 +127,15 @@ impl Reducer {
                         "meta": event.meta,
                     }
                 });
-                let result = program.run(&input);
+                // The program checks the depth of what it returns.
+                let result = program.run(&input, event.stream, event.version);
                 // Give the old state back whatever happened.
                 if let Value::Object(mut map) = input {
                     if let Some(old) = map.remove("state") {
                         *state = old;
                     }
                 }
-                let new = result?;
-                if depth(&new) > MAX_DEPTH {
-                    return Err(ReduceError::TooDeep);
-                }
-                *state = new;
+                *state = result?;
             }
         }
         Ok(())
@@ -211,6 +213,7 @@ mod tests {
 
     fn ev(data: &Value) -> EventRef<'_> {
         EventRef {
+            stream: "s",
             kind: "T",
             version: 1,
             ts: 0,

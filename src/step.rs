@@ -445,7 +445,8 @@ fn spawn<T: Send + 'static>(
 ) -> Option<JoinHandle<T>> {
     std::thread::Builder::new()
         .name(format!("{THREAD_PREFIX}{name}"))
-        .spawn(work)
+        .stack_size(crate::budget::THREAD_STACK)
+        .spawn(crate::budget::on_large_stack(work))
         .ok()
 }
 

@@ -304,6 +304,7 @@ mod tests {
 
     fn event(data: &Value) -> EventRef<'_> {
         EventRef {
+            stream: "s",
             kind: "E",
             version: 1,
             ts: 0,

@@ -344,9 +344,14 @@ pub struct ReducerArgs {
     /// A stream instead of the database default (created if missing when setting).
     #[arg(long)]
     stream: Option<String>,
-    /// Set the reducer: merge, patch, replace or jq:FILTER.
+    /// Set the reducer: merge, patch, replace or jq:FILTER. It is first tried on every event
+    /// of the streams it would apply to (the stream given, or every stream without a reducer
+    /// of its own); if any event fails with it (refused, or over its budget), nothing is set.
     #[arg(long, value_name = "SPEC")]
     set: Option<String>,
+    /// Set it even if some events fail with it.
+    #[arg(long, requires = "set")]
+    force: bool,
     /// Remove the stream's own reducer so it uses the database default.
     #[arg(long, requires = "stream", conflicts_with = "set")]
     clear: bool,
@@ -356,6 +361,7 @@ pub(super) fn reducer(args: &ReducerArgs) -> Result<()> {
     let mut engine = open(&args.db, OpenMode::Existing)?;
     if let Some(spec) = &args.set {
         engine.reducer(spec)?;
+        try_first(&mut engine, spec, args)?;
     }
     let shown = engine.write(|engine| {
         let store = engine.store();
@@ -393,5 +399,61 @@ pub(super) fn reducer(args: &ReducerArgs) -> Result<()> {
     let mut out = stdout();
     writeln!(out, "{}", clean(&shown, 400))?;
     out.flush()?;
+    Ok(())
+}
+
+/// Tries `spec` on every event of the streams it would apply to, with progress on stderr
+/// when that is a terminal and a count at the end; fails if any event fails with it,
+/// unless `--force`.
+fn try_first(engine: &mut crate::Engine, spec: &str, args: &ReducerArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    let streams: Vec<_> = match &args.stream {
+        Some(name) => engine.store().stream(name)?.into_iter().collect(),
+        None => engine
+            .store()
+            .streams()?
+            .into_iter()
+            .filter(|s| !s.reducer_override)
+            .collect(),
+    };
+    let terminal = std::io::stderr().is_terminal();
+    let mut shown_at = std::time::Instant::now();
+    let mut progress = |done: u64, total: u64| {
+        if terminal && (done == total || shown_at.elapsed().as_millis() >= 100) {
+            shown_at = std::time::Instant::now();
+            eprint!(
+                "\rtrying the reducer: {} of {} events",
+                group(done),
+                group(total)
+            );
+        }
+    };
+    let trial = engine.try_reducer(spec, &streams, &mut progress)?;
+    if terminal && trial.events > 0 {
+        eprintln!();
+    }
+    let streams_noun = |n: usize| if n == 1 { "stream" } else { "streams" };
+    let Some(first) = &trial.first else {
+        eprintln!(
+            "tried the reducer on {} events of {} {}: all apply",
+            group(trial.events),
+            group(trial.streams as u64),
+            streams_noun(trial.streams)
+        );
+        return Ok(());
+    };
+    let failed = format!(
+        "{} of {} events in {} of {} {} fail with it; the first: {}",
+        group(trial.failed_events),
+        group(trial.events),
+        group(trial.failed_streams as u64),
+        group(trial.streams as u64),
+        streams_noun(trial.streams),
+        crate::error::describe(first)
+    );
+    if !args.force {
+        anyhow::bail!("not set: {failed}\n(--force sets it anyway)");
+    }
+    eprintln!("setting it anyway (--force): {}", clean(&failed, 1000));
     Ok(())
 }

@@ -35,22 +35,30 @@ pub(crate) fn on_workers<T: Send, R: Send>(
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
-                scope.spawn(|| -> Result<Vec<R>> {
-                    let mut engine = Engine::new(Store::open(path, mode)?);
-                    let mut out = Vec::new();
-                    loop {
-                        let next = queue
-                            .lock()
-                            .map_err(|_| Error::Input(format!("a {what} worker failed")))?
-                            .next();
-                        let Some(item) = next else { return Ok(out) };
-                        out.push(each(&mut engine, item));
-                    }
-                })
+                let worker = std::thread::Builder::new()
+                    .name(format!("{}{what}", crate::step::THREAD_PREFIX))
+                    .stack_size(crate::budget::THREAD_STACK);
+                worker.spawn_scoped(
+                    scope,
+                    crate::budget::on_large_stack(|| -> Result<Vec<R>> {
+                        let mut engine = Engine::new(Store::open(path, mode)?);
+                        let mut out = Vec::new();
+                        loop {
+                            let next = queue
+                                .lock()
+                                .map_err(|_| Error::Input(format!("a {what} worker failed")))?
+                                .next();
+                            let Some(item) = next else { return Ok(out) };
+                            out.push(each(&mut engine, item));
+                        }
+                    }),
+                )
             })
             .collect();
         let mut all = Vec::new();
         for handle in handles {
+            let handle =
+                handle.map_err(|e| Error::Input(format!("cannot start a {what} worker: {e}")))?;
             all.extend(
                 handle
                     .join()

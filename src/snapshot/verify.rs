@@ -32,6 +32,8 @@ pub enum FindingKind {
     Chain,
     /// An event the stream's reducer cannot apply.
     Reduce,
+    /// An event whose application went over its budget (see [`crate::budget`]).
+    OverBudget,
     /// SQLite's integrity check failed.
     Integrity,
 }
@@ -268,6 +270,15 @@ fn verify_stream(
 
 fn replay_finding(stream: &StreamInfo, err: Error) -> Finding {
     let (version, kind) = match &err {
+        Error::OverBudget { version, limit, .. } => {
+            return Finding {
+                stream: stream.name.clone(),
+                version: Some(*version),
+                kind: FindingKind::OverBudget,
+                detail: format!("applying the event went over its limit of {limit}"),
+                diff: Vec::new(),
+            };
+        }
         Error::Reduce { version, .. } => (Some(*version), FindingKind::Reduce),
         Error::MissingVersion { version, .. } => (Some(*version), FindingKind::Chain),
         _ => (None, FindingKind::Chain),

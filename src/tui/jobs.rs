@@ -22,12 +22,13 @@ impl VerifyJob {
         let shared = Arc::clone(&progress);
         let handle = std::thread::Builder::new()
             .name(format!("{}verify", crate::step::THREAD_PREFIX))
-            .spawn(move || {
+            .stack_size(crate::budget::THREAD_STACK)
+            .spawn(crate::budget::on_large_stack(move || {
                 crate::snapshot::verify::verify(&path, None, &|done, total| {
                     shared.0.store(done, Ordering::Relaxed);
                     shared.1.store(total, Ordering::Relaxed);
                 })
-            })
+            }))
             .map_err(|e| anyhow::anyhow!("cannot start the verify worker: {e}"))?;
         Ok(Self { handle, progress })
     }

@@ -70,6 +70,12 @@ pub fn run(mut app: App) -> anyhow::Result<()> {
             restore(info);
         }
     }));
+    // If a reducer is stuck inside one operation the watchdog ends the process: the
+    // terminal is given back first.
+    crate::budget::on_exit(Some(Box::new(|| {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+        ratatui::restore();
+    })));
     let outcome = (|| -> anyhow::Result<()> {
         execute!(std::io::stdout(), EnableMouseCapture)?;
         let size = terminal.size()?;
@@ -85,6 +91,7 @@ pub fn run(mut app: App) -> anyhow::Result<()> {
             Ok(())
         })
     })();
+    crate::budget::on_exit(None);
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     outcome

@@ -1,65 +1,11 @@
 //! The built binary on temp databases: what it prints, its exit codes, and bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn rewind(args: &[&str]) -> Run {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_rewind"))
-        .args(args)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
-
-fn ok(args: &[&str]) -> String {
-    let run = rewind(args);
-    assert_eq!(run.code, 0, "rewind {args:?}\nstderr: {}", run.stderr);
-    run.stdout
-}
-
-fn fails(args: &[&str], code: i32) -> String {
-    let run = rewind(args);
-    assert_eq!(
-        run.code, code,
-        "rewind {args:?}\nstdout: {}\nstderr: {}",
-        run.stdout, run.stderr
-    );
-    run.stderr
-}
-
-struct Db {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Db {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        ok(&["init", path.to_str().unwrap()]);
-        Self { _dir: dir, path }
-    }
-    fn p(&self) -> &str {
-        self.path.to_str().unwrap()
-    }
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.path.with_file_name(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_string()
-    }
-}
+use super::support::{Db, fails, ok, rewind};
 
 fn count_events(db: &Path) -> i64 {
     rusqlite::Connection::open(db)

@@ -57,6 +57,7 @@ fn fold(reducer: &str, events: &[Value]) -> Vec<Value> {
     let mut state = json!({});
     for (i, data) in events.iter().enumerate() {
         let event = EventRef {
+            stream: "s",
             kind: "T",
             version: i as u64 + 1,
             ts: 0,
@@ -239,7 +240,7 @@ proptest! {
         let mut state = start;
         let mut trail = Vec::new();
         for (i, data) in events.iter().enumerate() {
-            let event = |v| EventRef { kind: "T", version: v, ts: 0, data: std::borrow::Cow::Borrowed(data), meta: None };
+            let event = |v| EventRef { stream: "s", kind: "T", version: v, ts: 0, data: std::borrow::Cow::Borrowed(data), meta: None };
             let before = state.clone();
             let mut expected = state.clone();
             let plain = reducer.apply(&mut expected, event(i as u64 + 1));

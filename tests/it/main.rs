@@ -4,6 +4,9 @@
 //! - `store`: opening, refusing bad files, append-only events, concurrency, locking;
 //! - `archive`: history moved to DB.archive stays exact, and killed archive runs lose nothing;
 //! - `backup`: backup while appending, restore that verifies first, snapshot --all;
+//! - `budget`: jq reducers that never finish, recurse without end or build too much are
+//!   refused by append, state, verify and render within the budget of one event, naming
+//!   stream, version and limit; `reducer --set` tries a reducer on every event first;
 //! - `compact`: compaction rules, dry run, rebasing, what is never dropped;
 //! - `crash`: the process killed mid-import, mid-snapshot and mid-compaction loses nothing;
 //! - `delta`: delta snapshots and the ways their bases fail;
@@ -32,6 +35,7 @@
 
 mod archive;
 mod backup;
+mod budget;
 mod bursts;
 mod cli;
 mod compact;

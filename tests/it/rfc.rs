@@ -21,6 +21,7 @@ fn apply(
     reducer.apply(
         &mut state,
         EventRef {
+            stream: "s",
             kind: "T",
             version: 1,
             ts: 0,

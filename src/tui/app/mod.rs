@@ -1061,7 +1061,7 @@ impl App {
             return Ok(());
         };
         let hit = program
-            .run(&self.view.state)
+            .run(&self.view.state, "(the stop condition)", self.cursor)
             .map_err(|e| anyhow::anyhow!("the stop condition {:?}: {e}", clean(&text)))?;
         if !matches!(hit, Value::Null | Value::Bool(false)) {
             self.playing = false;
