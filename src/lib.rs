@@ -4,7 +4,8 @@
 //!
 //! - [`model`]: streams, events, versions, targets, provenance (plain data);
 //! - [`store`]: the SQLite file, its schema and every query (the only SQL);
-//! - [`codec`]: canonical JSON, checksums and zstd frames for snapshots;
+//! - [`codec`]: canonical JSON, checksums and zstd frames for snapshots; [`chain`], the
+//!   per-stream hash chain over events' stored bytes;
 //! - [`diff`]: structural and textual differences between two states;
 //! - [`reduce`] (with [`jq`]): what an event does to a state, and [`undo`] to take it back;
 //! - [`engine`]: reconstruction (`state_at`), its cache, blame, appends and imports, and
@@ -18,6 +19,7 @@
 //! The two faces sit on top and call the same engine: the command line ([`cli`]) and the
 //! terminal UI ([`tui`]).
 
+pub mod chain;
 pub mod cli;
 pub mod codec;
 pub mod demo;

@@ -27,3 +27,10 @@ pub fn append(engine: &mut Engine, stream: &str, data: Value) -> rewind::Event {
         .unwrap();
     report.events.into_iter().next().unwrap()
 }
+
+/// Makes a database file look as rewind before event chains left it (schema 4): without
+/// the chain columns.
+pub const BEFORE_CHAINS: &str = "ALTER TABLE events DROP COLUMN chain;
+     ALTER TABLE streams DROP COLUMN head_hash;
+     DELETE FROM meta WHERE key = 'chain_pending';
+     PRAGMA user_version = 4;";
