@@ -112,7 +112,7 @@ pub struct EventRow<'a> {
 pub struct ChainRow<'a> {
     /// The event's stored bytes.
     pub row: EventRow<'a>,
-    /// The first 8 bytes of its chain value as stored (`None`: not filled).
+    /// The first 6 bytes of its chain value as stored (`None`: not filled).
     pub chain: Option<i64>,
     /// Whether it was read from the archive.
     pub archived: bool,

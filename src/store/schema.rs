@@ -83,7 +83,7 @@ INSERT OR REPLACE INTO meta (key, value) VALUES ('bind_pending', '1');
 ",
     r"
 -- v5: a per-stream hash chain over events' stored bytes (see chain.rs): each event keeps the
--- first 8 bytes of its chain value, each stream its full head. The engine fills them for the
+-- first 6 bytes of its chain value, each stream its full head. The engine fills them for the
 -- events from before on the first write command (`chain_pending`).
 ALTER TABLE events ADD COLUMN chain INTEGER;
 ALTER TABLE streams ADD COLUMN head_hash BLOB;
