@@ -17,7 +17,7 @@ use crate::model::{
     Event, Micros, NewEvent, Provenance, SnapshotFault, StreamId, StreamInfo, Target,
 };
 use crate::reduce::{EventRef, Reducer};
-use crate::store::{EventRow, NewSnapshot, SnapshotMeta, Store};
+use crate::store::{CHAIN_PENDING, EventRow, NewSnapshot, SnapshotMeta, Store};
 
 /// How many reconstructed states the cache holds at most.
 pub const CACHE_STATES: usize = 256;
@@ -217,6 +217,55 @@ pub struct AppendOptions {
 /// before it.
 const BIND_PENDING: &str = "bind_pending";
 
+/// The chain value after a stored event row.
+pub(crate) fn chain_next(
+    previous: &crate::chain::Hash,
+    stream: &str,
+    row: &EventRow<'_>,
+) -> crate::chain::Hash {
+    crate::chain::next(
+        previous,
+        stream,
+        row.version,
+        row.kind,
+        row.ts,
+        row.data,
+        row.meta,
+    )
+}
+
+/// A stream's chain value at `version`: the stored head's at its head, else recomputed from
+/// its events.
+pub(crate) fn chain_at(
+    store: &Store,
+    stream: &StreamInfo,
+    version: u64,
+) -> Result<crate::chain::Hash> {
+    if version == stream.head {
+        return head_chain(store, stream);
+    }
+    let mut hash = crate::chain::genesis(&stream.name);
+    store.chain_rows(stream, version, |c| {
+        hash = chain_next(&hash, &stream.name, &c.row);
+        Ok(())
+    })?;
+    Ok(hash)
+}
+
+/// A stream's chain value at its head as its events give it, from its stored head when
+/// there is one, else recomputed from its events (a file whose chains are not filled yet).
+fn head_chain(store: &Store, stream: &StreamInfo) -> Result<crate::chain::Hash> {
+    if let Some(hash) = store.head_hash(stream.id)? {
+        return Ok(hash);
+    }
+    let mut hash = crate::chain::genesis(&stream.name);
+    store.chain_rows(stream, stream.head, |c| {
+        hash = chain_next(&hash, &stream.name, &c.row);
+        Ok(())
+    })?;
+    Ok(hash)
+}
+
 /// The reconstruction engine over one open database.
 pub struct Engine {
     store: Store,
@@ -254,7 +303,80 @@ impl Engine {
         if !engine.store.is_read_only() && engine.store.meta(BIND_PENDING)?.is_some() {
             engine.write(Self::bind_snapshots)?;
         }
+        if !engine.store.is_read_only() && engine.store.meta(CHAIN_PENDING)?.is_some() {
+            engine.fill_chains()?;
+        }
         Ok(engine)
+    }
+
+    /// Gives the events of a file from before chains their chain values, and each stream its
+    /// head. The archive's events first, in a transaction of their own (SQLite commits the
+    /// two files separately), then the main file's with the heads and the end of
+    /// `chain_pending`, so a pass killed at any point leaves the flag set and is run again. A
+    /// stream whose archive is missing is left for a later pass.
+    fn fill_chains(&mut self) -> Result<()> {
+        let started = Instant::now();
+        if self.store.has_archive() {
+            self.write(|engine| engine.fill_chain_table(true).map(|_| ()))?;
+        }
+        self.write(|engine| {
+            let store = &engine.store;
+            // Read again under the write lock: another process may have filled them.
+            if store.meta(CHAIN_PENDING)?.is_none() {
+                return Ok(());
+            }
+            let skipped = engine.fill_chain_table(false)?;
+            let store = &engine.store;
+            if skipped.is_empty() {
+                store.delete_meta(CHAIN_PENDING)?;
+            }
+            store.log(
+                "chain",
+                None,
+                &serde_json::json!({ "skipped": skipped }),
+                elapsed_us(started),
+            )
+        })
+    }
+
+    /// Fills the chain values of the main file's (or the archive's) events that have none,
+    /// with the table's append-only trigger lifted for the pass; the main pass also stores
+    /// every stream's head. Returns the streams it could not do (their archive is missing).
+    fn fill_chain_table(&mut self, archived: bool) -> Result<Vec<String>> {
+        let store = &self.store;
+        let mut skipped = Vec::new();
+        store.set_append_only(archived, false)?;
+        for stream in store.streams()? {
+            if archived && stream.archived_upto == 0 {
+                continue;
+            }
+            if stream.archived_upto > 0 && !store.has_archive() {
+                skipped.push(stream.name.clone());
+                continue;
+            }
+            let upto = if archived {
+                stream.archived_upto
+            } else {
+                stream.head
+            };
+            let mut hash = crate::chain::genesis(&stream.name);
+            let mut fill = Vec::new();
+            store.chain_rows(&stream, upto, |c| {
+                hash = chain_next(&hash, &stream.name, &c.row);
+                if c.chain.is_none() && c.archived == archived {
+                    fill.push((c.row.seq, crate::chain::short(&hash)));
+                }
+                Ok(())
+            })?;
+            for (seq, chain) in fill {
+                store.fill_chain(archived, seq, chain)?;
+            }
+            if !archived {
+                store.set_head_hash(stream.id, &hash)?;
+            }
+        }
+        store.set_append_only(archived, true)?;
+        Ok(skipped)
     }
 
     /// Binds the snapshots of a file from before snapshots were bound to their place (see
@@ -1288,6 +1410,8 @@ struct Running {
     last_raw_size: u64,
     bytes_since: u64,
     policy: SnapshotPolicy,
+    /// The chain value of the stream's newest event.
+    hash: crate::chain::Hash,
 }
 
 /// Appends events inside an open transaction, checking each against the reducer and taking
@@ -1350,6 +1474,11 @@ impl Writer {
             let (last_snapshot, last_raw_size, bytes_since) =
                 engine.store.snapshot_progress(stream.id, &fingerprint)?;
             let policy = engine.policy_of(Some(&stream.name))?.resolve();
+            let hash = if stream.head == 0 {
+                crate::chain::genesis(&stream.name)
+            } else {
+                head_chain(&engine.store, &stream)?
+            };
             self.running.insert(
                 event.stream.clone(),
                 Running {
@@ -1361,6 +1490,7 @@ impl Writer {
                     last_raw_size,
                     bytes_since,
                     policy,
+                    hash,
                 },
             );
         }
@@ -1407,6 +1537,15 @@ impl Writer {
             Some(t) => t,
             None => now.max(last_ts),
         };
+        let hash = crate::chain::next(
+            &run.hash,
+            &run.stream.name,
+            version,
+            &event.kind,
+            ts,
+            &data,
+            meta.as_deref(),
+        );
         // A failure below aborts the caller's whole transaction, so nothing half-applied is kept.
         engine.store.insert_event(
             seq,
@@ -1417,6 +1556,7 @@ impl Writer {
             &data,
             meta.as_deref(),
             event.idempotency_key.as_deref(),
+            crate::chain::short(&hash),
         )?;
         crate::failpoint::point("import");
         let reducer = Arc::clone(&run.reducer);
@@ -1434,6 +1574,7 @@ impl Writer {
             )
             .map_err(|cause| reduce_error(&event.stream, &reducer, version, cause))?;
         let previous_ts = run.stream.last_ts;
+        run.hash = hash;
         run.stream.head = version;
         run.stream.last_ts = Some(ts);
         run.bytes_since += data.len() as u64;
@@ -1494,6 +1635,7 @@ impl Writer {
                 run.stream.id,
                 run.stream.head,
                 run.stream.last_ts.unwrap_or(0),
+                &run.hash,
             ),
             None => Ok(()),
         }
@@ -1506,6 +1648,7 @@ impl Writer {
                 run.stream.id,
                 run.stream.head,
                 run.stream.last_ts.unwrap_or(0),
+                &run.hash,
             )?;
         }
         Ok(())

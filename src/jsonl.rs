@@ -4,8 +4,9 @@
 //! events, each an object with a single `rewind…` member:
 //!
 //! - `{"rewind": {"format": 1, "default_reducer": …, "policy": {…}}}`: the header, first;
-//! - `{"rewind_stream": {"name": …, "reducer": …, "policy": {…}}}`: a stream's settings,
-//!   before its events (`reducer` only when the stream has its own);
+//! - `{"rewind_stream": {"name": …, "reducer": …, "policy": {…}, "head": {"version", "hash"}}}`:
+//!   a stream's settings, before its events (`reducer` only when the stream has its own), and
+//!   its head with its chain value as exported;
 //! - `{"rewind_snapshot": {"stream": …, "version": …, "label": …}}`: a manual or labelled
 //!   snapshot, after the event at its version, to be taken again there.
 //!
@@ -22,8 +23,9 @@ use crate::error::Error;
 use crate::model::{Event, NewEvent};
 use crate::time;
 
-/// The version of the line format this build writes and the newest it reads.
-pub const FORMAT: u32 = 1;
+/// The version of the line format this build writes and the newest it reads (2: stream lines
+/// carry the stream's `head`).
+pub const FORMAT: u32 = 2;
 
 /// The header line: what holds for the whole file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +53,20 @@ pub struct StreamSettings {
     /// The stream's own snapshot policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<Policy>,
+    /// The stream's head when it was exported and its chain value there: an import checks
+    /// that the events it then holds give the same value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<StreamHead>,
+}
+
+/// A stream's head version and its chain value (64 hex digits), as a stream line carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamHead {
+    /// The head version.
+    pub version: u64,
+    /// The chain value after it.
+    pub hash: String,
 }
 
 /// A snapshot line: take a manual snapshot of the stream at the version, with the label.

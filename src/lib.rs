@@ -4,7 +4,8 @@
 //!
 //! - [`model`]: streams, events, versions, targets, provenance (plain data);
 //! - [`store`]: the SQLite file, its schema and every query (the only SQL);
-//! - [`codec`]: canonical JSON, checksums and zstd frames for snapshots;
+//! - [`codec`]: canonical JSON, checksums and zstd frames for snapshots; [`chain`], the
+//!   per-stream hash chain over events' stored bytes;
 //! - [`diff`]: structural and textual differences between two states;
 //! - [`reduce`] (with [`jq`]): what an event does to a state, within the [`budget`] of one
 //!   event, and [`undo`] to take it back;
@@ -21,6 +22,7 @@
 //! terminal UI ([`tui`]).
 
 pub mod budget;
+pub mod chain;
 pub mod cli;
 pub mod codec;
 pub mod demo;

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::engine::{Engine, ImportItem, Policy, WriteReport, Writer, differences};
 use crate::error::{Error, Result};
-use crate::jsonl::{DatabaseSettings, FORMAT, Record, SnapshotMark, StreamSettings};
+use crate::jsonl::{DatabaseSettings, FORMAT, Record, SnapshotMark, StreamHead, StreamSettings};
 use crate::model::Target;
 
 impl Engine {
@@ -30,6 +30,7 @@ impl Engine {
                 file_default: None,
                 settled: HashSet::new(),
                 first: true,
+                heads: Vec::new(),
             };
             for record in records {
                 let record = record?.into();
@@ -45,6 +46,12 @@ impl Engine {
                 })?;
             }
             import.writer.finish(engine)?;
+            for (name, head, at) in std::mem::take(&mut import.heads) {
+                check_head(engine, &name, &head).map_err(|cause| Error::At {
+                    at,
+                    cause: Box::new(cause),
+                })?;
+            }
             Ok(import.writer.report)
         })
     }
@@ -92,10 +99,18 @@ impl Engine {
                 } else {
                     None
                 };
+                let head = match store.head_hash(s.id)? {
+                    Some(hash) if s.head > 0 => Some(StreamHead {
+                        version: s.head,
+                        hash: crate::chain::to_hex(&hash),
+                    }),
+                    _ => None,
+                };
                 write(&crate::jsonl::stream_line(&StreamSettings {
                     name: s.name.clone(),
                     reducer: s.reducer_override.then(|| s.reducer.clone()),
                     policy,
+                    head,
                 }))?;
             }
             // Policy snapshots are the policy's to take again; manual and labelled ones were
@@ -140,6 +155,37 @@ struct Import {
     settled: HashSet<String>,
     /// Whether no record has been read yet (the header must come first).
     first: bool,
+    /// The heads the file's stream lines carry, with where, to check once all is imported.
+    heads: Vec<(String, StreamHead, String)>,
+}
+
+/// Whether a stream's events here give the chain value a file carried for its head: the
+/// file's events were not changed after the export, and the stream here has the history
+/// the exported one had. A stream that does not reach that head here is not checked.
+fn check_head(engine: &Engine, name: &str, head: &StreamHead) -> Result<()> {
+    let store = engine.store();
+    let stream = store.require_stream(name)?;
+    let Some(expected) = crate::chain::from_hex(&head.hash) else {
+        return Err(Error::Input(format!(
+            "stream {name:?}: the head hash {:?} is not 64 hex digits",
+            head.hash
+        )));
+    };
+    // A file that stops before the head it carries (the first lines of an export, as a
+    // client catching up may hold) cannot be checked against it.
+    if stream.head < head.version {
+        return Ok(());
+    }
+    let here = crate::engine::chain_at(store, &stream, head.version)?;
+    if here != expected {
+        return Err(Error::Input(format!(
+            "stream {name:?}: its events up to version {} give the chain value {} here, the file carries {}:              the file's events were changed after the export, or the stream here has another history; nothing was imported",
+            head.version,
+            crate::chain::to_hex(&here),
+            head.hash
+        )));
+    }
+    Ok(())
 }
 
 impl Import {
@@ -150,7 +196,10 @@ impl Import {
             Record::Database { .. } => Err(Error::Input(
                 "a rewind header must be the file's first line".into(),
             )),
-            Record::Stream { settings, .. } => {
+            Record::Stream { settings, at } => {
+                if let Some(head) = &settings.head {
+                    self.heads.push((settings.name.clone(), head.clone(), at));
+                }
                 if self.settled.contains(&settings.name) {
                     return Err(Error::Input(format!(
                         "the settings of stream {:?} come after its events or its other settings line; \
@@ -270,6 +319,7 @@ impl Import {
                     name: name.clone(),
                     reducer: None,
                     policy: None,
+                    head: None,
                 },
             )?;
         }

@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
 use super::output::{Table, clean, json, stdout};
@@ -18,6 +18,12 @@ pub struct VerifyArgs {
     db: DbArg,
     /// Only this stream.
     stream: Option<String>,
+    /// Also check each stream's chain against heads kept elsewhere: the output of an earlier
+    /// `rewind verify --json`, or lines of `stream<TAB>version<TAB>hash`. A stream whose chain
+    /// value at the expected version differs, that is shorter, missing or not listed is a
+    /// problem; one that has grown since is not.
+    #[arg(long, value_name = "FILE")]
+    expect: Option<std::path::PathBuf>,
     #[command(flatten)]
     json: JsonFlag,
 }
@@ -32,7 +38,25 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<ExitCode> {
             }
         }
     };
-    let report = verify::verify(&args.db.db, args.stream.as_deref(), &progress)?;
+    let expect = match &args.expect {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading the expected heads {}", file.display()))?;
+            Some(verify::read_expected(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {e}; give the output of `rewind verify --json` or stream<TAB>version<TAB>hash lines",
+                    file.display()
+                )
+            })?)
+        }
+        None => None,
+    };
+    let report = verify::verify_expecting(
+        &args.db.db,
+        args.stream.as_deref(),
+        expect.as_deref(),
+        &progress,
+    )?;
     let code = if report.findings.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -59,6 +83,16 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<ExitCode> {
         group(report.events),
         group(rate)
     )?;
+    for note in &report.notes {
+        writeln!(out, "note: {}", clean(note, 400))?;
+    }
+    if !report.heads.is_empty() {
+        let mut heads = Table::new(vec!["stream", "head", "head hash"], vec![1]);
+        for h in &report.heads {
+            heads.row(vec![clean(&h.stream, 40), group(h.version), h.hash.clone()]);
+        }
+        heads.print(&mut out)?;
+    }
     if report.findings.is_empty() {
         writeln!(out, "no problems found")?;
         out.flush()?;

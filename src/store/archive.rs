@@ -56,7 +56,10 @@ impl Store {
                 .ok_or_else(|| Error::Input(format!("{} is not a UTF-8 path", path.display())))?,
         };
         self.conn.execute("ATTACH DATABASE ?1 AS archive", [name])?;
-        if let Err(err) = self.check_archive(&path) {
+        if let Err(err) = self
+            .check_archive(&path)
+            .and_then(|()| self.archive_chain_column())
+        {
             let _ = self.conn.execute_batch("DETACH DATABASE archive");
             return Err(err);
         }
@@ -75,6 +78,24 @@ impl Store {
             }
         }
         self.archive.set(true);
+        Ok(())
+    }
+
+    /// Notes whether the archive's events have their `chain` column, giving it to an archive
+    /// made before chains when the database may be written (the engine fills its values).
+    fn archive_chain_column(&self) -> Result<()> {
+        let has = self
+            .conn
+            .prepare("SELECT 1 FROM pragma_table_info('events', 'archive') WHERE name = 'chain'")?
+            .query_row([], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !has && !self.read_only && self.chains() {
+            self.conn.execute_batch(schema::ARCHIVE_CHAIN)?;
+            self.archive_chain.set(true);
+            return Ok(());
+        }
+        self.archive_chain.set(has);
         Ok(())
     }
 
@@ -425,8 +446,8 @@ impl Store {
     /// caller has marked the run pending and commits this on its own.
     pub fn copy_to_archive(&self, stream_id: StreamId, after: u64, upto: u64) -> Result<usize> {
         Ok(self.conn.execute(
-            "INSERT OR IGNORE INTO archive.events (seq, stream_id, version, type, ts, data, meta, idem_key)
-             SELECT seq, stream_id, version, type, ts, data, meta, idem_key FROM main.events
+            "INSERT OR IGNORE INTO archive.events (seq, stream_id, version, type, ts, data, meta, idem_key, chain)
+             SELECT seq, stream_id, version, type, ts, data, meta, idem_key, chain FROM main.events
              WHERE stream_id = ?1 AND version > ?2 AND version <= ?3",
             params![stream_id, i(after), i(upto)],
         )?)

@@ -210,9 +210,12 @@ mod tests {
                     &data,
                     None,
                     None,
+                    0,
                 )
                 .unwrap();
-            store.set_head(info.id, *version, 1_000 * n as i64).unwrap();
+            store
+                .set_head(info.id, *version, 1_000 * n as i64, &[0; 32])
+                .unwrap();
         }
         store
     }

@@ -28,6 +28,10 @@ const ALL_EVENTS: &str = "(SELECT seq, stream_id, version, type, ts, data, meta,
      SELECT a.seq, a.stream_id, a.version, a.type, a.ts, a.data, a.meta, a.idem_key
      FROM archive.events a JOIN main.streams s ON s.id = a.stream_id AND a.version <= s.archived_upto)";
 
+/// Set in `meta` by the migration to schema 5 until the engine has filled the chain values
+/// of the events from before chains.
+pub const CHAIN_PENDING: &str = "chain_pending";
+
 /// Set in `meta` while an archive run moves events; a writable open that finds it cleans up.
 pub const ARCHIVE_PENDING: &str = "archive_pending";
 
@@ -58,6 +62,8 @@ pub struct Store {
     archive: std::cell::Cell<bool>,
     /// Whether the attached archive predates archive identities (see `archive.rs`).
     legacy_archive: std::cell::Cell<bool>,
+    /// Whether the attached archive's events have a `chain` column.
+    archive_chain: std::cell::Cell<bool>,
     /// The file's schema version (older ones are read as they are when opened read-only).
     schema: i64,
     /// A copy read instead of the file (removed when the store is dropped).
@@ -99,6 +105,17 @@ pub struct EventRow<'a> {
     pub data: &'a str,
     /// Metadata as JSON text.
     pub meta: Option<&'a str>,
+}
+
+/// An event row with its stored chain value, for checking and filling the chain.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainRow<'a> {
+    /// The event's stored bytes.
+    pub row: EventRow<'a>,
+    /// The first 6 bytes of its chain value as stored (`None`: not filled).
+    pub chain: Option<i64>,
+    /// Whether it was read from the archive.
+    pub archived: bool,
 }
 
 /// A snapshot's row without its blob.
@@ -349,6 +366,7 @@ impl Store {
             busy_ms: BUSY_TIMEOUT_MS,
             archive: std::cell::Cell::new(false),
             legacy_archive: std::cell::Cell::new(false),
+            archive_chain: std::cell::Cell::new(false),
             schema: version.max(if mode == OpenMode::ReadOnly {
                 0
             } else {
@@ -389,8 +407,10 @@ impl Store {
             self.conn
                 .pragma_update(None, "application_id", APPLICATION_ID)?;
             if from == 0 {
-                // A new database has no snapshots from before they were bound.
+                // A new database has no snapshots from before they were bound, nor events
+                // from before chains.
                 self.delete_meta("bind_pending")?;
+                self.delete_meta(CHAIN_PENDING)?;
             }
             Ok(())
         })();
@@ -401,6 +421,17 @@ impl Store {
     /// file opened read-only is read as it is).
     pub fn binds_snapshots(&self) -> bool {
         self.schema >= 4
+    }
+
+    /// Whether events carry their chain values (schema 5 and later; an older file opened
+    /// read-only is read as it is). Values may still be missing while [`CHAIN_PENDING`] is set.
+    pub fn chains(&self) -> bool {
+        self.schema >= schema::CHAINS_FROM
+    }
+
+    /// The file's schema version (an older one is read as it is when opened read-only).
+    pub fn schema_version(&self) -> i64 {
+        self.schema
     }
 
     /// A stream's name by its row id.
@@ -642,11 +673,148 @@ impl Store {
         Ok(())
     }
 
-    /// Records a stream's new head after appends.
-    pub fn set_head(&self, id: StreamId, head: u64, last_ts: Micros) -> Result<()> {
+    /// Records a stream's new head after appends, with the chain value of its last event.
+    pub fn set_head(
+        &self,
+        id: StreamId,
+        head: u64,
+        last_ts: Micros,
+        head_hash: &crate::chain::Hash,
+    ) -> Result<()> {
         self.conn
-            .prepare_cached("UPDATE streams SET head = ?2, last_ts = ?3 WHERE id = ?1")?
-            .execute(params![id, i(head), last_ts])?;
+            .prepare_cached(
+                "UPDATE streams SET head = ?2, last_ts = ?3, head_hash = ?4 WHERE id = ?1",
+            )?
+            .execute(params![id, i(head), last_ts, &head_hash[..]])?;
+        Ok(())
+    }
+
+    /// The stored chain value of a stream's head: `None` before chains (an older schema, or
+    /// not filled yet), or when the stored value is not 32 bytes.
+    pub fn head_hash(&self, id: StreamId) -> Result<Option<crate::chain::Hash>> {
+        if !self.chains() {
+            return Ok(None);
+        }
+        let blob: Option<Option<Vec<u8>>> = self
+            .conn
+            .prepare_cached("SELECT head_hash FROM streams WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        Ok(blob.flatten().and_then(|b| crate::chain::from_blob(&b)))
+    }
+
+    /// Stores a chain value computed for an event from before chains (main file or archive),
+    /// unless it has one: only for the pass that fills them, with the table's append-only
+    /// trigger lifted.
+    pub fn fill_chain(&self, archived: bool, seq: i64, chain: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(if archived {
+                "UPDATE archive.events SET chain = ?2 WHERE seq = ?1 AND chain IS NULL"
+            } else {
+                "UPDATE main.events SET chain = ?2 WHERE seq = ?1 AND chain IS NULL"
+            })?
+            .execute(params![seq, chain])?;
+        Ok(())
+    }
+
+    /// Stores a stream's full head chain value after the fill pass.
+    pub fn set_head_hash(&self, id: StreamId, head_hash: &crate::chain::Hash) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE streams SET head_hash = ?2 WHERE id = ?1")?
+            .execute(params![id, &head_hash[..]])?;
+        Ok(())
+    }
+
+    /// Lifts (`false`) or puts back (`true`) the append-only trigger of the main file's or the
+    /// archive's events, inside the caller's write transaction: the pass that fills chain
+    /// values is the only update events ever get, and no other connection sees the table
+    /// without its trigger, since the change commits or rolls back with the pass.
+    pub fn set_append_only(&self, archived: bool, on: bool) -> Result<()> {
+        let schema = if archived { "archive" } else { "main" };
+        let sql = if on {
+            schema::CREATE_APPEND_ONLY
+        } else {
+            schema::DROP_APPEND_ONLY
+        };
+        self.conn.execute_batch(&sql.replace("{schema}", schema))?;
+        Ok(())
+    }
+
+    /// Calls `f` for each event of a stream up to `upto`, oldest first (archived ones from the
+    /// archive), with its stored chain value: what `verify` and the fill pass recompute the
+    /// chain over. Reconstruction never reads the chain column.
+    pub fn chain_rows(
+        &self,
+        stream: &StreamInfo,
+        upto: u64,
+        mut f: impl FnMut(ChainRow<'_>) -> Result<()>,
+    ) -> Result<()> {
+        if stream.archived_upto > 0 {
+            self.require_archive(stream)?;
+            self.chain_table(true, stream.id, upto.min(stream.archived_upto), &mut f)?;
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, version, type, ts, data, meta, chain FROM main.events
+             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version",
+        )?;
+        let rows = stmt.query(params![stream.id, i(stream.archived_upto), i(upto)])?;
+        Self::chain_each(rows, false, &mut f)
+    }
+
+    fn chain_table(
+        &self,
+        archived: bool,
+        stream_id: StreamId,
+        upto: u64,
+        f: &mut impl FnMut(ChainRow<'_>) -> Result<()>,
+    ) -> Result<()> {
+        // An archive not yet given its column (read-only, before the first write command)
+        // reads as one without values.
+        let chain = if self.archive_chain.get() {
+            "chain"
+        } else {
+            "NULL"
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT seq, version, type, ts, data, meta, {chain} FROM archive.events
+             WHERE stream_id = ?1 AND version <= ?2 ORDER BY version"
+        ))?;
+        let rows = stmt.query(params![stream_id, i(upto)])?;
+        Self::chain_each(rows, archived, f)
+    }
+
+    fn chain_each(
+        mut rows: rusqlite::Rows<'_>,
+        archived: bool,
+        f: &mut impl FnMut(ChainRow<'_>) -> Result<()>,
+    ) -> Result<()> {
+        while let Some(row) = rows.next()? {
+            let text = |idx: usize| -> rusqlite::Result<&str> {
+                row.get_ref(idx)?.as_str().map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        idx,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })
+            };
+            let meta = match row.get_ref(5)? {
+                rusqlite::types::ValueRef::Null => None,
+                _ => Some(text(5)?),
+            };
+            f(ChainRow {
+                row: EventRow {
+                    seq: row.get(0)?,
+                    version: u(row.get(1)?),
+                    kind: text(2)?,
+                    ts: row.get(3)?,
+                    data: text(4)?,
+                    meta,
+                },
+                chain: row.get(6)?,
+                archived,
+            })?;
+        }
         Ok(())
     }
 
@@ -686,11 +854,12 @@ impl Store {
         data: &str,
         meta: Option<&str>,
         idempotency_key: Option<&str>,
+        chain: i64,
     ) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO events (seq, stream_id, version, type, ts, data, meta, idem_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO events (seq, stream_id, version, type, ts, data, meta, idem_key, chain)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 seq,
@@ -700,7 +869,8 @@ impl Store {
                 ts,
                 data,
                 meta,
-                idempotency_key
+                idempotency_key,
+                chain
             ])?;
         Ok(())
     }

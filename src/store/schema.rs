@@ -81,7 +81,18 @@ WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'database_id');
 -- their replay; until then (and the others for good) they are not used.
 INSERT OR REPLACE INTO meta (key, value) VALUES ('bind_pending', '1');
 ",
+    r"
+-- v5: a per-stream hash chain over events' stored bytes (see chain.rs): each event keeps the
+-- first 6 bytes of its chain value, each stream its full head. The engine fills them for the
+-- events from before on the first write command (`chain_pending`).
+ALTER TABLE events ADD COLUMN chain INTEGER;
+ALTER TABLE streams ADD COLUMN head_hash BLOB;
+INSERT OR REPLACE INTO meta (key, value) VALUES ('chain_pending', '1');
+",
 ];
+
+/// The first schema with event chains.
+pub const CHAINS_FROM: i64 = 5;
 
 /// The oldest schema a read-only open reads as it is (a writable open migrates it).
 pub const READABLE_FROM: i64 = 2;
@@ -103,6 +114,7 @@ CREATE TABLE events (
     data      TEXT    NOT NULL,
     meta      TEXT,
     idem_key  TEXT,
+    chain     INTEGER,
     UNIQUE (stream_id, version)
 );
 CREATE INDEX events_stream_ts ON events(stream_id, ts);
@@ -112,6 +124,21 @@ BEGIN
     SELECT RAISE(ABORT, 'events are append-only');
 END;
 ";
+
+/// Gives an archive made before event chains its `chain` column (filled by the engine with
+/// the main file's, see `chain_pending`).
+pub const ARCHIVE_CHAIN: &str = "ALTER TABLE archive.events ADD COLUMN chain INTEGER";
+
+/// Lifts the append-only trigger of `{schema}.events` for the one pass that fills the chain
+/// values of events from before chains, inside that pass's transaction.
+pub const DROP_APPEND_ONLY: &str = "DROP TRIGGER IF EXISTS {schema}.events_append_only";
+
+/// Puts the append-only trigger of `{schema}.events` back (the same as the schema's).
+pub const CREATE_APPEND_ONLY: &str =
+    "CREATE TRIGGER IF NOT EXISTS {schema}.events_append_only BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'events are append-only');
+END";
 
 /// Gives an archive made before archives had an identity its `meta` table, once it has been
 /// found to belong to its database.

@@ -190,6 +190,7 @@ fn a_version_1_database_migrates_forward() {
         json!({"a": 1}),
     );
     let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(crate::support::BEFORE_CHAINS).unwrap();
     conn.execute_batch("ALTER TABLE streams DROP COLUMN archived_upto; PRAGMA user_version = 1")
         .unwrap();
     drop(conn);

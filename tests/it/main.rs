@@ -26,6 +26,8 @@
 //!   on the way names one version and shows its state;
 //! - `pty`: the built binary in a pseudo-terminal: keys in, snapshot taken, terminal restored;
 //! - `verify`: every kind of finding, and none on a sound database;
+//! - `chain`: tampered events found by `verify` and `verify --expect`, chains added to older
+//!   files (archive included) on the first write command, heads carried by export;
 //! - `cli`: the built binary on temp databases: output, exit codes, bad input;
 //! - `hostile`: read-only file systems, files and folders of another user, a killed writer's
 //!   log, and refused files that get nothing made beside them.
@@ -37,6 +39,7 @@ mod archive;
 mod backup;
 mod budget;
 mod bursts;
+mod chain;
 mod cli;
 mod compact;
 mod crash;

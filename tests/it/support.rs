@@ -173,3 +173,10 @@ impl Drop for Mount {
         let _ = std::process::Command::new("umount").arg(&self.0).output();
     }
 }
+
+/// Makes a database file look as rewind before event chains left it (schema 4): without
+/// the chain columns.
+pub const BEFORE_CHAINS: &str = "ALTER TABLE events DROP COLUMN chain;
+     ALTER TABLE streams DROP COLUMN head_hash;
+     DELETE FROM meta WHERE key = 'chain_pending';
+     PRAGMA user_version = 4;";

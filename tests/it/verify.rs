@@ -114,9 +114,13 @@ fn a_missing_version_and_seq_out_of_order_break_the_chain() {
         "DELETE FROM events WHERE version = 7 AND stream_id = (SELECT id FROM streams WHERE name = 's')",
     );
     let report = run(&path);
+    // The hash chain breaks at the event after the gap as well.
     assert_eq!(
         kinds(&report),
-        vec![("s".into(), Some(7), FindingKind::Chain)]
+        vec![
+            ("s".into(), Some(7), FindingKind::Chain),
+            ("s".into(), Some(8), FindingKind::Hash)
+        ]
     );
     assert!(
         report.findings[0].detail.contains("missing version 7"),
@@ -133,7 +137,10 @@ fn a_missing_version_and_seq_out_of_order_break_the_chain() {
     );
     assert_eq!(
         kinds(&run(&path)),
-        vec![("t".into(), Some(21), FindingKind::Chain)]
+        vec![
+            ("t".into(), Some(21), FindingKind::Chain),
+            ("t".into(), Some(21), FindingKind::Hash)
+        ]
     );
 
     // Both at once, before a snapshot: the replay stops at the gap, and the seq found out
@@ -156,6 +163,9 @@ fn a_missing_version_and_seq_out_of_order_break_the_chain() {
         found,
         vec![
             ("t".into(), Some(3), FindingKind::Chain),
+            // The copy at v3 has no chain value, and v4's no longer follows.
+            ("t".into(), Some(3), FindingKind::Hash),
+            ("t".into(), Some(4), FindingKind::Hash),
             ("t".into(), Some(10), FindingKind::Chain)
         ]
     );
@@ -445,6 +455,7 @@ fn an_upgrade_binds_the_snapshots_that_equal_their_replay_and_reports_the_others
             )
             .unwrap();
         }
+        conn.execute_batch(crate::support::BEFORE_CHAINS).unwrap();
         conn.execute_batch(
             "PRAGMA user_version = 3;
              UPDATE snapshots SET version = version - 1 WHERE version = 10 AND stream_id = (SELECT id FROM streams WHERE name = 's');",
