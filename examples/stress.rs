@@ -386,6 +386,24 @@ fn inspect_with(sh: &Shared, flags: OpenFlags) -> Result<View> {
         (Vec::new(), BTreeMap::new())
     };
     conn.execute_batch("COMMIT")?;
+    // The main file is read before the archive, so an archive run that began in between
+    // (its mark committed after the first read, its copies before the second) shows copies
+    // and no mark: look at the main file again, as it is now, before calling them strays.
+    let (later_pending, later_upto): (bool, BTreeMap<i64, u64>) = {
+        let pending = conn
+            .query_row(
+                "SELECT 1 FROM main.meta WHERE key = 'archive_pending'",
+                [],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        let upto = conn
+            .prepare("SELECT id, archived_upto FROM main.streams")?
+            .query_map([], |r| Ok((r.get(0)?, u(r.get(1)?))))?
+            .collect::<rusqlite::Result<_>>()?;
+        (pending, upto)
+    };
     let mut view = View {
         restore_pending: meta.contains_key("restore_pending"),
         archive_pending: meta.contains_key("archive_pending"),
@@ -428,7 +446,8 @@ fn inspect_with(sh: &Shared, flags: OpenFlags) -> Result<View> {
     for (seq, sid, version, data, key) in archived {
         let upto = streams.get(&sid).map_or(0, |s| s.2);
         if version > upto {
-            if !view.archive_pending {
+            let in_flight = later_pending || later_upto.get(&sid).is_some_and(|u| version <= *u);
+            if !view.archive_pending && !in_flight {
                 t.duplicated += 1;
                 t.note(format!("seq {seq} (stream id {sid} v{version}) in the archive beyond archived_upto v{upto}, no archive run pending"));
             }

@@ -50,6 +50,11 @@ pub enum Error {
         .0.display()
     )]
     NotWritable(PathBuf),
+    /// Another archive run, by a process that may still be running, is under way.
+    #[error(
+        "another archive run ({0}) is under way; nothing was moved, run archive again once it ends"
+    )]
+    ArchiveBusy(String),
     /// Another connection held the write lock longer than the busy timeout.
     #[error("the database is locked by another process (waited {waited_ms} ms); try again")]
     Locked {

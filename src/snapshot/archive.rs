@@ -17,7 +17,6 @@ use serde::Serialize;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::model::{Micros, StreamInfo};
-use crate::store::ARCHIVE_PENDING;
 
 /// What one archive run moved for a stream.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -102,7 +101,7 @@ pub fn archive(engine: &mut Engine, older_than: Micros, now: Micros) -> Result<R
     }
     let made = !engine.store().archive_path().is_some_and(|p| p.exists());
     engine.store().create_archive()?;
-    engine.write(|engine| engine.store().mark_archive_pending())?;
+    engine.store().claim_archive_run()?;
     crate::failpoint::point("archive");
     // Batches of whole streams, each copied, then finished, then checkpointed, so that the
     // logs never hold more than a batch.
@@ -140,7 +139,7 @@ pub fn archive(engine: &mut Engine, older_than: Micros, now: Micros) -> Result<R
                     });
                 }
                 if end == plan.len() {
-                    engine.store().delete_meta(ARCHIVE_PENDING)?;
+                    engine.store().release_archive_run()?;
                 }
                 Ok(())
             })?;

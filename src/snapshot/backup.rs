@@ -45,6 +45,11 @@ pub fn backup(db: &Path, out: &Path) -> Result<u64> {
             })?
             .len();
     }
+    drop(store);
+    // The two files were copied one after the other (the main file first, so the archive
+    // holds everything it counts as archived): what an archive run under way in between
+    // left half done is tidied in the copy.
+    Store::open(out, crate::store::OpenMode::Existing)?.forget_archive_runs()?;
     Ok(size)
 }
 

@@ -129,7 +129,19 @@ pub fn tick(engine: &mut Engine, now: Micros) -> Result<Tick> {
         }));
     }
     if let Some(older_than) = engine.own_policy(None)?.archive_after_us {
-        let report = crate::snapshot::archive::archive(engine, older_than, now)?;
+        let report = match crate::snapshot::archive::archive(engine, older_than, now) {
+            // Another run is moving the same history: this tick leaves it to that one.
+            Err(crate::error::Error::ArchiveBusy(runner)) => {
+                out.decisions.push(Decision {
+                    stream: String::new(),
+                    action: "archive".into(),
+                    version: None,
+                    detail: format!("skipped: another archive run ({runner}) is under way"),
+                });
+                crate::snapshot::archive::Report::default()
+            }
+            other => other?,
+        };
         out.archived = report.events;
         out.decisions.extend(report.moved.iter().map(|m| Decision {
             stream: m.stream.clone(),

@@ -406,11 +406,62 @@ impl Store {
         self.end(began, self.delete_meta(ARCHIVE_PENDING))
     }
 
-    /// Marks an archive run under way, naming the process that runs it.
-    pub fn mark_archive_pending(&self) -> Result<()> {
-        let me = serde_json::to_string(&crate::process::Process::current())
+    /// Marks an archive run under way, naming the process that runs it, in its own write
+    /// transaction. One run at a time: a mark left by a process known to be gone is
+    /// recovered first (its copies beyond what is archived go); one held by a process that
+    /// may still run is [`Error::ArchiveBusy`], and nothing is changed.
+    pub fn claim_archive_run(&self) -> Result<()> {
+        let me = crate::process::Process::current();
+        let mine = serde_json::to_string(&me).map_err(|e| Error::Input(e.to_string()))?;
+        let began = self.begin(true)?;
+        let outcome = (|| {
+            if let Some(mark) = self.meta(ARCHIVE_PENDING)?
+                && mark != mine
+                && let Ok(runner) = serde_json::from_str::<crate::process::Process>(&mark)
+                && !me.knows_gone(&runner)
+            {
+                return Err(Error::ArchiveBusy(runner.to_string()));
+            }
+            // No run is live but this one (the claim holds the write lock): copies beyond
+            // what is archived are what an earlier run left, killed or failed (in another
+            // process, or in this one before), and go.
+            self.delete_stray_copies()?;
+            self.set_meta(ARCHIVE_PENDING, &mine)
+        })();
+        self.end(began, outcome)
+    }
+
+    /// For a backup just written: the main file and its archive were copied one after the
+    /// other, so an archive run under way between the two copies left its copies in the
+    /// archive (and perhaps its mark in the main file). No run will ever finish in the copy:
+    /// the copies beyond what is archived go, then the mark.
+    pub fn forget_archive_runs(&self) -> Result<()> {
+        if self.archive.get() {
+            let began = self.begin(true)?;
+            self.end(began, self.delete_stray_copies())?;
+        }
+        let began = self.begin(true)?;
+        self.end(began, self.delete_meta(ARCHIVE_PENDING))
+    }
+
+    /// Ends this process's archive run: its mark goes (another's is left alone).
+    pub fn release_archive_run(&self) -> Result<()> {
+        let mine = serde_json::to_string(&crate::process::Process::current())
             .map_err(|e| Error::Input(e.to_string()))?;
-        self.set_meta(ARCHIVE_PENDING, &me)
+        self.conn
+            .prepare_cached("DELETE FROM meta WHERE key = ?1 AND value = ?2")?
+            .execute([ARCHIVE_PENDING, &mine])?;
+        Ok(())
+    }
+
+    /// Copies beyond a stream's `archived_upto`: never counted as archived (their originals
+    /// are still in the main file), left by a run that did not finish.
+    fn delete_stray_copies(&self) -> Result<()> {
+        self.conn.execute_batch(
+            "DELETE FROM archive.events
+             WHERE version > coalesce((SELECT archived_upto FROM main.streams s WHERE s.id = archive.events.stream_id), 0)",
+        )?;
+        Ok(())
     }
 
     /// Recovers after an archive run that was killed, if one was and the process that ran
@@ -431,15 +482,12 @@ impl Store {
     /// After a killed archive run: copies beyond a stream's `archived_upto` were never
     /// counted as archived (their originals are still in the main file), so they go.
     fn recover_archive(&self) -> Result<()> {
+        // Two transactions, the archive's first: SQLite commits attached files one by one,
+        // and a mark removed before its copies would leave copies no one will clean up.
         let began = self.begin(true)?;
-        let outcome = (|| {
-            self.conn.execute_batch(
-                "DELETE FROM archive.events
-                 WHERE version > coalesce((SELECT archived_upto FROM main.streams s WHERE s.id = archive.events.stream_id), 0)",
-            )?;
-            self.delete_meta(ARCHIVE_PENDING)
-        })();
-        self.end(began, outcome)
+        self.end(began, self.delete_stray_copies())?;
+        let began = self.begin(true)?;
+        self.end(began, self.delete_meta(ARCHIVE_PENDING))
     }
 
     /// Copies a stream's events `after < version <= upto` into the archive (idempotent); the

@@ -405,7 +405,7 @@ fn only_a_process_that_knows_the_archiver_is_gone_recovers_its_run() {
     let stream = engine.store().require_stream("old").unwrap();
     engine.store().create_archive().unwrap();
     // A live run (this process) has marked itself and copied, not yet finished.
-    engine.store().mark_archive_pending().unwrap();
+    engine.store().claim_archive_run().unwrap();
     engine.store().copy_to_archive(stream.id, 0, 100).unwrap();
     let copies = || seqs(&rewind::store::sidecar(&path, ".archive"), "events").len();
     assert_eq!(copies(), 100);
@@ -437,4 +437,65 @@ fn only_a_process_that_knows_the_archiver_is_gone_recovers_its_run() {
         engine.store().meta(rewind::store::ARCHIVE_PENDING).unwrap(),
         None
     );
+}
+
+#[test]
+fn one_archive_run_at_a_time_and_a_dead_ones_copies_go_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(dir.path());
+    let p = path.to_str().unwrap();
+    let engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    let stream = engine.store().require_stream("old").unwrap();
+    engine.store().create_archive().unwrap();
+    // This test process stands for a live run that has copied and not finished.
+    engine.store().claim_archive_run().unwrap();
+    engine.store().copy_to_archive(stream.id, 0, 100).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(["archive", p, "--older-than", "30d"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("another archive run")
+            && stderr.contains(&format!("pid {}", std::process::id())),
+        "{stderr}"
+    );
+    let copies = || seqs(&rewind::store::sidecar(&path, ".archive"), "events").len();
+    assert_eq!(copies(), 100, "the live run's copies are left alone");
+    // The run ends without finishing (as a killed one would): the next run recovers first.
+    let mut gone = rewind::process::Process::current();
+    let child = Command::new("true").spawn().unwrap();
+    gone.pid = child.id();
+    let mut child = child;
+    child.wait().unwrap();
+    engine
+        .store()
+        .set_meta(
+            rewind::store::ARCHIVE_PENDING,
+            &serde_json::to_string(&gone).unwrap(),
+        )
+        .unwrap();
+    drop(engine);
+    let out = Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(["archive", p, "--older-than", "30d"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let main = seqs(&path, "events");
+    let archived = seqs(&rewind::store::sidecar(&path, ".archive"), "events");
+    assert!(main.is_disjoint(&archived));
+    let mark: Option<String> = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'archive_pending'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    assert_eq!(mark, None, "the run released its mark");
 }

@@ -300,3 +300,49 @@ fn a_restored_pair_is_in_wal_mode_like_any_other() {
         assert_eq!((header[18], header[19]), (2, 2), "{file}");
     }
 }
+
+#[test]
+fn a_backup_taken_during_an_archive_run_holds_no_half_done_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    archived_db(d, "db.db", "O", 12);
+    assert!(
+        rewind(d, None, &["snapshot", "db.db", "s", "--at", "9"])
+            .status
+            .success()
+    );
+    // An archive run that has copied v5..=9 and not finished (as between the backup's copy
+    // of the main file and its copy of the archive).
+    let engine = Engine::new(Store::open(&d.join("db.db"), OpenMode::Existing).unwrap());
+    let stream = engine.store().require_stream("s").unwrap();
+    engine.store().claim_archive_run().unwrap();
+    engine.store().copy_to_archive(stream.id, 4, 9).unwrap();
+    let copy = d.join("copy.db");
+    backup::backup(&d.join("db.db"), &copy).unwrap();
+    let conn = rusqlite::Connection::open(rewind::store::sidecar(&copy, ".archive")).unwrap();
+    let top: i64 = conn
+        .query_row("SELECT max(version) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(top, 4, "only what the copy counts as archived");
+    let mark: Option<String> = rusqlite::Connection::open(&copy)
+        .unwrap()
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'archive_pending'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    assert_eq!(mark, None);
+    // The original's run is untouched.
+    assert_eq!(
+        seqs_in(&rewind::store::sidecar(&d.join("db.db"), ".archive")),
+        9
+    );
+}
+
+fn seqs_in(path: &Path) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap()
+}
