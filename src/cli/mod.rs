@@ -78,9 +78,11 @@ pub enum Command {
     Maintain(maintain::MaintainArgs),
     /// Move events older than a horizon, up to a snapshot that covers them, to DB.archive.
     Archive(check::ArchiveArgs),
-    /// Write a consistent copy of a database, even while another process appends.
+    /// Write a consistent copy of a database and its archive, even while another process
+    /// appends.
     Backup(check::BackupArgs),
-    /// Replace a database with a backup, after verifying the backup.
+    /// Replace a database and its archive with a backup's, as one pair, after verifying the
+    /// backup (refused while another process has the database open).
     Restore(check::RestoreArgs),
 }
 
