@@ -174,7 +174,7 @@ impl Store {
     }
 
     /// A new random identity, from SQLite's generator.
-    fn random_id(&self) -> Result<String> {
+    pub(super) fn random_id(&self) -> Result<String> {
         Ok(self
             .conn
             .query_row("SELECT lower(hex(randomblob(16)))", [], |r| r.get(0))?)

@@ -32,6 +32,10 @@ pub const RESTORE_PENDING: &str = "restore_pending";
 struct Intent {
     /// The id of the archive staged beside it, or `None` when the backup has none.
     archive_id: Option<String>,
+    /// What the staged archive's meta says as `restored_by`: a backup of the same database
+    /// has the same archive id, so the id alone cannot tell the staged archive from the old.
+    #[serde(default)]
+    token: Option<String>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error {
@@ -55,16 +59,37 @@ pub fn restore_pair(backup: &Store, db: &Path) -> Result<()> {
     } else {
         None
     };
+    // An earlier restore killed after it installed its main file is finished first: its
+    // staged archive belongs to it, and removing it as a leftover would leave its main file
+    // beside the old archive.
+    if let Some(conn) = &exclusive {
+        finish(db, conn)?;
+    }
     for leftover in [&staged, &staged_archive] {
         remove_with_wal(leftover)?;
     }
-    backup.vacuum_into("main", utf8(&staged)?)?;
+    crate::failpoint::point("restore-stage");
+    // Each staged file is written under a temporary name and renamed when whole: a kill while
+    // it is written never leaves half a file under the name the protocol reads.
+    let token = backup.random_id()?;
     let archive_id = if backup.has_archive() {
-        backup.vacuum_into("archive", utf8(&staged_archive)?)?;
-        // VACUUM INTO writes a rollback-journal file; the archive is read beside writers, so
-        // it goes in place in WAL mode, as a new one is made.
-        Connection::open(&staged_archive)?.pragma_update(None, "journal_mode", "wal")?;
-        sync_file(&staged_archive)?;
+        let writing = sidecar(&staged_archive, ".part");
+        remove_with_wal(&writing)?;
+        backup.vacuum_into("archive", utf8(&writing)?)?;
+        {
+            // VACUUM INTO writes a rollback-journal file; the archive is read beside
+            // writers, so it goes in place in WAL mode, as a new one is made; and it says
+            // which restore staged it.
+            let conn = Connection::open(&writing)?;
+            conn.pragma_update(None, "journal_mode", "wal")?;
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('restored_by', ?1)",
+                [&token],
+            )?;
+        }
+        sync_file(&writing)?;
+        std::fs::rename(&writing, &staged_archive).map_err(io(&staged_archive))?;
+        sync_dir(&staged_archive);
         Some(
             backup
                 .meta(ARCHIVE_ID)?
@@ -73,16 +98,24 @@ pub fn restore_pair(backup: &Store, db: &Path) -> Result<()> {
     } else {
         None
     };
+    let writing = sidecar(&staged, ".part");
+    remove_with_wal(&writing)?;
+    backup.vacuum_into("main", utf8(&writing)?)?;
     {
-        let conn = Connection::open(&staged)?;
+        let conn = Connection::open(&writing)?;
         conn.pragma_update(None, "journal_mode", "wal")?;
-        let intent = serde_json::to_string(&Intent { archive_id })
-            .map_err(|e| Error::Input(e.to_string()))?;
+        let intent = serde_json::to_string(&Intent {
+            archive_id,
+            token: Some(token),
+        })
+        .map_err(|e| Error::Input(e.to_string()))?;
         conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
             [RESTORE_PENDING, &intent],
         )?;
     }
+    sync_file(&writing)?;
+    std::fs::rename(&writing, &staged).map_err(io(&staged))?;
     sync_file(&staged)?;
     crate::failpoint::point("restore");
     let conn = match exclusive.as_mut() {
@@ -189,7 +222,8 @@ fn finish(db: &Path, conn: &Connection) -> Result<()> {
                 sync_dir(&archive);
             }
             Some(id) => {
-                if archive_id_of(&archive)?.as_ref() != Some(id) {
+                let (found, by) = archive_id_of(&archive)?;
+                if found.as_ref() != Some(id) || (intent.token.is_some() && by != intent.token) {
                     return Err(Error::Input(format!(
                         "{}: a restore was interrupted and the archive it staged ({}) is gone; restore again",
                         db.display(),
@@ -229,17 +263,18 @@ pub(super) fn finish_interrupted(db: &Path) -> Result<()> {
     finish(db, &conn)
 }
 
-fn archive_id_of(archive: &Path) -> Result<Option<String>> {
+/// An archive's id and which restore staged it, if it says.
+fn archive_id_of(archive: &Path) -> Result<(Option<String>, Option<String>)> {
     if !archive.exists() {
-        return Ok(None);
+        return Ok((None, None));
     }
     let conn = Connection::open_with_flags(archive, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = 'archive_id'", [], |r| {
-            r.get(0)
-        })
-        .optional()
-        .unwrap_or(None))
+    let meta = |key: &str| {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .unwrap_or(None)
+    };
+    Ok((meta("archive_id"), meta("restored_by")))
 }
 
 fn sync_file(path: &Path) -> Result<()> {

@@ -346,3 +346,71 @@ fn seqs_in(path: &Path) -> i64 {
         .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
         .unwrap()
 }
+
+#[test]
+fn a_restore_killed_after_another_was_killed_ends_on_the_backups_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    archived_db(d, "db.db", "O", 8);
+    assert!(
+        rewind(d, None, &["backup", "db.db", "db.bk"])
+            .status
+            .success()
+    );
+    let backup = states(d, "db.db");
+    // The database moves on: more events, more of them archived (the same archive lineage).
+    for i in 9..=14 {
+        let data = format!("{{\"from\":\"O\",\"i\":{i}}}");
+        let time = format!("2025-01-{i:02}T00:00:00Z");
+        assert!(
+            rewind(
+                d,
+                None,
+                &["append", "db.db", "s", "E", &data, "--time", &time]
+            )
+            .status
+            .success()
+        );
+    }
+    assert!(
+        rewind(d, None, &["snapshot", "db.db", "s", "--at", "12"])
+            .status
+            .success()
+    );
+    assert!(
+        rewind(d, None, &["archive", "db.db", "--older-than", "30d"])
+            .status
+            .success()
+    );
+    // One restore killed once it installed the main file, then another killed as it began
+    // staging: the second must not take the first's staged archive for a leftover.
+    let out = rewind(
+        d,
+        Some("restore:2"),
+        &["restore", "db.bk", "db.db", "--force"],
+    );
+    assert!(!out.status.success());
+    let out = rewind(
+        d,
+        Some("restore-stage:1"),
+        &["restore", "db.bk", "db.db", "--force"],
+    );
+    assert!(!out.status.success());
+    assert_eq!(states(d, "db.db"), backup, "the backup's pair");
+    let archived: i64 = rusqlite::Connection::open(d.join("db.db"))
+        .unwrap()
+        .query_row(
+            "SELECT archived_upto FROM streams WHERE name = 's'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let top: i64 = rusqlite::Connection::open(rewind::store::sidecar(&d.join("db.db"), ".archive"))
+        .unwrap()
+        .query_row("SELECT max(version) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        top, archived,
+        "the backup's archive, not the newer one beside it"
+    );
+}
