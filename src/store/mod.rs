@@ -789,28 +789,8 @@ impl Store {
         f: &mut impl FnMut(ChainRow<'_>) -> Result<()>,
     ) -> Result<()> {
         while let Some(row) = rows.next()? {
-            let text = |idx: usize| -> rusqlite::Result<&str> {
-                row.get_ref(idx)?.as_str().map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        idx,
-                        rusqlite::types::Type::Text,
-                        Box::new(e),
-                    )
-                })
-            };
-            let meta = match row.get_ref(5)? {
-                rusqlite::types::ValueRef::Null => None,
-                _ => Some(text(5)?),
-            };
             f(ChainRow {
-                row: EventRow {
-                    seq: row.get(0)?,
-                    version: u(row.get(1)?),
-                    kind: text(2)?,
-                    ts: row.get(3)?,
-                    data: text(4)?,
-                    meta,
-                },
+                row: event_row(row)?,
                 chain: row.get(6)?,
                 archived,
             })?;
@@ -1030,27 +1010,7 @@ impl Store {
         })?;
         let mut rows = stmt.query(params![stream_id, i(after), i(upto)])?;
         while let Some(row) = rows.next()? {
-            let text = |idx: usize| -> rusqlite::Result<&str> {
-                row.get_ref(idx)?.as_str().map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        idx,
-                        rusqlite::types::Type::Text,
-                        Box::new(e),
-                    )
-                })
-            };
-            let meta = match row.get_ref(5)? {
-                rusqlite::types::ValueRef::Null => None,
-                _ => Some(text(5)?),
-            };
-            f(EventRow {
-                seq: row.get(0)?,
-                version: u(row.get(1)?),
-                kind: text(2)?,
-                ts: row.get(3)?,
-                data: text(4)?,
-                meta,
-            })?;
+            f(event_row(row)?)?;
         }
         Ok(())
     }
@@ -1547,6 +1507,28 @@ impl Store {
             .execute(params![action, stream_id, detail.to_string(), i(elapsed_us)])?;
         Ok(())
     }
+}
+
+/// An event row (`seq, version, type, ts, data, meta`, in that order) borrowed from the
+/// statement's current row.
+fn event_row<'a>(row: &'a Row<'_>) -> rusqlite::Result<EventRow<'a>> {
+    let text = |idx: usize| -> rusqlite::Result<&'a str> {
+        row.get_ref(idx)?.as_str().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+        })
+    };
+    let meta = match row.get_ref(5)? {
+        rusqlite::types::ValueRef::Null => None,
+        _ => Some(text(5)?),
+    };
+    Ok(EventRow {
+        seq: row.get(0)?,
+        version: u(row.get(1)?),
+        kind: text(2)?,
+        ts: row.get(3)?,
+        data: text(4)?,
+        meta,
+    })
 }
 
 /// What a database file's header says.
