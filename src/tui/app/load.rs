@@ -244,10 +244,10 @@ impl App {
     pub(super) fn load_tree(&mut self, fresh: bool) {
         let height = usize::from(self.state_rows().max(1));
         let state = Arc::clone(&self.view.state);
+        let row = self.state_row.take().filter(|_| !fresh);
         let (folds, opened) = self.shown_folds();
         // The cursor row: where the state path is shown (a moved cursor already knows).
         let (total, shown) = tree::locate(&state, &folds, &self.state_path);
-        let row = self.state_row.take().filter(|_| !fresh);
         let cursor = row.map_or(shown, |row| row.min(total.saturating_sub(1)));
         let old_top = self.view.tree.top;
         let top = if fresh || cursor < old_top || cursor >= old_top + height {
@@ -256,8 +256,10 @@ impl App {
             old_top
         };
         let top = top.min(total.saturating_sub(height));
+        let rows = tree::window(&state, &folds, top, height);
+        drop(folds);
         self.view.tree = StateView {
-            rows: tree::window(&state, &folds, top, height),
+            rows,
             top,
             cursor,
             total,
@@ -278,16 +280,20 @@ impl App {
     /// The folds as shown: the user's, except that the containers of the value under the
     /// state cursor are open, so stepping onto a change inside a folded container shows it
     /// without unfolding it for good (a burst of steps then folds what single steps fold).
-    fn shown_folds(&self) -> (HashSet<String>, Vec<String>) {
+    fn shown_folds(&self) -> (std::borrow::Cow<'_, HashSet<String>>, Vec<String>) {
         let opened: Vec<String> = tree::ancestors(&self.state_path)
             .into_iter()
             .filter(|c| self.folded.contains(c))
             .collect();
+        if opened.is_empty() {
+            // The usual case on every step: the user's folds as they are, uncopied.
+            return (std::borrow::Cow::Borrowed(&self.folded), opened);
+        }
         let mut folds = self.folded.clone();
         for container in &opened {
             folds.remove(container);
         }
-        (folds, opened)
+        (std::borrow::Cow::Owned(folds), opened)
     }
 
     /// Before the state cursor moves, folds or acts on a value: the row shown under it and
