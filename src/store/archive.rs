@@ -415,10 +415,8 @@ impl Store {
         let mine = serde_json::to_string(&me).map_err(|e| Error::Input(e.to_string()))?;
         let began = self.begin(true)?;
         let outcome = (|| {
-            if let Some(mark) = self.meta(ARCHIVE_PENDING)?
-                && mark != mine
-                && let Ok(runner) = serde_json::from_str::<crate::process::Process>(&mark)
-                && !me.knows_gone(&runner)
+            if let Some(runner) = self.live_archive_run()?
+                && runner != me
             {
                 return Err(Error::ArchiveBusy(runner.to_string()));
             }
@@ -468,15 +466,21 @@ impl Store {
     /// it is known to be gone: a live run's copies are its own to finish. A mark written by
     /// an earlier rewind (without its process) counts as abandoned.
     pub(super) fn recover_archive_if_abandoned(&self) -> Result<()> {
-        let Some(mark) = self.meta(ARCHIVE_PENDING)? else {
-            return Ok(());
-        };
-        if let Ok(runner) = serde_json::from_str::<crate::process::Process>(&mark)
-            && !crate::process::Process::current().knows_gone(&runner)
-        {
+        if self.meta(ARCHIVE_PENDING)?.is_none() || self.live_archive_run()?.is_some() {
             return Ok(());
         }
         self.recover_archive()
+    }
+
+    /// The process whose archive run is marked, unless it is known to be gone (a mark from
+    /// an earlier rewind, without its process, counts as gone).
+    fn live_archive_run(&self) -> Result<Option<crate::process::Process>> {
+        let Some(mark) = self.meta(ARCHIVE_PENDING)? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_str::<crate::process::Process>(&mark)
+            .ok()
+            .filter(|runner| !crate::process::Process::current().knows_gone(runner)))
     }
 
     /// After a killed archive run: copies beyond a stream's `archived_upto` were never
