@@ -45,6 +45,15 @@ fn fixture(dir: &Path) -> PathBuf {
     db
 }
 
+/// The fixture in a folder of its own (`data`) inside a temporary one.
+fn fixture_in_folder() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let db = fixture(&data);
+    (dir, data, db)
+}
+
 /// Every read command on `db`, each of whose answers must be what the same command says on
 /// the writable original `reference`.
 fn read_everything(db: &Path, reference: &Path) {
@@ -109,10 +118,7 @@ fn every_read_command_reads_a_database_on_a_read_only_file_system() {
     if !privileged("mounting a read-only file system") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let db = fixture(&data);
+    let (dir, data, db) = fixture_in_folder();
     let mount = Mount::read_only(&data, &dir.path().join("ro"));
     let ro = mount.0.join("ro.db");
     let before = listing(&mount.0);
@@ -130,10 +136,7 @@ fn a_killed_writers_log_on_a_read_only_file_system_is_read_not_ignored() {
     if !privileged("mounting a read-only file system") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let db = fixture(&data);
+    let (dir, data, db) = fixture_in_folder();
     // A writer that committed and was killed before it could checkpoint: its last event is
     // only in the log.
     let out = Command::new(env!("CARGO_BIN_EXE_rewind"))
@@ -168,10 +171,7 @@ fn a_read_only_file_and_folder_read_for_another_user() {
     if !privileged("running as another user") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let db = fixture(&data);
+    let (dir, data, db) = fixture_in_folder();
     let reference = dir.path().join("reference");
     std::fs::create_dir(&reference).unwrap();
     for name in ["ro.db", "ro.db.archive"] {
