@@ -328,8 +328,9 @@ fn metas(conn: &Connection, schema: &str) -> rusqlite::Result<BTreeMap<String, S
         .collect()
 }
 
-/// Reads `DB` and `DB.archive` in one read transaction (the main file first, as rewind's
-/// archive commits the copy before the main file moves its boundary) and counts what is
+/// Reads `DB` and then `DB.archive`, each in a read transaction held until both are read (the
+/// main file first, as rewind's archive commits the copy before the main file moves its
+/// boundary) and counts what is
 /// wrong: missing or doubled versions, events in both files, content other than generated.
 fn inspect(sh: &Shared) -> Result<View> {
     match inspect_with(sh, OpenFlags::SQLITE_OPEN_READ_ONLY) {
@@ -352,13 +353,6 @@ fn inspect_with(sh: &Shared, flags: OpenFlags) -> Result<View> {
     // Read-only if it can be: no checkpoint at close, nothing written by the judge.
     let conn = Connection::open_with_flags(&sh.db, flags)?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    let archive = PathBuf::from(format!("{}.archive", sh.db.display()));
-    if archive.exists() {
-        conn.execute(
-            "ATTACH DATABASE ?1 AS archive",
-            [archive.display().to_string()],
-        )?;
-    }
     conn.execute_batch("BEGIN")?;
     let meta = metas(&conn, "main")?;
     let streams: BTreeMap<i64, (String, u64, u64)> = conn
@@ -368,23 +362,37 @@ fn inspect_with(sh: &Shared, flags: OpenFlags) -> Result<View> {
         })?
         .collect::<rusqlite::Result<_>>()?;
     let main = rows(&conn, "main")?;
-    let (archived, archive_meta) = if archive.exists()
-        && conn
-            .query_row(
-                "SELECT 1 FROM archive.sqlite_schema WHERE name = 'events'",
+    // The archive file is opened only now, after the main file's read began: a restore
+    // finished meanwhile renames a new archive into place before it clears its intent, so
+    // the file found at this name is the one paired with what was read (an archive opened
+    // before the main file's read could be the old one, unlinked since).
+    let archive = PathBuf::from(format!("{}.archive", sh.db.display()));
+    let archive_conn = match Connection::open_with_flags(&archive, flags) {
+        Ok(archive_conn) => {
+            archive_conn.busy_timeout(Duration::from_secs(10))?;
+            archive_conn.execute_batch("BEGIN")?;
+            Some(archive_conn)
+        }
+        Err(_) if !archive.exists() => None,
+        Err(e) => return Err(e.into()),
+    };
+    let (archived, archive_meta) = match &archive_conn {
+        Some(a)
+            if a.query_row(
+                "SELECT 1 FROM sqlite_schema WHERE name = 'events'",
                 [],
                 |_| Ok(()),
             )
             .optional()?
-            .is_some()
-    {
-        (
-            rows(&conn, "archive")?,
-            metas(&conn, "archive").unwrap_or_default(),
-        )
-    } else {
-        (Vec::new(), BTreeMap::new())
+            .is_some() =>
+        {
+            (rows(a, "main")?, metas(a, "main").unwrap_or_default())
+        }
+        _ => (Vec::new(), BTreeMap::new()),
     };
+    if let Some(a) = &archive_conn {
+        a.execute_batch("COMMIT")?;
+    }
     conn.execute_batch("COMMIT")?;
     // The main file is read before the archive, so an archive run that began in between
     // (its mark committed after the first read, its copies before the second) shows copies

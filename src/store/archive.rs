@@ -107,6 +107,7 @@ impl Store {
         if !path.exists() {
             self.make_archive(&path)?;
         }
+        remove_abandoned_stages(&path);
         self.attach_archive()?;
         if !self.archive.get() {
             return Err(Error::Input(format!(
@@ -586,6 +587,37 @@ pub(super) fn sync_dir(path: &Path) {
         };
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
+        }
+    }
+}
+
+/// Removes the staged archives (`DB.archive.new-PID`, and the journal beside each) that runs
+/// killed while making the archive left behind. Making one takes milliseconds, so a stage a
+/// minute old is abandoned; a younger one may be another run's (on this host or, in a shared
+/// folder, another) making it at this moment, and stays.
+fn remove_abandoned_stages(archive: &Path) {
+    const ABANDONED: std::time::Duration = std::time::Duration::from_secs(60);
+    let (Some(dir), Some(name)) = (archive.parent(), archive.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}.new-", name.to_string_lossy());
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|at| at.elapsed().ok())
+            .is_some_and(|age| age >= ABANDONED);
+        if old && entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

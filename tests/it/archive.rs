@@ -499,3 +499,44 @@ fn one_archive_run_at_a_time_and_a_dead_ones_copies_go_first() {
         .ok();
     assert_eq!(mark, None, "the run released its mark");
 }
+
+#[test]
+fn making_the_archive_removes_stages_that_killed_runs_left_and_keeps_a_live_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["init", "a.db"]);
+    for i in 1..=3 {
+        let time = format!("2025-01-{i:02}T00:00:00Z");
+        ok(
+            dir.path(),
+            &["append", "a.db", "s", "E", "{\"i\":1}", "--time", &time],
+        );
+    }
+    ok(dir.path(), &["snapshot", "a.db", "s", "--at", "2"]);
+    // What a run killed while making the archive leaves (its stage and journal), an hour
+    // ago; and one another run is making now.
+    let stage = |name: &str, age: u64| {
+        let path = dir.path().join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(age))
+            .unwrap();
+        path
+    };
+    let abandoned = stage("a.db.archive.new-4242", 3600);
+    let journal = stage("a.db.archive.new-4242-journal", 3600);
+    let live = stage("a.db.archive.new-4243", 0);
+    let other = stage("b.db.archive.new-4242", 3600);
+    ok(dir.path(), &["archive", "a.db", "--older-than", "30d"]);
+    assert!(dir.path().join("a.db.archive").exists());
+    assert!(!abandoned.exists() && !journal.exists());
+    assert!(live.exists(), "a stage a minute young may be a live run's");
+    assert!(
+        other.exists(),
+        "another database's stage is not this one's to remove"
+    );
+    assert_eq!(log_of(dir.path(), "a.db").len(), 3);
+    // Left while the archive already exists: the next run that moves events removes it.
+    let later = stage("a.db.archive.new-4244", 3600);
+    ok(dir.path(), &["snapshot", "a.db", "s", "--at", "3"]);
+    ok(dir.path(), &["archive", "a.db", "--older-than", "30d"]);
+    assert!(!later.exists());
+}
