@@ -66,7 +66,15 @@ fuzz_target!(|data: &[u8]| {
         let at = offset * 7 % file.len();
         file[at] = patch[3];
     }
-    let dir = std::env::temp_dir().join(format!("rewind-fuzz-file-{}", std::process::id()));
+    // In memory where the system has a shared-memory folder: the files are rewritten for
+    // every input.
+    let base = std::path::Path::new("/dev/shm");
+    let base = if base.is_dir() {
+        base.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = base.join(format!("rewind-fuzz-file-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join("f.db");
     for suffix in [

@@ -61,7 +61,13 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
+thread_local! {
+    /// The database every input starts from (twelve merge events, a snapshot every third)
+    /// and the state at each version by an independent fold: built once, copied per input.
+    static TEMPLATE: (Store, Vec<Value>) = build();
+}
+
+fn build() -> (Store, Vec<Value>) {
     let mut engine = Engine::new(Store::open_in_memory().expect("memory"));
     let mut state = json!({});
     let mut truth: Vec<Value> = vec![state.clone()];
@@ -86,6 +92,16 @@ fuzz_target!(|data: &[u8]| {
                 .expect("snapshot");
         }
     }
+    (engine.store().copy_in_memory().expect("copy"), truth)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (mut engine, truth) = TEMPLATE.with(|(store, truth)| {
+        (
+            Engine::new(store.copy_in_memory().expect("copy")),
+            truth.clone(),
+        )
+    });
     for chunk in data.chunks(24).take(16) {
         if chunk.len() < 3 {
             break;

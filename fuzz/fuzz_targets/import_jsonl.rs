@@ -6,8 +6,13 @@
 use libfuzzer_sys::fuzz_target;
 use rewind::{Engine, Store, Target};
 
+thread_local! {
+    /// A new database, made once and copied in memory per input.
+    static EMPTY: Store = Store::open_in_memory().expect("memory");
+}
+
 fuzz_target!(|data: &[u8]| {
-    let mut engine = Engine::new(Store::open_in_memory().expect("memory"));
+    let mut engine = Engine::new(EMPTY.with(|e| e.copy_in_memory().expect("copy")));
     let records = rewind::jsonl::read_lines(data, "fuzz");
     match engine.import(records, false) {
         Err(_) => assert_eq!(engine.store().event_totals().expect("totals").0, 0),

@@ -304,6 +304,22 @@ impl Store {
         Self::setup(Connection::open_in_memory()?, None, OpenMode::Create)
     }
 
+    /// A copy in memory of this database's main file (not its archive), page by page: a
+    /// scratch database to change freely, made in the time of a copy rather than of the
+    /// writes that built it (the fuzz targets start every input from one).
+    pub fn copy_in_memory(&self) -> Result<Self> {
+        let mut conn = Connection::open_in_memory()?;
+        let copy = rusqlite::backup::Backup::new(&self.conn, &mut conn)?;
+        // Every page in one step.
+        if copy.step(-1)? != rusqlite::backup::StepResult::Done {
+            return Err(Error::Input(
+                "the database changed while it was copied; try again".into(),
+            ));
+        }
+        drop(copy);
+        Self::setup(conn, None, OpenMode::Create)
+    }
+
     fn setup(conn: Connection, path: Option<PathBuf>, mode: OpenMode) -> Result<Self> {
         Self::setup_with(conn, path, mode, None)
     }

@@ -406,3 +406,28 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_copy_in_memory_reads_the_same_and_changes_apart_from_the_original() {
+    let mut original = engine();
+    for i in 0..5 {
+        append(&mut original, "s", json!({ "i": i }));
+    }
+    original
+        .take_snapshot("s", rewind::Target::Version(3), "manual", Some("three"))
+        .unwrap();
+    let mut copy = Engine::new(original.store().copy_in_memory().unwrap());
+    let state =
+        |e: &mut Engine, v| (*e.state_at("s", rewind::Target::Version(v)).unwrap().state).clone();
+    for v in 0..=5 {
+        assert_eq!(state(&mut copy, v), state(&mut original, v), "v{v}");
+    }
+    assert_eq!(
+        copy.store().snapshots(None).unwrap().len(),
+        original.store().snapshots(None).unwrap().len()
+    );
+    append(&mut copy, "s", json!({ "i": 99 }));
+    assert_eq!(state(&mut copy, 6), json!({ "i": 99 }));
+    let head = |e: &Engine| e.store().streams().unwrap()[0].head;
+    assert_eq!((head(&copy), head(&original)), (6, 5));
+}
