@@ -247,7 +247,7 @@ impl Store {
             });
         }
         if path.exists()
-            && let Err(e) = std::fs::File::open(path)
+            && let Err(e) = readable(path)
         {
             return Err(Error::Input(format!(
                 "{} cannot be read: {e}; check its permissions (and its folder's)",
@@ -261,15 +261,29 @@ impl Store {
         let wal = sidecar(path, "-wal").exists();
         if path.exists() && !wal {
             // With no log beside it, the file alone says what it is: look without opening it
-            // the ordinary way, which makes the log and shared-memory files.
-            let probe = Connection::open_with_flags(
-                immutable_uri(path)?,
-                OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | OpenFlags::SQLITE_OPEN_URI
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(not_rewind)?;
-            check_header(&read_header(&probe, path)?, path, mode)?;
+            // the ordinary way, which makes the log and shared-memory files. The look takes
+            // no lock, so a writer that opens meanwhile (and checkpoints into the file) can
+            // show it half written: what it finds against a file that changed while it
+            // looked is no verdict, and the ordinary open below, with its locks, judges.
+            // (A change within the file system's clock tick shows in a second look.)
+            let probe = || -> Result<()> {
+                let conn = Connection::open_with_flags(
+                    immutable_uri(path)?,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | OpenFlags::SQLITE_OPEN_URI
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(not_rewind)?;
+                check_header(&read_header(&conn, path)?, path, mode)
+            };
+            let before = file_stamp(path);
+            if probe().is_err()
+                && let Err(again) = probe()
+                && !sidecar(path, "-wal").exists()
+                && file_stamp(path) == before
+            {
+                return Err(again);
+            }
         }
         if mode == OpenMode::ReadOnly {
             let readable = open_readable(path, wal)?;
@@ -1545,6 +1559,24 @@ fn event_row<'a>(row: &'a Row<'_>) -> rusqlite::Result<EventRow<'a>> {
         data: text(4)?,
         meta,
     })
+}
+
+/// Whether this process may read the file, asked without opening it: closing a descriptor
+/// of a database file releases every POSIX lock the process holds on it, SQLite's included.
+#[cfg(unix)]
+fn readable(path: &Path) -> std::io::Result<()> {
+    Ok(rustix::fs::access(path, rustix::fs::Access::READ_OK)?)
+}
+
+#[cfg(not(unix))]
+fn readable(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path).map(drop)
+}
+
+/// A file's size and modification time: what changes when anything is written to it.
+fn file_stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
 }
 
 /// What a database file's header says.
