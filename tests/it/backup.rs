@@ -213,6 +213,67 @@ fn restore_refuses_a_database_another_process_has_open_and_changes_nothing() {
     assert!(!d.join("db.db.restoring").exists());
 }
 
+/// How many POSIX locks this process holds on a file, as Linux lists them.
+#[cfg(target_os = "linux")]
+fn locks_held_on(path: &Path) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(path).unwrap().ino();
+    let pid = std::process::id().to_string();
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&"POSIX")
+                && fields.get(4) == Some(&pid.as_str())
+                && fields
+                    .get(5)
+                    .and_then(|id| id.rsplit(':').next())
+                    .is_some_and(|i| i == ino.to_string())
+        })
+        .count()
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn opening_a_database_again_keeps_the_locks_the_process_holds_on_it() {
+    // POSIX drops every lock a process holds on a file when any descriptor of that file is
+    // closed: an open that looked at the file through a descriptor of its own released the
+    // lock SQLite holds for the first connection, which is what tells other processes (a
+    // restore among them) that the database is in use.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    archived_db(d, "new.db", "N", 5);
+    assert!(
+        rewind(d, None, &["backup", "new.db", "new.bk"])
+            .status
+            .success()
+    );
+    archived_db(d, "db.db", "O", 6);
+    let old = states(d, "db.db");
+    let db = d.join("db.db");
+    let holder = Engine::new(Store::open(&db, OpenMode::Existing).unwrap());
+    holder.store().event_totals().unwrap();
+    let held = locks_held_on(&db);
+    assert!(
+        held > 0,
+        "a connection in WAL mode holds a shared lock on its file"
+    );
+    for mode in [OpenMode::ReadOnly, OpenMode::Existing] {
+        let second = Store::open(&db, mode).unwrap();
+        second.event_totals().unwrap();
+        assert_eq!(locks_held_on(&db), held, "after a second open ({mode:?})");
+        drop(second);
+        assert_eq!(locks_held_on(&db), held, "after closing it ({mode:?})");
+    }
+    let out = rewind(d, None, &["restore", "new.bk", "db.db", "--force"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("open in another process"), "{stderr}");
+    drop(holder);
+    assert_eq!(states(d, "db.db"), old, "nothing changed");
+}
+
 #[test]
 fn a_restore_while_others_append_leaves_a_sound_database() {
     let dir = tempfile::tempdir().unwrap();
