@@ -455,7 +455,21 @@ impl Store {
 
     /// Copies beyond a stream's `archived_upto`: never counted as archived (their originals
     /// are still in the main file), left by a run that did not finish.
+    ///
+    /// What is not seen cannot be deleted: a process killed after it wrote its commit into a
+    /// log but before it updated the log's shared index leaves a commit that no connection
+    /// sees until the index is rebuilt from the log (an open after every connection is gone),
+    /// and then it counts. So this transaction writes to both files whatever it finds: its
+    /// frames go where that commit's are and break their checksum chain, and the unseen
+    /// commit never comes back after the judgement made without it.
     fn delete_stray_copies(&self) -> Result<()> {
+        for schema in ["main", "archive"] {
+            let version: i64 =
+                self.conn
+                    .query_row(&format!("PRAGMA {schema}.user_version"), [], |r| r.get(0))?;
+            self.conn
+                .execute_batch(&format!("PRAGMA {schema}.user_version = {version}"))?;
+        }
         self.conn.execute_batch(
             "DELETE FROM archive.events
              WHERE version > coalesce((SELECT archived_upto FROM main.streams s WHERE s.id = archive.events.stream_id), 0)",

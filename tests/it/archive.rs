@@ -440,6 +440,97 @@ fn only_a_process_that_knows_the_archiver_is_gone_recovers_its_run() {
 }
 
 #[test]
+#[cfg(unix)]
+fn a_killed_runs_copies_still_in_its_log_never_come_back_after_the_recovery() {
+    // A process killed after it wrote its commit into the archive's log but before it
+    // updated the log's shared index leaves a commit no connection sees, until the index is
+    // rebuilt from the log (the next open after every connection is gone, a killed one
+    // among them): the recovery found no copies, removed the mark, and the copies came back
+    // beyond what is archived with no run to account for them. The shared index is put back
+    // as it was before the commit to leave the same log behind.
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(dir.path());
+    let archive = rewind::store::sidecar(&path, ".archive");
+    let engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    let stream = engine.store().require_stream("old").unwrap();
+    engine.store().create_archive().unwrap();
+    engine.store().claim_archive_run().unwrap();
+    engine.store().copy_to_archive(stream.id, 0, 100).unwrap();
+    engine.store().finish_archive(stream.id, 0, 100).unwrap();
+    engine.store().release_archive_run().unwrap();
+    engine.store().checkpoint();
+    // A run by a process that has exited marked itself, copied and committed; its index
+    // update never happened.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let mut runner = rewind::process::Process::current();
+    runner.pid = gone.id();
+    gone.wait().unwrap();
+    if let Some(started) = runner.started.as_mut() {
+        started.ticks += 1;
+    }
+    engine
+        .store()
+        .set_meta(
+            rewind::store::ARCHIVE_PENDING,
+            &serde_json::to_string(&runner).unwrap(),
+        )
+        .unwrap();
+    let shm = rewind::store::sidecar(&archive, "-shm");
+    let index = std::fs::read(&shm).unwrap();
+    engine.store().copy_to_archive(stream.id, 100, 150).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&shm)
+        .unwrap()
+        .write_all_at(&index, 0)
+        .unwrap();
+    let copies = || seqs(&archive, "events").len();
+    assert_eq!(copies(), 100, "the commit is in the log, not in the index");
+    // The next writable open recovers the run.
+    drop(Store::open(&path, OpenMode::Existing).unwrap());
+    assert_eq!(
+        engine.store().meta(rewind::store::ARCHIVE_PENDING).unwrap(),
+        None
+    );
+    // What an open sees once the index is rebuilt from the logs: the files as they are,
+    // elsewhere, without their shared index.
+    let later = tempfile::tempdir().unwrap();
+    for suffix in ["", "-wal", ".archive", ".archive-wal"] {
+        let from = rewind::store::sidecar(&path, suffix);
+        if from.exists() {
+            std::fs::copy(
+                &from,
+                rewind::store::sidecar(&later.path().join("a.db"), suffix),
+            )
+            .unwrap();
+        }
+    }
+    let conn = rusqlite::Connection::open(later.path().join("a.db")).unwrap();
+    conn.execute(
+        "ATTACH DATABASE ?1 AS archive",
+        [later.path().join("a.db.archive").to_str().unwrap()],
+    )
+    .unwrap();
+    let (upto, beyond, pending): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT s.archived_upto,
+                    (SELECT count(*) FROM archive.events a WHERE a.stream_id = s.id AND a.version > s.archived_upto),
+                    (SELECT count(*) FROM main.meta WHERE key = 'archive_pending')
+             FROM main.streams s WHERE s.name = 'old'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (upto, beyond, pending),
+        (100, 0, 0),
+        "archived up to, copies beyond it, marks"
+    );
+    drop(engine);
+}
+
+#[test]
 fn one_archive_run_at_a_time_and_a_dead_ones_copies_go_first() {
     let dir = tempfile::tempdir().unwrap();
     let path = db(dir.path());
