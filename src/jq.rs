@@ -19,7 +19,7 @@
 //! recurses once per level. `fromjson` refuses such text for the same reason.
 
 use std::cell::Cell;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use jaq_core::box_iter::box_once;
 use jaq_core::data::{DataT, HasLut};
@@ -238,15 +238,12 @@ fn build(source: &str) -> Result<Filter, ReduceError> {
             body: term,
         };
         // jaq's definitions stringify too (`tostring` is `"\(.)"`): rewritten as well.
-        let prelude = defs().map(|mut def| {
-            rewrite(&mut def.body);
-            def
-        });
+        let prelude = defs(true).iter().cloned();
         if let Ok(filter) = compile(prelude.chain([main]), "_rewind_main") {
             return Ok(filter);
         }
     }
-    compile(defs(), source)
+    compile(defs(false).iter().cloned(), source)
 }
 
 fn compile<'s>(
@@ -263,15 +260,30 @@ fn compile<'s>(
         .map_err(|errs| ReduceError::JqCompile(compile_errors(&errs)))
 }
 
-/// jaq's definitions, after ours (which come first: jaq's call `fromjson` too).
-fn defs<'s>() -> impl Iterator<Item = load::parse::Def<&'s str>> {
-    // The identity map widens the definitions' `'static` to the program's lifetime.
-    #[allow(clippy::map_identity)]
-    own_defs()
-        .chain(jaq_core::defs())
-        .chain(jaq_std::defs())
-        .chain(jaq_json::defs())
-        .map(|d| -> load::parse::Def<&'s str> { d })
+/// jaq's definitions, after ours (which come first: jaq's call `fromjson` too), as written
+/// or `rewritten`. Parsed once per process: parsing them took most of compiling a short
+/// program.
+fn defs(rewritten: bool) -> &'static [load::parse::Def<&'static str>] {
+    static AS_WRITTEN: OnceLock<Vec<load::parse::Def<&'static str>>> = OnceLock::new();
+    static REWRITTEN: OnceLock<Vec<load::parse::Def<&'static str>>> = OnceLock::new();
+    let parse = || {
+        own_defs()
+            .chain(jaq_core::defs())
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs())
+    };
+    if rewritten {
+        REWRITTEN.get_or_init(|| {
+            parse()
+                .map(|mut def| {
+                    rewrite(&mut def.body);
+                    def
+                })
+                .collect()
+        })
+    } else {
+        AS_WRITTEN.get_or_init(|| parse().collect())
+    }
 }
 
 /// jaq's natives, with `range` counting its numbers and `fromjson` checking the nesting of
