@@ -36,6 +36,7 @@ pub mod model;
 pub mod process;
 pub mod reduce;
 pub mod snapshot;
+pub mod source;
 pub mod step;
 pub mod store;
 pub mod text;
