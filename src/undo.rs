@@ -132,7 +132,7 @@ pub fn apply(
             out
         }
         Reducer::Patch => patch_places(state, &event.data),
-        Reducer::Replace | Reducer::Jq(_) => vec![Place::at(Vec::new())],
+        Reducer::Replace | Reducer::Jq(_) | Reducer::Temporal => vec![Place::at(Vec::new())],
     };
     let mut weight = 0;
     let saved: Vec<(Place, Option<Value>)> = places

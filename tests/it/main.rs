@@ -53,6 +53,7 @@ mod pty;
 mod readme;
 mod rfc;
 mod roundtrip;
+mod sources;
 mod step;
 mod store;
 mod support;

@@ -1,11 +1,14 @@
 //! Reducers: the only code that knows what an event means. `merge` (RFC 7386), `patch`
-//! (RFC 6902), `replace` and `jq:FILTER`, each with a fingerprint that snapshots record.
+//! (RFC 6902), `replace` and `jq:FILTER`, and the folds of other programs' histories
+//! ([`temporal`]), each with a fingerprint that snapshots record.
 
 use std::borrow::Cow;
 
 use serde_json::{Map, Value, json};
 
 use crate::model::Micros;
+
+pub mod temporal;
 
 /// States may nest at most this deep, so every state can be stored, parsed back and walked
 /// without exhausting the stack (serde_json refuses input deeper than 128 levels).
@@ -15,7 +18,7 @@ pub const MAX_DEPTH: usize = 120;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReduceError {
     /// Unknown reducer name.
-    #[error("unknown reducer {0:?}; expected merge, patch, replace or jq:FILTER")]
+    #[error("unknown reducer {0:?}; expected merge, patch, replace, temporal or jq:FILTER")]
     Unknown(String),
     /// The jq program does not parse or compile.
     #[error("jq program does not compile: {0}")]
@@ -51,6 +54,8 @@ pub enum Reducer {
     Replace,
     /// A jq program over `{"state": …, "event": {…}}`.
     Jq(crate::jq::Program),
+    /// A Temporal workflow's execution state, folded from its history ([`temporal`]).
+    Temporal,
 }
 
 /// The parts of an event a reducer may look at.
@@ -77,6 +82,7 @@ impl Reducer {
             "merge" => Ok(Self::Merge),
             "patch" => Ok(Self::Patch),
             "replace" => Ok(Self::Replace),
+            "temporal" => Ok(Self::Temporal),
             _ => match spec.strip_prefix("jq:") {
                 Some(program) => crate::jq::Program::compile(program).map(Self::Jq),
                 None => Err(ReduceError::Unknown(spec.to_string())),
@@ -90,6 +96,7 @@ impl Reducer {
             Self::Merge => "merge".into(),
             Self::Patch => "patch".into(),
             Self::Replace => "replace".into(),
+            Self::Temporal => "temporal".into(),
             Self::Jq(program) => format!("jq:{}", program.source()),
         }
     }
@@ -100,6 +107,7 @@ impl Reducer {
             Self::Merge => "merge",
             Self::Patch => "patch",
             Self::Replace => "replace",
+            Self::Temporal => temporal::FINGERPRINT,
             Self::Jq(program) => program.fingerprint(),
         }
     }
@@ -116,6 +124,7 @@ impl Reducer {
                 Cow::Borrowed(data) => state.clone_from(data),
             },
             Self::Patch => apply_patch(state, event.data.into_owned())?,
+            Self::Temporal => temporal::apply(state, event.kind, &event.data, event.meta)?,
             Self::Jq(program) => {
                 let input = json!({
                     "state": std::mem::take(state),
