@@ -2,8 +2,26 @@
 //! The only place that knows a foreign schema or encoding (one file per format); it never
 //! writes a source, and knows nothing of the terminal or the command line.
 //!
+//! - [`eventsourcing`]: Python `eventsourcing`'s stored events and snapshots (JSON with
+//!   tagged values);
 //! - [`msgpack`]: LangGraph's value encodings (its serializer's msgpack dialect), as JSON;
 //! - [`temporal`]: a Temporal workflow history (JSON), as events for the `temporal` reducer.
 
+pub mod eventsourcing;
 pub mod msgpack;
 pub mod temporal;
+
+/// `0123…` (32 hex digits, as Python's `UUID.hex`) as `01234567-89ab-cdef-0123-456789abcdef`.
+pub(crate) fn dashed_uuid(hex: &str) -> Option<String> {
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    ))
+}

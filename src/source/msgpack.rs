@@ -202,7 +202,7 @@ fn extension(code: i8, payload: &[u8], depth: usize) -> Result<Value, DecodeErro
                 (name(module), name(class), argument)
             {
                 if code == CONSTRUCTOR_SINGLE_ARG && module == "uuid" && class == "UUID" {
-                    if let Some(dashed) = hex.as_str().and_then(dashed_uuid) {
+                    if let Some(dashed) = hex.as_str().and_then(super::dashed_uuid) {
                         return Ok(Value::String(dashed));
                     }
                 }
@@ -217,21 +217,6 @@ fn extension(code: i8, payload: &[u8], depth: usize) -> Result<Value, DecodeErro
             payload.len()
         ))),
     }
-}
-
-/// `0123…` (32 hex digits) as `01234567-89ab-cdef-0123-456789abcdef`.
-fn dashed_uuid(hex: &str) -> Option<String> {
-    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    Some(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    ))
 }
 
 /// A numpy array (`dtype.str`, shape, order `C` or `F`, raw buffer) as nested lists, the way

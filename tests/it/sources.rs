@@ -59,3 +59,182 @@ fn temporal_histories_fold_to_the_execution_state_after_every_event() {
         }
     }
 }
+
+/// A fixture database opened without writing anything beside it (the files are checkpointed).
+fn sqlite(path: &str) -> rusqlite::Connection {
+    use rusqlite::OpenFlags;
+    let uri = format!("file:{}?immutable=1", fixture(path).display());
+    rusqlite::Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .unwrap()
+}
+
+/// The fixtures write bytes as `{"$bytes_hex": …}`; rewind shows them as base64 text.
+fn bytes_as_base64(value: &mut Value) {
+    match value {
+        Value::Object(map) if map.len() == 1 && map.contains_key("$bytes_hex") => {
+            let hex = map["$bytes_hex"].as_str().unwrap();
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            use base64::Engine as _;
+            *value = Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+        }
+        Value::Object(map) => map.values_mut().for_each(bytes_as_base64),
+        Value::Array(items) => items.iter_mut().for_each(bytes_as_base64),
+        _ => {}
+    }
+}
+
+/// Whether LangGraph keeps a channel to itself: `__start__`, `branch:…`, `join:…`.
+fn internal(channel: &str) -> bool {
+    channel.starts_with("__") || channel.starts_with("branch:") || channel.starts_with("join:")
+}
+
+#[test]
+fn langgraph_checkpoints_and_writes_decode_to_what_langgraph_returns() {
+    use rewind::source::msgpack::decode_typed;
+    for name in ["agent", "delta", "encodings"] {
+        let db = sqlite(&format!("langgraph/{name}.sqlite"));
+        let mut expected = json(&format!("langgraph/{name}.expected.json"));
+        bytes_as_base64(&mut expected);
+        let (mut checkpoints, mut writes, mut unreadable) = (0, 0, 0);
+        for (thread, namespaces) in expected["threads"].as_object().unwrap() {
+            for (ns, list) in namespaces.as_object().unwrap() {
+                for want in list.as_array().unwrap() {
+                    let id = want["checkpoint_id"].as_str().unwrap();
+                    let (kind, blob): (String, Vec<u8>) = db
+                        .query_row(
+                            "SELECT type, checkpoint FROM checkpoints
+                             WHERE thread_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3",
+                            (thread, ns, id),
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .unwrap();
+                    let decoded = decode_typed(&kind, &blob);
+                    if want["readable_without_python"] == false || kind.contains('+') {
+                        assert!(decoded.is_err(), "{name} {thread} {id}: {kind} read");
+                        unreadable += 1;
+                        continue;
+                    }
+                    let decoded = decoded.unwrap();
+                    let values: serde_json::Map<String, Value> = decoded["channel_values"]
+                        .as_object()
+                        .unwrap()
+                        .iter()
+                        .filter(|(channel, _)| !internal(channel))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    let want_values: serde_json::Map<String, Value> = want["values"]
+                        .as_object()
+                        .unwrap()
+                        .iter()
+                        .filter(|(channel, _)| !internal(channel))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    assert_eq!(
+                        values, want_values,
+                        "{name} thread {thread:?} checkpoint {id}"
+                    );
+                    checkpoints += 1;
+                    for write in want["pending_writes"].as_array().unwrap() {
+                        let (kind, blob): (String, Vec<u8>) = db
+                            .query_row(
+                                "SELECT type, value FROM writes
+                                 WHERE thread_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3
+                                   AND task_id = ?4 AND idx = ?5",
+                                (
+                                    thread,
+                                    ns,
+                                    id,
+                                    write["task_id"].as_str().unwrap(),
+                                    write["idx"].as_i64().unwrap(),
+                                ),
+                                |r| {
+                                    Ok((
+                                        r.get(0)?,
+                                        r.get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default(),
+                                    ))
+                                },
+                            )
+                            .unwrap();
+                        match decode_typed(&kind, &blob) {
+                            Ok(value) => assert_eq!(
+                                value, write["value"],
+                                "{name} {thread} {id} write {} {}",
+                                write["channel"], write["idx"]
+                            ),
+                            Err(_) => assert_eq!(write["readable_without_python"], false),
+                        }
+                        writes += 1;
+                    }
+                }
+            }
+        }
+        eprintln!(
+            "{name}: {checkpoints} checkpoints and {writes} writes equal, {unreadable} unreadable"
+        );
+        assert!(
+            checkpoints > 0 && (name != "encodings" || unreadable > 0),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn eventsourcing_states_and_snapshots_decode_to_what_the_library_returns() {
+    use rewind::source::eventsourcing::{decode_state, snapshot_attributes};
+    let db = sqlite("eventsourcing/bank.sqlite");
+    let expected = json("eventsourcing/bank.expected.json");
+    let mut events = db
+        .prepare("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events ORDER BY rowid")
+        .unwrap();
+    let rows: Vec<(i64, String, i64, String, Vec<u8>)> = events
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let want = expected["stored_events"].as_array().unwrap();
+    assert_eq!(rows.len(), want.len());
+    for ((rowid, id, version, topic, state), want) in rows.iter().zip(want) {
+        assert_eq!(want["rowid"], *rowid);
+        assert_eq!(want["originator_id_stored"], *id);
+        assert_eq!(want["originator_version"], *version);
+        assert_eq!(want["topic"], *topic);
+        assert_eq!(
+            decode_state(state).unwrap(),
+            want["state_decoded"],
+            "row {rowid}"
+        );
+    }
+    let mut snapshots = db
+        .prepare("SELECT originator_id, originator_version, state FROM stored_snapshots")
+        .unwrap();
+    let snapshots: Vec<(String, i64, Vec<u8>)> = snapshots
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(snapshots.len(), 9);
+    for (id, version, state) in snapshots {
+        let dashed = format!(
+            "{}-{}-{}-{}-{}",
+            &id[..8],
+            &id[8..12],
+            &id[12..16],
+            &id[16..20],
+            &id[20..]
+        );
+        let attributes = snapshot_attributes(&decode_state(&state).unwrap());
+        assert_eq!(
+            attributes,
+            expected["aggregates"][&dashed]["versions"][version.to_string()]["attributes"],
+            "the snapshot of {dashed} at v{version}"
+        );
+    }
+}
