@@ -4,11 +4,14 @@
 //!
 //! - [`eventsourcing`]: Python `eventsourcing`'s stored events and snapshots (JSON with
 //!   tagged values);
+//! - [`sqlite`]: another program's SQLite file opened without writing anything, and what
+//!   kind of file it is;
 //! - [`msgpack`]: LangGraph's value encodings (its serializer's msgpack dialect), as JSON;
 //! - [`temporal`]: a Temporal workflow history (JSON), as events for the `temporal` reducer.
 
 pub mod eventsourcing;
 pub mod msgpack;
+pub mod sqlite;
 pub mod temporal;
 
 /// `0123…` (32 hex digits, as Python's `UUID.hex`) as `01234567-89ab-cdef-0123-456789abcdef`.

@@ -1684,9 +1684,13 @@ fn check_header(header: &Header, path: &Path, mode: OpenMode) -> Result<()> {
 
 /// `file:PATH?immutable=1`, with the path escaped for a URI.
 fn immutable_uri(path: &Path) -> Result<String> {
-    let text = path
-        .to_str()
-        .ok_or_else(|| Error::Input(format!("{} is not a UTF-8 path", path.display())))?;
+    file_uri(path, "immutable=1")
+        .ok_or_else(|| Error::Input(format!("{} is not a UTF-8 path", path.display())))
+}
+
+/// `file:PATH?QUERY`, with the path escaped for a URI; `None` for a path that is not UTF-8.
+pub(crate) fn file_uri(path: &Path, query: &str) -> Option<String> {
+    let text = path.to_str()?;
     let mut uri = String::from("file:");
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
@@ -1695,12 +1699,33 @@ fn immutable_uri(path: &Path) -> Result<String> {
             uri.push_str(&format!("%{b:02X}"));
         }
     }
-    uri.push_str("?immutable=1");
-    Ok(uri)
+    uri.push('?');
+    uri.push_str(query);
+    Some(uri)
 }
 
 /// A folder of copies that goes when it is dropped.
-struct TempCopy(PathBuf);
+pub(crate) struct TempCopy(PathBuf);
+
+impl TempCopy {
+    /// A new empty folder in the system's temporary folder, named `PREFIX-PID-NANOS`.
+    pub(crate) fn new(prefix: &str) -> std::io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+
+    /// The folder.
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
 
 impl Drop for TempCopy {
     fn drop(&mut self) {
@@ -1773,18 +1798,11 @@ fn open_readable(path: &Path, wal: bool) -> Result<Readable> {
             archive_source: Some(immutable_uri(&archive)?),
         });
     }
-    let dir = std::env::temp_dir().join(format!(
-        "rewind-copy-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::create_dir_all(&dir).map_err(|cause| Error::Io {
-        path: dir.clone(),
+    let copy = TempCopy::new("rewind-copy").map_err(|cause| Error::Io {
+        path: std::env::temp_dir(),
         cause,
     })?;
-    let copy = TempCopy(dir.clone());
+    let dir = copy.path().to_path_buf();
     let name = dir.join("copy.db");
     let archive_copy = dir.join("copy.db.archive");
     for (from, to) in [

@@ -238,3 +238,123 @@ fn eventsourcing_states_and_snapshots_decode_to_what_the_library_returns() {
         );
     }
 }
+
+/// Every file in a folder with its bytes: what "nothing written, nothing made" compares.
+fn folder(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn checkpoint_ids(conn: &rusqlite::Connection) -> Vec<String> {
+    let mut statement = conn
+        .prepare("SELECT checkpoint_id FROM checkpoints ORDER BY checkpoint_id")
+        .unwrap();
+    statement
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn the_newest_checkpoints_in_a_log_without_its_shared_memory_file_are_read_from_a_copy() {
+    use rewind::source::sqlite::{Kind, kind, open};
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["wal.sqlite", "wal.sqlite-wal"] {
+        std::fs::copy(fixture(&format!("langgraph/{name}")), dir.path().join(name)).unwrap();
+    }
+    let before = folder(dir.path());
+    let source = open(&dir.path().join("wal.sqlite")).unwrap();
+    assert!(source.note.as_deref().unwrap().contains("reading a copy"));
+    assert_eq!(kind(&source.conn).unwrap(), Some(Kind::LangGraph));
+    let expected = json("langgraph/wal.expected.json");
+    assert_eq!(
+        serde_json::json!(checkpoint_ids(&source.conn)),
+        expected["wal"]["checkpoint_ids_with_wal"],
+        "the 5 checkpoints only in the log are read"
+    );
+    drop(source);
+    assert_eq!(
+        folder(dir.path()),
+        before,
+        "the source's folder is as it was"
+    );
+}
+
+#[test]
+fn a_source_is_read_while_its_owner_writes_and_nothing_is_made_beside_it() {
+    use rewind::source::sqlite::{Kind, kind, open};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.sqlite");
+    std::fs::copy(fixture("langgraph/agent.sqlite"), &path).unwrap();
+    // Checkpointed, no log: read immutable, nothing made.
+    let before = folder(dir.path());
+    let source = open(&path).unwrap();
+    assert_eq!(source.note, None);
+    assert_eq!(kind(&source.conn).unwrap(), Some(Kind::LangGraph));
+    let count = checkpoint_ids(&source.conn).len();
+    drop(source);
+    assert_eq!(folder(dir.path()), before);
+    // The owner opens it and writes: its log and shared memory are there, and a new
+    // checkpoint sits in the log only.
+    let owner = rusqlite::Connection::open(&path).unwrap();
+    owner
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+             INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, type, checkpoint, metadata)
+             VALUES ('live', '', 'ffff-new', 'msgpack', x'80', x'7b7d');",
+        )
+        .unwrap();
+    let during = folder(dir.path());
+    let source = open(&path).unwrap();
+    assert_eq!(source.note, None, "read in place, beside its writer");
+    assert_eq!(checkpoint_ids(&source.conn).len(), count + 1);
+    // The owner goes on writing while rewind holds the file open.
+    owner
+        .execute(
+            "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, type, checkpoint, metadata)
+             VALUES ('live', '', 'ffff-newer', 'msgpack', x'80', x'7b7d')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(checkpoint_ids(&source.conn).len(), count + 2);
+    drop(source);
+    let names =
+        |m: &std::collections::BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        names(&folder(dir.path())),
+        names(&during),
+        "no file made beside it"
+    );
+    drop(owner);
+}
+
+#[test]
+fn files_are_told_apart_by_their_tables() {
+    use rewind::source::sqlite::{Kind, kind, looked_for, open};
+    let source = open(&fixture("eventsourcing/bank.sqlite")).unwrap();
+    assert_eq!(kind(&source.conn).unwrap(), Some(Kind::EventSourcing));
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL)")
+        .unwrap();
+    assert_eq!(kind(&open(&other).unwrap().conn).unwrap(), None);
+    assert!(looked_for().contains("langgraph: a table checkpoints(thread_id"));
+    let own = dir.path().join("own.db");
+    rewind::Store::open(&own, rewind::OpenMode::Create).unwrap();
+    assert_eq!(kind(&open(&own).unwrap().conn).unwrap(), Some(Kind::Rewind));
+    let not_sqlite = dir.path().join("notes.txt");
+    std::fs::write(&not_sqlite, "hello, this is text").unwrap();
+    let err = open(&not_sqlite).err().unwrap();
+    assert!(err.contains("not an SQLite database"), "{err}");
+}
