@@ -358,3 +358,119 @@ fn files_are_told_apart_by_their_tables() {
     let err = open(&not_sqlite).err().unwrap();
     assert!(err.contains("not an SQLite database"), "{err}");
 }
+
+#[test]
+fn a_langgraph_file_reads_as_branches_with_forks_subgraphs_and_unfinished_runs() {
+    use rewind::source::langgraph::read;
+    let source = rewind::source::sqlite::open(&fixture("langgraph/agent.sqlite")).unwrap();
+    let branches = read(&source.conn).unwrap();
+    let expected = json("langgraph/agent.expected.json");
+    let by_name = |name: &str| branches.iter().find(|b| b.stream == name).unwrap();
+    // Every checkpoint is in exactly one branch, and a branch's first checkpoint continues
+    // the version it forks from.
+    assert_eq!(
+        branches.iter().map(|b| b.checkpoints.len()).sum::<usize>(),
+        46
+    );
+    // The fork: update_state on the step-2 checkpoint, then continued. The line with the
+    // newest checkpoint keeps the thread's name; the other forks from it.
+    let forks: Vec<_> = branches
+        .iter()
+        .filter(|b| b.stream.starts_with("fork"))
+        .collect();
+    assert_eq!(
+        forks.len(),
+        2,
+        "{:?}",
+        forks.iter().map(|b| &b.stream).collect::<Vec<_>>()
+    );
+    let main = by_name("fork");
+    let list = expected["threads"]["fork"][""].as_array().unwrap();
+    let newest = list
+        .iter()
+        .map(|c| c["checkpoint_id"].as_str().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(main.checkpoints.last().unwrap().id, newest);
+    assert_eq!(main.fork, None);
+    let other = forks.iter().find(|b| b.stream != "fork").unwrap();
+    let (parent, version) = other.fork.clone().unwrap();
+    assert_eq!(parent, "fork");
+    let fork_point = &main.checkpoints[version as usize - 1];
+    assert_eq!(
+        other.checkpoints[0].parent.as_deref(),
+        Some(fork_point.id.as_str())
+    );
+    assert_eq!(other.stream, format!("fork~{}", other.checkpoints[0].id));
+    // Unfinished: the crash and the unanswered interrupt; the resumed one finished.
+    assert!(by_name("crash").unfinished);
+    assert!(by_name("interrupt-open").unfinished);
+    assert!(!by_name("interrupt-resumed").unfinished);
+    assert!(!by_name("basic").unfinished);
+    let crash = by_name("crash").checkpoints.last().unwrap();
+    assert!(
+        crash
+            .writes
+            .iter()
+            .any(|w| w.channel == "__error__" && w.node == "fetch_b")
+    );
+    assert!(
+        crash
+            .writes
+            .iter()
+            .any(|w| w.node == "fetch_a" && w.channel == "messages")
+    );
+    // The subgraph's namespace is a stream of its own.
+    let sub: Vec<_> = branches
+        .iter()
+        .filter(|b| b.stream.starts_with("subgraph/research:"))
+        .collect();
+    assert_eq!(sub.len(), 1);
+    assert_eq!(sub[0].checkpoints.len(), 4);
+    // Times follow ids, and each state is LangGraph's.
+    for branch in &branches {
+        assert!(
+            branch
+                .checkpoints
+                .windows(2)
+                .all(|w| w[0].time <= w[1].time && w[0].id < w[1].id)
+        );
+        for c in &branch.checkpoints {
+            assert!(c.state.is_ok(), "{} {}", branch.stream, c.id);
+            assert!(c.metadata.get("step").is_some());
+        }
+    }
+    // The first checkpoint's time is the one its id holds (2026-12-02, when it was made).
+    let first = &by_name("basic").checkpoints[0];
+    assert!(
+        rewind::time::format(first.time).starts_with("2026-12-0"),
+        "{}",
+        rewind::time::format(first.time)
+    );
+}
+
+#[test]
+fn unreadable_checkpoints_are_reported_and_the_rest_of_the_thread_shows() {
+    let source = rewind::source::sqlite::open(&fixture("langgraph/encodings.sqlite")).unwrap();
+    let branches = rewind::source::langgraph::read(&source.conn).unwrap();
+    let pickled = branches.iter().find(|b| b.stream == "pickle").unwrap();
+    let errors: Vec<_> = pickled
+        .checkpoints
+        .iter()
+        .filter_map(|c| c.state.as_ref().err())
+        .collect();
+    assert!(!errors.is_empty());
+    assert!(
+        errors[0].contains("thread \"pickle\" checkpoint ") && errors[0].contains("pickle"),
+        "{}",
+        errors[0]
+    );
+    let aes = branches.iter().find(|b| b.stream == "aes").unwrap();
+    assert!(
+        aes.checkpoints
+            .iter()
+            .all(|c| c.state.as_ref().is_err_and(|e| e.contains("encrypted")))
+    );
+    let bytes = branches.iter().find(|b| b.stream == "bytes").unwrap();
+    assert!(bytes.checkpoints.iter().all(|c| c.state.is_ok()));
+}

@@ -1,0 +1,299 @@
+//! LangGraph's `SqliteSaver` file: `checkpoints(thread_id, checkpoint_ns, checkpoint_id,
+//! parent_checkpoint_id, type, checkpoint, metadata)` and `writes(thread_id, checkpoint_ns,
+//! checkpoint_id, task_id, task_path, idx, channel, type, value)` (older files lack
+//! `task_path`). Read into checkpoint histories: one per thread and namespace (a subgraph's
+//! namespace is `node:task-id`), each a tree (`update_state` on an earlier checkpoint gives it
+//! a second child) cut into branches that share their prefix.
+//!
+//! A checkpoint's state is its `channel_values` without LangGraph's own channels (`__…`,
+//! `branch:…`, `join:…`), decoded by [`super::msgpack`]; one that cannot be decoded (pickle,
+//! encrypted, damaged) is reported with its thread and id while the rest shows. Its time is
+//! the one in its id (a time-ordered UUIDv6), so times follow ids even where the blob cannot
+//! be read. The writes under a checkpoint are what the tasks that started from it wrote: the
+//! next step, where the checkpoint has a child; where it has none, what a crashed or
+//! interrupted run did not finish (the branch is unfinished).
+
+use std::collections::{BTreeMap, HashMap};
+
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+
+use super::msgpack::decode_typed;
+use crate::model::Micros;
+
+/// One stored write: a task's output to a channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    /// The task that wrote it.
+    pub task_id: String,
+    /// The node the task ran (from `task_path`; empty where the file does not say).
+    pub node: String,
+    /// Its place among the task's writes (negative: interrupts, resumes, errors).
+    pub idx: i64,
+    /// The channel written.
+    pub channel: String,
+    /// The value, or why it cannot be shown.
+    pub value: Result<Value, String>,
+}
+
+/// One checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// `checkpoint_id`.
+    pub id: String,
+    /// `parent_checkpoint_id`.
+    pub parent: Option<String>,
+    /// The time in its id, µs since the epoch.
+    pub time: Micros,
+    /// `metadata` (source, step, parents, run ids, the user's own keys).
+    pub metadata: Value,
+    /// The state (channel values without LangGraph's own), or why it cannot be shown.
+    pub state: Result<Value, String>,
+    /// The writes of the tasks that started from it, in LangGraph's order.
+    pub writes: Vec<Write>,
+}
+
+/// One line of a thread's tree: its own checkpoints, after the one it forks from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Branch {
+    /// The stream's name: the thread (and namespace), and for a branch that is not the one
+    /// with the newest checkpoint, `~` and the id of its first own checkpoint.
+    pub stream: String,
+    /// Where it forks: the parent branch's stream and the version there it continues from.
+    pub fork: Option<(String, u64)>,
+    /// Its own checkpoints, oldest first (version = fork version + 1, + 2, …).
+    pub checkpoints: Vec<Checkpoint>,
+    /// Whether its newest checkpoint has writes that no checkpoint consumed: a run that
+    /// crashed or was interrupted there.
+    pub unfinished: bool,
+}
+
+/// Reads every thread and namespace of a `SqliteSaver` file, as branches.
+pub fn read(conn: &Connection) -> Result<Vec<Branch>, String> {
+    let has_task_path = super::sqlite::columns(conn, "writes")?
+        .iter()
+        .any(|c| c == "task_path");
+    let mut writes: HashMap<(String, String, String), Vec<Write>> = HashMap::new();
+    let task_path = if has_task_path { "task_path" } else { "''" };
+    let mut statement = conn
+        .prepare(&format!(
+            "SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, {task_path}, idx, channel, type, value
+             FROM writes ORDER BY thread_id, checkpoint_ns, checkpoint_id, {task_path}, task_id, idx"
+        ))
+        .map_err(|e| format!("reading writes: {e}"))?;
+    let mut rows = statement.query([]).map_err(|e| e.to_string())?;
+    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+        let text = |i: usize| {
+            row.get::<_, Option<String>>(i)
+                .map(Option::unwrap_or_default)
+        };
+        let key = (text(0), text(1), text(2));
+        let (Ok(thread), Ok(ns), Ok(id)) = key else {
+            return Err("a write's thread, namespace or checkpoint id is not text".into());
+        };
+        let kind = text(7).unwrap_or_default();
+        let blob: Vec<u8> = row
+            .get::<_, Option<Vec<u8>>>(8)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let path = text(4).unwrap_or_default();
+        writes.entry((thread, ns, id)).or_default().push(Write {
+            task_id: text(3).unwrap_or_default(),
+            node: node_of(&path),
+            idx: row.get(5).unwrap_or(0),
+            channel: text(6).unwrap_or_default(),
+            value: decode_typed(&kind, &blob).map_err(|e| e.to_string()),
+        });
+    }
+    drop(rows);
+    let mut trees: BTreeMap<(String, String), Vec<Checkpoint>> = BTreeMap::new();
+    let mut statement = conn
+        .prepare(
+            "SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata
+             FROM checkpoints ORDER BY thread_id, checkpoint_ns, checkpoint_id",
+        )
+        .map_err(|e| format!("reading checkpoints: {e}"))?;
+    let mut rows = statement.query([]).map_err(|e| e.to_string())?;
+    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+        let text = |i: usize| row.get::<_, Option<String>>(i).ok().flatten();
+        let (Some(thread), Some(ns), Some(id)) =
+            (text(0), text(1).or(Some(String::new())), text(2))
+        else {
+            return Err("a checkpoint's thread or id is not text".into());
+        };
+        let at = |what: String| format!("thread {thread:?} checkpoint {id}: {what}");
+        let blob: Vec<u8> = row
+            .get::<_, Option<Vec<u8>>>(5)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let metadata = match row.get_ref(6).map_err(|e| e.to_string())? {
+            rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => {
+                serde_json::from_slice(b).unwrap_or(Value::Null)
+            }
+            _ => Value::Null,
+        };
+        let state = decode_typed(&text(4).unwrap_or_default(), &blob)
+            .map_err(|e| at(e.to_string()))
+            .and_then(|checkpoint| match checkpoint.get("channel_values") {
+                Some(Value::Object(channels)) => Ok(Value::Object(
+                    channels
+                        .iter()
+                        .filter(|(name, _)| !internal(name))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect::<Map<_, _>>(),
+                )),
+                _ => Err(at("the checkpoint has no channel_values".into())),
+            });
+        let own_writes = writes
+            .remove(&(thread.clone(), ns.clone(), id.clone()))
+            .unwrap_or_default();
+        trees
+            .entry((thread.clone(), ns))
+            .or_default()
+            .push(Checkpoint {
+                time: uuid_time(&id)
+                    .ok_or_else(|| at("its id is not a time-ordered UUID".into()))?,
+                parent: text(3).filter(|p| !p.is_empty()),
+                id,
+                metadata,
+                state,
+                writes: own_writes,
+            });
+    }
+    Ok(trees
+        .into_iter()
+        .flat_map(|((thread, ns), checkpoints)| {
+            let name = if ns.is_empty() {
+                thread
+            } else {
+                format!("{thread}/{ns}")
+            };
+            branches(&name, checkpoints)
+        })
+        .collect())
+}
+
+/// Whether a channel is LangGraph's own: the graph's input and internals (`__…`), branch
+/// triggers (`branch:…`) and the barriers of edges with several sources (`join:…`).
+pub fn internal(channel: &str) -> bool {
+    channel.starts_with("__") || channel.starts_with("branch:") || channel.starts_with("join:")
+}
+
+/// The node a task ran, from its path (`~__pregel_pull, agent` → `agent`).
+fn node_of(task_path: &str) -> String {
+    task_path
+        .rsplit(", ")
+        .next()
+        .unwrap_or_default()
+        .trim_matches(|c| c == '(' || c == ')' || c == '\'')
+        .to_owned()
+}
+
+/// The time in a version 6 UUID (60 bits of 100 ns since 1582-10-15), µs since the epoch.
+pub fn uuid_time(id: &str) -> Option<Micros> {
+    let hex: String = id.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 || hex.as_bytes()[12] != b'6' {
+        return None;
+    }
+    let high = u64::from_str_radix(&hex[..8], 16).ok()?;
+    let mid = u64::from_str_radix(&hex[8..12], 16).ok()?;
+    let low = u64::from_str_radix(&hex[13..16], 16).ok()?;
+    let ticks = (high << 28) | (mid << 12) | low;
+    // 100 ns ticks between 1582-10-15 and 1970-01-01.
+    const GREGORIAN: u64 = 0x01B2_1DD2_1381_4000;
+    Micros::try_from(ticks.checked_sub(GREGORIAN)? / 10).ok()
+}
+
+/// A checkpoint's place: the branch (its index among those cut) and the version there.
+type Place = (usize, u64);
+
+/// Cuts a thread's tree (checkpoints in id order) into branches: the path from the root to
+/// the newest checkpoint keeps the thread's name, and every other leaf's path, up to where it
+/// meets a branch already cut, is a branch of its own.
+fn branches(name: &str, checkpoints: Vec<Checkpoint>) -> Vec<Branch> {
+    let index: HashMap<&str, usize> = checkpoints
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i))
+        .collect();
+    let parent_of = |i: usize| {
+        checkpoints[i]
+            .parent
+            .as_deref()
+            .and_then(|p| index.get(p).copied())
+    };
+    let mut has_child = vec![false; checkpoints.len()];
+    for i in 0..checkpoints.len() {
+        if let Some(p) = parent_of(i) {
+            has_child[p] = true;
+        }
+    }
+    // Leaves, newest first: the first is the thread's own line. Then, for rows whose
+    // parents go round in a circle (damage: no leaf leads to them), every checkpoint not yet
+    // placed, newest first.
+    let mut newest_first: Vec<usize> = (0..checkpoints.len()).collect();
+    newest_first.sort_by(|a, b| checkpoints[*b].id.cmp(&checkpoints[*a].id));
+    let leaves = newest_first.iter().copied().filter(|&i| !has_child[i]);
+    let starts: Vec<usize> = leaves.chain(newest_first.iter().copied()).collect();
+    // Which branch and version each checkpoint was given.
+    let mut placed: Vec<Option<Place>> = vec![None; checkpoints.len()];
+    // Each branch: where it forks, and its checkpoints (indices) oldest first.
+    let mut cut: Vec<(Option<Place>, Vec<usize>)> = Vec::new();
+    let mut on_path = vec![false; checkpoints.len()];
+    for leaf in starts {
+        if placed[leaf].is_some() {
+            continue;
+        }
+        let mut path = vec![leaf];
+        on_path[leaf] = true;
+        let mut at = leaf;
+        let mut fork = None;
+        while let Some(p) = parent_of(at) {
+            if let Some(place) = placed[p] {
+                fork = Some(place);
+                break;
+            }
+            // A cycle in damaged rows ends the walk rather than looping.
+            if on_path[p] {
+                break;
+            }
+            on_path[p] = true;
+            path.push(p);
+            at = p;
+        }
+        path.reverse();
+        let branch = cut.len();
+        let first = fork.map_or(1, |(_, v)| v + 1);
+        for (k, &i) in path.iter().enumerate() {
+            placed[i] = Some((branch, first + k as u64));
+        }
+        cut.push((fork, path));
+    }
+    let names: Vec<String> = cut
+        .iter()
+        .enumerate()
+        .map(|(b, (_, path))| {
+            if b == 0 {
+                name.to_owned()
+            } else {
+                format!("{name}~{}", checkpoints[path[0]].id)
+            }
+        })
+        .collect();
+    let mut slots: Vec<Option<Checkpoint>> = checkpoints.into_iter().map(Some).collect();
+    cut.iter()
+        .enumerate()
+        .map(|(b, (fork, path))| {
+            let own: Vec<Checkpoint> = path.iter().filter_map(|&i| slots[i].take()).collect();
+            let unfinished = own.last().is_some_and(|c| !c.writes.is_empty());
+            Branch {
+                stream: names[b].clone(),
+                fork: fork.map(|(parent, version)| (names[parent].clone(), version)),
+                checkpoints: own,
+                unfinished,
+            }
+        })
+        .collect()
+}
