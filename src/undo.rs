@@ -132,7 +132,9 @@ pub fn apply(
             out
         }
         Reducer::Patch => patch_places(state, &event.data),
-        Reducer::Replace | Reducer::Jq(_) | Reducer::Temporal => vec![Place::at(Vec::new())],
+        Reducer::Replace | Reducer::Jq(_) | Reducer::Temporal | Reducer::Delta => {
+            vec![Place::at(Vec::new())]
+        }
     };
     let mut weight = 0;
     let saved: Vec<(Place, Option<Value>)> = places

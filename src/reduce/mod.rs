@@ -1,6 +1,7 @@
 //! Reducers: the only code that knows what an event means. `merge` (RFC 7386), `patch`
 //! (RFC 6902), `replace` and `jq:FILTER`, and the folds of other programs' histories
-//! ([`temporal`]), each with a fingerprint that snapshots record.
+//! ([`temporal`]) and of the differences a mirror stores ([`delta`]), each with a
+//! fingerprint that snapshots record.
 
 use std::borrow::Cow;
 
@@ -8,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::model::Micros;
 
+pub mod delta;
 pub mod temporal;
 
 /// States may nest at most this deep, so every state can be stored, parsed back and walked
@@ -18,11 +20,14 @@ pub const MAX_DEPTH: usize = 120;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReduceError {
     /// Unknown reducer name.
-    #[error("unknown reducer {0:?}; expected merge, patch, replace, temporal or jq:FILTER")]
+    #[error("unknown reducer {0:?}; expected merge, patch, replace, delta, temporal or jq:FILTER")]
     Unknown(String),
     /// The jq program does not parse or compile.
     #[error("jq program does not compile: {0}")]
     JqCompile(String),
+    /// A `delta` event whose data is not a difference that fits the state.
+    #[error("data is not a difference this state can take: {0}")]
+    NotADelta(String),
     /// A `patch` event whose data is not an array of RFC 6902 operations.
     #[error("data is not a JSON Patch (an array of operations): {0}")]
     NotAPatch(String),
@@ -56,6 +61,8 @@ pub enum Reducer {
     Jq(crate::jq::Program),
     /// A Temporal workflow's execution state, folded from its history ([`temporal`]).
     Temporal,
+    /// The data is the difference from the state before ([`delta`]).
+    Delta,
 }
 
 /// The parts of an event a reducer may look at.
@@ -83,6 +90,7 @@ impl Reducer {
             "patch" => Ok(Self::Patch),
             "replace" => Ok(Self::Replace),
             "temporal" => Ok(Self::Temporal),
+            "delta" => Ok(Self::Delta),
             _ => match spec.strip_prefix("jq:") {
                 Some(program) => crate::jq::Program::compile(program).map(Self::Jq),
                 None => Err(ReduceError::Unknown(spec.to_string())),
@@ -97,6 +105,7 @@ impl Reducer {
             Self::Patch => "patch".into(),
             Self::Replace => "replace".into(),
             Self::Temporal => "temporal".into(),
+            Self::Delta => "delta".into(),
             Self::Jq(program) => format!("jq:{}", program.source()),
         }
     }
@@ -108,6 +117,7 @@ impl Reducer {
             Self::Patch => "patch",
             Self::Replace => "replace",
             Self::Temporal => temporal::FINGERPRINT,
+            Self::Delta => delta::FINGERPRINT,
             Self::Jq(program) => program.fingerprint(),
         }
     }
@@ -125,6 +135,7 @@ impl Reducer {
             },
             Self::Patch => apply_patch(state, event.data.into_owned())?,
             Self::Temporal => temporal::apply(state, event.kind, &event.data, event.meta)?,
+            Self::Delta => delta::apply(state, &event.data)?,
             Self::Jq(program) => {
                 let input = json!({
                     "state": std::mem::take(state),

@@ -1,0 +1,264 @@
+//! The `delta` reducer: an event's data is the difference between two whole states, as a
+//! mirror stores a checkpoint history (each checkpoint a difference from the one before, so
+//! a history of large states costs what changes). Small on the shapes agents produce: a
+//! changed field costs its path and value, and a list that grows at the end and drops at the
+//! front (a conversation kept to a window) costs the items added, where RFC 6902's index paths
+//! would rewrite every index and RFC 7386 would repeat the whole list.
+//!
+//! A difference is always an object of one of these forms (never the user's data itself):
+//!
+//! - `{}`: no change;
+//! - `{"=": V}`: the new value is `V`;
+//! - `{"{}": {KEY: DIFF, …}, "-": [KEY, …]}`: an object whose members change by their
+//!   differences and lose the keys listed (either part may be absent);
+//! - `{"[]": [FROM, COUNT, [ITEM, …]]}`: a list that keeps `COUNT` items of the old one from
+//!   index `FROM`, then the items given.
+
+use serde_json::{Map, Value, json};
+
+use super::{MAX_DEPTH, ReduceError};
+
+/// Bumped whenever the meaning of a difference changes: snapshots built by another are stale.
+pub const FINGERPRINT: &str = "delta/1";
+
+/// How many places in the old list are tried as the start of what the new one keeps.
+const STARTS: usize = 16;
+
+/// The difference that turns `old` into `new`.
+pub fn between(old: &Value, new: &Value) -> Value {
+    if old == new {
+        return json!({});
+    }
+    match (old, new) {
+        (Value::Object(old), Value::Object(new)) => {
+            let mut changed = Map::new();
+            for (key, value) in new {
+                match old.get(key) {
+                    Some(before) if before == value => {}
+                    Some(before) => {
+                        changed.insert(key.clone(), between(before, value));
+                    }
+                    None => {
+                        changed.insert(key.clone(), json!({ "=": value }));
+                    }
+                }
+            }
+            let removed: Vec<Value> = old
+                .keys()
+                .filter(|key| !new.contains_key(*key))
+                .map(|key| Value::String(key.clone()))
+                .collect();
+            let mut diff = Map::new();
+            if !changed.is_empty() {
+                diff.insert("{}".into(), Value::Object(changed));
+            }
+            if !removed.is_empty() {
+                diff.insert("-".into(), Value::Array(removed));
+            }
+            let diff = Value::Object(diff);
+            smaller(diff, new)
+        }
+        (Value::Array(old), Value::Array(new)) => {
+            let (from, count) = kept_run(old, new);
+            if count == 0 {
+                return json!({ "=": new });
+            }
+            let diff = json!({ "[]": [from, count, &new[count..]] });
+            smaller(diff, new)
+        }
+        _ => json!({ "=": new }),
+    }
+}
+
+/// The difference, or the whole new value where that is no longer.
+fn smaller(diff: Value, new: &impl serde::Serialize) -> Value {
+    let whole = json!({ "=": new });
+    if serde_json::to_vec(&diff).map_or(usize::MAX, |d| d.len())
+        <= serde_json::to_vec(&whole).map_or(0, |w| w.len())
+    {
+        diff
+    } else {
+        whole
+    }
+}
+
+/// The longest run of the old list that the new one begins with: its start and length.
+fn kept_run(old: &[Value], new: &[Value]) -> (usize, usize) {
+    let Some(first) = new.first() else {
+        return (0, 0);
+    };
+    let mut best = (0, 0);
+    for from in old
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| *item == first)
+        .map(|(i, _)| i)
+        .take(STARTS)
+    {
+        let count = old[from..]
+            .iter()
+            .zip(new)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if count > best.1 {
+            best = (from, count);
+        }
+    }
+    best
+}
+
+/// Applies a difference to a state. On error `state` is unchanged.
+pub fn apply(state: &mut Value, diff: &Value) -> Result<(), ReduceError> {
+    let mut next = state.clone();
+    patch(&mut next, diff, 0)?;
+    if super::depth(&next) > MAX_DEPTH {
+        return Err(ReduceError::TooDeep);
+    }
+    *state = next;
+    Ok(())
+}
+
+fn patch(value: &mut Value, diff: &Value, level: usize) -> Result<(), ReduceError> {
+    let bad = |what: &str| ReduceError::NotADelta(what.to_owned());
+    if level > MAX_DEPTH {
+        return Err(ReduceError::TooDeep);
+    }
+    let Value::Object(ops) = diff else {
+        return Err(bad("a difference is an object"));
+    };
+    if ops.is_empty() {
+        return Ok(());
+    }
+    if let Some(whole) = ops.get("=") {
+        if ops.len() != 1 {
+            return Err(bad("\"=\" stands alone"));
+        }
+        *value = whole.clone();
+        return Ok(());
+    }
+    if let Some(list) = ops.get("[]") {
+        let (Some(Value::Array(items)), 1) = (Some(list), ops.len()) else {
+            return Err(bad("\"[]\" is [from, count, [items]] and stands alone"));
+        };
+        let [from, count, Value::Array(added)] = items.as_slice() else {
+            return Err(bad("\"[]\" is [from, count, [items]]"));
+        };
+        let (Some(from), Some(count)) = (from.as_u64(), count.as_u64()) else {
+            return Err(bad("\"[]\" starts with two counts"));
+        };
+        let Value::Array(old) = value else {
+            return Err(bad("\"[]\" applies to a list, and the value is not one"));
+        };
+        let end = from
+            .checked_add(count)
+            .filter(|&end| end <= old.len() as u64)
+            .ok_or_else(|| {
+                bad(&format!(
+                    "\"[]\" keeps items {from}..{} of a list of {}",
+                    from.saturating_add(count),
+                    old.len()
+                ))
+            })?;
+        let mut kept: Vec<Value> = old.drain(from as usize..end as usize).collect();
+        kept.extend(added.iter().cloned());
+        *old = kept;
+        return Ok(());
+    }
+    for key in ops.keys() {
+        if key != "{}" && key != "-" {
+            return Err(bad(&format!("unknown part {key:?}")));
+        }
+    }
+    let Value::Object(map) = value else {
+        return Err(bad("\"{}\" applies to an object, and the value is not one"));
+    };
+    if let Some(removed) = ops.get("-") {
+        let Value::Array(removed) = removed else {
+            return Err(bad("\"-\" is a list of keys"));
+        };
+        for key in removed {
+            let Value::String(key) = key else {
+                return Err(bad("\"-\" is a list of keys"));
+            };
+            map.remove(key);
+        }
+    }
+    if let Some(changed) = ops.get("{}") {
+        let Value::Object(changed) = changed else {
+            return Err(bad("\"{}\" is an object of differences"));
+        };
+        for (key, diff) in changed {
+            let slot = map.entry(key.clone()).or_insert(Value::Null);
+            patch(slot, diff, level + 1)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(old: Value, new: Value) -> Value {
+        let diff = between(&old, &new);
+        let mut state = old;
+        apply(&mut state, &diff).unwrap();
+        assert_eq!(state, new);
+        diff
+    }
+
+    #[test]
+    fn one_changed_field_costs_its_name_and_value() {
+        let old: Value = (0..50)
+            .map(|i| (format!("k{i:02}"), json!(format!("init-{i:02}"))))
+            .collect::<Map<_, _>>()
+            .into();
+        let mut new = old.clone();
+        new["k07"] = json!(7);
+        assert_eq!(round_trip(old, new), json!({"{}": {"k07": {"=": 7}}}));
+    }
+
+    #[test]
+    fn a_window_of_messages_costs_the_new_ones() {
+        let message = |i: u32| json!({"role": "user", "content": format!("message {i} with some words in it")});
+        let old = json!({"messages": (0..40).map(message).collect::<Vec<_>>()});
+        let new = json!({"messages": (3..42).map(message).collect::<Vec<_>>()});
+        assert_eq!(
+            round_trip(old, new),
+            json!({"{}": {"messages": {"[]": [3, 37, [message(40), message(41)]]}}})
+        );
+    }
+
+    #[test]
+    fn removals_replacements_and_no_change() {
+        assert_eq!(
+            round_trip(json!({"a": 1, "b": 2}), json!({"a": 1})),
+            json!({"-": ["b"]})
+        );
+        assert_eq!(
+            round_trip(json!([1, 2]), json!({"x": 1})),
+            json!({"=": {"x": 1}})
+        );
+        assert_eq!(round_trip(json!({"a": [1]}), json!({"a": [1]})), json!({}));
+        round_trip(json!([1, 2, 3]), json!([9]));
+        round_trip(
+            json!({"a": {"b": {"c": 1}}}),
+            json!({"a": {"b": {"c": 2, "d": null}}}),
+        );
+    }
+
+    #[test]
+    fn a_difference_that_does_not_fit_is_refused_and_changes_nothing() {
+        let mut state = json!({"a": [1, 2]});
+        for diff in [
+            json!({"{}": {"a": {"[]": [1, 5, []]}}}),
+            json!({"{}": {"a": {"{}": {"x": {"=": 1}}}}}),
+            json!({"?": 1}),
+            json!([1]),
+            json!({"=": 1, "-": []}),
+        ] {
+            assert!(apply(&mut state, &diff).is_err(), "{diff}");
+            assert_eq!(state, json!({"a": [1, 2]}));
+        }
+    }
+}
