@@ -21,7 +21,7 @@ use crate::store::OpenMode;
 pub struct InitArgs {
     #[command(flatten)]
     db: DbArg,
-    /// The default reducer: merge, patch, replace or jq:FILTER.
+    /// The default reducer: merge, patch, replace, delta, temporal or jq:FILTER.
     #[arg(long, value_name = "SPEC")]
     reducer: Option<String>,
 }
@@ -344,7 +344,7 @@ pub struct ReducerArgs {
     /// A stream instead of the database default (created if missing when setting).
     #[arg(long)]
     stream: Option<String>,
-    /// Set the reducer: merge, patch, replace or jq:FILTER. It is first tried on every event
+    /// Set the reducer: merge, patch, replace, delta, temporal or jq:FILTER. It is first tried on every event
     /// of the streams it would apply to (the stream given, or every stream without a reducer
     /// of its own); if any event fails with it (refused, or over its budget), nothing is set.
     #[arg(long, value_name = "SPEC")]
