@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::Connection;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::msgpack::decode_typed;
 use crate::model::Micros;
@@ -136,15 +136,14 @@ pub fn read(conn: &Connection) -> Result<Vec<Branch>, String> {
         };
         let state = decode_typed(&text(4).unwrap_or_default(), &blob)
             .map_err(|e| at(e.to_string()))
-            .and_then(|checkpoint| match checkpoint.get("channel_values") {
-                Some(Value::Object(channels)) => Ok(Value::Object(
-                    channels
-                        .iter()
-                        .filter(|(name, _)| !internal(name))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect::<Map<_, _>>(),
-                )),
-                _ => Err(at("the checkpoint has no channel_values".into())),
+            .and_then(|mut checkpoint| {
+                match checkpoint.get_mut("channel_values").map(Value::take) {
+                    Some(Value::Object(mut channels)) => {
+                        channels.retain(|name, _| !internal(name));
+                        Ok(Value::Object(channels))
+                    }
+                    _ => Err(at("the checkpoint has no channel_values".into())),
+                }
             });
         let own_writes = writes
             .remove(&(thread.clone(), ns.clone(), id.clone()))
