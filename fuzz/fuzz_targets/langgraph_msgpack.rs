@@ -1,11 +1,12 @@
 //! LangGraph's stored values (a type and its bytes, as a checkpoint file holds them): decoding
 //! never panics nor runs away, what decodes nests no deeper than the bound, its JSON text is
 //! at most a bounded multiple of the bytes it came from (no small blob renders huge), and the
-//! same bytes always give the same answer.
+//! same bytes always give the same answer; rendering one member of a map (a checkpoint's
+//! `channel_values`) gives what rendering the whole and taking the member gives.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rewind::source::msgpack::decode_typed;
+use rewind::source::msgpack::{decode_member, decode_typed};
 
 const KINDS: [&str; 6] = ["msgpack", "json", "bytes", "null", "pickle", "msgpack+aes"];
 
@@ -17,6 +18,10 @@ fuzz_target!(|data: &[u8]| {
     let kind = KINDS.get(usize::from(selector >> 4)).unwrap_or(&"msgpack");
     let first = decode_typed(kind, bytes);
     assert_eq!(first, decode_typed(kind, bytes));
+    if let Ok(whole) = &first {
+        let member = decode_member(kind, bytes, "channel_values").expect("the whole decoded");
+        assert_eq!(member.as_ref(), whole.get("channel_values"));
+    }
     if let Ok(value) = first {
         assert!(rewind::reduce::depth(&value) <= rewind::reduce::MAX_DEPTH);
         let shown = value.to_string().len();

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use rusqlite::Connection;
 use serde_json::Value;
 
-use super::msgpack::decode_typed;
+use super::msgpack::{decode_member, decode_typed};
 use crate::model::Micros;
 
 /// One stored write: a task's output to a channel.
@@ -134,16 +134,14 @@ pub fn read(conn: &Connection) -> Result<Vec<Branch>, String> {
             }
             _ => Value::Null,
         };
-        let state = decode_typed(&text(4).unwrap_or_default(), &blob)
+        let state = decode_member(&text(4).unwrap_or_default(), &blob, "channel_values")
             .map_err(|e| at(e.to_string()))
-            .and_then(|mut checkpoint| {
-                match checkpoint.get_mut("channel_values").map(Value::take) {
-                    Some(Value::Object(mut channels)) => {
-                        channels.retain(|name, _| !internal(name));
-                        Ok(Value::Object(channels))
-                    }
-                    _ => Err(at("the checkpoint has no channel_values".into())),
+            .and_then(|values| match values {
+                Some(Value::Object(mut channels)) => {
+                    channels.retain(|name, _| !internal(name));
+                    Ok(Value::Object(channels))
                 }
+                _ => Err(at("the checkpoint has no channel_values".into())),
             });
         let own_writes = writes
             .remove(&(thread.clone(), ns.clone(), id.clone()))

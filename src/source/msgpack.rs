@@ -70,11 +70,33 @@ pub fn decode_typed(kind: &str, bytes: &[u8]) -> Result<Value, DecodeError> {
 
 /// Renders one msgpack value (LangGraph's dialect) as JSON. The bytes must hold exactly one.
 pub fn decode_msgpack(bytes: &[u8]) -> Result<Value, DecodeError> {
-    render_bytes(bytes, MAX_DEPTH)
+    let value = read_one(bytes, MAX_DEPTH)?;
+    render(&value, MAX_DEPTH)
 }
 
-/// Decodes the one value `bytes` hold and renders it within `depth` levels.
-fn render_bytes(bytes: &[u8], depth: usize) -> Result<Value, DecodeError> {
+/// Renders one member of a stored map (a checkpoint's `channel_values`) without rendering
+/// the rest; `None` where the value is not a map or has no such member.
+pub fn decode_member(kind: &str, bytes: &[u8], member: &str) -> Result<Option<Value>, DecodeError> {
+    if kind != "msgpack" {
+        return decode_typed(kind, bytes).map(|mut v| v.get_mut(member).map(Value::take));
+    }
+    let value = read_one(bytes, MAX_DEPTH)?;
+    let ValueRef::Map(pairs) = &value else {
+        return Ok(None);
+    };
+    // The last pair whose key shows as the member's name, as rendering the whole map finds.
+    let mut found = None;
+    for (key, value) in pairs.iter().rev() {
+        if key_text(key, MAX_DEPTH - 1)? == member {
+            found = Some(value);
+            break;
+        }
+    }
+    found.map(|value| render(value, MAX_DEPTH - 1)).transpose()
+}
+
+/// Decodes the one value `bytes` hold (not yet rendered), within `depth` levels.
+fn read_one(bytes: &[u8], depth: usize) -> Result<ValueRef<'_>, DecodeError> {
     let mut rest = bytes;
     // rmpv counts a level for each container and for each string or binary in it.
     let value = rmpv::decode::read_value_ref_with_max_depth(&mut rest, 2 * depth + 2).map_err(
@@ -89,7 +111,7 @@ fn render_bytes(bytes: &[u8], depth: usize) -> Result<Value, DecodeError> {
             rest.len()
         )));
     }
-    render(&value, depth)
+    Ok(value)
 }
 
 fn too_deep() -> DecodeError {
