@@ -194,13 +194,12 @@ fn key_text(key: &ValueRef<'_>, depth: usize) -> Result<String, DecodeError> {
 /// Renders a LangGraph extension: the argument it stores for the Python object.
 fn extension(code: i8, payload: &[u8], depth: usize) -> Result<Value, DecodeError> {
     let depth = deeper(depth)?;
-    let mut rest = payload;
-    let inner = rmpv::decode::read_value_ref_with_max_depth(&mut rest, 2 * depth + 2).map_err(
-        |e| match e {
-            rmpv::decode::Error::DepthLimitExceeded => too_deep(),
-            e => DecodeError::Malformed(format!("extension type {code}: not msgpack: {e}")),
-        },
-    )?;
+    let inner = read_one(payload, depth).map_err(|e| match e {
+        DecodeError::Malformed(what) if !what.contains("nests deeper") => {
+            DecodeError::Malformed(format!("extension type {code}: {what}"))
+        }
+        e => e,
+    })?;
     let malformed = |what: &str| DecodeError::Malformed(format!("extension type {code}: {what}"));
     match code {
         DELTA_SNAPSHOT => render(&inner, depth),

@@ -94,6 +94,17 @@ fn internal(channel: &str) -> bool {
     channel.starts_with("__") || channel.starts_with("branch:") || channel.starts_with("join:")
 }
 
+/// The channels a user sees.
+fn public(channels: &Value) -> serde_json::Map<String, Value> {
+    channels
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(channel, _)| !internal(channel))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 #[test]
 fn langgraph_checkpoints_and_writes_decode_to_what_langgraph_returns() {
     use rewind::source::msgpack::decode_typed;
@@ -121,22 +132,9 @@ fn langgraph_checkpoints_and_writes_decode_to_what_langgraph_returns() {
                         continue;
                     }
                     let decoded = decoded.unwrap();
-                    let values: serde_json::Map<String, Value> = decoded["channel_values"]
-                        .as_object()
-                        .unwrap()
-                        .iter()
-                        .filter(|(channel, _)| !internal(channel))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    let want_values: serde_json::Map<String, Value> = want["values"]
-                        .as_object()
-                        .unwrap()
-                        .iter()
-                        .filter(|(channel, _)| !internal(channel))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
                     assert_eq!(
-                        values, want_values,
+                        public(&decoded["channel_values"]),
+                        public(&want["values"]),
                         "{name} thread {thread:?} checkpoint {id}"
                     );
                     checkpoints += 1;
