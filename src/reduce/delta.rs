@@ -24,8 +24,22 @@ pub const FINGERPRINT: &str = "delta/1";
 /// How many places in the old list are tried as the start of what the new one keeps.
 const STARTS: usize = 16;
 
-/// The difference that turns `old` into `new`.
+/// The difference that turns `old` into `new`: never larger than `new` whole.
 pub fn between(old: &Value, new: &Value) -> Value {
+    let diff = difference(old, new);
+    if diff.get("=").is_some() {
+        return diff;
+    }
+    let whole = json!({ "=": new });
+    let size = |v: &Value| serde_json::to_vec(v).map_or(usize::MAX, |b| b.len());
+    if size(&diff) <= size(&whole) {
+        diff
+    } else {
+        whole
+    }
+}
+
+fn difference(old: &Value, new: &Value) -> Value {
     if old == new {
         return json!({});
     }
@@ -36,7 +50,7 @@ pub fn between(old: &Value, new: &Value) -> Value {
                 match old.get(key) {
                     Some(before) if before == value => {}
                     Some(before) => {
-                        changed.insert(key.clone(), between(before, value));
+                        changed.insert(key.clone(), difference(before, value));
                     }
                     None => {
                         changed.insert(key.clone(), json!({ "=": value }));
@@ -55,30 +69,13 @@ pub fn between(old: &Value, new: &Value) -> Value {
             if !removed.is_empty() {
                 diff.insert("-".into(), Value::Array(removed));
             }
-            let diff = Value::Object(diff);
-            smaller(diff, new)
+            Value::Object(diff)
         }
-        (Value::Array(old), Value::Array(new)) => {
-            let (from, count) = kept_run(old, new);
-            if count == 0 {
-                return json!({ "=": new });
-            }
-            let diff = json!({ "[]": [from, count, &new[count..]] });
-            smaller(diff, new)
-        }
+        (Value::Array(old), Value::Array(new)) => match kept_run(old, new) {
+            (_, 0) => json!({ "=": new }),
+            (from, count) => json!({ "[]": [from, count, &new[count..]] }),
+        },
         _ => json!({ "=": new }),
-    }
-}
-
-/// The difference, or the whole new value where that is no longer.
-fn smaller(diff: Value, new: &impl serde::Serialize) -> Value {
-    let whole = json!({ "=": new });
-    if serde_json::to_vec(&diff).map_or(usize::MAX, |d| d.len())
-        <= serde_json::to_vec(&whole).map_or(0, |w| w.len())
-    {
-        diff
-    } else {
-        whole
     }
 }
 
