@@ -89,7 +89,7 @@ pub enum Command {
 /// The database argument shared by every subcommand that reads or writes one.
 #[derive(Debug, Args)]
 pub struct DbArg {
-    /// The database file.
+    /// The database file, or a source read through its mirror (a Temporal history export).
     #[arg(value_name = "DB")]
     pub db: PathBuf,
 }
@@ -187,14 +187,34 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens a database for a command; read commands never create one.
+/// Opens a database for a command; read commands never create one. A source (another
+/// program's history) is read through its mirror.
 fn open(db: &DbArg, mode: OpenMode) -> Result<Engine> {
+    let path = if mode == OpenMode::Create {
+        db.db.clone()
+    } else {
+        database(&db.db)?
+    };
     // The store's errors already name the file.
-    let engine = Engine::open(&db.db, mode)?;
+    let engine = Engine::open(&path, mode)?;
     if let Some(note) = engine.store().note() {
         eprintln!("rewind: note: {}", safe_message(note));
     }
     Ok(engine)
+}
+
+/// The database to read for a path: the path itself, or, for a source rewind mirrors, its
+/// mirror brought up to date (with a note on stderr when it had to be made again).
+pub(crate) fn database(path: &std::path::Path) -> Result<std::path::PathBuf> {
+    match crate::source::mirror::resolve(path)? {
+        Some(mirrored) => {
+            if let Some(note) = &mirrored.note {
+                eprintln!("rewind: note: {}", safe_message(note));
+            }
+            Ok(mirrored.path)
+        }
+        None => Ok(path.to_path_buf()),
+    }
 }
 
 pub use output::safe_message;

@@ -33,6 +33,7 @@ pub struct OpenArgs {
 /// Opens a database for the debugger: read-only when asked, or, with a message for the
 /// status line, when the file (or its folder, or the medium) cannot be written.
 fn open_engine(db: &std::path::Path, read_only: bool) -> Result<(crate::Engine, Option<String>)> {
+    let db = &super::database(db)?;
     let engine = if read_only {
         crate::Engine::open(db, OpenMode::ReadOnly)
     } else {
@@ -151,7 +152,7 @@ pub struct RenderArgs {
 
 pub(super) fn render(args: &RenderArgs) -> Result<()> {
     let (width, height) = frame_size(&args.size)?;
-    let engine = crate::Engine::open(&args.db.db, OpenMode::ReadOnly)?;
+    let engine = crate::Engine::open(&super::database(&args.db.db)?, OpenMode::ReadOnly)?;
     let start = Start {
         stream: args.stream.clone(),
         at: args.at,

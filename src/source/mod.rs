@@ -7,11 +7,13 @@
 //! - [`sqlite`]: another program's SQLite file opened without writing anything, and what
 //!   kind of file it is;
 //! - [`langgraph`]: LangGraph's `SqliteSaver` files, as branches of checkpoints;
+//! - [`mirror`]: the rewind database a source is read through, brought up to date on open;
 //! - [`msgpack`]: LangGraph's value encodings (its serializer's msgpack dialect), as JSON;
 //! - [`temporal`]: a Temporal workflow history (JSON), as events for the `temporal` reducer.
 
 pub mod eventsourcing;
 pub mod langgraph;
+pub mod mirror;
 pub mod msgpack;
 pub mod sqlite;
 pub mod temporal;

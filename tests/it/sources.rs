@@ -472,3 +472,96 @@ fn unreadable_checkpoints_are_reported_and_the_rest_of_the_thread_shows() {
     let bytes = branches.iter().find(|b| b.stream == "bytes").unwrap();
     assert!(bytes.checkpoints.iter().all(|c| c.state.is_ok()));
 }
+
+/// The built binary with its mirrors kept in `data`.
+fn rewind_with(data: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(args)
+        .env("REWIND_DATA_DIR", data)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn state_json(data: &std::path::Path, source: &str, stream: &str, at: u64) -> Value {
+    let out = rewind_with(
+        data,
+        &["state", source, stream, "--at", &at.to_string(), "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    printed.get("state").cloned().unwrap_or(printed)
+}
+
+#[test]
+fn a_temporal_export_opens_through_its_mirror_which_follows_the_file_and_never_writes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let source_dir = dir.path().join("src");
+    std::fs::create_dir(&source_dir).unwrap();
+    let path = source_dir.join("order.json");
+    let path_text = path.to_str().unwrap();
+    let full = json("temporal/order.json");
+    let expected = json("temporal/order.expected.json");
+    // The run so far: the first 14 events.
+    let mut partial = full.clone();
+    partial["events"].as_array_mut().unwrap().truncate(14);
+    std::fs::write(&path, serde_json::to_vec_pretty(&partial).unwrap()).unwrap();
+    let before = folder(&source_dir);
+    assert_eq!(
+        state_json(&data, path_text, "order-1001", 14),
+        expected["states"][13]["state"]
+    );
+    assert_eq!(
+        folder(&source_dir),
+        before,
+        "the source is never written, nothing made beside it"
+    );
+    // The rest arrives: the mirror takes only what is new.
+    std::fs::write(&path, serde_json::to_vec_pretty(&full).unwrap()).unwrap();
+    for at in [14, 20, 32] {
+        assert_eq!(
+            state_json(&data, path_text, "order-1001", at),
+            expected["states"][at as usize - 1]["state"],
+            "v{at}"
+        );
+    }
+    let mirrors: Vec<_> = std::fs::read_dir(data.join("mirrors")).unwrap().collect();
+    assert_eq!(
+        mirrors
+            .iter()
+            .filter(|m| m
+                .as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|e| e == "rewind"))
+            .count(),
+        1
+    );
+    // A history rewritten under ids already mirrored is mirrored again, saying so.
+    let mut rewritten = full.clone();
+    rewritten["events"][31]["workflowExecutionCompletedEventAttributes"]["result"] =
+        serde_json::json!({"payloads": []});
+    std::fs::write(&path, serde_json::to_vec_pretty(&rewritten).unwrap()).unwrap();
+    let out = rewind_with(&data, &["state", path_text, "order-1001", "--json"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("its mirror was made again"));
+    let state: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(state.get("state").unwrap_or(&state)["result"], Value::Null);
+    // A history with a broken event says which, and where.
+    let mut broken = full;
+    broken["events"][4]["eventTime"] = serde_json::json!("not a time");
+    std::fs::write(&path, serde_json::to_vec(&broken).unwrap()).unwrap();
+    let out = rewind_with(&data, &["log", path_text, "order-1001"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("order.json: event 5 (#5 of the history)"),
+        "{err}"
+    );
+}
