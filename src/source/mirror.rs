@@ -70,17 +70,14 @@ pub fn resolve(path: &Path) -> Result<Option<Mirrored>> {
     if !path.is_file() {
         return Ok(None);
     }
+    // A file that cannot be read here is left to the ordinary open, whose message says why.
     let mut head = [0u8; 64];
     let read = {
         use std::io::Read;
-        let mut file = std::fs::File::open(path).map_err(|cause| Error::Io {
-            path: path.to_path_buf(),
-            cause,
-        })?;
-        file.read(&mut head).map_err(|cause| Error::Io {
-            path: path.to_path_buf(),
-            cause,
-        })?
+        match std::fs::File::open(path).and_then(|mut file| file.read(&mut head)) {
+            Ok(read) => read,
+            Err(_) => return Ok(None),
+        }
     };
     if head[..read].iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Ok(None);
