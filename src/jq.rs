@@ -271,6 +271,7 @@ fn defs(rewritten: bool) -> &'static [load::parse::Def<&'static str>] {
             .chain(jaq_core::defs())
             .chain(jaq_std::defs())
             .chain(jaq_json::defs())
+            .chain(unrepeatable_defs())
     };
     if rewritten {
         REWRITTEN.get_or_init(|| {
@@ -285,6 +286,11 @@ fn defs(rewritten: bool) -> &'static [load::parse::Def<&'static str>] {
         AS_WRITTEN.get_or_init(|| parse().collect())
     }
 }
+
+/// jaq's natives whose answers depend on when or where they run: a reducer must give the
+/// same state on every replay (a snapshot is checked against one), so these are errors
+/// that say why (`own_defs`).
+const UNREPEATABLE: [&str; 4] = ["now", "env", "localtime", "strflocaltime"];
 
 /// jaq's natives, with `range` counting its numbers and `fromjson` checking the nesting of
 /// its text first (the parser behind it recurses once per level).
@@ -306,8 +312,22 @@ fn funs() -> impl Iterator<Item = Fun<Metered>> {
     };
     own.into_iter()
         .chain(jaq_core::funs())
-        .chain(jaq_std::funs())
+        .chain(jaq_std::funs().filter(|(name, _, _)| !UNREPEATABLE.contains(name)))
         .chain(jaq_json::funs().map(fromjson))
+}
+
+/// Definitions that replace jaq's natives in [`UNREPEATABLE`] with errors that say why; they
+/// come after jaq's own, whose `error` they use.
+fn unrepeatable_defs() -> impl Iterator<Item = load::parse::Def<&'static str>> {
+    load::parse(
+        "def now: error(\"now reads the clock, so every replay would give another state; use .event.ts (the event's time, µs since the epoch)\");
+         def env: error(\"env reads the environment, so replays elsewhere would give another state\");
+         def localtime: error(\"localtime depends on the machine's time zone, so replays elsewhere would give another state; use gmtime\");
+         def strflocaltime($f): error(\"strflocaltime depends on the machine's time zone, so replays elsewhere would give another state; use strftime\");",
+        |p| p.defs(),
+    )
+    .unwrap_or_default()
+    .into_iter()
 }
 
 fn own_defs() -> impl Iterator<Item = load::parse::Def<&'static str>> {
@@ -1014,6 +1034,33 @@ mod tests {
                 .run(&v, "s", 1)
                 .unwrap(),
             json!(2)
+        );
+    }
+
+    /// Found by the jq_program fuzz target: `now` gave another state on every run.
+    #[test]
+    fn what_depends_on_when_or_where_it_runs_is_an_error_that_says_why() {
+        for (program, why) in [
+            ("now", "now reads the clock"),
+            ("{t: now}", "use .event.ts"),
+            ("env", "env reads the environment"),
+            ("0 | localtime", "time zone"),
+            ("0 | strflocaltime(\"%H\")", "time zone"),
+        ] {
+            let err = Program::compile(program)
+                .unwrap()
+                .run(&json!({}), "s", 1)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{program}: {err}");
+        }
+        // What does not depend on them still works.
+        assert_eq!(
+            Program::compile("1700000000 | gmtime | mktime")
+                .unwrap()
+                .run(&json!({}), "s", 1)
+                .unwrap(),
+            json!(1_700_000_000)
         );
     }
 }
