@@ -31,6 +31,9 @@ pub enum DecodeError {
     Malformed(String),
 }
 
+/// A map key that is a structure shows at most this many characters of its JSON text.
+const KEY_TEXT: usize = 200;
+
 /// LangGraph's extension codes (`langgraph.checkpoint.serde.jsonplus`).
 const CONSTRUCTOR_SINGLE_ARG: i8 = 0;
 const CONSTRUCTOR_POS_ARGS: i8 = 1;
@@ -184,9 +187,17 @@ fn base64_text(bytes: &[u8]) -> String {
 fn key_text(key: &ValueRef<'_>, depth: usize) -> Result<String, DecodeError> {
     Ok(match key {
         ValueRef::String(s) => text(s),
+        // A key that is itself a structure (a tuple) shows as its JSON text, cut short: a key
+        // of a key of a key … would otherwise escape its quotes again at every level.
         key => match render(key, depth)? {
             Value::String(s) => s,
-            other => other.to_string(),
+            other => {
+                let text = other.to_string();
+                match text.char_indices().nth(KEY_TEXT) {
+                    Some((cut, _)) => format!("{}…", &text[..cut]),
+                    None => text,
+                }
+            }
         },
     })
 }
@@ -499,5 +510,15 @@ mod tests {
             decode_msgpack(&bytes(&rmpv::Value::F64(f64::NEG_INFINITY))).unwrap(),
             json!("-Infinity")
         );
+    }
+
+    /// Found by the langgraph_msgpack fuzz target: maps used as keys of maps, 60 deep, took
+    /// longer than any timeout (each level escaped the one below again).
+    #[test]
+    fn keys_nested_in_keys_render_in_bounded_time_and_size() {
+        let mut bytes = vec![0x81u8; 60];
+        bytes.extend([0xc0; 61]);
+        let value = decode_msgpack(&bytes).unwrap();
+        assert!(value.to_string().len() < 16 * bytes.len() + 64, "{value}");
     }
 }
