@@ -28,6 +28,46 @@ pub struct VerifyArgs {
     json: JsonFlag,
 }
 
+/// A checkpoint source's mirror must reproduce every checkpoint the source stores: each one
+/// compared, the differences added to the report's findings.
+fn check_against_source(
+    source: &std::path::Path,
+    mirror: &std::path::Path,
+    only: Option<&str>,
+    report: &mut verify::Report,
+) -> Result<()> {
+    let foreign = crate::source::sqlite::open(source).map_err(|e| anyhow::anyhow!(e))?;
+    let mut engine = crate::engine::Engine::open(mirror, crate::store::OpenMode::ReadOnly)?;
+    let checked = crate::source::mirror::langgraph::check(&mut engine, &foreign.conn, source)?;
+    report.notes.push(format!(
+        "{} checkpoints of the source reproduced exactly{}{}",
+        group(checked.equal),
+        if checked.unreadable > 0 {
+            format!(
+                "; {} cannot be read (pickle or encrypted), so not compared",
+                group(checked.unreadable)
+            )
+        } else {
+            String::new()
+        },
+        if checked.newer > 0 {
+            format!(
+                "; {} arrived after the sync and are left for the next one",
+                group(checked.newer)
+            )
+        } else {
+            String::new()
+        }
+    ));
+    report.findings.extend(
+        checked
+            .findings
+            .into_iter()
+            .filter(|f| only.is_none_or(|s| s == f.stream)),
+    );
+    Ok(())
+}
+
 pub(super) fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     let show_progress = std::io::stderr().is_terminal();
     let progress = |done: usize, total: usize| {
@@ -51,12 +91,18 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let report = verify::verify_expecting(
-        &args.db.db,
-        args.stream.as_deref(),
-        expect.as_deref(),
-        &progress,
-    )?;
+    let mirrored = crate::source::mirror::resolve(&args.db.db)?;
+    if let Some(note) = mirrored.as_ref().and_then(|m| m.note.as_deref()) {
+        eprintln!("rewind: note: {}", super::safe_message(note));
+    }
+    let path = mirrored
+        .as_ref()
+        .map_or_else(|| args.db.db.clone(), |m| m.path.clone());
+    let mut report =
+        verify::verify_expecting(&path, args.stream.as_deref(), expect.as_deref(), &progress)?;
+    if mirrored.as_ref().is_some_and(|m| m.format == "langgraph") {
+        check_against_source(&args.db.db, &path, args.stream.as_deref(), &mut report)?;
+    }
     let code = if report.findings.is_empty() {
         ExitCode::SUCCESS
     } else {

@@ -111,9 +111,13 @@ pub struct TargetArgs {
     /// The last event at or before this RFC 3339 time.
     #[arg(long, value_name = "TIME", group = "target", value_parser = crate::time::parse)]
     pub at_time: Option<crate::model::Micros>,
-    /// The stream's last event at or before this global seq.
+    /// The stream's last event at or before this global seq (the database's own; a source
+    /// without a global order refuses it).
     #[arg(long, value_name = "SEQ", group = "target")]
     pub at_seq: Option<i64>,
+    /// The event a source names by this id: a LangGraph checkpoint id, a Temporal event id.
+    #[arg(long, value_name = "ID", group = "target")]
+    pub at_id: Option<String>,
 }
 
 /// `hour`, `day` or `month`, as a bucket (clap lists the three in `--help`).
@@ -130,7 +134,30 @@ fn bucket_parser() -> impl clap::builder::TypedValueParser<Value = crate::model:
 }
 
 impl TargetArgs {
-    fn target(&self) -> Result<Target> {
+    /// The target in `stream`: a source's own ids and order are looked up in its mirror.
+    fn target(&self, engine: &Engine, stream: &str) -> Result<Target> {
+        let store = engine.store();
+        let format = store.meta("source.format")?;
+        if let Some(id) = &self.at_id {
+            let Some(field) = store.meta(crate::source::mirror::ID_FIELD)? else {
+                anyhow::bail!(
+                    "--at-id names an event by its source's id, and this is a rewind database, not a source: use --at VERSION or --at-seq SEQ"
+                );
+            };
+            let info = store.require_stream(stream)?;
+            return match store.version_with_meta(&info, &field, id)? {
+                Some(version) => Ok(Target::Version(version)),
+                None => anyhow::bail!(
+                    "stream {stream:?} has no event whose {field} is {id:?} (this source is {})",
+                    format.as_deref().unwrap_or("unknown")
+                ),
+            };
+        }
+        if let (Some(_), Some(format)) = (self.at_seq, &format) {
+            anyhow::bail!(
+                "--at-seq needs a global order, and a {format} source has none: use --at-id ID (its own ids) or --at VERSION"
+            );
+        }
         Ok(match (self.at, self.at_time, self.at_seq) {
             (Some(v), _, _) => Target::Version(v),
             (_, Some(t), _) => Target::Time(t),

@@ -64,13 +64,34 @@ pub struct StreamsArgs {
 
 pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
     let engine = open(&args.db, OpenMode::ReadOnly)?;
-    let streams = engine.store().streams()?;
+    let store = engine.store();
+    let streams = store.streams()?;
+    let marks = streams
+        .iter()
+        .map(|s| crate::source::mirror::marks(store, &s.name))
+        .collect::<crate::error::Result<Vec<_>>>()?;
     let mut out = stdout();
     if args.json.json {
-        return json(&mut out, &streams);
+        let listed: Vec<Value> = streams
+            .iter()
+            .zip(&marks)
+            .map(|(s, m)| {
+                let mut shown = serde_json::to_value(s).unwrap_or_default();
+                if let (Value::Object(shown), Ok(Value::Object(m))) =
+                    (&mut shown, serde_json::to_value(m))
+                {
+                    shown.extend(m);
+                }
+                shown
+            })
+            .collect();
+        return json(&mut out, &listed);
     }
-    let mut table = Table::new(vec!["stream", "events", "reducer", "last event"], vec![1]);
-    for s in &streams {
+    let mut table = Table::new(
+        vec!["stream", "events", "reducer", "last event", "notes"],
+        vec![1],
+    );
+    for (s, m) in streams.iter().zip(&marks) {
         // A jq program may span lines; one line of it is enough in a table.
         let spec = s.reducer.split_whitespace().collect::<Vec<_>>().join(" ");
         let reducer = if s.reducer_override {
@@ -78,11 +99,23 @@ pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
         } else {
             format!("{spec} (default)")
         };
+        let mut notes = Vec::new();
+        if let Some(fork) = &m.fork {
+            notes.push(format!(
+                "forks from {} at v{}",
+                clean(&fork.parent, 60),
+                fork.version
+            ));
+        }
+        if m.unfinished {
+            notes.push("unfinished: the run stopped with work pending".into());
+        }
         table.row(vec![
             clean(&s.name, 60),
             group(s.head),
             clean(&reducer, 40),
             s.last_ts.map_or_else(|| "-".into(), time::format),
+            notes.join("; "),
         ]);
     }
     table.print(&mut out)
@@ -157,7 +190,7 @@ pub struct StateArgs {
 
 pub(super) fn state(args: &StateArgs) -> Result<()> {
     let mut engine = open(&args.db, OpenMode::ReadOnly)?;
-    let target = args.target.target()?;
+    let target = engine.read(|e| Ok(args.target.target(e, &args.stream)))??;
     let rec = engine.read(|e| e.state_at(&args.stream, target))?;
     let version = rec.provenance.version;
     let value = match &args.path {
@@ -296,7 +329,7 @@ pub struct BlameArgs {
 
 pub(super) fn blame(args: &BlameArgs) -> Result<()> {
     let mut engine = open(&args.db, OpenMode::ReadOnly)?;
-    let target = args.target.target()?;
+    let target = engine.read(|e| Ok(args.target.target(e, &args.stream)))??;
     let events = engine.read(|e| e.blame(&args.stream, &args.path, target))?;
     let mut out = stdout();
     if args.json.json {

@@ -313,12 +313,8 @@ pub(super) fn snapshot(args: &SnapshotArgs) -> Result<()> {
         return Ok(());
     };
     let mut engine = open(&args.db, OpenMode::Existing)?;
-    let meta = engine.take_snapshot(
-        stream,
-        args.target.target()?,
-        "manual",
-        args.label.as_deref(),
-    )?;
+    let target = args.target.target(&engine, stream)?;
+    let meta = engine.take_snapshot(stream, target, "manual", args.label.as_deref())?;
     if args.json.json {
         return json(&mut out, &meta);
     }

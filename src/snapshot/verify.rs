@@ -46,6 +46,9 @@ pub enum FindingKind {
     Hash,
     /// A stream's chain differs from the expected heads given to `verify --expect`.
     Expected,
+    /// A mirror that does not reproduce its source: the state after an event differs from
+    /// the checkpoint the source stores for it, or a checkpoint is missing.
+    Source,
 }
 
 /// A stream's head as its events' chain gives it: what to keep elsewhere and hand back to

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use rusqlite::Connection;
 use serde_json::Value;
 
-use super::msgpack::{decode_member, decode_typed};
+use super::msgpack::{decode_member_marking, decode_typed};
 use crate::model::Micros;
 
 /// One stored write: a task's output to a channel.
@@ -49,6 +49,10 @@ pub struct Checkpoint {
     pub metadata: Value,
     /// The state (channel values without LangGraph's own), or why it cannot be shown.
     pub state: Result<Value, String>,
+    /// The graph's input (`__start__`), where the checkpoint holds it (step -1).
+    pub input: Option<Value>,
+    /// The channels holding a DeltaChannel snapshot here (their value stored whole).
+    pub delta_channels: Vec<String>,
     /// The writes of the tasks that started from it, in LangGraph's order.
     pub writes: Vec<Write>,
 }
@@ -56,6 +60,10 @@ pub struct Checkpoint {
 /// One line of a thread's tree: its own checkpoints, after the one it forks from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Branch {
+    /// The thread it is in.
+    pub thread: String,
+    /// The namespace (empty for the graph itself, `node:task-id` for a subgraph).
+    pub ns: String,
     /// The stream's name: the thread (and namespace), and for a branch that is not the one
     /// with the newest checkpoint, `~` and the id of its first own checkpoint.
     pub stream: String,
@@ -70,11 +78,8 @@ pub struct Branch {
 
 /// Reads every thread and namespace of a `SqliteSaver` file, as branches.
 pub fn read(conn: &Connection) -> Result<Vec<Branch>, String> {
-    let has_task_path = super::sqlite::columns(conn, "writes")?
-        .iter()
-        .any(|c| c == "task_path");
     let mut writes: HashMap<(String, String, String), Vec<Write>> = HashMap::new();
-    let task_path = if has_task_path { "task_path" } else { "''" };
+    let task_path = task_path_column(conn)?;
     let mut statement = conn
         .prepare(&format!(
             "SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, {task_path}, idx, channel, type, value
@@ -83,93 +88,220 @@ pub fn read(conn: &Connection) -> Result<Vec<Branch>, String> {
         .map_err(|e| format!("reading writes: {e}"))?;
     let mut rows = statement.query([]).map_err(|e| e.to_string())?;
     while let Some(row) = rows.next().map_err(|e| e.to_string())? {
-        let text = |i: usize| {
-            row.get::<_, Option<String>>(i)
-                .map(Option::unwrap_or_default)
-        };
-        let key = (text(0), text(1), text(2));
-        let (Ok(thread), Ok(ns), Ok(id)) = key else {
-            return Err("a write's thread, namespace or checkpoint id is not text".into());
-        };
-        let kind = text(7).unwrap_or_default();
-        let blob: Vec<u8> = row
-            .get::<_, Option<Vec<u8>>>(8)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let path = text(4).unwrap_or_default();
-        writes.entry((thread, ns, id)).or_default().push(Write {
-            task_id: text(3).unwrap_or_default(),
-            node: node_of(&path),
-            idx: row.get(5).unwrap_or(0),
-            channel: text(6).unwrap_or_default(),
-            value: decode_typed(&kind, &blob).map_err(|e| e.to_string()),
-        });
+        let (key, write) = write_row(row)?;
+        writes.entry(key).or_default().push(write);
     }
     drop(rows);
     let mut trees: BTreeMap<(String, String), Vec<Checkpoint>> = BTreeMap::new();
     let mut statement = conn
-        .prepare(
-            "SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata
-             FROM checkpoints ORDER BY thread_id, checkpoint_ns, checkpoint_id",
-        )
+        .prepare(&format!(
+            "{CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY thread_id, checkpoint_ns, checkpoint_id"
+        ))
         .map_err(|e| format!("reading checkpoints: {e}"))?;
     let mut rows = statement.query([]).map_err(|e| e.to_string())?;
     while let Some(row) = rows.next().map_err(|e| e.to_string())? {
-        let text = |i: usize| row.get::<_, Option<String>>(i).ok().flatten();
-        let (Some(thread), Some(ns), Some(id)) =
-            (text(0), text(1).or(Some(String::new())), text(2))
-        else {
-            return Err("a checkpoint's thread or id is not text".into());
-        };
-        let at = |what: String| format!("thread {thread:?} checkpoint {id}: {what}");
-        let blob: Vec<u8> = row
-            .get::<_, Option<Vec<u8>>>(5)
-            .ok()
-            .flatten()
+        let (thread, ns, mut checkpoint) = checkpoint_row(row)?;
+        checkpoint.writes = writes
+            .remove(&(thread.clone(), ns.clone(), checkpoint.id.clone()))
             .unwrap_or_default();
-        let metadata = match row.get_ref(6).map_err(|e| e.to_string())? {
-            rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => {
-                serde_json::from_slice(b).unwrap_or(Value::Null)
-            }
-            _ => Value::Null,
-        };
-        let state = decode_member(&text(4).unwrap_or_default(), &blob, "channel_values")
-            .map_err(|e| at(e.to_string()))
-            .and_then(|values| match values {
-                Some(Value::Object(mut channels)) => {
-                    channels.retain(|name, _| !internal(name));
-                    Ok(Value::Object(channels))
-                }
-                _ => Err(at("the checkpoint has no channel_values".into())),
-            });
-        let own_writes = writes
-            .remove(&(thread.clone(), ns.clone(), id.clone()))
-            .unwrap_or_default();
-        trees
-            .entry((thread.clone(), ns))
-            .or_default()
-            .push(Checkpoint {
-                time: uuid_time(&id)
-                    .ok_or_else(|| at("its id is not a time-ordered UUID".into()))?,
-                parent: text(3).filter(|p| !p.is_empty()),
-                id,
-                metadata,
-                state,
-                writes: own_writes,
-            });
+        trees.entry((thread, ns)).or_default().push(checkpoint);
     }
     Ok(trees
         .into_iter()
-        .flat_map(|((thread, ns), checkpoints)| {
-            let name = if ns.is_empty() {
-                thread
-            } else {
-                format!("{thread}/{ns}")
-            };
-            branches(&name, checkpoints)
-        })
+        .flat_map(|((thread, ns), checkpoints)| branches(&thread, &ns, checkpoints))
         .collect())
+}
+
+/// The stream a thread and namespace are shown as: the thread, and a subgraph's namespace
+/// after a `/`.
+pub fn stream_name(thread: &str, ns: &str) -> String {
+    if ns.is_empty() {
+        thread.to_owned()
+    } else {
+        format!("{thread}/{ns}")
+    }
+}
+
+/// What the tables held when last read: enough to tell that nothing changed without reading
+/// them, and that rows were only added (never removed or replaced) when something did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stamp {
+    /// The newest `checkpoints` rowid (a replaced row gets a new one), its checkpoint id, and
+    /// the row count.
+    pub checkpoints: (i64, String, i64),
+    /// The newest `writes` rowid and the row count.
+    pub writes: (i64, i64),
+}
+
+/// The tables' stamp now.
+pub fn stamp(conn: &Connection) -> Result<Stamp, String> {
+    let checkpoints = conn
+        .query_row(
+            "SELECT coalesce(max(rowid), 0), count(*) FROM checkpoints",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )
+        .map_err(|e| format!("reading checkpoints: {e}"))?;
+    let newest: String = conn
+        .query_row(
+            "SELECT coalesce(checkpoint_id, '') FROM checkpoints WHERE rowid = ?1",
+            [checkpoints.0],
+            |r| r.get(0),
+        )
+        .unwrap_or_default();
+    let writes = conn
+        .query_row(
+            "SELECT coalesce(max(rowid), 0), count(*) FROM writes",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )
+        .map_err(|e| format!("reading writes: {e}"))?;
+    Ok(Stamp {
+        checkpoints: (checkpoints.0, newest, checkpoints.1),
+        writes,
+    })
+}
+
+/// A checkpoint with the thread and namespace it belongs to.
+pub type Placed = (String, String, Checkpoint);
+
+/// The checkpoints stored after a rowid (new or replaced since a stamp), in id order, without
+/// their writes.
+pub fn checkpoints_after(conn: &Connection, rowid: i64) -> Result<Vec<Placed>, String> {
+    let mut statement = conn
+        .prepare(&format!(
+            "{CHECKPOINT_COLUMNS} FROM checkpoints WHERE rowid > ?1 ORDER BY checkpoint_id"
+        ))
+        .map_err(|e| format!("reading checkpoints: {e}"))?;
+    let mut rows = statement.query([rowid]).map_err(|e| e.to_string())?;
+    let mut found = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+        found.push(checkpoint_row(row)?);
+    }
+    Ok(found)
+}
+
+/// The checkpoints (thread, namespace, id) that writes stored after a rowid went under.
+pub fn written_after(
+    conn: &Connection,
+    rowid: i64,
+) -> Result<std::collections::BTreeSet<(String, String, String)>, String> {
+    let mut statement = conn
+        .prepare(
+            "SELECT DISTINCT thread_id, coalesce(checkpoint_ns, ''), checkpoint_id FROM writes WHERE rowid > ?1",
+        )
+        .map_err(|e| format!("reading writes: {e}"))?;
+    let found: rusqlite::Result<_> = statement
+        .query_map([rowid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .and_then(Iterator::collect);
+    found.map_err(|e| format!("reading writes: {e}"))
+}
+
+/// The writes of the tasks that started from one checkpoint.
+pub fn writes_of(
+    conn: &Connection,
+    thread: &str,
+    ns: &str,
+    checkpoint: &str,
+) -> Result<Vec<Write>, String> {
+    let task_path = task_path_column(conn)?;
+    let mut statement = conn
+        .prepare_cached(&format!(
+            "SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, {task_path}, idx, channel, type, value
+             FROM writes WHERE thread_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3
+             ORDER BY {task_path}, task_id, idx"
+        ))
+        .map_err(|e| format!("reading writes: {e}"))?;
+    let mut rows = statement
+        .query([thread, ns, checkpoint])
+        .map_err(|e| e.to_string())?;
+    let mut found = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+        found.push(write_row(row)?.1);
+    }
+    Ok(found)
+}
+
+/// `task_path`, or an empty text in files older than it.
+fn task_path_column(conn: &Connection) -> Result<&'static str, String> {
+    let has = super::sqlite::columns(conn, "writes")?
+        .iter()
+        .any(|c| c == "task_path");
+    Ok(if has { "task_path" } else { "''" })
+}
+
+const CHECKPOINT_COLUMNS: &str = "SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata";
+
+/// One `writes` row (selected as in [`read`]) and the checkpoint it is under.
+fn write_row(row: &rusqlite::Row<'_>) -> Result<((String, String, String), Write), String> {
+    let text = |i: usize| {
+        row.get::<_, Option<String>>(i)
+            .map(Option::unwrap_or_default)
+    };
+    let key = (text(0), text(1), text(2));
+    let (Ok(thread), Ok(ns), Ok(id)) = key else {
+        return Err("a write's thread, namespace or checkpoint id is not text".into());
+    };
+    let kind = text(7).unwrap_or_default();
+    let blob: Vec<u8> = row
+        .get::<_, Option<Vec<u8>>>(8)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let path = text(4).unwrap_or_default();
+    let write = Write {
+        task_id: text(3).unwrap_or_default(),
+        node: node_of(&path),
+        idx: row.get(5).unwrap_or(0),
+        channel: text(6).unwrap_or_default(),
+        value: decode_typed(&kind, &blob).map_err(|e| e.to_string()),
+    };
+    Ok(((thread, ns, id), write))
+}
+
+/// One `checkpoints` row (selected by [`CHECKPOINT_COLUMNS`]), without its writes.
+fn checkpoint_row(row: &rusqlite::Row<'_>) -> Result<Placed, String> {
+    let text = |i: usize| row.get::<_, Option<String>>(i).ok().flatten();
+    let (Some(thread), Some(ns), Some(id)) = (text(0), text(1).or(Some(String::new())), text(2))
+    else {
+        return Err("a checkpoint's thread or id is not text".into());
+    };
+    let at = |what: String| format!("thread {thread:?} checkpoint {id}: {what}");
+    let blob: Vec<u8> = row
+        .get::<_, Option<Vec<u8>>>(5)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let metadata = match row.get_ref(6).map_err(|e| e.to_string())? {
+        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => {
+            serde_json::from_slice(b).unwrap_or(Value::Null)
+        }
+        _ => Value::Null,
+    };
+    let mut input = None;
+    let mut delta_channels = Vec::new();
+    let state = decode_member_marking(&text(4).unwrap_or_default(), &blob, "channel_values")
+        .map_err(|e| at(e.to_string()))
+        .and_then(|values| match values {
+            Some((Value::Object(mut channels), marked)) => {
+                delta_channels = marked;
+                input = channels.remove("__start__");
+                channels.retain(|name, _| !internal(name));
+                Ok(Value::Object(channels))
+            }
+            _ => Err(at("the checkpoint has no channel_values".into())),
+        });
+    let checkpoint = Checkpoint {
+        time: uuid_time(&id).ok_or_else(|| at("its id is not a time-ordered UUID".into()))?,
+        parent: text(3).filter(|p| !p.is_empty()),
+        id,
+        metadata,
+        state,
+        input,
+        delta_channels,
+        writes: Vec::new(),
+    };
+    Ok((thread, ns, checkpoint))
 }
 
 /// Whether a channel is LangGraph's own: the graph's input and internals (`__…`), branch
@@ -209,7 +341,8 @@ type Place = (usize, u64);
 /// Cuts a thread's tree (checkpoints in id order) into branches: the path from the root to
 /// the newest checkpoint keeps the thread's name, and every other leaf's path, up to where it
 /// meets a branch already cut, is a branch of its own.
-fn branches(name: &str, checkpoints: Vec<Checkpoint>) -> Vec<Branch> {
+fn branches(thread: &str, ns: &str, checkpoints: Vec<Checkpoint>) -> Vec<Branch> {
+    let name = &stream_name(thread, ns);
     let index: HashMap<&str, usize> = checkpoints
         .iter()
         .enumerate()
@@ -286,6 +419,8 @@ fn branches(name: &str, checkpoints: Vec<Checkpoint>) -> Vec<Branch> {
             let own: Vec<Checkpoint> = path.iter().filter_map(|&i| slots[i].take()).collect();
             let unfinished = own.last().is_some_and(|c| !c.writes.is_empty());
             Branch {
+                thread: thread.to_owned(),
+                ns: ns.to_owned(),
                 stream: names[b].clone(),
                 fork: fork.map(|(parent, version)| (names[parent].clone(), version)),
                 checkpoints: own,

@@ -80,8 +80,20 @@ pub fn decode_msgpack(bytes: &[u8]) -> Result<Value, DecodeError> {
 /// Renders one member of a stored map (a checkpoint's `channel_values`) without rendering
 /// the rest; `None` where the value is not a map or has no such member.
 pub fn decode_member(kind: &str, bytes: &[u8], member: &str) -> Result<Option<Value>, DecodeError> {
+    Ok(decode_member_marking(kind, bytes, member)?.map(|(value, _)| value))
+}
+
+/// [`decode_member`], and the keys of the member (a map of channels) whose values are
+/// DeltaChannel snapshots: a DeltaChannel's value is stored only at its snapshots, so where
+/// such a channel is missing, its value is the last snapshot and the writes since.
+pub fn decode_member_marking(
+    kind: &str,
+    bytes: &[u8],
+    member: &str,
+) -> Result<Option<(Value, Vec<String>)>, DecodeError> {
     if kind != "msgpack" {
-        return decode_typed(kind, bytes).map(|mut v| v.get_mut(member).map(Value::take));
+        return decode_typed(kind, bytes)
+            .map(|mut v| v.get_mut(member).map(|m| (m.take(), Vec::new())));
     }
     let value = read_one(bytes, MAX_DEPTH)?;
     let ValueRef::Map(pairs) = &value else {
@@ -95,7 +107,18 @@ pub fn decode_member(kind: &str, bytes: &[u8], member: &str) -> Result<Option<Va
             break;
         }
     }
-    found.map(|value| render(value, MAX_DEPTH - 1)).transpose()
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let mut marked = Vec::new();
+    if let ValueRef::Map(channels) = found {
+        for (key, value) in channels {
+            if matches!(value, ValueRef::Ext(DELTA_SNAPSHOT, _)) {
+                marked.push(key_text(key, MAX_DEPTH - 2)?);
+            }
+        }
+    }
+    Ok(Some((render(found, MAX_DEPTH - 1)?, marked)))
 }
 
 /// Decodes the one value `bytes` hold (not yet rendered), within `depth` levels.

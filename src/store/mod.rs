@@ -627,6 +627,15 @@ impl Store {
         Ok(())
     }
 
+    /// The meta entries whose keys start with `prefix`, in key order.
+    pub fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT key, value FROM meta WHERE key >= ?1 AND substr(key, 1, length(?1)) = ?1 ORDER BY key")?;
+        let rows = statement.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Removes a database-wide setting, if it is there.
     pub fn delete_meta(&self, key: &str) -> Result<()> {
         self.conn
@@ -909,6 +918,27 @@ impl Store {
             meta: json(5)?,
             idempotency_key: row.get(6)?,
         })
+    }
+
+    /// The version of a stream's event whose meta holds `value` under `field` (a source's
+    /// own id, kept by its mirror).
+    pub fn version_with_meta(
+        &self,
+        stream: &StreamInfo,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<u64>> {
+        let path = format!("$.{}", serde_json::Value::String(field.to_owned()));
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT version FROM events WHERE stream_id = ?1 AND CAST(json_extract(meta, ?2) AS TEXT) = ?3 ORDER BY version LIMIT 1",
+            )?
+            .query_row(rusqlite::params![stream.id, path, value], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()?
+            .map(|v| v.unsigned_abs()))
     }
 
     /// The event with an idempotency key, with its stream's name.

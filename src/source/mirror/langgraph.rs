@@ -1,0 +1,591 @@
+//! A LangGraph `SqliteSaver` file mirrored: one stream per branch of each thread and
+//! namespace (the `delta` reducer: each checkpoint stored as its difference from the one
+//! before), one event per checkpoint, in the order of its branch.
+//!
+//! An event carries, in its meta, the checkpoint's id and metadata and the writes that made it
+//! (those of the tasks that started from the checkpoint before); its type is the nodes those
+//! tasks ran. A checkpoint whose state cannot be read (pickle, encrypted, damaged) is an
+//! `{"$unreadable": why}` state, never the state before it passed off as its own. The writes
+//! under a branch's newest checkpoint are what a crashed or interrupted run did not finish:
+//! kept beside the stream ([`PENDING`]), which makes it unfinished.
+//!
+//! Sync is incremental: a stamp of the source's tables tells that nothing changed without
+//! reading them, and when rows were only added, each new checkpoint is appended to the
+//! branch whose newest checkpoint ([`HEAD`], the stream's watermark) is its parent. Anything
+//! else (rows removed or replaced, a new fork, writes under a checkpoint that already has a
+//! child) has the mirror made again.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
+
+use rusqlite::Connection;
+use serde_json::{Map, Value, json};
+
+use crate::engine::{Engine, Writer};
+use crate::error::{Error, Result};
+use crate::model::{NewEvent, Target};
+use crate::reduce::delta;
+use crate::snapshot::verify::{Finding, FindingKind};
+use crate::source::langgraph::{self as format, Checkpoint, Stamp, Write};
+
+use super::{ID_FIELD, LINEAGE, Synced};
+
+/// The source's stamp when the mirror was last brought up to date.
+const STAMP: &str = "langgraph.stamp";
+/// Per stream: `[thread, namespace, checkpoint id]` of its newest checkpoint.
+pub const HEAD: &str = "langgraph.head.";
+/// Per stream: the writes under its newest checkpoint, where there are any (unfinished).
+pub const PENDING: &str = "langgraph.pending.";
+/// Per stream: its thread's DeltaChannels, where it has any.
+const DELTAS: &str = "langgraph.delta.";
+
+/// A checkpoint's place in the source.
+type Key = (String, String, String);
+
+/// Brings the mirror up to date with the file, reading it in one read transaction.
+pub(super) fn sync(engine: &mut Engine, conn: &Connection, source: &Path) -> Result<Synced> {
+    let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
+    // One snapshot of the source for the stamp and every row read after it.
+    conn.execute_batch("BEGIN")
+        .map_err(|e| at_source(e.to_string()))?;
+    let outcome = sync_in(engine, conn, source);
+    let _ = conn.execute_batch("COMMIT");
+    outcome
+}
+
+fn sync_in(engine: &mut Engine, conn: &Connection, source: &Path) -> Result<Synced> {
+    let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
+    let stamp = format::stamp(conn).map_err(at_source)?;
+    engine.write(|engine| {
+        let store = engine.store();
+        let held = store.meta(STAMP)?;
+        let old = held
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<Stamp>(text).ok());
+        if old.as_ref() == Some(&stamp) {
+            return Ok(Synced::UpToDate);
+        }
+        let outcome = match old {
+            Some(old) => append(engine, conn, source, &old, &stamp)?,
+            None if store.streams()?.is_empty() => {
+                store.set_meta("source.format", "langgraph")?;
+                store.set_meta("source.path", &source.display().to_string())?;
+                store.set_meta(ID_FIELD, "checkpoint_id")?;
+                build(engine, conn, source)?;
+                Synced::UpToDate
+            }
+            // Streams but no stamp: a mirror some other build of rewind made.
+            None => Synced::Rebuild(None),
+        };
+        if let Synced::UpToDate = outcome {
+            let text = serde_json::to_string(&stamp).map_err(|e| Error::Input(e.to_string()))?;
+            engine.store().set_meta(STAMP, &text)?;
+        }
+        Ok(outcome)
+    })
+}
+
+/// Mirrors the whole file into an empty mirror.
+fn build(engine: &mut Engine, conn: &Connection, source: &Path) -> Result<()> {
+    let branches =
+        format::read(conn).map_err(|e| Error::Input(format!("{}: {e}", source.display())))?;
+    let deltas = delta_channels_by_thread(branches.iter().flat_map(|b| {
+        b.checkpoints
+            .iter()
+            .map(|c| (b.thread.as_str(), b.ns.as_str(), c))
+    }));
+    let none = BTreeSet::new();
+    for branch in branches {
+        let known = deltas
+            .get(&(branch.thread.clone(), branch.ns.clone()))
+            .unwrap_or(&none);
+        let store = engine.store();
+        let stream = store.create_stream(&branch.stream, Some("delta"))?;
+        if !known.is_empty() {
+            let names = serde_json::to_string(known).map_err(|e| Error::Input(e.to_string()))?;
+            store.set_meta(&format!("{DELTAS}{}", stream.name), &names)?;
+        }
+        let mut writer = Writer::new(false);
+        let (mut state, mut consumed) = match &branch.fork {
+            None => (json!({}), Vec::new()),
+            Some((parent, version)) => {
+                // The shared prefix, as the parent has it.
+                // Copied for now; SOURCES.md asks for the lineage to be read through instead.
+                let parent_info = store.require_stream(parent)?;
+                let prefix = store.events(&parent_info, 1, *version, usize::MAX)?;
+                let fork_id = prefix
+                    .last()
+                    .and_then(|e| e.meta.as_ref())
+                    .and_then(|m| m.get("checkpoint_id"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                for event in prefix {
+                    writer.push(
+                        engine,
+                        NewEvent {
+                            stream: stream.name.clone(),
+                            kind: event.kind,
+                            data: event.data,
+                            meta: event.meta,
+                            time: Some(event.ts),
+                            idempotency_key: None,
+                        },
+                        None,
+                    )?;
+                }
+                let lineage = json!({ "parent": parent, "version": version }).to_string();
+                engine
+                    .store()
+                    .set_meta(&format!("{LINEAGE}{}", stream.name), &lineage)?;
+                let state = (*engine
+                    .state_of(&parent_info, Target::Version(*version))?
+                    .state)
+                    .clone();
+                let writes = format::writes_of(conn, &branch.thread, &branch.ns, &fork_id)
+                    .map_err(|e| Error::Input(format!("{}: {e}", source.display())))?;
+                (state, writes)
+            }
+        };
+        for checkpoint in &branch.checkpoints {
+            let (event, after) = event(&stream.name, checkpoint, &state, &consumed, known);
+            writer.push(engine, event, None)?;
+            state = after;
+            consumed = checkpoint.writes.clone();
+        }
+        writer.finish(engine)?;
+        if let Some(head) = branch.checkpoints.last() {
+            let key = (branch.thread.clone(), branch.ns.clone(), head.id.clone());
+            mark_head(engine, &stream.name, &key, &head.writes)?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends what was added to the file since `old`, or says the mirror must be made again.
+fn append(
+    engine: &mut Engine,
+    conn: &Connection,
+    source: &Path,
+    old: &Stamp,
+    now: &Stamp,
+) -> Result<Synced> {
+    let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
+    let fresh = format::checkpoints_after(conn, old.checkpoints.0).map_err(at_source)?;
+    let expected = old.checkpoints.2 + fresh.len() as i64;
+    if now.checkpoints.2 < old.checkpoints.2 {
+        return Ok(Synced::Rebuild(Some(format!(
+            "{}: {} checkpoints were removed from the source since it was last read; its mirror was made again without them",
+            source.display(),
+            old.checkpoints.2 - now.checkpoints.2
+        ))));
+    }
+    if now.checkpoints.2 != expected || now.writes.1 < old.writes.1 {
+        return Ok(Synced::Rebuild(Some(format!(
+            "{}: checkpoints or writes already mirrored were replaced or removed in the source; its mirror was made again",
+            source.display()
+        ))));
+    }
+    let written = format::written_after(conn, old.writes.0).map_err(at_source)?;
+    let mut heads: HashMap<Key, String> = HashMap::new();
+    for (name, value) in engine.store().meta_with_prefix(HEAD)? {
+        if let Ok((thread, ns, id)) = serde_json::from_str::<Key>(&value) {
+            heads.insert((thread, ns, id), name[HEAD.len()..].to_owned());
+        }
+    }
+    let mut writer = Writer::new(false);
+    let mut states: HashMap<String, Value> = HashMap::new();
+    let mut consumed: HashSet<Key> = HashSet::new();
+    let mut moved: HashMap<String, Key> = HashMap::new();
+    for (thread, ns, checkpoint) in &fresh {
+        let stream = match &checkpoint.parent {
+            Some(parent) => {
+                let key = (thread.clone(), ns.clone(), parent.clone());
+                match heads.remove(&key) {
+                    Some(stream) => {
+                        consumed.insert(key);
+                        stream
+                    }
+                    // A child of a checkpoint that already has one: a new fork.
+                    None => return Ok(Synced::Rebuild(None)),
+                }
+            }
+            None => {
+                let name = format::stream_name(thread, ns);
+                let store = engine.store();
+                if store.stream(&name)?.is_some() {
+                    return Ok(Synced::Rebuild(None));
+                }
+                store.create_stream(&name, Some("delta"))?;
+                name
+            }
+        };
+        let before = match states.remove(&stream) {
+            Some(state) => state,
+            None => (*engine.state_at(&stream, Target::Head)?.state).clone(),
+        };
+        let writes = match &checkpoint.parent {
+            Some(parent) => format::writes_of(conn, thread, ns, parent).map_err(at_source)?,
+            None => Vec::new(),
+        };
+        let key = format!("{DELTAS}{stream}");
+        let known: BTreeSet<String> = engine
+            .store()
+            .meta(&key)?
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        if checkpoint.delta_channels.iter().any(|c| !known.contains(c)) {
+            // A DeltaChannel not known before: the checkpoints before it show it too.
+            return Ok(Synced::Rebuild(None));
+        }
+        let (event, after) = event(&stream, checkpoint, &before, &writes, &known);
+        writer.push(engine, event, None)?;
+        states.insert(stream.clone(), after);
+        let key = (thread.clone(), ns.clone(), checkpoint.id.clone());
+        heads.insert(key.clone(), stream.clone());
+        moved.insert(stream, key);
+    }
+    writer.finish(engine)?;
+    // New writes go under a branch's newest checkpoint (pending) or were consumed above;
+    // anywhere else they change what the mirror already shows.
+    for key in &written {
+        if consumed.contains(key) {
+            continue;
+        }
+        match heads.get(key) {
+            Some(stream) => {
+                moved.entry(stream.clone()).or_insert_with(|| key.clone());
+            }
+            None => {
+                return Ok(Synced::Rebuild(Some(format!(
+                    "{}: writes were added under checkpoint {} of thread {:?}, which a later checkpoint already follows; its mirror was made again",
+                    source.display(),
+                    key.2,
+                    key.0
+                ))));
+            }
+        }
+    }
+    for (stream, key) in moved {
+        let pending = format::writes_of(conn, &key.0, &key.1, &key.2).map_err(at_source)?;
+        mark_head(engine, &stream, &key, &pending)?;
+    }
+    Ok(Synced::UpToDate)
+}
+
+/// Records a stream's newest checkpoint and the writes pending under it.
+fn mark_head(engine: &Engine, stream: &str, key: &Key, pending: &[Write]) -> Result<()> {
+    let store = engine.store();
+    let text = serde_json::to_string(key).map_err(|e| Error::Input(e.to_string()))?;
+    store.set_meta(&format!("{HEAD}{stream}"), &text)?;
+    let pending_key = format!("{PENDING}{stream}");
+    let shown = writes_json(pending);
+    if shown.is_empty() {
+        store.delete_meta(&pending_key)
+    } else {
+        store.set_meta(&pending_key, &Value::Array(shown).to_string())
+    }
+}
+
+/// The event for a checkpoint, and the state after it. `before` is the state of the
+/// checkpoint before it in its branch, `consumed` the writes under that one.
+fn event(
+    stream: &str,
+    checkpoint: &Checkpoint,
+    before: &Value,
+    consumed: &[Write],
+    delta_channels: &BTreeSet<String>,
+) -> (NewEvent, Value) {
+    let mut meta = Map::new();
+    meta.insert("checkpoint_id".into(), checkpoint.id.clone().into());
+    if !checkpoint.metadata.is_null() {
+        meta.insert("metadata".into(), checkpoint.metadata.clone());
+    }
+    let writes = writes_json(consumed);
+    if !writes.is_empty() {
+        meta.insert("writes".into(), Value::Array(writes));
+    }
+    if let Some(input) = &checkpoint.input {
+        meta.insert("input".into(), input.clone());
+    }
+    let after = match &checkpoint.state {
+        Ok(state) => shown_state(state, before, delta_channels, consumed),
+        Err(why) => {
+            meta.insert("unreadable".into(), why.clone().into());
+            json!({ "$unreadable": why })
+        }
+    };
+    let event = NewEvent {
+        stream: stream.to_owned(),
+        kind: kind(checkpoint, consumed),
+        data: delta::between(before, &after),
+        meta: Some(Value::Object(meta)),
+        time: Some(checkpoint.time),
+        idempotency_key: None,
+    };
+    (event, after)
+}
+
+/// An event's type: the nodes whose writes made the checkpoint, or where the file does not
+/// say, the checkpoint's `source` (`input`, `loop`, `update`, `fork`).
+fn kind(checkpoint: &Checkpoint, consumed: &[Write]) -> String {
+    let mut nodes: Vec<&str> = Vec::new();
+    for write in consumed {
+        if !write.node.is_empty() && !nodes.contains(&write.node.as_str()) {
+            nodes.push(&write.node);
+        }
+    }
+    // Files older than `task_path` name the nodes in the metadata's `writes`.
+    if nodes.is_empty() {
+        if let Some(Value::Object(by_node)) = checkpoint.metadata.get("writes") {
+            nodes.extend(by_node.keys().map(String::as_str));
+        }
+    }
+    let text = if nodes.is_empty() {
+        checkpoint
+            .metadata
+            .get("source")
+            .and_then(Value::as_str)
+            .unwrap_or("checkpoint")
+            .to_owned()
+    } else {
+        nodes.join("+")
+    };
+    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+    if clean.is_empty() {
+        "checkpoint".into()
+    } else {
+        clean
+    }
+}
+
+/// The member a DeltaChannel's value is shown under where the checkpoint does not store it.
+pub const DELTA_CHANNEL: &str = "$delta_channel";
+
+/// The state a checkpoint is shown as: its stored channels, and for each DeltaChannel
+/// (`delta_channels`) it does not store, `{"$delta_channel": {"snapshot": …, "writes_since":
+/// […]}}`: the channel's last stored value and what was written to it since (LangGraph folds
+/// them with the channel's reducer, which lives in the user's code). `before` is the state
+/// shown for the checkpoint before, `consumed` the writes that made this one.
+fn shown_state(
+    stored: &Value,
+    before: &Value,
+    delta_channels: &BTreeSet<String>,
+    consumed: &[Write],
+) -> Value {
+    let mut state = stored.clone();
+    let Value::Object(channels) = &mut state else {
+        return state;
+    };
+    for name in delta_channels {
+        if channels.contains_key(name) {
+            continue;
+        }
+        let (snapshot, mut since) = match before.get(name) {
+            Some(Value::Object(wrapped)) if wrapped.contains_key(DELTA_CHANNEL) => {
+                let inner = &wrapped[DELTA_CHANNEL];
+                (
+                    inner.get("snapshot").cloned().unwrap_or(Value::Null),
+                    inner
+                        .get("writes_since")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+            }
+            Some(value) => (value.clone(), Vec::new()),
+            None => (Value::Null, Vec::new()),
+        };
+        since.extend(consumed.iter().filter(|w| w.channel == *name).map(|w| {
+            w.value
+                .clone()
+                .unwrap_or_else(|why| json!({ "$unreadable": why }))
+        }));
+        channels.insert(
+            name.clone(),
+            json!({ DELTA_CHANNEL: { "snapshot": snapshot, "writes_since": since } }),
+        );
+    }
+    state
+}
+
+/// The DeltaChannels of each thread and namespace: the channels any of its checkpoints holds
+/// a DeltaChannel snapshot of.
+fn delta_channels_by_thread<'a>(
+    checkpoints: impl Iterator<Item = (&'a str, &'a str, &'a Checkpoint)>,
+) -> HashMap<(String, String), BTreeSet<String>> {
+    let mut found: HashMap<(String, String), BTreeSet<String>> = HashMap::new();
+    for (thread, ns, checkpoint) in checkpoints {
+        if !checkpoint.delta_channels.is_empty() {
+            found
+                .entry((thread.to_owned(), ns.to_owned()))
+                .or_default()
+                .extend(checkpoint.delta_channels.iter().cloned());
+        }
+    }
+    found
+}
+
+/// Writes as shown: node, task, channel and value (or why it cannot be shown), and the index
+/// where it is not a plain one (interrupts, resumes, errors). Branch triggers and barriers are
+/// LangGraph's bookkeeping and left out.
+fn writes_json(writes: &[Write]) -> Vec<Value> {
+    writes
+        .iter()
+        .filter(|w| !w.channel.starts_with("branch:") && !w.channel.starts_with("join:"))
+        .map(|w| {
+            let mut shown = Map::new();
+            if !w.node.is_empty() {
+                shown.insert("node".into(), w.node.clone().into());
+            }
+            shown.insert("task".into(), w.task_id.clone().into());
+            shown.insert("channel".into(), w.channel.clone().into());
+            match &w.value {
+                Ok(value) => shown.insert("value".into(), value.clone()),
+                Err(why) => shown.insert("unreadable".into(), why.clone().into()),
+            };
+            if w.idx < 0 {
+                shown.insert("idx".into(), w.idx.into());
+            }
+            Value::Object(shown)
+        })
+        .collect()
+}
+
+/// What checking a mirror against its file found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// Checkpoints whose state the mirror reproduced exactly.
+    pub equal: u64,
+    /// Checkpoints the file cannot show (pickle, encrypted, damaged), so nothing to compare.
+    pub unreadable: u64,
+    /// Checkpoints in the file the mirror does not hold yet (written since it was synced).
+    pub newer: u64,
+    /// Where the mirror and the file disagree.
+    pub findings: Vec<Finding>,
+}
+
+/// Replays every mirrored stream and compares the state after each event with the
+/// checkpoint the file stores for it: the mirror must reproduce every one exactly.
+pub fn check(engine: &mut Engine, conn: &Connection, source: &Path) -> Result<Checked> {
+    conn.execute_batch("BEGIN")
+        .map_err(|e| Error::Input(format!("{}: {e}", source.display())))?;
+    let branches = format::read(conn);
+    let _ = conn.execute_batch("COMMIT");
+    let branches = branches.map_err(|e| Error::Input(format!("{}: {e}", source.display())))?;
+    let mut checked = Checked::default();
+    let finding = |stream: &str, version: Option<u64>, detail: String| Finding {
+        stream: stream.to_owned(),
+        version,
+        kind: FindingKind::Source,
+        detail,
+        diff: Vec::new(),
+    };
+    let deltas = delta_channels_by_thread(branches.iter().flat_map(|b| {
+        b.checkpoints
+            .iter()
+            .map(|c| (b.thread.as_str(), b.ns.as_str(), c))
+    }));
+    let writes: HashMap<(&str, &str, &str), &[Write]> = branches
+        .iter()
+        .flat_map(|b| {
+            b.checkpoints.iter().map(|c| {
+                (
+                    (b.thread.as_str(), b.ns.as_str(), c.id.as_str()),
+                    c.writes.as_slice(),
+                )
+            })
+        })
+        .collect();
+    let none = BTreeSet::new();
+    engine.read(|engine| {
+        for branch in &branches {
+            let known = deltas
+                .get(&(branch.thread.clone(), branch.ns.clone()))
+                .unwrap_or(&none);
+            let Some(info) = engine.store().stream(&branch.stream)? else {
+                checked.newer += branch.checkpoints.len() as u64;
+                continue;
+            };
+            let reducer = engine.reducer(&info.reducer)?;
+            let first = branch.fork.as_ref().map_or(1, |(_, v)| v + 1);
+            let mut state = json!({});
+            for event in engine.store().events(&info, 1, info.head, usize::MAX)? {
+                let version = event.version;
+                let before = state.clone();
+                reducer
+                    .apply(
+                        &mut state,
+                        crate::reduce::EventRef {
+                            stream: &info.name,
+                            kind: &event.kind,
+                            version,
+                            ts: event.ts,
+                            data: std::borrow::Cow::Borrowed(&event.data),
+                            meta: event.meta.as_ref(),
+                        },
+                    )
+                    .map_err(|e| Error::Input(format!("{} v{version}: {e}", info.name)))?;
+                let Some(checkpoint) = version
+                    .checked_sub(first)
+                    .and_then(|i| branch.checkpoints.get(usize::try_from(i).ok()?))
+                else {
+                    if version >= first {
+                        checked.findings.push(finding(
+                            &info.name,
+                            Some(version),
+                            "the mirror holds an event past the branch's newest checkpoint in the file".into(),
+                        ));
+                    }
+                    continue;
+                };
+                let held_id = event
+                    .meta
+                    .as_ref()
+                    .and_then(|m| m.get("checkpoint_id"))
+                    .and_then(Value::as_str);
+                if held_id != Some(checkpoint.id.as_str()) {
+                    checked.findings.push(finding(
+                        &info.name,
+                        Some(version),
+                        format!(
+                            "the event is checkpoint {}, where the file has checkpoint {}",
+                            held_id.unwrap_or("(none)"),
+                            checkpoint.id
+                        ),
+                    ));
+                    continue;
+                }
+                let consumed = checkpoint
+                    .parent
+                    .as_deref()
+                    .and_then(|p| writes.get(&(branch.thread.as_str(), branch.ns.as_str(), p)))
+                    .copied()
+                    .unwrap_or_default();
+                let want = checkpoint
+                    .state
+                    .as_ref()
+                    .map(|stored| shown_state(stored, &before, known, consumed));
+                match &want {
+                    Ok(want) if *want == state => checked.equal += 1,
+                    Ok(want) => checked.findings.push(Finding {
+                        diff: crate::diff::changes(&state, want),
+                        ..finding(
+                            &info.name,
+                            Some(version),
+                            format!(
+                                "the state after checkpoint {} differs from the one the file stores",
+                                checkpoint.id
+                            ),
+                        )
+                    }),
+                    Err(_) => checked.unreadable += 1,
+                }
+            }
+            let held = info.head.saturating_sub(first - 1);
+            checked.newer += (branch.checkpoints.len() as u64).saturating_sub(held);
+        }
+        Ok(())
+    })?;
+    Ok(checked)
+}

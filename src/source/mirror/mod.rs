@@ -1,0 +1,241 @@
+//! Mirrors: what rewind derives from a source lives in a rewind database of its own, in the
+//! user's data directory (or `$REWIND_DATA_DIR`), one per source, named by the source's
+//! canonical path; the source is never written. Every open brings the mirror up to date from
+//! where it stopped, inside one write transaction of the mirror (so two processes never sync
+//! one source at once); each mirrored event keeps the source's own id as its idempotency key.
+//! Content that changed under an id already mirrored means the source was rewritten: the
+//! mirror is made again, and the caller is told so.
+//!
+//! Formats mirrored so far: LangGraph `SqliteSaver` files, Temporal history exports.
+
+use std::path::{Path, PathBuf};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::store::{OpenMode, Store};
+
+use super::sqlite::{self, Kind};
+
+pub mod langgraph;
+mod temporal;
+
+/// A source opened through its mirror.
+#[derive(Debug)]
+pub struct Mirrored {
+    /// The mirror database to read.
+    pub path: PathBuf,
+    /// The format read ("temporal").
+    pub format: &'static str,
+    /// What the user should know (a mirror made again).
+    pub note: Option<String>,
+}
+
+/// The folder mirrors live in.
+pub fn folder() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("REWIND_DATA_DIR") {
+        return Ok(PathBuf::from(dir).join("mirrors"));
+    }
+    directories::ProjectDirs::from("", "", "rewind")
+        .map(|dirs| dirs.data_dir().join("mirrors"))
+        .ok_or_else(|| {
+            Error::Input("no home directory to keep mirrors in; set REWIND_DATA_DIR".into())
+        })
+}
+
+/// Where a source's mirror lives: its file name and a hash of its canonical path.
+pub fn mirror_path(source: &Path) -> Result<PathBuf> {
+    let canonical = source.canonicalize().map_err(|cause| Error::Io {
+        path: source.to_path_buf(),
+        cause,
+    })?;
+    let hash = blake3::hash(canonical.as_os_str().as_encoded_bytes()).to_hex();
+    let name: String = source
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(folder()?.join(format!("{name}-{}.rewind", &hash[..16])))
+}
+
+/// Opens a path as a source if it is one rewind mirrors (a LangGraph checkpoint file, a
+/// Temporal history export), bringing its mirror up to date; `None` for anything else
+/// (rewind's own files among them), which the caller opens as it would have.
+pub fn resolve(path: &Path) -> Result<Option<Mirrored>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    // A file that cannot be read here is left to the ordinary open, whose message says why.
+    let mut head = [0u8; 64];
+    let read = {
+        use std::io::Read;
+        match std::fs::File::open(path).and_then(|mut file| file.read(&mut head)) {
+            Ok(read) => read,
+            Err(_) => return Ok(None),
+        }
+    };
+    let head = &head[..read];
+    if head.starts_with(b"SQLite format 3\0") {
+        return resolve_sqlite(path);
+    }
+    if head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).map_err(|cause| Error::Io {
+        path: path.to_path_buf(),
+        cause,
+    })?;
+    if !temporal::detect(&bytes) {
+        return Ok(None);
+    }
+    let mirror = prepare(path)?;
+    let note = bring_up_to_date(&mirror, |engine| temporal::sync(engine, path, &bytes))?;
+    Ok(Some(Mirrored {
+        path: mirror,
+        format: "temporal",
+        note,
+    }))
+}
+
+/// Another program's SQLite file: mirrored if it is of a format rewind reads.
+fn resolve_sqlite(path: &Path) -> Result<Option<Mirrored>> {
+    // rewind's own files, and files SQLite cannot open, are left to the ordinary open.
+    let Ok(foreign) = sqlite::open(path) else {
+        return Ok(None);
+    };
+    match sqlite::kind(&foreign.conn) {
+        Ok(Some(Kind::LangGraph)) => {}
+        _ => return Ok(None),
+    }
+    let mirror = prepare(path)?;
+    let mut note = foreign.note.clone();
+    if let Some(made_again) = bring_up_to_date(&mirror, |engine| {
+        langgraph::sync(engine, &foreign.conn, path)
+    })? {
+        note = Some(note.map_or(made_again.clone(), |n| format!("{n}; {made_again}")));
+    }
+    Ok(Some(Mirrored {
+        path: mirror,
+        format: "langgraph",
+        note,
+    }))
+}
+
+/// The mirror's path for a source, its folder made.
+fn prepare(source: &Path) -> Result<PathBuf> {
+    let mirror = mirror_path(source)?;
+    std::fs::create_dir_all(mirror.parent().unwrap_or(Path::new("."))).map_err(|cause| {
+        Error::Io {
+            path: mirror.clone(),
+            cause,
+        }
+    })?;
+    Ok(mirror)
+}
+
+/// What a sync found.
+pub(super) enum Synced {
+    /// The mirror holds everything the source does.
+    UpToDate,
+    /// What the mirror holds no longer matches the source (or the source's history was
+    /// re-cut, as a new fork does): it must be made again, telling the user this where given.
+    Rebuild(Option<String>),
+}
+
+/// Runs a sync on the mirror, and where the mirror must be made again, makes it again from
+/// nothing (once: a source that changes again meanwhile is caught by the next open). Returns
+/// what the user should be told.
+fn bring_up_to_date(
+    mirror: &Path,
+    sync: impl Fn(&mut Engine) -> Result<Synced>,
+) -> Result<Option<String>> {
+    let mut engine = Engine::new(Store::open(mirror, OpenMode::Create)?);
+    match sync(&mut engine)? {
+        Synced::UpToDate => Ok(None),
+        Synced::Rebuild(note) => {
+            drop(engine);
+            remove_database(mirror)?;
+            let mut engine = Engine::new(Store::open(mirror, OpenMode::Create)?);
+            match sync(&mut engine)? {
+                Synced::UpToDate => Ok(note),
+                Synced::Rebuild(_) => Err(Error::Input(format!(
+                    "the source changed while its mirror {} was being made; open it again",
+                    mirror.display()
+                ))),
+            }
+        }
+    }
+}
+
+/// The meta key naming the event meta field that holds the source's own id for an event
+/// (`checkpoint_id`, `eventId`): what `--at-id` looks for.
+pub const ID_FIELD: &str = "source.id_field";
+
+/// The meta key prefix under which a stream that continues another from a version records
+/// it (`{"parent": STREAM, "version": N}`), by the stream's name.
+pub const LINEAGE: &str = "lineage.";
+
+/// What a mirror records beside a stream's events.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Marks {
+    /// The stream this one continues, and the version it continues from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fork: Option<Fork>,
+    /// Whether the source's run stopped with work under the newest event unfinished (a
+    /// crash, an interrupt awaiting an answer).
+    pub unfinished: bool,
+    /// That work: the writes under the newest checkpoint, as the source stores them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<serde_json::Value>,
+}
+
+/// Where a stream forks from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Fork {
+    /// The stream it continues.
+    pub parent: String,
+    /// The parent's version it continues from.
+    pub version: u64,
+}
+
+/// A stream's marks in a database (none in one that is not a mirror).
+pub fn marks(store: &Store, stream: &str) -> Result<Marks> {
+    let fork = store
+        .meta(&format!("{LINEAGE}{stream}"))?
+        .and_then(|text| serde_json::from_str(&text).ok());
+    let pending = store
+        .meta(&format!("{}{stream}", langgraph::PENDING))?
+        .and_then(|text| serde_json::from_str(&text).ok());
+    Ok(Marks {
+        fork,
+        unfinished: pending.is_some(),
+        pending,
+    })
+}
+
+/// Removes a mirror database and its log files.
+fn remove_database(path: &Path) -> Result<()> {
+    for suffix in [
+        "",
+        "-wal",
+        "-shm",
+        ".archive",
+        ".archive-wal",
+        ".archive-shm",
+    ] {
+        let file = crate::store::sidecar(path, suffix);
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(cause) => return Err(Error::Io { path: file, cause }),
+        }
+    }
+    Ok(())
+}
