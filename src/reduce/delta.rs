@@ -30,13 +30,32 @@ pub fn between(old: &Value, new: &Value) -> Value {
     if diff.get("=").is_some() {
         return diff;
     }
-    let whole = json!({ "=": new });
-    let size = |v: &Value| serde_json::to_vec(v).map_or(usize::MAX, |b| b.len());
-    if size(&diff) <= size(&whole) {
+    let size = serde_json::to_vec(&diff).map_or(usize::MAX, |b| b.len());
+    // `{"=":` and `}` around the value; the value is measured only as far as it must be.
+    if at_least(new, size.saturating_sub(6)) {
         diff
     } else {
-        whole
+        json!({ "=": new })
     }
+}
+
+/// Whether a value's JSON text is at least `bytes` long, writing no more of it than that.
+fn at_least(value: &Value, bytes: usize) -> bool {
+    struct Budget(usize);
+    impl std::io::Write for Budget {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if buf.len() >= self.0 {
+                self.0 = 0;
+                return Err(std::io::Error::other("long enough"));
+            }
+            self.0 -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    bytes == 0 || serde_json::to_writer(Budget(bytes), value).is_err()
 }
 
 fn difference(old: &Value, new: &Value) -> Value {
@@ -104,14 +123,97 @@ fn kept_run(old: &[Value], new: &[Value]) -> (usize, usize) {
     best
 }
 
-/// Applies a difference to a state. On error `state` is unchanged.
+/// Applies a difference to a state. On error `state` is unchanged: the difference is checked
+/// against the state whole before any of it is applied.
 pub fn apply(state: &mut Value, diff: &Value) -> Result<(), ReduceError> {
-    let mut next = state.clone();
-    patch(&mut next, diff, 0)?;
-    if super::depth(&next) > MAX_DEPTH {
+    check(state, diff, 0)?;
+    patch(state, diff, 0)
+}
+
+/// Whether a difference applies to a value at `level` (the root is 0) without error, and what
+/// it puts there nests no deeper than [`MAX_DEPTH`] from the root.
+fn check(value: &Value, diff: &Value, level: usize) -> Result<(), ReduceError> {
+    let bad = |what: &str| ReduceError::NotADelta(what.to_owned());
+    if level > MAX_DEPTH {
         return Err(ReduceError::TooDeep);
     }
-    *state = next;
+    let Value::Object(ops) = diff else {
+        return Err(bad("a difference is an object"));
+    };
+    if ops.is_empty() {
+        return Ok(());
+    }
+    if let Some(whole) = ops.get("=") {
+        if ops.len() != 1 {
+            return Err(bad("\"=\" stands alone"));
+        }
+        return fits(whole, level);
+    }
+    if let Some(list) = ops.get("[]") {
+        let (Some(Value::Array(items)), 1) = (Some(list), ops.len()) else {
+            return Err(bad("\"[]\" is [from, count, [items]] and stands alone"));
+        };
+        let [from, count, Value::Array(added)] = items.as_slice() else {
+            return Err(bad("\"[]\" is [from, count, [items]]"));
+        };
+        let (Some(from), Some(count)) = (from.as_u64(), count.as_u64()) else {
+            return Err(bad("\"[]\" starts with two counts"));
+        };
+        let Value::Array(old) = value else {
+            return Err(bad("\"[]\" applies to a list, and the value is not one"));
+        };
+        from.checked_add(count)
+            .filter(|&end| end <= old.len() as u64)
+            .ok_or_else(|| {
+                bad(&format!(
+                    "\"[]\" keeps items {from}..{} of a list of {}",
+                    from.saturating_add(count),
+                    old.len()
+                ))
+            })?;
+        for item in added {
+            fits(item, level + 1)?;
+        }
+        return Ok(());
+    }
+    for key in ops.keys() {
+        if key != "{}" && key != "-" {
+            return Err(bad(&format!("unknown part {key:?}")));
+        }
+    }
+    let Value::Object(map) = value else {
+        return Err(bad("\"{}\" applies to an object, and the value is not one"));
+    };
+    if let Some(removed) = ops.get("-") {
+        let Value::Array(removed) = removed else {
+            return Err(bad("\"-\" is a list of keys"));
+        };
+        if removed.iter().any(|key| !key.is_string()) {
+            return Err(bad("\"-\" is a list of keys"));
+        }
+    }
+    if let Some(changed) = ops.get("{}") {
+        let Value::Object(changed) = changed else {
+            return Err(bad("\"{}\" is an object of differences"));
+        };
+        for (key, diff) in changed {
+            // A key the difference removes and changes starts again from nothing.
+            let removed = ops
+                .get("-")
+                .and_then(Value::as_array)
+                .is_some_and(|r| r.iter().any(|k| k.as_str() == Some(key)));
+            let slot = if removed { None } else { map.get(key) };
+            check(slot.unwrap_or(&Value::Null), diff, level + 1)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a value put at `level` keeps the state within [`MAX_DEPTH`].
+fn fits(value: &Value, level: usize) -> Result<(), ReduceError> {
+    if level + super::depth(value) > MAX_DEPTH {
+        return Err(ReduceError::TooDeep);
+    }
     Ok(())
 }
 

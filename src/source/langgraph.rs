@@ -112,6 +112,68 @@ pub fn read(conn: &Connection) -> Result<Vec<Branch>, String> {
         .collect())
 }
 
+/// Every thread and namespace cut into branches as [`read`] cuts them, from ids and parents
+/// alone: the checkpoints carry no state, metadata or writes (read each with [`checkpoint`]),
+/// and no branch is marked unfinished.
+pub fn outline(conn: &Connection) -> Result<Vec<Branch>, String> {
+    let mut trees: BTreeMap<(String, String), Vec<Checkpoint>> = BTreeMap::new();
+    let mut statement = conn
+        .prepare(
+            "SELECT thread_id, coalesce(checkpoint_ns, ''), checkpoint_id, parent_checkpoint_id
+             FROM checkpoints ORDER BY thread_id, checkpoint_ns, checkpoint_id",
+        )
+        .map_err(|e| format!("reading checkpoints: {e}"))?;
+    let mut rows = statement.query([]).map_err(|e| e.to_string())?;
+    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+        let text = |i: usize| row.get::<_, Option<String>>(i).ok().flatten();
+        let (Some(thread), Some(ns), Some(id)) = (text(0), text(1), text(2)) else {
+            return Err("a checkpoint's thread or id is not text".into());
+        };
+        let time = uuid_time(&id).ok_or_else(|| {
+            format!("thread {thread:?} checkpoint {id}: its id is not a time-ordered UUID")
+        })?;
+        trees.entry((thread, ns)).or_default().push(Checkpoint {
+            parent: text(3).filter(|p| !p.is_empty()),
+            id,
+            time,
+            metadata: Value::Null,
+            state: Ok(Value::Null),
+            input: None,
+            delta_channels: Vec::new(),
+            writes: Vec::new(),
+        });
+    }
+    Ok(trees
+        .into_iter()
+        .flat_map(|((thread, ns), checkpoints)| branches(&thread, &ns, checkpoints))
+        .collect())
+}
+
+/// One checkpoint whole: its state, metadata and the writes under it.
+pub fn checkpoint(
+    conn: &Connection,
+    thread: &str,
+    ns: &str,
+    id: &str,
+) -> Result<Checkpoint, String> {
+    let mut statement = conn
+        .prepare_cached(&format!(
+            "{CHECKPOINT_COLUMNS} FROM checkpoints WHERE thread_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3"
+        ))
+        .map_err(|e| format!("reading checkpoints: {e}"))?;
+    let mut rows = statement
+        .query([thread, ns, id])
+        .map_err(|e| e.to_string())?;
+    let Some(row) = rows.next().map_err(|e| e.to_string())? else {
+        return Err(format!(
+            "thread {thread:?} checkpoint {id} is gone from the file (removed while it was read)"
+        ));
+    };
+    let (_, _, mut checkpoint) = checkpoint_row(row)?;
+    checkpoint.writes = writes_of(conn, thread, ns, id)?;
+    Ok(checkpoint)
+}
+
 /// The stream a thread and namespace are shown as: the thread, and a subgraph's namespace
 /// after a `/`.
 pub fn stream_name(thread: &str, ns: &str) -> String {
@@ -204,14 +266,20 @@ pub fn writes_of(
     ns: &str,
     checkpoint: &str,
 ) -> Result<Vec<Write>, String> {
-    let task_path = task_path_column(conn)?;
-    let mut statement = conn
-        .prepare_cached(&format!(
+    let query = |task_path: &str| {
+        format!(
             "SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, {task_path}, idx, channel, type, value
              FROM writes WHERE thread_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3
              ORDER BY {task_path}, task_id, idx"
-        ))
-        .map_err(|e| format!("reading writes: {e}"))?;
+        )
+    };
+    // Files older than `task_path` lack it (and the statement with it does not prepare).
+    let mut statement = match conn.prepare_cached(&query("task_path")) {
+        Ok(statement) => statement,
+        Err(_) => conn
+            .prepare_cached(&query(task_path_column(conn)?))
+            .map_err(|e| format!("reading writes: {e}"))?,
+    };
     let mut rows = statement
         .query([thread, ns, checkpoint])
         .map_err(|e| e.to_string())?;

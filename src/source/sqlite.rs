@@ -178,7 +178,7 @@ pub fn looked_for() -> String {
 /// The columns of a table (none if there is no such table).
 pub fn columns(conn: &Connection, table: &str) -> Result<Vec<String>, String> {
     let mut statement = conn
-        .prepare("SELECT name FROM pragma_table_info(?1)")
+        .prepare_cached("SELECT name FROM pragma_table_info(?1)")
         .map_err(|e| e.to_string())?;
     let names: rusqlite::Result<Vec<String>> = statement
         .query_map([table], |r| r.get::<_, String>(0))

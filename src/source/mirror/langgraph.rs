@@ -43,17 +43,27 @@ const DELTAS: &str = "langgraph.delta.";
 type Key = (String, String, String);
 
 /// Brings the mirror up to date with the file, reading it in one read transaction.
-pub(super) fn sync(engine: &mut Engine, conn: &Connection, source: &Path) -> Result<Synced> {
+pub(super) fn sync(
+    engine: &mut Engine,
+    conn: &Connection,
+    source: &Path,
+    deltas: &mut Deltas,
+) -> Result<Synced> {
     let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
     // One snapshot of the source for the stamp and every row read after it.
     conn.execute_batch("BEGIN")
         .map_err(|e| at_source(e.to_string()))?;
-    let outcome = sync_in(engine, conn, source);
+    let outcome = sync_in(engine, conn, source, deltas);
     let _ = conn.execute_batch("COMMIT");
     outcome
 }
 
-fn sync_in(engine: &mut Engine, conn: &Connection, source: &Path) -> Result<Synced> {
+fn sync_in(
+    engine: &mut Engine,
+    conn: &Connection,
+    source: &Path,
+    deltas: &mut Deltas,
+) -> Result<Synced> {
     let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
     let stamp = format::stamp(conn).map_err(at_source)?;
     engine.write(|engine| {
@@ -66,13 +76,12 @@ fn sync_in(engine: &mut Engine, conn: &Connection, source: &Path) -> Result<Sync
             return Ok(Synced::UpToDate);
         }
         let outcome = match old {
-            Some(old) => append(engine, conn, source, &old, &stamp)?,
+            Some(old) => append(engine, conn, source, (&old, &stamp), deltas)?,
             None if store.streams()?.is_empty() => {
                 store.set_meta("source.format", "langgraph")?;
                 store.set_meta("source.path", &source.display().to_string())?;
                 store.set_meta(ID_FIELD, "checkpoint_id")?;
-                build(engine, conn, source)?;
-                Synced::UpToDate
+                build(engine, conn, source, deltas)?
             }
             // Streams but no stamp: a mirror some other build of rewind made.
             None => Synced::Rebuild(None),
@@ -85,26 +94,26 @@ fn sync_in(engine: &mut Engine, conn: &Connection, source: &Path) -> Result<Sync
     })
 }
 
-/// Mirrors the whole file into an empty mirror.
-fn build(engine: &mut Engine, conn: &Connection, source: &Path) -> Result<()> {
-    let branches =
-        format::read(conn).map_err(|e| Error::Input(format!("{}: {e}", source.display())))?;
-    let deltas = delta_channels_by_thread(branches.iter().flat_map(|b| {
-        b.checkpoints
-            .iter()
-            .map(|c| (b.thread.as_str(), b.ns.as_str(), c))
-    }));
-    let none = BTreeSet::new();
+/// The DeltaChannels of each thread and namespace, as learned so far.
+pub(super) type Deltas = HashMap<(String, String), BTreeSet<String>>;
+
+/// Mirrors the whole file into an empty mirror, one checkpoint in memory at a time. A
+/// DeltaChannel first seen after checkpoints of its thread were mirrored without it is added
+/// to `deltas` and the mirror must be made again (knowing it from the start).
+fn build(
+    engine: &mut Engine,
+    conn: &Connection,
+    source: &Path,
+    deltas: &mut Deltas,
+) -> Result<Synced> {
+    let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
+    let branches = format::outline(conn).map_err(at_source)?;
+    let mut late = false;
+    let mut started: HashSet<(String, String)> = HashSet::new();
     for branch in branches {
-        let known = deltas
-            .get(&(branch.thread.clone(), branch.ns.clone()))
-            .unwrap_or(&none);
+        let thread = (branch.thread.clone(), branch.ns.clone());
         let store = engine.store();
         let stream = store.create_stream(&branch.stream, Some("delta"))?;
-        if !known.is_empty() {
-            let names = serde_json::to_string(known).map_err(|e| Error::Input(e.to_string()))?;
-            store.set_meta(&format!("{DELTAS}{}", stream.name), &names)?;
-        }
         let mut writer = Writer::new(false);
         let (mut state, mut consumed) = match &branch.fork {
             None => (json!({}), Vec::new()),
@@ -143,23 +152,52 @@ fn build(engine: &mut Engine, conn: &Connection, source: &Path) -> Result<()> {
                     .state)
                     .clone();
                 let writes = format::writes_of(conn, &branch.thread, &branch.ns, &fork_id)
-                    .map_err(|e| Error::Input(format!("{}: {e}", source.display())))?;
+                    .map_err(at_source)?;
                 (state, writes)
             }
         };
-        for checkpoint in &branch.checkpoints {
-            let (event, after) = event(&stream.name, checkpoint, &state, &consumed, known);
+        let mut head = None;
+        for outlined in &branch.checkpoints {
+            let checkpoint = format::checkpoint(conn, &branch.thread, &branch.ns, &outlined.id)
+                .map_err(at_source)?;
+            let known = deltas.entry(thread.clone()).or_default();
+            for name in &checkpoint.delta_channels {
+                if known.insert(name.clone()) && started.contains(&thread) {
+                    late = true;
+                }
+            }
+            started.insert(thread.clone());
+            let (event, after) = event(&stream.name, &checkpoint, &state, &consumed, known);
             writer.push(engine, event, None)?;
             state = after;
             consumed = checkpoint.writes.clone();
+            head = Some(checkpoint);
         }
         writer.finish(engine)?;
-        if let Some(head) = branch.checkpoints.last() {
+        if let Some(head) = head {
             let key = (branch.thread.clone(), branch.ns.clone(), head.id.clone());
             mark_head(engine, &stream.name, &key, &head.writes)?;
         }
     }
-    Ok(())
+    if late {
+        return Ok(Synced::Rebuild(None));
+    }
+    for branch_stream in engine.store().streams()? {
+        let Some(key) = engine
+            .store()
+            .meta(&format!("{HEAD}{}", branch_stream.name))?
+            .and_then(|text| serde_json::from_str::<Key>(&text).ok())
+        else {
+            continue;
+        };
+        if let Some(known) = deltas.get(&(key.0, key.1)).filter(|k| !k.is_empty()) {
+            let names = serde_json::to_string(known).map_err(|e| Error::Input(e.to_string()))?;
+            engine
+                .store()
+                .set_meta(&format!("{DELTAS}{}", branch_stream.name), &names)?;
+        }
+    }
+    Ok(Synced::UpToDate)
 }
 
 /// Appends what was added to the file since `old`, or says the mirror must be made again.
@@ -167,8 +205,8 @@ fn append(
     engine: &mut Engine,
     conn: &Connection,
     source: &Path,
-    old: &Stamp,
-    now: &Stamp,
+    (old, now): (&Stamp, &Stamp),
+    deltas: &mut Deltas,
 ) -> Result<Synced> {
     let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
     let fresh = format::checkpoints_after(conn, old.checkpoints.0).map_err(at_source)?;
@@ -236,6 +274,14 @@ fn append(
             .unwrap_or_default();
         if checkpoint.delta_channels.iter().any(|c| !known.contains(c)) {
             // A DeltaChannel not known before: the checkpoints before it show it too.
+            deltas
+                .entry((thread.clone(), ns.clone()))
+                .or_default()
+                .extend(
+                    known
+                        .into_iter()
+                        .chain(checkpoint.delta_channels.iter().cloned()),
+                );
             return Ok(Synced::Rebuild(None));
         }
         let (event, after) = event(&stream, checkpoint, &before, &writes, &known);
@@ -299,9 +345,16 @@ fn event(
     let mut meta = Map::new();
     meta.insert("checkpoint_id".into(), checkpoint.id.clone().into());
     if !checkpoint.metadata.is_null() {
-        meta.insert("metadata".into(), checkpoint.metadata.clone());
+        let mut metadata = checkpoint.metadata.clone();
+        // `parents` is empty but in subgraphs; said once here rather than in every event.
+        if let Value::Object(fields) = &mut metadata {
+            if fields.get("parents").is_some_and(|p| p == &json!({})) {
+                fields.remove("parents");
+            }
+        }
+        meta.insert("metadata".into(), metadata);
     }
-    let writes = writes_json(consumed);
+    let writes = consumed_json(consumed);
     if !writes.is_empty() {
         meta.insert("writes".into(), Value::Array(writes));
     }
@@ -424,6 +477,32 @@ fn delta_channels_by_thread<'a>(
         }
     }
     found
+}
+
+/// The writes that made a checkpoint, as kept with its event, in LangGraph's order: `[channel,
+/// value]` each where one node wrote them all (the event's type names it), `[node, channel,
+/// value]` where several did; the value `{"$unreadable": why}` where it cannot be shown. Task
+/// ids are left to the source ([`PENDING`] writes show them).
+fn consumed_json(writes: &[Write]) -> Vec<Value> {
+    let shown = writes
+        .iter()
+        .filter(|w| !w.channel.starts_with("branch:") && !w.channel.starts_with("join:"));
+    let one_node = shown
+        .clone()
+        .all(|w| w.node == writes.first().map_or("", |f| f.node.as_str()));
+    shown
+        .map(|w| {
+            let value = w
+                .value
+                .clone()
+                .unwrap_or_else(|why| json!({ "$unreadable": why }));
+            if one_node {
+                json!([w.channel, value])
+            } else {
+                json!([w.node, w.channel, value])
+            }
+        })
+        .collect()
 }
 
 /// Writes as shown: node, task, channel and value (or why it cannot be shown), and the index

@@ -116,8 +116,9 @@ fn resolve_sqlite(path: &Path) -> Result<Option<Mirrored>> {
     }
     let mirror = prepare(path)?;
     let mut note = foreign.note.clone();
+    let mut deltas = langgraph::Deltas::new();
     if let Some(made_again) = bring_up_to_date(&mirror, |engine| {
-        langgraph::sync(engine, &foreign.conn, path)
+        langgraph::sync(engine, &foreign.conn, path, &mut deltas)
     })? {
         note = Some(note.map_or(made_again.clone(), |n| format!("{n}; {made_again}")));
     }
@@ -154,7 +155,7 @@ pub(super) enum Synced {
 /// what the user should be told.
 fn bring_up_to_date(
     mirror: &Path,
-    sync: impl Fn(&mut Engine) -> Result<Synced>,
+    mut sync: impl FnMut(&mut Engine) -> Result<Synced>,
 ) -> Result<Option<String>> {
     let mut engine = Engine::new(Store::open(mirror, OpenMode::Create)?);
     match sync(&mut engine)? {
