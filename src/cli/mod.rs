@@ -65,6 +65,8 @@ pub enum Command {
     Snapshots(read::SnapshotsArgs),
     /// Show or set the reducer of the database or of a stream.
     Reducer(write::ReducerArgs),
+    /// List the formats rewind reads, and how each is recognised.
+    Sources(read::SourcesArgs),
     /// Check every snapshot against a replay, the event chain and the file; exit 1 on any problem.
     Verify(check::VerifyArgs),
     /// Events, snapshots and their sizes per stream and in total.
@@ -89,9 +91,13 @@ pub enum Command {
 /// The database argument shared by every subcommand that reads or writes one.
 #[derive(Debug, Args)]
 pub struct DbArg {
-    /// The database file, or a source read through its mirror (a Temporal history export).
+    /// The database file, or a source read through its mirror (a LangGraph checkpoint file, a
+    /// Temporal history export: `rewind sources` lists the formats).
     #[arg(value_name = "DB")]
     pub db: PathBuf,
+    /// The source's format, where detecting it is not wanted (`rewind sources` lists them).
+    #[arg(long, value_name = "NAME")]
+    pub format: Option<String>,
 }
 
 /// `--json` for scripts.
@@ -195,6 +201,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => write::import(&args),
         Command::Export(args) => read::export(&args),
         Command::Streams(args) => read::streams(&args),
+        Command::Sources(args) => read::sources(&args),
         Command::Log(args) => read::log(&args),
         Command::State(args) => read::state(&args),
         Command::Diff(args) => read::diff(&args),
@@ -220,7 +227,7 @@ fn open(db: &DbArg, mode: OpenMode) -> Result<Engine> {
     let path = if mode == OpenMode::Create {
         db.db.clone()
     } else {
-        database(&db.db)?
+        database(&db.db, db.format.as_deref())?
     };
     // The store's errors already name the file.
     let engine = Engine::open(&path, mode)?;
@@ -232,8 +239,8 @@ fn open(db: &DbArg, mode: OpenMode) -> Result<Engine> {
 
 /// The database to read for a path: the path itself, or, for a source rewind mirrors, its
 /// mirror brought up to date (with a note on stderr when it had to be made again).
-pub(crate) fn database(path: &std::path::Path) -> Result<std::path::PathBuf> {
-    match crate::source::mirror::resolve(path)? {
+pub(crate) fn database(path: &std::path::Path, format: Option<&str>) -> Result<std::path::PathBuf> {
+    match crate::source::mirror::resolve(path, format)? {
         Some(mirrored) => {
             if let Some(note) = &mirrored.note {
                 eprintln!("rewind: note: {}", safe_message(note));

@@ -121,6 +121,35 @@ pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
     table.print(&mut out)
 }
 
+/// `rewind sources`.
+#[derive(Debug, Args)]
+pub struct SourcesArgs {
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+pub(super) fn sources(args: &SourcesArgs) -> Result<()> {
+    use crate::source::formats::FORMATS;
+    let mut out = stdout();
+    if args.json.json {
+        return json(&mut out, &FORMATS);
+    }
+    for format in &FORMATS {
+        writeln!(
+            out,
+            "{}{}\n  recognised by: {}\n  stream: {}\n  event: {}\n  state: {}\n",
+            format.name,
+            if format.read { "" } else { " (not read yet)" },
+            format.recognised_by,
+            format.stream,
+            format.event,
+            format.state
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// `rewind log`.
 #[derive(Debug, Args)]
 pub struct LogArgs {

@@ -30,10 +30,26 @@ pub struct OpenArgs {
     read_only: bool,
 }
 
+/// What the debugger opens: the engine, a note for the status line, and the source when the
+/// database is its mirror.
+type Opened = (
+    crate::Engine,
+    Option<String>,
+    Option<crate::tui::app::Followed>,
+);
+
 /// Opens a database for the debugger: read-only when asked, or, with a message for the
-/// status line, when the file (or its folder, or the medium) cannot be written.
-fn open_engine(db: &std::path::Path, read_only: bool) -> Result<(crate::Engine, Option<String>)> {
-    let db = &super::database(db)?;
+/// status line, when the file (or its folder, or the medium) cannot be written. A source
+/// opens its mirror, which the debugger follows.
+fn open_engine(db: &super::DbArg, read_only: bool) -> Result<Opened> {
+    let mirrored = crate::source::mirror::resolve(&db.db, db.format.as_deref())?;
+    let source = mirrored.as_ref().map(|_| crate::tui::app::Followed {
+        path: db.db.clone(),
+        format: db.format.clone(),
+    });
+    let synced = mirrored.as_ref().and_then(|m| m.note.clone());
+    let path = mirrored.map_or_else(|| db.db.clone(), |m| m.path);
+    let db = &path;
     let engine = if read_only {
         crate::Engine::open(db, OpenMode::ReadOnly)
     } else {
@@ -47,13 +63,14 @@ fn open_engine(db: &std::path::Path, read_only: bool) -> Result<(crate::Engine, 
                         "opened read-only: the file cannot be written (the writing keys are off)"
                             .into()
                     })),
+                    source,
                 ));
             }
             other => other,
         }
     }?;
-    let note = engine.store().note().map(str::to_string);
-    Ok((engine, note))
+    let note = engine.store().note().map(str::to_string).or(synced);
+    Ok((engine, note, source))
 }
 
 /// The debugger draws on a terminal and reads keys from it: without one it would draw into
@@ -71,7 +88,7 @@ fn need_terminal(db: &std::path::Path) -> Result<()> {
 }
 
 pub(super) fn open(args: &OpenArgs) -> Result<()> {
-    let (engine, note) = open_engine(&args.db.db, args.read_only)?;
+    let (engine, note, source) = open_engine(&args.db, args.read_only)?;
     need_terminal(&args.db.db)?;
     let (width, height) = terminal_size();
     let start = Start {
@@ -82,6 +99,7 @@ pub(super) fn open(args: &OpenArgs) -> Result<()> {
         ..Start::default()
     };
     let mut app = App::new(engine, &start)?;
+    app.source = source;
     app.message = note.or(app.message);
     tui::run(app)
 }
@@ -94,7 +112,11 @@ pub(super) fn open_path(db: &std::path::Path) -> Result<()> {
         height,
         ..Start::default()
     };
-    let (engine, note) = open_engine(db, false)?;
+    let db = super::DbArg {
+        db: db.to_path_buf(),
+        format: None,
+    };
+    let (engine, note, _) = open_engine(&db, false)?;
     let mut app = App::new(engine, &start)?;
     app.message = note.or(app.message);
     tui::run(app)
@@ -152,7 +174,10 @@ pub struct RenderArgs {
 
 pub(super) fn render(args: &RenderArgs) -> Result<()> {
     let (width, height) = frame_size(&args.size)?;
-    let engine = crate::Engine::open(&super::database(&args.db.db)?, OpenMode::ReadOnly)?;
+    let engine = crate::Engine::open(
+        &super::database(&args.db.db, args.db.format.as_deref())?,
+        OpenMode::ReadOnly,
+    )?;
     let start = Start {
         stream: args.stream.clone(),
         at: args.at,

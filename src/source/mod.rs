@@ -12,6 +12,7 @@
 //! - [`temporal`]: a Temporal workflow history (JSON), as events for the `temporal` reducer.
 
 pub mod eventsourcing;
+pub mod formats;
 pub mod langgraph;
 pub mod mirror;
 pub mod msgpack;

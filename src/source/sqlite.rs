@@ -153,6 +153,18 @@ pub fn open(path: &Path) -> Result<Foreign, String> {
     })
 }
 
+/// What a file is, by the tables its main file holds, read without locks or a log (`None`
+/// where that does not tell: no known tables there, or a read that failed): enough to pass
+/// rewind's own files on to rewind's open without [`open`]'s copy of a log, never enough to
+/// read rows by.
+pub fn kind_at_a_glance(path: &Path) -> Option<Kind> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(uri(path, "immutable=1").ok()?, flags).ok()?;
+    kind(&conn).ok().flatten()
+}
+
 /// What a file is, by its tables; `None` for an SQLite file of none of the known kinds.
 pub fn kind(conn: &Connection) -> Result<Option<Kind>, String> {
     for (kind, table, columns) in SIGNATURES {

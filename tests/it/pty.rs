@@ -396,3 +396,106 @@ fn open_on_a_file_it_cannot_write_opens_read_only_and_says_so() {
     session.press("q");
     assert!(session.wait_exit().success());
 }
+
+/// A LangGraph-shaped file that an owner fills with the fixture's checkpoints, in the order
+/// LangGraph wrote them (each checkpoint, then the writes under it).
+struct Owner {
+    conn: rusqlite::Connection,
+    ids: Vec<(String, String, String)>,
+    next: usize,
+}
+
+impl Owner {
+    fn new(path: &Path, threads: &[&str]) -> Self {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/sources/langgraph/agent.sqlite");
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; ATTACH 'file:{}?immutable=1' AS fixture;",
+            fixture.display()
+        ))
+        .unwrap();
+        let schema: Vec<String> = conn
+            .prepare("SELECT sql FROM fixture.sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for sql in schema {
+            conn.execute_batch(&sql).unwrap();
+        }
+        let ids = conn
+            .prepare(&format!(
+                "SELECT thread_id, checkpoint_ns, checkpoint_id FROM fixture.checkpoints
+                 WHERE thread_id IN ({}) ORDER BY checkpoint_id",
+                threads
+                    .iter()
+                    .map(|t| format!("'{t}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        Self { conn, ids, next: 0 }
+    }
+
+    /// Writes the next `n` checkpoints and their writes.
+    fn write(&mut self, n: usize) {
+        for key in &self.ids[self.next..self.next + n] {
+            for table in ["checkpoints", "writes"] {
+                self.conn
+                    .execute(
+                        &format!(
+                            "INSERT INTO main.{table} SELECT * FROM fixture.{table}
+                             WHERE thread_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3"
+                        ),
+                        (&key.0, &key.1, &key.2),
+                    )
+                    .unwrap();
+            }
+        }
+        self.next += n;
+    }
+}
+
+#[test]
+fn following_a_langgraph_file_shows_checkpoints_as_they_land_and_forks_as_branches() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("live.sqlite");
+    // `basic` (12 checkpoints) and `fork` (13, with a fork) interleaved as they were made.
+    let mut owner = Owner::new(&path, &["basic", "fork"]);
+    owner.write(5);
+    let mut session = Session::spawn(&["open", path.to_str().unwrap()], home.path());
+    session.wait_for("the first five checkpoints", |s| {
+        s.position() == Some((5, 5)) && s.contains("basic")
+    });
+    session.press("f");
+    session.wait_for("following", |s| s.status().contains("following"));
+    // The run goes on while the debugger follows it.
+    owner.write(7);
+    let screen = session.wait_for("the newest checkpoint of basic", |s| {
+        s.position() == Some((12, 12))
+    });
+    assert!(screen.contains("agent"), "{}", screen.text());
+    // The other thread starts, forks (update_state on an earlier checkpoint) and goes on:
+    // its branches appear, the line with the newest checkpoint keeping the thread's name.
+    owner.write(owner.ids.len() - owner.next);
+    session.wait_for("the fork's branch", |s| s.contains("fork~1f1e"));
+    session.press("q");
+    assert!(session.wait_exit().success());
+    // The file was only read: rewind's mirror lives in the data folder, nothing beside it.
+    let beside: Vec<String> = std::fs::read_dir(home.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("live"))
+        .collect();
+    assert_eq!(
+        beside.len(),
+        3,
+        "{beside:?}: the file, its log and shared memory"
+    );
+}

@@ -28,6 +28,8 @@ pub struct Mirrored {
     pub format: &'static str,
     /// What the user should know (a mirror made again).
     pub note: Option<String>,
+    /// Whether the mirror was made again (a reader holding it open must open it again).
+    pub rebuilt: bool,
 }
 
 /// The folder mirrors live in.
@@ -66,9 +68,18 @@ pub fn mirror_path(source: &Path) -> Result<PathBuf> {
 }
 
 /// Opens a path as a source if it is one rewind mirrors (a LangGraph checkpoint file, a
-/// Temporal history export), bringing its mirror up to date; `None` for anything else
-/// (rewind's own files among them), which the caller opens as it would have.
-pub fn resolve(path: &Path) -> Result<Option<Mirrored>> {
+/// Temporal history export), bringing its mirror up to date; `None` for rewind's own files
+/// (and for what is neither SQLite nor JSON, which the caller's open explains), which the
+/// caller opens as it would have. `format` is what `--format` said it is, checked.
+pub fn resolve(path: &Path, format: Option<&str>) -> Result<Option<Mirrored>> {
+    if let Some(name) = format {
+        if super::formats::named(name).is_none() {
+            return Err(Error::Input(format!(
+                "--format {name:?}: no such format; rewind reads {}",
+                super::formats::names()
+            )));
+        }
+    }
     if !path.is_file() {
         return Ok(None);
     }
@@ -82,50 +93,111 @@ pub fn resolve(path: &Path) -> Result<Option<Mirrored>> {
         }
     };
     let head = &head[..read];
-    if head.starts_with(b"SQLite format 3\0") {
-        return resolve_sqlite(path);
+    let found = if head.starts_with(b"SQLite format 3\0") {
+        resolve_sqlite(path, format)?
+    } else if matches!(
+        head.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    ) {
+        resolve_json(path, format)?
+    } else if format.is_some_and(|f| f != "rewind") {
+        return Err(not_of(path, format, "neither an SQLite file nor JSON"));
+    } else {
+        None
+    };
+    Ok(found)
+}
+
+/// The error for a file that is not of the format asked for (or of none rewind reads).
+fn not_of(path: &Path, format: Option<&str>, what: &str) -> Error {
+    match format {
+        Some(name) => Error::Input(format!(
+            "{}: not a {name} source ({what}); a {name} source is {}",
+            path.display(),
+            super::formats::named(name).map_or("", |f| f.recognised_by)
+        )),
+        None => Error::Input(format!(
+            "{}: {what}, of no format rewind reads; it looked for\n{}",
+            path.display(),
+            super::formats::looked_for()
+        )),
     }
-    if head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Ok(None);
-    }
+}
+
+/// A JSON file: mirrored if it is of a format rewind reads.
+fn resolve_json(path: &Path, format: Option<&str>) -> Result<Option<Mirrored>> {
     let bytes = std::fs::read(path).map_err(|cause| Error::Io {
         path: path.to_path_buf(),
         cause,
     })?;
-    if !temporal::detect(&bytes) {
-        return Ok(None);
+    if format.is_some_and(|f| f != "temporal") || !temporal::detect(&bytes) {
+        let what = if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
+            "JSON"
+        } else {
+            "text that starts like JSON but does not parse as JSON"
+        };
+        return Err(not_of(path, format, what));
     }
     let mirror = prepare(path)?;
-    let note = bring_up_to_date(&mirror, |engine| temporal::sync(engine, path, &bytes))?;
+    let (rebuilt, note) = bring_up_to_date(&mirror, |engine| temporal::sync(engine, path, &bytes))?;
     Ok(Some(Mirrored {
         path: mirror,
         format: "temporal",
         note,
+        rebuilt,
     }))
 }
 
 /// Another program's SQLite file: mirrored if it is of a format rewind reads.
-fn resolve_sqlite(path: &Path) -> Result<Option<Mirrored>> {
-    // rewind's own files, and files SQLite cannot open, are left to the ordinary open.
+fn resolve_sqlite(path: &Path, format: Option<&str>) -> Result<Option<Mirrored>> {
+    if sqlite::kind_at_a_glance(path) == Some(Kind::Rewind) && format.is_none_or(|f| f == "rewind")
+    {
+        return Ok(None);
+    }
+    // Files SQLite cannot open are left to the ordinary open, which says why.
     let Ok(foreign) = sqlite::open(path) else {
         return Ok(None);
     };
-    match sqlite::kind(&foreign.conn) {
-        Ok(Some(Kind::LangGraph)) => {}
-        _ => return Ok(None),
+    let kind = sqlite::kind(&foreign.conn).map_err(|e| not_of(path, format, &e))?;
+    let name = kind.map(Kind::name);
+    match (kind, format) {
+        (Some(Kind::Rewind), None | Some("rewind")) => return Ok(None),
+        (Some(Kind::LangGraph), None | Some("langgraph")) => {}
+        (Some(Kind::EventSourcing), None | Some("eventsourcing")) => {
+            return Err(Error::Input(format!(
+                "{}: a Python eventsourcing file; rewind does not read this format yet (its reader is being built)",
+                path.display()
+            )));
+        }
+        (Some(_), Some(_)) => {
+            return Err(not_of(
+                path,
+                format,
+                &format!("it is a {} file", name.unwrap_or_default()),
+            ));
+        }
+        (None, _) => {
+            return Err(not_of(
+                path,
+                format,
+                "an SQLite file whose tables are none rewind knows",
+            ));
+        }
     }
     let mirror = prepare(path)?;
     let mut note = foreign.note.clone();
     let mut deltas = langgraph::Deltas::new();
-    if let Some(made_again) = bring_up_to_date(&mirror, |engine| {
+    let (rebuilt, made_again) = bring_up_to_date(&mirror, |engine| {
         langgraph::sync(engine, &foreign.conn, path, &mut deltas)
-    })? {
+    })?;
+    if let Some(made_again) = made_again {
         note = Some(note.map_or(made_again.clone(), |n| format!("{n}; {made_again}")));
     }
     Ok(Some(Mirrored {
         path: mirror,
         format: "langgraph",
         note,
+        rebuilt,
     }))
 }
 
@@ -152,20 +224,20 @@ pub(super) enum Synced {
 
 /// Runs a sync on the mirror, and where the mirror must be made again, makes it again from
 /// nothing (once: a source that changes again meanwhile is caught by the next open). Returns
-/// what the user should be told.
+/// whether it was made again, and what the user should be told.
 fn bring_up_to_date(
     mirror: &Path,
     mut sync: impl FnMut(&mut Engine) -> Result<Synced>,
-) -> Result<Option<String>> {
+) -> Result<(bool, Option<String>)> {
     let mut engine = Engine::new(Store::open(mirror, OpenMode::Create)?);
     match sync(&mut engine)? {
-        Synced::UpToDate => Ok(None),
+        Synced::UpToDate => Ok((false, None)),
         Synced::Rebuild(note) => {
             drop(engine);
             remove_database(mirror)?;
             let mut engine = Engine::new(Store::open(mirror, OpenMode::Create)?);
             match sync(&mut engine)? {
-                Synced::UpToDate => Ok(note),
+                Synced::UpToDate => Ok((true, note)),
                 Synced::Rebuild(_) => Err(Error::Input(format!(
                     "the source changed while its mirror {} was being made; open it again",
                     mirror.display()

@@ -107,6 +107,13 @@ impl App {
             Some(m) if m > 0 => store.event_ts(stream, m)?,
             _ => None,
         };
+        let marks = crate::source::mirror::marks(store, &stream.name)?;
+        let fork_ts = match &marks.fork {
+            Some(fork) if fork.version > 0 => store.event_ts(stream, fork.version)?,
+            _ => None,
+        };
+        self.view.marks = marks;
+        self.view.fork_ts = fork_ts;
         self.load_snapshots()?;
         self.load_density(stream)?;
         self.load_markers()?;
@@ -430,6 +437,11 @@ impl App {
         let Ok(head) = self.engine.state_of(stream, Target::Head) else {
             return Ok('!');
         };
-        Ok(if unfinished(&head.state) { '…' } else { ' ' })
+        let pending = crate::source::mirror::marks(self.engine.store(), &stream.name)?.unfinished;
+        Ok(if pending || unfinished(&head.state) {
+            '…'
+        } else {
+            ' '
+        })
     }
 }

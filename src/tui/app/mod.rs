@@ -217,6 +217,11 @@ pub struct View {
     pub markers: HashMap<String, char>,
     /// The time of the event at the mark.
     pub mark_ts: Option<i64>,
+    /// What a mirror records beside the stream: where it forks from, the work its source's run
+    /// left unfinished.
+    pub marks: crate::source::mirror::Marks,
+    /// The time of the event the stream forks after.
+    pub fork_ts: Option<i64>,
 }
 
 /// Where events fall in time, for the timeline.
@@ -293,9 +298,20 @@ pub struct At {
     pub size: (u16, u16),
 }
 
+/// A source the debugger reads through its mirror: followed while the debugger is open.
+#[derive(Debug, Clone)]
+pub struct Followed {
+    /// The source's path.
+    pub path: std::path::PathBuf,
+    /// The format `--format` named, if any.
+    pub format: Option<String>,
+}
+
 /// The debugger's model.
 pub struct App {
     engine: Engine,
+    /// The source behind the database, when it is a mirror: brought up to date on refresh.
+    pub source: Option<Followed>,
     /// The current stream's state, stepped in place (one stream scope).
     stepper: crate::step::Stepper,
     /// All streams, by name.
@@ -396,6 +412,7 @@ impl App {
         );
         let mut app = Self {
             engine,
+            source: None,
             stepper: crate::step::Stepper::default(),
             streams,
             selected,
@@ -913,7 +930,49 @@ impl App {
         Ok(())
     }
 
+    /// Brings the mirror up to date with its source, opening it again where it was made
+    /// again; a source that cannot be read now is said on the status line, and what was
+    /// read before stays on screen.
+    fn sync_source(&mut self) -> anyhow::Result<()> {
+        let Some(source) = &self.source else {
+            return Ok(());
+        };
+        match crate::source::mirror::resolve(&source.path, source.format.as_deref()) {
+            Ok(Some(mirrored)) => {
+                if mirrored.rebuilt {
+                    let mode = if self.engine.store().is_read_only() {
+                        crate::store::OpenMode::ReadOnly
+                    } else {
+                        crate::store::OpenMode::Existing
+                    };
+                    let mut engine = Engine::open(&mirrored.path, mode)?;
+                    engine.store().set_memory_map(0)?;
+                    engine.set_cache_budget(CACHE_BYTES);
+                    self.engine = engine;
+                    self.stepper = crate::step::Stepper::default();
+                    self.snapshots_of = None;
+                    self.markers_of.clear();
+                    // The stream at the cursor may be another now: start again at its head.
+                    self.refresh_streams()?;
+                    self.go_end(Way::Forward)?;
+                }
+                if let Some(note) = mirrored.note {
+                    self.message = Some(note);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.message = Some(format!(
+                    "{}: cannot be read now ({e}); showing what was read before",
+                    source.path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn refresh(&mut self) -> anyhow::Result<()> {
+        self.sync_source()?;
         let before = self.stream().map(|s| (s.name.clone(), s.head));
         let heads: u64 = self.streams.iter().map(|s| s.head).sum();
         let count = self.streams.len();

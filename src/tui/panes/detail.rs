@@ -55,9 +55,28 @@ impl Widget for DetailPane<'_> {
                 )));
             }
         };
-        json("data", &event.data, &mut lines);
-        if let Some(meta) = &event.meta {
-            json("meta", meta, &mut lines);
+        let head = app
+            .streams
+            .get(app.selected)
+            .filter(|s| s.name == event.stream)
+            .map(|s| (s.head, s.reducer.as_str()));
+        if let Some(pending) = &app.view.marks.pending {
+            if head.is_some_and(|(h, _)| h == event.version) {
+                json("unfinished run: its pending writes", pending, &mut lines);
+            }
+        }
+        // A mirror's difference is its storage; the Diff pane shows the change, so what the
+        // source said of the checkpoint comes first.
+        if head.is_some_and(|(_, reducer)| reducer == "delta") {
+            if let Some(meta) = &event.meta {
+                json("meta", meta, &mut lines);
+            }
+            json("data (the stored difference)", &event.data, &mut lines);
+        } else {
+            json("data", &event.data, &mut lines);
+            if let Some(meta) = &event.meta {
+                json("meta", meta, &mut lines);
+            }
         }
         let title = format!(
             " Event v{} · {} ",

@@ -70,6 +70,9 @@ impl Widget for TimelinePane<'_> {
             let style = (s.glyph == '×').then_some(THEME.alarm);
             marks[usize::from(column(density.span, width, s.ts))] = (s.glyph, style);
         }
+        if let Some(ts) = app.view.fork_ts {
+            marks[usize::from(column(density.span, width, ts))] = ('Y', Some(THEME.mark));
+        }
         if let Some(ts) = app.view.mark_ts {
             marks[usize::from(column(density.span, width, ts))] = ('M', Some(THEME.mark));
         }
@@ -80,9 +83,18 @@ impl Widget for TimelinePane<'_> {
             .collect();
         let what = match app.shown().scope {
             Scope::Stream => format!(
-                "{} · {} events",
+                "{} · {} events{}",
                 clean(&stream.name, 40),
-                group(stream.head)
+                group(stream.head),
+                app.view
+                    .marks
+                    .fork
+                    .as_ref()
+                    .map_or(String::new(), |f| format!(
+                        " · Y forks from {} at v{}",
+                        clean(&f.parent, 40),
+                        group(f.version)
+                    ))
             ),
             Scope::All => format!(
                 "all streams · {} events",

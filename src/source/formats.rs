@@ -1,0 +1,77 @@
+//! The formats rewind reads, as `rewind sources` lists them and `--format` names them.
+
+/// One format: its name, how it is recognised, and how it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Format {
+    /// What `--format` calls it.
+    pub name: &'static str,
+    /// How a file of it is recognised.
+    pub recognised_by: &'static str,
+    /// What a stream is.
+    pub stream: &'static str,
+    /// What an event is, and its own id (`--at-id`).
+    pub event: &'static str,
+    /// How the state is made.
+    pub state: &'static str,
+    /// Whether rewind opens it yet.
+    pub read: bool,
+}
+
+/// Every format, rewind's own first.
+pub const FORMATS: [Format; 4] = [
+    Format {
+        name: "rewind",
+        recognised_by: "an SQLite file with rewind's schema",
+        stream: "stream",
+        event: "event (version; global order: seq)",
+        state: "the stream's reducer",
+        read: true,
+    },
+    Format {
+        name: "langgraph",
+        recognised_by: "an SQLite file with LangGraph SqliteSaver's tables checkpoints and writes",
+        stream: "a thread (and subgraph namespace); each fork a branch of its own",
+        event: "a checkpoint (--at-id: its checkpoint_id)",
+        state: "the checkpoint's channel values, stored in the mirror as differences",
+        read: true,
+    },
+    Format {
+        name: "temporal",
+        recognised_by: "JSON {\"events\": [...]} as `temporal workflow show --output json` writes it",
+        stream: "the workflow",
+        event: "a history event (--at-id: its eventId)",
+        state: "the execution state: status, activities, timers, signals, result",
+        read: true,
+    },
+    Format {
+        name: "eventsourcing",
+        recognised_by: "an SQLite file with Python eventsourcing's table stored_events",
+        stream: "an aggregate",
+        event: "a stored event",
+        state: "the user's per-topic rules as a jq reducer",
+        read: false,
+    },
+];
+
+/// The format of that name.
+pub fn named(name: &str) -> Option<&'static Format> {
+    FORMATS.iter().find(|f| f.name == name)
+}
+
+/// The names, for messages: `rewind, langgraph, …`.
+pub fn names() -> String {
+    FORMATS
+        .iter()
+        .map(|f| f.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What was looked for, one format a line, for a file that is none of them.
+pub fn looked_for() -> String {
+    FORMATS
+        .iter()
+        .map(|f| format!("  {}: {}", f.name, f.recognised_by))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
