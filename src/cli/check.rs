@@ -91,7 +91,11 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let mirrored = crate::source::mirror::resolve(&args.db.db, args.db.format.as_deref())?;
+    let mirrored = crate::source::mirror::resolve_showing(
+        &args.db.db,
+        args.db.format.as_deref(),
+        &super::sync_progress,
+    )?;
     if let Some(note) = mirrored.as_ref().and_then(|m| m.note.as_deref()) {
         eprintln!("rewind: note: {}", super::safe_message(note));
     }

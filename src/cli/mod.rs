@@ -67,6 +67,9 @@ pub enum Command {
     Reducer(write::ReducerArgs),
     /// List the formats rewind reads, and how each is recognised.
     Sources(read::SourcesArgs),
+    /// List the mirrors sources are read through (source, size, last change); prune those
+    /// whose source is gone.
+    Mirrors(read::MirrorsArgs),
     /// Check every snapshot against a replay, the event chain and the file; exit 1 on any problem.
     Verify(check::VerifyArgs),
     /// Events, snapshots and their sizes per stream and in total.
@@ -202,6 +205,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(args) => read::export(&args),
         Command::Streams(args) => read::streams(&args),
         Command::Sources(args) => read::sources(&args),
+        Command::Mirrors(args) => read::mirrors(&args),
         Command::Log(args) => read::log(&args),
         Command::State(args) => read::state(&args),
         Command::Diff(args) => read::diff(&args),
@@ -240,7 +244,7 @@ fn open(db: &DbArg, mode: OpenMode) -> Result<Engine> {
 /// The database to read for a path: the path itself, or, for a source rewind mirrors, its
 /// mirror brought up to date (with a note on stderr when it had to be made again).
 pub(crate) fn database(path: &std::path::Path, format: Option<&str>) -> Result<std::path::PathBuf> {
-    match crate::source::mirror::resolve(path, format)? {
+    match crate::source::mirror::resolve_showing(path, format, &sync_progress)? {
         Some(mirrored) => {
             if let Some(note) = &mirrored.note {
                 eprintln!("rewind: note: {}", safe_message(note));
@@ -248,6 +252,24 @@ pub(crate) fn database(path: &std::path::Path, format: Option<&str>) -> Result<s
             Ok(mirrored.path)
         }
         None => Ok(path.to_path_buf()),
+    }
+}
+
+/// A mirror being made, on a terminal: `mirroring: 41,000/100,000 checkpoints`, cleared when
+/// done; nothing when stderr is not a terminal.
+pub(crate) fn sync_progress(done: u64, total: u64) {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    if done >= total {
+        eprint!("\r\x1b[K");
+    } else {
+        eprint!(
+            "\rmirroring the source: {}/{} checkpoints",
+            crate::model::group(done),
+            crate::model::group(total)
+        );
     }
 }
 

@@ -150,6 +150,80 @@ pub(super) fn sources(args: &SourcesArgs) -> Result<()> {
     Ok(())
 }
 
+/// `rewind mirrors`.
+#[derive(Debug, Args)]
+pub struct MirrorsArgs {
+    /// Remove the mirrors whose source is gone.
+    #[arg(long)]
+    prune: bool,
+    /// Remove the mirror of this source (made again on its next open).
+    #[arg(long, value_name = "SOURCE", conflicts_with = "prune")]
+    remove: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+pub(super) fn mirrors(args: &MirrorsArgs) -> Result<()> {
+    use crate::source::mirror;
+    let mut out = stdout();
+    if let Some(source) = &args.remove {
+        let path = mirror::mirror_path(source)?;
+        if !path.exists() {
+            anyhow::bail!(
+                "{} has no mirror (looked for {})",
+                source.display(),
+                path.display()
+            );
+        }
+        mirror::remove(&path)?;
+        writeln!(out, "removed {}", path.display())?;
+        return Ok(());
+    }
+    let listed = mirror::list()?;
+    if args.prune {
+        let mut removed = Vec::new();
+        for m in listed.iter().filter(|m| !m.source_exists) {
+            mirror::remove(&m.mirror)?;
+            removed.push(m);
+        }
+        if args.json.json {
+            return json(&mut out, &removed);
+        }
+        for m in &removed {
+            writeln!(
+                out,
+                "removed {} (its source {} is gone)",
+                m.mirror.display(),
+                clean(m.source.as_deref().unwrap_or("(unknown)"), 200)
+            )?;
+        }
+        writeln!(out, "{} mirrors removed", removed.len())?;
+        return Ok(());
+    }
+    if args.json.json {
+        return json(&mut out, &listed);
+    }
+    let mut table = Table::new(
+        vec!["source", "format", "size", "last change", "mirror"],
+        vec![2],
+    );
+    for m in &listed {
+        let source = m.source.as_deref().unwrap_or("(unknown)");
+        table.row(vec![
+            format!(
+                "{}{}",
+                clean(source, 80),
+                if m.source_exists { "" } else { " (gone)" }
+            ),
+            m.format.clone().unwrap_or_else(|| "-".into()),
+            group(m.bytes),
+            m.changed.map_or_else(|| "-".into(), time::format),
+            m.mirror.display().to_string(),
+        ]);
+    }
+    table.print(&mut out)
+}
+
 /// `rewind log`.
 #[derive(Debug, Args)]
 pub struct LogArgs {

@@ -42,7 +42,11 @@ type Opened = (
 /// status line, when the file (or its folder, or the medium) cannot be written. A source
 /// opens its mirror, which the debugger follows.
 fn open_engine(db: &super::DbArg, read_only: bool) -> Result<Opened> {
-    let mirrored = crate::source::mirror::resolve(&db.db, db.format.as_deref())?;
+    let mirrored = crate::source::mirror::resolve_showing(
+        &db.db,
+        db.format.as_deref(),
+        &super::sync_progress,
+    )?;
     let source = mirrored.as_ref().map(|_| crate::tui::app::Followed {
         path: db.db.clone(),
         format: db.format.clone(),

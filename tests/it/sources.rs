@@ -727,3 +727,96 @@ fn a_langgraph_file_written_checkpoint_by_checkpoint_is_mirrored_incrementally_a
     let out = rewind_with(&data, &["state", path_text, "basic"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn mirrors_are_listed_with_their_sources_and_pruned_when_a_source_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let kept = dir.path().join("kept.sqlite");
+    let gone = dir.path().join("gone.json");
+    std::fs::copy(fixture("langgraph/agent.sqlite"), &kept).unwrap();
+    std::fs::copy(fixture("temporal/order.json"), &gone).unwrap();
+    for source in [&kept, &gone] {
+        assert!(
+            rewind_with(&data, &["streams", source.to_str().unwrap()])
+                .status
+                .success()
+        );
+    }
+    let listed = |data: &std::path::Path| -> Vec<Value> {
+        let out = rewind_with(data, &["mirrors", "--json"]);
+        assert!(out.status.success());
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let all = listed(&data);
+    assert_eq!(all.len(), 2);
+    let by_format = |format: &str| all.iter().find(|m| m["format"] == format).unwrap().clone();
+    assert_eq!(
+        by_format("langgraph")["source"],
+        kept.canonicalize().unwrap().to_str().unwrap()
+    );
+    assert!(by_format("temporal")["bytes"].as_u64().unwrap() > 0);
+    std::fs::remove_file(&gone).unwrap();
+    let out = rewind_with(&data, &["mirrors", "--prune"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 mirrors removed"));
+    let left = listed(&data);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["format"], "langgraph");
+    assert!(kept.exists(), "the source itself is never removed");
+    let out = rewind_with(&data, &["mirrors", "--remove", kept.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(listed(&data).is_empty());
+}
+
+#[test]
+fn a_file_of_no_known_format_says_what_was_looked_for_and_format_checks_what_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let json_file = dir.path().join("other.json");
+    std::fs::write(&json_file, r#"{"hello": "world"}"#).unwrap();
+    let out = rewind_with(&data, &["streams", json_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("of no format rewind reads"), "{err}");
+    assert!(
+        err.contains("langgraph: an SQLite file with LangGraph"),
+        "{err}"
+    );
+    assert!(err.contains("temporal: JSON"), "{err}");
+    let agent = fixture("langgraph/agent.sqlite");
+    let out = rewind_with(
+        &data,
+        &["streams", agent.to_str().unwrap(), "--format", "temporal"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a temporal source (it is a langgraph file)"),
+        "{err}"
+    );
+    let out = rewind_with(
+        &data,
+        &["streams", agent.to_str().unwrap(), "--format", "langgraph"],
+    );
+    assert!(out.status.success());
+    let out = rewind_with(
+        &data,
+        &["state", agent.to_str().unwrap(), "basic", "--at-seq", "3"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a langgraph source has none"));
+    let out = rewind_with(&data, &["sources", "--json"]);
+    let formats: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = formats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["rewind", "langgraph", "temporal", "eventsourcing"]);
+}

@@ -48,12 +48,13 @@ pub(super) fn sync(
     conn: &Connection,
     source: &Path,
     deltas: &mut Deltas,
+    progress: super::Progress<'_>,
 ) -> Result<Synced> {
     let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
     // One snapshot of the source for the stamp and every row read after it.
     conn.execute_batch("BEGIN")
         .map_err(|e| at_source(e.to_string()))?;
-    let outcome = sync_in(engine, conn, source, deltas);
+    let outcome = sync_in(engine, conn, source, deltas, progress);
     let _ = conn.execute_batch("COMMIT");
     outcome
 }
@@ -63,6 +64,7 @@ fn sync_in(
     conn: &Connection,
     source: &Path,
     deltas: &mut Deltas,
+    progress: super::Progress<'_>,
 ) -> Result<Synced> {
     let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
     let stamp = format::stamp(conn).map_err(at_source)?;
@@ -79,9 +81,9 @@ fn sync_in(
             Some(old) => append(engine, conn, source, (&old, &stamp), deltas)?,
             None if store.streams()?.is_empty() => {
                 store.set_meta("source.format", "langgraph")?;
-                store.set_meta("source.path", &source.display().to_string())?;
+                store.set_meta("source.path", &super::canonical_text(source))?;
                 store.set_meta(ID_FIELD, "checkpoint_id")?;
-                build(engine, conn, source, deltas)?
+                build(engine, conn, source, deltas, progress)?
             }
             // Streams but no stamp: a mirror some other build of rewind made.
             None => Synced::Rebuild(None),
@@ -105,9 +107,12 @@ fn build(
     conn: &Connection,
     source: &Path,
     deltas: &mut Deltas,
+    progress: super::Progress<'_>,
 ) -> Result<Synced> {
     let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
     let branches = format::outline(conn).map_err(at_source)?;
+    let total: u64 = branches.iter().map(|b| b.checkpoints.len() as u64).sum();
+    let mut done = 0_u64;
     let mut late = false;
     let mut started: HashSet<(String, String)> = HashSet::new();
     for branch in branches {
@@ -172,6 +177,10 @@ fn build(
             state = after;
             consumed = checkpoint.writes.clone();
             head = Some(checkpoint);
+            done += 1;
+            if done % 1024 == 0 {
+                progress(done, total);
+            }
         }
         writer.finish(engine)?;
         if let Some(head) = head {
@@ -179,6 +188,7 @@ fn build(
             mark_head(engine, &stream.name, &key, &head.writes)?;
         }
     }
+    progress(total, total);
     if late {
         return Ok(Synced::Rebuild(None));
     }

@@ -72,6 +72,19 @@ pub fn mirror_path(source: &Path) -> Result<PathBuf> {
 /// (and for what is neither SQLite nor JSON, which the caller's open explains), which the
 /// caller opens as it would have. `format` is what `--format` said it is, checked.
 pub fn resolve(path: &Path, format: Option<&str>) -> Result<Option<Mirrored>> {
+    resolve_showing(path, format, &|_, _| {})
+}
+
+/// How far a sync has got: checkpoints or events mirrored, of how many (called now and then
+/// while a mirror is made, and once at the end).
+pub type Progress<'a> = &'a dyn Fn(u64, u64);
+
+/// [`resolve`], telling `progress` how a mirror being made comes along.
+pub fn resolve_showing(
+    path: &Path,
+    format: Option<&str>,
+    progress: Progress<'_>,
+) -> Result<Option<Mirrored>> {
     if let Some(name) = format {
         if super::formats::named(name).is_none() {
             return Err(Error::Input(format!(
@@ -94,7 +107,7 @@ pub fn resolve(path: &Path, format: Option<&str>) -> Result<Option<Mirrored>> {
     };
     let head = &head[..read];
     let found = if head.starts_with(b"SQLite format 3\0") {
-        resolve_sqlite(path, format)?
+        resolve_sqlite(path, format, progress)?
     } else if matches!(
         head.iter().find(|b| !b.is_ascii_whitespace()),
         Some(b'{' | b'[')
@@ -149,7 +162,11 @@ fn resolve_json(path: &Path, format: Option<&str>) -> Result<Option<Mirrored>> {
 }
 
 /// Another program's SQLite file: mirrored if it is of a format rewind reads.
-fn resolve_sqlite(path: &Path, format: Option<&str>) -> Result<Option<Mirrored>> {
+fn resolve_sqlite(
+    path: &Path,
+    format: Option<&str>,
+    progress: Progress<'_>,
+) -> Result<Option<Mirrored>> {
     if sqlite::kind_at_a_glance(path) == Some(Kind::Rewind) && format.is_none_or(|f| f == "rewind")
     {
         return Ok(None);
@@ -188,7 +205,7 @@ fn resolve_sqlite(path: &Path, format: Option<&str>) -> Result<Option<Mirrored>>
     let mut note = foreign.note.clone();
     let mut deltas = langgraph::Deltas::new();
     let (rebuilt, made_again) = bring_up_to_date(&mirror, |engine| {
-        langgraph::sync(engine, &foreign.conn, path, &mut deltas)
+        langgraph::sync(engine, &foreign.conn, path, &mut deltas, progress)
     })?;
     if let Some(made_again) = made_again {
         note = Some(note.map_or(made_again.clone(), |n| format!("{n}; {made_again}")));
@@ -254,6 +271,88 @@ pub const ID_FIELD: &str = "source.id_field";
 /// The meta key prefix under which a stream that continues another from a version records
 /// it (`{"parent": STREAM, "version": N}`), by the stream's name.
 pub const LINEAGE: &str = "lineage.";
+
+/// A source's path as its mirror records it: canonical where it can be made so.
+fn canonical_text(source: &Path) -> String {
+    source
+        .canonicalize()
+        .unwrap_or_else(|_| source.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// A mirror as `rewind mirrors` lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Listed {
+    /// The mirror database.
+    pub mirror: PathBuf,
+    /// The source it mirrors, as recorded at its last sync.
+    pub source: Option<String>,
+    /// The source's format.
+    pub format: Option<String>,
+    /// Whether the source is still there.
+    pub source_exists: bool,
+    /// Bytes on disk, its log files included.
+    pub bytes: u64,
+    /// When it last changed (its newest sync that found something), µs since the epoch.
+    pub changed: Option<crate::model::Micros>,
+}
+
+/// Every mirror in the mirrors folder, by file name.
+pub fn list() -> Result<Vec<Listed>> {
+    let dir = folder()?;
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(cause) => return Err(Error::Io { path: dir, cause }),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|cause| Error::Io {
+                path: dir.clone(),
+                cause,
+            })?
+            .path();
+        if path.extension().is_none_or(|e| e != "rewind") {
+            continue;
+        }
+        let (source, format) = match Store::open(&path, OpenMode::ReadOnly) {
+            Ok(store) => (
+                store.meta("source.path").ok().flatten(),
+                store.meta("source.format").ok().flatten(),
+            ),
+            Err(_) => (None, None),
+        };
+        let bytes = ["", "-wal", "-shm"]
+            .iter()
+            .filter_map(|s| std::fs::metadata(crate::store::sidecar(&path, s)).ok())
+            .map(|m| m.len())
+            .sum();
+        let changed = ["", "-wal"]
+            .iter()
+            .filter_map(|s| std::fs::metadata(crate::store::sidecar(&path, s)).ok())
+            .filter_map(|m| m.modified().ok())
+            .max()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| crate::model::Micros::try_from(d.as_micros()).ok());
+        found.push(Listed {
+            source_exists: source.as_deref().is_some_and(|s| Path::new(s).exists()),
+            mirror: path,
+            source,
+            format,
+            bytes,
+            changed,
+        });
+    }
+    found.sort_by(|a, b| a.mirror.cmp(&b.mirror));
+    Ok(found)
+}
+
+/// Removes a mirror (its snapshots and labels go with it; the source is untouched).
+pub fn remove(mirror: &Path) -> Result<()> {
+    remove_database(mirror)
+}
 
 /// What a mirror records beside a stream's events.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]

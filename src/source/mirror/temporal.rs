@@ -28,7 +28,7 @@ pub(super) fn sync(engine: &mut Engine, source: &Path, bytes: &[u8]) -> Result<S
     engine.write(|engine| {
         let store = engine.store();
         store.set_meta("source.format", "temporal")?;
-        store.set_meta("source.path", &source.display().to_string())?;
+        store.set_meta("source.path", &super::canonical_text(source))?;
         store.set_meta(super::ID_FIELD, "eventId")?;
         let info = match store.stream(&stream)? {
             Some(info) => info,
