@@ -173,3 +173,36 @@ fn the_readme_writing_sequence_gives_the_same_states_in_the_copy() {
         serde_json::from_str(&run(words("state copy.db stock --json"))).unwrap();
     assert_eq!(stock["state"], serde_json::json!({"apples": 12}));
 }
+
+#[test]
+fn the_readme_langgraph_frame_is_what_render_prints_now() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme
+        .find("### LangGraph checkpoints")
+        .expect("a LangGraph section")..];
+    let section = &section[section.find("`rewind render").expect("its render command")..];
+    let command = section.split('`').nth(1).unwrap();
+    let frame = section
+        .split("```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("a text block");
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(words(command.strip_prefix("rewind ").unwrap()))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("REWIND_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim_end(),
+        frame,
+        "the README's LangGraph frame is stale: paste the output of `{command}`"
+    );
+}
