@@ -99,6 +99,22 @@ fn sync_in(
 /// The DeltaChannels of each thread and namespace, as learned so far.
 pub(super) type Deltas = HashMap<(String, String), BTreeSet<String>>;
 
+/// Mirrors a whole file into a mirror held in memory (for checks and measurements: a real
+/// mirror lives in a file, [`super::resolve`]).
+pub fn mirror_in_memory(conn: &Connection, source: &Path) -> Result<Engine> {
+    let mut deltas = Deltas::new();
+    for _ in 0..2 {
+        let mut engine = Engine::new(crate::store::Store::open_in_memory()?);
+        if let Synced::UpToDate = sync(&mut engine, conn, source, &mut deltas, &|_, _| {})? {
+            return Ok(engine);
+        }
+    }
+    Err(Error::Input(format!(
+        "{}: the mirror had to be made again twice",
+        source.display()
+    )))
+}
+
 /// Mirrors the whole file into an empty mirror, one checkpoint in memory at a time. A
 /// DeltaChannel first seen after checkpoints of its thread were mirrored without it is added
 /// to `deltas` and the mirror must be made again (knowing it from the start).
