@@ -820,3 +820,37 @@ fn a_file_of_no_known_format_says_what_was_looked_for_and_format_checks_what_it_
         .collect();
     assert_eq!(names, ["rewind", "langgraph", "temporal", "eventsourcing"]);
 }
+
+#[path = "../../benches/common/langgraph.rs"]
+mod peers_file;
+
+#[test]
+fn the_benchmark_writes_langgraph_files_as_the_real_langgraph_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = dir.path().join("written.sqlite");
+    peers_file::write(&written, peers_file::Shape::Fields, 50);
+    let real = rewind::source::sqlite::open(&fixture("langgraph/peers50.sqlite")).unwrap();
+    let ours = rewind::source::sqlite::open(&written).unwrap();
+    let (real, ours) = (
+        rewind::source::langgraph::read(&real.conn).unwrap(),
+        rewind::source::langgraph::read(&ours.conn).unwrap(),
+    );
+    assert_eq!((real.len(), ours.len()), (1, 1));
+    assert_eq!(real[0].stream, ours[0].stream);
+    let (real, ours) = (&real[0].checkpoints, &ours[0].checkpoints);
+    assert_eq!(real.len(), 52);
+    assert_eq!(ours.len(), real.len());
+    let writes = |c: &rewind::source::langgraph::Checkpoint| -> Vec<(String, String, Value)> {
+        c.writes
+            .iter()
+            .map(|w| (w.node.clone(), w.channel.clone(), w.value.clone().unwrap()))
+            .collect()
+    };
+    for (i, (real, ours)) in real.iter().zip(ours).enumerate() {
+        assert_eq!(ours.state, real.state, "checkpoint {i}: the state");
+        assert_eq!(ours.input, real.input, "checkpoint {i}: the input");
+        assert_eq!(ours.metadata, real.metadata, "checkpoint {i}: the metadata");
+        assert_eq!(writes(ours), writes(real), "checkpoint {i}: the writes");
+        assert_eq!(ours.parent.is_some(), real.parent.is_some());
+    }
+}
