@@ -197,30 +197,31 @@ pub struct Stamp {
 
 /// The tables' stamp now.
 pub fn stamp(conn: &Connection) -> Result<Stamp, String> {
-    let checkpoints = conn
-        .query_row(
-            "SELECT coalesce(max(rowid), 0), count(*) FROM checkpoints",
-            [],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-        )
-        .map_err(|e| format!("reading checkpoints: {e}"))?;
+    // Each aggregate alone: `max(rowid)` by itself is one step down the table's tree, where
+    // beside `count(*)` it would read every row.
+    let one = |sql: &str| -> Result<i64, String> {
+        conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+            .map(Option::unwrap_or_default)
+            .map_err(|e| format!("reading the tables: {e}"))
+    };
+    let newest_rowid = one("SELECT max(rowid) FROM checkpoints")?;
     let newest: String = conn
         .query_row(
             "SELECT coalesce(checkpoint_id, '') FROM checkpoints WHERE rowid = ?1",
-            [checkpoints.0],
+            [newest_rowid],
             |r| r.get(0),
         )
         .unwrap_or_default();
-    let writes = conn
-        .query_row(
-            "SELECT coalesce(max(rowid), 0), count(*) FROM writes",
-            [],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-        )
-        .map_err(|e| format!("reading writes: {e}"))?;
     Ok(Stamp {
-        checkpoints: (checkpoints.0, newest, checkpoints.1),
-        writes,
+        checkpoints: (
+            newest_rowid,
+            newest,
+            one("SELECT count(*) FROM checkpoints")?,
+        ),
+        writes: (
+            one("SELECT max(rowid) FROM writes")?,
+            one("SELECT count(*) FROM writes")?,
+        ),
     })
 }
 

@@ -380,10 +380,6 @@ fn event(
         }
         meta.insert("metadata".into(), metadata);
     }
-    let writes = consumed_json(consumed);
-    if !writes.is_empty() {
-        meta.insert("writes".into(), Value::Array(writes));
-    }
     if let Some(input) = &checkpoint.input {
         meta.insert("input".into(), input.clone());
     }
@@ -394,6 +390,10 @@ fn event(
             json!({ "$unreadable": why })
         }
     };
+    let writes = consumed_json(consumed, &after);
+    if !writes.is_empty() {
+        meta.insert("writes".into(), Value::Array(writes));
+    }
     let event = NewEvent {
         stream: stream.to_owned(),
         kind: kind(checkpoint, consumed),
@@ -505,11 +505,13 @@ fn delta_channels_by_thread<'a>(
     found
 }
 
-/// The writes that made a checkpoint, as kept with its event, in LangGraph's order: `[channel,
-/// value]` each where one node wrote them all (the event's type names it), `[node, channel,
-/// value]` where several did; the value `{"$unreadable": why}` where it cannot be shown. Task
-/// ids are left to the source ([`PENDING`] writes show them).
-fn consumed_json(writes: &[Write]) -> Vec<Value> {
+/// The writes that made a checkpoint, as kept with its event, in LangGraph's order. Where one
+/// node wrote them all (the event's type names it), `[channel]` for a channel of the state
+/// (what it wrote is in the event's difference: the Diff pane shows it) and `[channel,
+/// value]` for any other (`__interrupt__`, `__error__` …); where several nodes did, `[node,
+/// channel, value]` each. A value that cannot be shown is `{"$unreadable": why}`. Task ids
+/// are left to the source ([`PENDING`] writes show them).
+fn consumed_json(writes: &[Write], after: &Value) -> Vec<Value> {
     let shown = writes
         .iter()
         .filter(|w| !w.channel.starts_with("branch:") && !w.channel.starts_with("join:"));
@@ -518,14 +520,16 @@ fn consumed_json(writes: &[Write]) -> Vec<Value> {
         .all(|w| w.node == writes.first().map_or("", |f| f.node.as_str()));
     shown
         .map(|w| {
-            let value = w
-                .value
-                .clone()
-                .unwrap_or_else(|why| json!({ "$unreadable": why }));
-            if one_node {
-                json!([w.channel, value])
-            } else {
-                json!([w.node, w.channel, value])
+            let value = || {
+                w.value
+                    .clone()
+                    .unwrap_or_else(|why| json!({ "$unreadable": why }))
+            };
+            let in_state = w.value.is_ok() && after.get(&w.channel).is_some();
+            match (one_node, in_state) {
+                (true, true) => json!([w.channel]),
+                (true, false) => json!([w.channel, value()]),
+                (false, _) => json!([w.node, w.channel, value()]),
             }
         })
         .collect()
