@@ -191,8 +191,9 @@ pub struct Stamp {
     /// The newest `checkpoints` rowid (a replaced row gets a new one), its checkpoint id, and
     /// the row count.
     pub checkpoints: (i64, String, i64),
-    /// The newest `writes` rowid and the row count.
-    pub writes: (i64, i64),
+    /// The newest `writes` rowid (a replaced row gets a new one too). Not the count: LangGraph
+    /// removes writes only with their checkpoints, which the checkpoints' count tells.
+    pub writes: i64,
 }
 
 /// The tables' stamp now.
@@ -218,10 +219,7 @@ pub fn stamp(conn: &Connection) -> Result<Stamp, String> {
             newest,
             one("SELECT count(*) FROM checkpoints")?,
         ),
-        writes: (
-            one("SELECT max(rowid) FROM writes")?,
-            one("SELECT count(*) FROM writes")?,
-        ),
+        writes: one("SELECT max(rowid) FROM writes")?,
     })
 }
 

@@ -244,13 +244,13 @@ fn append(
             old.checkpoints.2 - now.checkpoints.2
         ))));
     }
-    if now.checkpoints.2 != expected || now.writes.1 < old.writes.1 {
+    if now.checkpoints.2 != expected || now.writes < old.writes {
         return Ok(Synced::Rebuild(Some(format!(
             "{}: checkpoints or writes already mirrored were replaced or removed in the source; its mirror was made again",
             source.display()
         ))));
     }
-    let written = format::written_after(conn, old.writes.0).map_err(at_source)?;
+    let written = format::written_after(conn, old.writes).map_err(at_source)?;
     let mut heads: HashMap<Key, String> = HashMap::new();
     for (name, value) in engine.store().meta_with_prefix(HEAD)? {
         if let Ok((thread, ns, id)) = serde_json::from_str::<Key>(&value) {
