@@ -39,7 +39,10 @@ fn ms(d: Duration) -> String {
 
 fn target_dir() -> PathBuf {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"), PathBuf::from)
+        .map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
+            PathBuf::from,
+        )
         .join("bench-data");
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -80,9 +83,7 @@ fn first_frame(mirror: &Path) -> Duration {
     let mut app = App::new(engine, &start).unwrap();
     app.load();
     let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
-    terminal
-        .draw(|f| rewind::tui::ui::render(f, &app))
-        .unwrap();
+    terminal.draw(|f| rewind::tui::ui::render(f, &app)).unwrap();
     started.elapsed()
 }
 
@@ -92,10 +93,15 @@ fn bench(name: &str, shape: Shape, steps: u64) {
     let path = work.path().join("checkpoints.sqlite");
     std::fs::copy(&held, &path).unwrap();
     let checkpoints = steps + 2 - NEW;
-    println!("{name}: {checkpoints} checkpoints ({shape:?}), source {} bytes", std::fs::metadata(&path).unwrap().len());
+    println!(
+        "{name}: {checkpoints} checkpoints ({shape:?}), source {} bytes",
+        std::fs::metadata(&path).unwrap().len()
+    );
 
     let started = Instant::now();
-    let mirrored = rewind::source::mirror::resolve(&path, None).unwrap().unwrap();
+    let mirrored = rewind::source::mirror::resolve(&path, None)
+        .unwrap()
+        .unwrap();
     let sync = started.elapsed();
     let frame = first_frame(&mirrored.path);
     println!(
@@ -111,7 +117,9 @@ fn bench(name: &str, shape: Shape, steps: u64) {
     let mut reopen: Vec<Duration> = (0..5)
         .map(|_| {
             let started = Instant::now();
-            let again = rewind::source::mirror::resolve(&path, None).unwrap().unwrap();
+            let again = rewind::source::mirror::resolve(&path, None)
+                .unwrap()
+                .unwrap();
             started.elapsed() + first_frame(&again.path)
         })
         .collect();
@@ -125,9 +133,14 @@ fn bench(name: &str, shape: Shape, steps: u64) {
     langgraph_file::append(&conn, shape, steps, checkpoints, checkpoints + NEW);
     drop(conn);
     let started = Instant::now();
-    let synced = rewind::source::mirror::resolve(&path, None).unwrap().unwrap();
+    let synced = rewind::source::mirror::resolve(&path, None)
+        .unwrap()
+        .unwrap();
     let increment = started.elapsed();
-    assert!(!synced.rebuilt, "new checkpoints are appended, not a reason to start again");
+    assert!(
+        !synced.rebuilt,
+        "new checkpoints are appended, not a reason to start again"
+    );
     println!(
         "  {NEW} new checkpoints   {:>10}                      (target ≤ 20 ms)",
         ms(increment)
@@ -175,7 +188,10 @@ fn main() {
     if std::env::var_os("REWIND_DATA_DIR").is_none() {
         let status = std::process::Command::new(std::env::current_exe().unwrap())
             .args(std::env::args_os().skip(1))
-            .env("REWIND_DATA_DIR", target_dir().join("mirrors-of-sources-bench"))
+            .env(
+                "REWIND_DATA_DIR",
+                target_dir().join("mirrors-of-sources-bench"),
+            )
             .status()
             .unwrap();
         std::process::exit(status.code().unwrap_or(1));

@@ -84,7 +84,10 @@ fn field(m: u64) -> (String, Mp) {
 fn message(m: u64) -> Mp {
     map(vec![
         ("type", s(if m % 2 == 1 { "ai" } else { "human" })),
-        ("content", Mp::from(format!("message {m}: {}", "lorem ipsum ".repeat(4)))),
+        (
+            "content",
+            Mp::from(format!("message {m}: {}", "lorem ipsum ".repeat(4))),
+        ),
         ("id", Mp::from(format!("msg-{m}"))),
         ("additional_kwargs", map(vec![])),
     ])
@@ -105,7 +108,10 @@ fn uuid6(i: u64) -> String {
 
 /// A channel version as LangGraph writes them: the counter, then a random fraction.
 fn version(n: u64) -> Mp {
-    Mp::from(format!("{n:032}.0.{}", 0.578_699_129_189_711_9 + (n % 7) as f64 * 0.01))
+    Mp::from(format!(
+        "{n:032}.0.{}",
+        0.578_699_129_189_711_9 + (n % 7) as f64 * 0.01
+    ))
 }
 
 /// The file at `path` (which must not exist) with a thread of `steps` node steps: the input
@@ -137,7 +143,12 @@ pub fn append(conn: &Connection, shape: Shape, steps: u64, from: u64, to: u64) {
         match shape {
             Shape::Fields => {
                 let mut fields: Vec<(Mp, Mp)> = (0..50)
-                    .map(|j| (Mp::from(format!("k{j:02}")), Mp::from(format!("init-{j:02}"))))
+                    .map(|j| {
+                        (
+                            Mp::from(format!("k{j:02}")),
+                            Mp::from(format!("init-{j:02}")),
+                        )
+                    })
                     .collect();
                 if m >= 1 {
                     for (j, slot) in fields.iter_mut().enumerate() {
@@ -200,7 +211,10 @@ pub fn append(conn: &Connection, shape: Shape, steps: u64, from: u64, to: u64) {
         }
         let body = map(vec![
             ("v", Mp::from(4)),
-            ("ts", Mp::from(format!("2026-12-02T00:19:25.{:06}+00:00", i % 1_000_000))),
+            (
+                "ts",
+                Mp::from(format!("2026-12-02T00:19:25.{:06}+00:00", i % 1_000_000)),
+            ),
             ("id", Mp::from(id.clone())),
             ("channel_values", map(values)),
             ("channel_versions", map(versions)),
@@ -210,14 +224,23 @@ pub fn append(conn: &Connection, shape: Shape, steps: u64, from: u64, to: u64) {
                     ("__input__", map(vec![])),
                     ("__start__", map(vec![("__start__", version(1))])),
                     ("work", map(vec![("branch:to:work", version(i))])),
-                    ("check", map(vec![("branch:to:check", version(i.saturating_sub(1)))])),
+                    (
+                        "check",
+                        map(vec![("branch:to:check", version(i.saturating_sub(1)))]),
+                    ),
                 ]),
             ),
             ("updated_channels", Mp::Array(vec![s(channel), s("step")])),
         ]);
         let metadata = format!(r#"{{"source": "{source}", "step": {step}, "parents": {{}}}}"#);
         checkpoint
-            .execute(params![THREAD, id, parent, pack(&body), metadata.as_bytes()])
+            .execute(params![
+                THREAD,
+                id,
+                parent,
+                pack(&body),
+                metadata.as_bytes()
+            ])
             .unwrap();
         // The task that starts from this checkpoint: the input's, then one node per step;
         // the last checkpoint has none (the graph ended).
@@ -247,14 +270,32 @@ pub fn append(conn: &Connection, shape: Shape, steps: u64, from: u64, to: u64) {
         let mut idx = 0_i64;
         for (name, value) in wrote {
             write
-                .execute(params![THREAD, id, task, path, idx, name, "msgpack", pack(&value)])
+                .execute(params![
+                    THREAD,
+                    id,
+                    task,
+                    path,
+                    idx,
+                    name,
+                    "msgpack",
+                    pack(&value)
+                ])
                 .unwrap();
             idx += 1;
         }
         if i < steps {
             let branch = format!("branch:to:{}", node(if i == 0 { 0 } else { m + 1 }));
             write
-                .execute(params![THREAD, id, task, path, idx, branch, "null", Vec::<u8>::new()])
+                .execute(params![
+                    THREAD,
+                    id,
+                    task,
+                    path,
+                    idx,
+                    branch,
+                    "null",
+                    Vec::<u8>::new()
+                ])
                 .unwrap();
         }
     }

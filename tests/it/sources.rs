@@ -854,3 +854,67 @@ fn the_benchmark_writes_langgraph_files_as_the_real_langgraph_does() {
         assert_eq!(ours.parent.is_some(), real.parent.is_some());
     }
 }
+
+#[test]
+fn a_langgraph_file_in_a_read_only_folder_shows_the_checkpoints_only_its_log_holds() {
+    if !crate::support::privileged("a read-only bind mount") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    for name in ["wal.sqlite", "wal.sqlite-wal", "agent.sqlite"] {
+        std::fs::copy(fixture(&format!("langgraph/{name}")), files.join(name)).unwrap();
+    }
+    let before = folder(&files);
+    let mount = crate::support::Mount::read_only(&files, &dir.path().join("ro"));
+    let data = dir.path().join("data");
+    let expected = json("langgraph/wal.expected.json");
+    let with_log = expected["wal"]["checkpoint_ids_with_wal"]
+        .as_array()
+        .unwrap();
+    // A file whose log has no shared-memory file beside it, on a read-only medium: read from
+    // a copy of both, saying so; every checkpoint of the log is there.
+    let wal = mount.0.join("wal.sqlite");
+    let out = rewind_with(&data, &["verify", wal.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reading a copy"));
+    assert!(
+        stdout.contains(&format!(
+            "{} checkpoints of the source reproduced exactly",
+            with_log.len()
+        )),
+        "{stdout}"
+    );
+    let newest = with_log.last().unwrap().as_str().unwrap();
+    let thread = rewind_with(&data, &["streams", wal.to_str().unwrap(), "--json"]);
+    let streams: Value = serde_json::from_slice(&thread.stdout).unwrap();
+    let stream = streams[0]["name"].as_str().unwrap().to_owned();
+    let out = rewind_with(
+        &data,
+        &[
+            "state",
+            wal.to_str().unwrap(),
+            &stream,
+            "--at-id",
+            newest,
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A checkpointed file there reads in place.
+    let agent = mount.0.join("agent.sqlite");
+    let out = rewind_with(&data, &["verify", agent.to_str().unwrap()]);
+    assert!(out.status.success());
+    drop(mount);
+    assert_eq!(folder(&files), before, "nothing written, nothing made");
+}
