@@ -127,7 +127,8 @@ fn kept_run(old: &[Value], new: &[Value]) -> (usize, usize) {
 /// against the state whole before any of it is applied.
 pub fn apply(state: &mut Value, diff: &Value) -> Result<(), ReduceError> {
     check(state, diff, 0)?;
-    patch(state, diff, 0)
+    patch(state, diff);
+    Ok(())
 }
 
 /// Whether a difference applies to a value at `level` (the root is 0) without error, and what
@@ -217,81 +218,42 @@ fn fits(value: &Value, level: usize) -> Result<(), ReduceError> {
     Ok(())
 }
 
-fn patch(value: &mut Value, diff: &Value, level: usize) -> Result<(), ReduceError> {
-    let bad = |what: &str| ReduceError::NotADelta(what.to_owned());
-    if level > MAX_DEPTH {
-        return Err(ReduceError::TooDeep);
-    }
+/// Applies a difference [`check`] accepted for this value (so every part of it fits).
+fn patch(value: &mut Value, diff: &Value) {
     let Value::Object(ops) = diff else {
-        return Err(bad("a difference is an object"));
+        return;
     };
-    if ops.is_empty() {
-        return Ok(());
-    }
     if let Some(whole) = ops.get("=") {
-        if ops.len() != 1 {
-            return Err(bad("\"=\" stands alone"));
-        }
         *value = whole.clone();
-        return Ok(());
+        return;
     }
-    if let Some(list) = ops.get("[]") {
-        let (Some(Value::Array(items)), 1) = (Some(list), ops.len()) else {
-            return Err(bad("\"[]\" is [from, count, [items]] and stands alone"));
-        };
-        let [from, count, Value::Array(added)] = items.as_slice() else {
-            return Err(bad("\"[]\" is [from, count, [items]]"));
-        };
-        let (Some(from), Some(count)) = (from.as_u64(), count.as_u64()) else {
-            return Err(bad("\"[]\" starts with two counts"));
-        };
-        let Value::Array(old) = value else {
-            return Err(bad("\"[]\" applies to a list, and the value is not one"));
-        };
-        let end = from
-            .checked_add(count)
-            .filter(|&end| end <= old.len() as u64)
-            .ok_or_else(|| {
-                bad(&format!(
-                    "\"[]\" keeps items {from}..{} of a list of {}",
-                    from.saturating_add(count),
-                    old.len()
-                ))
-            })?;
-        let mut kept: Vec<Value> = old.drain(from as usize..end as usize).collect();
-        kept.extend(added.iter().cloned());
-        *old = kept;
-        return Ok(());
-    }
-    for key in ops.keys() {
-        if key != "{}" && key != "-" {
-            return Err(bad(&format!("unknown part {key:?}")));
+    if let Some(Value::Array(items)) = ops.get("[]") {
+        if let ([from, count, Value::Array(added)], Value::Array(old)) = (items.as_slice(), value) {
+            let at = |n: &Value| {
+                n.as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or(0)
+            };
+            let (from, count) = (at(from), at(count));
+            let mut kept: Vec<Value> = old.drain(from..from + count).collect();
+            kept.extend(added.iter().cloned());
+            *old = kept;
         }
+        return;
     }
     let Value::Object(map) = value else {
-        return Err(bad("\"{}\" applies to an object, and the value is not one"));
+        return;
     };
-    if let Some(removed) = ops.get("-") {
-        let Value::Array(removed) = removed else {
-            return Err(bad("\"-\" is a list of keys"));
-        };
-        for key in removed {
-            let Value::String(key) = key else {
-                return Err(bad("\"-\" is a list of keys"));
-            };
+    if let Some(Value::Array(removed)) = ops.get("-") {
+        for key in removed.iter().filter_map(Value::as_str) {
             map.remove(key);
         }
     }
-    if let Some(changed) = ops.get("{}") {
-        let Value::Object(changed) = changed else {
-            return Err(bad("\"{}\" is an object of differences"));
-        };
+    if let Some(Value::Object(changed)) = ops.get("{}") {
         for (key, diff) in changed {
-            let slot = map.entry(key.clone()).or_insert(Value::Null);
-            patch(slot, diff, level + 1)?;
+            patch(map.entry(key.clone()).or_insert(Value::Null), diff);
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

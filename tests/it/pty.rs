@@ -397,77 +397,12 @@ fn open_on_a_file_it_cannot_write_opens_read_only_and_says_so() {
     assert!(session.wait_exit().success());
 }
 
-/// A LangGraph-shaped file that an owner fills with the fixture's checkpoints, in the order
-/// LangGraph wrote them (each checkpoint, then the writes under it).
-struct Owner {
-    conn: rusqlite::Connection,
-    ids: Vec<(String, String, String)>,
-    next: usize,
-}
-
-impl Owner {
-    fn new(path: &Path, threads: &[&str]) -> Self {
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/sources/langgraph/agent.sqlite");
-        let conn = rusqlite::Connection::open(path).unwrap();
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; ATTACH 'file:{}?immutable=1' AS fixture;",
-            fixture.display()
-        ))
-        .unwrap();
-        let schema: Vec<String> = conn
-            .prepare("SELECT sql FROM fixture.sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        for sql in schema {
-            conn.execute_batch(&sql).unwrap();
-        }
-        let ids = conn
-            .prepare(&format!(
-                "SELECT thread_id, checkpoint_ns, checkpoint_id FROM fixture.checkpoints
-                 WHERE thread_id IN ({}) ORDER BY checkpoint_id",
-                threads
-                    .iter()
-                    .map(|t| format!("'{t}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        Self { conn, ids, next: 0 }
-    }
-
-    /// Writes the next `n` checkpoints and their writes.
-    fn write(&mut self, n: usize) {
-        for key in &self.ids[self.next..self.next + n] {
-            for table in ["checkpoints", "writes"] {
-                self.conn
-                    .execute(
-                        &format!(
-                            "INSERT INTO main.{table} SELECT * FROM fixture.{table}
-                             WHERE thread_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3"
-                        ),
-                        (&key.0, &key.1, &key.2),
-                    )
-                    .unwrap();
-            }
-        }
-        self.next += n;
-    }
-}
-
 #[test]
 fn following_a_langgraph_file_shows_checkpoints_as_they_land_and_forks_as_branches() {
     let home = tempfile::tempdir().unwrap();
     let path = home.path().join("live.sqlite");
     // `basic` (12 checkpoints) and `fork` (13, with a fork) interleaved as they were made.
-    let mut owner = Owner::new(&path, &["basic", "fork"]);
+    let mut owner = crate::support::LangGraphOwner::new(&path, &["basic", "fork"]);
     owner.write(5);
     let mut session = Session::spawn(&["open", path.to_str().unwrap()], home.path());
     session.wait_for("the first five checkpoints", |s| {

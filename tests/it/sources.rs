@@ -586,46 +586,19 @@ fn a_langgraph_file_written_checkpoint_by_checkpoint_is_mirrored_incrementally_a
     let path_text = path.to_str().unwrap();
     // The owner: LangGraph's tables, filled in the order LangGraph wrote the fixture's rows
     // (each checkpoint, then the writes of the tasks that start from it).
-    let owner = rusqlite::Connection::open(&path).unwrap();
-    owner
-        .execute_batch(&format!(
-            "PRAGMA journal_mode = WAL;
-             ATTACH 'file:{}?immutable=1' AS fixture;",
-            fixture("langgraph/agent.sqlite").display()
-        ))
-        .unwrap();
-    let schema: Vec<String> = owner
-        .prepare("SELECT sql FROM fixture.sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    for sql in schema {
-        owner.execute_batch(&sql).unwrap();
-    }
-    let ids: Vec<(String, String, String)> = owner
-        .prepare("SELECT thread_id, checkpoint_ns, checkpoint_id FROM fixture.checkpoints ORDER BY checkpoint_id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(ids.len(), 46);
-    let copy = |table: &str, key: &(String, String, String)| {
-        owner
-            .execute(
-                &format!(
-                    "INSERT INTO main.{table} SELECT * FROM fixture.{table}
-                     WHERE thread_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3"
-                ),
-                (&key.0, &key.1, &key.2),
-            )
-            .unwrap()
-    };
+    let threads = [
+        "basic",
+        "crash",
+        "fork",
+        "interrupt-open",
+        "interrupt-resumed",
+        "subgraph",
+    ];
+    let mut owner = crate::support::LangGraphOwner::new(&path, &threads);
+    assert_eq!(owner.ids.len(), 46);
     let mut rebuilt = 0;
-    for (i, key) in ids.iter().enumerate() {
-        copy("checkpoints", key);
+    for i in 0..owner.ids.len() {
+        owner.checkpoint();
         // Between a checkpoint and its writes, and after them, as a reader may come by.
         if i % 3 == 0 {
             let (out, err) = verify_source(&data, path_text);
@@ -638,7 +611,7 @@ fn a_langgraph_file_written_checkpoint_by_checkpoint_is_mirrored_incrementally_a
             );
             rebuilt += usize::from(err.contains("made again"));
         }
-        if copy("writes", key) > 0 && i % 2 == 0 {
+        if owner.writes() && i % 2 == 0 {
             verify_source(&data, path_text);
         }
     }
@@ -713,6 +686,7 @@ fn a_langgraph_file_written_checkpoint_by_checkpoint_is_mirrored_incrementally_a
     }
     // A pruned thread: the mirror is made again without it, saying so.
     owner
+        .conn
         .execute_batch("DELETE FROM writes WHERE thread_id = 'basic'; DELETE FROM checkpoints WHERE thread_id = 'basic';")
         .unwrap();
     let (out, err) = verify_source(&data, path_text);

@@ -180,3 +180,84 @@ pub const BEFORE_CHAINS: &str = "ALTER TABLE events DROP COLUMN chain;
      ALTER TABLE streams DROP COLUMN head_hash;
      DELETE FROM meta WHERE key = 'chain_pending';
      PRAGMA user_version = 4;";
+
+/// A LangGraph-shaped file that an owner fills with the fixture's checkpoints, in the order
+/// LangGraph wrote them (each checkpoint, then the writes under it).
+pub struct LangGraphOwner {
+    pub conn: rusqlite::Connection,
+    pub ids: Vec<(String, String, String)>,
+    pub next: usize,
+}
+
+impl LangGraphOwner {
+    pub fn new(path: &std::path::Path, threads: &[&str]) -> Self {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/sources/langgraph/agent.sqlite");
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; ATTACH 'file:{}?immutable=1' AS fixture;",
+            fixture.display()
+        ))
+        .unwrap();
+        let schema: Vec<String> = conn
+            .prepare("SELECT sql FROM fixture.sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for sql in schema {
+            conn.execute_batch(&sql).unwrap();
+        }
+        let ids = conn
+            .prepare(&format!(
+                "SELECT thread_id, checkpoint_ns, checkpoint_id FROM fixture.checkpoints
+                 WHERE thread_id IN ({}) ORDER BY checkpoint_id",
+                threads
+                    .iter()
+                    .map(|t| format!("'{t}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        Self { conn, ids, next: 0 }
+    }
+
+    /// Writes the next checkpoint and not yet the writes under it.
+    pub fn checkpoint(&mut self) {
+        let key = self.ids[self.next].clone();
+        self.copy("checkpoints", &key);
+    }
+
+    /// Writes the writes under the checkpoint [`Self::checkpoint`] wrote, and moves on;
+    /// whether there were any.
+    pub fn writes(&mut self) -> bool {
+        let key = self.ids[self.next].clone();
+        self.next += 1;
+        self.copy("writes", &key) > 0
+    }
+
+    fn copy(&self, table: &str, key: &(String, String, String)) -> usize {
+        self.conn
+            .execute(
+                &format!(
+                    "INSERT INTO main.{table} SELECT * FROM fixture.{table}
+                     WHERE thread_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3"
+                ),
+                (&key.0, &key.1, &key.2),
+            )
+            .unwrap()
+    }
+
+    /// Writes the next `n` checkpoints and their writes.
+    pub fn write(&mut self, n: usize) {
+        for _ in 0..n {
+            self.checkpoint();
+            self.writes();
+        }
+    }
+}

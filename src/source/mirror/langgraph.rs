@@ -54,20 +54,33 @@ pub(super) fn sync(
     // One snapshot of the source for the stamp and every row read after it.
     conn.execute_batch("BEGIN")
         .map_err(|e| at_source(e.to_string()))?;
-    let outcome = sync_in(engine, conn, source, deltas, progress);
+    let file = File { conn, path: source };
+    let outcome = sync_in(engine, &file, deltas, progress);
     let _ = conn.execute_batch("COMMIT");
     outcome
 }
 
+/// The file being mirrored: its connection (inside one read transaction) and its path.
+struct File<'a> {
+    conn: &'a Connection,
+    path: &'a Path,
+}
+
+impl File<'_> {
+    /// An error reading it, naming it.
+    fn error(&self, what: String) -> Error {
+        Error::Input(format!("{}: {what}", self.path.display()))
+    }
+}
+
 fn sync_in(
     engine: &mut Engine,
-    conn: &Connection,
-    source: &Path,
+    file: &File<'_>,
     deltas: &mut Deltas,
     progress: super::Progress<'_>,
 ) -> Result<Synced> {
-    let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
-    let stamp = format::stamp(conn).map_err(at_source)?;
+    let (conn, source) = (file.conn, file.path);
+    let stamp = format::stamp(conn).map_err(|e| file.error(e))?;
     engine.write(|engine| {
         let store = engine.store();
         let held = store.meta(STAMP)?;
@@ -78,12 +91,12 @@ fn sync_in(
             return Ok(Synced::UpToDate);
         }
         let outcome = match old {
-            Some(old) => append(engine, conn, source, (&old, &stamp), deltas)?,
+            Some(old) => append(engine, file, (&old, &stamp), deltas)?,
             None if store.streams()?.is_empty() => {
                 store.set_meta("source.format", "langgraph")?;
                 store.set_meta("source.path", &super::canonical_text(source))?;
                 store.set_meta(ID_FIELD, "checkpoint_id")?;
-                build(engine, conn, source, deltas, progress)?
+                build(engine, file, deltas, progress)?
             }
             // Streams but no stamp: a mirror some other build of rewind made.
             None => Synced::Rebuild(None),
@@ -120,12 +133,12 @@ pub fn mirror_in_memory(conn: &Connection, source: &Path) -> Result<Engine> {
 /// to `deltas` and the mirror must be made again (knowing it from the start).
 fn build(
     engine: &mut Engine,
-    conn: &Connection,
-    source: &Path,
+    file: &File<'_>,
     deltas: &mut Deltas,
     progress: super::Progress<'_>,
 ) -> Result<Synced> {
-    let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
+    let conn = file.conn;
+    let at_source = |what: String| file.error(what);
     let branches = format::outline(conn).map_err(at_source)?;
     let total: u64 = branches.iter().map(|b| b.checkpoints.len() as u64).sum();
     let mut done = 0_u64;
@@ -229,12 +242,12 @@ fn build(
 /// Appends what was added to the file since `old`, or says the mirror must be made again.
 fn append(
     engine: &mut Engine,
-    conn: &Connection,
-    source: &Path,
+    file: &File<'_>,
     (old, now): (&Stamp, &Stamp),
     deltas: &mut Deltas,
 ) -> Result<Synced> {
-    let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
+    let (conn, source) = (file.conn, file.path);
+    let at_source = |what: String| file.error(what);
     let fresh = format::checkpoints_after(conn, old.checkpoints.0).map_err(at_source)?;
     let expected = old.checkpoints.2 + fresh.len() as i64;
     if now.checkpoints.2 < old.checkpoints.2 {
