@@ -30,6 +30,9 @@ use crate::source::langgraph::{self as format, Checkpoint, Stamp, Write};
 
 use super::{ID_FIELD, LINEAGE, Synced};
 
+/// A mirror's snapshots: one every this many checkpoints.
+const MIRROR_SNAPSHOT_EVERY: u64 = 16;
+
 /// The source's stamp when the mirror was last brought up to date.
 const STAMP: &str = "langgraph.stamp";
 /// Per stream: `[thread, namespace, checkpoint id]` of its newest checkpoint.
@@ -96,6 +99,14 @@ fn sync_in(
                 store.set_meta("source.format", "langgraph")?;
                 store.set_meta("source.path", &super::canonical_text(source))?;
                 store.set_meta(ID_FIELD, "checkpoint_id")?;
+                // A checkpoint is looked at alone more often than an event is: a snapshot
+                // every 16 keeps one a handful of differences away (they are small deltas).
+                let policy = crate::engine::Policy {
+                    every: Some(MIRROR_SNAPSHOT_EVERY),
+                    full_every: Some(16),
+                    ..crate::engine::Policy::default()
+                };
+                engine.set_policy(None, &policy)?;
                 build(engine, file, deltas, progress)?
             }
             // Streams but no stamp: a mirror some other build of rewind made.
