@@ -892,3 +892,42 @@ fn a_langgraph_file_in_a_read_only_folder_shows_the_checkpoints_only_its_log_hol
     drop(mount);
     assert_eq!(folder(&files), before, "nothing written, nothing made");
 }
+
+#[test]
+fn a_sync_killed_midway_leaves_a_mirror_the_next_open_completes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = dir.path().join("live.sqlite");
+    let path_text = path.to_str().unwrap();
+    let mut owner =
+        crate::support::LangGraphOwner::new(&path, &["basic", "crash", "fork", "subgraph"]);
+    owner.write(20);
+    let killed = |at: u32| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rewind"))
+            .args(["streams", path_text])
+            .env("REWIND_DATA_DIR", &data)
+            .env("REWIND_CRASH_AT", format!("mirror:{at}"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "the crash point was reached");
+        assert_eq!(out.status.code(), None, "killed, not an error exit");
+    };
+    // The first sync dies at its 7th checkpoint: nothing of it stays, and the next open makes
+    // the whole mirror.
+    killed(7);
+    let (out, _) = verify_source(&data, path_text);
+    assert!(
+        out.contains("20 checkpoints of the source reproduced exactly"),
+        "{out}"
+    );
+    // An incremental sync dies at its 3rd new checkpoint: the next open takes them all.
+    owner.write(8);
+    killed(3);
+    let (out, err) = verify_source(&data, path_text);
+    assert!(
+        out.contains("28 checkpoints of the source reproduced exactly"),
+        "{out}"
+    );
+    assert!(!err.contains("made again"), "{err}");
+}

@@ -213,6 +213,7 @@ fn build(
             }
             started.insert(thread.clone());
             let (event, after) = event(&stream.name, &checkpoint, &state, &consumed, known);
+            crate::failpoint::point("mirror");
             writer.push(engine, event, None)?;
             state = after;
             consumed = checkpoint.writes.clone();
@@ -335,6 +336,7 @@ fn append(
             return Ok(Synced::Rebuild(None));
         }
         let (event, after) = event(&stream, checkpoint, &before, &writes, &known);
+        crate::failpoint::point("mirror");
         writer.push(engine, event, None)?;
         states.insert(stream.clone(), after);
         let key = (thread.clone(), ns.clone(), checkpoint.id.clone());
