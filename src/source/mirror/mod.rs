@@ -2,9 +2,11 @@
 //! user's data directory (or `$REWIND_DATA_DIR`), one per source, named by the source's
 //! canonical path; the source is never written. Every open brings the mirror up to date from
 //! where it stopped, inside one write transaction of the mirror (so two processes never sync
-//! one source at once); each mirrored event keeps the source's own id as its idempotency key.
-//! Content that changed under an id already mirrored means the source was rewritten: the
-//! mirror is made again, and the caller is told so.
+//! one source at once); each mirrored event keeps the source's own id (a Temporal event's as
+//! its idempotency key, a LangGraph checkpoint's in its meta: [`ID_FIELD`] names where).
+//! Content that changed or went under an id already mirrored means the source was rewritten:
+//! the mirror is made again, and the caller is told so. A mirror also records what the source
+//! says beside the events: forks ([`LINEAGE`]) and unfinished runs ([`marks`]).
 //!
 //! Formats mirrored so far: LangGraph `SqliteSaver` files, Temporal history exports.
 
