@@ -203,7 +203,7 @@ fn build(
         };
         let mut head = None;
         for outlined in &branch.checkpoints {
-            let checkpoint = format::checkpoint(conn, &branch.thread, &branch.ns, &outlined.id)
+            let mut checkpoint = format::checkpoint(conn, &branch.thread, &branch.ns, &outlined.id)
                 .map_err(at_source)?;
             let known = deltas.entry(thread.clone()).or_default();
             for name in &checkpoint.delta_channels {
@@ -211,13 +211,17 @@ fn build(
                     late = true;
                 }
             }
-            started.insert(thread.clone());
+            if !started.contains(&thread) {
+                started.insert(thread.clone());
+            }
             let (event, after) = event(&stream.name, &checkpoint, &state, &consumed, known);
             crate::failpoint::point("mirror");
             writer.push(engine, event, None)?;
             state = after;
-            consumed = checkpoint.writes.clone();
-            head = Some(checkpoint);
+            // The writes under this checkpoint made the next one (or are pending under the
+            // newest).
+            consumed = std::mem::take(&mut checkpoint.writes);
+            head = Some(checkpoint.id);
             done += 1;
             if done % 1024 == 0 {
                 progress(done, total);
@@ -225,8 +229,8 @@ fn build(
         }
         writer.finish(engine)?;
         if let Some(head) = head {
-            let key = (branch.thread.clone(), branch.ns.clone(), head.id.clone());
-            mark_head(engine, &stream.name, &key, &head.writes)?;
+            let key = (branch.thread.clone(), branch.ns.clone(), head);
+            mark_head(engine, &stream.name, &key, &consumed)?;
         }
     }
     progress(total, total);
