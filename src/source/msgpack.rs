@@ -205,24 +205,70 @@ fn base64_text(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// A map key as an object key: text as it is, anything else (Python allows integers,
-/// tuples, …) as its JSON text, the way `json.dumps` turns an integer key into text.
+/// A map key as an object key: text as it is, a number as its JSON text (the way
+/// `json.dumps` turns an integer key into text), and a structure (a tuple: Python allows
+/// any hashable key) as Python prints it, `('a', 1)`, cut short. Python's form needs no
+/// escaping, so a key of a key of a key … grows by a few characters a level, never doubles.
 fn key_text(key: &ValueRef<'_>, depth: usize) -> Result<String, DecodeError> {
     Ok(match key {
         ValueRef::String(s) => text(s),
-        // A key that is itself a structure (a tuple) shows as its JSON text, cut short: a key
-        // of a key of a key … would otherwise escape its quotes again at every level.
         key => match render(key, depth)? {
             Value::String(s) => s,
+            number @ Value::Number(_) => number.to_string(),
             other => {
-                let text = other.to_string();
-                match text.char_indices().nth(KEY_TEXT) {
-                    Some((cut, _)) => format!("{}…", &text[..cut]),
-                    None => text,
+                let mut out = String::new();
+                python_text(&other, &mut out);
+                match out.char_indices().nth(KEY_TEXT) {
+                    Some((cut, _)) => format!("{}…", &out[..cut]),
+                    None => out,
                 }
             }
         },
     })
+}
+
+/// A rendered value as Python's `repr` prints it (a list as the tuple it was), stopping once
+/// past [`KEY_TEXT`] characters.
+fn python_text(value: &Value, out: &mut String) {
+    if out.len() > 4 * KEY_TEXT {
+        return;
+    }
+    match value {
+        Value::Null => out.push_str("None"),
+        Value::Bool(true) => out.push_str("True"),
+        Value::Bool(false) => out.push_str("False"),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => {
+            out.push('\'');
+            out.push_str(s);
+            out.push('\'');
+        }
+        Value::Array(items) => {
+            out.push('(');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_text(item, out);
+            }
+            if items.len() == 1 {
+                out.push(',');
+            }
+            out.push(')');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_text(&Value::String(key.clone()), out);
+                out.push_str(": ");
+                python_text(item, out);
+            }
+            out.push('}');
+        }
+    }
 }
 
 /// Renders a LangGraph extension: the argument it stores for the Python object.
@@ -276,6 +322,10 @@ fn extension(code: i8, payload: &[u8], depth: usize) -> Result<Value, DecodeErro
 
 /// A numpy array (`dtype.str`, shape, order `C` or `F`, raw buffer) as nested lists, the way
 /// `tolist()` gives it, for booleans, integers and floats of 1, 2, 4 or 8 bytes.
+/// The nested lists a numpy array renders as, beyond two a byte of its items, before it shows
+/// as its shape instead.
+const FEW_LISTS: usize = 16;
+
 fn numpy(inner: &ValueRef<'_>, depth: usize) -> Option<Value> {
     let ValueRef::Array(parts) = inner else {
         return None;
@@ -314,6 +364,25 @@ fn numpy(inner: &ValueRef<'_>, depth: usize) -> Option<Value> {
     let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))?;
     if count.checked_mul(size)? != buffer.len() {
         return None;
+    }
+    // The nested lists `tolist()` gives cost a few bytes each in JSON, and the shape alone says
+    // how many: an empty array of a long outer shape (`(10**9, 0)`), or one with many axes of
+    // length 1, is a few bytes that would render huge. Past two lists a byte of items, the array
+    // shows as its shape.
+    let lists = shape
+        .iter()
+        .scan(1usize, |outer, &d| {
+            let here = *outer;
+            *outer = outer.saturating_mul(d);
+            Some(here)
+        })
+        .fold(0usize, usize::saturating_add);
+    if lists > 2 * buffer.len() + FEW_LISTS {
+        let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+        return Some(Value::String(format!(
+            "<numpy array {dtype} of shape ({}), {count} items>",
+            dims.join(", ")
+        )));
     }
     let big = endian == b'>';
     let item = |i: usize| -> Value {
@@ -488,6 +557,40 @@ mod tests {
     }
 
     #[test]
+    fn a_numpy_array_whose_shape_alone_would_render_huge_shows_as_its_shape() {
+        let array = |dtype: &str, shape: Vec<rmpv::Value>, buffer: Vec<u8>| {
+            let value = ext(
+                6,
+                &[
+                    s(dtype),
+                    rmpv::Value::Array(shape),
+                    s("C"),
+                    rmpv::Value::Binary(buffer),
+                ],
+            );
+            decode_msgpack(&bytes(&value)).unwrap()
+        };
+        let empty = |shape: Vec<rmpv::Value>| array("<i8", shape, Vec::new());
+        assert_eq!(empty(vec![3.into(), 0.into()]), json!([[], [], []]));
+        // A few bytes that would otherwise be four billion empty lists.
+        assert_eq!(
+            empty(vec![u32::MAX.into(), 0.into()]),
+            json!("<numpy array <i8 of shape (4294967295, 0), 0 items>")
+        );
+        // Axes of length 1 cost a list per item each.
+        assert_eq!(
+            array("|b1", vec![2.into(), 1.into()], vec![1, 0]),
+            json!([[true], [false]])
+        );
+        let mut deep = vec![rmpv::Value::from(4)];
+        deep.extend(std::iter::repeat_n(rmpv::Value::from(1), 9));
+        assert_eq!(
+            array("|i1", deep, vec![1, 2, 3, 4]),
+            json!("<numpy array |i1 of shape (4, 1, 1, 1, 1, 1, 1, 1, 1, 1), 4 items>")
+        );
+    }
+
+    #[test]
     fn unreadable_encodings_say_what_they_are() {
         let pickle = decode_typed("pickle", b"\x80\x04").unwrap_err();
         assert!(pickle.to_string().contains("pickle"), "{pickle}");
@@ -543,5 +646,15 @@ mod tests {
         bytes.extend([0xc0; 61]);
         let value = decode_msgpack(&bytes).unwrap();
         assert!(value.to_string().len() < 16 * bytes.len() + 64, "{value}");
+        // What the fuzzer found: eleven maps as keys of maps, 21 bytes that rendered as 402.
+        let found = [
+            0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x78, 0x01, 0x19,
+            0x68, 0xff, 0xff, 0x18, 0xff, 0xff, 0xff, 0xff,
+        ];
+        let value = decode_msgpack(&found[1..]).unwrap();
+        assert!(value.to_string().len() <= 16 * 21 + 64, "{value}");
+        // A tuple key shows as Python prints the tuple.
+        let tuple = [0x81, 0x92, 0xa1, b'a', 0x01, 0xc3];
+        assert_eq!(decode_msgpack(&tuple).unwrap(), json!({"('a', 1)": true}));
     }
 }
