@@ -1412,6 +1412,9 @@ struct Running {
     policy: SnapshotPolicy,
     /// The chain value of the stream's newest event.
     hash: crate::chain::Hash,
+    /// Whether the reducer failed on an event of the stream (a writer that keeps going):
+    /// the state is no longer followed, and no snapshot is taken.
+    failed: bool,
 }
 
 /// Appends events inside an open transaction, checking each against the reducer and taking
@@ -1419,6 +1422,9 @@ struct Running {
 pub(crate) struct Writer {
     running: HashMap<String, Running>,
     no_snapshots: bool,
+    /// Whether an event the reducer cannot apply is still written (a mirror keeps every
+    /// event of its source; the failure shows where the event is read).
+    keep_going: bool,
     /// What was written so far.
     pub(crate) report: WriteReport,
     /// The next seq and the transaction's write time, read once on the first append.
@@ -1430,9 +1436,17 @@ impl Writer {
         Self {
             running: HashMap::new(),
             no_snapshots,
+            keep_going: false,
             report: WriteReport::default(),
             clock: None,
         }
+    }
+
+    /// A writer that writes every event, those the reducer cannot apply too (a mirror's:
+    /// its source's events are what they are), and takes no snapshot of a stream past one.
+    pub(crate) fn keeping_going(mut self) -> Self {
+        self.keep_going = true;
+        self
     }
 
     /// Appends one event (or finds the original of a retried idempotency key).
@@ -1469,7 +1483,13 @@ impl Writer {
                 }
             };
             let reducer = engine.reducer(&stream.reducer)?;
-            let state = (*engine.state_of(&stream, Target::Head)?.state).clone();
+            let (state, failed) = match engine.state_of(&stream, Target::Head) {
+                Ok(at) => ((*at.state).clone(), false),
+                Err(Error::Reduce { .. } | Error::OverBudget { .. }) if self.keep_going => {
+                    (Value::Null, true)
+                }
+                Err(e) => return Err(e),
+            };
             let fingerprint = reducer.fingerprint().to_string();
             let (last_snapshot, last_raw_size, bytes_since) =
                 engine.store.snapshot_progress(stream.id, &fingerprint)?;
@@ -1491,6 +1511,7 @@ impl Writer {
                     bytes_since,
                     policy,
                     hash,
+                    failed,
                 },
             );
         }
@@ -1560,8 +1581,8 @@ impl Writer {
         )?;
         crate::failpoint::point("import");
         let reducer = Arc::clone(&run.reducer);
-        reducer
-            .apply(
+        if !run.failed {
+            let applied = reducer.apply(
                 &mut run.state,
                 EventRef {
                     stream: &event.stream,
@@ -1571,8 +1592,13 @@ impl Writer {
                     data: Cow::Borrowed(&event.data),
                     meta: event.meta.as_ref(),
                 },
-            )
-            .map_err(|cause| reduce_error(&event.stream, &reducer, version, cause))?;
+            );
+            match applied {
+                Ok(()) => {}
+                Err(_) if self.keep_going => run.failed = true,
+                Err(cause) => return Err(reduce_error(&event.stream, &reducer, version, cause)),
+            }
+        }
         let previous_ts = run.stream.last_ts;
         run.hash = hash;
         run.stream.head = version;
@@ -1589,7 +1615,7 @@ impl Writer {
             run.last_raw_size,
             new_bucket,
         );
-        if let Some(trigger) = due.filter(|_| !self.no_snapshots) {
+        if let Some(trigger) = due.filter(|_| !self.no_snapshots && !run.failed) {
             let meta = store_snapshot(
                 &engine.store,
                 &Shot {

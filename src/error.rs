@@ -98,7 +98,10 @@ pub enum Error {
         actual: u64,
     },
     /// The reducer could not apply an event.
-    #[error("stream {stream:?} version {version}: the {reducer} reducer cannot apply this event")]
+    #[error(
+        "stream {stream:?} version {version}: the {} reducer cannot apply this event",
+        short_spec(reducer)
+    )]
     Reduce {
         /// The stream.
         stream: String,
@@ -113,7 +116,8 @@ pub enum Error {
     /// Applying an event went over a limit of its budget ([`crate::budget`]): the event is
     /// refused, and nothing built from it is cached or stored.
     #[error(
-        "stream {stream:?} version {version}: applying the event went over its limit of {limit} (reducer {reducer})"
+        "stream {stream:?} version {version}: applying the event went over its limit of {limit} (reducer {})",
+        short_spec(reducer)
     )]
     OverBudget {
         /// The stream.
@@ -199,3 +203,15 @@ pub fn describe(err: &dyn std::error::Error) -> String {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A reducer spec as a message names it: a long jq program (a file's worth) by its first
+/// line, cut short.
+pub fn short_spec(spec: &str) -> String {
+    const SHOWN: usize = 60;
+    let first = spec.lines().next().unwrap_or_default();
+    if first.len() == spec.len() && spec.chars().count() <= SHOWN {
+        return spec.to_owned();
+    }
+    let cut: String = first.chars().take(SHOWN).collect();
+    format!("{}…", cut.trim_end())
+}

@@ -132,7 +132,11 @@ pub fn apply(
             out
         }
         Reducer::Patch => patch_places(state, &event.data),
-        Reducer::Replace | Reducer::Jq(_) | Reducer::Temporal | Reducer::Delta => {
+        Reducer::Replace
+        | Reducer::Jq(_)
+        | Reducer::Temporal
+        | Reducer::Delta
+        | Reducer::Stored => {
             vec![Place::at(Vec::new())]
         }
     };

@@ -68,6 +68,42 @@ fn check_against_source(
     Ok(())
 }
 
+/// An event source's own snapshots are checked against the replay with the user's reducer:
+/// those that disagree are findings; without a reducer set, the report says none could be.
+fn check_stored_snapshots(
+    source: &std::path::Path,
+    mirror: &std::path::Path,
+    only: Option<&str>,
+    report: &mut verify::Report,
+) -> Result<()> {
+    let mut engine = crate::engine::Engine::open(mirror, crate::store::OpenMode::ReadOnly)?;
+    let checked = crate::source::mirror::eventsourcing::check(&mut engine, only)?;
+    let total = checked.equal + checked.unchecked + checked.disagree;
+    report.notes.push(if checked.reducer_set {
+        format!(
+            "{} of the file's {} snapshots are the state your reducer gives{}",
+            group(checked.equal),
+            group(total),
+            if checked.unchecked > 0 {
+                format!(
+                    "; {} could not be checked (unreadable, or after an event the reducer cannot apply)",
+                    group(checked.unchecked)
+                )
+            } else {
+                String::new()
+            }
+        )
+    } else {
+        format!(
+            "the file's {} snapshots are not checked: no reducer is set (rewind reducer {} --set 'jq:…')",
+            group(total),
+            source.display()
+        )
+    });
+    report.findings.extend(checked.findings);
+    Ok(())
+}
+
 pub(super) fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     let show_progress = std::io::stderr().is_terminal();
     let progress = |done: usize, total: usize| {
@@ -104,8 +140,14 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<ExitCode> {
         .map_or_else(|| args.db.db.clone(), |m| m.path.clone());
     let mut report =
         verify::verify_expecting(&path, args.stream.as_deref(), expect.as_deref(), &progress)?;
-    if mirrored.as_ref().is_some_and(|m| m.format == "langgraph") {
-        check_against_source(&args.db.db, &path, args.stream.as_deref(), &mut report)?;
+    match mirrored.as_ref().map(|m| m.format) {
+        Some("langgraph") => {
+            check_against_source(&args.db.db, &path, args.stream.as_deref(), &mut report)?;
+        }
+        Some("eventsourcing") => {
+            check_stored_snapshots(&args.db.db, &path, args.stream.as_deref(), &mut report)?;
+        }
+        _ => {}
     }
     let code = if report.findings.is_empty() {
         ExitCode::SUCCESS

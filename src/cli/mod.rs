@@ -120,11 +120,12 @@ pub struct TargetArgs {
     /// The last event at or before this RFC 3339 time.
     #[arg(long, value_name = "TIME", group = "target", value_parser = crate::time::parse)]
     pub at_time: Option<crate::model::Micros>,
-    /// The stream's last event at or before this global seq (the database's own; a source
-    /// without a global order refuses it).
+    /// The stream's last event at or before this global seq (the database's own, or the
+    /// source's: an eventsourcing notification id; a source without one refuses it).
     #[arg(long, value_name = "SEQ", group = "target")]
     pub at_seq: Option<i64>,
-    /// The event a source names by this id: a LangGraph checkpoint id, a Temporal event id.
+    /// The event a source names by this id: a LangGraph checkpoint id, a Temporal event id,
+    /// an eventsourcing notification id.
     #[arg(long, value_name = "ID", group = "target")]
     pub at_id: Option<String>,
 }
@@ -162,7 +163,13 @@ impl TargetArgs {
                 ),
             };
         }
-        if let (Some(_), Some(format)) = (self.at_seq, &format) {
+        if let (Some(seq), Some(format)) = (self.at_seq, &format) {
+            if let Some(field) = store.meta(crate::source::mirror::SEQ_FIELD)? {
+                let info = store.require_stream(stream)?;
+                return Ok(Target::Version(
+                    store.version_at_or_before_meta(&info, &field, seq)?,
+                ));
+            }
             anyhow::bail!(
                 "--at-seq needs a global order, and a {format} source has none: use --at-id ID (its own ids) or --at VERSION"
             );

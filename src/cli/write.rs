@@ -21,7 +21,7 @@ use crate::store::OpenMode;
 pub struct InitArgs {
     #[command(flatten)]
     db: DbArg,
-    /// The default reducer: merge, patch, replace, delta, temporal or jq:FILTER.
+    /// The default reducer: merge, patch, replace, delta, temporal, stored or jq:FILTER.
     #[arg(long, value_name = "SPEC")]
     reducer: Option<String>,
 }
@@ -340,7 +340,7 @@ pub struct ReducerArgs {
     /// A stream instead of the database default (created if missing when setting).
     #[arg(long)]
     stream: Option<String>,
-    /// Set the reducer: merge, patch, replace, delta, temporal or jq:FILTER. It is first tried on every event
+    /// Set the reducer: merge, patch, replace, delta, temporal, stored or jq:FILTER. It is first tried on every event
     /// of the streams it would apply to (the stream given, or every stream without a reducer
     /// of its own); if any event fails with it (refused, or over its budget), nothing is set.
     #[arg(long, value_name = "SPEC")]
@@ -354,6 +354,14 @@ pub struct ReducerArgs {
 }
 
 pub(super) fn reducer(args: &ReducerArgs) -> Result<()> {
+    let mirrored = crate::source::mirror::resolve_showing(
+        &args.db.db,
+        args.db.format.as_deref(),
+        &super::sync_progress,
+    )?;
+    if let Some(mirrored) = mirrored {
+        return source_reducer(args, &mirrored);
+    }
     let mut engine = open(&args.db, OpenMode::Existing)?;
     if let Some(spec) = &args.set {
         engine.reducer(spec)?;
@@ -394,6 +402,75 @@ pub(super) fn reducer(args: &ReducerArgs) -> Result<()> {
     })?;
     let mut out = stdout();
     writeln!(out, "{}", clean(&shown, 400))?;
+    out.flush()?;
+    Ok(())
+}
+
+/// A source's reducer: the user's, kept in their settings for the source (outside the
+/// mirror, so it survives the mirror), for the formats whose state needs the user's rules.
+fn source_reducer(args: &ReducerArgs, mirrored: &crate::source::mirror::Mirrored) -> Result<()> {
+    let source = &args.db.db;
+    if let Some(note) = &mirrored.note {
+        eprintln!("rewind: note: {}", super::safe_message(note));
+    }
+    let format = mirrored.format;
+    if format != "eventsourcing" {
+        if args.set.is_some() || args.clear {
+            anyhow::bail!(
+                "a {format} source's state is made by rewind's reader of the format, not by a reducer you set; `rewind sources` says how"
+            );
+        }
+    } else if args.stream.is_some() && (args.set.is_some() || args.clear) {
+        anyhow::bail!(
+            "a source's reducer is set for the whole source (its rules go by event type): leave out --stream"
+        );
+    }
+    let mut out = stdout();
+    let Some(spec) = &args.set else {
+        let engine = crate::Engine::open(&mirrored.path, OpenMode::ReadOnly)?;
+        let using = engine.store().default_reducer()?;
+        let whose = if format != "eventsourcing" {
+            format!("the {format} format's own")
+        } else if using == crate::source::mirror::eventsourcing::UNSET {
+            format!(
+                "none set: the file's own snapshots and the events since; rewind reducer {} --set 'jq:…'",
+                source.display()
+            )
+        } else {
+            format!(
+                "yours, kept in {}",
+                crate::source::settings::path(source)?.display()
+            )
+        };
+        writeln!(out, "{}", clean(&format!("reducer ({whose}):"), 2000))?;
+        for line in using.lines() {
+            writeln!(out, "  {}", clean(line, 2000))?;
+        }
+        out.flush()?;
+        return Ok(());
+    };
+    let mut engine = crate::Engine::open(&mirrored.path, OpenMode::ReadOnly)?;
+    engine.reducer(spec)?;
+    try_first(&mut engine, spec, args)?;
+    drop(engine);
+    let mut settings = crate::source::settings::load(source)?;
+    settings.reducer = Some(spec.clone());
+    let kept = crate::source::settings::save(source, &settings)?;
+    // The mirror takes it now, its snapshots made with the other one removed.
+    crate::source::mirror::resolve(source, Some(format))?;
+    writeln!(
+        out,
+        "{}",
+        clean(
+            &format!(
+                "reducer of {} set to {} (kept in {})",
+                source.display(),
+                crate::error::short_spec(spec),
+                kept.display()
+            ),
+            2000
+        )
+    )?;
     out.flush()?;
     Ok(())
 }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::model::Micros;
 
 pub mod delta;
+pub mod stored;
 pub mod temporal;
 
 /// States may nest at most this deep, so every state can be stored, parsed back and walked
@@ -20,7 +21,9 @@ pub const MAX_DEPTH: usize = 120;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReduceError {
     /// Unknown reducer name.
-    #[error("unknown reducer {0:?}; expected merge, patch, replace, delta, temporal or jq:FILTER")]
+    #[error(
+        "unknown reducer {0:?}; expected merge, patch, replace, delta, temporal, stored or jq:FILTER"
+    )]
     Unknown(String),
     /// The jq program does not parse or compile.
     #[error("jq program does not compile: {0}")]
@@ -43,6 +46,10 @@ pub enum ReduceError {
     /// The new state nests deeper than [`MAX_DEPTH`].
     #[error("the resulting state nests deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    /// The event's data could not be read from its source (`{"$unreadable": why}`), so no
+    /// state after it can be told.
+    #[error("the event could not be read from its source: {0}")]
+    Unreadable(String),
     /// Applying the event went over a limit of its budget ([`crate::budget`]).
     #[error("the jq program went over its limit of {0}")]
     OverBudget(crate::budget::Limit),
@@ -63,6 +70,9 @@ pub enum Reducer {
     Temporal,
     /// The data is the difference from the state before ([`delta`]).
     Delta,
+    /// A source's own newest snapshot and the events since, while no reducer is set
+    /// ([`stored`]).
+    Stored,
 }
 
 /// The parts of an event a reducer may look at.
@@ -91,6 +101,7 @@ impl Reducer {
             "replace" => Ok(Self::Replace),
             "temporal" => Ok(Self::Temporal),
             "delta" => Ok(Self::Delta),
+            "stored" => Ok(Self::Stored),
             _ => match spec.strip_prefix("jq:") {
                 Some(program) => crate::jq::Program::compile(program).map(Self::Jq),
                 None => Err(ReduceError::Unknown(spec.to_string())),
@@ -106,6 +117,7 @@ impl Reducer {
             Self::Replace => "replace".into(),
             Self::Temporal => "temporal".into(),
             Self::Delta => "delta".into(),
+            Self::Stored => "stored".into(),
             Self::Jq(program) => format!("jq:{}", program.source()),
         }
     }
@@ -118,6 +130,7 @@ impl Reducer {
             Self::Replace => "replace",
             Self::Temporal => temporal::FINGERPRINT,
             Self::Delta => delta::FINGERPRINT,
+            Self::Stored => stored::FINGERPRINT,
             Self::Jq(program) => program.fingerprint(),
         }
     }
@@ -136,7 +149,15 @@ impl Reducer {
             Self::Patch => apply_patch(state, event.data.into_owned())?,
             Self::Temporal => temporal::apply(state, event.kind, &event.data, event.meta)?,
             Self::Delta => delta::apply(state, &event.data)?,
+            Self::Stored => {
+                stored::apply(state, event.kind, event.version, &event.data, event.meta)?;
+            }
             Self::Jq(program) => {
+                // The user's rules cannot tell what an event nobody could read did; a state
+                // made as if it were an ordinary one would name a state that is not.
+                if let Some(why) = unreadable(&event.data) {
+                    return Err(ReduceError::Unreadable(why.to_owned()));
+                }
                 let input = json!({
                     "state": std::mem::take(state),
                     "event": {
@@ -159,6 +180,14 @@ impl Reducer {
             }
         }
         Ok(())
+    }
+}
+
+/// Why an event's data could not be read, where the reader said so: `{"$unreadable": why}`.
+pub fn unreadable(data: &Value) -> Option<&str> {
+    match data {
+        Value::Object(map) if map.len() == 1 => map.get("$unreadable").and_then(Value::as_str),
+        _ => None,
     }
 }
 

@@ -6,7 +6,93 @@
 //! as the data it stored. A `state` compressed or encrypted by the application (its
 //! `COMPRESSOR_TOPIC` or `CIPHER_TOPIC` settings) is not JSON and says which it looks like.
 
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use crate::model::Micros;
+
+/// One stored event as rewind shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The aggregate: its id as a dashed UUID (as stored where it is not one).
+    pub stream: String,
+    /// The event's class within its module: `BankAccount.Deposited` of
+    /// `bank:BankAccount.Deposited`.
+    pub kind: String,
+    /// The method's arguments, tagged values decoded, without the `timestamp` (the event's
+    /// time); `{"$unreadable": why}` for a state rewind cannot read.
+    pub data: Value,
+    /// The event's `timestamp`, where it has one rewind can read.
+    pub time: Option<Micros>,
+    /// The source's names for it: `notification_id` (the rowid, the global order), `topic`
+    /// and `originator_version`.
+    pub meta: Value,
+}
+
+/// A row of `stored_events` as rewind shows it: never an error, so one unreadable row
+/// shows as such among the rest.
+pub fn event(rowid: i64, originator_id: &str, version: i64, topic: &str, state: &[u8]) -> Event {
+    let kind = topic
+        .rsplit_once(':')
+        .map_or(topic, |(_, class)| class)
+        .trim();
+    let kind = if kind.is_empty() { "(no topic)" } else { kind };
+    let (data, time) = match decode_state(state) {
+        Ok(Value::Object(mut fields)) => {
+            let time = match fields.get("timestamp") {
+                Some(Value::String(text)) => crate::time::parse(text).ok(),
+                _ => None,
+            };
+            if time.is_some() {
+                fields.remove("timestamp");
+            }
+            (Value::Object(fields), time)
+        }
+        Ok(other) => (other, None),
+        Err(why) => (json!({ "$unreadable": why }), None),
+    };
+    Event {
+        stream: stream_name(originator_id),
+        kind: printable(kind, 200),
+        data,
+        time,
+        meta: json!({
+            "notification_id": rowid,
+            "topic": topic,
+            "originator_version": version,
+        }),
+    }
+}
+
+/// An aggregate's stream name: its id as a dashed UUID where it is one.
+pub fn stream_name(originator_id: &str) -> String {
+    let hex: String = originator_id.chars().filter(|c| *c != '-').collect();
+    match super::dashed_uuid(&hex.to_ascii_lowercase()) {
+        Some(dashed) => dashed,
+        None if originator_id.is_empty() => "(no id)".into(),
+        None => printable(originator_id, 200),
+    }
+}
+
+/// A name as rewind can keep it: control characters replaced, at most `chars` long.
+fn printable(name: &str, chars: usize) -> String {
+    name.chars()
+        .take(chars)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+/// A stored snapshot's state as the user sees it (its attributes), or why it cannot be read.
+pub fn snapshot(state: &[u8]) -> Value {
+    match decode_state(state) {
+        Ok(decoded) => match snapshot_attributes(&decoded) {
+            Value::Null => {
+                json!({ "$unreadable": "not a snapshot of an aggregate's attributes (no object under \"state\")" })
+            }
+            attributes => attributes,
+        },
+        Err(why) => json!({ "$unreadable": why }),
+    }
+}
 
 /// Renders one stored `state` as JSON with its tagged values decoded.
 pub fn decode_state(bytes: &[u8]) -> Result<Value, String> {

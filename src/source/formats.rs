@@ -47,9 +47,9 @@ pub const FORMATS: [Format; 4] = [
         name: "eventsourcing",
         recognised_by: "an SQLite file with Python eventsourcing's table stored_events",
         stream: "an aggregate",
-        event: "a stored event",
-        state: "the user's per-topic rules as a jq reducer",
-        read: false,
+        event: "a stored event (--at-id and --at-seq: its notification id, the rowid)",
+        state: "the user's jq reducer (rewind reducer SOURCE --set 'jq:…'); until one is set, the file's own snapshots and the events since",
+        read: true,
     },
 ];
 

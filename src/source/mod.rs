@@ -9,6 +9,7 @@
 //! - [`langgraph`]: LangGraph's `SqliteSaver` files, as branches of checkpoints;
 //! - [`mirror`]: the rewind database a source is read through, brought up to date on open;
 //! - [`msgpack`]: LangGraph's value encodings (its serializer's msgpack dialect), as JSON;
+//! - [`settings`]: what the user set for a source (its reducer), kept outside its mirror;
 //! - [`temporal`]: a Temporal workflow history (JSON), as events for the `temporal` reducer.
 
 pub mod eventsourcing;
@@ -16,6 +17,7 @@ pub mod formats;
 pub mod langgraph;
 pub mod mirror;
 pub mod msgpack;
+pub mod settings;
 pub mod sqlite;
 pub mod temporal;
 

@@ -941,6 +941,24 @@ impl Store {
             .map(|v| v.unsigned_abs()))
     }
 
+    /// The newest version of a stream whose meta `field` is a number at or below `n` (a
+    /// source's global order kept in the meta): 0 where none is.
+    pub fn version_at_or_before_meta(
+        &self,
+        stream: &StreamInfo,
+        field: &str,
+        n: i64,
+    ) -> Result<u64> {
+        let path = format!("$.{}", serde_json::Value::String(field.to_owned()));
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?1 AND json_extract(meta, ?2) <= ?3",
+            )?
+            .query_row(rusqlite::params![stream.id, path, n], |r| r.get::<_, i64>(0))?
+            .unsigned_abs())
+    }
+
     /// The event with an idempotency key, with its stream's name.
     pub fn event_by_key(&self, key: &str) -> Result<Option<Event>> {
         let mut stmt = self.conn.prepare_cached(&format!(

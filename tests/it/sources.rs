@@ -478,6 +478,7 @@ fn rewind_with(data: &std::path::Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_rewind"))
         .args(args)
         .env("REWIND_DATA_DIR", data)
+        .env("REWIND_CONFIG_DIR", data.join("config"))
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap()
@@ -930,4 +931,240 @@ fn a_sync_killed_midway_leaves_a_mirror_the_next_open_completes_exactly() {
         "{out}"
     );
     assert!(!err.contains("made again"), "{err}");
+}
+
+/// The README's reducer for the fixture's aggregates, as `--set` takes it.
+fn bank_reducer() -> String {
+    format!(
+        "jq:{}",
+        std::fs::read_to_string(fixture("eventsourcing/bank.jq")).unwrap()
+    )
+}
+
+/// Runs the binary on a source; it must succeed. Returns stdout and stderr.
+fn ok_with(data: &std::path::Path, args: &[&str]) -> (String, String) {
+    let out = rewind_with(data, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "rewind {args:?}\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn an_eventsourcing_file_shows_its_own_snapshots_until_the_user_sets_a_reducer_which_then_gives_every_state()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let source_dir = dir.path().join("src");
+    std::fs::create_dir(&source_dir).unwrap();
+    let path = source_dir.join("bank.sqlite");
+    std::fs::copy(fixture("eventsourcing/bank.sqlite"), &path).unwrap();
+    let source = path.to_str().unwrap();
+    let before = folder(&source_dir);
+    let expected = json("eventsourcing/bank.expected.json");
+    let (rex, bella) = (
+        "f5ab1f41-07ff-4916-95ed-e9c46d2bb1f6",
+        "15c46101-7219-4bdc-8bb2-ee4068046d1d",
+    );
+    // No reducer yet: the file's newest snapshot at or before the cursor and the events
+    // since, saying so; never the method arguments merged.
+    let shown = state_json(&data, source, rex, 5);
+    assert!(
+        shown["$no_reducer"]
+            .as_str()
+            .unwrap()
+            .contains("no reducer is set")
+    );
+    assert_eq!(shown["snapshot"]["version"], 3);
+    assert_eq!(
+        shown["snapshot"]["state"],
+        expected["aggregates"][rex]["versions"]["3"]["attributes"]
+    );
+    let since: Vec<&Value> = shown["events_since"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["data"]["trick"])
+        .collect();
+    assert_eq!(since, ["beg", "down"]);
+    let shown = state_json(&data, source, bella, 7);
+    assert_eq!(shown["snapshot"], Value::Null);
+    assert_eq!(shown["events_since"].as_array().unwrap().len(), 7);
+    assert!(shown.get("name").is_none(), "no merge of the arguments");
+    let (out, _) = ok_with(&data, &["verify", source]);
+    assert!(
+        out.contains("the file's 9 snapshots are not checked: no reducer is set"),
+        "{out}"
+    );
+    // The user's reducer, kept in their settings: every state the library gives.
+    let (out, _) = ok_with(&data, &["reducer", source, "--set", &bank_reducer()]);
+    assert!(out.contains("kept in"), "{out}");
+    for (id, aggregate) in expected["aggregates"].as_object().unwrap() {
+        for (version, at) in aggregate["versions"].as_object().unwrap() {
+            assert_eq!(
+                state_json(&data, source, id, version.parse().unwrap()),
+                at["attributes"],
+                "{id} v{version}"
+            );
+        }
+    }
+    let (out, _) = ok_with(&data, &["verify", source]);
+    assert!(
+        out.contains("9 of the file's 9 snapshots are the state your reducer gives"),
+        "{out}"
+    );
+    // The source's own ids and order: rowid 7 is Ada's deposit, her second event.
+    let ada = "914fa10e-e5db-4ac6-8bdf-13e9513710a6";
+    for (flag, value, version) in [
+        ("--at-id", "7", "2"),
+        ("--at-seq", "7", "2"),
+        ("--at-seq", "12", "2"),
+        ("--at-seq", "6", "1"),
+    ] {
+        let (out, _) = ok_with(&data, &["state", source, ada, flag, value, "--json"]);
+        let printed: Value = serde_json::from_slice(out.as_bytes()).unwrap();
+        assert_eq!(
+            printed["state"], expected["aggregates"][ada]["versions"][version]["attributes"],
+            "{flag} {value}"
+        );
+    }
+    // A reducer that forgets a field: the user's snapshots that disagree are named.
+    let wrong = bank_reducer().replace("| .last_ref = $d.ref ", "");
+    assert_ne!(wrong, bank_reducer());
+    ok_with(&data, &["reducer", source, "--set", &wrong]);
+    let out = rewind_with(&data, &["verify", source, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut found: Vec<(String, u64)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert_eq!(f["kind"], "source");
+            (
+                f["stream"].as_str().unwrap().to_owned(),
+                f["version"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("6ec16cdc-204b-462f-bdb4-e311f3cfcbe0".into(), 5),
+            (ada.into(), 5),
+            (ada.into(), 10),
+            ("e5422793-6c4b-43d5-b845-58a34bcd4214".into(), 5),
+            ("e5422793-6c4b-43d5-b845-58a34bcd4214".into(), 10),
+            ("e5422793-6c4b-43d5-b845-58a34bcd4214".into(), 15),
+            ("e5422793-6c4b-43d5-b845-58a34bcd4214".into(), 20),
+        ]
+    );
+    // The settings outlive the mirror.
+    ok_with(&data, &["reducer", source, "--set", &bank_reducer()]);
+    ok_with(&data, &["mirrors", "--remove", source]);
+    assert_eq!(
+        state_json(&data, source, ada, 12),
+        expected["aggregates"][ada]["versions"]["12"]["attributes"]
+    );
+    // A reducer for a whole source only, and only where the format needs one.
+    let out = rewind_with(
+        &data,
+        &["reducer", source, "--stream", ada, "--set", "merge"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let langgraph = fixture("langgraph/agent.sqlite");
+    let out = rewind_with(
+        &data,
+        &["reducer", langgraph.to_str().unwrap(), "--set", "merge"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("made by rewind's reader"));
+    assert_eq!(
+        folder(&source_dir),
+        before,
+        "the source is never written, nothing made beside it"
+    );
+}
+
+/// An application writing to an eventsourcing file as the library does: the next event of an
+/// aggregate, or a snapshot of it.
+fn es_insert(
+    path: &std::path::Path,
+    table: &str,
+    id: &str,
+    version: i64,
+    topic: &str,
+    state: &[u8],
+) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute(
+        &format!("INSERT INTO {table} (originator_id, originator_version, topic, state) VALUES (?1, ?2, ?3, ?4)"),
+        rusqlite::params![id.replace('-', ""), version, topic, state],
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_eventsourcing_file_written_while_mirrored_shows_new_events_new_snapshots_and_unreadable_rows()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = dir.path().join("bank.sqlite");
+    std::fs::copy(fixture("eventsourcing/bank.sqlite"), &path).unwrap();
+    let source = path.to_str().unwrap();
+    let bella = "15c46101-7219-4bdc-8bb2-ee4068046d1d";
+    ok_with(&data, &["reducer", source, "--set", &bank_reducer()]);
+    assert_eq!(
+        state_json(&data, source, bella, 7)["tricks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    // The next event lands: the mirror takes it.
+    es_insert(
+        &path,
+        "stored_events",
+        bella,
+        8,
+        "bank:Dog.TrickAdded",
+        br#"{"timestamp":{"_type_":"datetime_iso","_data_":"2026-12-02T01:00:00+00:00"},"trick":"sing"}"#,
+    );
+    let (out, _) = ok_with(&data, &["state", source, bella, "--json"]);
+    let state: Value = serde_json::from_slice(out.as_bytes()).unwrap();
+    assert_eq!(state["state"]["tricks"][6], "sing");
+    // A snapshot of an event already mirrored: the mirror is made again, saying so, and
+    // verify checks it.
+    es_insert(
+        &path,
+        "stored_snapshots",
+        bella,
+        8,
+        "eventsourcing.domain:Snapshot",
+        br#"{"topic":"bank:Dog","state":{"_id":"x","name":"Bella","tricks":["wrong"]}}"#,
+    );
+    let (_, err) = ok_with(&data, &["state", source, bella]);
+    assert!(err.contains("its mirror was made again"), "{err}");
+    let out = rewind_with(&data, &["verify", source, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["findings"][0]["stream"], bella);
+    assert_eq!(report["findings"][0]["version"], 8);
+    // A row the application compressed: shown as unreadable, saying why, with the rest.
+    es_insert(
+        &path,
+        "stored_events",
+        bella,
+        9,
+        "bank:Dog.TrickAdded",
+        &[0x78, 0x9c, 1, 2, 3],
+    );
+    let (out, _) = ok_with(&data, &["log", source, bella, "--json"]);
+    assert!(out.contains("zlib"), "{out}");
+    let out = rewind_with(&data, &["state", source, bella, "--json"]);
+    assert_eq!(out.status.code(), Some(2), "the reducer cannot apply it");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(bella) && err.contains('9'), "{err}");
+    assert_eq!(state_json(&data, source, bella, 8)["tricks"][6], "sing");
 }

@@ -8,7 +8,8 @@
 //! the mirror is made again, and the caller is told so. A mirror also records what the source
 //! says beside the events: forks ([`LINEAGE`]) and unfinished runs ([`marks`]).
 //!
-//! Formats mirrored so far: LangGraph `SqliteSaver` files, Temporal history exports.
+//! Formats mirrored so far: LangGraph `SqliteSaver` files, Python `eventsourcing` SQLite
+//! files, Temporal history exports.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,7 @@ use crate::store::{OpenMode, Store};
 
 use super::sqlite::{self, Kind};
 
+pub mod eventsourcing;
 pub mod langgraph;
 mod temporal;
 
@@ -183,10 +185,23 @@ fn resolve_sqlite(
         (Some(Kind::Rewind), None | Some("rewind")) => return Ok(None),
         (Some(Kind::LangGraph), None | Some("langgraph")) => {}
         (Some(Kind::EventSourcing), None | Some("eventsourcing")) => {
-            return Err(Error::Input(format!(
-                "{}: a Python eventsourcing file; rewind does not read this format yet (its reader is being built)",
-                path.display()
-            )));
+            let settings = super::settings::load(path)?;
+            let mirror = prepare(path)?;
+            let (rebuilt, made_again) = bring_up_to_date(&mirror, |engine| {
+                eventsourcing::sync(
+                    engine,
+                    &foreign.conn,
+                    path,
+                    settings.reducer.as_deref(),
+                    progress,
+                )
+            })?;
+            return Ok(Some(Mirrored {
+                path: mirror,
+                format: "eventsourcing",
+                note: join_notes(foreign.note.clone(), made_again),
+                rebuilt,
+            }));
         }
         (Some(_), Some(_)) => {
             return Err(not_of(
@@ -204,20 +219,24 @@ fn resolve_sqlite(
         }
     }
     let mirror = prepare(path)?;
-    let mut note = foreign.note.clone();
     let mut deltas = langgraph::Deltas::new();
     let (rebuilt, made_again) = bring_up_to_date(&mirror, |engine| {
         langgraph::sync(engine, &foreign.conn, path, &mut deltas, progress)
     })?;
-    if let Some(made_again) = made_again {
-        note = Some(note.map_or(made_again.clone(), |n| format!("{n}; {made_again}")));
-    }
     Ok(Some(Mirrored {
         path: mirror,
         format: "langgraph",
-        note,
+        note: join_notes(foreign.note.clone(), made_again),
         rebuilt,
     }))
+}
+
+/// Two notes for the user as one.
+fn join_notes(first: Option<String>, second: Option<String>) -> Option<String> {
+    match (first, second) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The mirror's path for a source, its folder made.
@@ -270,12 +289,17 @@ fn bring_up_to_date(
 /// (`checkpoint_id`, `eventId`): what `--at-id` looks for.
 pub const ID_FIELD: &str = "source.id_field";
 
+/// The meta key naming the event meta field that holds the source's global order (an
+/// `eventsourcing` notification id): what `--at-seq` looks for. A source without one has no
+/// global order.
+pub const SEQ_FIELD: &str = "source.seq_field";
+
 /// The meta key prefix under which a stream that continues another from a version records
 /// it (`{"parent": STREAM, "version": N}`), by the stream's name.
 pub const LINEAGE: &str = "lineage.";
 
 /// A source's path as its mirror records it: canonical where it can be made so.
-fn canonical_text(source: &Path) -> String {
+pub(crate) fn canonical_text(source: &Path) -> String {
     source
         .canonicalize()
         .unwrap_or_else(|_| source.to_path_buf())
