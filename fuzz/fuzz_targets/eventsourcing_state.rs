@@ -1,13 +1,15 @@
 //! Python `eventsourcing`'s stored states (JSON with tagged values, or compressed or
 //! encrypted bytes): decoding never panics, what decodes nests within the bound and is never
 //! much larger than what was stored (untagging only takes wrappers away), and no object
-//! shaped as one of its tags is left.
+//! shaped as one of its tags is left. A whole row (id, topic and state cut from the input)
+//! always becomes an event rewind can store, and a snapshot's state an object.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use rewind::source::eventsourcing::decode_state;
 
 fuzz_target!(|data: &[u8]| {
+    row(data);
     let Ok(value) = decode_state(data) else {
         return;
     };
@@ -28,4 +30,23 @@ fn tagged(value: &serde_json::Value) -> bool {
         }
         _ => false,
     }
+}
+
+/// The first byte says how long the originator id is and the next how long the topic; the
+/// rest is the state.
+fn row(data: &[u8]) {
+    let [id_len, topic_len, rest @ ..] = data else {
+        return;
+    };
+    let (id, rest) = rest.split_at(usize::from(*id_len).min(rest.len()));
+    let (topic, state) = rest.split_at(usize::from(*topic_len).min(rest.len()));
+    let id = String::from_utf8_lossy(id);
+    let topic = String::from_utf8_lossy(topic);
+    let event = rewind::source::eventsourcing::event(7, &id, 3, &topic, state);
+    rewind::store::check_name("stream name", &event.stream).expect("a stream name rewind keeps");
+    rewind::store::check_name("event type", &event.kind).expect("an event type rewind keeps");
+    assert!(rewind::reduce::depth(&event.data) <= rewind::reduce::MAX_DEPTH);
+    assert_eq!(event.meta["notification_id"], 7);
+    assert!(event.data.get("timestamp").is_none() || event.time.is_none());
+    assert!(rewind::source::eventsourcing::snapshot(state).is_object());
 }

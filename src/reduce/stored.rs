@@ -27,6 +27,9 @@ pub fn apply(
     meta: Option<&Value>,
 ) -> Result<(), ReduceError> {
     if let Some(snapshot) = meta.and_then(|m| m.get(SNAPSHOT)) {
+        if depth(snapshot) + 2 > MAX_DEPTH {
+            return Err(ReduceError::TooDeep);
+        }
         *state = json!({
             "$no_reducer": NO_REDUCER,
             "snapshot": {"version": version, "state": snapshot},

@@ -206,3 +206,27 @@ fn the_readme_langgraph_frame_is_what_render_prints_now() {
         "the README's LangGraph frame is stale: paste the output of `{command}`"
     );
 }
+
+#[test]
+fn the_readme_eventsourcing_reducer_is_the_one_the_tests_check() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme
+        .find("### Python `eventsourcing`")
+        .expect("an eventsourcing section")..];
+    let shown = section
+        .split("```jq\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("a jq block");
+    let checked = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sources/eventsourcing/bank.jq"
+    ))
+    .unwrap();
+    assert_eq!(
+        shown,
+        checked.trim_end(),
+        "the README's reducer is not tests/fixtures/sources/eventsourcing/bank.jq"
+    );
+}
