@@ -144,6 +144,20 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<ExitCode> {
         Some("langgraph") => {
             check_against_source(&args.db.db, &path, args.stream.as_deref(), &mut report)?;
         }
+        Some("redux") => {
+            let bytes = std::fs::read(&args.db.db)
+                .with_context(|| format!("reading {}", args.db.db.display()))?;
+            let mut engine = crate::engine::Engine::open(&path, crate::store::OpenMode::ReadOnly)?;
+            let (equal, findings) =
+                crate::source::mirror::redux::check(&mut engine, &args.db.db, &bytes)?;
+            if equal > 0 || !findings.is_empty() {
+                report.notes.push(format!(
+                    "{} states of the file reproduced exactly",
+                    group(equal)
+                ));
+            }
+            report.findings.extend(findings);
+        }
         Some("eventsourcing") => {
             check_stored_snapshots(&args.db.db, &path, args.stream.as_deref(), &mut report)?;
         }

@@ -414,7 +414,12 @@ fn source_reducer(args: &ReducerArgs, mirrored: &crate::source::mirror::Mirrored
         eprintln!("rewind: note: {}", super::safe_message(note));
     }
     let format = mirrored.format;
-    if format != "eventsourcing" {
+    let shape = crate::Engine::open(&mirrored.path, OpenMode::ReadOnly)?
+        .store()
+        .meta(crate::source::mirror::redux::SHAPE)?;
+    // The formats whose files hold events, not states: the state needs the user's rules.
+    let needs_rules = format == "eventsourcing" || shape.as_deref() == Some("actions");
+    if !needs_rules {
         if args.set.is_some() || args.clear {
             anyhow::bail!(
                 "a {format} source's state is made by rewind's reader of the format, not by a reducer you set; `rewind sources` says how"
@@ -428,10 +433,14 @@ fn source_reducer(args: &ReducerArgs, mirrored: &crate::source::mirror::Mirrored
     let mut out = stdout();
     let Some(spec) = &args.set else {
         let engine = crate::Engine::open(&mirrored.path, OpenMode::ReadOnly)?;
-        let using = engine.store().default_reducer()?;
-        let whose = if format != "eventsourcing" {
+        let set = crate::source::settings::load(source)?.reducer;
+        let using = match &set {
+            Some(spec) if needs_rules => spec.clone(),
+            _ => engine.store().default_reducer()?,
+        };
+        let whose = if !needs_rules {
             format!("the {format} format's own")
-        } else if using == crate::source::mirror::eventsourcing::UNSET {
+        } else if set.is_none() {
             format!(
                 "none set: the file's own snapshots and the events since; rewind reducer {} --set 'jq:…'",
                 source.display()
@@ -451,7 +460,14 @@ fn source_reducer(args: &ReducerArgs, mirrored: &crate::source::mirror::Mirrored
     };
     let mut engine = crate::Engine::open(&mirrored.path, OpenMode::ReadOnly)?;
     engine.reducer(spec)?;
-    try_first(&mut engine, spec, args)?;
+    // What the mirror runs: for Redux actions, the user's program given the action and the
+    // preloaded state.
+    let runs = if shape.is_some() {
+        crate::source::mirror::redux::composed(spec)
+    } else {
+        spec.clone()
+    };
+    try_first(&mut engine, &runs, args)?;
     drop(engine);
     let mut settings = crate::source::settings::load(source)?;
     settings.reducer = Some(spec.clone());

@@ -18,7 +18,7 @@ pub struct Format {
 }
 
 /// Every format, rewind's own first.
-pub const FORMATS: [Format; 4] = [
+pub const FORMATS: [Format; 5] = [
     Format {
         name: "rewind",
         recognised_by: "an SQLite file with rewind's schema",
@@ -49,6 +49,14 @@ pub const FORMATS: [Format; 4] = [
         stream: "an aggregate",
         event: "a stored event (--at-id and --at-seq: its notification id, the rowid)",
         state: "the user's jq reducer (rewind reducer SOURCE --set 'jq:…'); until one is set, the file's own snapshots and the events since",
+        read: true,
+    },
+    Format {
+        name: "redux",
+        recognised_by: "JSON a Redux DevTools Export writes: {\"payload\": …} (the actions) or {\"actionsById\": …, \"computedStates\": …} (the lifted state)",
+        stream: "the session (named after the file)",
+        event: "an action, @@INIT first (--at-id: its action id)",
+        state: "the lifted state's own states; for the actions, your jq reducer (rewind reducer SOURCE --set 'jq:…', the action as .action) from the preloaded state",
         read: true,
     },
 ];

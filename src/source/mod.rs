@@ -9,6 +9,7 @@
 //! - [`langgraph`]: LangGraph's `SqliteSaver` files, as branches of checkpoints;
 //! - [`mirror`]: the rewind database a source is read through, brought up to date on open;
 //! - [`msgpack`]: LangGraph's value encodings (its serializer's msgpack dialect), as JSON;
+//! - [`redux`]: Redux DevTools exports (the actions, or the lifted state with its states);
 //! - [`settings`]: what the user set for a source (its reducer), kept outside its mirror;
 //! - [`temporal`]: a Temporal workflow history (JSON), as events for the `temporal` reducer.
 
@@ -17,6 +18,7 @@ pub mod formats;
 pub mod langgraph;
 pub mod mirror;
 pub mod msgpack;
+pub mod redux;
 pub mod settings;
 pub mod sqlite;
 pub mod temporal;

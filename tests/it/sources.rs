@@ -793,7 +793,10 @@ fn a_file_of_no_known_format_says_what_was_looked_for_and_format_checks_what_it_
         .iter()
         .map(|f| f["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["rewind", "langgraph", "temporal", "eventsourcing"]);
+    assert_eq!(
+        names,
+        ["rewind", "langgraph", "temporal", "eventsourcing", "redux"]
+    );
 }
 
 #[path = "../../benches/common/langgraph.rs"]
@@ -1167,4 +1170,121 @@ fn an_eventsourcing_file_written_while_mirrored_shows_new_events_new_snapshots_a
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(bella) && err.contains('9'), "{err}");
     assert_eq!(state_json(&data, source, bella, 8)["tricks"][6], "sing");
+}
+
+#[test]
+fn a_redux_lifted_state_shows_every_state_the_instrument_computed_skips_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let source_dir = dir.path().join("src");
+    std::fs::create_dir(&source_dir).unwrap();
+    let path = source_dir.join("lifted.json");
+    std::fs::copy(fixture("redux/lifted.json"), &path).unwrap();
+    let source = path.to_str().unwrap();
+    let before = folder(&source_dir);
+    let expected = json("redux/lifted.expected.json");
+    let states = expected["states"].as_array().unwrap();
+    assert_eq!(states.len(), 12);
+    for (i, want) in states.iter().enumerate() {
+        assert_eq!(
+            state_json(&data, source, "lifted", i as u64 + 1),
+            want["state"],
+            "after action {i} ({})",
+            want["type"]
+        );
+    }
+    // The skipped action is marked, its state the one before; its own id names it.
+    let (log, _) = ok_with(&data, &["log", source, "lifted", "--json"]);
+    let log: Value = serde_json::from_str(&log).unwrap();
+    let skipped: Vec<u64> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["meta"]["skipped"] == true)
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(skipped, [5], "action 4, the fifth event");
+    let (out, _) = ok_with(
+        &data,
+        &["state", source, "lifted", "--at-id", "4", "--json"],
+    );
+    let at: Value = serde_json::from_slice(out.as_bytes()).unwrap();
+    assert_eq!(at["state"], states[4]["state"]);
+    let (out, _) = ok_with(&data, &["verify", source]);
+    assert!(
+        out.contains("12 states of the file reproduced exactly"),
+        "{out}"
+    );
+    // The states are the file's: no reducer of the user's.
+    let out = rewind_with(&data, &["reducer", source, "--set", "merge"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(folder(&source_dir), before, "the source is never written");
+}
+
+#[test]
+fn a_redux_export_of_actions_folds_with_the_users_reducer_from_the_preloaded_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = dir.path().join("session.json");
+    let full = json("redux/export.json");
+    let actions: Value = serde_json::from_str(full["payload"].as_str().unwrap()).unwrap();
+    let expected = json("redux/export.expected.json");
+    let states = expected["states"].as_array().unwrap();
+    // The first seven actions, as an export written mid-session would hold.
+    let write = |count: usize| {
+        let mut doc = full.clone();
+        let cut: Vec<&Value> = actions.as_array().unwrap().iter().take(count).collect();
+        doc["payload"] = Value::String(serde_json::to_string(&cut).unwrap());
+        std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    };
+    write(7);
+    let source = path.to_str().unwrap();
+    // No reducer: the preloaded state and the actions since, saying so.
+    let shown = state_json(&data, source, "session", 3);
+    assert!(shown["$no_reducer"].is_string());
+    assert_eq!(shown["snapshot"]["state"], states[0]["state"]);
+    assert_eq!(shown["events_since"][1]["data"], states[2]["action"]);
+    // The fixture's reducer, written for (state, action) as Redux calls it.
+    let reducer = format!(
+        "jq:{}",
+        std::fs::read_to_string(fixture("redux/reducer.jq")).unwrap()
+    );
+    ok_with(&data, &["reducer", source, "--set", &reducer]);
+    for (i, want) in states.iter().enumerate().take(8) {
+        assert_eq!(
+            state_json(&data, source, "session", i as u64 + 1),
+            want["state"],
+            "after action {i} ({})",
+            want["type"]
+        );
+    }
+    // The rest of the session exported again: the mirror takes what is new.
+    write(11);
+    for (i, want) in states.iter().enumerate() {
+        assert_eq!(
+            state_json(&data, source, "session", i as u64 + 1),
+            want["state"],
+            "after action {i} ({})",
+            want["type"]
+        );
+    }
+    // A file that is no export says what was looked for; a damaged one says what is wrong.
+    std::fs::write(&path, br#"{"payload": "[{\"kind\": 1}]"}"#).unwrap();
+    let out = rewind_with(&data, &["log", source, "session"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("session.json: action 1 of \"payload\": not an action"),
+        "{err}"
+    );
+    let mut lifted = json("redux/lifted.json");
+    lifted["computedStates"].as_array_mut().unwrap().pop();
+    std::fs::write(&path, serde_json::to_vec(&lifted).unwrap()).unwrap();
+    let out = rewind_with(&data, &["log", source, "session", "--format", "redux"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("12 staged actions but 11 computed states"),
+        "{err}"
+    );
 }

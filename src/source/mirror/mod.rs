@@ -9,7 +9,7 @@
 //! says beside the events: forks ([`LINEAGE`]) and unfinished runs ([`marks`]).
 //!
 //! Formats mirrored so far: LangGraph `SqliteSaver` files, Python `eventsourcing` SQLite
-//! files, Temporal history exports.
+//! files, Temporal history exports, Redux DevTools exports.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +21,7 @@ use super::sqlite::{self, Kind};
 
 pub mod eventsourcing;
 pub mod langgraph;
+pub mod redux;
 mod temporal;
 
 /// A source opened through its mirror.
@@ -147,19 +148,30 @@ fn resolve_json(path: &Path, format: Option<&str>) -> Result<Option<Mirrored>> {
         path: path.to_path_buf(),
         cause,
     })?;
-    if format.is_some_and(|f| f != "temporal") || !temporal::detect(&bytes) {
+    let found = if format.is_none_or(|f| f == "temporal") && temporal::detect(&bytes) {
+        "temporal"
+    } else if format.is_none_or(|f| f == "redux") && redux::detect(&bytes) {
+        "redux"
+    } else {
         let what = if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
             "JSON"
         } else {
             "text that starts like JSON but does not parse as JSON"
         };
         return Err(not_of(path, format, what));
-    }
+    };
     let mirror = prepare(path)?;
-    let (rebuilt, note) = bring_up_to_date(&mirror, |engine| temporal::sync(engine, path, &bytes))?;
+    let (rebuilt, note) = if found == "temporal" {
+        bring_up_to_date(&mirror, |engine| temporal::sync(engine, path, &bytes))?
+    } else {
+        let settings = super::settings::load(path)?;
+        bring_up_to_date(&mirror, |engine| {
+            redux::sync(engine, path, &bytes, settings.reducer.as_deref())
+        })?
+    };
     Ok(Some(Mirrored {
         path: mirror,
-        format: "temporal",
+        format: found,
         note,
         rebuilt,
     }))
