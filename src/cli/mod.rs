@@ -63,7 +63,8 @@ pub enum Command {
     Snapshot(write::SnapshotArgs),
     /// List snapshots.
     Snapshots(read::SnapshotsArgs),
-    /// Show or set the reducer of the database or of a stream.
+    /// Show or set the reducer of the database or of a stream, or of a source whose state needs
+    /// your rules (eventsourcing, a Redux export of actions), kept in your settings for it.
     Reducer(write::ReducerArgs),
     /// List the formats rewind reads, and how each is recognised.
     Sources(read::SourcesArgs),

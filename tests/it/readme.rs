@@ -230,3 +230,23 @@ fn the_readme_eventsourcing_reducer_is_the_one_the_tests_check() {
         "the README's reducer is not tests/fixtures/sources/eventsourcing/bank.jq"
     );
 }
+
+#[test]
+fn the_readme_redux_reducer_is_the_one_the_tests_check() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme
+        .find("### Redux DevTools export")
+        .expect("a Redux section")..];
+    let shown = section
+        .split("```jq\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("a jq block");
+    let checked = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sources/redux/reducer.jq"
+    ))
+    .unwrap();
+    assert_eq!(shown, checked.trim_end());
+}
