@@ -127,6 +127,7 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    super::remember(&args.db)?;
     let mirrored = crate::source::mirror::resolve_showing(
         &args.db.db,
         args.db.format.as_deref(),

@@ -102,6 +102,31 @@ pub struct DbArg {
     /// The source's format, where detecting it is not wanted (`rewind sources` lists them).
     #[arg(long, value_name = "NAME")]
     pub format: Option<String>,
+    /// Which fields of a JSON source's objects are an event's parts:
+    /// `stream=FIELD,type=FIELD,data=FIELD,time=FIELD[:s|ms|us|ns],id=FIELD` (dotted paths
+    /// reach into objects; parts left out are found by their usual names). Kept in your
+    /// settings for the source, so later commands need it no more.
+    #[arg(long, value_name = "SPEC")]
+    pub map: Option<String>,
+}
+
+/// Keeps what the command line says of a source (`--map`) in the user's settings for it,
+/// where its mirror is brought up to date from.
+pub(crate) fn remember(db: &DbArg) -> Result<()> {
+    let Some(spec) = &db.map else {
+        return Ok(());
+    };
+    if db.format.as_deref().is_some_and(|f| f != "json") {
+        anyhow::bail!("--map is for a JSON source of your own events (--format json)");
+    }
+    let mapping = crate::source::json_events::Mapping::parse(spec)
+        .map_err(|e| anyhow::anyhow!("--map {spec:?}: {e}"))?;
+    let mut settings = crate::source::settings::load(&db.db)?;
+    if settings.map.as_ref() != Some(&mapping) {
+        settings.map = Some(mapping);
+        crate::source::settings::save(&db.db, &settings)?;
+    }
+    Ok(())
 }
 
 /// `--json` for scripts.
@@ -239,7 +264,7 @@ fn open(db: &DbArg, mode: OpenMode) -> Result<Engine> {
     let path = if mode == OpenMode::Create {
         db.db.clone()
     } else {
-        database(&db.db, db.format.as_deref())?
+        database(db)?
     };
     // The store's errors already name the file.
     let engine = Engine::open(&path, mode)?;
@@ -251,7 +276,9 @@ fn open(db: &DbArg, mode: OpenMode) -> Result<Engine> {
 
 /// The database to read for a path: the path itself, or, for a source rewind mirrors, its
 /// mirror brought up to date (with a note on stderr when it had to be made again).
-pub(crate) fn database(path: &std::path::Path, format: Option<&str>) -> Result<std::path::PathBuf> {
+pub(crate) fn database(db: &DbArg) -> Result<std::path::PathBuf> {
+    remember(db)?;
+    let (path, format) = (&db.db, db.format.as_deref());
     match crate::source::mirror::resolve_showing(path, format, &sync_progress)? {
         Some(mirrored) => {
             if let Some(note) = &mirrored.note {

@@ -42,6 +42,7 @@ type Opened = (
 /// status line, when the file (or its folder, or the medium) cannot be written. A source
 /// opens its mirror, which the debugger follows.
 fn open_engine(db: &super::DbArg, read_only: bool) -> Result<Opened> {
+    super::remember(db)?;
     let mirrored = crate::source::mirror::resolve_showing(
         &db.db,
         db.format.as_deref(),
@@ -119,6 +120,7 @@ pub(super) fn open_path(db: &std::path::Path) -> Result<()> {
     let db = super::DbArg {
         db: db.to_path_buf(),
         format: None,
+        map: None,
     };
     let (engine, note, _) = open_engine(&db, false)?;
     let mut app = App::new(engine, &start)?;
@@ -178,10 +180,7 @@ pub struct RenderArgs {
 
 pub(super) fn render(args: &RenderArgs) -> Result<()> {
     let (width, height) = frame_size(&args.size)?;
-    let engine = crate::Engine::open(
-        &super::database(&args.db.db, args.db.format.as_deref())?,
-        OpenMode::ReadOnly,
-    )?;
+    let engine = crate::Engine::open(&super::database(&args.db)?, OpenMode::ReadOnly)?;
     let start = Start {
         stream: args.stream.clone(),
         at: args.at,

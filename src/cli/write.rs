@@ -354,6 +354,7 @@ pub struct ReducerArgs {
 }
 
 pub(super) fn reducer(args: &ReducerArgs) -> Result<()> {
+    super::remember(&args.db)?;
     let mirrored = crate::source::mirror::resolve_showing(
         &args.db.db,
         args.db.format.as_deref(),
@@ -418,7 +419,8 @@ fn source_reducer(args: &ReducerArgs, mirrored: &crate::source::mirror::Mirrored
         .store()
         .meta(crate::source::mirror::redux::SHAPE)?;
     // The formats whose files hold events, not states: the state needs the user's rules.
-    let needs_rules = format == "eventsourcing" || shape.as_deref() == Some("actions");
+    let needs_rules =
+        matches!(format, "eventsourcing" | "json") || shape.as_deref() == Some("actions");
     if !needs_rules {
         if args.set.is_some() || args.clear {
             anyhow::bail!(

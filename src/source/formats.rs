@@ -18,7 +18,7 @@ pub struct Format {
 }
 
 /// Every format, rewind's own first.
-pub const FORMATS: [Format; 5] = [
+pub const FORMATS: [Format; 6] = [
     Format {
         name: "rewind",
         recognised_by: "an SQLite file with rewind's schema",
@@ -57,6 +57,14 @@ pub const FORMATS: [Format; 5] = [
         stream: "the session (named after the file)",
         event: "an action, @@INIT first (--at-id: its action id)",
         state: "the lifted state's own states; for the actions, your jq reducer (rewind reducer SOURCE --set 'jq:…', the action as .action) from the preloaded state",
+        read: true,
+    },
+    Format {
+        name: "json",
+        recognised_by: "a JSON array or JSON Lines of objects with a field for the type (type, event_type, eventType, kind or event; --map names others)",
+        stream: "a value of the stream's field (stream, stream_id, aggregate_id …; --map stream=FIELD), or the file",
+        event: "an object (--at-seq: its position in the file; --at-id: its id field's value)",
+        state: "your reducer (rewind reducer SOURCE --set SPEC), else merge",
         read: true,
     },
 ];

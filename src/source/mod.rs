@@ -6,6 +6,7 @@
 //!   tagged values);
 //! - [`sqlite`]: another program's SQLite file opened without writing anything, and what
 //!   kind of file it is;
+//! - [`json_events`]: events of the user's own as a JSON array or JSON Lines, by a mapping;
 //! - [`langgraph`]: LangGraph's `SqliteSaver` files, as branches of checkpoints;
 //! - [`mirror`]: the rewind database a source is read through, brought up to date on open;
 //! - [`msgpack`]: LangGraph's value encodings (its serializer's msgpack dialect), as JSON;
@@ -15,6 +16,7 @@
 
 pub mod eventsourcing;
 pub mod formats;
+pub mod json_events;
 pub mod langgraph;
 pub mod mirror;
 pub mod msgpack;

@@ -16,6 +16,9 @@ pub struct Settings {
     /// The reducer its streams use (`jq:…`), instead of the format's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reducer: Option<String>,
+    /// Which fields of its objects are an event's parts (events of the user's own as JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map: Option<super::json_events::Mapping>,
 }
 
 /// The folder settings live in.

@@ -520,6 +520,19 @@ mod processes {
             }
         }
 
+        /// Reads on until what it said on stderr holds `needle`: stdout and stderr are read
+        /// apart, so a line on one may arrive before an earlier line on the other.
+        fn said(&mut self, needle: &str) -> bool {
+            while !self.stderr.contains(needle) {
+                match self.next() {
+                    Output::Stdout(_) => {}
+                    Output::Stderr(line) => self.stderr.push_str(&(line + "\n")),
+                    Output::Closed => return false,
+                }
+            }
+            true
+        }
+
         /// The next line or end of output, or a failed test after the deadline.
         fn next(&mut self) -> Output {
             self.output.recv_timeout(DEADLINE).unwrap_or_else(|_| {
@@ -629,14 +642,11 @@ mod processes {
         first.child.wait().unwrap();
         // Not an interval (an hour) later: the waiter looks again within seconds.
         second.tick();
-        assert!(
-            second.stderr.contains(&format!(
-                "taking over the lease of {}, which is no longer running",
-                held.holder
-            )),
-            "{}",
-            second.stderr
+        let taking_over = format!(
+            "taking over the lease of {}, which is no longer running",
+            held.holder
         );
+        assert!(second.said(&taking_over), "{}", second.stderr);
         assert_eq!(lease(&db).map(|l| l.holder.pid), Some(second.child.id()));
         second.signal(rustix::process::Signal::TERM);
         assert_eq!(second.finish().0.code(), Some(0));

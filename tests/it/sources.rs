@@ -795,7 +795,14 @@ fn a_file_of_no_known_format_says_what_was_looked_for_and_format_checks_what_it_
         .collect();
     assert_eq!(
         names,
-        ["rewind", "langgraph", "temporal", "eventsourcing", "redux"]
+        [
+            "rewind",
+            "langgraph",
+            "temporal",
+            "eventsourcing",
+            "redux",
+            "json"
+        ]
     );
 }
 
@@ -1287,4 +1294,106 @@ fn a_redux_export_of_actions_folds_with_the_users_reducer_from_the_preloaded_sta
         err.contains("12 staged actions but 11 computed states"),
         "{err}"
     );
+}
+
+#[test]
+fn json_lines_of_the_users_own_events_open_by_a_mapping_kept_for_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let source_dir = dir.path().join("src");
+    std::fs::create_dir(&source_dir).unwrap();
+    let path = source_dir.join("orders.jsonl");
+    let source = path.to_str().unwrap();
+    let line = |order: &str, what: &str, ms: u64, payload: &str| {
+        format!(
+            r#"{{"order_id":"{order}","event":"{what}","at":{ms},"id":"e{ms}","payload":{payload}}}"#
+        )
+    };
+    std::fs::write(
+        &path,
+        [
+            line(
+                "o1",
+                "Placed",
+                1_700_000_000_000,
+                r#"{"items":2,"total":30}"#,
+            ),
+            line(
+                "o2",
+                "Placed",
+                1_700_000_001_000,
+                r#"{"items":1,"total":10}"#,
+            ),
+            line("o1", "Paid", 1_700_000_002_000, r#"{"paid":true}"#),
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    // A number of unknown unit is refused, never guessed.
+    let out = rewind_with(
+        &data,
+        &["streams", source, "--map", "stream=order_id,time=at"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "line 1: its time (\"at\"): 1700000000000 is a number, and its unit is not named"
+        ),
+        "{err}"
+    );
+    ok_with(
+        &data,
+        &["streams", source, "--map", "stream=order_id,time=at:ms"],
+    );
+    let before = folder(&source_dir);
+    // Later commands need the mapping no more.
+    let (out, _) = ok_with(&data, &["state", source, "o1", "--json"]);
+    let o1: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        o1["state"],
+        serde_json::json!({"items": 2, "total": 30, "paid": true})
+    );
+    assert_eq!(o1["provenance"]["version"], 2);
+    let (out, _) = ok_with(&data, &["log", source, "o1", "--json"]);
+    let log: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(log[1]["time"], "2023-11-14T22:13:22Z");
+    // The file's order and ids.
+    for (flag, value, state) in [
+        (
+            "--at-seq",
+            "2",
+            serde_json::json!({"items": 2, "total": 30}),
+        ),
+        (
+            "--at-id",
+            "e1700000002000",
+            serde_json::json!({"items": 2, "total": 30, "paid": true}),
+        ),
+    ] {
+        let (out, _) = ok_with(&data, &["state", source, "o1", flag, value, "--json"]);
+        let at: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(at["state"], state, "{flag} {value}");
+    }
+    assert_eq!(folder(&source_dir), before, "the source is never written");
+    // The program appends: the mirror takes the new lines; a line still being written waits.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    use std::io::Write as _;
+    let shipped = line("o2", "Shipped", 1_700_000_003_000, r#"{"shipped":true}"#);
+    let partial = r#"{"order_id":"o2","event":"Refu"#;
+    write!(file, "{shipped}\n{partial}").unwrap();
+    let (out, _) = ok_with(&data, &["state", source, "o2", "--json"]);
+    let o2: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(o2["provenance"]["version"], 2);
+    assert_eq!(o2["state"]["shipped"], true);
+    // A line that is not JSON says which.
+    writeln!(file, "nded\",\"at\":1700000004000}}\nnot json").unwrap();
+    let out = rewind_with(&data, &["log", source, "o2"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("orders.jsonl: line 6: not JSON"), "{err}");
 }

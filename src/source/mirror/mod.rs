@@ -20,6 +20,7 @@ use crate::store::{OpenMode, Store};
 use super::sqlite::{self, Kind};
 
 pub mod eventsourcing;
+mod json_events;
 pub mod langgraph;
 pub mod redux;
 mod temporal;
@@ -148,10 +149,15 @@ fn resolve_json(path: &Path, format: Option<&str>) -> Result<Option<Mirrored>> {
         path: path.to_path_buf(),
         cause,
     })?;
+    let settings = super::settings::load(path)?;
     let found = if format.is_none_or(|f| f == "temporal") && temporal::detect(&bytes) {
         "temporal"
     } else if format.is_none_or(|f| f == "redux") && redux::detect(&bytes) {
         "redux"
+    } else if format == Some("json")
+        || (format.is_none() && (settings.map.is_some() || json_events::detect(&bytes)))
+    {
+        "json"
     } else {
         let what = if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
             "JSON"
@@ -161,13 +167,16 @@ fn resolve_json(path: &Path, format: Option<&str>) -> Result<Option<Mirrored>> {
         return Err(not_of(path, format, what));
     };
     let mirror = prepare(path)?;
-    let (rebuilt, note) = if found == "temporal" {
-        bring_up_to_date(&mirror, |engine| temporal::sync(engine, path, &bytes))?
-    } else {
-        let settings = super::settings::load(path)?;
-        bring_up_to_date(&mirror, |engine| {
-            redux::sync(engine, path, &bytes, settings.reducer.as_deref())
-        })?
+    let reducer = settings.reducer.as_deref();
+    let (rebuilt, note) = match found {
+        "temporal" => bring_up_to_date(&mirror, |engine| temporal::sync(engine, path, &bytes))?,
+        "redux" => bring_up_to_date(&mirror, |engine| redux::sync(engine, path, &bytes, reducer))?,
+        _ => {
+            let map = settings.map.clone().unwrap_or_default();
+            bring_up_to_date(&mirror, |engine| {
+                json_events::sync(engine, path, &bytes, &map, reducer)
+            })?
+        }
     };
     Ok(Some(Mirrored {
         path: mirror,
