@@ -38,7 +38,10 @@ fn check_against_source(
 ) -> Result<()> {
     let foreign = crate::source::sqlite::open(source).map_err(|e| anyhow::anyhow!(e))?;
     let mut engine = crate::engine::Engine::open(mirror, crate::store::OpenMode::ReadOnly)?;
-    let checked = crate::source::mirror::langgraph::check(&mut engine, &foreign.conn, source)?;
+    let settings = crate::source::settings::load(source)?;
+    let folds = crate::source::mirror::langgraph::folds(&settings.channels)?;
+    let checked =
+        crate::source::mirror::langgraph::check(&mut engine, &foreign.conn, source, &folds)?;
     report.notes.push(format!(
         "{} checkpoints of the source reproduced exactly{}{}",
         group(checked.equal),

@@ -348,12 +348,21 @@ pub struct ReducerArgs {
     /// Set it even if some events fail with it.
     #[arg(long, requires = "set")]
     force: bool,
-    /// Remove the stream's own reducer so it uses the database default.
-    #[arg(long, requires = "stream", conflicts_with = "set")]
+    /// Remove the stream's own reducer so it uses the database default (with --channel: the
+    /// DeltaChannel's, so it shows as its snapshot and the writes since).
+    #[arg(long, conflicts_with = "set")]
     clear: bool,
+    /// On a LangGraph source: a DeltaChannel whose writes --set folds onto its value, with
+    /// append (a list), update (a dict) or jq:FILTER (from {value, write} to the new value).
+    /// Kept in your settings for the source.
+    #[arg(long, value_name = "NAME", conflicts_with = "stream")]
+    channel: Option<String>,
 }
 
 pub(super) fn reducer(args: &ReducerArgs) -> Result<()> {
+    if args.clear && args.stream.is_none() && args.channel.is_none() {
+        anyhow::bail!("--clear needs --stream S (or --channel NAME on a LangGraph source)");
+    }
     super::remember(&args.db)?;
     let mirrored = crate::source::mirror::resolve_showing(
         &args.db.db,
@@ -362,6 +371,11 @@ pub(super) fn reducer(args: &ReducerArgs) -> Result<()> {
     )?;
     if let Some(mirrored) = mirrored {
         return source_reducer(args, &mirrored);
+    }
+    if args.channel.is_some() {
+        anyhow::bail!(
+            "--channel names a DeltaChannel of a LangGraph source; this is a rewind database"
+        );
     }
     let mut engine = open(&args.db, OpenMode::Existing)?;
     if let Some(spec) = &args.set {
@@ -407,6 +421,60 @@ pub(super) fn reducer(args: &ReducerArgs) -> Result<()> {
     Ok(())
 }
 
+/// A LangGraph DeltaChannel's fold, kept in the user's settings for the source; the mirror is
+/// made again with it.
+fn channel_reducer(args: &ReducerArgs, format: &str, channel: &str) -> Result<()> {
+    let source = &args.db.db;
+    if format != "langgraph" {
+        anyhow::bail!(
+            "--channel names a DeltaChannel of a LangGraph source; this is a {format} source"
+        );
+    }
+    let mut settings = crate::source::settings::load(source)?;
+    let mut out = stdout();
+    let said = match (&args.set, args.clear) {
+        (Some(spec), _) => {
+            crate::source::mirror::langgraph::Fold::parse(spec)
+                .map_err(|e| anyhow::anyhow!("not set: {e}"))?;
+            settings.channels.insert(channel.to_owned(), spec.clone());
+            format!(
+                "DeltaChannel {channel} of {} now folds its writes with {}",
+                source.display(),
+                crate::error::short_spec(spec)
+            )
+        }
+        (None, true) => {
+            settings.channels.remove(channel);
+            format!(
+                "DeltaChannel {channel} of {} now shows as its snapshot and the writes since",
+                source.display()
+            )
+        }
+        (None, false) => {
+            let shown = settings.channels.get(channel).map_or_else(
+                || "none set: it shows as its snapshot and the writes since".to_owned(),
+                |spec| spec.clone(),
+            );
+            writeln!(
+                out,
+                "{}",
+                clean(&format!("DeltaChannel {channel}: {shown}"), 2000)
+            )?;
+            out.flush()?;
+            return Ok(());
+        }
+    };
+    let kept = crate::source::settings::save(source, &settings)?;
+    if let Some(mirrored) = crate::source::mirror::resolve(source, Some(format))? {
+        if let Some(note) = &mirrored.note {
+            eprintln!("rewind: note: {}", super::safe_message(note));
+        }
+    }
+    writeln!(out, "{} (kept in {})", clean(&said, 2000), kept.display())?;
+    out.flush()?;
+    Ok(())
+}
+
 /// A source's reducer: the user's, kept in their settings for the source (outside the
 /// mirror, so it survives the mirror), for the formats whose state needs the user's rules.
 fn source_reducer(args: &ReducerArgs, mirrored: &crate::source::mirror::Mirrored) -> Result<()> {
@@ -415,6 +483,9 @@ fn source_reducer(args: &ReducerArgs, mirrored: &crate::source::mirror::Mirrored
         eprintln!("rewind: note: {}", super::safe_message(note));
     }
     let format = mirrored.format;
+    if let Some(channel) = &args.channel {
+        return channel_reducer(args, format, channel);
+    }
     let shape = crate::Engine::open(&mirrored.path, OpenMode::ReadOnly)?
         .store()
         .meta(crate::source::mirror::redux::SHAPE)?;

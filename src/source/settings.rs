@@ -16,6 +16,10 @@ pub struct Settings {
     /// The reducer its streams use (`jq:…`), instead of the format's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reducer: Option<String>,
+    /// The reducer of each DeltaChannel of a LangGraph file, by channel name (`append`,
+    /// `update` or `jq:FILTER`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub channels: std::collections::BTreeMap<String, String>,
     /// Which fields of its objects are an event's parts (events of the user's own as JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map: Option<super::json_events::Mapping>,

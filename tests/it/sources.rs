@@ -1397,3 +1397,60 @@ fn json_lines_of_the_users_own_events_open_by_a_mapping_kept_for_the_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("orders.jsonl: line 6: not JSON"), "{err}");
 }
+
+#[test]
+fn langgraph_delta_channels_fold_with_the_reducers_the_user_names_into_what_langgraph_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = dir.path().join("delta.sqlite");
+    std::fs::copy(fixture("langgraph/delta.sqlite"), &path).unwrap();
+    let source = path.to_str().unwrap();
+    let expected = json("langgraph/delta.expected.json");
+    let checkpoints = expected["threads"]["delta"][""].as_array().unwrap();
+    // None named: the snapshot and the writes since, saying so.
+    let shown = state_json(&data, source, "delta", 5);
+    assert!(shown["log"]["$delta_channel"]["writes_since"].is_array());
+    // The fixture's channels: a list appended to, a dict updated.
+    ok_with(
+        &data,
+        &["reducer", source, "--channel", "log", "--set", "append"],
+    );
+    let (out, err) = ok_with(
+        &data,
+        &["reducer", source, "--channel", "facts", "--set", "update"],
+    );
+    assert!(out.contains("now folds its writes with update"), "{out}");
+    assert!(err.contains("its mirror was made again"), "{err}");
+    for (i, checkpoint) in checkpoints.iter().enumerate() {
+        assert_eq!(
+            state_json(&data, source, "delta", i as u64 + 1),
+            Value::Object(public(&checkpoint["reconstructed_values"])),
+            "checkpoint {i}"
+        );
+    }
+    let (out, _) = ok_with(&data, &["verify", source]);
+    assert!(
+        out.contains("11 checkpoints of the source reproduced exactly"),
+        "{out}"
+    );
+    // A fold that does not fit says so in place of a value.
+    ok_with(
+        &data,
+        &["reducer", source, "--channel", "log", "--set", "update"],
+    );
+    let shown = state_json(&data, source, "delta", 5);
+    assert!(
+        shown["log"]["$delta_channel"]["fold_failed"]
+            .as_str()
+            .unwrap()
+            .contains("not an object"),
+        "{shown}"
+    );
+    let out = rewind_with(
+        &data,
+        &["reducer", source, "--channel", "log", "--set", "sum"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    ok_with(&data, &["reducer", source, "--channel", "facts", "--clear"]);
+    assert!(state_json(&data, source, "delta", 5)["facts"]["$delta_channel"].is_object());
+}

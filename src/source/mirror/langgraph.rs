@@ -15,7 +15,7 @@
 //! else (rows removed or replaced, a new fork, writes under a checkpoint that already has a
 //! child) has the mirror made again.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use rusqlite::Connection;
@@ -42,8 +42,98 @@ pub const PENDING: &str = "langgraph.pending.";
 /// Per stream: its thread's DeltaChannels, where it has any.
 const DELTAS: &str = "langgraph.delta.";
 
+/// The DeltaChannel folds the mirror was made with (the user's, from their settings).
+const FOLDS: &str = "langgraph.folds";
+
 /// A checkpoint's place in the source.
 type Key = (String, String, String);
+
+/// How the user folds a DeltaChannel's writes onto its value (LangGraph keeps the channel's
+/// reducer in the user's code): `append` (a list extended by each write, a write that is not
+/// a list pushed), `update` (an object updated by each write's members) or `jq:FILTER` (a
+/// program from `{"value": …, "write": …}` to the new value).
+#[derive(Clone)]
+pub enum Fold {
+    /// List append.
+    Append,
+    /// Dict update.
+    Update,
+    /// The user's program.
+    Jq(crate::jq::Program),
+}
+
+/// The folds by DeltaChannel name.
+pub type Folds = BTreeMap<String, Fold>;
+
+impl Fold {
+    /// Reads `append`, `update` or `jq:FILTER`.
+    pub fn parse(spec: &str) -> std::result::Result<Self, String> {
+        match spec {
+            "append" => Ok(Self::Append),
+            "update" => Ok(Self::Update),
+            _ => match spec.strip_prefix("jq:") {
+                Some(program) => crate::jq::Program::compile(program)
+                    .map(Self::Jq)
+                    .map_err(|e| e.to_string()),
+                None => Err(format!(
+                    "{spec:?}: a DeltaChannel's reducer is append, update or jq:FILTER (over {{value, write}})"
+                )),
+            },
+        }
+    }
+
+    /// The value after one write.
+    fn apply(
+        &self,
+        value: Value,
+        write: &Value,
+        channel: &str,
+    ) -> std::result::Result<Value, String> {
+        match self {
+            Self::Append => {
+                let mut list = match value {
+                    Value::Array(list) => list,
+                    Value::Null => Vec::new(),
+                    other => return Err(format!("its value is not a list but {other}")),
+                };
+                match write {
+                    Value::Array(items) => list.extend(items.iter().cloned()),
+                    item => list.push(item.clone()),
+                }
+                Ok(Value::Array(list))
+            }
+            Self::Update => {
+                let mut map = match value {
+                    Value::Object(map) => map,
+                    Value::Null => Map::new(),
+                    other => return Err(format!("its value is not an object but {other}")),
+                };
+                match write {
+                    Value::Object(members) => {
+                        map.extend(members.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    }
+                    other => return Err(format!("a write is not an object but {other}")),
+                }
+                Ok(Value::Object(map))
+            }
+            Self::Jq(program) => program
+                .run(&json!({"value": value, "write": write}), channel, 0)
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// The folds the user set (their settings' `channels`), read.
+pub fn folds(specs: &BTreeMap<String, String>) -> Result<Folds> {
+    specs
+        .iter()
+        .map(|(channel, spec)| {
+            Fold::parse(spec)
+                .map(|fold| (channel.clone(), fold))
+                .map_err(|e| Error::Input(format!("the reducer for DeltaChannel {channel:?}: {e}")))
+        })
+        .collect()
+}
 
 /// Brings the mirror up to date with the file, reading it in one read transaction.
 pub(super) fn sync(
@@ -51,13 +141,21 @@ pub(super) fn sync(
     conn: &Connection,
     source: &Path,
     deltas: &mut Deltas,
+    specs: &BTreeMap<String, String>,
     progress: super::Progress<'_>,
 ) -> Result<Synced> {
     let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
+    let folds = folds(specs)?;
+    let folds_text = serde_json::to_string(specs).map_err(|e| Error::Input(e.to_string()))?;
     // One snapshot of the source for the stamp and every row read after it.
     conn.execute_batch("BEGIN")
         .map_err(|e| at_source(e.to_string()))?;
-    let file = File { conn, path: source };
+    let file = File {
+        conn,
+        path: source,
+        folds: &folds,
+        folds_text: &folds_text,
+    };
     let outcome = sync_in(engine, &file, deltas, progress);
     let _ = conn.execute_batch("COMMIT");
     outcome
@@ -67,6 +165,9 @@ pub(super) fn sync(
 struct File<'a> {
     conn: &'a Connection,
     path: &'a Path,
+    /// The user's DeltaChannel folds, and as the mirror records them.
+    folds: &'a Folds,
+    folds_text: &'a str,
 }
 
 impl File<'_> {
@@ -84,9 +185,27 @@ fn sync_in(
 ) -> Result<Synced> {
     let (conn, source) = (file.conn, file.path);
     let stamp = format::stamp(conn).map_err(|e| file.error(e))?;
+    // Nothing new (what a follower finds twice a second): told by a read, no write lock taken.
+    let unchanged = {
+        let store = engine.store();
+        let held = store.meta(STAMP)?;
+        held.as_deref()
+            .and_then(|text| serde_json::from_str::<Stamp>(text).ok())
+            .is_some_and(|held| held == stamp)
+            && store.meta(FOLDS)?.as_deref().unwrap_or("{}") == file.folds_text
+    };
+    if unchanged {
+        return Ok(Synced::UpToDate);
+    }
     engine.write(|engine| {
         let store = engine.store();
         let held = store.meta(STAMP)?;
+        if held.is_some() && store.meta(FOLDS)?.as_deref().unwrap_or("{}") != file.folds_text {
+            return Ok(Synced::Rebuild(Some(format!(
+                "{}: the reducers of its DeltaChannels changed; its mirror was made again",
+                source.display()
+            ))));
+        }
         let old = held
             .as_deref()
             .and_then(|text| serde_json::from_str::<Stamp>(text).ok());
@@ -99,6 +218,7 @@ fn sync_in(
                 store.set_meta("source.format", "langgraph")?;
                 store.set_meta("source.path", &super::canonical_text(source))?;
                 store.set_meta(ID_FIELD, "checkpoint_id")?;
+                store.set_meta(FOLDS, file.folds_text)?;
                 // A checkpoint is looked at alone more often than an event is: a snapshot
                 // every 16 keeps one a handful of differences away (they are small deltas).
                 let policy = crate::engine::Policy {
@@ -129,7 +249,8 @@ pub fn mirror_in_memory(conn: &Connection, source: &Path) -> Result<Engine> {
     let mut deltas = Deltas::new();
     for _ in 0..2 {
         let mut engine = Engine::new(crate::store::Store::open_in_memory()?);
-        if let Synced::UpToDate = sync(&mut engine, conn, source, &mut deltas, &|_, _| {})? {
+        let none = BTreeMap::new();
+        if let Synced::UpToDate = sync(&mut engine, conn, source, &mut deltas, &none, &|_, _| {})? {
             return Ok(engine);
         }
     }
@@ -214,7 +335,14 @@ fn build(
             if !started.contains(&thread) {
                 started.insert(thread.clone());
             }
-            let (event, after) = event(&stream.name, &checkpoint, &state, &consumed, known);
+            let (event, after) = event(
+                &stream.name,
+                &checkpoint,
+                &state,
+                &consumed,
+                known,
+                file.folds,
+            );
             crate::failpoint::point("mirror");
             writer.push(engine, event, None)?;
             state = after;
@@ -339,7 +467,7 @@ fn append(
                 );
             return Ok(Synced::Rebuild(None));
         }
-        let (event, after) = event(&stream, checkpoint, &before, &writes, &known);
+        let (event, after) = event(&stream, checkpoint, &before, &writes, &known, file.folds);
         crate::failpoint::point("mirror");
         writer.push(engine, event, None)?;
         states.insert(stream.clone(), after);
@@ -397,6 +525,7 @@ fn event(
     before: &Value,
     consumed: &[Write],
     delta_channels: &BTreeSet<String>,
+    folds: &Folds,
 ) -> (NewEvent, Value) {
     let mut meta = Map::new();
     meta.insert("checkpoint_id".into(), checkpoint.id.clone().into());
@@ -414,7 +543,7 @@ fn event(
         meta.insert("input".into(), input.clone());
     }
     let after = match &checkpoint.state {
-        Ok(state) => shown_state(state, before, delta_channels, consumed),
+        Ok(state) => shown_state(state, before, delta_channels, consumed, folds),
         Err(why) => {
             meta.insert("unreadable".into(), why.clone().into());
             json!({ "$unreadable": why })
@@ -472,7 +601,8 @@ fn kind(checkpoint: &Checkpoint, consumed: &[Write]) -> String {
 pub const DELTA_CHANNEL: &str = "$delta_channel";
 
 /// The state a checkpoint is shown as: its stored channels, and for each DeltaChannel
-/// (`delta_channels`) it does not store, `{"$delta_channel": {"snapshot": …, "writes_since":
+/// (`delta_channels`) it does not store, its value folded with the user's reducer for it
+/// (`folds`), or where they set none, `{"$delta_channel": {"snapshot": …, "writes_since":
 /// […]}}`: the channel's last stored value and what was written to it since (LangGraph folds
 /// them with the channel's reducer, which lives in the user's code). `before` is the state
 /// shown for the checkpoint before, `consumed` the writes that made this one.
@@ -481,6 +611,7 @@ fn shown_state(
     before: &Value,
     delta_channels: &BTreeSet<String>,
     consumed: &[Write],
+    folds: &Folds,
 ) -> Value {
     let mut state = stored.clone();
     let Value::Object(channels) = &mut state else {
@@ -510,10 +641,29 @@ fn shown_state(
                 .clone()
                 .unwrap_or_else(|why| json!({ "$unreadable": why }))
         }));
-        channels.insert(
-            name.clone(),
-            json!({ DELTA_CHANNEL: { "snapshot": snapshot, "writes_since": since } }),
-        );
+        let folded = folds.get(name).map(|fold| {
+            // Before any snapshot or write, the channel holds its reducer's empty value.
+            let start = match (&snapshot, fold) {
+                (Value::Null, Fold::Append) => json!([]),
+                (Value::Null, Fold::Update) => json!({}),
+                _ => snapshot.clone(),
+            };
+            since.iter().try_fold(start, |value, write| {
+                if let Some(why) = crate::reduce::unreadable(write) {
+                    return Err(format!("a write could not be read: {why}"));
+                }
+                fold.apply(value, write, name)
+            })
+        });
+        let shown = match folded {
+            Some(Ok(value)) => value,
+            // Unfolded, saying why, rather than a value the fold did not give.
+            Some(Err(why)) => json!({ DELTA_CHANNEL: {
+                "snapshot": snapshot, "writes_since": since, "fold_failed": why
+            } }),
+            None => json!({ DELTA_CHANNEL: { "snapshot": snapshot, "writes_since": since } }),
+        };
+        channels.insert(name.clone(), shown);
     }
     state
 }
@@ -606,7 +756,12 @@ pub struct Checked {
 
 /// Replays every mirrored stream and compares the state after each event with the
 /// checkpoint the file stores for it: the mirror must reproduce every one exactly.
-pub fn check(engine: &mut Engine, conn: &Connection, source: &Path) -> Result<Checked> {
+pub fn check(
+    engine: &mut Engine,
+    conn: &Connection,
+    source: &Path,
+    folds: &Folds,
+) -> Result<Checked> {
     conn.execute_batch("BEGIN")
         .map_err(|e| Error::Input(format!("{}: {e}", source.display())))?;
     let branches = format::read(conn);
@@ -704,7 +859,7 @@ pub fn check(engine: &mut Engine, conn: &Connection, source: &Path) -> Result<Ch
                 let want = checkpoint
                     .state
                     .as_ref()
-                    .map(|stored| shown_state(stored, &before, known, consumed));
+                    .map(|stored| shown_state(stored, &before, known, consumed, folds));
                 match &want {
                     Ok(want) if *want == state => checked.equal += 1,
                     Ok(want) => checked.findings.push(Finding {

@@ -145,11 +145,17 @@ fn not_of(path: &Path, format: Option<&str>, what: &str) -> Error {
 
 /// A JSON file: mirrored if it is of a format rewind reads.
 fn resolve_json(path: &Path, format: Option<&str>) -> Result<Option<Mirrored>> {
+    let settings = super::settings::load(path)?;
+    // A file unchanged since its mirror was last brought up to date (same size, same time of
+    // change, same settings) is not read again: what a follower finds twice a second.
+    let stamp = file_stamp(path, format, &settings);
+    if let Some(known) = up_to_date(path, stamp.as_deref())? {
+        return Ok(Some(known));
+    }
     let bytes = std::fs::read(path).map_err(|cause| Error::Io {
         path: path.to_path_buf(),
         cause,
     })?;
-    let settings = super::settings::load(path)?;
     let found = if format.is_none_or(|f| f == "temporal") && temporal::detect(&bytes) {
         "temporal"
     } else if format.is_none_or(|f| f == "redux") && redux::detect(&bytes) {
@@ -178,11 +184,65 @@ fn resolve_json(path: &Path, format: Option<&str>) -> Result<Option<Mirrored>> {
             })?
         }
     };
+    if let Some(stamp) = stamp {
+        Store::open(&mirror, OpenMode::Existing)?.set_meta(FILE_STAMP, &stamp)?;
+    }
     Ok(Some(Mirrored {
         path: mirror,
         format: found,
         note,
         rebuilt,
+    }))
+}
+
+/// The meta key of a whole-file source's stamp when its mirror was last brought up to date.
+const FILE_STAMP: &str = "source.file_stamp";
+
+/// A whole-file source's stamp: its size and time of change, the format asked for and the
+/// user's settings for it (`None` where the file's time cannot be read).
+fn file_stamp(path: &Path, format: Option<&str>, settings: &super::settings::Settings) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    let changed = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    let settings = serde_json::to_string(settings).ok()?;
+    Some(format!(
+        "{} {changed} {} {}",
+        meta.len(),
+        format.unwrap_or("-"),
+        blake3::hash(settings.as_bytes()).to_hex()
+    ))
+}
+
+/// The mirror of a whole-file source, where it was brought up to date at this stamp.
+fn up_to_date(path: &Path, stamp: Option<&str>) -> Result<Option<Mirrored>> {
+    let Some(stamp) = stamp else {
+        return Ok(None);
+    };
+    let mirror = mirror_path(path)?;
+    if !mirror.exists() {
+        return Ok(None);
+    }
+    let Ok(store) = Store::open(&mirror, OpenMode::ReadOnly) else {
+        return Ok(None);
+    };
+    if store.meta(FILE_STAMP)?.as_deref() != Some(stamp) {
+        return Ok(None);
+    }
+    let format = match store.meta("source.format")?.as_deref() {
+        Some("temporal") => "temporal",
+        Some("redux") => "redux",
+        Some("json") => "json",
+        _ => return Ok(None),
+    };
+    Ok(Some(Mirrored {
+        path: mirror,
+        format,
+        note: None,
+        rebuilt: false,
     }))
 }
 
@@ -240,9 +300,17 @@ fn resolve_sqlite(
         }
     }
     let mirror = prepare(path)?;
+    let settings = super::settings::load(path)?;
     let mut deltas = langgraph::Deltas::new();
     let (rebuilt, made_again) = bring_up_to_date(&mirror, |engine| {
-        langgraph::sync(engine, &foreign.conn, path, &mut deltas, progress)
+        langgraph::sync(
+            engine,
+            &foreign.conn,
+            path,
+            &mut deltas,
+            &settings.channels,
+            progress,
+        )
     })?;
     Ok(Some(Mirrored {
         path: mirror,
@@ -282,28 +350,30 @@ pub(super) enum Synced {
 }
 
 /// Runs a sync on the mirror, and where the mirror must be made again, makes it again from
-/// nothing (once: a source that changes again meanwhile is caught by the next open). Returns
+/// nothing (at most twice: a source that changes again meanwhile is caught by the next open). Returns
 /// whether it was made again, and what the user should be told.
 fn bring_up_to_date(
     mirror: &Path,
     mut sync: impl FnMut(&mut Engine) -> Result<Synced>,
 ) -> Result<(bool, Option<String>)> {
     let mut engine = Engine::new(Store::open(mirror, OpenMode::Create)?);
-    match sync(&mut engine)? {
-        Synced::UpToDate => Ok((false, None)),
-        Synced::Rebuild(note) => {
-            drop(engine);
-            remove_database(mirror)?;
-            let mut engine = Engine::new(Store::open(mirror, OpenMode::Create)?);
-            match sync(&mut engine)? {
-                Synced::UpToDate => Ok((true, note)),
-                Synced::Rebuild(_) => Err(Error::Input(format!(
-                    "the source changed while its mirror {} was being made; open it again",
-                    mirror.display()
-                ))),
-            }
+    let Synced::Rebuild(note) = sync(&mut engine)? else {
+        return Ok((false, None));
+    };
+    drop(engine);
+    // Made again from nothing: a second time too where the first learned something that
+    // shapes it from the start (a LangGraph DeltaChannel first seen late).
+    for _ in 0..2 {
+        remove_database(mirror)?;
+        let mut engine = Engine::new(Store::open(mirror, OpenMode::Create)?);
+        if let Synced::UpToDate = sync(&mut engine)? {
+            return Ok((true, note));
         }
     }
+    Err(Error::Input(format!(
+        "the source changed while its mirror {} was being made; open it again",
+        mirror.display()
+    )))
 }
 
 /// The meta key naming the event meta field that holds the source's own id for an event
