@@ -200,7 +200,11 @@ const FILE_STAMP: &str = "source.file_stamp";
 
 /// A whole-file source's stamp: its size and time of change, the format asked for and the
 /// user's settings for it (`None` where the file's time cannot be read).
-fn file_stamp(path: &Path, format: Option<&str>, settings: &super::settings::Settings) -> Option<String> {
+fn file_stamp(
+    path: &Path,
+    format: Option<&str>,
+    settings: &super::settings::Settings,
+) -> Option<String> {
     let meta = std::fs::metadata(path).ok()?;
     let changed = meta
         .modified()
