@@ -841,7 +841,8 @@ fn the_benchmark_writes_langgraph_files_as_the_real_langgraph_does() {
 }
 
 #[test]
-fn a_langgraph_file_in_a_read_only_folder_shows_the_checkpoints_only_its_log_holds() {
+fn every_format_reads_from_a_read_only_folder_and_a_langgraph_log_there_shows_its_newest_checkpoints()
+ {
     if !crate::support::privileged("a read-only bind mount") {
         return;
     }
@@ -851,6 +852,21 @@ fn a_langgraph_file_in_a_read_only_folder_shows_the_checkpoints_only_its_log_hol
     for name in ["wal.sqlite", "wal.sqlite-wal", "agent.sqlite"] {
         std::fs::copy(fixture(&format!("langgraph/{name}")), files.join(name)).unwrap();
     }
+    // Every other format too.
+    for name in [
+        "eventsourcing/bank.sqlite",
+        "temporal/order.json",
+        "redux/lifted.json",
+        "redux/export.json",
+    ] {
+        let file = name.rsplit('/').next().unwrap();
+        std::fs::copy(fixture(name), files.join(file)).unwrap();
+    }
+    std::fs::write(
+        files.join("events.jsonl"),
+        "{\"stream\":\"s\",\"type\":\"A\",\"data\":{\"n\":1}}\n{\"stream\":\"s\",\"type\":\"B\",\"data\":{\"m\":2}}\n",
+    )
+    .unwrap();
     let before = folder(&files);
     let mount = crate::support::Mount::read_only(&files, &dir.path().join("ro"));
     let data = dir.path().join("data");
@@ -900,6 +916,29 @@ fn a_langgraph_file_in_a_read_only_folder_shows_the_checkpoints_only_its_log_hol
     let agent = mount.0.join("agent.sqlite");
     let out = rewind_with(&data, &["verify", agent.to_str().unwrap()]);
     assert!(out.status.success());
+    // And every other format, in place.
+    for (file, stream) in [
+        ("bank.sqlite", "914fa10e-e5db-4ac6-8bdf-13e9513710a6"),
+        ("order.json", "order-1001"),
+        ("lifted.json", "lifted"),
+        ("export.json", "export"),
+        ("events.jsonl", "s"),
+    ] {
+        let source = mount.0.join(file);
+        let source = source.to_str().unwrap();
+        verify_source(&data, source);
+        let shown = state_json(&data, source, stream, 2);
+        assert!(shown.is_object(), "{file}: {shown}");
+    }
+    assert_eq!(
+        state_json(
+            &data,
+            mount.0.join("events.jsonl").to_str().unwrap(),
+            "s",
+            2
+        ),
+        serde_json::json!({"n": 1, "m": 2})
+    );
     drop(mount);
     assert_eq!(folder(&files), before, "nothing written, nothing made");
 }
