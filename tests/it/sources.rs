@@ -1139,19 +1139,19 @@ fn an_eventsourcing_file_shows_its_own_snapshots_until_the_user_sets_a_reducer_w
 /// An application writing to an eventsourcing file as the library does: the next event of an
 /// aggregate, or a snapshot of it.
 fn es_insert(
-    path: &std::path::Path,
+    owner: &rusqlite::Connection,
     table: &str,
     id: &str,
     version: i64,
     topic: &str,
     state: &[u8],
 ) {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute(
-        &format!("INSERT INTO {table} (originator_id, originator_version, topic, state) VALUES (?1, ?2, ?3, ?4)"),
-        rusqlite::params![id.replace('-', ""), version, topic, state],
-    )
-    .unwrap();
+    owner
+        .execute(
+            &format!("INSERT INTO {table} (originator_id, originator_version, topic, state) VALUES (?1, ?2, ?3, ?4)"),
+            rusqlite::params![id.replace('-', ""), version, topic, state],
+        )
+        .unwrap();
 }
 
 #[test]
@@ -1164,6 +1164,12 @@ fn an_eventsourcing_file_written_while_mirrored_shows_new_events_new_snapshots_a
     let source = path.to_str().unwrap();
     let bella = "15c46101-7219-4bdc-8bb2-ee4068046d1d";
     ok_with(&data, &["reducer", source, "--set", &bank_reducer()]);
+    // The application keeps the file open, its newest commits in the log (as a live one
+    // does between checkpoints of its log).
+    let owner = rusqlite::Connection::open(&path).unwrap();
+    owner
+        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;")
+        .unwrap();
     assert_eq!(
         state_json(&data, source, bella, 7)["tricks"]
             .as_array()
@@ -1173,20 +1179,24 @@ fn an_eventsourcing_file_written_while_mirrored_shows_new_events_new_snapshots_a
     );
     // The next event lands: the mirror takes it.
     es_insert(
-        &path,
+        &owner,
         "stored_events",
         bella,
         8,
         "bank:Dog.TrickAdded",
         br#"{"timestamp":{"_type_":"datetime_iso","_data_":"2026-12-02T01:00:00+00:00"},"trick":"sing"}"#,
     );
+    let log_bytes = std::fs::metadata(dir.path().join("bank.sqlite-wal"))
+        .unwrap()
+        .len();
+    assert!(log_bytes > 0, "the new event is in the log only");
     let (out, _) = ok_with(&data, &["state", source, bella, "--json"]);
     let state: Value = serde_json::from_slice(out.as_bytes()).unwrap();
     assert_eq!(state["state"]["tricks"][6], "sing");
     // A snapshot of an event already mirrored: the mirror is made again, saying so, and
     // verify checks it.
     es_insert(
-        &path,
+        &owner,
         "stored_snapshots",
         bella,
         8,
@@ -1202,7 +1212,7 @@ fn an_eventsourcing_file_written_while_mirrored_shows_new_events_new_snapshots_a
     assert_eq!(report["findings"][0]["version"], 8);
     // A row the application compressed: shown as unreadable, saying why, with the rest.
     es_insert(
-        &path,
+        &owner,
         "stored_events",
         bella,
         9,
