@@ -17,7 +17,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let checked =
-        rewind::source::mirror::langgraph::check(&mut mirror, &conn, source).expect("check");
+        rewind::source::mirror::langgraph::check(&mut mirror, &conn, source, &Default::default())
+            .expect("check");
     assert!(checked.findings.is_empty(), "{:?}", checked.findings);
     assert_eq!(checked.equal + checked.unreadable, stored as u64);
     // The outline the mirror is cut from is the branches a whole read cuts.

@@ -96,7 +96,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct DbArg {
     /// The database file, or a source read through its mirror (a LangGraph checkpoint file, a
-    /// Temporal history export: `rewind sources` lists the formats).
+    /// Python eventsourcing file, a Temporal history, a Redux DevTools export, your own events
+    /// as JSON or JSON Lines: `rewind sources` lists the formats).
     #[arg(value_name = "DB")]
     pub db: PathBuf,
     /// The source's format, where detecting it is not wanted (`rewind sources` lists them).
