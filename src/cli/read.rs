@@ -100,6 +100,9 @@ pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
             format!("{spec} (default)")
         };
         let mut notes = Vec::new();
+        if let Some(kind) = &m.kind {
+            notes.push(clean(kind, 60));
+        }
         if let Some(fork) = &m.fork {
             notes.push(format!(
                 "forks from {} at v{}",

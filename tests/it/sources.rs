@@ -1045,6 +1045,17 @@ fn an_eventsourcing_file_shows_its_own_snapshots_until_the_user_sets_a_reducer_w
         out.contains("the file's 9 snapshots are not checked: no reducer is set"),
         "{out}"
     );
+    // Each stream says which aggregate it is.
+    let (out, _) = ok_with(&data, &["streams", source, "--json"]);
+    let streams: Value = serde_json::from_str(&out).unwrap();
+    let kinds: std::collections::BTreeMap<&str, &str> = streams
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds[rex], "Dog");
+    assert_eq!(kinds["914fa10e-e5db-4ac6-8bdf-13e9513710a6"], "BankAccount");
     // The user's reducer, kept in their settings: every state the library gives.
     let (out, _) = ok_with(&data, &["reducer", source, "--set", &bank_reducer()]);
     assert!(out.contains("kept in"), "{out}");

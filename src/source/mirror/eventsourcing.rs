@@ -21,7 +21,7 @@ use crate::reduce::stored::SNAPSHOT;
 use crate::snapshot::verify::{Finding, FindingKind};
 use crate::source::eventsourcing;
 
-use super::{ID_FIELD, SEQ_FIELD, Synced};
+use super::{ID_FIELD, KIND, SEQ_FIELD, Synced};
 
 /// The mirror's meta key for how far it has read: `{"rowid", "events", "snapshots"}`.
 const STAMP: &str = "eventsourcing.stamp";
@@ -242,6 +242,13 @@ fn sync_in(
                 if let (Some(stored), Value::Object(fields)) = (stored, &mut meta) {
                     fields.insert(SNAPSHOT.into(), eventsourcing::snapshot(&stored));
                 }
+            }
+            // The aggregate's class, from the event that created it.
+            if let Some(Value::String(topic)) = event.data.get("originator_topic") {
+                let class = topic.rsplit_once(':').map_or(topic.as_str(), |(_, c)| c);
+                engine
+                    .store()
+                    .set_meta(&format!("{KIND}{}", event.stream), class)?;
             }
             writer.push(
                 engine,

@@ -487,6 +487,9 @@ pub struct Marks {
     /// That work: the writes under the newest checkpoint, as the source stores them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending: Option<serde_json::Value>,
+    /// What the source says the stream is (an aggregate's class).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// Where a stream forks from.
@@ -497,6 +500,10 @@ pub struct Fork {
     /// The parent's version it continues from.
     pub version: u64,
 }
+
+/// The meta key prefix under which a stream records what the source says it is (an
+/// `eventsourcing` aggregate's class), by the stream's name.
+pub const KIND: &str = "source.kind.";
 
 /// A stream's marks in a database (none in one that is not a mirror).
 pub fn marks(store: &Store, stream: &str) -> Result<Marks> {
@@ -510,6 +517,7 @@ pub fn marks(store: &Store, stream: &str) -> Result<Marks> {
         fork,
         unfinished: pending.is_some(),
         pending,
+        kind: store.meta(&format!("{KIND}{stream}"))?,
     })
 }
 
