@@ -1108,6 +1108,11 @@ fn an_eventsourcing_file_shows_its_own_snapshots_until_the_user_sets_a_reducer_w
         })
         .collect();
     found.sort();
+    // The difference goes from the file's snapshot to the replay.
+    let diff = &report["findings"][0]["diff"][0];
+    assert_eq!(diff["path"], "/last_ref");
+    assert!(diff["from"].is_string(), "{diff}");
+    assert_eq!(diff["to"], Value::Null, "{diff}");
     assert_eq!(
         found,
         [
@@ -1513,4 +1518,79 @@ fn langgraph_delta_channels_fold_with_the_reducers_the_user_names_into_what_lang
     assert_eq!(out.status.code(), Some(2));
     ok_with(&data, &["reducer", source, "--channel", "facts", "--clear"]);
     assert!(state_json(&data, source, "delta", 5)["facts"]["$delta_channel"].is_object());
+}
+
+#[test]
+fn an_eventsourcing_file_made_again_with_as_many_rows_is_mirrored_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = dir.path().join("bank.sqlite");
+    std::fs::copy(fixture("eventsourcing/bank.sqlite"), &path).unwrap();
+    let source = path.to_str().unwrap();
+    let (before, _) = ok_with(&data, &["streams", source]);
+    assert!(before.contains("914fa10e-e5db-4ac6-8bdf-13e9513710a6"));
+    // The application's file deleted and made again: the same rows, other aggregates.
+    let copy = dir.path().join("again.sqlite");
+    std::fs::copy(&path, &copy).unwrap();
+    rusqlite::Connection::open(&copy)
+        .unwrap()
+        .execute_batch(
+            "UPDATE stored_events SET originator_id = replace(originator_id, '9', 'a');
+             UPDATE stored_snapshots SET originator_id = replace(originator_id, '9', 'a');",
+        )
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::fs::rename(&copy, &path).unwrap();
+    let (after, err) = ok_with(&data, &["streams", source]);
+    assert!(err.contains("its mirror was made again"), "{err}");
+    assert!(
+        !after.contains("914fa10e-e5db-4ac6-8bdf-13e9513710a6"),
+        "{after}"
+    );
+    assert!(
+        after.contains("a14fa10e-e5db-4ac6-8bdf-13ea513710a6"),
+        "{after}"
+    );
+}
+
+#[test]
+fn a_new_reducer_for_a_source_whose_mirror_holds_delta_snapshots_replaces_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = dir.path().join("counts.jsonl");
+    let lines: String = (1..=450)
+        .map(|n| {
+            format!(
+                "{{\"stream\":\"c\",\"type\":\"Add\",\"data\":{{\"k{n}\":\"an entry of the log, number {n}\"}}}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(&path, lines).unwrap();
+    let source = path.to_str().unwrap();
+    assert_eq!(
+        state_json(&data, source, "c", 450)
+            .as_object()
+            .unwrap()
+            .len(),
+        450
+    );
+    let (out, _) = ok_with(&data, &["snapshots", source, "--json"]);
+    let kinds: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        kinds
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["kind"] == "delta"),
+        "the mirror holds a delta snapshot: {kinds}"
+    );
+    ok_with(
+        &data,
+        &["reducer", source, "--set", "jq:.state + .event.data"],
+    );
+    let state = state_json(&data, source, "c", 450);
+    assert_eq!(state.as_object().unwrap().len(), 450);
+    assert_eq!(state["k7"], "an entry of the log, number 7");
+    let (out, _) = ok_with(&data, &["verify", source]);
+    assert!(out.contains("no problems found"), "{out}");
 }

@@ -31,11 +31,14 @@ pub const UNSET: &str = "stored";
 
 /// How far a mirror has read the file: the newest rowid mirrored, how many rows were at or
 /// below it, and how many snapshots the file had.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Stamp {
     rowid: i64,
     events: i64,
     snapshots: i64,
+    /// A hash of the newest row: a file made again with as many rows is told apart.
+    #[serde(default)]
+    newest: String,
 }
 
 /// Brings the mirror up to date with the file, under the user's reducer (`None`: the
@@ -87,10 +90,28 @@ fn sync_in(
     };
     let wanted = reducer.unwrap_or(UNSET);
     let wanted_fingerprint = engine.reducer(wanted)?.fingerprint().to_owned();
+    let newest_row = conn
+        .query_row(
+            "SELECT originator_id, originator_version, topic, state FROM stored_events WHERE rowid = ?1",
+            [newest],
+            |r| {
+                let mut hasher = blake3::Hasher::new();
+                for i in 0..4 {
+                    let column = bytes_or_text(r.get_ref(i)?);
+                    hasher.update(&(column.len() as u64).to_le_bytes());
+                    hasher.update(&column);
+                }
+                Ok(hasher.finalize().to_hex().to_string())
+            },
+        )
+        .optional()
+        .map_err(read_error)?
+        .unwrap_or_default();
     let now = Stamp {
         rowid: newest,
         events: total,
         snapshots,
+        newest: newest_row,
     };
     // Nothing new (what a follower finds twice a second): told by a read, no write lock taken.
     let unchanged = {
@@ -98,7 +119,8 @@ fn sync_in(
         store
             .meta(STAMP)?
             .and_then(|text| serde_json::from_str::<Stamp>(&text).ok())
-            == Some(now)
+            .as_ref()
+            == Some(&now)
             && store.default_reducer()? == wanted
     };
     if unchanged {
@@ -114,13 +136,7 @@ fn sync_in(
         }
         if store.default_reducer()? != wanted {
             store.set_meta("default_reducer", wanted)?;
-            let stale: Vec<i64> = store
-                .snapshots(None)?
-                .into_iter()
-                .filter(|s| s.fingerprint != wanted_fingerprint)
-                .map(|s| s.id)
-                .collect();
-            store.delete_snapshots(&stale)?;
+            super::drop_stale_snapshots(store, &wanted_fingerprint)?;
         }
         let held: Stamp = store
             .meta(STAMP)?
@@ -295,6 +311,16 @@ fn text(value: rusqlite::types::ValueRef<'_>) -> String {
     }
 }
 
+/// A column's bytes as stored, whatever its type.
+fn bytes_or_text(value: rusqlite::types::ValueRef<'_>) -> Vec<u8> {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Integer(i) => i.to_le_bytes().to_vec(),
+        ValueRef::Real(f) => f.to_le_bytes().to_vec(),
+        other => bytes(other),
+    }
+}
+
 /// A column as bytes (a state stored as TEXT too).
 fn bytes(value: rusqlite::types::ValueRef<'_>) -> Vec<u8> {
     use rusqlite::types::ValueRef;
@@ -372,7 +398,7 @@ pub fn check(engine: &mut Engine, only: Option<&str>) -> Result<Checked> {
                         format!(
                             "the file's snapshot at version {version} is not the state your reducer gives there"
                         ),
-                        crate::diff::changes(&state, stored),
+                        crate::diff::changes(stored, &state),
                     ));
                 }
             }

@@ -64,13 +64,7 @@ pub(super) fn sync(
         )?;
         if store.default_reducer()? != wanted {
             store.set_meta("default_reducer", &wanted)?;
-            let stale: Vec<i64> = store
-                .snapshots(None)?
-                .into_iter()
-                .filter(|s| s.fingerprint != wanted_fingerprint)
-                .map(|s| s.id)
-                .collect();
-            store.delete_snapshots(&stale)?;
+            super::drop_stale_snapshots(store, &wanted_fingerprint)?;
         }
         let held: Stamp = store
             .meta(STAMP)?

@@ -863,7 +863,7 @@ pub fn check(
                 match &want {
                     Ok(want) if *want == state => checked.equal += 1,
                     Ok(want) => checked.findings.push(Finding {
-                        diff: crate::diff::changes(&state, want),
+                        diff: crate::diff::changes(want, &state),
                         ..finding(
                             &info.name,
                             Some(version),

@@ -380,6 +380,20 @@ fn bring_up_to_date(
     )))
 }
 
+/// Removes a mirror's snapshots made with another reducer than the one of `fingerprint` (the
+/// user set another): newest first, so a delta goes before the snapshot it is based on.
+fn drop_stale_snapshots(store: &Store, fingerprint: &str) -> Result<()> {
+    let mut stale: Vec<i64> = store
+        .snapshots(None)?
+        .into_iter()
+        .filter(|s| s.fingerprint != fingerprint)
+        .map(|s| s.id)
+        .collect();
+    stale.sort_unstable_by(|a, b| b.cmp(a));
+    store.delete_snapshots(&stale)?;
+    Ok(())
+}
+
 /// The meta key naming the event meta field that holds the source's own id for an event
 /// (`checkpoint_id`, `eventId`): what `--at-id` looks for.
 pub const ID_FIELD: &str = "source.id_field";

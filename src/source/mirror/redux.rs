@@ -78,13 +78,7 @@ pub(super) fn sync(
         }
         if store.default_reducer()? != wanted {
             store.set_meta("default_reducer", &wanted)?;
-            let stale: Vec<i64> = store
-                .snapshots(None)?
-                .into_iter()
-                .filter(|s| s.fingerprint != wanted_fingerprint)
-                .map(|s| s.id)
-                .collect();
-            store.delete_snapshots(&stale)?;
+            super::drop_stale_snapshots(store, &wanted_fingerprint)?;
         }
         let held = store.stream(&stream)?.map_or(0, |info| info.head);
         // The mirror's newest event must be the file's at the same place.
@@ -233,7 +227,7 @@ pub fn check(
                         kind: FindingKind::Source,
                         detail: "the state after this action differs from the one the file stores"
                             .into(),
-                        diff: crate::diff::changes(&state, stored),
+                        diff: crate::diff::changes(stored, &state),
                     }),
                     None => findings.push(Finding {
                         stream: info.name.clone(),
