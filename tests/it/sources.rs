@@ -1594,3 +1594,48 @@ fn a_new_reducer_for_a_source_whose_mirror_holds_delta_snapshots_replaces_them()
     let (out, _) = ok_with(&data, &["verify", source]);
     assert!(out.contains("no problems found"), "{out}");
 }
+
+#[test]
+fn an_empty_log_opens_and_fills_and_a_refused_file_leaves_no_mirror_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A program about to write its log: nothing in it yet.
+    let log = dir.path().join("events.jsonl");
+    std::fs::write(&log, "").unwrap();
+    let source = log.to_str().unwrap();
+    let (out, _) = ok_with(&data, &["streams", source, "--json"]);
+    assert_eq!(out.trim(), "[]");
+    std::fs::write(
+        &log,
+        "{\"stream\":\"s\",\"type\":\"A\",\"data\":{\"n\":1}}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        state_json(&data, source, "s", 1),
+        serde_json::json!({"n": 1})
+    );
+    // A file rewind cannot read: told what was looked for, and no mirror is left for it.
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "these are notes\n").unwrap();
+    let out = rewind_with(&data, &["streams", notes.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not an SQLite file") && err.contains("it looked for"),
+        "{err}"
+    );
+    let broken = dir.path().join("broken.jsonl");
+    std::fs::write(&broken, "{\"type\":\"A\"}\nnot json\n").unwrap();
+    let out = rewind_with(&data, &["streams", broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let (out, _) = ok_with(&data, &["mirrors", "--json"]);
+    let mirrors: Value = serde_json::from_str(&out).unwrap();
+    let sources: Vec<&str> = mirrors
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["source"].as_str().unwrap_or("(none)"))
+        .collect();
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert!(sources[0].ends_with("events.jsonl"), "{sources:?}");
+}

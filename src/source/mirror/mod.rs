@@ -112,15 +112,29 @@ pub fn resolve_showing(
         }
     };
     let head = &head[..read];
+    // An empty log of JSON Lines (a program about to write it) is a source with no events yet.
+    let json_named = format == Some("json")
+        || path.extension().is_some_and(|e| {
+            ["json", "jsonl", "ndjson"]
+                .iter()
+                .any(|j| e.eq_ignore_ascii_case(j))
+        });
     let found = if head.starts_with(b"SQLite format 3\0") {
         resolve_sqlite(path, format, progress)?
     } else if matches!(
         head.iter().find(|b| !b.is_ascii_whitespace()),
         Some(b'{' | b'[')
-    ) {
+    ) || (json_named && head.iter().all(u8::is_ascii_whitespace))
+    {
         resolve_json(path, format)?
     } else if format.is_some_and(|f| f != "rewind") {
         return Err(not_of(path, format, "neither an SQLite file nor JSON"));
+    } else if !head.is_empty() {
+        return Err(not_of(
+            path,
+            None,
+            "not a rewind database (not an SQLite file), nor JSON",
+        ));
     } else {
         None
     };
@@ -161,7 +175,10 @@ fn resolve_json(path: &Path, format: Option<&str>) -> Result<Option<Mirrored>> {
     } else if format.is_none_or(|f| f == "redux") && redux::detect(&bytes) {
         "redux"
     } else if format == Some("json")
-        || (format.is_none() && (settings.map.is_some() || json_events::detect(&bytes)))
+        || (format.is_none()
+            && (settings.map.is_some()
+                || json_events::detect(&bytes)
+                || super::json_events::objects(&bytes).is_ok_and(|o| o.is_empty())))
     {
         "json"
     } else {
@@ -359,6 +376,19 @@ pub(super) enum Synced {
 fn bring_up_to_date(
     mirror: &Path,
     mut sync: impl FnMut(&mut Engine) -> Result<Synced>,
+) -> Result<(bool, Option<String>)> {
+    // A mirror made here for a source that turns out unreadable is not left behind.
+    let existed = mirror.exists();
+    let outcome = bring_up_to_date_in(mirror, &mut sync);
+    if outcome.is_err() && !existed {
+        let _ = remove_database(mirror);
+    }
+    outcome
+}
+
+fn bring_up_to_date_in(
+    mirror: &Path,
+    sync: &mut impl FnMut(&mut Engine) -> Result<Synced>,
 ) -> Result<(bool, Option<String>)> {
     let mut engine = Engine::new(Store::open(mirror, OpenMode::Create)?);
     let Synced::Rebuild(note) = sync(&mut engine)? else {
