@@ -42,11 +42,49 @@ pub trait Input {
 }
 
 /// The terminal's input, through crossterm.
-pub struct TerminalInput;
+pub struct TerminalInput {
+    /// Set by SIGTERM or SIGHUP (a `kill`, the terminal closed): the debugger stops at its
+    /// next look for input, giving the terminal back first.
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TerminalInput {
+    /// Input from the terminal, catching SIGTERM and SIGHUP from now on (a second one ends the
+    /// process at once, as if uncaught).
+    fn new() -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        #[cfg(unix)]
+        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+            let _ = signal_hook::flag::register_conditional_shutdown(
+                signal,
+                128 + signal,
+                std::sync::Arc::clone(&stop),
+            );
+            let _ = signal_hook::flag::register(signal, std::sync::Arc::clone(&stop));
+        }
+        Self { stop }
+    }
+}
 
 impl Input for TerminalInput {
     fn poll(&mut self, timeout: Duration) -> std::io::Result<bool> {
-        event::poll(timeout)
+        // In slices, so a signal is seen within a tenth of a second.
+        let until = std::time::Instant::now() + timeout;
+        loop {
+            if self.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "stopped by a signal (SIGTERM or SIGHUP); the terminal is restored",
+                ));
+            }
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if event::poll(left.min(Duration::from_millis(100)))? {
+                return Ok(true);
+            }
+            if left.is_zero() {
+                return Ok(false);
+            }
+        }
     }
 
     fn read(&mut self) -> std::io::Result<Event> {
@@ -80,7 +118,7 @@ pub fn run(mut app: App) -> anyhow::Result<()> {
         execute!(std::io::stdout(), EnableMouseCapture)?;
         let size = terminal.size()?;
         app.dispatch(Action::Resize(size.width, size.height));
-        drive(&mut app, &mut TerminalInput, |app| {
+        drive(&mut app, &mut TerminalInput::new(), |app| {
             terminal.draw(|frame| ui::render(frame, app))?;
             for effect in app.effects.drain(..) {
                 let Effect::Copy(text) = effect;

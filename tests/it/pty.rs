@@ -434,3 +434,45 @@ fn following_a_langgraph_file_shows_checkpoints_as_they_land_and_forks_as_branch
         "{beside:?}: the file, its log and shared memory"
     );
 }
+
+#[test]
+fn sigterm_and_sighup_give_the_terminal_back() {
+    for signal in ["TERM", "HUP"] {
+        let home = tempfile::tempdir().unwrap();
+        let data = home.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        crate::bursts::fixture(&data);
+        let db = data.join("bursts.db");
+        let mut session = Session::spawn(&["open", db.to_str().unwrap()], home.path());
+        session.wait_for("the first frame", |s| s.position().is_some());
+        let before = session.raw.len();
+        let killed = Command::new("kill")
+            .args([format!("-{signal}"), session.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = session.wait_exit();
+        assert!(!status.success(), "SIG{signal}: stopped, not a clean quit");
+        let tail = &session.raw[before..];
+        assert!(
+            last(tail, b"\x1b[?1049l").is_some(),
+            "SIG{signal}: left the alternate screen: {:?}",
+            String::from_utf8_lossy(tail)
+        );
+        assert!(
+            last(tail, b"\x1b[?25h").is_some(),
+            "SIG{signal}: showed the cursor: {:?}",
+            String::from_utf8_lossy(tail)
+        );
+        assert!(
+            last(tail, b"\x1b[?1000l").is_some(),
+            "SIG{signal}: let go of the mouse: {:?}",
+            String::from_utf8_lossy(tail)
+        );
+        let modes = session.local_modes();
+        assert!(
+            modes.contains(LocalModes::ICANON | LocalModes::ECHO),
+            "SIG{signal}: cooked mode again, got {modes:?}"
+        );
+    }
+}
