@@ -28,85 +28,6 @@ pub struct VerifyArgs {
     json: JsonFlag,
 }
 
-/// A checkpoint source's mirror must reproduce every checkpoint the source stores: each one
-/// compared, the differences added to the report's findings.
-fn check_against_source(
-    source: &std::path::Path,
-    mirror: &std::path::Path,
-    only: Option<&str>,
-    report: &mut verify::Report,
-) -> Result<()> {
-    let foreign = crate::source::sqlite::open(source).map_err(|e| anyhow::anyhow!(e))?;
-    let mut engine = crate::engine::Engine::open(mirror, crate::store::OpenMode::ReadOnly)?;
-    let settings = crate::source::settings::load(source)?;
-    let folds = crate::source::mirror::langgraph::folds(&settings.channels)?;
-    let checked =
-        crate::source::mirror::langgraph::check(&mut engine, &foreign.conn, source, &folds)?;
-    report.notes.push(format!(
-        "{} checkpoints of the source reproduced exactly{}{}",
-        group(checked.equal),
-        if checked.unreadable > 0 {
-            format!(
-                "; {} cannot be read (pickle or encrypted), so not compared",
-                group(checked.unreadable)
-            )
-        } else {
-            String::new()
-        },
-        if checked.newer > 0 {
-            format!(
-                "; {} arrived after the sync and are left for the next one",
-                group(checked.newer)
-            )
-        } else {
-            String::new()
-        }
-    ));
-    report.findings.extend(
-        checked
-            .findings
-            .into_iter()
-            .filter(|f| only.is_none_or(|s| s == f.stream)),
-    );
-    Ok(())
-}
-
-/// An event source's own snapshots are checked against the replay with the user's reducer:
-/// those that disagree are findings; without a reducer set, the report says none could be.
-fn check_stored_snapshots(
-    source: &std::path::Path,
-    mirror: &std::path::Path,
-    only: Option<&str>,
-    report: &mut verify::Report,
-) -> Result<()> {
-    let mut engine = crate::engine::Engine::open(mirror, crate::store::OpenMode::ReadOnly)?;
-    let checked = crate::source::mirror::eventsourcing::check(&mut engine, only)?;
-    let total = checked.equal + checked.unchecked + checked.disagree;
-    report.notes.push(if checked.reducer_set {
-        format!(
-            "{} of the file's {} snapshots are the state your reducer gives{}",
-            group(checked.equal),
-            group(total),
-            if checked.unchecked > 0 {
-                format!(
-                    "; {} could not be checked (unreadable, or after an event the reducer cannot apply)",
-                    group(checked.unchecked)
-                )
-            } else {
-                String::new()
-            }
-        )
-    } else {
-        format!(
-            "the file's {} snapshots are not checked: no reducer is set (rewind reducer {} --set 'jq:…')",
-            group(total),
-            source.display()
-        )
-    });
-    report.findings.extend(checked.findings);
-    Ok(())
-}
-
 pub(super) fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     let show_progress = std::io::stderr().is_terminal();
     let progress = |done: usize, total: usize| {
@@ -144,28 +65,13 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<ExitCode> {
         .map_or_else(|| args.db.db.clone(), |m| m.path.clone());
     let mut report =
         verify::verify_expecting(&path, args.stream.as_deref(), expect.as_deref(), &progress)?;
-    match mirrored.as_ref().map(|m| m.format) {
-        Some("langgraph") => {
-            check_against_source(&args.db.db, &path, args.stream.as_deref(), &mut report)?;
-        }
-        Some("redux") => {
-            let bytes = std::fs::read(&args.db.db)
-                .with_context(|| format!("reading {}", args.db.db.display()))?;
-            let mut engine = crate::engine::Engine::open(&path, crate::store::OpenMode::ReadOnly)?;
-            let (equal, findings) =
-                crate::source::mirror::redux::check(&mut engine, &args.db.db, &bytes)?;
-            if equal > 0 || !findings.is_empty() {
-                report.notes.push(format!(
-                    "{} states of the file reproduced exactly",
-                    group(equal)
-                ));
-            }
-            report.findings.extend(findings);
-        }
-        Some("eventsourcing") => {
-            check_stored_snapshots(&args.db.db, &path, args.stream.as_deref(), &mut report)?;
-        }
-        _ => {}
+    if let Some(mirrored) = &mirrored {
+        crate::source::mirror::check_against_source(
+            &args.db.db,
+            mirrored,
+            args.stream.as_deref(),
+            &mut report,
+        )?;
     }
     let code = if report.findings.is_empty() {
         ExitCode::SUCCESS

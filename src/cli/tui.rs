@@ -180,7 +180,7 @@ pub struct RenderArgs {
 
 pub(super) fn render(args: &RenderArgs) -> Result<()> {
     let (width, height) = frame_size(&args.size)?;
-    let engine = crate::Engine::open(&super::database(&args.db)?, OpenMode::ReadOnly)?;
+    let (engine, _, source) = open_engine(&args.db, true)?;
     let start = Start {
         stream: args.stream.clone(),
         at: args.at,
@@ -190,6 +190,8 @@ pub(super) fn render(args: &RenderArgs) -> Result<()> {
         deterministic: true,
     };
     let mut app = App::new(engine, &start)?;
+    // The source is not followed (a frame is drawn once), but `V` checks against it.
+    app.source = source;
     for key in crate::tui::keymap::script(args.keys.as_deref().unwrap_or(""))
         .map_err(anyhow::Error::msg)?
     {

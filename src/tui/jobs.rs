@@ -16,18 +16,23 @@ pub struct VerifyJob {
 }
 
 impl VerifyJob {
-    /// Starts verifying the database file at `path` on a helper thread.
-    pub fn start(path: PathBuf) -> anyhow::Result<Self> {
+    /// Starts verifying the database file at `path` on a helper thread; where it mirrors
+    /// `source`, the mirror is checked against the source too, as `rewind verify SOURCE` does.
+    pub fn start(path: PathBuf, source: Option<PathBuf>) -> anyhow::Result<Self> {
         let progress = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
         let shared = Arc::clone(&progress);
         let handle = std::thread::Builder::new()
             .name(format!("{}verify", crate::step::THREAD_PREFIX))
             .stack_size(crate::budget::THREAD_STACK)
             .spawn(crate::budget::on_large_stack(move || {
-                crate::snapshot::verify::verify(&path, None, &|done, total| {
+                let mut report = crate::snapshot::verify::verify(&path, None, &|done, total| {
                     shared.0.store(done, Ordering::Relaxed);
                     shared.1.store(total, Ordering::Relaxed);
-                })
+                })?;
+                if let Some(source) = &source {
+                    crate::source::mirror::check_mirror_at(source, &path, &mut report)?;
+                }
+                Ok(report)
             }))
             .map_err(|e| anyhow::anyhow!("cannot start the verify worker: {e}"))?;
         Ok(Self { handle, progress })

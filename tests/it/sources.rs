@@ -1125,6 +1125,12 @@ fn an_eventsourcing_file_shows_its_own_snapshots_until_the_user_sets_a_reducer_w
             ("e5422793-6c4b-43d5-b845-58a34bcd4214".into(), 20),
         ]
     );
+    // The debugger's `V` finds them too.
+    let (frame, _) = ok_with(
+        &data,
+        &["render", source, "--keys", "V", "--size", "120x30"],
+    );
+    assert!(frame.contains("61 events replayed: 7 findings"), "{frame}");
     // The settings outlive the mirror.
     ok_with(&data, &["reducer", source, "--set", &bank_reducer()]);
     ok_with(&data, &["mirrors", "--remove", source]);

@@ -19,6 +19,9 @@ use crate::store::{OpenMode, Store};
 
 use super::sqlite::{self, Kind};
 
+pub use check::{check_against_source, check_mirror_at};
+
+mod check;
 pub mod eventsourcing;
 mod json_events;
 pub mod langgraph;

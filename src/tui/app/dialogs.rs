@@ -281,7 +281,8 @@ impl App {
             .path()
             .map(std::path::Path::to_path_buf)
             .ok_or_else(|| anyhow::anyhow!("verify needs a database file"))?;
-        self.job = Some(VerifyJob::start(path)?);
+        let source = self.source.as_ref().map(|s| s.path.clone());
+        self.job = Some(VerifyJob::start(path, source)?);
         if self.deterministic {
             self.finish_jobs()?;
         }

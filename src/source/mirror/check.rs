@@ -1,0 +1,138 @@
+//! `verify` of a source beyond its mirror's own checks: the mirror against what the file
+//! stores (a LangGraph checkpoint, a Redux lifted state's states), or the file's own
+//! snapshots against the user's reducer (`eventsourcing`). The command line and the debugger
+//! both add these to their report.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::model::group;
+use crate::snapshot::verify::Report;
+
+use super::Mirrored;
+
+/// Adds to `report` what checking the mirror against its source finds: notes of what was
+/// compared, and findings (kind `source`) where they disagree; `only` keeps one stream's.
+pub fn check_against_source(
+    source: &Path,
+    mirrored: &Mirrored,
+    only: Option<&str>,
+    report: &mut Report,
+) -> Result<()> {
+    check_mirror(source, &mirrored.path, mirrored.format, only, report)
+}
+
+/// [`check_against_source`] for a mirror known by its path (the format it records).
+pub fn check_mirror_at(source: &Path, mirror: &Path, report: &mut Report) -> Result<()> {
+    let format = crate::store::Store::open(mirror, crate::store::OpenMode::ReadOnly)?
+        .meta("source.format")?
+        .unwrap_or_default();
+    check_mirror(source, mirror, &format, None, report)
+}
+
+fn check_mirror(
+    source: &Path,
+    mirror: &Path,
+    format: &str,
+    only: Option<&str>,
+    report: &mut Report,
+) -> Result<()> {
+    let findings_before = report.findings.len();
+    match format {
+        "langgraph" => langgraph(source, mirror, report)?,
+        "eventsourcing" => stored_snapshots(source, mirror, only, report)?,
+        "redux" => redux(source, mirror, report)?,
+        _ => {}
+    }
+    let mut kept = 0;
+    report.findings.retain(|f| {
+        kept += 1;
+        kept <= findings_before || only.is_none_or(|s| s == f.stream)
+    });
+    Ok(())
+}
+
+/// A LangGraph file: every checkpoint it stores, reproduced by the mirror.
+fn langgraph(source: &Path, mirror: &Path, report: &mut Report) -> Result<()> {
+    let foreign = super::super::sqlite::open(source).map_err(Error::Input)?;
+    let mut engine = crate::engine::Engine::open(mirror, crate::store::OpenMode::ReadOnly)?;
+    let settings = super::super::settings::load(source)?;
+    let folds = super::langgraph::folds(&settings.channels)?;
+    let checked = super::langgraph::check(&mut engine, &foreign.conn, source, &folds)?;
+    report.notes.push(format!(
+        "{} checkpoints of the source reproduced exactly{}{}",
+        group(checked.equal),
+        if checked.unreadable > 0 {
+            format!(
+                "; {} cannot be read (pickle or encrypted), so not compared",
+                group(checked.unreadable)
+            )
+        } else {
+            String::new()
+        },
+        if checked.newer > 0 {
+            format!(
+                "; {} arrived after the sync and are left for the next one",
+                group(checked.newer)
+            )
+        } else {
+            String::new()
+        }
+    ));
+    report.findings.extend(checked.findings);
+    Ok(())
+}
+
+/// An event source's own snapshots against the replay with the user's reducer: those that
+/// disagree are findings; without a reducer set, the report says none could be checked.
+fn stored_snapshots(
+    source: &Path,
+    mirror: &Path,
+    only: Option<&str>,
+    report: &mut Report,
+) -> Result<()> {
+    let mut engine = crate::engine::Engine::open(mirror, crate::store::OpenMode::ReadOnly)?;
+    let checked = super::eventsourcing::check(&mut engine, only)?;
+    let total = checked.equal + checked.unchecked + checked.disagree;
+    report.notes.push(if checked.reducer_set {
+        format!(
+            "{} of the file's {} snapshots are the state your reducer gives{}",
+            group(checked.equal),
+            group(total),
+            if checked.unchecked > 0 {
+                format!(
+                    "; {} could not be checked (unreadable, or after an event the reducer cannot apply)",
+                    group(checked.unchecked)
+                )
+            } else {
+                String::new()
+            }
+        )
+    } else {
+        format!(
+            "the file's {} snapshots are not checked: no reducer is set (rewind reducer {} --set 'jq:…')",
+            group(total),
+            source.display()
+        )
+    });
+    report.findings.extend(checked.findings);
+    Ok(())
+}
+
+/// A Redux lifted state: every state it stores, reproduced by the mirror.
+fn redux(source: &Path, mirror: &Path, report: &mut Report) -> Result<()> {
+    let bytes = std::fs::read(source).map_err(|cause| Error::Io {
+        path: source.to_path_buf(),
+        cause,
+    })?;
+    let mut engine = crate::engine::Engine::open(mirror, crate::store::OpenMode::ReadOnly)?;
+    let (equal, findings) = super::redux::check(&mut engine, source, &bytes)?;
+    if equal > 0 || !findings.is_empty() {
+        report.notes.push(format!(
+            "{} states of the file reproduced exactly",
+            group(equal)
+        ));
+    }
+    report.findings.extend(findings);
+    Ok(())
+}
