@@ -156,7 +156,7 @@ pub const BINDINGS: &[Binding] = &[
         Char('f'),
         "f",
         Action::ToggleFollow,
-        "follow live appends (cursor on the newest)",
+        "follow appends while on the newest",
     ),
     global(
         Char('b'),

@@ -411,7 +411,19 @@ fn following_a_langgraph_file_shows_checkpoints_as_they_land_and_forks_as_branch
     session.press("f");
     session.wait_for("following", |s| s.status().contains("following"));
     // The run goes on while the debugger follows it.
-    owner.write(7);
+    owner.write(6);
+    session.wait_for("the cursor on the newest", |s| {
+        s.position() == Some((11, 11))
+    });
+    // Stepped back to look at one: the cursor stays there as more land.
+    session.press("k");
+    session.wait_for("one back", |s| s.position() == Some((10, 11)));
+    owner.write(1);
+    session.wait_for("the head grown, the cursor kept", |s| {
+        s.position() == Some((10, 12))
+    });
+    // Back at the newest, it follows again.
+    session.press("G");
     let screen = session.wait_for("the newest checkpoint of basic", |s| {
         s.position() == Some((12, 12))
     });

@@ -974,6 +974,9 @@ impl App {
     fn refresh(&mut self) -> anyhow::Result<()> {
         self.sync_source()?;
         let before = self.stream().map(|s| (s.name.clone(), s.head));
+        // Following keeps the cursor on the newest event while it is there: moved back to
+        // look at an older one, it stays there (and follows again once back at the newest).
+        let at_newest = before.as_ref().is_none_or(|(_, head)| self.cursor >= *head);
         let heads: u64 = self.streams.iter().map(|s| s.head).sum();
         let count = self.streams.len();
         self.refresh_streams()?;
@@ -983,7 +986,7 @@ impl App {
             self.want = Load::Nothing; // nothing new: no reload
             return Ok(());
         }
-        if self.follow {
+        if self.follow && at_newest {
             self.go_end(Way::Forward)?;
         }
         Ok(())
