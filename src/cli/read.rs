@@ -327,9 +327,15 @@ fn pointer<'a>(state: &'a Value, path: &str) -> Result<&'a Value> {
     if !(path.is_empty() || path.starts_with('/')) {
         bail!("{path:?} is not a JSON pointer (it must start with '/', e.g. /order/status)");
     }
-    state
-        .pointer(path)
-        .with_context(|| format!("no value at {path}"))
+    state.pointer(path).with_context(|| {
+        if state.get("$no_reducer").is_some() {
+            format!(
+                "no value at {path}: no reducer is set for this source, so the state is its own newest snapshot (under /snapshot/state) and the events since (/events_since); set one with `rewind reducer SOURCE --set 'jq:…'`"
+            )
+        } else {
+            format!("no value at {path}")
+        }
+    })
 }
 
 /// `rewind diff`.

@@ -1036,6 +1036,9 @@ fn an_eventsourcing_file_shows_its_own_snapshots_until_the_user_sets_a_reducer_w
         .map(|e| &e["data"]["trick"])
         .collect();
     assert_eq!(since, ["beg", "down"]);
+    let out = rewind_with(&data, &["state", source, rex, "--path", "/tricks"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no reducer is set for this source"));
     let shown = state_json(&data, source, bella, 7);
     assert_eq!(shown["snapshot"], Value::Null);
     assert_eq!(shown["events_since"].as_array().unwrap().len(), 7);
