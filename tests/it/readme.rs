@@ -207,46 +207,40 @@ fn the_readme_langgraph_frame_is_what_render_prints_now() {
     );
 }
 
-#[test]
-fn the_readme_eventsourcing_reducer_is_the_one_the_tests_check() {
+/// The `jq` block of a README section is the fixture file the tests run.
+fn jq_block_is(section: &str, fixture: &str) {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let section = &readme[readme
-        .find("### Python `eventsourcing`")
-        .expect("an eventsourcing section")..];
-    let shown = section
+    let at = readme
+        .find(section)
+        .unwrap_or_else(|| panic!("no section {section:?}"));
+    let shown = readme[at..]
         .split("```jq\n")
         .nth(1)
         .and_then(|rest| rest.split("\n```").next())
         .expect("a jq block");
-    let checked = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/sources/eventsourcing/bank.jq"
-    ))
-    .unwrap();
+    let checked =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture))
+            .unwrap();
     assert_eq!(
         shown,
         checked.trim_end(),
-        "the README's reducer is not tests/fixtures/sources/eventsourcing/bank.jq"
+        "the README's reducer in {section:?} is not {fixture}"
+    );
+}
+
+#[test]
+fn the_readme_eventsourcing_reducer_is_the_one_the_tests_check() {
+    jq_block_is(
+        "### Python `eventsourcing`",
+        "tests/fixtures/sources/eventsourcing/bank.jq",
     );
 }
 
 #[test]
 fn the_readme_redux_reducer_is_the_one_the_tests_check() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let section = &readme[readme
-        .find("### Redux DevTools export")
-        .expect("a Redux section")..];
-    let shown = section
-        .split("```jq\n")
-        .nth(1)
-        .and_then(|rest| rest.split("\n```").next())
-        .expect("a jq block");
-    let checked = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/sources/redux/reducer.jq"
-    ))
-    .unwrap();
-    assert_eq!(shown, checked.trim_end());
+    jq_block_is(
+        "### Redux DevTools export",
+        "tests/fixtures/sources/redux/reducer.jq",
+    );
 }

@@ -361,17 +361,7 @@ pub fn check(engine: &mut Engine, only: Option<&str>) -> Result<Checked> {
             for event in engine.store().events(&info, 1, info.head, usize::MAX)? {
                 let version = event.version;
                 if !failed {
-                    if let Err(e) = reducer.apply(
-                        &mut state,
-                        crate::reduce::EventRef {
-                            stream: &info.name,
-                            kind: &event.kind,
-                            version,
-                            ts: event.ts,
-                            data: std::borrow::Cow::Borrowed(&event.data),
-                            meta: event.meta.as_ref(),
-                        },
-                    ) {
+                    if let Err(e) = super::apply_event(&reducer, &info.name, &event, &mut state) {
                         failed = true;
                         checked.findings.push(finding(
                             &info.name,

@@ -807,18 +807,7 @@ pub fn check(
             for event in engine.store().events(&info, 1, info.head, usize::MAX)? {
                 let version = event.version;
                 let before = state.clone();
-                reducer
-                    .apply(
-                        &mut state,
-                        crate::reduce::EventRef {
-                            stream: &info.name,
-                            kind: &event.kind,
-                            version,
-                            ts: event.ts,
-                            data: std::borrow::Cow::Borrowed(&event.data),
-                            meta: event.meta.as_ref(),
-                        },
-                    )
+                super::apply_event(&reducer, &info.name, &event, &mut state)
                     .map_err(|e| Error::Input(format!("{} v{version}: {e}", info.name)))?;
                 let Some(checkpoint) = version
                     .checked_sub(first)

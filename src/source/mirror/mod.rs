@@ -427,6 +427,27 @@ fn drop_stale_snapshots(store: &Store, fingerprint: &str) -> Result<()> {
     Ok(())
 }
 
+/// Applies a mirrored event to `state` with its stream's reducer (what a check of a mirror
+/// against its source replays).
+fn apply_event(
+    reducer: &crate::reduce::Reducer,
+    stream: &str,
+    event: &crate::model::Event,
+    state: &mut serde_json::Value,
+) -> std::result::Result<(), crate::reduce::ReduceError> {
+    reducer.apply(
+        state,
+        crate::reduce::EventRef {
+            stream,
+            kind: &event.kind,
+            version: event.version,
+            ts: event.ts,
+            data: std::borrow::Cow::Borrowed(&event.data),
+            meta: event.meta.as_ref(),
+        },
+    )
+}
+
 /// The meta key naming the event meta field that holds the source's own id for an event
 /// (`checkpoint_id`, `eventId`): what `--at-id` looks for.
 pub const ID_FIELD: &str = "source.id_field";

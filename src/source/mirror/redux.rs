@@ -202,18 +202,7 @@ pub fn check(
             let mut state = json!({});
             for event in engine.store().events(&info, 1, info.head, usize::MAX)? {
                 let version = event.version;
-                reducer
-                    .apply(
-                        &mut state,
-                        crate::reduce::EventRef {
-                            stream: &info.name,
-                            kind: &event.kind,
-                            version,
-                            ts: event.ts,
-                            data: std::borrow::Cow::Borrowed(&event.data),
-                            meta: event.meta.as_ref(),
-                        },
-                    )
+                super::apply_event(&reducer, &info.name, &event, &mut state)
                     .map_err(|e| Error::Input(format!("{} v{version}: {e}", info.name)))?;
                 let stored = usize::try_from(version - 1)
                     .ok()
