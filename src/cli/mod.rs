@@ -64,7 +64,8 @@ pub enum Command {
     /// List snapshots.
     Snapshots(read::SnapshotsArgs),
     /// Show or set the reducer of the database or of a stream, or of a source whose state needs
-    /// your rules (eventsourcing, a Redux export of actions), kept in your settings for it.
+    /// your rules (eventsourcing, a Redux export of actions, your own JSON events), kept in your
+    /// settings for it; --channel sets a LangGraph DeltaChannel's fold.
     Reducer(write::ReducerArgs),
     /// List the formats rewind reads, and how each is recognised.
     Sources(read::SourcesArgs),
