@@ -217,7 +217,18 @@ pub fn objects(bytes: &[u8]) -> Result<Vec<(String, Value)>, String> {
         match serde_json::from_str::<Value>(line) {
             Ok(value) => out.push((format!("line {}", i + 1), value)),
             Err(_) if i + 1 == lines.len() && !finished => break,
-            Err(e) => return Err(format!("line {}: not JSON: {e}", i + 1)),
+            Err(e) => {
+                // serde's text ends with where in the text it parsed, here always line 1.
+                let what = e.to_string();
+                let what = what
+                    .rsplit_once(" at line ")
+                    .map_or(what.as_str(), |(w, _)| w);
+                return Err(format!(
+                    "line {}, column {}: not JSON: {what}",
+                    i + 1,
+                    e.column()
+                ));
+            }
         }
     }
     Ok(out)
@@ -407,7 +418,7 @@ mod tests {
             "f",
         )
         .unwrap_err();
-        assert!(err.starts_with("line 2: not JSON"), "{err}");
+        assert_eq!(err, "line 2, column 2: not JSON: expected ident");
         let err = read(br#"[{"name":"x"}]"#, &Mapping::default(), "f").unwrap_err();
         assert!(err.contains("no field says an event's type"), "{err}");
         assert!(

@@ -1469,7 +1469,10 @@ fn json_lines_of_the_users_own_events_open_by_a_mapping_kept_for_the_file() {
     let out = rewind_with(&data, &["log", source, "o2"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("orders.jsonl: line 6: not JSON"), "{err}");
+    assert!(
+        err.contains("orders.jsonl: line 6, column 2: not JSON"),
+        "{err}"
+    );
 }
 
 #[test]
