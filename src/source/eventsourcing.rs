@@ -52,7 +52,7 @@ pub fn event(rowid: i64, originator_id: &str, version: i64, topic: &str, state: 
     };
     Event {
         stream: stream_name(originator_id),
-        kind: printable(kind, 200),
+        kind: super::name(kind),
         data,
         time,
         meta: json!({
@@ -69,16 +69,8 @@ pub fn stream_name(originator_id: &str) -> String {
     match super::dashed_uuid(&hex.to_ascii_lowercase()) {
         Some(dashed) => dashed,
         None if originator_id.is_empty() => "(no id)".into(),
-        None => printable(originator_id, 200),
+        None => super::name(originator_id),
     }
-}
-
-/// A name as rewind can keep it: control characters replaced, at most `chars` long.
-fn printable(name: &str, chars: usize) -> String {
-    name.chars()
-        .take(chars)
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
 }
 
 /// A stored snapshot's state as the user sees it (its attributes), or why it cannot be read.

@@ -290,7 +290,7 @@ fn event(mapping: &Mapping, object: Value, position: u64, fallback: &str) -> Res
         })?,
     };
     let kind = match kind {
-        Some(Value::String(kind)) if !kind.is_empty() => clean(&kind),
+        Some(Value::String(kind)) if !kind.is_empty() => super::name(&kind),
         Some(_) => return Err(format!("its type ({}) is not text", quoted(&mapping.kind))),
         None => return Err(format!("no field {}", quoted(&mapping.kind))),
     };
@@ -314,7 +314,7 @@ fn event(mapping: &Mapping, object: Value, position: u64, fallback: &str) -> Res
     }
     Ok(Event {
         position,
-        stream: clean(&stream),
+        stream: super::name(&stream),
         kind,
         data,
         time,
@@ -346,14 +346,6 @@ fn name(value: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
-}
-
-/// A name as rewind keeps it: control characters replaced, at most 200 characters.
-fn clean(name: &str) -> String {
-    name.chars()
-        .take(200)
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
 }
 
 /// A time: RFC 3339 text, or a number in the unit named.

@@ -25,6 +25,15 @@ pub mod settings;
 pub mod sqlite;
 pub mod temporal;
 
+/// A name a source gives (a stream, an event type) as rewind can keep it: control characters
+/// replaced, at most 200 characters.
+pub(crate) fn name(text: &str) -> String {
+    text.chars()
+        .take(200)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
 /// `0123…` (32 hex digits, as Python's `UUID.hex`) as `01234567-89ab-cdef-0123-456789abcdef`.
 pub(crate) fn dashed_uuid(hex: &str) -> Option<String> {
     if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -48,12 +48,11 @@ pub(super) fn sync(
 ) -> Result<Synced> {
     let session =
         redux::parse(bytes).map_err(|e| Error::Input(format!("{}: {e}", source.display())))?;
-    let stream = source
-        .file_stem()
-        .map_or_else(|| "redux".into(), |s| s.to_string_lossy().into_owned())
-        .chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect::<String>();
+    let stream = crate::source::name(
+        &source
+            .file_stem()
+            .map_or_else(|| "redux".into(), |s| s.to_string_lossy()),
+    );
     let wanted = if session.lifted {
         "delta".to_owned()
     } else {
@@ -129,11 +128,7 @@ fn events(session: &Session) -> Vec<NewEvent> {
         .enumerate()
         .map(|(i, step)| {
             let kind = match step.action.get("type").and_then(Value::as_str) {
-                Some(kind) if !kind.is_empty() => kind
-                    .chars()
-                    .take(200)
-                    .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-                    .collect(),
+                Some(kind) if !kind.is_empty() => crate::source::name(kind),
                 _ => "(no type)".to_owned(),
             };
             let mut meta = json!({"actionId": step.action_id});
