@@ -134,10 +134,7 @@ fn sync_in(
             store.set_meta(ID_FIELD, "notification_id")?;
             store.set_meta(SEQ_FIELD, "notification_id")?;
         }
-        if store.default_reducer()? != wanted {
-            store.set_meta("default_reducer", wanted)?;
-            super::drop_stale_snapshots(store, &wanted_fingerprint)?;
-        }
+        super::use_reducer(store, wanted, &wanted_fingerprint)?;
         let held: Stamp = store
             .meta(STAMP)?
             .and_then(|text| serde_json::from_str(&text).ok())

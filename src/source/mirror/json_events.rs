@@ -62,10 +62,7 @@ pub(super) fn sync(
                 "position"
             },
         )?;
-        if store.default_reducer()? != wanted {
-            store.set_meta("default_reducer", &wanted)?;
-            super::drop_stale_snapshots(store, &wanted_fingerprint)?;
-        }
+        super::use_reducer(store, &wanted, &wanted_fingerprint)?;
         let held: Stamp = store
             .meta(STAMP)?
             .and_then(|text| serde_json::from_str(&text).ok())

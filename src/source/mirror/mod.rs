@@ -413,9 +413,14 @@ fn bring_up_to_date_in(
     )))
 }
 
-/// Removes a mirror's snapshots made with another reducer than the one of `fingerprint` (the
-/// user set another): newest first, so a delta goes before the snapshot it is based on.
-fn drop_stale_snapshots(store: &Store, fingerprint: &str) -> Result<()> {
+/// Makes `spec` (of `fingerprint`) the mirror's reducer where it is not yet (the user set
+/// another), removing the snapshots made with the one before: newest first, so a delta goes
+/// before the snapshot it is based on.
+fn use_reducer(store: &Store, spec: &str, fingerprint: &str) -> Result<()> {
+    if store.default_reducer()? == spec {
+        return Ok(());
+    }
+    store.set_meta("default_reducer", spec)?;
     let mut stale: Vec<i64> = store
         .snapshots(None)?
         .into_iter()

@@ -75,10 +75,7 @@ pub(super) fn sync(
                 source.display()
             ))));
         }
-        if store.default_reducer()? != wanted {
-            store.set_meta("default_reducer", &wanted)?;
-            super::drop_stale_snapshots(store, &wanted_fingerprint)?;
-        }
+        super::use_reducer(store, &wanted, &wanted_fingerprint)?;
         let held = store.stream(&stream)?.map_or(0, |info| info.head);
         // The mirror's newest event must be the file's at the same place.
         if held > 0 {
