@@ -235,12 +235,27 @@ pub fn objects(bytes: &[u8]) -> Result<Vec<(String, Value)>, String> {
 }
 
 /// Whether a file's first object looks like an event of the user's own: an object with a
-/// field the usual names of a type find.
+/// field the usual names of a type find. An empty log, or an empty array, is one with no
+/// events yet. JSON Lines are told by their first line alone.
 pub fn looks_like(bytes: &[u8]) -> bool {
-    let Ok(objects) = objects(bytes) else {
-        return false;
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let head = if bytes[start..].starts_with(b"[") {
+        bytes
+    } else {
+        let end = bytes[start..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(bytes.len(), |at| start + at + 1);
+        &bytes[..end]
     };
-    matches!(objects.first(), Some((_, Value::Object(first))) if Mapping::default().completed(first).is_ok())
+    match objects(head).as_deref() {
+        Ok([]) => true,
+        Ok([(_, Value::Object(first)), ..]) => Mapping::default().completed(first).is_ok(),
+        _ => false,
+    }
 }
 
 /// The file's events, by a mapping completed for its first object; `fallback` names the

@@ -26,11 +26,6 @@ struct Stamp {
     count: u64,
 }
 
-/// Whether the bytes are events of the user's own: JSON objects with a field for the type.
-pub(super) fn detect(bytes: &[u8]) -> bool {
-    json_events::looks_like(bytes)
-}
-
 /// Appends the file's events the mirror does not hold yet, checking that those it holds are
 /// the file's.
 pub(super) fn sync(

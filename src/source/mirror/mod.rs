@@ -173,19 +173,23 @@ fn resolve_json(path: &Path, format: Option<&str>) -> Result<Option<Mirrored>> {
         path: path.to_path_buf(),
         cause,
     })?;
-    let found = if format.is_none_or(|f| f == "temporal") && temporal::detect(&bytes) {
+    // Parsed once to tell the format (JSON Lines is no one document, and is told by its first
+    // line); the format's reader reads it again.
+    let doc = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+    let found = if format.is_none_or(|f| f == "temporal")
+        && doc.as_ref().is_some_and(super::temporal::looks_like)
+    {
         "temporal"
-    } else if format.is_none_or(|f| f == "redux") && redux::detect(&bytes) {
+    } else if format.is_none_or(|f| f == "redux")
+        && doc.as_ref().is_some_and(super::redux::looks_like)
+    {
         "redux"
     } else if format == Some("json")
-        || (format.is_none()
-            && (settings.map.is_some()
-                || json_events::detect(&bytes)
-                || super::json_events::objects(&bytes).is_ok_and(|o| o.is_empty())))
+        || (format.is_none() && (settings.map.is_some() || super::json_events::looks_like(&bytes)))
     {
         "json"
     } else {
-        let what = if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
+        let what = if doc.is_some() {
             "JSON"
         } else {
             "text that starts like JSON but does not parse as JSON"

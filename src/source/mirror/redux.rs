@@ -24,11 +24,6 @@ use super::{ID_FIELD, Synced};
 /// The mirror's meta key for the shape read: `lifted` or `actions`.
 pub const SHAPE: &str = "redux.shape";
 
-/// Whether the bytes are a Redux DevTools export.
-pub(super) fn detect(bytes: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(bytes).is_ok_and(|doc| redux::looks_like(&doc))
-}
-
 /// The reducer a mirror of actions runs for the user's program: the action given as
 /// `.action` too (as a Redux reducer takes it), the state starting from the preloaded one.
 pub fn composed(user: &str) -> String {

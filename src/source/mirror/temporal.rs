@@ -10,11 +10,6 @@ use crate::source::temporal;
 
 use super::Synced;
 
-/// Whether the bytes are a Temporal history export.
-pub(super) fn detect(bytes: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|doc| temporal::looks_like(&doc))
-}
-
 /// Appends the history's events the mirror does not hold yet, checking that those it holds
 /// are the source's.
 pub(super) fn sync(engine: &mut Engine, source: &Path, bytes: &[u8]) -> Result<Synced> {
