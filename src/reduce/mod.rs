@@ -137,6 +137,13 @@ impl Reducer {
 
     /// Applies one event to `state`. On error `state` is unchanged.
     pub fn apply(&self, state: &mut Value, event: EventRef<'_>) -> Result<(), ReduceError> {
+        // No reducer can tell what an event nobody could read did: a state made as if it were
+        // an ordinary one would name a state that is not. Only `stored` shows it as it is.
+        if !matches!(self, Self::Stored) {
+            if let Some(why) = unreadable(&event.data) {
+                return Err(ReduceError::Unreadable(why.to_owned()));
+            }
+        }
         match self {
             Self::Merge => match event.data {
                 Cow::Owned(data) => merge(state, data),
@@ -153,11 +160,6 @@ impl Reducer {
                 stored::apply(state, event.kind, event.version, &event.data, event.meta)?;
             }
             Self::Jq(program) => {
-                // The user's rules cannot tell what an event nobody could read did; a state
-                // made as if it were an ordinary one would name a state that is not.
-                if let Some(why) = unreadable(&event.data) {
-                    return Err(ReduceError::Unreadable(why.to_owned()));
-                }
                 let input = json!({
                     "state": std::mem::take(state),
                     "event": {
@@ -269,6 +271,30 @@ mod tests {
             data: Cow::Borrowed(data),
             meta: None,
         }
+    }
+
+    #[test]
+    fn an_event_nobody_could_read_is_refused_by_every_reducer_but_stored() {
+        let unreadable = json!({"$unreadable": "compressed"});
+        for spec in [
+            "merge",
+            "patch",
+            "replace",
+            "delta",
+            "temporal",
+            "jq:.state",
+        ] {
+            let mut state = json!({"kept": 1});
+            let err = Reducer::parse(spec)
+                .unwrap()
+                .apply(&mut state, ev(&unreadable))
+                .unwrap_err();
+            assert_eq!(err, ReduceError::Unreadable("compressed".into()), "{spec}");
+            assert_eq!(state, json!({"kept": 1}), "{spec}: the state is unchanged");
+        }
+        let mut state = json!({});
+        Reducer::Stored.apply(&mut state, ev(&unreadable)).unwrap();
+        assert_eq!(state["events_since"][0]["data"], unreadable);
     }
 
     #[test]
