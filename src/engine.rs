@@ -1456,6 +1456,18 @@ impl Writer {
         event: NewEvent,
         expected: Option<u64>,
     ) -> Result<Event> {
+        self.push_texts(engine, event, None, expected)
+    }
+
+    /// [`Self::push`], given the event's data and meta as JSON text already (a mirror writes
+    /// them on the thread that decodes its source).
+    pub(crate) fn push_texts(
+        &mut self,
+        engine: &mut Engine,
+        event: NewEvent,
+        texts: Option<(String, Option<String>)>,
+        expected: Option<u64>,
+    ) -> Result<Event> {
         crate::store::check_name("event type", &event.kind)?;
         if let Some(key) = &event.idempotency_key {
             if let Some(original) = engine.store.event_by_key(key)? {
@@ -1536,8 +1548,12 @@ impl Writer {
                 )));
             }
         }
-        let data = event.data.to_string();
-        let meta = event.meta.as_ref().map(Value::to_string);
+        let (data, meta) = texts.unwrap_or_else(|| {
+            (
+                event.data.to_string(),
+                event.meta.as_ref().map(Value::to_string),
+            )
+        });
         let (seq, now) = match self.clock {
             Some(clock) => clock,
             None => (engine.store.next_seq()?, engine.store.now_us()?),

@@ -59,28 +59,42 @@ fn at_least(value: &Value, bytes: usize) -> bool {
 }
 
 fn difference(old: &Value, new: &Value) -> Value {
-    if old == new {
-        return json!({});
-    }
     match (old, new) {
         (Value::Object(old), Value::Object(new)) => {
+            // Both maps iterate in key order: one walk over the two finds what changed, with
+            // one key comparison a step (where looking each key up, and comparing the
+            // objects whole first, compared every member at every level again).
             let mut changed = Map::new();
-            for (key, value) in new {
-                match old.get(key) {
-                    Some(before) if before == value => {}
-                    Some(before) => {
-                        changed.insert(key.clone(), difference(before, value));
+            let mut removed = Vec::new();
+            let (mut before, mut after) = (old.iter().peekable(), new.iter().peekable());
+            loop {
+                let order = match (before.peek(), after.peek()) {
+                    (None, None) => break,
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (Some((a, _)), Some((b, _))) => a.cmp(b),
+                };
+                match order {
+                    std::cmp::Ordering::Less => {
+                        if let Some((key, _)) = before.next() {
+                            removed.push(Value::String(key.clone()));
+                        }
                     }
-                    None => {
-                        changed.insert(key.clone(), json!({ "=": value }));
+                    std::cmp::Ordering::Greater => {
+                        if let Some((key, value)) = after.next() {
+                            changed.insert(key.clone(), json!({ "=": value }));
+                        }
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if let (Some((key, was)), Some((_, value))) = (before.next(), after.next())
+                        {
+                            if was != value {
+                                changed.insert(key.clone(), difference(was, value));
+                            }
+                        }
                     }
                 }
             }
-            let removed: Vec<Value> = old
-                .keys()
-                .filter(|key| !new.contains_key(*key))
-                .map(|key| Value::String(key.clone()))
-                .collect();
             let mut diff = Map::new();
             if !changed.is_empty() {
                 diff.insert("{}".into(), Value::Object(changed));
@@ -90,6 +104,7 @@ fn difference(old: &Value, new: &Value) -> Value {
             }
             Value::Object(diff)
         }
+        _ if old == new => json!({}),
         (Value::Array(old), Value::Array(new)) => match kept_run(old, new) {
             (_, 0) => json!({ "=": new }),
             (from, count) => json!({ "[]": [from, count, &new[count..]] }),

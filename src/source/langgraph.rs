@@ -156,6 +156,14 @@ pub fn checkpoint(
     ns: &str,
     id: &str,
 ) -> Result<Checkpoint, String> {
+    raw_checkpoint(conn, thread, ns, id)?
+        .decode()
+        .map(|(_, _, c)| c)
+}
+
+/// One checkpoint's row and the rows of the writes under it, read but not decoded: a mirror
+/// reads them on one thread and decodes them ([`Raw::decode`]) on another.
+pub fn raw_checkpoint(conn: &Connection, thread: &str, ns: &str, id: &str) -> Result<Raw, String> {
     let mut statement = conn
         .prepare_cached(&format!(
             "{CHECKPOINT_COLUMNS} FROM checkpoints WHERE thread_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3"
@@ -169,9 +177,231 @@ pub fn checkpoint(
             "thread {thread:?} checkpoint {id} is gone from the file (removed while it was read)"
         ));
     };
-    let (_, _, mut checkpoint) = checkpoint_row(row)?;
-    checkpoint.writes = writes_of(conn, thread, ns, id)?;
-    Ok(checkpoint)
+    let mut raw = raw_row(row)?;
+    raw.writes = raw_writes_of(conn, thread, ns, id)?;
+    Ok(raw)
+}
+
+/// The checkpoints of a branch with the writes under each, read but not decoded, oldest
+/// first, each handed to `each` (which may stop the read by failing). Where the branch is its
+/// thread's only one (`whole_thread`) and its ids ascend, as LangGraph's do, both tables are
+/// read in one pass each, in the order of their keys; any checkpoint that pass does not find
+/// as [`raw_checkpoint`] would (rows of a damaged file) is looked up alone, so the result
+/// is the same.
+pub fn read_branch<E>(
+    conn: &Connection,
+    branch: &Branch,
+    whole_thread: bool,
+    at_source: impl Fn(String) -> E,
+    mut each: impl FnMut(Raw) -> Result<(), E>,
+) -> Result<(), E> {
+    let (thread, ns) = (branch.thread.as_str(), branch.ns.as_str());
+    let ascending = branch.checkpoints.windows(2).all(|w| w[0].id < w[1].id);
+    if !whole_thread || !ascending {
+        for checkpoint in &branch.checkpoints {
+            each(raw_checkpoint(conn, thread, ns, &checkpoint.id).map_err(&at_source)?)?;
+        }
+        return Ok(());
+    }
+    let failed = |e: rusqlite::Error| at_source(format!("reading thread {thread:?}: {e}"));
+    let mut checkpoints = conn
+        .prepare_cached(&format!(
+            "{CHECKPOINT_COLUMNS} FROM checkpoints WHERE thread_id = ?1 AND checkpoint_ns = ?2 ORDER BY checkpoint_id"
+        ))
+        .map_err(failed)?;
+    let task_path = task_path_column(conn).map_err(&at_source)?;
+    let mut writes = conn
+        .prepare_cached(&format!(
+            "SELECT checkpoint_id, task_id, {task_path}, idx, channel, type, value
+             FROM writes WHERE thread_id = ?1 AND checkpoint_ns = ?2 ORDER BY checkpoint_id, task_id, idx"
+        ))
+        .map_err(failed)?;
+    let mut rows = checkpoints.query([thread, ns]).map_err(failed)?;
+    let mut written = writes.query([thread, ns]).map_err(failed)?;
+    // The row each cursor is at: a checkpoint, and a write with the id it is under (None
+    // where its row holds something no lookup would match or sort as SQL does).
+    let mut row_at: Option<Raw> = None;
+    let mut write_at: Option<(String, Option<RawWrite>)> = None;
+    let mut rows_done = false;
+    let mut writes_done = false;
+    for expected in &branch.checkpoints {
+        let id = expected.id.as_str();
+        while !rows_done && row_at.as_ref().is_none_or(|r| r.id.as_str() < id) {
+            match rows.next().map_err(failed)? {
+                Some(row) => row_at = raw_row(row).ok(),
+                None => rows_done = true,
+            }
+            if row_at.is_none() && !rows_done {
+                continue;
+            }
+        }
+        let mut found = None;
+        if row_at
+            .as_ref()
+            .is_some_and(|r| r.id == id && r.thread == thread && r.ns == ns)
+        {
+            found = row_at.take();
+        }
+        // The writes under it: those the cursor holds with its id.
+        let mut under = Vec::new();
+        let mut exact = true;
+        loop {
+            if write_at.is_none() && !writes_done {
+                match written.next().map_err(failed)? {
+                    Some(row) => write_at = cursor_write(row),
+                    None => writes_done = true,
+                }
+                if write_at.is_none() && !writes_done {
+                    // A write under no text id: no lookup finds it.
+                    continue;
+                }
+            }
+            match &write_at {
+                Some((under_id, _)) if under_id.as_str() < id => write_at = None,
+                Some((under_id, _)) if under_id == id => {
+                    match write_at.take().and_then(|(_, w)| w) {
+                        Some(write) => under.push(write),
+                        None => exact = false,
+                    }
+                }
+                _ => break,
+            }
+        }
+        let raw = match found {
+            Some(mut raw) if exact => {
+                // `writes_of`'s order: by path, then task and place (the pass read them by
+                // task and place).
+                under.sort_by(|a, b| a.path.cmp(&b.path));
+                raw.writes = under;
+                raw
+            }
+            Some(mut raw) => {
+                raw.writes = raw_writes_of(conn, thread, ns, id).map_err(&at_source)?;
+                raw
+            }
+            None => raw_checkpoint(conn, thread, ns, id).map_err(&at_source)?,
+        };
+        each(raw)?;
+    }
+    Ok(())
+}
+
+/// A `writes` row as [`read_branch`] reads it: the checkpoint id it is under (None where that
+/// is not text), and the write, None where a column [`raw_writes_of`] sorts by is not what
+/// sorts the same in Rust and SQL (text paths and task ids, an integer place).
+fn cursor_write(row: &rusqlite::Row<'_>) -> Option<(String, Option<RawWrite>)> {
+    use rusqlite::types::ValueRef;
+    let text = |i: usize| match row.get_ref(i) {
+        Ok(ValueRef::Text(t)) => std::str::from_utf8(t).ok().map(str::to_owned),
+        _ => None,
+    };
+    let under = text(0)?;
+    let write = (|| {
+        let ValueRef::Integer(idx) = row.get_ref(3).ok()? else {
+            return None;
+        };
+        Some(RawWrite {
+            task_id: text(1)?,
+            path: text(2)?,
+            idx,
+            channel: row
+                .get::<_, Option<String>>(4)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+            kind: row
+                .get::<_, Option<String>>(5)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+            blob: row
+                .get::<_, Option<Vec<u8>>>(6)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        })
+    })();
+    Some((under, write))
+}
+
+/// A `checkpoints` row and the `writes` rows under it as stored.
+#[derive(Debug, Clone)]
+pub struct Raw {
+    thread: String,
+    ns: String,
+    id: String,
+    parent: Option<String>,
+    kind: String,
+    blob: Vec<u8>,
+    metadata: Option<Vec<u8>>,
+    writes: Vec<RawWrite>,
+}
+
+/// A `writes` row as stored.
+#[derive(Debug, Clone)]
+struct RawWrite {
+    task_id: String,
+    path: String,
+    idx: i64,
+    channel: String,
+    kind: String,
+    blob: Vec<u8>,
+}
+
+impl Raw {
+    /// The checkpoint, its state and writes decoded, with its thread and namespace.
+    pub fn decode(self) -> Result<Placed, String> {
+        let Self {
+            thread,
+            ns,
+            id,
+            parent,
+            kind,
+            blob,
+            metadata,
+            writes,
+        } = self;
+        let at = |what: String| format!("thread {thread:?} checkpoint {id}: {what}");
+        let metadata = metadata
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or(Value::Null);
+        let mut input = None;
+        let mut delta_channels = Vec::new();
+        let state = decode_member_marking(&kind, &blob, "channel_values")
+            .map_err(|e| at(e.to_string()))
+            .and_then(|values| match values {
+                Some((Value::Object(mut channels), marked)) => {
+                    delta_channels = marked;
+                    input = channels.remove("__start__");
+                    channels.retain(|name, _| !internal(name));
+                    Ok(Value::Object(channels))
+                }
+                _ => Err(at("the checkpoint has no channel_values".into())),
+            });
+        let checkpoint = Checkpoint {
+            time: uuid_time(&id).ok_or_else(|| at("its id is not a time-ordered UUID".into()))?,
+            parent,
+            id,
+            metadata,
+            state,
+            input,
+            delta_channels,
+            writes: writes.into_iter().map(RawWrite::decode).collect(),
+        };
+        Ok((thread, ns, checkpoint))
+    }
+}
+
+impl RawWrite {
+    fn decode(self) -> Write {
+        Write {
+            node: node_of(&self.path),
+            value: decode_typed(&self.kind, &self.blob).map_err(|e| e.to_string()),
+            task_id: self.task_id,
+            idx: self.idx,
+            channel: self.channel,
+        }
+    }
 }
 
 /// The stream a thread and namespace are shown as: the thread, and a subgraph's namespace
@@ -265,6 +495,19 @@ pub fn writes_of(
     ns: &str,
     checkpoint: &str,
 ) -> Result<Vec<Write>, String> {
+    Ok(raw_writes_of(conn, thread, ns, checkpoint)?
+        .into_iter()
+        .map(RawWrite::decode)
+        .collect())
+}
+
+/// [`writes_of`], not decoded.
+fn raw_writes_of(
+    conn: &Connection,
+    thread: &str,
+    ns: &str,
+    checkpoint: &str,
+) -> Result<Vec<RawWrite>, String> {
     let query = |task_path: &str| {
         format!(
             "SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, {task_path}, idx, channel, type, value
@@ -284,7 +527,7 @@ pub fn writes_of(
         .map_err(|e| e.to_string())?;
     let mut found = Vec::new();
     while let Some(row) = rows.next().map_err(|e| e.to_string())? {
-        found.push(write_row(row)?.1);
+        found.push(raw_write_row(row)?.1);
     }
     Ok(found)
 }
@@ -301,6 +544,11 @@ const CHECKPOINT_COLUMNS: &str = "SELECT thread_id, checkpoint_ns, checkpoint_id
 
 /// One `writes` row (selected as in [`read`]) and the checkpoint it is under.
 fn write_row(row: &rusqlite::Row<'_>) -> Result<((String, String, String), Write), String> {
+    raw_write_row(row).map(|(key, raw)| (key, raw.decode()))
+}
+
+/// [`write_row`], not decoded.
+fn raw_write_row(row: &rusqlite::Row<'_>) -> Result<((String, String, String), RawWrite), String> {
     let text = |i: usize| {
         row.get::<_, Option<String>>(i)
             .map(Option::unwrap_or_default)
@@ -309,66 +557,51 @@ fn write_row(row: &rusqlite::Row<'_>) -> Result<((String, String, String), Write
     let (Ok(thread), Ok(ns), Ok(id)) = key else {
         return Err("a write's thread, namespace or checkpoint id is not text".into());
     };
-    let kind = text(7).unwrap_or_default();
-    let blob: Vec<u8> = row
-        .get::<_, Option<Vec<u8>>>(8)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let path = text(4).unwrap_or_default();
-    let write = Write {
+    let write = RawWrite {
         task_id: text(3).unwrap_or_default(),
-        node: node_of(&path),
+        path: text(4).unwrap_or_default(),
         idx: row.get(5).unwrap_or(0),
         channel: text(6).unwrap_or_default(),
-        value: decode_typed(&kind, &blob).map_err(|e| e.to_string()),
+        kind: text(7).unwrap_or_default(),
+        blob: row
+            .get::<_, Option<Vec<u8>>>(8)
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
     };
     Ok(((thread, ns, id), write))
 }
 
 /// One `checkpoints` row (selected by [`CHECKPOINT_COLUMNS`]), without its writes.
 fn checkpoint_row(row: &rusqlite::Row<'_>) -> Result<Placed, String> {
+    raw_row(row)?.decode()
+}
+
+/// [`checkpoint_row`], not decoded.
+fn raw_row(row: &rusqlite::Row<'_>) -> Result<Raw, String> {
     let text = |i: usize| row.get::<_, Option<String>>(i).ok().flatten();
     let (Some(thread), Some(ns), Some(id)) = (text(0), text(1).or(Some(String::new())), text(2))
     else {
         return Err("a checkpoint's thread or id is not text".into());
     };
-    let at = |what: String| format!("thread {thread:?} checkpoint {id}: {what}");
-    let blob: Vec<u8> = row
-        .get::<_, Option<Vec<u8>>>(5)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
     let metadata = match row.get_ref(6).map_err(|e| e.to_string())? {
-        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => {
-            serde_json::from_slice(b).unwrap_or(Value::Null)
-        }
-        _ => Value::Null,
+        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => Some(b.to_vec()),
+        _ => None,
     };
-    let mut input = None;
-    let mut delta_channels = Vec::new();
-    let state = decode_member_marking(&text(4).unwrap_or_default(), &blob, "channel_values")
-        .map_err(|e| at(e.to_string()))
-        .and_then(|values| match values {
-            Some((Value::Object(mut channels), marked)) => {
-                delta_channels = marked;
-                input = channels.remove("__start__");
-                channels.retain(|name, _| !internal(name));
-                Ok(Value::Object(channels))
-            }
-            _ => Err(at("the checkpoint has no channel_values".into())),
-        });
-    let checkpoint = Checkpoint {
-        time: uuid_time(&id).ok_or_else(|| at("its id is not a time-ordered UUID".into()))?,
+    Ok(Raw {
         parent: text(3).filter(|p| !p.is_empty()),
-        id,
+        kind: text(4).unwrap_or_default(),
+        blob: row
+            .get::<_, Option<Vec<u8>>>(5)
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
         metadata,
-        state,
-        input,
-        delta_channels,
+        thread,
+        ns,
+        id,
         writes: Vec::new(),
-    };
-    Ok((thread, ns, checkpoint))
+    })
 }
 
 /// Whether a channel is LangGraph's own: the graph's input and internals (`__…`), branch
@@ -410,6 +643,24 @@ type Place = (usize, u64);
 /// meets a branch already cut, is a branch of its own.
 fn branches(thread: &str, ns: &str, checkpoints: Vec<Checkpoint>) -> Vec<Branch> {
     let name = &stream_name(thread, ns);
+    // The usual thread, one line: each checkpoint the child of the one before, ids ascending
+    // (so the first's parent, if any, is none of them). What the walk below would cut too.
+    let line = checkpoints
+        .windows(2)
+        .all(|w| w[0].id < w[1].id && w[1].parent.as_deref() == Some(w[0].id.as_str()))
+        && checkpoints
+            .first()
+            .is_some_and(|c| c.parent.as_deref().is_none_or(|p| p < c.id.as_str()));
+    if line {
+        return vec![Branch {
+            thread: thread.to_owned(),
+            ns: ns.to_owned(),
+            stream: name.clone(),
+            fork: None,
+            unfinished: checkpoints.last().is_some_and(|c| !c.writes.is_empty()),
+            checkpoints,
+        }];
+    }
     let index: HashMap<&str, usize> = checkpoints
         .iter()
         .enumerate()

@@ -169,11 +169,13 @@ fn render(value: &ValueRef<'_>, depth: usize) -> Result<Value, DecodeError> {
         }
         ValueRef::Map(pairs) => {
             let depth = deeper(depth)?;
-            let mut map = Map::new();
-            for (key, value) in pairs {
-                map.insert(key_text(key, depth)?, render(value, depth)?);
-            }
-            Value::Object(map)
+            // Built at once (sorted, then the tree made from the sorted run) rather than a
+            // key at a time; of keys shown alike, the last pair wins, as Python's dict keeps.
+            let pairs: Vec<(String, Value)> = pairs
+                .iter()
+                .map(|(key, value)| Ok((key_text(key, depth)?, render(value, depth)?)))
+                .collect::<Result<_, DecodeError>>()?;
+            Value::Object(pairs.into_iter().collect::<Map<String, Value>>())
         }
         ValueRef::Ext(code, payload) => extension(*code, payload, depth)?,
     })

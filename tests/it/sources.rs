@@ -447,6 +447,139 @@ fn a_langgraph_file_reads_as_branches_with_forks_subgraphs_and_unfinished_runs()
     );
 }
 
+/// Every branch's checkpoints as the mirror reads them when it makes a mirror (a thread of
+/// one line in one pass over each table), next to each looked up alone.
+fn branch_reads(
+    conn: &rusqlite::Connection,
+) -> Vec<(
+    rewind::source::langgraph::Checkpoint,
+    rewind::source::langgraph::Checkpoint,
+)> {
+    use rewind::source::langgraph::{outline, raw_checkpoint, read_branch};
+    let branches = outline(conn).unwrap();
+    let mut pairs = Vec::new();
+    for branch in &branches {
+        let alone = branches
+            .iter()
+            .filter(|b| b.thread == branch.thread && b.ns == branch.ns)
+            .count()
+            == 1;
+        let mut read = Vec::new();
+        read_branch(
+            conn,
+            branch,
+            alone,
+            |e| e,
+            |raw| {
+                read.push(raw.decode()?.2);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(read.len(), branch.checkpoints.len());
+        for (got, outlined) in read.into_iter().zip(&branch.checkpoints) {
+            let looked_up = raw_checkpoint(conn, &branch.thread, &branch.ns, &outlined.id)
+                .and_then(|raw| raw.decode())
+                .unwrap()
+                .2;
+            pairs.push((got, looked_up));
+        }
+    }
+    pairs
+}
+
+#[test]
+fn a_thread_read_in_one_pass_gives_what_each_checkpoint_looked_up_alone_gives() {
+    // The real files: forks, subgraphs, unfinished runs, every encoding.
+    for file in ["agent", "delta", "encodings", "peers50"] {
+        let source =
+            rewind::source::sqlite::open(&fixture(&format!("langgraph/{file}.sqlite"))).unwrap();
+        let pairs = branch_reads(&source.conn);
+        assert!(pairs.len() >= 10, "{file}");
+        for (got, want) in pairs {
+            assert_eq!(got, want, "{file}");
+        }
+    }
+    // Rows no LangGraph writes, in a file whose tables check nothing: writes under no
+    // checkpoint (before, between and after), writes whose task or place is not text or a
+    // number (SQL sorts them otherwise than text), writes under checkpoint ids that are not
+    // text.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.sqlite");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE checkpoints (thread_id TEXT, checkpoint_ns TEXT, checkpoint_id TEXT,
+           parent_checkpoint_id TEXT, type TEXT, checkpoint BLOB, metadata BLOB,
+           PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id));
+         CREATE TABLE writes (thread_id TEXT, checkpoint_ns TEXT, checkpoint_id TEXT, task_id TEXT,
+           task_path TEXT, idx INTEGER, channel TEXT, type TEXT, value BLOB,
+           PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx));",
+    )
+    .unwrap();
+    let id = |n: u32| format!("1f0d{n:04x}-0000-6000-8000-000000000000");
+    let state = |n: u32| {
+        // msgpack {"channel_values": {"n": n}}
+        let mut b = vec![0x81, 0xae];
+        b.extend_from_slice(b"channel_values");
+        b.extend_from_slice(&[0x81, 0xa1, b'n', 0xce]);
+        b.extend_from_slice(&n.to_be_bytes());
+        b
+    };
+    for n in 0..6_u32 {
+        let parent = (n > 0).then(|| id(n - 1));
+        conn.execute(
+            "INSERT INTO checkpoints VALUES ('t', '', ?1, ?2, 'msgpack', ?3, '{\"step\": 1}')",
+            rusqlite::params![id(n), parent, state(n)],
+        )
+        .unwrap();
+    }
+    let write = |under: rusqlite::types::Value,
+                 task: rusqlite::types::Value,
+                 path: &str,
+                 idx: rusqlite::types::Value,
+                 value: u8| {
+        conn.execute(
+            "INSERT INTO writes VALUES ('t', '', ?1, ?2, ?3, ?4, 'c', 'msgpack', ?5)",
+            rusqlite::params![under, task, path, idx, vec![value]],
+        )
+        .unwrap();
+    };
+    use rusqlite::types::Value as Sql;
+    let text = |s: &str| Sql::Text(s.to_owned());
+    write(text("1f0c"), text("a"), "~x, n", Sql::Integer(0), 1);
+    write(text(&id(1)), text("b"), "~x, n", Sql::Integer(1), 2);
+    write(text(&id(1)), text("b"), "~x, m", Sql::Integer(0), 3);
+    write(text(&id(1)), text("a"), "~x, n", Sql::Integer(0), 4);
+    write(
+        text(&format!("{}0", id(1))),
+        text("a"),
+        "",
+        Sql::Integer(0),
+        5,
+    );
+    write(text(&id(2)), Sql::Integer(7), "~x, n", Sql::Integer(0), 6);
+    write(text(&id(2)), text("a"), "~x, n", Sql::Integer(0), 7);
+    write(text(&id(3)), text("a"), "~x, n", Sql::Text("one".into()), 8);
+    write(text(&id(3)), text("a"), "~x, n", Sql::Integer(-1), 9);
+    write(Sql::Integer(4), text("a"), "", Sql::Integer(0), 10);
+    write(
+        Sql::Blob(id(4).into_bytes()),
+        text("a"),
+        "",
+        Sql::Integer(0),
+        11,
+    );
+    write(text(&id(5)), text("a"), "~x, n", Sql::Integer(2), 12);
+    write(text("1f0e"), text("a"), "", Sql::Integer(0), 13);
+    let pairs = branch_reads(&conn);
+    assert_eq!(pairs.len(), 6);
+    let writes: Vec<usize> = pairs.iter().map(|(got, _)| got.writes.len()).collect();
+    assert_eq!(writes, [0, 3, 2, 2, 0, 1]);
+    for (got, want) in pairs {
+        assert_eq!(got, want);
+    }
+}
+
 #[test]
 fn unreadable_checkpoints_are_reported_and_the_rest_of_the_thread_shows() {
     let source = rewind::source::sqlite::open(&fixture("langgraph/encodings.sqlite")).unwrap();
