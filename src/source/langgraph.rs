@@ -479,7 +479,8 @@ pub fn written_after(
 ) -> Result<std::collections::BTreeSet<(String, String, String)>, String> {
     let mut statement = conn
         .prepare(
-            "SELECT DISTINCT thread_id, coalesce(checkpoint_ns, ''), checkpoint_id FROM writes WHERE rowid > ?1",
+            // Not DISTINCT (the set is): with it, SQLite scans the whole table's index.
+            "SELECT thread_id, coalesce(checkpoint_ns, ''), checkpoint_id FROM writes WHERE rowid > ?1",
         )
         .map_err(|e| format!("reading writes: {e}"))?;
     let found: rusqlite::Result<_> = statement
