@@ -87,6 +87,31 @@ fn first_frame(mirror: &Path) -> Duration {
     started.elapsed()
 }
 
+/// The first sync's floor: every checkpoint's rows read and decoded on one thread, as the
+/// mirror reads them, and nothing else (no difference taken, nothing written).
+fn read_and_decode(path: &Path) -> Duration {
+    use rewind::source::langgraph::{outline, read_branch};
+    let source = rewind::source::sqlite::open(path).unwrap();
+    let conn = &source.conn;
+    let started = Instant::now();
+    conn.execute_batch("BEGIN").unwrap();
+    let branches = outline(conn).unwrap();
+    for branch in &branches {
+        let alone = branches
+            .iter()
+            .filter(|b| b.thread == branch.thread && b.ns == branch.ns)
+            .count()
+            == 1;
+        read_branch(conn, branch, alone, |e| e, |raw| {
+            std::hint::black_box(raw.decode()?);
+            Ok(())
+        })
+        .unwrap();
+    }
+    conn.execute_batch("COMMIT").unwrap();
+    started.elapsed()
+}
+
 fn bench(name: &str, shape: Shape, steps: u64) {
     let held = source(shape, steps);
     let work = tempfile::tempdir().unwrap();
@@ -98,6 +123,7 @@ fn bench(name: &str, shape: Shape, steps: u64) {
         std::fs::metadata(&path).unwrap().len()
     );
 
+    let floor = read_and_decode(&path);
     let started = Instant::now();
     let mirrored = rewind::source::mirror::resolve(&path, None)
         .unwrap()
@@ -108,6 +134,11 @@ fn bench(name: &str, shape: Shape, steps: u64) {
         "  first sync           {:>10}  {:>9.0} checkpoints/s   (target ≥ 50,000/s)",
         ms(sync),
         checkpoints as f64 / sync.as_secs_f64()
+    );
+    println!(
+        "  read + decode floor  {:>10}  first sync = {:.2}× it (one thread reading and decoding every checkpoint, nothing else)",
+        ms(floor),
+        sync.as_secs_f64() / floor.as_secs_f64()
     );
     println!(
         "  first open to frame  {:>10}                      (target ≤ 3 s at 100k)",
