@@ -102,10 +102,16 @@ fn read_and_decode(path: &Path) -> Duration {
             .filter(|b| b.thread == branch.thread && b.ns == branch.ns)
             .count()
             == 1;
-        read_branch(conn, branch, alone, |e| e, |raw| {
-            std::hint::black_box(raw.decode()?);
-            Ok(())
-        })
+        read_branch(
+            conn,
+            branch,
+            alone,
+            |e| e,
+            |raw| {
+                std::hint::black_box(raw.decode()?);
+                Ok(())
+            },
+        )
         .unwrap();
     }
     conn.execute_batch("COMMIT").unwrap();

@@ -837,6 +837,82 @@ fn a_langgraph_file_written_checkpoint_by_checkpoint_is_mirrored_incrementally_a
 }
 
 #[test]
+fn verify_names_each_checkpoint_a_damaged_langgraph_mirror_no_longer_reproduces() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let source = dir.path().join("agent.sqlite");
+    std::fs::copy(fixture("langgraph/agent.sqlite"), &source).unwrap();
+    let source_text = source.to_str().unwrap();
+    let (out, _) = verify_source(&data, source_text);
+    assert!(
+        out.contains("46 checkpoints of the source reproduced exactly"),
+        "{out}"
+    );
+    // The mirror damaged as a faulty writer would: a state changed, an event given another
+    // checkpoint's id, an event the file has no checkpoint for.
+    let mirror = std::fs::read_dir(data.join("mirrors"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "rewind"))
+        .unwrap();
+    let conn = rusqlite::Connection::open(&mirror).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER events_append_only;
+         UPDATE events SET data = replace(data, '1235.8100', '9999.0000')
+           WHERE version = 3 AND stream_id = (SELECT id FROM streams WHERE name = 'basic');
+         UPDATE events SET meta = replace(meta, '1f1ede3a-6f67-6188-8002-00e0db09b7a1', '1f1ede3a-6f67-6188-8002-000000000000')
+           WHERE version = 4 AND stream_id = (SELECT id FROM streams WHERE name = 'basic');
+         INSERT INTO events (seq, stream_id, version, type, ts, data, meta, chain)
+           SELECT (SELECT max(seq) + 1 FROM events), stream_id, 4, type, ts + 1, '{}', meta, chain
+           FROM events WHERE version = 3 AND stream_id = (SELECT id FROM streams WHERE name = 'interrupt-open');
+         UPDATE streams SET head = 4 WHERE name = 'interrupt-open';",
+    )
+    .unwrap();
+    drop(conn);
+    let out = rewind_with(&data, &["verify", source_text]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let has = |stream: &str, version: &str, detail: &str| {
+        stdout.lines().any(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            cells.first() == Some(&stream)
+                && cells.get(1) == Some(&version)
+                && cells.get(2) == Some(&"source")
+                && l.contains(detail)
+        })
+    };
+    assert!(
+        has(
+            "basic",
+            "3",
+            "the state after checkpoint 1f1ede3a-6f4d-6913-8001-27fcc50ffbca differs"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"~ /amount  "1235.8100" → "9999.0000""#),
+        "{stdout}"
+    );
+    assert!(
+        has(
+            "basic",
+            "4",
+            "the event is checkpoint 1f1ede3a-6f67-6188-8002-000000000000"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        has("interrupt-open", "4", "past the branch's newest checkpoint"),
+        "{stdout}"
+    );
+    // Every other checkpoint still checks out.
+    assert!(
+        stdout.contains("44 checkpoints of the source reproduced exactly"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn mirrors_are_listed_with_their_sources_and_pruned_when_a_source_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

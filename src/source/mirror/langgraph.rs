@@ -866,23 +866,6 @@ fn shown_state(
     state
 }
 
-/// The DeltaChannels of each thread and namespace: the channels any of its checkpoints holds
-/// a DeltaChannel snapshot of.
-fn delta_channels_by_thread<'a>(
-    checkpoints: impl Iterator<Item = (&'a str, &'a str, &'a Checkpoint)>,
-) -> HashMap<(String, String), BTreeSet<String>> {
-    let mut found: HashMap<(String, String), BTreeSet<String>> = HashMap::new();
-    for (thread, ns, checkpoint) in checkpoints {
-        if !checkpoint.delta_channels.is_empty() {
-            found
-                .entry((thread.to_owned(), ns.to_owned()))
-                .or_default()
-                .extend(checkpoint.delta_channels.iter().cloned());
-        }
-    }
-    found
-}
-
 /// The writes that made a checkpoint, as kept with its event, in LangGraph's order. Where one
 /// node wrote them all (the event's type names it), `[channel]` for a channel of the state
 /// (what it wrote is in the event's difference: the Diff pane shows it) and `[channel,
@@ -953,7 +936,9 @@ pub struct Checked {
 }
 
 /// Replays every mirrored stream and compares the state after each event with the
-/// checkpoint the file stores for it: the mirror must reproduce every one exactly.
+/// checkpoint the file stores for it: the mirror must reproduce every one exactly. The file
+/// is read a branch at a time, in one pass where it can be ([`format::read_branch`]), so a
+/// check holds a few checkpoints in memory, not the file.
 pub fn check(
     engine: &mut Engine,
     conn: &Connection,
@@ -962,63 +947,168 @@ pub fn check(
 ) -> Result<Checked> {
     conn.execute_batch("BEGIN")
         .map_err(|e| Error::Input(format!("{}: {e}", source.display())))?;
-    let branches = format::read(conn);
+    let outcome = check_in(engine, conn, source, folds);
     let _ = conn.execute_batch("COMMIT");
-    let branches = branches.map_err(|e| Error::Input(format!("{}: {e}", source.display())))?;
+    outcome
+}
+
+fn check_in(
+    engine: &mut Engine,
+    conn: &Connection,
+    source: &Path,
+    folds: &Folds,
+) -> Result<Checked> {
+    let at_source = |e: String| Error::Input(format!("{}: {e}", source.display()));
+    let branches = format::outline(conn).map_err(at_source)?;
     let mut checked = Checked::default();
-    let finding = |stream: &str, version: Option<u64>, detail: String| Finding {
-        stream: stream.to_owned(),
-        version,
-        kind: FindingKind::Source,
-        detail,
-        diff: Vec::new(),
-    };
-    let deltas = delta_channels_by_thread(branches.iter().flat_map(|b| {
-        b.checkpoints
-            .iter()
-            .map(|c| (b.thread.as_str(), b.ns.as_str(), c))
-    }));
-    let writes: HashMap<(&str, &str, &str), &[Write]> = branches
-        .iter()
-        .flat_map(|b| {
-            b.checkpoints.iter().map(|c| {
-                (
-                    (b.thread.as_str(), b.ns.as_str(), c.id.as_str()),
-                    c.writes.as_slice(),
-                )
-            })
-        })
-        .collect();
-    let none = BTreeSet::new();
     engine.read(|engine| {
-        for branch in &branches {
-            let known = deltas
-                .get(&(branch.thread.clone(), branch.ns.clone()))
-                .unwrap_or(&none);
-            let Some(info) = engine.store().stream(&branch.stream)? else {
-                checked.newer += branch.checkpoints.len() as u64;
-                continue;
-            };
-            let reducer = engine.reducer(&info.reducer)?;
-            let first = branch.fork.as_ref().map_or(1, |(_, v)| v + 1);
-            let mut state = json!({});
-            for event in engine.store().events(&info, 1, info.head, usize::MAX)? {
-                let version = event.version;
-                let before = state.clone();
-                super::apply_event(&reducer, &info.name, &event, &mut state)
-                    .map_err(|e| Error::Input(format!("{} v{version}: {e}", info.name)))?;
-                let Some(checkpoint) = version
-                    .checked_sub(first)
-                    .and_then(|i| branch.checkpoints.get(usize::try_from(i).ok()?))
-                else {
-                    if version >= first {
-                        checked.findings.push(finding(
-                            &info.name,
-                            Some(version),
-                            "the mirror holds an event past the branch's newest checkpoint in the file".into(),
-                        ));
+        // A thread's branches together: the DeltaChannels of any of its checkpoints shape
+        // how every checkpoint of it is shown, so a thread whose check finds one not known
+        // when it began is checked again knowing it.
+        let mut start = 0;
+        while start < branches.len() {
+            let key = (&branches[start].thread, &branches[start].ns);
+            let end = start
+                + branches[start..]
+                    .iter()
+                    .take_while(|b| (&b.thread, &b.ns) == key)
+                    .count();
+            let thread = &branches[start..end];
+            let mut known = BTreeSet::new();
+            loop {
+                let knew = known.len();
+                let mut tally = Checked::default();
+                for branch in thread {
+                    let ctx = Check {
+                        conn,
+                        source,
+                        folds,
+                        whole_thread: thread.len() == 1,
+                    };
+                    ctx.branch(engine, branch, &mut known, &mut tally)?;
+                }
+                if known.len() == knew {
+                    checked.equal += tally.equal;
+                    checked.unreadable += tally.unreadable;
+                    checked.newer += tally.newer;
+                    checked.findings.extend(tally.findings);
+                    break;
+                }
+            }
+            start = end;
+        }
+        Ok(())
+    })?;
+    Ok(checked)
+}
+
+/// What checking a branch reads.
+struct Check<'a> {
+    conn: &'a Connection,
+    source: &'a Path,
+    folds: &'a Folds,
+    /// Whether the branch is its thread's only one.
+    whole_thread: bool,
+}
+
+impl Check<'_> {
+    /// Checks one branch's stream against the branch's checkpoints, adding the DeltaChannels
+    /// met to `known`.
+    fn branch(
+        &self,
+        engine: &mut Engine,
+        branch: &format::Branch,
+        known: &mut BTreeSet<String>,
+        checked: &mut Checked,
+    ) -> Result<()> {
+        let (conn, source) = (self.conn, self.source);
+        let at_source = |e: String| Error::Input(format!("{}: {e}", source.display()));
+        let finding = |stream: &str, version: Option<u64>, detail: String| Finding {
+            stream: stream.to_owned(),
+            version,
+            kind: FindingKind::Source,
+            detail,
+            diff: Vec::new(),
+        };
+        let info = engine.store().stream(&branch.stream)?;
+        let head = info.as_ref().map_or(0, |i| i.head);
+        let reducer = match &info {
+            Some(info) => Some(engine.reducer(&info.reducer)?),
+            None => None,
+        };
+        let first = branch.fork.as_ref().map_or(1, |(_, v)| v + 1);
+        // The mirror's events, read a page at a time as the checkpoints come.
+        const PAGE: usize = 512;
+        let mut page: std::collections::VecDeque<crate::model::Event> = Default::default();
+        let mut next = 1_u64;
+        let mut state = json!({});
+        // The writes that made the branch's first checkpoint: those under its parent, where
+        // the file holds the parent.
+        let mut consumed = match branch.checkpoints.first().and_then(|c| c.parent.as_deref()) {
+            Some(parent)
+                if held(conn, &branch.thread, &branch.ns, parent).map_err(at_source)? =>
+            {
+                format::writes_of(conn, &branch.thread, &branch.ns, parent).map_err(at_source)?
+            }
+            _ => Vec::new(),
+        };
+        let mut version = first;
+        let mut failed: Option<Error> = None;
+        format::read_branch(
+            conn,
+            branch,
+            self.whole_thread,
+            |e| e,
+            |raw| {
+                let (_, _, mut checkpoint) = raw.decode()?;
+                let at = version;
+                version += 1;
+                known.extend(checkpoint.delta_channels.iter().cloned());
+                let writes = std::mem::take(&mut checkpoint.writes);
+                let (Some(info), Some(reducer)) = (&info, &reducer) else {
+                    checked.newer += 1;
+                    consumed = writes;
+                    return Ok(());
+                };
+                if at > head {
+                    checked.newer += 1;
+                    consumed = writes;
+                    return Ok(());
+                }
+                // The mirror's state after the event at `at`, and the one before it.
+                let mut before = Value::Null;
+                let mut event = None;
+                while next <= at {
+                    if page.is_empty() {
+                        let to = (next + PAGE as u64 - 1).min(head);
+                        match engine.store().events(info, next, to, PAGE) {
+                            Ok(events) => page.extend(events),
+                            Err(e) => {
+                                failed = Some(e);
+                                return Err(String::new());
+                            }
+                        }
+                        if page.is_empty() {
+                            break;
+                        }
                     }
-                    continue;
+                    let Some(held) = page.pop_front() else { break };
+                    if next == at && !known.is_empty() {
+                        before = state.clone();
+                    }
+                    if let Err(e) = super::apply_event(reducer, &info.name, &held, &mut state) {
+                        failed = Some(Error::Input(format!(
+                            "{} v{}: {e}",
+                            info.name, held.version
+                        )));
+                        return Err(String::new());
+                    }
+                    next = held.version + 1;
+                    event = Some(held);
+                }
+                let Some(event) = event.filter(|e| e.version == at) else {
+                    consumed = writes;
+                    return Ok(());
                 };
                 let held_id = event
                     .meta
@@ -1028,45 +1118,61 @@ pub fn check(
                 if held_id != Some(checkpoint.id.as_str()) {
                     checked.findings.push(finding(
                         &info.name,
-                        Some(version),
+                        Some(at),
                         format!(
                             "the event is checkpoint {}, where the file has checkpoint {}",
                             held_id.unwrap_or("(none)"),
                             checkpoint.id
                         ),
                     ));
-                    continue;
+                    consumed = writes;
+                    return Ok(());
                 }
-                let consumed = checkpoint
-                    .parent
-                    .as_deref()
-                    .and_then(|p| writes.get(&(branch.thread.as_str(), branch.ns.as_str(), p)))
-                    .copied()
-                    .unwrap_or_default();
-                let want = checkpoint
-                    .state
-                    .as_ref()
-                    .map(|stored| shown_state(stored.clone(), &before, known, consumed, folds));
+                let want = std::mem::replace(&mut checkpoint.state, Ok(Value::Null))
+                    .map(|stored| shown_state(stored, &before, known, &consumed, self.folds));
                 match &want {
-                    Ok(want) if *want == state => checked.equal += 1,
-                    Ok(want) => checked.findings.push(Finding {
-                        diff: crate::diff::changes(want, &state),
-                        ..finding(
-                            &info.name,
-                            Some(version),
-                            format!(
-                                "the state after checkpoint {} differs from the one the file stores",
-                                checkpoint.id
-                            ),
-                        )
-                    }),
-                    Err(_) => checked.unreadable += 1,
-                }
+                Ok(want) if *want == state => checked.equal += 1,
+                Ok(want) => checked.findings.push(Finding {
+                    diff: crate::diff::changes(want, &state),
+                    ..finding(
+                        &info.name,
+                        Some(at),
+                        format!(
+                            "the state after checkpoint {} differs from the one the file stores",
+                            checkpoint.id
+                        ),
+                    )
+                }),
+                Err(_) => checked.unreadable += 1,
             }
-            let held = info.head.saturating_sub(first - 1);
-            checked.newer += (branch.checkpoints.len() as u64).saturating_sub(held);
+                consumed = writes;
+                Ok(())
+            },
+        )
+        .map_err(|e| failed.take().unwrap_or_else(|| at_source(e)))?;
+        // Events past the branch's newest checkpoint in the file.
+        if let Some(info) = &info {
+            let last = first + branch.checkpoints.len() as u64 - 1;
+            for past in (last + 1).max(first)..=head {
+                checked.findings.push(finding(
+                    &info.name,
+                    Some(past),
+                    "the mirror holds an event past the branch's newest checkpoint in the file"
+                        .into(),
+                ));
+            }
         }
         Ok(())
-    })?;
-    Ok(checked)
+    }
+}
+
+/// Whether the file holds a checkpoint.
+fn held(conn: &Connection, thread: &str, ns: &str, id: &str) -> std::result::Result<bool, String> {
+    conn.query_row(
+        "SELECT count(*) FROM checkpoints WHERE thread_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3",
+        [thread, ns, id],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .map_err(|e| format!("reading checkpoints: {e}"))
 }
