@@ -666,7 +666,7 @@ impl Engine {
         {
             let mut found = None;
             self.store.replay(stream, version - 1, version, |row| {
-                found = Some((parse_row(stream, &row)?.0, row.data.len() as u64));
+                found = Some((parse_row(stream, &row, false)?.0, row.data.len() as u64));
                 Ok(())
             })?;
             if let Some((state, bytes)) = found {
@@ -1239,7 +1239,7 @@ pub(crate) fn apply_row(
     state: &mut Value,
     row: &EventRow<'_>,
 ) -> Result<()> {
-    let (data, meta) = parse_row(stream, row)?;
+    let (data, meta) = parse_row(stream, row, reducer.reads_meta())?;
     reducer
         .apply(state, event_ref(stream, row, data, meta.as_ref()))
         .map_err(|cause| reduce_error(&stream.name, reducer, row.version, cause))
@@ -1252,13 +1252,18 @@ pub(crate) fn apply_row_undoable(
     state: &mut Value,
     row: &EventRow<'_>,
 ) -> Result<crate::undo::Undo> {
-    let (data, meta) = parse_row(stream, row)?;
+    let (data, meta) = parse_row(stream, row, reducer.reads_meta())?;
     crate::undo::apply(reducer, state, event_ref(stream, row, data, meta.as_ref()))
         .map_err(|cause| reduce_error(&stream.name, reducer, row.version, cause))
 }
 
-/// A stored event's data and meta, parsed.
-fn parse_row(stream: &StreamInfo, row: &EventRow<'_>) -> Result<(Value, Option<Value>)> {
+/// A stored event's data and, where `meta` asks for it (the reducer reads it), its meta,
+/// parsed.
+fn parse_row(
+    stream: &StreamInfo,
+    row: &EventRow<'_>,
+    meta: bool,
+) -> Result<(Value, Option<Value>)> {
     let bad = |what: &str, e: serde_json::Error| {
         Error::Input(format!(
             "stream {:?} version {}: stored {what} is not JSON: {e}",
@@ -1268,6 +1273,7 @@ fn parse_row(stream: &StreamInfo, row: &EventRow<'_>) -> Result<(Value, Option<V
     let data: Value = serde_json::from_str(row.data).map_err(|e| bad("data", e))?;
     let meta: Option<Value> = row
         .meta
+        .filter(|_| meta)
         .map(serde_json::from_str)
         .transpose()
         .map_err(|e| bad("meta", e))?;

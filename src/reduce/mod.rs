@@ -135,6 +135,12 @@ impl Reducer {
         }
     }
 
+    /// Whether what an event does depends on its meta: where it does not, a replay leaves
+    /// the stored meta unparsed.
+    pub fn reads_meta(&self) -> bool {
+        matches!(self, Self::Temporal | Self::Stored | Self::Jq(_))
+    }
+
     /// Applies one event to `state`. On error `state` is unchanged.
     pub fn apply(&self, state: &mut Value, event: EventRef<'_>) -> Result<(), ReduceError> {
         // No reducer can tell what an event nobody could read did: a state made as if it were
