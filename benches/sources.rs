@@ -96,12 +96,8 @@ fn read_and_decode(path: &Path) -> Duration {
     let started = Instant::now();
     conn.execute_batch("BEGIN").unwrap();
     let branches = outline(conn).unwrap();
-    for branch in &branches {
-        let alone = branches
-            .iter()
-            .filter(|b| b.thread == branch.thread && b.ns == branch.ns)
-            .count()
-            == 1;
+    let whole = rewind::source::langgraph::whole_threads(&branches);
+    for (branch, &alone) in branches.iter().zip(&whole) {
         read_branch(
             conn,
             branch,

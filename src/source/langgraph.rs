@@ -182,6 +182,19 @@ pub fn raw_checkpoint(conn: &Connection, thread: &str, ns: &str, id: &str) -> Re
     Ok(raw)
 }
 
+/// For each branch, whether it is its thread's (and namespace's) only one: such a branch is
+/// the whole thread, which [`read_branch`] reads in one pass.
+pub fn whole_threads(branches: &[Branch]) -> Vec<bool> {
+    let mut per_thread: HashMap<(&str, &str), usize> = HashMap::new();
+    for branch in branches {
+        *per_thread.entry((&branch.thread, &branch.ns)).or_default() += 1;
+    }
+    branches
+        .iter()
+        .map(|b| per_thread[&(b.thread.as_str(), b.ns.as_str())] == 1)
+        .collect()
+}
+
 /// The checkpoints of a branch with the writes under each, read but not decoded, oldest
 /// first, each handed to `each` (which may stop the read by failing). Where the branch is its
 /// thread's only one (`whole_thread`) and its ids ascend, as LangGraph's do, both tables are

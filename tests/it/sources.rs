@@ -458,12 +458,8 @@ fn branch_reads(
     use rewind::source::langgraph::{outline, raw_checkpoint, read_branch};
     let branches = outline(conn).unwrap();
     let mut pairs = Vec::new();
-    for branch in &branches {
-        let alone = branches
-            .iter()
-            .filter(|b| b.thread == branch.thread && b.ns == branch.ns)
-            .count()
-            == 1;
+    let whole = rewind::source::langgraph::whole_threads(&branches);
+    for (branch, &alone) in branches.iter().zip(&whole) {
         let mut read = Vec::new();
         read_branch(
             conn,

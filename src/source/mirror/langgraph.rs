@@ -310,13 +310,10 @@ fn build(
             )
             .map_err(|e| Error::Input(format!("starting a thread to decode checkpoints: {e}")))?;
         // A thread of one branch is read in one pass over each table.
-        let mut per_thread: HashMap<(&str, &str), usize> = HashMap::new();
-        for branch in &branches {
-            *per_thread.entry((&branch.thread, &branch.ns)).or_default() += 1;
-        }
+        let whole = format::whole_threads(&branches);
         let read = (|| -> Result<()> {
             for (index, branch) in branches.iter().enumerate() {
-                let whole_thread = per_thread[&(branch.thread.as_str(), branch.ns.as_str())] == 1;
+                let whole_thread = whole[index];
                 // Fails with None where the decoder stopped: what it says why is among the
                 // decoded.
                 let sent = format::read_branch(
