@@ -236,7 +236,6 @@ pub fn read_branch<E>(
     let mut row_at: Option<Raw> = None;
     let mut write_at: Option<(String, Option<RawWrite>)> = None;
     let mut rows_done = false;
-    let mut writes_done = false;
     for expected in &branch.checkpoints {
         let id = expected.id.as_str();
         while !rows_done && row_at.as_ref().is_none_or(|r| r.id.as_str() < id) {
@@ -244,30 +243,22 @@ pub fn read_branch<E>(
                 Some(row) => row_at = raw_row(row).ok(),
                 None => rows_done = true,
             }
-            if row_at.is_none() && !rows_done {
-                continue;
-            }
         }
-        let mut found = None;
-        if row_at
-            .as_ref()
-            .is_some_and(|r| r.id == id && r.thread == thread && r.ns == ns)
-        {
-            found = row_at.take();
-        }
+        let found = match &row_at {
+            Some(r) if r.id == id => row_at.take(),
+            _ => None,
+        };
         // The writes under it: those the cursor holds with its id.
         let mut under = Vec::new();
         let mut exact = true;
         loop {
-            if write_at.is_none() && !writes_done {
+            if write_at.is_none() {
                 match written.next().map_err(failed)? {
+                    // A write under no text id (None): no lookup finds it; read on.
                     Some(row) => write_at = cursor_write(row),
-                    None => writes_done = true,
+                    None => break,
                 }
-                if write_at.is_none() && !writes_done {
-                    // A write under no text id: no lookup finds it.
-                    continue;
-                }
+                continue;
             }
             match &write_at {
                 Some((under_id, _)) if under_id.as_str() < id => write_at = None,
@@ -317,24 +308,28 @@ fn cursor_write(row: &rusqlite::Row<'_>) -> Option<(String, Option<RawWrite>)> {
             task_id: text(1)?,
             path: text(2)?,
             idx,
-            channel: row
-                .get::<_, Option<String>>(4)
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
-            kind: row
-                .get::<_, Option<String>>(5)
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
-            blob: row
-                .get::<_, Option<Vec<u8>>>(6)
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
+            channel: text_or_empty(row, 4),
+            kind: text_or_empty(row, 5),
+            blob: blob(row, 6),
         })
     })();
     Some((under, write))
+}
+
+/// A BLOB column's bytes, empty where it holds none.
+fn blob(row: &rusqlite::Row<'_>, i: usize) -> Vec<u8> {
+    row.get::<_, Option<Vec<u8>>>(i)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// A TEXT column's text, empty where it holds none.
+fn text_or_empty(row: &rusqlite::Row<'_>, i: usize) -> String {
+    row.get::<_, Option<String>>(i)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 /// A `checkpoints` row and the `writes` rows under it as stored.
@@ -577,11 +572,7 @@ fn raw_write_row(row: &rusqlite::Row<'_>) -> Result<((String, String, String), R
         idx: row.get(5).unwrap_or(0),
         channel: text(6).unwrap_or_default(),
         kind: text(7).unwrap_or_default(),
-        blob: row
-            .get::<_, Option<Vec<u8>>>(8)
-            .ok()
-            .flatten()
-            .unwrap_or_default(),
+        blob: blob(row, 8),
     };
     Ok(((thread, ns, id), write))
 }
@@ -605,11 +596,7 @@ fn raw_row(row: &rusqlite::Row<'_>) -> Result<Raw, String> {
     Ok(Raw {
         parent: text(3).filter(|p| !p.is_empty()),
         kind: text(4).unwrap_or_default(),
-        blob: row
-            .get::<_, Option<Vec<u8>>>(5)
-            .ok()
-            .flatten()
-            .unwrap_or_default(),
+        blob: blob(row, 5),
         metadata,
         thread,
         ns,
