@@ -971,18 +971,18 @@ fn check_in(
                     .take_while(|b| (&b.thread, &b.ns) == key)
                     .count();
             let thread = &branches[start..end];
+            let check = Check {
+                conn,
+                source,
+                folds,
+                whole_thread: thread.len() == 1,
+            };
             let mut known = BTreeSet::new();
             loop {
                 let knew = known.len();
                 let mut tally = Checked::default();
                 for branch in thread {
-                    let ctx = Check {
-                        conn,
-                        source,
-                        folds,
-                        whole_thread: thread.len() == 1,
-                    };
-                    ctx.branch(engine, branch, &mut known, &mut tally)?;
+                    check.branch(engine, branch, &mut known, &mut tally)?;
                 }
                 if known.len() == knew {
                     checked.equal += tally.equal;
@@ -1050,27 +1050,20 @@ impl Check<'_> {
             _ => Vec::new(),
         };
         let mut version = first;
-        let mut failed: Option<Error> = None;
-        format::read_branch(
-            conn,
-            branch,
-            self.whole_thread,
-            |e| e,
-            |raw| {
-                let (_, _, mut checkpoint) = raw.decode()?;
-                let at = version;
-                version += 1;
-                known.extend(checkpoint.delta_channels.iter().cloned());
-                let writes = std::mem::take(&mut checkpoint.writes);
+        format::read_branch(conn, branch, self.whole_thread, at_source, |raw| {
+            let (_, _, mut checkpoint) = raw.decode().map_err(at_source)?;
+            let at = version;
+            version += 1;
+            known.extend(checkpoint.delta_channels.iter().cloned());
+            let writes = std::mem::take(&mut checkpoint.writes);
+            'compared: {
                 let (Some(info), Some(reducer)) = (&info, &reducer) else {
                     checked.newer += 1;
-                    consumed = writes;
-                    return Ok(());
+                    break 'compared;
                 };
                 if at > head {
                     checked.newer += 1;
-                    consumed = writes;
-                    return Ok(());
+                    break 'compared;
                 }
                 // The mirror's state after the event at `at`, and the one before it.
                 let mut before = Value::Null;
@@ -1078,34 +1071,20 @@ impl Check<'_> {
                 while next <= at {
                     if page.is_empty() {
                         let to = (next + PAGE as u64 - 1).min(head);
-                        match engine.store().events(info, next, to, PAGE) {
-                            Ok(events) => page.extend(events),
-                            Err(e) => {
-                                failed = Some(e);
-                                return Err(String::new());
-                            }
-                        }
-                        if page.is_empty() {
-                            break;
-                        }
+                        page.extend(engine.store().events(info, next, to, PAGE)?);
                     }
                     let Some(held) = page.pop_front() else { break };
                     if next == at && !known.is_empty() {
                         before = state.clone();
                     }
-                    if let Err(e) = super::apply_event(reducer, &info.name, &held, &mut state) {
-                        failed = Some(Error::Input(format!(
-                            "{} v{}: {e}",
-                            info.name, held.version
-                        )));
-                        return Err(String::new());
-                    }
+                    super::apply_event(reducer, &info.name, &held, &mut state).map_err(|e| {
+                        Error::Input(format!("{} v{}: {e}", info.name, held.version))
+                    })?;
                     next = held.version + 1;
                     event = Some(held);
                 }
                 let Some(event) = event.filter(|e| e.version == at) else {
-                    consumed = writes;
-                    return Ok(());
+                    break 'compared;
                 };
                 let held_id = event
                     .meta
@@ -1122,31 +1101,30 @@ impl Check<'_> {
                             checkpoint.id
                         ),
                     ));
-                    consumed = writes;
-                    return Ok(());
+                    break 'compared;
                 }
                 let want = std::mem::replace(&mut checkpoint.state, Ok(Value::Null))
                     .map(|stored| shown_state(stored, &before, known, &consumed, self.folds));
-                match &want {
-                Ok(want) if *want == state => checked.equal += 1,
-                Ok(want) => checked.findings.push(Finding {
-                    diff: crate::diff::changes(want, &state),
-                    ..finding(
-                        &info.name,
-                        Some(at),
-                        format!(
-                            "the state after checkpoint {} differs from the one the file stores",
-                            checkpoint.id
-                        ),
-                    )
-                }),
-                Err(_) => checked.unreadable += 1,
+                match want {
+                    Ok(want) if want == state => checked.equal += 1,
+                    Ok(want) => checked.findings.push(Finding {
+                        diff: crate::diff::changes(&want, &state),
+                        ..finding(
+                            &info.name,
+                            Some(at),
+                            format!(
+                                "the state after checkpoint {} differs from the one the file stores",
+                                checkpoint.id
+                            ),
+                        )
+                    }),
+                    Err(_) => checked.unreadable += 1,
+                }
             }
-                consumed = writes;
-                Ok(())
-            },
-        )
-        .map_err(|e| failed.take().unwrap_or_else(|| at_source(e)))?;
+            // The writes under this checkpoint made the next one.
+            consumed = writes;
+            Ok(())
+        })?;
         // Events past the branch's newest checkpoint in the file.
         if let Some(info) = &info {
             let last = first + branch.checkpoints.len() as u64 - 1;
