@@ -400,6 +400,10 @@ struct Decoder<'a> {
     /// The state and writes at each (branch, version) another branch forks from.
     forks: HashMap<(usize, u64), Option<Before>>,
     started: HashSet<(String, String)>,
+    /// The thread and namespace of the branch being decoded, and whether checkpoints of it
+    /// were decoded before the branch began.
+    thread: (String, String),
+    begun: bool,
     /// A DeltaChannel was first seen after checkpoints of its thread were decoded without it.
     late: bool,
 }
@@ -428,6 +432,8 @@ impl<'a> Decoder<'a> {
             consumed: Vec::new(),
             forks,
             started: HashSet::new(),
+            thread: Default::default(),
+            begun: false,
             late: false,
         }
     }
@@ -439,6 +445,8 @@ impl<'a> Decoder<'a> {
             Some((at, next)) if at == index => next,
             _ => {
                 // A branch begins: from nothing, or from the checkpoint it forks from.
+                self.thread = (branch.thread.clone(), branch.ns.clone());
+                self.begun = !self.started.insert(self.thread.clone());
                 (self.state, self.consumed) = match &branch.fork {
                     None => (json!({}), Vec::new()),
                     Some((parent, version)) => self
@@ -458,14 +466,14 @@ impl<'a> Decoder<'a> {
             }
         };
         let (_, _, mut checkpoint) = raw.decode()?;
-        let thread = (branch.thread.clone(), branch.ns.clone());
-        let known = self.deltas.entry(thread.clone()).or_default();
+        // Its thread had checkpoints decoded before this one: in this branch, or in another.
+        let begun = next > 0 || self.begun;
+        let known = self.deltas.entry(self.thread.clone()).or_default();
         for name in &checkpoint.delta_channels {
-            if known.insert(name.clone()) && self.started.contains(&thread) {
+            if known.insert(name.clone()) && begun {
                 self.late = true;
             }
         }
-        self.started.insert(thread);
         let (event, after) = event(
             &branch.stream,
             &mut checkpoint,
