@@ -77,35 +77,12 @@ pub(crate) fn changes_at(
 fn walk(old: &Value, new: &Value, path: &mut String, out: &mut Vec<Change>) {
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
-            // Both maps iterate in key order: one merge pass, and equal values are skipped
-            // without building their paths (a step usually changes a few of many keys).
-            let (mut xs, mut ys) = (a.iter().peekable(), b.iter().peekable());
-            loop {
-                let order = match (xs.peek(), ys.peek()) {
-                    (None, None) => break,
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (Some((ka, _)), Some((kb, _))) => ka.cmp(kb),
-                };
-                let (key, x, y) = match order {
-                    std::cmp::Ordering::Equal => {
-                        let (Some((key, x)), Some((_, y))) = (xs.next(), ys.next()) else {
-                            break;
-                        };
-                        if x == y {
-                            continue;
-                        }
-                        (key, Some(x), Some(y))
-                    }
-                    std::cmp::Ordering::Less => {
-                        let Some((key, x)) = xs.next() else { break };
-                        (key, Some(x), None)
-                    }
-                    std::cmp::Ordering::Greater => {
-                        let Some((key, y)) = ys.next() else { break };
-                        (key, None, Some(y))
-                    }
-                };
+            // Equal values are skipped without building their paths (a step usually
+            // changes a few of many keys).
+            for (key, x, y) in members(a, b) {
+                if x == y {
+                    continue;
+                }
                 let len = path.len();
                 push_token(path, key);
                 changes_at(x, y, path, out);
@@ -120,6 +97,32 @@ fn walk(old: &Value, new: &Value, path: &mut String, out: &mut Vec<Change>) {
         }),
         _ => {}
     }
+}
+
+/// The members of two objects side by side, in key order: each key with its value in the
+/// first and in the second (None where that one lacks it). One merge pass over both (their
+/// maps iterate in key order), with one key comparison a step.
+pub(crate) fn members<'a>(
+    a: &'a serde_json::Map<String, Value>,
+    b: &'a serde_json::Map<String, Value>,
+) -> impl Iterator<Item = (&'a String, Option<&'a Value>, Option<&'a Value>)> {
+    let (mut xs, mut ys) = (a.iter().peekable(), b.iter().peekable());
+    std::iter::from_fn(move || {
+        let order = match (xs.peek(), ys.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some((ka, _)), Some((kb, _))) => ka.cmp(kb),
+        };
+        match order {
+            std::cmp::Ordering::Equal => {
+                let ((key, x), (_, y)) = (xs.next()?, ys.next()?);
+                Some((key, Some(x), Some(y)))
+            }
+            std::cmp::Ordering::Less => xs.next().map(|(key, x)| (key, Some(x), None)),
+            std::cmp::Ordering::Greater => ys.next().map(|(key, y)| (key, None, Some(y))),
+        }
+    })
 }
 
 /// Arrays are aligned, not compared index by index, so that an element inserted or removed

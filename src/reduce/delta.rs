@@ -61,38 +61,20 @@ fn at_least(value: &Value, bytes: usize) -> bool {
 fn difference(old: &Value, new: &Value) -> Value {
     match (old, new) {
         (Value::Object(old), Value::Object(new)) => {
-            // Both maps iterate in key order: one walk over the two finds what changed, with
-            // one key comparison a step (where looking each key up, and comparing the
+            // One walk over both in key order (where looking each key up, and comparing the
             // objects whole first, compared every member at every level again).
             let mut changed = Map::new();
             let mut removed = Vec::new();
-            let (mut before, mut after) = (old.iter().peekable(), new.iter().peekable());
-            loop {
-                let order = match (before.peek(), after.peek()) {
-                    (None, None) => break,
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (Some((a, _)), Some((b, _))) => a.cmp(b),
-                };
-                match order {
-                    std::cmp::Ordering::Less => {
-                        if let Some((key, _)) = before.next() {
-                            removed.push(Value::String(key.clone()));
-                        }
+            for (key, was, value) in crate::diff::members(old, new) {
+                match (was, value) {
+                    (Some(_), None) => removed.push(Value::String(key.clone())),
+                    (None, Some(value)) => {
+                        changed.insert(key.clone(), json!({ "=": value }));
                     }
-                    std::cmp::Ordering::Greater => {
-                        if let Some((key, value)) = after.next() {
-                            changed.insert(key.clone(), json!({ "=": value }));
-                        }
+                    (Some(was), Some(value)) if was != value => {
+                        changed.insert(key.clone(), difference(was, value));
                     }
-                    std::cmp::Ordering::Equal => {
-                        if let (Some((key, was)), Some((_, value))) = (before.next(), after.next())
-                        {
-                            if was != value {
-                                changed.insert(key.clone(), difference(was, value));
-                            }
-                        }
-                    }
+                    _ => {}
                 }
             }
             let mut diff = Map::new();
