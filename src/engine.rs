@@ -363,7 +363,7 @@ impl Engine {
             let mut fill = Vec::new();
             store.chain_rows(&stream, upto, |c| {
                 hash = chain_next(&hash, &stream.name, &c.row);
-                if c.chain.is_none() && c.archived == archived {
+                if c.chain.is_none() && c.archived == archived && c.own {
                     fill.push((c.row.seq, crate::chain::short(&hash)));
                 }
                 Ok(())
@@ -675,8 +675,22 @@ impl Engine {
             }
         }
         let after = floor.unwrap_or(0);
-        let snapshot =
-            self.load_snapshot(stream, fingerprint, after, version, &mut provenance.faults)?;
+        let snapshot = match self.load_snapshot(
+            stream,
+            fingerprint,
+            after,
+            version,
+            &mut provenance.faults,
+        )? {
+            Some(found) => Some(found),
+            None => self.inherited_snapshot(
+                stream,
+                fingerprint,
+                after,
+                version,
+                &mut provenance.faults,
+            )?,
+        };
         Ok(match (snapshot, floor) {
             (Some((snap_version, state, raw_size)), _) => {
                 provenance.snapshot = Some(snap_version);
@@ -804,6 +818,54 @@ impl Engine {
                 _ => return Ok(None),
             }
         }
+    }
+
+    /// Newest usable snapshot with `after < version <= upto` of the streams `stream`
+    /// continues, at a version it shares with them, where they use the same reducer: a fork
+    /// starts from what its base keeps before it has snapshots of its own.
+    fn inherited_snapshot(
+        &self,
+        stream: &StreamInfo,
+        fingerprint: &str,
+        after: u64,
+        upto: u64,
+        faults: &mut Vec<SnapshotFault>,
+    ) -> Result<Option<(u64, Value, u64)>> {
+        let mut upto = upto;
+        let mut current = stream.clone();
+        // Bounded: a file whose lineage loops is reported where its events are read.
+        for _ in 0..crate::store::MAX_LINEAGE {
+            let Some((base, fork)) = self.store.base_of(&current)? else {
+                break;
+            };
+            upto = upto.min(fork);
+            if upto <= after || base.reducer != stream.reducer {
+                break;
+            }
+            if let Some(found) = self.load_snapshot(&base, fingerprint, after, upto, faults)? {
+                return Ok(Some(found));
+            }
+            current = base;
+        }
+        Ok(None)
+    }
+
+    /// Creates a stream that continues `base` from its version `version` (within the
+    /// caller's write transaction), sharing its events up to there rather than copying them;
+    /// its chain is that of its whole history, as if they were copied.
+    pub(crate) fn create_fork(
+        &self,
+        name: &str,
+        reducer: Option<&str>,
+        base: &StreamInfo,
+        version: u64,
+    ) -> Result<StreamInfo> {
+        let mut hash = crate::chain::genesis(name);
+        self.store.chain_rows(base, version, |c| {
+            hash = chain_next(&hash, name, &c.row);
+            Ok(())
+        })?;
+        self.store.create_fork(name, reducer, base, version, &hash)
     }
 
     /// Loads and checks one snapshot: fingerprint, size, checksum, JSON; for a delta, its
@@ -1015,6 +1077,20 @@ impl Engine {
         let key = stream.map_or_else(|| "policy".to_string(), |name| format!("policy:{name}"));
         let text = serde_json::to_string(policy).map_err(|e| Error::Input(e.to_string()))?;
         self.store.set_meta(&key, &text)
+    }
+
+    /// Makes `name` a new stream that continues `base` from its version `version`: its
+    /// versions up to there are `base`'s events, shared rather than copied; it uses `base`'s
+    /// own reducer, if it has one.
+    pub fn fork(&mut self, name: &str, base: &str, version: u64) -> Result<StreamInfo> {
+        self.write(|engine| {
+            let base = engine.store.require_stream(base)?;
+            if engine.store.stream(name)?.is_some() {
+                return Err(Error::Input(format!("stream {name:?} already exists")));
+            }
+            let reducer = base.reducer_override.then_some(base.reducer.as_str());
+            engine.create_fork(name, reducer, &base, version)
+        })
     }
 
     /// Takes a full snapshot of a stream at a target (manual unless `trigger` says otherwise).

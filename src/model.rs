@@ -82,6 +82,10 @@ pub struct StreamInfo {
     pub created_at: Micros,
     /// Events up to this version live in the archive database (0: none archived).
     pub archived_upto: u64,
+    /// The stream this one continues and the version it continues from: its versions up
+    /// to that one are the other stream's events, read through (a fork).
+    #[serde(skip)]
+    pub base: Option<(StreamId, u64)>,
 }
 
 /// Why a stored snapshot was not used.

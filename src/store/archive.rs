@@ -527,10 +527,15 @@ impl Store {
             params![stream_id, i(after), i(upto)],
             |r| r.get(0),
         )?;
-        if u(copied) != upto - after {
+        // A fork's versions up to the one it continues from are its base's, not its rows.
+        let own_after = match self.stream_by_id(stream_id)?.and_then(|s| s.base) {
+            Some((_, fork)) => after.max(fork),
+            None => after,
+        };
+        let expected = upto.saturating_sub(own_after);
+        if u(copied) != expected {
             return Err(Error::Input(format!(
-                "the archive holds {copied} of the {} events to move; nothing was removed",
-                upto - after
+                "the archive holds {copied} of the {expected} events to move; nothing was removed"
             )));
         }
         let max_seq: Option<i64> = self.conn.query_row(

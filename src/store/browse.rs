@@ -46,47 +46,69 @@ impl Store {
         inclusive: bool,
         limit: usize,
     ) -> Result<Vec<Event>> {
-        if let Some(stream) = walk.stream
-            && stream.archived_upto > 0
-        {
-            self.require_archive(stream)?;
-        }
-        let op = match (forward, inclusive) {
-            (true, true) => ">=",
-            (true, false) => ">",
-            (false, true) => "<=",
-            (false, false) => "<",
-        };
-        let dir = if forward { "ASC" } else { "DESC" };
-        let (column, scope) = if walk.stream.is_some() {
-            ("e.version", "e.stream_id = ?1")
-        } else {
-            ("e.seq", "?1 IS NULL")
-        };
-        let sql = format!(
-            "SELECT e.seq, e.version, e.type, e.ts, 'null', NULL, e.idem_key, s.name
-             FROM {} e JOIN main.streams s ON s.id = e.stream_id
-             WHERE {scope} AND {column} {op} ?2
-               AND (?3 IS NULL OR (e.type LIKE ?3 ESCAPE '\\') != ?4)
-             ORDER BY {column} {dir} LIMIT ?5",
-            self.all_events()
-        );
         let (pattern, negate) = walk.pattern();
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(
-            params![
-                walk.stream.map(|s| s.id),
-                i(from),
-                pattern,
-                negate,
-                i(limit as u64)
-            ],
-            |r| {
+        let dir = if forward { "ASC" } else { "DESC" };
+        let Some(stream) = walk.stream else {
+            let op = match (forward, inclusive) {
+                (true, true) => ">=",
+                (true, false) => ">",
+                (false, true) => "<=",
+                (false, false) => "<",
+            };
+            let sql = format!(
+                "SELECT e.seq, e.version, e.type, e.ts, 'null', NULL, e.idem_key, s.name
+                 FROM {} e JOIN main.streams s ON s.id = e.stream_id
+                 WHERE e.seq {op} ?1 AND (?2 IS NULL OR (e.type LIKE ?2 ESCAPE '\\') != ?3)
+                 ORDER BY e.seq {dir} LIMIT ?4",
+                self.all_events()
+            );
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![i(from), pattern, negate, i(limit as u64)], |r| {
                 let name: String = r.get(7)?;
                 Self::event_from_row(r, &name)
-            },
-        )?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })?;
+            return Ok(rows.collect::<rusqlite::Result<_>>()?);
+        };
+        // One stream: its pieces from `from` on in the walk's direction.
+        let mut pieces = match (forward, inclusive) {
+            (true, true) => self.pieces(stream, from, stream.head)?,
+            (true, false) => self.pieces(stream, from.saturating_add(1), stream.head)?,
+            (false, true) => self.pieces(stream, 1, from)?,
+            (false, false) if from > 1 => self.pieces(stream, 1, from - 1)?,
+            (false, false) => Vec::new(),
+        };
+        if !forward {
+            pieces.reverse();
+        }
+        let mut out = Vec::new();
+        for piece in pieces {
+            if out.len() >= limit {
+                break;
+            }
+            let sql = format!(
+                "SELECT seq, version, type, ts, 'null', NULL, idem_key FROM {}
+                 WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3
+                   AND (?4 IS NULL OR (type LIKE ?4 ESCAPE '\\') != ?5)
+                 ORDER BY version {dir} LIMIT ?6",
+                piece.table()
+            );
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![
+                    piece.stream_id,
+                    i(piece.from),
+                    i(piece.to),
+                    pattern,
+                    negate,
+                    i((limit - out.len()) as u64)
+                ],
+                |r| Self::event_from_row(r, &stream.name),
+            )?;
+            for row in rows {
+                out.push(row?);
+            }
+        }
+        Ok(out)
     }
 
     /// The event with this seq, with its stream's name (data and meta left out).
@@ -126,6 +148,9 @@ impl Store {
     /// The first and last event time of one stream or of all, if there are events.
     pub fn time_span(&self, stream: Option<&StreamInfo>) -> Result<Option<(Micros, Micros)>> {
         let (first, last): (Option<i64>, Option<i64>) = match stream {
+            // A stream continuing another: its first and last event, times never going
+            // back within its history.
+            Some(s) if s.base.is_some() => (self.event_ts(s, 1)?, self.event_ts(s, s.head)?),
             // One stream: two lookups on its (stream, ts) index.
             Some(s) => {
                 let sql = format!(
@@ -159,6 +184,17 @@ impl Store {
         // A condition that names the stream (not `?1 IS NULL OR …`) so SQLite walks that
         // stream's (stream, ts) index instead of every event.
         let (sql, args) = match stream {
+            Some(s) if s.base.is_some() => {
+                for piece in self.pieces(s, 1, s.head)? {
+                    let mut stmt = self.conn.prepare_cached(&format!(
+                        "SELECT ts, count(*) FROM {} WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3 GROUP BY ts",
+                        piece.table()
+                    ))?;
+                    let rows = stmt.query(params![piece.stream_id, i(piece.from), i(piece.to)])?;
+                    count_into(rows, first, span, &mut counts)?;
+                }
+                return Ok(counts);
+            }
             Some(s) => (
                 format!(
                     "SELECT ts, count(*) FROM {} WHERE stream_id = ?1 GROUP BY ts",
@@ -172,16 +208,27 @@ impl Store {
             ),
         };
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
-        let top = counts.len() - 1;
-        while let Some(row) = rows.next()? {
-            let (ts, n): (i64, i64) = (row.get(0)?, row.get(1)?);
-            let at = i128::from(ts - first) * top as i128 / span;
-            let at = usize::try_from(at.clamp(0, top as i128)).unwrap_or(0);
-            counts[at] += u(n);
-        }
+        let rows = stmt.query(rusqlite::params_from_iter(args))?;
+        count_into(rows, first, span, &mut counts)?;
         Ok(counts)
     }
+}
+
+/// Adds rows of `(ts, count)` to the buckets of `counts` over `span` µs from `first`.
+fn count_into(
+    mut rows: rusqlite::Rows<'_>,
+    first: Micros,
+    span: i128,
+    counts: &mut [u64],
+) -> Result<()> {
+    let top = counts.len() - 1;
+    while let Some(row) = rows.next()? {
+        let (ts, n): (i64, i64) = (row.get(0)?, row.get(1)?);
+        let at = i128::from(ts - first) * top as i128 / span;
+        let at = usize::try_from(at.clamp(0, top as i128)).unwrap_or(0);
+        counts[at] += u(n);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -60,59 +60,37 @@ impl Store {
     }
 
     /// Calls `f` for each event of a stream up to `upto`, oldest first (archived ones from the
-    /// archive), with its stored chain value: what `verify` and the fill pass recompute the
-    /// chain over. Reconstruction never reads the chain column.
+    /// archive, those of a stream it continues from that stream), with its stored chain
+    /// value: what `verify` and the fill pass recompute the chain over. Reconstruction never
+    /// reads the chain column.
     pub fn chain_rows(
         &self,
         stream: &StreamInfo,
         upto: u64,
         mut f: impl FnMut(ChainRow<'_>) -> Result<()>,
     ) -> Result<()> {
-        if stream.archived_upto > 0 {
-            self.require_archive(stream)?;
-            self.chain_table(true, stream.id, upto.min(stream.archived_upto), &mut f)?;
-        }
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, version, type, ts, data, meta, chain FROM main.events
-             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version",
-        )?;
-        let rows = stmt.query(params![stream.id, i(stream.archived_upto), i(upto)])?;
-        Self::chain_each(rows, false, &mut f)
-    }
-
-    pub(super) fn chain_table(
-        &self,
-        archived: bool,
-        stream_id: StreamId,
-        upto: u64,
-        f: &mut impl FnMut(ChainRow<'_>) -> Result<()>,
-    ) -> Result<()> {
-        // An archive not yet given its column (read-only, before the first write command)
-        // reads as one without values.
-        let chain = if self.archive_chain.get() {
-            "chain"
-        } else {
-            "NULL"
-        };
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT seq, version, type, ts, data, meta, {chain} FROM archive.events
-             WHERE stream_id = ?1 AND version <= ?2 ORDER BY version"
-        ))?;
-        let rows = stmt.query(params![stream_id, i(upto)])?;
-        Self::chain_each(rows, archived, f)
-    }
-
-    pub(super) fn chain_each(
-        mut rows: rusqlite::Rows<'_>,
-        archived: bool,
-        f: &mut impl FnMut(ChainRow<'_>) -> Result<()>,
-    ) -> Result<()> {
-        while let Some(row) = rows.next()? {
-            f(ChainRow {
-                row: event_row(row)?,
-                chain: row.get(6)?,
-                archived,
-            })?;
+        for piece in self.pieces(stream, 1, upto)? {
+            // An archive not yet given its column (read-only, before the first write
+            // command) reads as one without values.
+            let chain = if piece.archive && !self.archive_chain.get() {
+                "NULL"
+            } else {
+                "chain"
+            };
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT seq, version, type, ts, data, meta, {chain} FROM {}
+                 WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3 ORDER BY version",
+                piece.table()
+            ))?;
+            let mut rows = stmt.query(params![piece.stream_id, i(piece.from), i(piece.to)])?;
+            while let Some(row) = rows.next()? {
+                f(ChainRow {
+                    row: event_row(row)?,
+                    chain: row.get(6)?,
+                    archived: piece.archive,
+                    own: piece.own,
+                })?;
+            }
         }
         Ok(())
     }
@@ -209,16 +187,24 @@ impl Store {
         value: &str,
     ) -> Result<Option<u64>> {
         let path = format!("$.{}", serde_json::Value::String(field.to_owned()));
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT version FROM events WHERE stream_id = ?1 AND CAST(json_extract(meta, ?2) AS TEXT) = ?3 ORDER BY version LIMIT 1",
-            )?
-            .query_row(rusqlite::params![stream.id, path, value], |r| {
-                r.get::<_, i64>(0)
-            })
-            .optional()?
-            .map(|v| v.unsigned_abs()))
+        for piece in self.pieces(stream, 1, stream.head)? {
+            let found = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT version FROM {} WHERE stream_id = ?1 AND version >= ?4 AND version <= ?5
+                     AND CAST(json_extract(meta, ?2) AS TEXT) = ?3 ORDER BY version LIMIT 1",
+                    piece.table()
+                ))?
+                .query_row(
+                    params![piece.stream_id, path, value, i(piece.from), i(piece.to)],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()?;
+            if let Some(version) = found {
+                return Ok(Some(u(version)));
+            }
+        }
+        Ok(None)
     }
 
     /// The newest version of a stream whose meta `field` is a number at or below `n` (a
@@ -230,13 +216,23 @@ impl Store {
         n: i64,
     ) -> Result<u64> {
         let path = format!("$.{}", serde_json::Value::String(field.to_owned()));
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?1 AND json_extract(meta, ?2) <= ?3",
-            )?
-            .query_row(rusqlite::params![stream.id, path, n], |r| r.get::<_, i64>(0))?
-            .unsigned_abs())
+        for piece in self.pieces(stream, 1, stream.head)?.iter().rev() {
+            let found = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT max(version) FROM {} WHERE stream_id = ?1 AND version >= ?4 AND version <= ?5
+                     AND json_extract(meta, ?2) <= ?3",
+                    piece.table()
+                ))?
+                .query_row(
+                    params![piece.stream_id, path, n, i(piece.from), i(piece.to)],
+                    |r| r.get::<_, Option<i64>>(0),
+                )?;
+            if let Some(version) = found {
+                return Ok(u(version));
+            }
+        }
+        Ok(0)
     }
 
     /// The event with an idempotency key, with its stream's name.
@@ -254,26 +250,13 @@ impl Store {
             .optional()?)
     }
 
-    /// One event of a stream (archived or not).
+    /// One event of a stream (archived or not, its own or a stream's it continues).
     pub fn event(&self, stream: &StreamInfo, version: u64) -> Result<Option<Event>> {
-        let archived = version > 0 && version <= stream.archived_upto;
-        if archived {
-            self.require_archive(stream)?;
-        }
-        let mut stmt = self.conn.prepare_cached(if archived {
-            "SELECT seq, version, type, ts, data, meta, idem_key FROM archive.events WHERE stream_id = ?1 AND version = ?2"
-        } else {
-            "SELECT seq, version, type, ts, data, meta, idem_key FROM main.events WHERE stream_id = ?1 AND version = ?2"
-        })?;
-        Ok(stmt
-            .query_row(params![stream.id, i(version)], |r| {
-                Self::event_from_row(r, &stream.name)
-            })
-            .optional()?)
+        Ok(self.events(stream, version, version, 1)?.pop())
     }
 
     /// Events of a stream with `from <= version <= to`, oldest first, at most `limit`,
-    /// archived ones included.
+    /// archived ones and those of a stream it continues included.
     pub fn events(
         &self,
         stream: &StreamInfo,
@@ -282,37 +265,34 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Event>> {
         let mut out = Vec::new();
-        let query =
-            |archive: bool, from: u64, to: u64, limit: usize, out: &mut Vec<Event>| -> Result<()> {
-                let mut stmt = self.conn.prepare_cached(if archive {
-                    "SELECT seq, version, type, ts, data, meta, idem_key FROM archive.events
-                 WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3 ORDER BY version LIMIT ?4"
-                } else {
-                    "SELECT seq, version, type, ts, data, meta, idem_key FROM main.events
-                 WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3 ORDER BY version LIMIT ?4"
-                })?;
-                let rows = stmt
-                    .query_map(params![stream.id, i(from), i(to), i(limit as u64)], |r| {
-                        Self::event_from_row(r, &stream.name)
-                    })?;
-                for row in rows {
-                    out.push(row?);
-                }
-                Ok(())
-            };
-        if from <= stream.archived_upto && stream.archived_upto > 0 {
-            self.require_archive(stream)?;
-            query(true, from, to.min(stream.archived_upto), limit, &mut out)?;
-        }
-        let from = from.max(stream.archived_upto + 1);
-        if from <= to && out.len() < limit {
-            query(false, from, to, limit - out.len(), &mut out)?;
+        for piece in self.pieces(stream, from, to)? {
+            if out.len() >= limit {
+                break;
+            }
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT seq, version, type, ts, data, meta, idem_key FROM {}
+                 WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3 ORDER BY version LIMIT ?4",
+                piece.table()
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    piece.stream_id,
+                    i(piece.from),
+                    i(piece.to),
+                    i((limit - out.len()) as u64)
+                ],
+                |r| Self::event_from_row(r, &stream.name),
+            )?;
+            for row in rows {
+                out.push(row?);
+            }
         }
         Ok(out)
     }
 
     /// Calls `f` for each event of a stream with `after < version <= upto`, oldest first,
-    /// without holding more than one row in memory; archived versions come from the archive.
+    /// without holding more than one row in memory; archived versions come from the archive,
+    /// those of a stream it continues from that stream.
     pub fn replay(
         &self,
         stream: &StreamInfo,
@@ -320,20 +300,16 @@ impl Store {
         upto: u64,
         mut f: impl FnMut(EventRow<'_>) -> Result<()>,
     ) -> Result<()> {
-        let mut after = after;
-        if after < stream.archived_upto {
-            self.require_archive(stream)?;
-            self.replay_table(
-                true,
-                stream.id,
-                after,
-                upto.min(stream.archived_upto),
-                &mut f,
-            )?;
-            after = stream.archived_upto;
-        }
-        if upto > after {
-            self.replay_table(false, stream.id, after, upto, &mut f)?;
+        for piece in self.pieces(stream, after + 1, upto)? {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT seq, version, type, ts, data, meta FROM {}
+                 WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3 ORDER BY version",
+                piece.table()
+            ))?;
+            let mut rows = stmt.query(params![piece.stream_id, i(piece.from), i(piece.to)])?;
+            while let Some(row) = rows.next()? {
+                f(event_row(row)?)?;
+            }
         }
         Ok(())
     }
@@ -351,54 +327,66 @@ impl Store {
         )))
     }
 
-    pub(super) fn replay_table(
-        &self,
-        archive: bool,
-        stream_id: StreamId,
-        after: u64,
-        upto: u64,
-        f: &mut impl FnMut(EventRow<'_>) -> Result<()>,
-    ) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(if archive {
-            "SELECT seq, version, type, ts, data, meta FROM archive.events
-             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version"
-        } else {
-            "SELECT seq, version, type, ts, data, meta FROM main.events
-             WHERE stream_id = ?1 AND version > ?2 AND version <= ?3 ORDER BY version"
-        })?;
-        let mut rows = stmt.query(params![stream_id, i(after), i(upto)])?;
-        while let Some(row) = rows.next()? {
-            f(event_row(row)?)?;
-        }
-        Ok(())
-    }
-
-    /// Calls `f` for every event with `seq > after` (in seq order), with its stream's name.
+    /// Calls `f` for every event with `seq > after` (in seq order), with its stream's name;
+    /// or, given a stream, for each of its events with `seq > after`, those of a stream it
+    /// continues included. In a walk of every stream, a stream that continues another has
+    /// the versions it continues (whatever their seq) just before its first own event: the
+    /// history each stream is, as `import` takes it.
     pub fn events_since_seq(
         &self,
         after: i64,
         stream: Option<&StreamInfo>,
         mut f: impl FnMut(Event) -> Result<()>,
     ) -> Result<()> {
-        // One statement per case, so that one stream's export reads only its rows.
-        let only = if stream.is_some() {
-            "AND e.stream_id = ?2"
+        if let Some(stream) = stream {
+            return self.each_event(stream, 1, stream.head, after, &mut f);
+        }
+        let base = if self.schema >= schema::LINEAGE_FROM {
+            "s.base_version"
         } else {
-            ""
+            "0"
         };
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT e.seq, e.version, e.type, e.ts, e.data, e.meta, e.idem_key, s.name
-             FROM {} e JOIN main.streams s ON s.id = e.stream_id WHERE e.seq > ?1 {only}
+            "SELECT e.seq, e.version, e.type, e.ts, e.data, e.meta, e.idem_key, s.name, {base}
+             FROM {} e JOIN main.streams s ON s.id = e.stream_id WHERE e.seq > ?1
              ORDER BY e.seq",
             self.all_events()
         ))?;
-        let mut rows = match stream {
-            Some(stream) => stmt.query(params![after, stream.id])?,
-            None => stmt.query([after])?,
-        };
+        let mut rows = stmt.query([after])?;
         while let Some(row) = rows.next()? {
             let name: String = row.get(7)?;
-            f(Self::event_from_row(row, &name)?)?;
+            let fork = u(row.get(8)?);
+            let event = Self::event_from_row(row, &name)?;
+            if fork > 0 && event.version == fork + 1 {
+                let info = self.require_stream(&name)?;
+                self.each_event(&info, 1, fork, i64::MIN, &mut f)?;
+            }
+            f(event)?;
+        }
+        Ok(())
+    }
+
+    /// Calls `f` for each event of a stream with `from <= version <= to` and `seq > after`,
+    /// oldest first, one row in memory at a time.
+    fn each_event(
+        &self,
+        stream: &StreamInfo,
+        from: u64,
+        to: u64,
+        after: i64,
+        f: &mut impl FnMut(Event) -> Result<()>,
+    ) -> Result<()> {
+        for piece in self.pieces(stream, from, to)? {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT seq, version, type, ts, data, meta, idem_key FROM {}
+                 WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3 AND seq > ?4 ORDER BY version",
+                piece.table()
+            ))?;
+            let mut rows =
+                stmt.query(params![piece.stream_id, i(piece.from), i(piece.to), after])?;
+            while let Some(row) = rows.next()? {
+                f(Self::event_from_row(row, &stream.name)?)?;
+            }
         }
         Ok(())
     }
@@ -428,7 +416,7 @@ impl Store {
     }
 
     /// The first event after `version` (or the last before it) whose type or data contains
-    /// `needle`, archived events included.
+    /// `needle`, archived events and those of a stream it continues included.
     pub fn find_event(
         &self,
         stream: &StreamInfo,
@@ -437,43 +425,54 @@ impl Store {
         needle: &str,
     ) -> Result<Option<u64>> {
         let pattern = contains_pattern(needle);
-        let (cmp, order) = if forward { (">", "ASC") } else { ("<", "DESC") };
-        let sql = format!(
-            "SELECT version FROM {} e WHERE e.stream_id = ?1 AND e.version {cmp} ?2
-             AND (e.type LIKE ?3 ESCAPE '\\' OR e.data LIKE ?3 ESCAPE '\\') ORDER BY e.version {order} LIMIT 1",
-            self.all_events()
-        );
-        Ok(self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row(params![stream.id, i(version), pattern], |r| {
-                r.get::<_, i64>(0)
-            })
-            .optional()?
-            .map(u))
+        let (mut pieces, order) = if forward {
+            (self.pieces(stream, version + 1, stream.head)?, "ASC")
+        } else if version > 1 {
+            (self.pieces(stream, 1, version - 1)?, "DESC")
+        } else {
+            return Ok(None);
+        };
+        if !forward {
+            pieces.reverse();
+        }
+        for piece in pieces {
+            let sql = format!(
+                "SELECT version FROM {} WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3
+                 AND (type LIKE ?4 ESCAPE '\\' OR data LIKE ?4 ESCAPE '\\') ORDER BY version {order} LIMIT 1",
+                piece.table()
+            );
+            let found = self
+                .conn
+                .prepare_cached(&sql)?
+                .query_row(
+                    params![piece.stream_id, i(piece.from), i(piece.to), pattern],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()?;
+            if let Some(v) = found {
+                return Ok(Some(u(v)));
+            }
+        }
+        Ok(None)
     }
 
     /// Version of the stream's last event with `ts <= at` (0 if none).
     pub fn version_at_time(&self, stream: &StreamInfo, at: Micros) -> Result<u64> {
-        let stream_id = stream.id;
-        if stream.archived_upto > 0 {
-            self.require_archive(stream)?;
-        }
-        // Times never go back within a stream, so the main file's answer, if any, is newer
-        // than anything archived.
-        for table in ["main.events", "archive.events"] {
-            if table == "archive.events" && !self.archive.get() {
-                break;
-            }
+        // Times never go back within a stream (nor from a stream to one continuing it), so
+        // the newest piece with an answer has the answer; and where the rows' stream goes on
+        // past the piece (a stream this one continues), an answer past the piece means its
+        // last version.
+        for piece in self.pieces(stream, 1, stream.head)?.iter().rev() {
             let found: Option<i64> = self
                 .conn
                 .prepare_cached(&format!(
-                    "SELECT version FROM {table} WHERE stream_id = ?1 AND ts <= ?2 ORDER BY ts DESC, seq DESC LIMIT 1"
+                    "SELECT version FROM {} WHERE stream_id = ?1 AND ts <= ?2 ORDER BY ts DESC, seq DESC LIMIT 1",
+                    piece.table()
                 ))?
-                .query_row(params![stream_id, at], |r| r.get(0))
+                .query_row(params![piece.stream_id, at], |r| r.get(0))
                 .optional()?;
             if let Some(v) = found {
-                return Ok(u(v));
+                return Ok(u(v).clamp(piece.from, piece.to));
             }
         }
         Ok(0)
@@ -485,21 +484,17 @@ impl Store {
         let (mut lo, mut hi) = (0u64, stream.head);
         while lo < hi {
             let mid = lo + (hi - lo).div_ceil(2);
-            let table = if mid <= stream.archived_upto {
-                "archive.events"
-            } else {
-                "main.events"
+            let seq = match self.piece_at(stream, mid)? {
+                Some(piece) => self
+                    .conn
+                    .prepare_cached(&format!(
+                        "SELECT seq FROM {} WHERE stream_id = ?1 AND version = ?2",
+                        piece.table()
+                    ))?
+                    .query_row(params![piece.stream_id, i(mid)], |r| r.get::<_, i64>(0))
+                    .optional()?,
+                None => None,
             };
-            if mid <= stream.archived_upto {
-                self.require_archive(stream)?;
-            }
-            let seq: Option<i64> = self
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT seq FROM {table} WHERE stream_id = ?1 AND version = ?2"
-                ))?
-                .query_row(params![stream.id, i(mid)], |r| r.get(0))
-                .optional()?;
             match seq {
                 Some(seq) if seq <= at => lo = mid,
                 _ => hi = mid - 1,
@@ -510,11 +505,13 @@ impl Store {
 
     /// Total number of events and the newest seq.
     pub fn event_totals(&self) -> Result<(u64, i64)> {
-        let count: i64 =
-            self.conn
-                .query_row("SELECT coalesce(sum(head), 0) FROM streams", [], |r| {
-                    r.get(0)
-                })?;
+        // A stream continuing another stores only its versions past the one it continues.
+        let sql = if self.schema >= schema::LINEAGE_FROM {
+            "SELECT coalesce(sum(head - base_version), 0) FROM streams"
+        } else {
+            "SELECT coalesce(sum(head), 0) FROM streams"
+        };
+        let count: i64 = self.conn.query_row(sql, [], |r| r.get(0))?;
         let max: Option<i64> = self
             .conn
             .query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;

@@ -8,6 +8,7 @@
 mod archive;
 mod browse;
 mod events;
+mod lineage;
 mod open;
 mod restore;
 mod schema;
@@ -124,6 +125,9 @@ pub struct ChainRow<'a> {
     pub chain: Option<i64>,
     /// Whether it was read from the archive.
     pub archived: bool,
+    /// Whether it is the stream's own row, not one of a stream it continues (whose chain
+    /// value is that stream's).
+    pub own: bool,
 }
 
 /// A snapshot's row without its blob.
@@ -204,7 +208,16 @@ pub struct NewSnapshot<'a> {
 }
 
 const STREAM_SELECT: &str = "SELECT id, name, reducer, created_at, head, last_ts,
-     (SELECT value FROM meta WHERE key = 'default_reducer'), archived_upto FROM streams";
+     (SELECT value FROM meta WHERE key = 'default_reducer'), archived_upto, base_id, base_version
+     FROM streams";
+
+/// [`STREAM_SELECT`] for a file from before lineage, opened read-only as it is.
+const STREAM_SELECT_FLAT: &str = "SELECT id, name, reducer, created_at, head, last_ts,
+     (SELECT value FROM meta WHERE key = 'default_reducer'), archived_upto, NULL, 0 FROM streams";
+
+/// How deep a stream's lineage may go (a stream continuing one that continues another …):
+/// deeper is a damaged file, or a loop.
+pub const MAX_LINEAGE: usize = 64;
 
 const SNAPSHOT_COLUMNS: &str = "id, stream_id, version, ts, kind, base_id, codec, raw_size, stored_size, \
      checksum, fingerprint, trigger, label, created_at, create_us, expires_at";
@@ -440,10 +453,22 @@ impl Store {
 
     // ---- streams ------------------------------------------------------------------------
 
+    fn stream_select(&self) -> &'static str {
+        if self.schema >= schema::LINEAGE_FROM {
+            STREAM_SELECT
+        } else {
+            STREAM_SELECT_FLAT
+        }
+    }
+
     fn stream_from_row(row: &Row<'_>) -> rusqlite::Result<StreamInfo> {
         let own: Option<String> = row.get(2)?;
         let default: Option<String> = row.get(6)?;
+        let base: Option<StreamId> = row.get(8)?;
         Ok(StreamInfo {
+            base: base
+                .map(|id| Ok::<_, rusqlite::Error>((id, u(row.get(9)?))))
+                .transpose()?,
             id: row.get(0)?,
             name: row.get(1)?,
             reducer_override: own.is_some(),
@@ -459,9 +484,32 @@ impl Store {
     pub fn stream(&self, name: &str) -> Result<Option<StreamInfo>> {
         Ok(self
             .conn
-            .prepare_cached(&format!("{STREAM_SELECT} WHERE name = ?1"))?
+            .prepare_cached(&format!("{} WHERE name = ?1", self.stream_select()))?
             .query_row([name], Self::stream_from_row)
             .optional()?)
+    }
+
+    /// Looks a stream up by row id.
+    pub fn stream_by_id(&self, id: StreamId) -> Result<Option<StreamInfo>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("{} WHERE id = ?1", self.stream_select()))?
+            .query_row([id], Self::stream_from_row)
+            .optional()?)
+    }
+
+    /// The stream a stream continues (its base), failing where the file lost it.
+    pub fn base_of(&self, stream: &StreamInfo) -> Result<Option<(StreamInfo, u64)>> {
+        let Some((id, version)) = stream.base else {
+            return Ok(None);
+        };
+        let base = self.stream_by_id(id)?.ok_or_else(|| {
+            Error::Input(format!(
+                "stream {:?} continues stream #{id} from version {version}, which is not in the database",
+                stream.name
+            ))
+        })?;
+        Ok(Some((base, version)))
     }
 
     /// Looks a stream up by name, failing with [`Error::UnknownStream`].
@@ -474,7 +522,7 @@ impl Store {
     pub fn streams(&self) -> Result<Vec<StreamInfo>> {
         let mut stmt = self
             .conn
-            .prepare_cached(&format!("{STREAM_SELECT} ORDER BY name"))?;
+            .prepare_cached(&format!("{} ORDER BY name", self.stream_select()))?;
         let rows = stmt.query_map([], Self::stream_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -488,6 +536,48 @@ impl Store {
                 schema::NOW_US
             ))?
             .execute(params![name, reducer])?;
+        self.require_stream(name)
+    }
+
+    /// Creates a stream that continues `base` from its version `version` (within the
+    /// caller's write transaction): its versions up to `version` are `base`'s events, read
+    /// through; it starts at that head, with the time of `base`'s event there and
+    /// `head_hash`, its chain value there (the chain of its own history, as if copied).
+    pub fn create_fork(
+        &self,
+        name: &str,
+        reducer: Option<&str>,
+        base: &StreamInfo,
+        version: u64,
+        head_hash: &crate::chain::Hash,
+    ) -> Result<StreamInfo> {
+        if self.schema < schema::LINEAGE_FROM {
+            return Err(Error::Input(format!(
+                "this database's schema ({}) predates forks; open it writable once to upgrade it",
+                self.schema
+            )));
+        }
+        if version == 0 || version > base.head {
+            return Err(Error::VersionOutOfRange {
+                stream: base.name.clone(),
+                version,
+                head: base.head,
+            });
+        }
+        let last_ts = self
+            .event_ts(base, version)?
+            .ok_or_else(|| Error::MissingVersion {
+                stream: base.name.clone(),
+                version,
+            })?;
+        check_name("stream name", name)?;
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO streams (name, reducer, created_at, head, last_ts, head_hash, base_id, base_version)
+                 VALUES (?1, ?2, {}, ?3, ?4, ?5, ?6, ?3)",
+                schema::NOW_US
+            ))?
+            .execute(params![name, reducer, i(version), last_ts, &head_hash[..], base.id])?;
         self.require_stream(name)
     }
 
@@ -517,25 +607,17 @@ impl Store {
 
     /// The time of one event, without reading its data.
     pub fn event_ts(&self, stream: &StreamInfo, version: u64) -> Result<Option<Micros>> {
-        let stream_id = stream.id;
-        if version <= stream.archived_upto {
-            self.require_archive(stream)?;
-        }
-        let mut found = self
+        let Some(piece) = self.piece_at(stream, version)? else {
+            return Ok(None);
+        };
+        Ok(self
             .conn
-            .prepare_cached("SELECT ts FROM main.events WHERE stream_id = ?1 AND version = ?2")?
-            .query_row(params![stream_id, i(version)], |r| r.get(0))
-            .optional()?;
-        if found.is_none() && self.archive.get() {
-            found = self
-                .conn
-                .prepare_cached(
-                    "SELECT ts FROM archive.events WHERE stream_id = ?1 AND version = ?2",
-                )?
-                .query_row(params![stream_id, i(version)], |r| r.get(0))
-                .optional()?;
-        }
-        Ok(found)
+            .prepare_cached(&format!(
+                "SELECT ts FROM {} WHERE stream_id = ?1 AND version = ?2",
+                piece.table()
+            ))?
+            .query_row(params![piece.stream_id, i(version)], |r| r.get(0))
+            .optional()?)
     }
 
     /// Bytes of event data and metadata per stream id.

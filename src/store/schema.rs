@@ -89,7 +89,16 @@ ALTER TABLE events ADD COLUMN chain INTEGER;
 ALTER TABLE streams ADD COLUMN head_hash BLOB;
 INSERT OR REPLACE INTO meta (key, value) VALUES ('chain_pending', '1');
 ",
+    r"
+-- v6: a stream may continue another from a version (a fork): its versions up to
+-- `base_version` are `base_id`'s events, read through rather than copied.
+ALTER TABLE streams ADD COLUMN base_id INTEGER; -- a streams(id)
+ALTER TABLE streams ADD COLUMN base_version INTEGER NOT NULL DEFAULT 0;
+",
 ];
+
+/// The first schema where a stream may continue another.
+pub const LINEAGE_FROM: i64 = 6;
 
 /// The first schema with event chains.
 pub const CHAINS_FROM: i64 = 5;

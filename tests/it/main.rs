@@ -48,6 +48,7 @@ mod engine;
 mod hostile;
 mod invariant;
 mod jsonl;
+mod lineage;
 mod maintain;
 mod pty;
 mod readme;

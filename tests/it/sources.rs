@@ -696,6 +696,83 @@ fn a_temporal_export_opens_through_its_mirror_which_follows_the_file_and_never_w
     );
 }
 
+#[test]
+fn a_langgraph_fork_is_stored_once_and_reads_its_prefix_through_the_branch_it_forks_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let source = fixture("langgraph/agent.sqlite");
+    let source = source.to_str().unwrap();
+    let out = rewind_with(&data, &["streams", source, "--json"]);
+    assert!(out.status.success());
+    let streams: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fork = streams
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s.get("fork").is_some())
+        .unwrap();
+    let name = fork["name"].as_str().unwrap();
+    let parent = fork["fork"]["parent"].as_str().unwrap();
+    let version = fork["fork"]["version"].as_u64().unwrap();
+    let head = fork["head"].as_u64().unwrap();
+    assert_eq!((parent, version, head), ("fork", 4, 5));
+    // The mirror stores the fork's own checkpoints only.
+    let mirror = std::fs::read_dir(data.join("mirrors"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "rewind"))
+        .unwrap();
+    let conn = rusqlite::Connection::open(&mirror).unwrap();
+    let stored: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM events e JOIN streams s ON s.id = e.stream_id WHERE s.name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored as u64, head - version);
+    drop(conn);
+    // Its log and states up to the fork are the parent's; the source's ids reach them.
+    let log = |stream: &str| -> Vec<Value> {
+        let out = rewind_with(&data, &["log", source, stream, "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut events: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        for e in &mut events {
+            let e = e.as_object_mut().unwrap();
+            e.remove("seq");
+            e.remove("stream");
+        }
+        events
+    };
+    let (forked, main) = (log(name), log(parent));
+    assert_eq!(forked.len() as u64, head);
+    assert_eq!(forked[..version as usize], main[..version as usize]);
+    assert_ne!(forked[version as usize], main[version as usize]);
+    for v in 1..=version {
+        assert_eq!(
+            state_json(&data, source, name, v),
+            state_json(&data, source, parent, v),
+            "v{v}"
+        );
+    }
+    let id = main[version as usize - 1]["meta"]["checkpoint_id"]
+        .as_str()
+        .unwrap();
+    let out = rewind_with(&data, &["state", source, name, "--at-id", id, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let at: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(at["version"], version, "{at}");
+    verify_source(&data, source);
+}
+
 /// `rewind verify SOURCE`: the mirror checked against every checkpoint the file stores.
 fn verify_source(data: &std::path::Path, source: &str) -> (String, String) {
     let out = rewind_with(data, &["verify", source]);

@@ -175,8 +175,10 @@ impl Drop for Mount {
 }
 
 /// Makes a database file look as rewind before event chains left it (schema 4): without
-/// the chain columns.
-pub const BEFORE_CHAINS: &str = "ALTER TABLE events DROP COLUMN chain;
+/// the chain columns (nor the lineage columns of schema 6).
+pub const BEFORE_CHAINS: &str = "ALTER TABLE streams DROP COLUMN base_id;
+     ALTER TABLE streams DROP COLUMN base_version;
+     ALTER TABLE events DROP COLUMN chain;
      ALTER TABLE streams DROP COLUMN head_hash;
      DELETE FROM meta WHERE key = 'chain_pending';
      PRAGMA user_version = 4;";

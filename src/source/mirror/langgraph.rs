@@ -28,7 +28,7 @@ use crate::reduce::delta;
 use crate::snapshot::verify::{Finding, FindingKind};
 use crate::source::langgraph::{self as format, Checkpoint, Stamp, Write};
 
-use super::{ID_FIELD, LINEAGE, Synced};
+use super::{ID_FIELD, Synced};
 
 /// A mirror's snapshots: one every this many checkpoints.
 const MIRROR_SNAPSHOT_EVERY: u64 = 16;
@@ -506,7 +506,8 @@ impl<'a> Decoder<'a> {
 }
 
 /// Appends decoded checkpoints to the mirror, each branch's stream made as it begins (a
-/// fork's with the prefix it shares, as its parent holds it).
+/// fork's continuing its parent from the checkpoint it forks from, the prefix they share
+/// stored once, in the parent).
 struct Appender<'a> {
     branches: &'a [format::Branch],
     /// Events appended, for the decoder to drop.
@@ -529,35 +530,18 @@ impl Appender<'_> {
         let branch = &self.branches[decoded.branch];
         if self.current != Some(decoded.branch) {
             self.current = Some(decoded.branch);
-            let stream = engine
-                .store()
-                .create_stream(&branch.stream, Some("delta"))?;
-            if let Some((parent, version)) = &branch.fork {
-                // The shared prefix, as the parent has it.
-                // Copied for now; SOURCES.md asks for the lineage to be read through instead.
-                self.writer.sync(engine, parent)?;
-                let parent_info = engine.store().require_stream(parent)?;
-                let prefix = engine
-                    .store()
-                    .events(&parent_info, 1, *version, usize::MAX)?;
-                for event in prefix {
-                    self.writer.push(
-                        engine,
-                        NewEvent {
-                            stream: stream.name.clone(),
-                            kind: event.kind,
-                            data: event.data,
-                            meta: event.meta,
-                            time: Some(event.ts),
-                            idempotency_key: None,
-                        },
-                        None,
-                    )?;
+            match &branch.fork {
+                // The shared prefix is the parent's, read through.
+                Some((parent, version)) => {
+                    self.writer.sync(engine, parent)?;
+                    let parent = engine.store().require_stream(parent)?;
+                    engine.create_fork(&branch.stream, Some("delta"), &parent, *version)?;
                 }
-                let lineage = json!({ "parent": parent, "version": version }).to_string();
-                engine
-                    .store()
-                    .set_meta(&format!("{LINEAGE}{}", stream.name), &lineage)?;
+                None => {
+                    engine
+                        .store()
+                        .create_stream(&branch.stream, Some("delta"))?;
+                }
             }
         }
         crate::failpoint::point("mirror");

@@ -6,7 +6,8 @@
 //! its idempotency key, a LangGraph checkpoint's in its meta: [`ID_FIELD`] names where).
 //! Content that changed or went under an id already mirrored means the source was rewritten:
 //! the mirror is made again, and the caller is told so. A mirror also records what the source
-//! says beside the events: forks ([`LINEAGE`]) and unfinished runs ([`marks`]).
+//! says beside the events: forks (streams that continue another, `Store::create_fork`) and
+//! unfinished runs ([`marks`]).
 //!
 //! Formats mirrored so far: LangGraph `SqliteSaver` files, Python `eventsourcing` SQLite
 //! files, Temporal history exports, Redux DevTools exports.
@@ -466,8 +467,9 @@ pub const ID_FIELD: &str = "source.id_field";
 /// global order.
 pub const SEQ_FIELD: &str = "source.seq_field";
 
-/// The meta key prefix under which a stream that continues another from a version records
-/// it (`{"parent": STREAM, "version": N}`), by the stream's name.
+/// The meta key prefix under which a stream of a mirror made before lineage was read
+/// through (its prefix copied) recorded the stream it continues and from which version
+/// (`{"parent": STREAM, "version": N}`), by the stream's name.
 pub const LINEAGE: &str = "lineage.";
 
 /// A source's path as its mirror records it: canonical where it can be made so.
@@ -584,9 +586,20 @@ pub const KIND: &str = "source.kind.";
 
 /// A stream's marks in a database (none in one that is not a mirror).
 pub fn marks(store: &Store, stream: &str) -> Result<Marks> {
-    let fork = store
-        .meta(&format!("{LINEAGE}{stream}"))?
-        .and_then(|text| serde_json::from_str(&text).ok());
+    let base = match store.stream(stream)? {
+        Some(info) => store.base_of(&info)?,
+        None => None,
+    };
+    let fork = match base {
+        Some((base, version)) => Some(Fork {
+            parent: base.name,
+            version,
+        }),
+        // A mirror made before lineage was read through copied the prefix, and said so here.
+        None => store
+            .meta(&format!("{LINEAGE}{stream}"))?
+            .and_then(|text| serde_json::from_str(&text).ok()),
+    };
     let pending = store
         .meta(&format!("{}{stream}", langgraph::PENDING))?
         .and_then(|text| serde_json::from_str(&text).ok());
