@@ -1,7 +1,7 @@
 //! Rows of a database written arbitrarily: a small database whose snapshot rows (and a few
 //! event columns) are overwritten with arbitrary values. Every version's state is then the
 //! plain fold of its events or an error naming what is wrong: never another state, never a
-//! panic.
+//! panic. A fork of the stream, which starts from the snapshots its base took, included.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -64,10 +64,10 @@ fn merge(target: &mut Value, patch: &Value) {
 thread_local! {
     /// The database every input starts from (twelve merge events, a snapshot every third)
     /// and the state at each version by an independent fold: built once, copied per input.
-    static TEMPLATE: (Store, Vec<Value>) = build();
+    static TEMPLATE: (Store, Vec<(&'static str, Vec<Value>)>) = build();
 }
 
-fn build() -> (Store, Vec<Value>) {
+fn build() -> (Store, Vec<(&'static str, Vec<Value>)>) {
     let mut engine = Engine::new(Store::open_in_memory().expect("memory"));
     let mut state = json!({});
     let mut truth: Vec<Value> = vec![state.clone()];
@@ -92,7 +92,33 @@ fn build() -> (Store, Vec<Value>) {
                 .expect("snapshot");
         }
     }
-    (engine.store().copy_in_memory().expect("copy"), truth)
+    // `f` continues `s` from version 6 with four events of its own, and one snapshot.
+    engine.fork("f", "s", 6).expect("fork");
+    let mut forked = truth[..=6].to_vec();
+    let mut state = forked[6].clone();
+    for i in 7..=10_u64 {
+        let patch = json!({ "f": i, "n": i * 10 });
+        merge(&mut state, &patch);
+        forked.push(state.clone());
+        let event = rewind::NewEvent {
+            stream: "f".into(),
+            kind: "E".into(),
+            data: patch,
+            meta: None,
+            time: None,
+            idempotency_key: None,
+        };
+        engine
+            .append(event, rewind::engine::AppendOptions::default())
+            .expect("append");
+    }
+    engine
+        .take_snapshot("f", Target::Version(9), "manual", None)
+        .expect("snapshot");
+    (
+        engine.store().copy_in_memory().expect("copy"),
+        vec![("s", truth), ("f", forked)],
+    )
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -107,16 +133,18 @@ fuzz_target!(|data: &[u8]| {
             break;
         }
         let column = COLUMNS[usize::from(chunk[0]) % COLUMNS.len()];
-        let row = i64::from(chunk[1] % 5);
+        let row = i64::from(chunk[1] % 6);
         let _ = engine.store().execute_raw(
             &format!("UPDATE snapshots SET {column} = ?1 WHERE id = ?2"),
             rusqlite::params![value(&chunk[2..]), row],
         );
     }
     engine.clear_cache();
-    for version in 0..=12_u64 {
-        if let Ok(rec) = engine.state_at("s", Target::Version(version)) {
-            assert_eq!(*rec.state, truth[version as usize], "v{version}");
+    for (stream, truth) in &truth {
+        for (version, expected) in truth.iter().enumerate() {
+            if let Ok(rec) = engine.state_at(stream, Target::Version(version as u64)) {
+                assert_eq!(*rec.state, *expected, "{stream} v{version}");
+            }
         }
     }
 });

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::engine::Engine;
 use crate::error::Result;
+use crate::model::StreamInfo;
 
 /// Figures for one stream, or for all of them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -63,6 +64,37 @@ pub fn stats(engine: &mut Engine) -> Result<Stats> {
         for snap in engine.store().snapshots(None)? {
             snapshots.entry(snap.stream_id).or_default().push(snap);
         }
+        // The versions a fork starts a replay from before its first own snapshot: those its
+        // bases (with its reducer) have snapshots at, up to where it continues them.
+        let by_id: HashMap<i64, &StreamInfo> = streams.iter().map(|s| (s.id, s)).collect();
+        let inherited = |stream: &StreamInfo| -> Vec<u64> {
+            let mut found = Vec::new();
+            let mut upto = u64::MAX;
+            let mut current = stream;
+            for _ in 0..crate::store::MAX_LINEAGE {
+                let Some(base) = current.base.and_then(|(id, v)| {
+                    upto = upto.min(v);
+                    by_id.get(&id).copied()
+                }) else {
+                    break;
+                };
+                if base.reducer != stream.reducer {
+                    break;
+                }
+                found.extend(
+                    snapshots
+                        .get(&base.id)
+                        .into_iter()
+                        .flatten()
+                        .map(|s| s.version)
+                        .filter(|v| *v <= upto),
+                );
+                current = base;
+            }
+            found
+        };
+        let inherited: HashMap<i64, Vec<u64>> =
+            streams.iter().map(|s| (s.id, inherited(s))).collect();
         let mut out = Vec::with_capacity(streams.len());
         let mut total = Figures::default();
         let mut create_us = (0u64, 0u64);
@@ -75,6 +107,7 @@ pub fn stats(engine: &mut Engine) -> Result<Stats> {
                 ..Figures::default()
             };
             let mut usable = vec![0];
+            usable.extend(inherited.get(&stream.id).into_iter().flatten());
             let mut stream_us = (0u64, 0u64);
             for s in &snaps {
                 if s.kind == "delta" {
@@ -92,6 +125,7 @@ pub fn stats(engine: &mut Engine) -> Result<Stats> {
                 stream_us = (stream_us.0 + s.create_us, stream_us.1 + 1);
             }
             usable.push(stream.head + 1);
+            usable.sort_unstable();
             f.max_replay = usable
                 .windows(2)
                 .map(|w| w[1].saturating_sub(w[0] + 1))
@@ -100,7 +134,8 @@ pub fn stats(engine: &mut Engine) -> Result<Stats> {
             f.compression_ratio = ratio(f.snapshot_raw_bytes, f.snapshot_stored_bytes);
             f.mean_snapshot_us = ratio(stream_us.0, stream_us.1);
             create_us = (create_us.0 + stream_us.0, create_us.1 + stream_us.1);
-            total.events += f.events;
+            // Events stored: a fork's shared ones are its base's.
+            total.events += f.events - stream.base.map_or(0, |(_, v)| v);
             total.event_bytes += f.event_bytes;
             total.full_snapshots += f.full_snapshots;
             total.delta_snapshots += f.delta_snapshots;

@@ -245,6 +245,13 @@ fn a_fork_reads_in_every_way_as_its_history_copied_and_stores_only_its_own_event
         ]
     );
     assert_eq!(forked.store().event_totals().unwrap().0, 56);
+    let stats = rewind::snapshot::stats::stats(&mut forked).unwrap();
+    assert_eq!(stats.total.events, 56);
+    let figures = |name: &str| &stats.streams.iter().find(|(n, _)| n == name).unwrap().1;
+    assert_eq!((figures("g").events, figures("c").events), (36, 35));
+    // `g` starts from the snapshots of `p` (8, 16, 24), `c` (26) and its own (31): a replay
+    // is at most 7 events, as in `p`, not its 30 shared versions.
+    assert_eq!(figures("g").max_replay, 7);
     // Below its first own event, `g` starts from a snapshot that `c` (which took one at its
     // first own event) or `p` took at a version it shares.
     let g = forked.store().require_stream("g").unwrap();
@@ -321,4 +328,38 @@ fn a_fork_is_refused_past_the_head_of_its_base_or_under_a_name_in_use() {
     assert_eq!(engine.store().streams().unwrap().len(), 1);
     // A fork from version 0 would continue nothing: a stream of its own is made instead.
     assert!(engine.fork("c", "p", 0).is_err());
+}
+
+#[test]
+fn a_fork_whose_recorded_base_version_was_changed_is_found_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    for (base_version, reads) in [(24, "missing"), (26, "other")] {
+        let path = dir.path().join(format!("changed-{base_version}.db"));
+        drop(build(&path, true));
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE streams SET base_version = ?1 WHERE name = 'c'",
+            [base_version],
+        )
+        .unwrap();
+        drop(conn);
+        let mut engine = Engine::open(&path, OpenMode::ReadOnly).unwrap();
+        let state = engine.state_at("c", Target::Version(25));
+        match reads {
+            // Version 25 is neither the base's (now up to 24) nor `c`'s own.
+            "missing" => {
+                let err = state.unwrap_err().to_string();
+                assert!(err.contains("25"), "{err}");
+            }
+            // Version 26 is now the base's: a history that is not the one written, which
+            // only the chain tells.
+            _ => assert!(engine.state_at("c", Target::Version(26)).is_ok()),
+        }
+        let report = rewind::snapshot::verify::verify(&path, Some("c"), &|_, _| {}).unwrap();
+        assert!(
+            report.findings.iter().any(|f| f.stream == "c"),
+            "base_version {base_version}: {:?}",
+            report.findings
+        );
+    }
 }
