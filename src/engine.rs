@@ -1746,6 +1746,23 @@ impl Writer {
         })
     }
 
+    /// Gives the next event the seq a source gave it (a mirror that keeps its source's global
+    /// order, gaps included): it must be above every seq stored or handed out.
+    pub(crate) fn use_seq(&mut self, engine: &Engine, seq: i64) -> Result<()> {
+        let (next, now) = match self.clock {
+            Some(clock) => clock,
+            None => (engine.store.next_seq()?, engine.store.now_us()?),
+        };
+        if seq < next {
+            return Err(Error::Input(format!(
+                "seq {seq} is not above the seq before it ({})",
+                next - 1
+            )));
+        }
+        self.clock = Some((seq, now));
+        Ok(())
+    }
+
     /// The head of a stream as this batch left it, if the batch has written to it.
     pub(crate) fn head(&self, stream: &str) -> Option<u64> {
         self.running.get(stream).map(|run| run.stream.head)

@@ -104,11 +104,13 @@ pub struct DbArg {
     /// The source's format, where detecting it is not wanted (`rewind sources` lists them).
     #[arg(long, value_name = "NAME")]
     pub format: Option<String>,
-    /// Which fields of a JSON source's objects are an event's parts:
+    /// How to read the source: for another program's SQLite database, a mapping file (TOML)
+    /// or a shipped mapping's name (`seed-000`); for a JSON source, which fields of its
+    /// objects are an event's parts:
     /// `stream=FIELD,type=FIELD,data=FIELD,time=FIELD[:s|ms|us|ns],id=FIELD` (dotted paths
     /// reach into objects; parts left out are found by their usual names). Kept in your
     /// settings for the source, so later commands need it no more.
-    #[arg(long, value_name = "SPEC")]
+    #[arg(long, value_name = "MAPPING")]
     pub map: Option<String>,
 }
 
@@ -118,6 +120,26 @@ pub(crate) fn remember(db: &DbArg) -> Result<()> {
     let Some(spec) = &db.map else {
         return Ok(());
     };
+    // A field spec names fields (`stream=…`); anything else is a mapping file or a shipped
+    // mapping's name.
+    if !spec.contains('=') {
+        let mapping = crate::source::mapping::Mapping::load(spec).map_err(anyhow::Error::msg)?;
+        let kept = match crate::source::mapping::SHIPPED
+            .iter()
+            .find(|(name, _)| *name == spec)
+        {
+            Some((name, _)) => (*name).to_owned(),
+            None => std::path::Path::new(spec)
+                .canonicalize()
+                .map_or_else(|_| mapping.origin.clone(), |p| p.display().to_string()),
+        };
+        let mut settings = crate::source::settings::load(&db.db)?;
+        if settings.mapping.as_ref() != Some(&kept) {
+            settings.mapping = Some(kept);
+            crate::source::settings::save(&db.db, &settings)?;
+        }
+        return Ok(());
+    }
     if db.format.as_deref().is_some_and(|f| f != "json") {
         anyhow::bail!("--map is for a JSON source of your own events (--format json)");
     }

@@ -18,7 +18,7 @@ pub struct Format {
 }
 
 /// Every format, rewind's own first.
-pub const FORMATS: [Format; 6] = [
+pub const FORMATS: [Format; 7] = [
     Format {
         name: "rewind",
         recognised_by: "an SQLite file with rewind's schema",
@@ -65,6 +65,14 @@ pub const FORMATS: [Format; 6] = [
         stream: "a value of the stream's field (stream, stream_id, aggregate_id …; --map stream=FIELD), or the file",
         event: "an object (--at-seq: its position in the file; --at-id: its id field's value)",
         state: "your reducer (rewind reducer SOURCE --set SPEC), else merge",
+        read: true,
+    },
+    Format {
+        name: "mapped",
+        recognised_by: "any other SQLite database, read through a mapping file (TOML) you name with --map FILE.toml, or one rewind ships (--map seed-000)",
+        stream: "a value of the mapping's stream column",
+        event: "a row of the mapping's events query (--at-seq: its seq column, kept as the mirror's seq; --at-id: its id column)",
+        state: "the mapping's reducer, or yours (rewind reducer SOURCE --set SPEC), else merge",
         read: true,
     },
 ];

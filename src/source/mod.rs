@@ -8,6 +8,7 @@
 //!   kind of file it is;
 //! - [`json_events`]: events of the user's own as a JSON array or JSON Lines, by a mapping;
 //! - [`langgraph`]: LangGraph's `SqliteSaver` files, as branches of checkpoints;
+//! - [`mapping`]: a mapping file (TOML): any database's table read as events;
 //! - [`mirror`]: the rewind database a source is read through, brought up to date on open;
 //! - [`msgpack`]: LangGraph's value encodings (its serializer's msgpack dialect), as JSON;
 //! - [`redux`]: Redux DevTools exports (the actions, or the lifted state with its states);
@@ -18,6 +19,7 @@ pub mod eventsourcing;
 pub mod formats;
 pub mod json_events;
 pub mod langgraph;
+pub mod mapping;
 pub mod mirror;
 pub mod msgpack;
 pub mod redux;

@@ -23,6 +23,10 @@ pub struct Settings {
     /// Which fields of its objects are an event's parts (events of the user's own as JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map: Option<super::json_events::Mapping>,
+    /// The mapping file its tables are read through: a shipped mapping's name (`seed-000`),
+    /// or a file's canonical path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<String>,
 }
 
 /// The folder settings live in.

@@ -50,6 +50,7 @@ mod invariant;
 mod jsonl;
 mod lineage;
 mod maintain;
+mod mappings;
 mod pty;
 mod readme;
 mod rfc;

@@ -1083,7 +1083,8 @@ fn a_file_of_no_known_format_says_what_was_looked_for_and_format_checks_what_it_
             "temporal",
             "eventsourcing",
             "redux",
-            "json"
+            "json",
+            "mapped"
         ]
     );
 }

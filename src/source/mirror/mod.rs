@@ -26,6 +26,7 @@ mod check;
 pub mod eventsourcing;
 mod json_events;
 pub mod langgraph;
+mod mapped;
 pub mod redux;
 mod temporal;
 
@@ -289,6 +290,28 @@ fn resolve_sqlite(
     let Ok(foreign) = sqlite::open(path) else {
         return Ok(None);
     };
+    // A mapping the user chose for the file reads it, whatever else it might be read as.
+    let settings = super::settings::load(path)?;
+    if let Some(spec) = &settings.mapping {
+        let mapping = super::mapping::Mapping::load(spec).map_err(Error::Input)?;
+        let mirror = prepare(path)?;
+        let (rebuilt, made_again) = bring_up_to_date(&mirror, |engine| {
+            mapped::sync(
+                engine,
+                &foreign.conn,
+                path,
+                &mapping,
+                settings.reducer.as_deref(),
+                progress,
+            )
+        })?;
+        return Ok(Some(Mirrored {
+            path: mirror,
+            format: "mapped",
+            note: join_notes(foreign.note.clone(), made_again),
+            rebuilt,
+        }));
+    }
     let kind = sqlite::kind(&foreign.conn).map_err(|e| not_of(path, format, &e))?;
     let name = kind.map(Kind::name);
     match (kind, format) {
@@ -324,7 +347,7 @@ fn resolve_sqlite(
             return Err(not_of(
                 path,
                 format,
-                "an SQLite file whose tables are none rewind knows",
+                "an SQLite file whose tables are none rewind knows (read your own tables with a mapping: --map FILE.toml, or --map seed-000 … for the seed systems)",
             ));
         }
     }

@@ -1,0 +1,611 @@
+//! A mapping file (TOML): how a database rewind has no format for is read as events. Its
+//! `[events]` table names one read-only SQL `SELECT` and which of its columns are an event's
+//! parts, with their encodings:
+//!
+//! ```toml
+//! reducer = "merge"
+//!
+//! [events]
+//! query = "SELECT seq, agent_id, event_type, data, created_at FROM agent_events"
+//! stream = "agent_id"      # the stream: text, or a number as its text
+//! seq = "seq"              # the source's global order (kept as rewind's seq), optional
+//! version = "version"      # the position in the stream, optional (else counted)
+//! type = "event_type"
+//! data = "data"
+//! data_encoding = "json"   # json (text or a BLOB), gzip+base64, msgpack
+//! meta = "meta"            # optional, meta_encoding as data_encoding
+//! time = "created_at"
+//! time_format = "sql"      # rfc3339, sql (UTC), epoch-s, epoch-ms, epoch-us, epoch-ns
+//! id = "event_id"          # the source's own id (--at-id), optional
+//! ```
+//!
+//! The mappings of the five seed systems ship with rewind (`--map seed-000`, …). A mistake in
+//! a mapping names the file, the key and what it names that the database does not have; a
+//! row that cannot be read names the key, the column and the row.
+
+use std::io::Read;
+use std::path::Path;
+
+use base64::Engine as _;
+use rusqlite::types::ValueRef;
+use serde_json::Value;
+
+use crate::model::Micros;
+
+/// The mappings shipped with rewind, by the name `--map` takes.
+pub const SHIPPED: [(&str, &str); 1] = [(
+    "seed-000",
+    include_str!("../../assets/mappings/seed-000.toml"),
+)];
+
+/// A mapping file, read and checked for its form (not yet against a database).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapping {
+    /// Where it was read from (a path, or a shipped mapping's name), for messages.
+    pub origin: String,
+    /// Its text, whose hash tells a mirror that it changed.
+    pub text: String,
+    /// The reducer its streams use.
+    pub reducer: Option<String>,
+    /// The events.
+    pub events: Events,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    reducer: Option<String>,
+    events: Events,
+}
+
+/// The `[events]` table: the query and which of its columns are an event's parts.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Events {
+    /// One read-only `SELECT`.
+    pub query: String,
+    /// The stream's column.
+    pub stream: String,
+    /// The global order's column.
+    #[serde(default)]
+    pub seq: Option<String>,
+    /// The position in the stream's column.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The type's column.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The data's column.
+    pub data: String,
+    /// How the data is stored.
+    #[serde(default)]
+    pub data_encoding: Encoding,
+    /// The meta's column.
+    #[serde(default)]
+    pub meta: Option<String>,
+    /// How the meta is stored.
+    #[serde(default)]
+    pub meta_encoding: Encoding,
+    /// The time's column.
+    #[serde(default)]
+    pub time: Option<String>,
+    /// How the time is written (told by the value where left out: text as RFC 3339 or SQL,
+    /// a number refused, never guessed).
+    #[serde(default)]
+    pub time_format: Option<TimeFormat>,
+    /// The source's own id's column.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// How a value is stored in its column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+pub enum Encoding {
+    /// JSON as text, or as UTF-8 bytes in a BLOB.
+    #[default]
+    #[serde(rename = "json")]
+    Json,
+    /// JSON, gzipped, then base64 (text).
+    #[serde(rename = "gzip+base64")]
+    GzipBase64,
+    /// One msgpack value (a BLOB).
+    #[serde(rename = "msgpack")]
+    Msgpack,
+}
+
+/// How a time is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub enum TimeFormat {
+    /// RFC 3339 text.
+    #[serde(rename = "rfc3339")]
+    Rfc3339,
+    /// SQL datetime text (`2026-02-08 10:00:00[.123]`), in UTC.
+    #[serde(rename = "sql")]
+    Sql,
+    /// Seconds since the epoch.
+    #[serde(rename = "epoch-s")]
+    EpochS,
+    /// Milliseconds since the epoch.
+    #[serde(rename = "epoch-ms")]
+    EpochMs,
+    /// Microseconds since the epoch.
+    #[serde(rename = "epoch-us")]
+    EpochUs,
+    /// Nanoseconds since the epoch.
+    #[serde(rename = "epoch-ns")]
+    EpochNs,
+}
+
+/// One row of the events query, read as an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The stream.
+    pub stream: String,
+    /// The global order.
+    pub seq: Option<i64>,
+    /// The position in the stream.
+    pub version: Option<u64>,
+    /// The type.
+    pub kind: String,
+    /// The data.
+    pub data: Value,
+    /// The meta.
+    pub meta: Option<Value>,
+    /// The time, µs since the epoch.
+    pub time: Option<Micros>,
+    /// The source's own id.
+    pub id: Option<String>,
+}
+
+impl Mapping {
+    /// Reads a mapping: a shipped one by name (`seed-000`), else a file.
+    pub fn load(spec: &str) -> Result<Self, String> {
+        if let Some((name, text)) = SHIPPED.iter().find(|(name, _)| *name == spec) {
+            return Self::parse(name, text);
+        }
+        let path = Path::new(spec);
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            if spec.starts_with("seed-") {
+                format!(
+                    "no mapping {spec:?}: rewind ships {}",
+                    SHIPPED.map(|(n, _)| n).join(", ")
+                )
+            } else {
+                format!("mapping {}: {e}", path.display())
+            }
+        })?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    /// Reads a mapping's text; `origin` names it in messages.
+    pub fn parse(origin: &str, text: &str) -> Result<Self, String> {
+        let file: File = toml::from_str(text).map_err(|e| {
+            let message = e.message();
+            let at = e
+                .span()
+                .map(|span| {
+                    let line = text[..span.start.min(text.len())].lines().count().max(1);
+                    format!(" (line {line})")
+                })
+                .unwrap_or_default();
+            format!("mapping {origin}{at}: {message}")
+        })?;
+        let events = file.events;
+        let key_error = |key: &str, what: &str| format!("mapping {origin}: {key}: {what}");
+        let query = events.query.trim();
+        if query.is_empty() {
+            return Err(key_error("events.query", "is empty; give one SELECT"));
+        }
+        for (key, column) in events.columns() {
+            if column.is_empty() || column.contains('"') {
+                return Err(key_error(
+                    key,
+                    "names no column (an empty name, or a quote in it)",
+                ));
+            }
+        }
+        if events.meta.is_none() && events.meta_encoding != Encoding::Json {
+            return Err(key_error(
+                "events.meta_encoding",
+                "is given, but no events.meta column",
+            ));
+        }
+        if events.time.is_none() && events.time_format.is_some() {
+            return Err(key_error(
+                "events.time_format",
+                "is given, but no events.time column",
+            ));
+        }
+        Ok(Self {
+            origin: origin.to_owned(),
+            text: text.to_owned(),
+            reducer: file.reducer,
+            events: Events {
+                query: query.to_owned(),
+                ..events
+            },
+        })
+    }
+
+    /// The error of a key of this mapping.
+    pub fn error(&self, key: &str, what: impl std::fmt::Display) -> String {
+        format!("mapping {}: {key}: {what}", self.origin)
+    }
+}
+
+impl Events {
+    /// Each column named, with its key.
+    pub fn columns(&self) -> Vec<(&'static str, &str)> {
+        let mut out = vec![
+            ("events.stream", self.stream.as_str()),
+            ("events.type", self.kind.as_str()),
+            ("events.data", self.data.as_str()),
+        ];
+        for (key, column) in [
+            ("events.seq", &self.seq),
+            ("events.version", &self.version),
+            ("events.meta", &self.meta),
+            ("events.time", &self.time),
+            ("events.id", &self.id),
+        ] {
+            if let Some(column) = column {
+                out.push((key, column.as_str()));
+            }
+        }
+        out
+    }
+}
+
+/// Where each part of an event is among a query's columns.
+#[derive(Debug, Clone)]
+pub struct Columns {
+    stream: usize,
+    seq: Option<usize>,
+    version: Option<usize>,
+    kind: usize,
+    data: usize,
+    meta: Option<usize>,
+    time: Option<usize>,
+    id: Option<usize>,
+}
+
+impl Columns {
+    /// Finds the mapping's columns among a query's (`names`), or says which key names one
+    /// the query does not return.
+    pub fn find(mapping: &Mapping, names: &[String]) -> Result<Self, String> {
+        let find = |key: &str, column: &str| -> Result<usize, String> {
+            names.iter().position(|n| n == column).ok_or_else(|| {
+                mapping.error(
+                    key,
+                    format!(
+                        "names column {column:?}, which events.query does not return (it returns {})",
+                        names
+                            .iter()
+                            .map(|n| format!("{n:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+        };
+        let optional = |key: &str, column: &Option<String>| -> Result<Option<usize>, String> {
+            column.as_deref().map(|c| find(key, c)).transpose()
+        };
+        let e = &mapping.events;
+        Ok(Self {
+            stream: find("events.stream", &e.stream)?,
+            seq: optional("events.seq", &e.seq)?,
+            version: optional("events.version", &e.version)?,
+            kind: find("events.type", &e.kind)?,
+            data: find("events.data", &e.data)?,
+            meta: optional("events.meta", &e.meta)?,
+            time: optional("events.time", &e.time)?,
+            id: optional("events.id", &e.id)?,
+        })
+    }
+
+    /// The row's seq, where the mapping names one and it is an integer.
+    pub fn seq_value(&self, row: &rusqlite::Row<'_>) -> Option<i64> {
+        match row.get_ref(self.seq?).ok()? {
+            ValueRef::Integer(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Reads one row as an event; an error names the key and its column.
+    pub fn read(&self, mapping: &Mapping, row: &rusqlite::Row<'_>) -> Result<Row, String> {
+        let e = &mapping.events;
+        let get = |index: usize| row.get_ref(index).map_err(|err| err.to_string());
+        let fail = |key: &str, column: &str, what: String| format!("{key} ({column:?}): {what}");
+        let stream = text_of(get(self.stream)?)
+            .ok_or_else(|| fail("events.stream", &e.stream, "not text or a number".into()))?;
+        let kind = match get(self.kind)? {
+            ValueRef::Text(t) if !t.is_empty() => String::from_utf8_lossy(t).into_owned(),
+            _ => return Err(fail("events.type", &e.kind, "not text".into())),
+        };
+        let seq = match self.seq {
+            None => None,
+            Some(i) => Some(match get(i)? {
+                ValueRef::Integer(n) => n,
+                other => {
+                    return Err(fail(
+                        "events.seq",
+                        e.seq.as_deref().unwrap_or_default(),
+                        format!("{} is not an integer", shown(other)),
+                    ));
+                }
+            }),
+        };
+        let version = match self.version {
+            None => None,
+            Some(i) => Some(match get(i)? {
+                ValueRef::Integer(n) if n > 0 => n.unsigned_abs(),
+                other => {
+                    return Err(fail(
+                        "events.version",
+                        e.version.as_deref().unwrap_or_default(),
+                        format!("{} is not a positive integer", shown(other)),
+                    ));
+                }
+            }),
+        };
+        let data = decode(e.data_encoding, get(self.data)?)
+            .map_err(|what| fail("events.data", &e.data, what))?;
+        let meta = match self.meta {
+            None => None,
+            Some(i) => match get(i)? {
+                ValueRef::Null => None,
+                value => Some(decode(e.meta_encoding, value).map_err(|what| {
+                    fail("events.meta", e.meta.as_deref().unwrap_or_default(), what)
+                })?),
+            },
+        };
+        let time = match self.time {
+            None => None,
+            Some(i) => time_of(get(i)?, e.time_format)
+                .map_err(|what| fail("events.time", e.time.as_deref().unwrap_or_default(), what))?,
+        };
+        let id = match self.id {
+            None => None,
+            Some(i) => text_of(get(i)?),
+        };
+        for (part, value) in [("events.data", Some(&data)), ("events.meta", meta.as_ref())] {
+            if value.is_some_and(|v| crate::reduce::depth(v) > crate::reduce::MAX_DEPTH) {
+                return Err(format!(
+                    "{part}: nests deeper than {} levels",
+                    crate::reduce::MAX_DEPTH
+                ));
+            }
+        }
+        Ok(Row {
+            stream: super::name(&stream),
+            seq,
+            version,
+            kind: super::name(&kind),
+            data,
+            meta,
+            time,
+            id,
+        })
+    }
+}
+
+/// A value as a name: text, or an integer as its text.
+fn text_of(value: ValueRef<'_>) -> Option<String> {
+    match value {
+        ValueRef::Text(t) if !t.is_empty() => Some(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Integer(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A column's value as a message shows it.
+fn shown(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(n) => n.to_string(),
+        ValueRef::Real(x) => x.to_string(),
+        ValueRef::Text(t) => format!("{:?}", crate::text::clean(&String::from_utf8_lossy(t), 40)),
+        ValueRef::Blob(b) => format!("a BLOB of {} bytes", b.len()),
+    }
+}
+
+/// Decodes a stored value.
+pub fn decode(encoding: Encoding, value: ValueRef<'_>) -> Result<Value, String> {
+    let bytes = match value {
+        ValueRef::Text(b) | ValueRef::Blob(b) => b,
+        ValueRef::Null => return Err("NULL".into()),
+        other => return Err(format!("{} is neither text nor a BLOB", shown(other))),
+    };
+    match encoding {
+        Encoding::Json => crate::jsonl::parse_strict(
+            std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?,
+        )
+        .map_err(|e| format!("not JSON: {e}")),
+        Encoding::GzipBase64 => {
+            let text: Vec<u8> = bytes
+                .iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
+            let zipped = base64::engine::general_purpose::STANDARD
+                .decode(&text)
+                .map_err(|e| format!("not base64: {e}"))?;
+            // Bounded: a small input must not inflate without end.
+            let mut json = Vec::new();
+            flate2::read::GzDecoder::new(zipped.as_slice())
+                .take(MAX_INFLATED + 1)
+                .read_to_end(&mut json)
+                .map_err(|e| format!("not gzip: {e}"))?;
+            if json.len() as u64 > MAX_INFLATED {
+                return Err(format!("inflates to more than {} MB", MAX_INFLATED >> 20));
+            }
+            crate::jsonl::parse_strict(
+                std::str::from_utf8(&json)
+                    .map_err(|_| "inflates to bytes that are not UTF-8".to_string())?,
+            )
+            .map_err(|e| format!("inflates to text that is not JSON: {e}"))
+        }
+        Encoding::Msgpack => super::msgpack::decode_msgpack(bytes).map_err(|e| e.to_string()),
+    }
+}
+
+/// The most a gzipped value may inflate to.
+const MAX_INFLATED: u64 = 64 << 20;
+
+/// Reads a time as `format` says, or as its value says where no format is named.
+pub fn time_of(value: ValueRef<'_>, format: Option<TimeFormat>) -> Result<Option<Micros>, String> {
+    let per_us = |format: TimeFormat| match format {
+        TimeFormat::EpochS => Some(1e6),
+        TimeFormat::EpochMs => Some(1e3),
+        TimeFormat::EpochUs => Some(1.0),
+        TimeFormat::EpochNs => Some(1e-3),
+        TimeFormat::Rfc3339 | TimeFormat::Sql => None,
+    };
+    let text = match value {
+        ValueRef::Null => return Ok(None),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        ValueRef::Integer(_) | ValueRef::Real(_) => {
+            let n = match value {
+                ValueRef::Integer(n) => n as f64,
+                ValueRef::Real(x) => x,
+                _ => f64::NAN,
+            };
+            let Some(per_us) = format.and_then(per_us) else {
+                return Err(format!(
+                    "{} is a number, and the mapping does not say its unit: add time_format = \"epoch-s\", \"epoch-ms\", \"epoch-us\" or \"epoch-ns\"",
+                    shown(value)
+                ));
+            };
+            let us = n * per_us;
+            if !us.is_finite() || us.abs() > 8.0e18 {
+                return Err(format!("{} since the epoch is out of range", shown(value)));
+            }
+            #[allow(clippy::cast_possible_truncation)] // bounded just above
+            return Ok(Some(us.round() as Micros));
+        }
+        ValueRef::Blob(_) => return Err(format!("{} is not a time", shown(value))),
+    };
+    match format {
+        Some(TimeFormat::Rfc3339) => crate::time::parse(&text).map(Some),
+        Some(TimeFormat::Sql) => sql_time(&text).map(Some),
+        Some(_) => Err(format!(
+            "{text:?} is text, and the mapping says the time is a number since the epoch"
+        )),
+        None => crate::time::parse(&text)
+            .or_else(|_| sql_time(&text))
+            .map(Some)
+            .map_err(|_| format!("{text:?} is neither an RFC 3339 time nor an SQL datetime")),
+    }
+}
+
+/// SQL datetime text (`2026-02-08 10:00:00[.123]`), in UTC as SQLite writes it.
+fn sql_time(text: &str) -> Result<Micros, String> {
+    let civil: jiff::civil::DateTime = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("{text:?} is not an SQL datetime such as 2026-02-08 10:00:00: {e}"))?;
+    civil
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp().as_microsecond())
+        .map_err(|e| format!("{text:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+reducer = "merge"
+[events]
+query = "SELECT * FROM t;"
+stream = "s"
+type = "k"
+data = "d"
+time = "at"
+time_format = "epoch-ms"
+"#;
+
+    #[test]
+    fn a_mapping_reads_its_keys_and_names_the_file_and_key_of_a_mistake() {
+        let m = Mapping::parse("m.toml", GOOD).unwrap();
+        assert_eq!(m.events.query, "SELECT * FROM t;");
+        assert_eq!(m.events.time_format, Some(TimeFormat::EpochMs));
+        let err = Mapping::parse("m.toml", &GOOD.replace("stream =", "strem =")).unwrap_err();
+        assert!(err.contains("m.toml") && err.contains("strem"), "{err}");
+        let err = Mapping::parse("m.toml", &GOOD.replace("epoch-ms", "epoch-weeks")).unwrap_err();
+        assert!(
+            err.contains("m.toml") && err.contains("epoch-weeks"),
+            "{err}"
+        );
+        let err = Mapping::parse("m.toml", &GOOD.replace("\"d\"", "\"\"")).unwrap_err();
+        assert!(err.contains("events.data"), "{err}");
+        let err = Mapping::load("seed-999").unwrap_err();
+        assert!(err.contains("seed-000"), "{err}");
+    }
+
+    #[test]
+    fn values_decode_by_their_encoding_or_say_why_not() {
+        let json = decode(Encoding::Json, ValueRef::Text(br#"{"a":1}"#)).unwrap();
+        assert_eq!(json, serde_json::json!({"a": 1}));
+        assert_eq!(
+            decode(Encoding::Json, ValueRef::Blob(br#"[1]"#)).unwrap(),
+            serde_json::json!([1])
+        );
+        let mut zipped = Vec::new();
+        {
+            use std::io::Write;
+            let mut gz = flate2::write::GzEncoder::new(&mut zipped, flate2::Compression::fast());
+            gz.write_all(br#"{"b":[true]}"#).unwrap();
+            gz.finish().unwrap();
+        }
+        let text = base64::engine::general_purpose::STANDARD.encode(&zipped);
+        assert_eq!(
+            decode(Encoding::GzipBase64, ValueRef::Text(text.as_bytes())).unwrap(),
+            serde_json::json!({"b": [true]})
+        );
+        assert!(
+            decode(Encoding::GzipBase64, ValueRef::Text(b"!!"))
+                .unwrap_err()
+                .contains("base64")
+        );
+        assert!(
+            decode(Encoding::Json, ValueRef::Text(b"{"))
+                .unwrap_err()
+                .contains("not JSON")
+        );
+        assert_eq!(
+            decode(Encoding::Msgpack, ValueRef::Blob(&[0x81, 0xa1, b'x', 0x02])).unwrap(),
+            serde_json::json!({"x": 2})
+        );
+    }
+
+    #[test]
+    fn times_read_as_their_format_says_and_a_bare_number_is_refused() {
+        let at = 1_770_544_800_000_000; // 2026-02-08T10:00:00Z
+        assert_eq!(
+            time_of(ValueRef::Text(b"2026-02-08 10:00:00"), None).unwrap(),
+            Some(at)
+        );
+        assert_eq!(
+            time_of(
+                ValueRef::Text(b"2026-02-08T10:00:00Z"),
+                Some(TimeFormat::Rfc3339)
+            )
+            .unwrap(),
+            Some(at)
+        );
+        assert_eq!(
+            time_of(
+                ValueRef::Integer(1_770_544_800_000),
+                Some(TimeFormat::EpochMs)
+            )
+            .unwrap(),
+            Some(at)
+        );
+        let err = time_of(ValueRef::Integer(1_770_544_800), None).unwrap_err();
+        assert!(err.contains("epoch-s"), "{err}");
+        assert_eq!(time_of(ValueRef::Null, None).unwrap(), None);
+    }
+}

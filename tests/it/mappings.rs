@@ -1,0 +1,377 @@
+//! Mapping files: another program's tables read as events through a mapping (TOML), never
+//! written; the shipped seed mappings on databases shaped as their systems make them; each
+//! mistake in a mapping or a row named by file, key, column and row.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+/// The built binary with its mirrors and settings kept in `data`.
+fn rewind(data: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(args)
+        .env("REWIND_DATA_DIR", data)
+        .env("REWIND_CONFIG_DIR", data.join("config"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(data: &Path, args: &[&str]) -> String {
+    let (code, out, err) = rewind(data, args);
+    assert_eq!(code, 0, "rewind {args:?}\n{out}\n{err}");
+    out
+}
+
+/// RFC 7386, independently of rewind's reducer.
+fn merge(target: &mut Value, patch: &Value) {
+    let Value::Object(fields) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let map = target.as_object_mut().unwrap();
+    for (key, value) in fields {
+        if value.is_null() {
+            map.remove(key);
+        } else {
+            merge(map.entry(key.clone()).or_insert(Value::Null), value);
+        }
+    }
+}
+
+/// An agent monitor's database (seed 000, in SQLite with its names): `agents` agents'
+/// events under a global seq with gaps (a rolled-back transaction's number every 7th), rows
+/// inserted out of seq order now and then (two writers), SQL datetime times. Returns each
+/// row as (seq, agent, data).
+fn seed_000(path: &Path, events: u64, agents: u64) -> Vec<(i64, String, Value)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE sequence_generator (
+           id INTEGER PRIMARY KEY AUTOINCREMENT,
+           sequence_name VARCHAR(100) UNIQUE NOT NULL,
+           current_value BIGINT NOT NULL DEFAULT 0,
+           updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
+         CREATE TABLE snapshots (
+           id INTEGER PRIMARY KEY AUTOINCREMENT,
+           snapshot_id VARCHAR(36) UNIQUE NOT NULL,
+           seq BIGINT NOT NULL,
+           data JSON NOT NULL,
+           created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+           expires_at TIMESTAMP NULL);
+         CREATE TABLE agent_events (
+           id INTEGER PRIMARY KEY AUTOINCREMENT,
+           seq BIGINT NOT NULL UNIQUE,
+           event_type VARCHAR(50) NOT NULL,
+           agent_id VARCHAR(255) NOT NULL,
+           data JSON NOT NULL,
+           created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);",
+    )
+    .unwrap();
+    let mut rows = Vec::new();
+    let mut seq = 0;
+    for n in 0..events {
+        seq += if n % 7 == 6 { 2 } else { 1 };
+        let agent = format!("agent-{}", (n * 7 + n / 5) % agents);
+        let data = match n % 4 {
+            0 => json!({ "status": "running", "step": n }),
+            1 => json!({ "tool": { "name": format!("tool-{}", n % 3), "calls": n } }),
+            2 => json!({ "tool": null, "tokens": n * 10 }),
+            _ => json!({ "status": "waiting", "note": format!("after {n} \u{1F600}") }),
+        };
+        rows.push((seq, agent, data));
+    }
+    // Two writers: every tenth pair lands in the other order.
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    for pair in order.chunks_mut(2).step_by(10) {
+        pair.reverse();
+    }
+    for i in order {
+        let (seq, agent, data) = &rows[i];
+        conn.execute(
+            "INSERT INTO agent_events (seq, event_type, agent_id, data, created_at)
+             VALUES (?1, ?2, ?3, ?4, datetime('2026-02-08 10:00:00', ?5))",
+            rusqlite::params![
+                seq,
+                ["Started", "ToolCalled", "ToolReturned", "Waiting"]
+                    [usize::try_from(*seq).unwrap() % 4],
+                agent,
+                data.to_string(),
+                format!("+{seq} seconds")
+            ],
+        )
+        .unwrap();
+    }
+    rows
+}
+
+/// Every file in a folder with its bytes.
+fn folder(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            (path, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn seed_000_opens_through_its_shipped_mapping_keeping_the_monitors_seq_and_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let source_dir = dir.path().join("monitor");
+    std::fs::create_dir(&source_dir).unwrap();
+    let path = source_dir.join("agent_monitor.db");
+    let source = path.to_str().unwrap();
+    let rows = seed_000(&path, 400, 5);
+    let before = folder(&source_dir);
+    // Without a mapping it is refused, saying how to read it.
+    let (code, _, err) = rewind(&data, &["streams", source]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--map"), "{err}");
+    // With one, every agent is a stream, each state the fold of its rows in seq order.
+    let streams: Value = serde_json::from_str(&ok(
+        &data,
+        &["streams", source, "--map", "seed-000", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(streams.as_array().unwrap().len(), 5);
+    for agent in (0..5).map(|a| format!("agent-{a}")) {
+        let mine: Vec<&(i64, String, Value)> = rows.iter().filter(|r| r.1 == agent).collect();
+        let log: Vec<Value> =
+            serde_json::from_str(&ok(&data, &["log", source, &agent, "--json"])).unwrap();
+        assert_eq!(log.len(), mine.len());
+        let mut state = json!({});
+        for (event, (seq, _, patch)) in log.iter().zip(&mine) {
+            // The monitor's seq is the mirror's, gaps included.
+            assert_eq!(event["seq"], json!(seq));
+            merge(&mut state, patch);
+        }
+        // The mapping is remembered: later commands need no --map.
+        let head: Value =
+            serde_json::from_str(&ok(&data, &["state", source, &agent, "--json"])).unwrap();
+        assert_eq!(head["state"], state, "{agent}");
+    }
+    // --at-seq is the monitor's seq: the agent's last event at or before it.
+    let (seq, agent, _) = &rows[200];
+    let at: Value = serde_json::from_str(&ok(
+        &data,
+        &[
+            "state",
+            source,
+            agent,
+            "--at-seq",
+            &seq.to_string(),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let version = rows[..=200].iter().filter(|r| &r.1 == agent).count();
+    assert_eq!(at["version"], json!(version));
+    // What a client at seq N lacks: exactly the rows after N, by the monitor's seq.
+    let n = rows[300].0;
+    let export = ok(&data, &["export", source, "--since-seq", &n.to_string()]);
+    let seqs: Vec<i64> = export
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|l| l.get("seq").and_then(Value::as_i64))
+        .collect();
+    let expected: Vec<i64> = rows.iter().map(|r| r.0).filter(|s| *s > n).collect();
+    assert_eq!(seqs, expected);
+    assert_eq!(folder(&source_dir), before, "the source is never written");
+}
+
+#[test]
+fn a_mapped_table_is_mirrored_incrementally_and_made_again_when_rows_already_read_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = dir.path().join("monitor.db");
+    let source = path.to_str().unwrap();
+    seed_000(&path, 60, 3);
+    let head = |agent: &str| -> Value {
+        serde_json::from_str(&ok(
+            &data,
+            &["state", source, agent, "--map", "seed-000", "--json"],
+        ))
+        .unwrap()
+    };
+    let before = head("agent-1");
+    // The monitor goes on: new rows are appended, nothing made again.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO agent_events (seq, event_type, agent_id, data, created_at)
+         VALUES (1000, 'Finished', 'agent-1', '{\"status\": \"done\"}', '2026-02-08 11:00:00')",
+        [],
+    )
+    .unwrap();
+    let (code, out, err) = rewind(&data, &["state", source, "agent-1", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("made again"), "{err}");
+    let after: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        after["version"],
+        json!(before["version"].as_u64().unwrap() + 1)
+    );
+    assert_eq!(after["state"]["status"], "done");
+    // A row already read changes: the mirror is made again, saying so, and shows the change.
+    conn.execute(
+        "UPDATE agent_events SET data = '{\"status\": \"cancelled\"}' WHERE seq = 1000",
+        [],
+    )
+    .unwrap();
+    let (code, out, err) = rewind(&data, &["state", source, "agent-1", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("made again"), "{err}");
+    let changed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(changed["state"]["status"], "cancelled");
+    // Rows removed below the newest: made again without them.
+    conn.execute("DELETE FROM agent_events WHERE seq < 10", [])
+        .unwrap();
+    let (code, _, err) = rewind(&data, &["streams", source]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("rows were removed"), "{err}");
+    let count: usize =
+        serde_json::from_str::<Vec<Value>>(&ok(&data, &["log", source, "agent-1", "--json"]))
+            .unwrap()
+            .len();
+    let stored: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM agent_events WHERE agent_id = 'agent-1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(count as i64, stored);
+}
+
+/// A mapping file written to `dir`, the seed's with `change` applied to its text.
+fn mapping_with(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+const MAPPING: &str = r#"
+[events]
+query = "SELECT seq, agent_id, event_type, data, created_at FROM agent_events"
+stream = "agent_id"
+seq = "seq"
+type = "event_type"
+data = "data"
+time = "created_at"
+"#;
+
+#[test]
+fn mistakes_in_a_mapping_or_its_rows_name_the_file_key_column_and_row_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("monitor.db");
+    let source = path.to_str().unwrap();
+    seed_000(&path, 30, 2);
+    let bytes = std::fs::read(&path).unwrap();
+    let cases: Vec<(&str, String, Vec<&str>)> =
+        vec![
+        (
+            "unknown key",
+            MAPPING.replace("stream =", "strem ="),
+            vec!["bad.toml", "strem"],
+        ),
+        (
+            "missing column",
+            MAPPING.replace("stream = \"agent_id\"", "stream = \"agent\""),
+            vec!["bad.toml", "events.stream", "\"agent\"", "\"agent_id\""],
+        ),
+        (
+            "missing table",
+            MAPPING.replace("FROM agent_events", "FROM agent_event"),
+            vec!["bad.toml", "events.query", "no such table: agent_event"],
+        ),
+        (
+            "a query that writes",
+            MAPPING.replace(
+                "SELECT seq, agent_id, event_type, data, created_at FROM agent_events",
+                "DELETE FROM agent_events RETURNING seq, agent_id, event_type, data, created_at",
+            ),
+            vec!["bad.toml", "events.query", "only reads"],
+        ),
+        (
+            "two statements",
+            MAPPING.replace("FROM agent_events\"", "FROM agent_events; DROP TABLE agent_events\""),
+            vec!["bad.toml", "events.query", "more than one statement"],
+        ),
+        (
+            "data of the wrong encoding",
+            MAPPING.replace("data = \"data\"", "data = \"data\"\ndata_encoding = \"gzip+base64\""),
+            vec!["bad.toml", "row 1 (seq 1)", "events.data", "\"data\"", "base64"],
+        ),
+        (
+            "an epoch time without its unit",
+            MAPPING.replace("created_at FROM", "seq * 1000 AS created_at FROM"),
+            vec!["bad.toml", "events.time", "epoch-ms"],
+        ),
+        (
+            "versions out of order",
+            MAPPING.replace("seq = \"seq\"", "seq = \"seq\"\nversion = \"seq\""),
+            vec!["bad.toml", "events.version", "version 2 comes after version 0"],
+        ),
+    ];
+    for (what, text, expected) in cases {
+        let data = dir.path().join(format!("data-{}", what.replace(' ', "-")));
+        let map = mapping_with(dir.path(), "bad.toml", &text);
+        let (code, _, err) = rewind(&data, &["streams", source, "--map", &map]);
+        assert_eq!(code, 2, "{what}: {err}");
+        for needle in expected {
+            assert!(err.contains(needle), "{what}: {needle:?} not in {err}");
+        }
+        // No mirror is left behind, and the source is as it was.
+        let mirrors = data.join("mirrors");
+        let left = std::fs::read_dir(&mirrors).map_or(0, |d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "rewind")
+            })
+            .count()
+        });
+        assert_eq!(left, 0, "{what}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{what}");
+    }
+    // A query may end as SQL does: a `;`, a comment; a `;` inside a string is its own.
+    let ended = r#"
+[events]
+query = """
+SELECT seq, agent_id, event_type, data, created_at FROM agent_events
+WHERE data <> ';' ; -- every event
+"""
+stream = "agent_id"
+seq = "seq"
+type = "event_type"
+data = "data"
+time = "created_at"
+"#;
+    let map = mapping_with(dir.path(), "ended.toml", ended);
+    let out = ok(
+        &dir.path().join("data-ended"),
+        &["streams", source, "--map", &map, "--json"],
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
