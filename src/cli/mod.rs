@@ -69,6 +69,9 @@ pub enum Command {
     Reducer(write::ReducerArgs),
     /// List the formats rewind reads, and how each is recognised.
     Sources(read::SourcesArgs),
+    /// Print a first mapping file guessed from an SQLite database's schema and first rows,
+    /// to read its events with --map (the source is only read).
+    Map(read::MapArgs),
     /// List the mirrors sources are read through (source, size, last change); prune those
     /// whose source is gone.
     Mirrors(read::MirrorsArgs),
@@ -262,6 +265,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(args) => read::export(&args),
         Command::Streams(args) => read::streams(&args),
         Command::Sources(args) => read::sources(&args),
+        Command::Map(args) => read::map(&args),
         Command::Mirrors(args) => read::mirrors(&args),
         Command::Log(args) => read::log(&args),
         Command::State(args) => read::state(&args),

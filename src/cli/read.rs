@@ -153,6 +153,27 @@ pub(super) fn sources(args: &SourcesArgs) -> Result<()> {
     Ok(())
 }
 
+/// `rewind map`.
+#[derive(Debug, Args)]
+pub struct MapArgs {
+    /// Another program's SQLite database.
+    #[arg(value_name = "SOURCE")]
+    source: std::path::PathBuf,
+}
+
+pub(super) fn map(args: &MapArgs) -> Result<()> {
+    let shown = args.source.display().to_string();
+    let foreign = crate::source::sqlite::open(&args.source).map_err(anyhow::Error::msg)?;
+    if let Some(note) = &foreign.note {
+        eprintln!("rewind: note: {note}");
+    }
+    let text = crate::source::guess::guess(&foreign.conn, &shown).map_err(anyhow::Error::msg)?;
+    let mut out = stdout();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
 /// `rewind mirrors`.
 #[derive(Debug, Args)]
 pub struct MirrorsArgs {

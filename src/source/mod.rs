@@ -6,6 +6,7 @@
 //!   tagged values);
 //! - [`sqlite`]: another program's SQLite file opened without writing anything, and what
 //!   kind of file it is;
+//! - [`guess`]: a first mapping guessed from an SQLite schema (`rewind map`);
 //! - [`json_events`]: events of the user's own as a JSON array or JSON Lines, by a mapping;
 //! - [`langgraph`]: LangGraph's `SqliteSaver` files, as branches of checkpoints;
 //! - [`mapping`]: a mapping file (TOML): any database's table read as events;
@@ -17,6 +18,7 @@
 
 pub mod eventsourcing;
 pub mod formats;
+pub mod guess;
 pub mod json_events;
 pub mod langgraph;
 pub mod mapping;

@@ -375,3 +375,42 @@ time = "created_at"
         2
     );
 }
+
+#[test]
+fn rewind_map_guesses_a_mapping_that_reads_the_monitor_as_its_shipped_one_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("monitor.db");
+    let source = path.to_str().unwrap();
+    seed_000(&path, 120, 4);
+    let before = folder(dir.path());
+    let guessed = ok(&dir.path().join("data-guess"), &["map", source]);
+    assert_eq!(folder(dir.path()), before, "rewind map only reads");
+    assert!(guessed.contains("FROM \"agent_events\""), "{guessed}");
+    assert!(guessed.contains("# version"), "{guessed}");
+    let map = mapping_with(dir.path(), "guessed.toml", &guessed);
+    for agent in (0..4).map(|a| format!("agent-{a}")) {
+        let state = |data: &str, map: &str| -> Value {
+            let out = ok(
+                &dir.path().join(data),
+                &["state", source, &agent, "--map", map, "--json"],
+            );
+            let mut v: Value = serde_json::from_str(&out).unwrap();
+            v.as_object_mut().unwrap().remove("provenance");
+            v
+        };
+        assert_eq!(
+            state("data-guess", &map),
+            state("data-seed", "seed-000"),
+            "{agent}"
+        );
+    }
+    // What is not SQLite is refused, saying so.
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    let (code, _, err) = rewind(
+        &dir.path().join("data-guess"),
+        &["map", text.to_str().unwrap()],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("not an SQLite database"), "{err}");
+}
