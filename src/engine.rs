@@ -1768,6 +1768,12 @@ impl Writer {
         self.running.get(stream).map(|run| run.stream.head)
     }
 
+    /// The time of a stream's newest event as this batch left it, if the batch has written
+    /// to it.
+    pub(crate) fn last_ts(&self, stream: &str) -> Option<Option<Micros>> {
+        self.running.get(stream).map(|run| run.stream.last_ts)
+    }
+
     /// Records the head of one stream written so far, so that reads inside the same
     /// transaction (a snapshot taken mid-import) see it.
     pub(crate) fn sync(&self, engine: &Engine, stream: &str) -> Result<()> {

@@ -414,3 +414,102 @@ fn rewind_map_guesses_a_mapping_that_reads_the_monitor_as_its_shipped_one_does()
     assert_eq!(code, 2);
     assert!(err.contains("not an SQLite database"), "{err}");
 }
+
+#[test]
+fn a_live_table_and_its_archive_read_as_one_history_and_the_archive_job_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = dir.path().join("logs.db");
+    let source = path.to_str().unwrap();
+    let rows = seed_000(&path, 90, 3);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("CREATE TABLE agent_events_archive AS SELECT * FROM agent_events WHERE 0;")
+        .unwrap();
+    let map = mapping_with(
+        dir.path(),
+        "union.toml",
+        r#"
+[events]
+query = """
+SELECT seq, agent_id, event_type, data, created_at FROM agent_events
+UNION ALL
+SELECT seq, agent_id, event_type, data, created_at FROM agent_events_archive
+"""
+stream = "agent_id"
+seq = "seq"
+type = "event_type"
+data = "data"
+time = "created_at"
+"#,
+    );
+    let log = |agent: &str| -> Vec<Value> {
+        serde_json::from_str(&ok(&data, &["log", source, agent, "--map", &map, "--json"])).unwrap()
+    };
+    let before: Vec<Vec<Value>> = (0..3).map(|a| log(&format!("agent-{a}"))).collect();
+    // The archive job moves the oldest rows, then the monitor goes on.
+    conn.execute_batch(
+        "BEGIN;
+         INSERT INTO agent_events_archive SELECT * FROM agent_events WHERE seq <= 60;
+         DELETE FROM agent_events WHERE seq <= 60;
+         COMMIT;",
+    )
+    .unwrap();
+    let (code, _, err) = rewind(&data, &["streams", source]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !err.contains("made again"),
+        "moving rows is not a rewrite: {err}"
+    );
+    conn.execute(
+        "INSERT INTO agent_events (seq, event_type, agent_id, data, created_at)
+         VALUES (500, 'Finished', 'agent-2', '{\"status\": \"done\"}', '2026-02-09 00:00:00')",
+        [],
+    )
+    .unwrap();
+    for a in 0..3 {
+        let agent = format!("agent-{a}");
+        let now = log(&agent);
+        let mine = rows.iter().filter(|r| r.1 == agent).count() + usize::from(a == 2);
+        assert_eq!(now.len(), mine, "{agent}: each row once");
+        assert_eq!(now[..before[a].len()], before[a][..], "{agent}");
+    }
+}
+
+#[test]
+fn a_row_stamped_before_the_one_before_it_keeps_its_place_and_its_own_time_in_its_meta() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = dir.path().join("monitor.db");
+    let source = path.to_str().unwrap();
+    let rows = seed_000(&path, 40, 2);
+    // Another writer's clock, a minute behind, stamped agent-1's third event.
+    let agent = "agent-1";
+    let third = rows.iter().filter(|r| r.1 == agent).nth(2).unwrap().0;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE agent_events SET created_at = datetime(created_at, '-60 seconds') WHERE seq = ?1",
+        [third],
+    )
+    .unwrap();
+    let own: String = conn
+        .query_row(
+            "SELECT created_at FROM agent_events WHERE seq = ?1",
+            [third],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let log: Vec<Value> = serde_json::from_str(&ok(
+        &data,
+        &["log", source, agent, "--map", "seed-000", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(log.len(), rows.iter().filter(|r| r.1 == agent).count());
+    assert_eq!(log[2]["seq"], json!(third));
+    assert_eq!(log[2]["time"], log[1]["time"], "held at the time before it");
+    assert_eq!(
+        log[2]["meta"]["time"],
+        json!(format!("{}Z", own.replace(' ', "T"))),
+        "its own time kept"
+    );
+    assert!(log[3]["meta"].get("time").is_none());
+}

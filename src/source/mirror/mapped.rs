@@ -4,7 +4,9 @@
 //! above the newest seq mirrored are appended, after checking that the rows at or below it
 //! are as many as the mirror holds and the newest is the one it holds; anything else (a
 //! mapping changed, rows removed or rewritten) has the mirror made again, saying so. Each
-//! event keeps its seq, its source id and the row's meta in its meta.
+//! event keeps its seq, its source id and the row's meta in its meta, and its own time there
+//! too where it is earlier than the stream's event before it (two writers' clocks): in the
+//! mirror, times never go back within a stream.
 
 use std::path::Path;
 
@@ -253,9 +255,12 @@ fn append(
     position: u64,
     stamp: &mut Stamp,
 ) -> Result<()> {
-    let head = match writer.head(&row.stream) {
-        Some(head) => head,
-        None => engine.store().stream(&row.stream)?.map_or(0, |s| s.head),
+    let (head, last_ts) = match (writer.head(&row.stream), writer.last_ts(&row.stream)) {
+        (Some(head), Some(last_ts)) => (head, last_ts),
+        _ => engine
+            .store()
+            .stream(&row.stream)?
+            .map_or((0, None), |s| (s.head, s.last_ts)),
     };
     if let Some(version) = row.version {
         if version != head + 1 {
@@ -280,6 +285,16 @@ fn append(
     if let Some(extra) = row.meta {
         meta.insert("meta".into(), extra);
     }
+    // Times never go back within a stream (so "the state at time T" never holds an event
+    // written after T). A row stamped before the one before it (two writers' clocks) keeps
+    // its place, at the time before it; its own time stays in its meta.
+    let mut time = row.time;
+    if let (Some(t), Some(last)) = (time, last_ts) {
+        if t < last {
+            meta.insert("time".into(), json!(crate::time::format(t)));
+            time = Some(last);
+        }
+    }
     let stream = row.stream.clone();
     writer.push(
         engine,
@@ -288,7 +303,7 @@ fn append(
             kind: row.kind,
             data: row.data,
             meta: Some(Value::Object(meta)),
-            time: row.time,
+            time,
             idempotency_key: None,
         },
         None,
