@@ -67,6 +67,20 @@ thread_local! {
     static TEMPLATE: (Store, Vec<(&'static str, Vec<Value>)>) = build();
 }
 
+fn append(engine: &mut Engine, stream: &str, data: Value) {
+    let event = rewind::NewEvent {
+        stream: stream.into(),
+        kind: "E".into(),
+        data,
+        meta: None,
+        time: None,
+        idempotency_key: None,
+    };
+    engine
+        .append(event, rewind::engine::AppendOptions::default())
+        .expect("append");
+}
+
 fn build() -> (Store, Vec<(&'static str, Vec<Value>)>) {
     let mut engine = Engine::new(Store::open_in_memory().expect("memory"));
     let mut state = json!({});
@@ -75,17 +89,7 @@ fn build() -> (Store, Vec<(&'static str, Vec<Value>)>) {
         let patch = json!({ format!("k{}", i % 4): i, "n": i });
         merge(&mut state, &patch);
         truth.push(state.clone());
-        let event = rewind::NewEvent {
-            stream: "s".into(),
-            kind: "E".into(),
-            data: patch,
-            meta: None,
-            time: None,
-            idempotency_key: None,
-        };
-        engine
-            .append(event, rewind::engine::AppendOptions::default())
-            .expect("append");
+        append(&mut engine, "s", patch);
         if i % 3 == 0 {
             engine
                 .take_snapshot("s", Target::Head, "manual", None)
@@ -100,17 +104,7 @@ fn build() -> (Store, Vec<(&'static str, Vec<Value>)>) {
         let patch = json!({ "f": i, "n": i * 10 });
         merge(&mut state, &patch);
         forked.push(state.clone());
-        let event = rewind::NewEvent {
-            stream: "f".into(),
-            kind: "E".into(),
-            data: patch,
-            meta: None,
-            time: None,
-            idempotency_key: None,
-        };
-        engine
-            .append(event, rewind::engine::AppendOptions::default())
-            .expect("append");
+        append(&mut engine, "f", patch);
     }
     engine
         .take_snapshot("f", Target::Version(9), "manual", None)
