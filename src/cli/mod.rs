@@ -127,6 +127,17 @@ pub(crate) fn remember(db: &DbArg) -> Result<()> {
     // mapping's name.
     if !spec.contains('=') {
         let mapping = crate::source::mapping::Mapping::load(spec).map_err(anyhow::Error::msg)?;
+        let mut head = [0u8; 16];
+        let sqlite = std::fs::File::open(&db.db)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+            .is_ok()
+            && &head == b"SQLite format 3\0";
+        if !sqlite {
+            anyhow::bail!(
+                "--map {spec:?}: a mapping file reads another program's SQLite database, and {} is not one (for events of your own as JSON, name their fields: --map stream=FIELD,type=FIELD,…)",
+                db.db.display()
+            );
+        }
         let kept = match crate::source::mapping::SHIPPED
             .iter()
             .find(|(name, _)| *name == spec)

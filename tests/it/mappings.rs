@@ -513,3 +513,21 @@ fn a_row_stamped_before_the_one_before_it_keeps_its_place_and_its_own_time_in_it
     );
     assert!(log[3]["meta"].get("time").is_none());
 }
+
+#[test]
+fn a_mapping_file_for_a_file_that_is_not_sqlite_is_refused_before_it_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(&events, "{\"type\": \"Started\", \"stream\": \"a\"}\n").unwrap();
+    let source = events.to_str().unwrap();
+    let (code, _, err) = rewind(&data, &["streams", source, "--map", "seed-000"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("is not one") && err.contains("--map stream="),
+        "{err}"
+    );
+    // Not kept: the file still reads as JSON events.
+    let streams: Value = serde_json::from_str(&ok(&data, &["streams", source, "--json"])).unwrap();
+    assert_eq!(streams[0]["name"], "a");
+}
