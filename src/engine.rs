@@ -1754,10 +1754,11 @@ impl Writer {
             None => (engine.store.next_seq()?, engine.store.now_us()?),
         };
         if seq < next {
-            return Err(Error::Input(format!(
-                "seq {seq} is not above the seq before it ({})",
-                next - 1
-            )));
+            return Err(Error::Input(if next <= 1 {
+                format!("seq {seq} is not a positive number")
+            } else {
+                format!("seq {seq} is not above the seq before it ({})", next - 1)
+            }));
         }
         self.clock = Some((seq, now));
         Ok(())

@@ -320,6 +320,11 @@ fn mistakes_in_a_mapping_or_its_rows_name_the_file_key_column_and_row_and_write_
             vec!["bad.toml", "events.time", "epoch-ms"],
         ),
         (
+            "a seq that is not positive",
+            MAPPING.replace("SELECT seq,", "SELECT seq - 5 AS seq,"),
+            vec!["bad.toml", "row 1 (seq -4)", "events.seq", "not a positive number"],
+        ),
+        (
             "versions out of order",
             MAPPING.replace("seq = \"seq\"", "seq = \"seq\"\nversion = \"seq\""),
             vec!["bad.toml", "events.version", "version 2 comes after version 0"],
