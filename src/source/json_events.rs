@@ -363,6 +363,19 @@ fn name(value: &Value) -> Option<String> {
     }
 }
 
+/// A number of `unit`s since the epoch in µs, where it can be counted.
+pub(crate) fn epoch_us(n: f64, unit: Unit) -> Option<Micros> {
+    let per_us = match unit {
+        Unit::S => 1e6,
+        Unit::Ms => 1e3,
+        Unit::Us => 1.0,
+        Unit::Ns => 1e-3,
+    };
+    let us = n * per_us;
+    #[allow(clippy::cast_possible_truncation)] // bounded just before
+    (us.is_finite() && us.abs() <= 8.0e18).then(|| us.round() as Micros)
+}
+
 /// A time: RFC 3339 text, or a number in the unit named.
 fn time_of(value: &Value, unit: Option<Unit>) -> Result<Micros, String> {
     match value {
@@ -371,18 +384,8 @@ fn time_of(value: &Value, unit: Option<Unit>) -> Result<Micros, String> {
             let unit = unit.ok_or_else(|| {
                 format!("{n} is a number, and its unit is not named: add it to the mapping (time=FIELD:s, :ms, :us or :ns)")
             })?;
-            let per_us = match unit {
-                Unit::S => 1e6,
-                Unit::Ms => 1e3,
-                Unit::Us => 1.0,
-                Unit::Ns => 1e-3,
-            };
-            let us = n.as_f64().unwrap_or(f64::NAN) * per_us;
-            if !us.is_finite() || us.abs() > 8.0e18 {
-                return Err(format!("{n} {unit:?} since the epoch is out of range"));
-            }
-            #[allow(clippy::cast_possible_truncation)] // bounded just above
-            Ok(us.round() as Micros)
+            epoch_us(n.as_f64().unwrap_or(f64::NAN), unit)
+                .ok_or_else(|| format!("{n} {unit:?} since the epoch is out of range"))
         }
         other => Err(format!("{other} is neither RFC 3339 text nor a number")),
     }

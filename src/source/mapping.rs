@@ -456,36 +456,35 @@ const MAX_INFLATED: u64 = 64 << 20;
 
 /// Reads a time as `format` says, or as its value says where no format is named.
 pub fn time_of(value: ValueRef<'_>, format: Option<TimeFormat>) -> Result<Option<Micros>, String> {
-    let per_us = |format: TimeFormat| match format {
-        TimeFormat::EpochS => Some(1e6),
-        TimeFormat::EpochMs => Some(1e3),
-        TimeFormat::EpochUs => Some(1.0),
-        TimeFormat::EpochNs => Some(1e-3),
+    use super::json_events::Unit;
+    let unit = |format: TimeFormat| match format {
+        TimeFormat::EpochS => Some(Unit::S),
+        TimeFormat::EpochMs => Some(Unit::Ms),
+        TimeFormat::EpochUs => Some(Unit::Us),
+        TimeFormat::EpochNs => Some(Unit::Ns),
         TimeFormat::Rfc3339 | TimeFormat::Sql => None,
     };
+    let number = match value {
+        ValueRef::Integer(n) => Some(n as f64),
+        ValueRef::Real(x) => Some(x),
+        _ => None,
+    };
+    if let Some(n) = number {
+        let Some(unit) = format.and_then(unit) else {
+            return Err(format!(
+                "{} is a number, and the mapping does not say its unit: add time_format = \"epoch-s\", \"epoch-ms\", \"epoch-us\" or \"epoch-ns\"",
+                shown(value)
+            ));
+        };
+        return super::json_events::epoch_us(n, unit)
+            .map(Some)
+            .ok_or_else(|| format!("{} since the epoch is out of range", shown(value)));
+    }
     let text = match value {
-        ValueRef::Null => return Ok(None),
         ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-        ValueRef::Integer(_) | ValueRef::Real(_) => {
-            let n = match value {
-                ValueRef::Integer(n) => n as f64,
-                ValueRef::Real(x) => x,
-                _ => f64::NAN,
-            };
-            let Some(per_us) = format.and_then(per_us) else {
-                return Err(format!(
-                    "{} is a number, and the mapping does not say its unit: add time_format = \"epoch-s\", \"epoch-ms\", \"epoch-us\" or \"epoch-ns\"",
-                    shown(value)
-                ));
-            };
-            let us = n * per_us;
-            if !us.is_finite() || us.abs() > 8.0e18 {
-                return Err(format!("{} since the epoch is out of range", shown(value)));
-            }
-            #[allow(clippy::cast_possible_truncation)] // bounded just above
-            return Ok(Some(us.round() as Micros));
-        }
-        ValueRef::Blob(_) => return Err(format!("{} is not a time", shown(value))),
+        ValueRef::Null => return Ok(None),
+        // A BLOB (numbers were read above).
+        _ => return Err(format!("{} is not a time", shown(value))),
     };
     match format {
         Some(TimeFormat::Rfc3339) => crate::time::parse(&text).map(Some),
