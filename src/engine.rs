@@ -831,21 +831,14 @@ impl Engine {
         upto: u64,
         faults: &mut Vec<SnapshotFault>,
     ) -> Result<Option<(u64, Value, u64)>> {
-        let mut upto = upto;
-        let mut current = stream.clone();
-        // Bounded: a file whose lineage loops is reported where its events are read.
-        for _ in 0..crate::store::MAX_LINEAGE {
-            let Some((base, fork)) = self.store.base_of(&current)? else {
-                break;
-            };
-            upto = upto.min(fork);
+        for (base, shared) in self.store.bases(stream)? {
+            let upto = upto.min(shared);
             if upto <= after || base.reducer != stream.reducer {
                 break;
             }
             if let Some(found) = self.load_snapshot(&base, fingerprint, after, upto, faults)? {
                 return Ok(Some(found));
             }
-            current = base;
         }
         Ok(None)
     }

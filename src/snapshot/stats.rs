@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::model::StreamInfo;
 
 /// Figures for one stream, or for all of them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -65,19 +64,11 @@ pub fn stats(engine: &mut Engine) -> Result<Stats> {
             snapshots.entry(snap.stream_id).or_default().push(snap);
         }
         // The versions a fork starts a replay from before its first own snapshot: those its
-        // bases (with its reducer) have snapshots at, up to where it continues them.
-        let by_id: HashMap<i64, &StreamInfo> = streams.iter().map(|s| (s.id, s)).collect();
-        let inherited = |stream: &StreamInfo| -> Vec<u64> {
-            let mut found = Vec::new();
-            let mut upto = u64::MAX;
-            let mut current = stream;
-            for _ in 0..crate::store::MAX_LINEAGE {
-                let Some(base) = current.base.and_then(|(id, v)| {
-                    upto = upto.min(v);
-                    by_id.get(&id).copied()
-                }) else {
-                    break;
-                };
+        // bases (with its reducer) have snapshots at, up to where it shares their versions.
+        let mut inherited: HashMap<i64, Vec<u64>> = HashMap::new();
+        for stream in &streams {
+            let found = inherited.entry(stream.id).or_default();
+            for (base, shared) in engine.store().bases(stream)? {
                 if base.reducer != stream.reducer {
                     break;
                 }
@@ -87,14 +78,10 @@ pub fn stats(engine: &mut Engine) -> Result<Stats> {
                         .into_iter()
                         .flatten()
                         .map(|s| s.version)
-                        .filter(|v| *v <= upto),
+                        .filter(|v| *v <= shared),
                 );
-                current = base;
             }
-            found
-        };
-        let inherited: HashMap<i64, Vec<u64>> =
-            streams.iter().map(|s| (s.id, inherited(s))).collect();
+        }
         let mut out = Vec::with_capacity(streams.len());
         let mut total = Figures::default();
         let mut create_us = (0u64, 0u64);

@@ -92,6 +92,29 @@ impl Store {
         Ok(())
     }
 
+    /// The streams `stream` continues, nearest first, each with the last version it shares
+    /// with them (a stream its base continues shares no more than its base does).
+    pub fn bases(&self, stream: &StreamInfo) -> Result<Vec<(StreamInfo, u64)>> {
+        let mut out: Vec<(StreamInfo, u64)> = Vec::new();
+        if stream.base.is_none() {
+            return Ok(out);
+        }
+        let mut upto = u64::MAX;
+        let mut current = stream.clone();
+        while let Some((base, fork)) = self.base_of(&current)? {
+            if out.len() >= MAX_LINEAGE {
+                return Err(Error::Input(format!(
+                    "stream {:?} continues streams more than {MAX_LINEAGE} deep: the file's lineage loops",
+                    stream.name
+                )));
+            }
+            upto = upto.min(fork);
+            out.push((base.clone(), upto));
+            current = base;
+        }
+        Ok(out)
+    }
+
     /// The one piece that holds `version` of `stream`, if any does.
     pub(super) fn piece_at(&self, stream: &StreamInfo, version: u64) -> Result<Option<Piece>> {
         Ok(self.pieces(stream, version, version)?.into_iter().next())
