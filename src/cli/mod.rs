@@ -115,6 +115,10 @@ pub struct DbArg {
     /// settings for the source, so later commands need it no more.
     #[arg(long, value_name = "MAPPING")]
     pub map: Option<String>,
+    /// The time (RFC 3339) a mapping's unfinished marker is judged at, such as a lease
+    /// expired by then (default: the newest time the source records, never the clock).
+    #[arg(long, value_name = "TIME", value_parser = crate::time::parse)]
+    pub now: Option<crate::model::Micros>,
 }
 
 /// Keeps what the command line says of a source (`--map`) in the user's settings for it,

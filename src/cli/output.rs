@@ -23,16 +23,16 @@ pub fn json(out: &mut impl Write, value: &impl Serialize) -> anyhow::Result<()> 
 
 /// A table with a header row; columns listed in `right` are right-aligned (numbers).
 pub struct Table {
-    header: Vec<&'static str>,
+    header: Vec<String>,
     right: Vec<usize>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
     /// A table with these column titles.
-    pub fn new(header: Vec<&'static str>, right: Vec<usize>) -> Self {
+    pub fn new<S: Into<String>>(header: Vec<S>, right: Vec<usize>) -> Self {
         Self {
-            header,
+            header: header.into_iter().map(Into::into).collect(),
             right,
             rows: Vec::new(),
         }
@@ -71,7 +71,11 @@ impl Table {
             }
             text.trim_end().to_string()
         };
-        writeln!(out, "{}", line(self.header.clone()))?;
+        writeln!(
+            out,
+            "{}",
+            line(self.header.iter().map(String::as_str).collect())
+        )?;
         for row in &self.rows {
             writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
         }

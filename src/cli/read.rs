@@ -58,18 +58,63 @@ pub(super) fn export(args: &ExportArgs) -> Result<()> {
 pub struct StreamsArgs {
     #[command(flatten)]
     db: DbArg,
+    /// Only streams whose attribute (a mapping's `[streams]` column) is this value; given
+    /// again, all must hold.
+    #[arg(long = "where", value_name = "COLUMN=VALUE")]
+    filters: Vec<String>,
+    /// Only unfinished streams: a run stopped with work pending, or what a mapping's
+    /// `streams.unfinished` says (as of --now).
+    #[arg(long)]
+    unfinished: bool,
     #[command(flatten)]
     json: JsonFlag,
 }
 
 pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
+    let filters = args
+        .filters
+        .iter()
+        .map(|f| {
+            f.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .ok_or_else(|| anyhow::anyhow!("--where {f:?}: give COLUMN=VALUE"))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let engine = open(&args.db, OpenMode::ReadOnly)?;
     let store = engine.store();
-    let streams = store.streams()?;
-    let marks = streams
-        .iter()
-        .map(|s| crate::source::mirror::marks(store, &s.name))
-        .collect::<crate::error::Result<Vec<_>>>()?;
+    let all = store.streams()?;
+    let mut streams = Vec::new();
+    let mut marks = Vec::new();
+    let mut columns: Vec<String> = Vec::new();
+    for s in all {
+        let m = crate::source::mirror::marks(store, &s.name, args.db.now)?;
+        for key in m.attributes.iter().flat_map(|a| a.keys()) {
+            if !columns.contains(key) {
+                columns.push(key.clone());
+            }
+        }
+        let kept = (!args.unfinished || m.unfinished)
+            && filters.iter().all(|(column, value)| {
+                m.attributes
+                    .as_ref()
+                    .and_then(|a| a.get(column))
+                    .is_some_and(|v| attribute_text(v) == *value)
+            });
+        if kept {
+            streams.push(s);
+            marks.push(m);
+        }
+    }
+    if let Some((column, _)) = filters.iter().find(|(c, _)| !columns.contains(c)) {
+        anyhow::bail!(
+            "--where {column:?}: no stream has that attribute ({})",
+            if columns.is_empty() {
+                "this database's streams have none: attributes come from a mapping's [streams] query".to_owned()
+            } else {
+                format!("they have {}", columns.join(", "))
+            }
+        );
+    }
     let mut out = stdout();
     if args.json.json {
         let listed: Vec<Value> = streams
@@ -87,10 +132,12 @@ pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
             .collect();
         return json(&mut out, &listed);
     }
-    let mut table = Table::new(
-        vec!["stream", "events", "reducer", "last event", "notes"],
-        vec![1],
-    );
+    let mut headers: Vec<String> = ["stream", "events", "reducer", "last event"]
+        .map(String::from)
+        .into();
+    headers.extend(columns.iter().map(|c| clean(c, 40)));
+    headers.push("notes".into());
+    let mut table = Table::new(headers, vec![1]);
     for (s, m) in streams.iter().zip(&marks) {
         // A jq program may span lines; one line of it is enough in a table.
         let spec = s.reducer.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -111,17 +158,45 @@ pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
             ));
         }
         if m.unfinished {
-            notes.push("unfinished: the run stopped with work pending".into());
+            notes.push(match (m.mapped, &m.pending) {
+                (false, _) => "unfinished: the run stopped with work pending".into(),
+                (true, Some(serde_json::Value::Array(work))) => {
+                    format!("unfinished: {} pending", group(work.len() as u64))
+                }
+                (true, _) => format!(
+                    "unfinished as of {}",
+                    m.judged_at.map_or_else(|| "-".into(), time::format)
+                ),
+            });
         }
-        table.row(vec![
+        let mut row = vec![
             clean(&s.name, 60),
             group(s.head),
             clean(&reducer, 40),
             s.last_ts.map_or_else(|| "-".into(), time::format),
-            notes.join("; "),
-        ]);
+        ];
+        for column in &columns {
+            row.push(clean(
+                &m.attributes
+                    .as_ref()
+                    .and_then(|a| a.get(column))
+                    .map_or_else(String::new, attribute_text),
+                40,
+            ));
+        }
+        row.push(notes.join("; "));
+        table.row(row);
     }
     table.print(&mut out)
+}
+
+/// An attribute as `--where` compares it and the table shows it: text as itself, NULL empty.
+fn attribute_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
 }
 
 /// `rewind sources`.

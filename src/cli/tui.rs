@@ -101,6 +101,7 @@ pub(super) fn open(args: &OpenArgs) -> Result<()> {
         at: args.at,
         width,
         height,
+        now: args.db.now,
         ..Start::default()
     };
     let mut app = App::new(engine, &start)?;
@@ -121,6 +122,7 @@ pub(super) fn open_path(db: &std::path::Path) -> Result<()> {
         db: db.to_path_buf(),
         format: None,
         map: None,
+        now: None,
     };
     let (engine, note, _) = open_engine(&db, false)?;
     let mut app = App::new(engine, &start)?;
@@ -188,6 +190,7 @@ pub(super) fn render(args: &RenderArgs) -> Result<()> {
         width,
         height,
         deterministic: true,
+        now: args.db.now,
     };
     let mut app = App::new(engine, &start)?;
     // The source is not followed (a frame is drawn once), but `V` checks against it.

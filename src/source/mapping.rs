@@ -17,7 +17,33 @@
 //! time = "created_at"
 //! time_format = "sql"      # rfc3339, sql (UTC), epoch-s, epoch-ms, epoch-us, epoch-ns
 //! id = "event_id"          # the source's own id (--at-id), optional
+//!
+//! [snapshots]              # optional: the source's own snapshots, checked, never trusted
+//! query = "SELECT agent_id, seq, state, checksum, expires_at FROM snapshots"
+//! stream = "agent_id"
+//! seq = "seq"              # where it was taken: a seq, or a version = "…" column
+//! state = "state"
+//! state_encoding = "json"  # or encoding = "column" naming each row's encoding
+//! checksum = "checksum"    # hex of the state column's bytes as stored, optional
+//! checksum_algorithm = "sha256"   # sha256, crc32, blake3
+//! base = "base_version"    # optional: the version of the snapshot an incremental one
+//!                          # patches (RFC 7386 merge patch); NULL for a full one
+//! expires = "expires_at"   # optional, expires_format as time_format
+//!
+//! [streams]                # optional: one row of attributes per stream
+//! query = "SELECT task_id, status, lease_expires_at FROM work_items"
+//! stream = "task_id"
+//! unfinished = "status = 'in_progress' AND lease_expires_at < :now"   # SQL, optional
+//! now = "SELECT max(updated_at) FROM work_items"  # the source's newest time, optional
+//! now_format = "sql"       # how :now is given to `unfinished` (and `now` read)
+//!
+//! [pending]                # optional: work begun and not finished, by stream
+//! query = "SELECT task_id, idempotency_key FROM idempotency_keys WHERE status <> 'completed'"
+//! stream = "task_id"
 //! ```
+//!
+//! Nothing a mapping shows depends on the clock: `:now` is the newest time the source records
+//! (the `now` query's, else its newest event's), or what `--now` says.
 //!
 //! The mappings of the five seed systems ship with rewind (`--map seed-000`, …). A mistake in
 //! a mapping names the file, the key and what it names that the database does not have; a
@@ -33,10 +59,16 @@ use serde_json::Value;
 use crate::model::Micros;
 
 /// The mappings shipped with rewind, by the name `--map` takes.
-pub const SHIPPED: [(&str, &str); 1] = [(
-    "seed-000",
-    include_str!("../../assets/mappings/seed-000.toml"),
-)];
+pub const SHIPPED: [(&str, &str); 2] = [
+    (
+        "seed-000",
+        include_str!("../../assets/mappings/seed-000.toml"),
+    ),
+    (
+        "seed-004",
+        include_str!("../../assets/mappings/seed-004.toml"),
+    ),
+];
 
 /// A mapping file, read and checked for its form (not yet against a database).
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +81,12 @@ pub struct Mapping {
     pub reducer: Option<String>,
     /// The events.
     pub events: Events,
+    /// The source's own snapshots.
+    pub snapshots: Option<Snapshots>,
+    /// The streams' attributes.
+    pub streams: Option<Streams>,
+    /// Work begun and not finished.
+    pub pending: Option<Pending>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -57,6 +95,123 @@ struct File {
     #[serde(default)]
     reducer: Option<String>,
     events: Events,
+    #[serde(default)]
+    snapshots: Option<Snapshots>,
+    #[serde(default)]
+    streams: Option<Streams>,
+    #[serde(default)]
+    pending: Option<Pending>,
+}
+
+/// The `[snapshots]` table: the source's own snapshots and which columns are their parts.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshots {
+    /// One read-only `SELECT`.
+    pub query: String,
+    /// The stream's column.
+    pub stream: String,
+    /// The column of the global seq it was taken at (the stream's last event at or before).
+    #[serde(default)]
+    pub seq: Option<String>,
+    /// The column of the stream's version it was taken at.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The state's column.
+    pub state: String,
+    /// How the state is stored.
+    #[serde(default)]
+    pub state_encoding: Encoding,
+    /// A column naming each row's encoding (`json`, `gzip+base64`, `msgpack`), where it varies.
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// The checksum's column: hex (or an integer, for crc32) of the state column's bytes.
+    #[serde(default)]
+    pub checksum: Option<String>,
+    /// The checksum's algorithm.
+    #[serde(default)]
+    pub checksum_algorithm: Option<Checksum>,
+    /// The column of the version of the snapshot an incremental one patches (NULL: full).
+    #[serde(default)]
+    pub base: Option<String>,
+    /// The column of when it expires.
+    #[serde(default)]
+    pub expires: Option<String>,
+    /// How that time is written.
+    #[serde(default)]
+    pub expires_format: Option<TimeFormat>,
+    /// The source's own id's column, for messages.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// A checksum's algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub enum Checksum {
+    /// SHA-256, hex.
+    #[serde(rename = "sha256")]
+    Sha256,
+    /// CRC-32 (IEEE), hex or an integer.
+    #[serde(rename = "crc32")]
+    Crc32,
+    /// BLAKE3, hex.
+    #[serde(rename = "blake3")]
+    Blake3,
+}
+
+impl Checksum {
+    /// The checksum of `bytes`, as lowercase hex.
+    pub fn of(self, bytes: &[u8]) -> String {
+        match self {
+            Self::Sha256 => {
+                use sha2::Digest as _;
+                sha2::Sha256::digest(bytes)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            }
+            Self::Crc32 => format!("{:08x}", crc32fast::hash(bytes)),
+            Self::Blake3 => blake3::hash(bytes).to_hex().to_string(),
+        }
+    }
+
+    /// Its name in a mapping.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha256 => "sha256",
+            Self::Crc32 => "crc32",
+            Self::Blake3 => "blake3",
+        }
+    }
+}
+
+/// The `[streams]` table: a row of attributes per stream, and when a stream is unfinished.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Streams {
+    /// One read-only `SELECT`: a row per stream.
+    pub query: String,
+    /// The stream's column; every other column is an attribute.
+    pub stream: String,
+    /// An SQL condition over the query's columns and `:now`.
+    #[serde(default)]
+    pub unfinished: Option<String>,
+    /// A read-only `SELECT` of one value: the newest time the source records.
+    #[serde(default)]
+    pub now: Option<String>,
+    /// How `:now` is given to the condition, and the `now` query's value read (default `sql`).
+    #[serde(default)]
+    pub now_format: Option<TimeFormat>,
+}
+
+/// The `[pending]` table: rows of work begun and not finished, by stream.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pending {
+    /// One read-only `SELECT`.
+    pub query: String,
+    /// The stream's column; the others are what the work is.
+    pub stream: String,
 }
 
 /// The `[events]` table: the query and which of its columns are an event's parts.
@@ -114,8 +269,20 @@ pub enum Encoding {
     Msgpack,
 }
 
+impl Encoding {
+    /// The encoding a mapping (or a row's encoding column) names.
+    pub fn named(name: &str) -> Option<Self> {
+        match name.trim() {
+            "json" => Some(Self::Json),
+            "gzip+base64" => Some(Self::GzipBase64),
+            "msgpack" => Some(Self::Msgpack),
+            _ => None,
+        }
+    }
+}
+
 /// How a time is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TimeFormat {
     /// RFC 3339 text.
     #[serde(rename = "rfc3339")]
@@ -193,17 +360,9 @@ impl Mapping {
         })?;
         let events = file.events;
         let key_error = |key: &str, what: &str| format!("mapping {origin}: {key}: {what}");
-        let query = events.query.trim();
-        if query.is_empty() {
-            return Err(key_error("events.query", "is empty; give one SELECT"));
-        }
+        let query = checked_query(origin, "events.query", &events.query)?;
         for (key, column) in events.columns() {
-            if column.is_empty() || column.contains('"') {
-                return Err(key_error(
-                    key,
-                    "names no column (an empty name, or a quote in it)",
-                ));
-            }
+            checked_column(origin, key, column)?;
         }
         if events.meta.is_none() && events.meta_encoding != Encoding::Json {
             return Err(key_error(
@@ -217,20 +376,137 @@ impl Mapping {
                 "is given, but no events.time column",
             ));
         }
+        let mut snapshots = file.snapshots;
+        if let Some(snapshots) = &mut snapshots {
+            snapshots.query = checked_query(origin, "snapshots.query", &snapshots.query)?;
+            for (key, column) in snapshots.columns() {
+                checked_column(origin, key, column)?;
+            }
+            if snapshots.seq.is_some() == snapshots.version.is_some() {
+                return Err(key_error(
+                    "snapshots",
+                    "give where each was taken: seq = \"COLUMN\" or version = \"COLUMN\" (one of them)",
+                ));
+            }
+            if snapshots.checksum.is_some() != snapshots.checksum_algorithm.is_some() {
+                return Err(key_error(
+                    "snapshots.checksum_algorithm",
+                    "goes with snapshots.checksum: give both (sha256, crc32 or blake3) or neither",
+                ));
+            }
+            if snapshots.expires.is_none() && snapshots.expires_format.is_some() {
+                return Err(key_error(
+                    "snapshots.expires_format",
+                    "is given, but no snapshots.expires column",
+                ));
+            }
+        }
+        let mut streams = file.streams;
+        if let Some(streams) = &mut streams {
+            streams.query = checked_query(origin, "streams.query", &streams.query)?;
+            checked_column(origin, "streams.stream", &streams.stream)?;
+            if let Some(now) = &streams.now {
+                streams.now = Some(checked_query(origin, "streams.now", now)?);
+            }
+            if streams
+                .unfinished
+                .as_deref()
+                .is_some_and(|c| c.trim().is_empty())
+            {
+                return Err(key_error(
+                    "streams.unfinished",
+                    "is empty; give an SQL condition",
+                ));
+            }
+        }
+        let mut pending = file.pending;
+        if let Some(pending) = &mut pending {
+            pending.query = checked_query(origin, "pending.query", &pending.query)?;
+            checked_column(origin, "pending.stream", &pending.stream)?;
+        }
         Ok(Self {
             origin: origin.to_owned(),
             text: text.to_owned(),
             reducer: file.reducer,
-            events: Events {
-                query: query.to_owned(),
-                ..events
-            },
+            events: Events { query, ..events },
+            snapshots,
+            streams,
+            pending,
+        })
+    }
+
+    /// Where `column` (named by `key`) is among the columns `names` of the query `query_key`,
+    /// or the error saying the query does not return it.
+    pub fn index_of(
+        &self,
+        query_key: &str,
+        key: &str,
+        column: &str,
+        names: &[String],
+    ) -> Result<usize, String> {
+        names.iter().position(|n| n == column).ok_or_else(|| {
+            self.error(
+                key,
+                format!(
+                    "names column {column:?}, which {query_key} does not return (it returns {})",
+                    names
+                        .iter()
+                        .map(|n| format!("{n:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
         })
     }
 
     /// The error of a key of this mapping.
     pub fn error(&self, key: &str, what: impl std::fmt::Display) -> String {
         format!("mapping {}: {key}: {what}", self.origin)
+    }
+}
+
+/// A query's text, trimmed, or the error of an empty one.
+fn checked_query(origin: &str, key: &str, query: &str) -> Result<String, String> {
+    let query = query.trim();
+    if query.is_empty() {
+        return Err(format!(
+            "mapping {origin}: {key}: is empty; give one SELECT"
+        ));
+    }
+    Ok(query.to_owned())
+}
+
+/// The error of a key that names no column.
+fn checked_column(origin: &str, key: &str, column: &str) -> Result<(), String> {
+    if column.is_empty() || column.contains('"') {
+        return Err(format!(
+            "mapping {origin}: {key}: names no column (an empty name, or a quote in it)"
+        ));
+    }
+    Ok(())
+}
+
+impl Snapshots {
+    /// Each column named, with its key.
+    pub fn columns(&self) -> Vec<(&'static str, &str)> {
+        let mut out = vec![
+            ("snapshots.stream", self.stream.as_str()),
+            ("snapshots.state", self.state.as_str()),
+        ];
+        for (key, column) in [
+            ("snapshots.seq", &self.seq),
+            ("snapshots.version", &self.version),
+            ("snapshots.encoding", &self.encoding),
+            ("snapshots.checksum", &self.checksum),
+            ("snapshots.base", &self.base),
+            ("snapshots.expires", &self.expires),
+            ("snapshots.id", &self.id),
+        ] {
+            if let Some(column) = column {
+                out.push((key, column.as_str()));
+            }
+        }
+        out
     }
 }
 
@@ -274,21 +550,7 @@ impl Columns {
     /// Finds the mapping's columns among a query's (`names`), or says which key names one
     /// the query does not return.
     pub fn find(mapping: &Mapping, names: &[String]) -> Result<Self, String> {
-        let find = |key: &str, column: &str| -> Result<usize, String> {
-            names.iter().position(|n| n == column).ok_or_else(|| {
-                mapping.error(
-                    key,
-                    format!(
-                        "names column {column:?}, which events.query does not return (it returns {})",
-                        names
-                            .iter()
-                            .map(|n| format!("{n:?}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })
-        };
+        let find = |key: &str, column: &str| mapping.index_of("events.query", key, column, names);
         let optional = |key: &str, column: &Option<String>| -> Result<Option<usize>, String> {
             column.as_deref().map(|c| find(key, c)).transpose()
         };
@@ -392,7 +654,7 @@ impl Columns {
 }
 
 /// A value as a name: text, or an integer as its text.
-fn text_of(value: ValueRef<'_>) -> Option<String> {
+pub fn text_of(value: ValueRef<'_>) -> Option<String> {
     match value {
         ValueRef::Text(t) if !t.is_empty() => Some(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Integer(n) => Some(n.to_string()),
@@ -401,7 +663,7 @@ fn text_of(value: ValueRef<'_>) -> Option<String> {
 }
 
 /// A column's value as a message shows it.
-fn shown(value: ValueRef<'_>) -> String {
+pub fn shown(value: ValueRef<'_>) -> String {
     match value {
         ValueRef::Null => "NULL".into(),
         ValueRef::Integer(n) => n.to_string(),
@@ -542,6 +804,14 @@ time_format = "epoch-ms"
         assert!(err.contains("events.data"), "{err}");
         let err = Mapping::load("seed-999").unwrap_err();
         assert!(err.contains("seed-000"), "{err}");
+    }
+
+    #[test]
+    fn every_shipped_mapping_reads() {
+        for (name, _) in SHIPPED {
+            let m = Mapping::load(name).unwrap();
+            assert_eq!(m.origin, name);
+        }
     }
 
     #[test]

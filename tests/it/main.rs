@@ -29,6 +29,8 @@
 //! - `chain`: tampered events found by `verify` and `verify --expect`, chains added to older
 //!   files (archive included) on the first write command, heads carried by export;
 //! - `cli`: the built binary on temp databases: output, exit codes, bad input;
+//! - `seeds`: the shipped mappings of the seed systems on databases built as those systems
+//!   build them: histories, the sources' own snapshots checked, stream attributes;
 //! - `hostile`: read-only file systems, files and folders of another user, a killed writer's
 //!   log, and refused files that get nothing made beside them.
 
@@ -55,6 +57,7 @@ mod pty;
 mod readme;
 mod rfc;
 mod roundtrip;
+mod seeds;
 mod sources;
 mod step;
 mod store;

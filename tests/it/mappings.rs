@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 /// The built binary with its mirrors and settings kept in `data`.
-fn rewind(data: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn rewind(data: &Path, args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rewind"))
         .args(args)
         .env("REWIND_DATA_DIR", data)
@@ -22,7 +22,7 @@ fn rewind(data: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn ok(data: &Path, args: &[&str]) -> String {
+pub(crate) fn ok(data: &Path, args: &[&str]) -> String {
     let (code, out, err) = rewind(data, args);
     assert_eq!(code, 0, "rewind {args:?}\n{out}\n{err}");
     out
@@ -113,7 +113,7 @@ fn seed_000(path: &Path, events: u64, agents: u64) -> Vec<(i64, String, Value)> 
 }
 
 /// Every file in a folder with its bytes.
-fn folder(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+pub(crate) fn folder(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| {

@@ -20,6 +20,8 @@ use crate::source::mapping::{Columns, Mapping, Row};
 
 use super::{ID_FIELD, SEQ_FIELD, Synced};
 
+pub mod streams;
+
 /// The mirror's meta key for what it has read.
 const STAMP: &str = "mapped.stamp";
 
@@ -38,22 +40,23 @@ struct Stamp {
 /// The events query's one statement, without the `;` and comments that may end it: what
 /// the mirror's own queries wrap. More than one statement is refused whatever the others are
 /// (even ones SQLite cannot prepare).
-fn one_statement(conn: &Connection, mapping: &Mapping) -> std::result::Result<String, String> {
+fn one_statement(
+    conn: &Connection,
+    mapping: &Mapping,
+    key: &str,
+    sql: &str,
+) -> std::result::Result<String, String> {
     use rusqlite::fallible_iterator::FallibleIterator;
-    let sql = mapping.events.query.as_str();
     let mut batch = rusqlite::Batch::new(conn, sql);
     match batch.next() {
         Ok(Some(_)) => {}
         Ok(None) => {
-            return Err(mapping.error("events.query", "holds no statement; give one SELECT"));
+            return Err(mapping.error(key, "holds no statement; give one SELECT"));
         }
-        Err(e) => return Err(mapping.error("events.query", sqlite_error(&e))),
+        Err(e) => return Err(mapping.error(key, sqlite_error(&e))),
     }
     if !matches!(batch.next(), Ok(None)) {
-        return Err(mapping.error(
-            "events.query",
-            sqlite_error(&rusqlite::Error::MultipleStatement),
-        ));
+        return Err(mapping.error(key, sqlite_error(&rusqlite::Error::MultipleStatement)));
     }
     let mut text = sql.trim_end();
     if let Some(cut) = text.rfind(';') {
@@ -73,18 +76,27 @@ fn prepare<'c>(
     mapping: &Mapping,
     sql: &str,
 ) -> std::result::Result<(rusqlite::Statement<'c>, Columns), String> {
-    let stmt = conn
-        .prepare(sql)
-        .map_err(|e| mapping.error("events.query", sqlite_error(&e)))?;
-    if !stmt.readonly() {
-        return Err(mapping.error(
-            "events.query",
-            "must be one SELECT that only reads; this one writes",
-        ));
-    }
-    let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+    let (stmt, names) = read_only(conn, mapping, "events.query", sql)?;
     let columns = Columns::find(mapping, &names)?;
     Ok((stmt, columns))
+}
+
+/// A mapping's query prepared, refused where it writes; with its columns' names. `key` names
+/// the query in errors.
+fn read_only<'c>(
+    conn: &'c Connection,
+    mapping: &Mapping,
+    key: &str,
+    sql: &str,
+) -> std::result::Result<(rusqlite::Statement<'c>, Vec<String>), String> {
+    let stmt = conn
+        .prepare(sql)
+        .map_err(|e| mapping.error(key, sqlite_error(&e)))?;
+    if !stmt.readonly() {
+        return Err(mapping.error(key, "must be one SELECT that only reads; this one writes"));
+    }
+    let names = stmt.column_names().into_iter().map(String::from).collect();
+    Ok((stmt, names))
 }
 
 fn sqlite_error(e: &rusqlite::Error) -> String {
@@ -112,7 +124,8 @@ pub(super) fn sync(
     progress: super::Progress<'_>,
 ) -> Result<Synced> {
     let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
-    let query = one_statement(conn, mapping).map_err(at_source)?;
+    let query =
+        one_statement(conn, mapping, "events.query", &mapping.events.query).map_err(at_source)?;
     // Checked as written first, so that its errors read as the user wrote it.
     prepare(conn, mapping, &query).map_err(at_source)?;
     let wanted = reducer
@@ -232,6 +245,7 @@ pub(super) fn sync(
             }
         }
         writer.finish(engine)?;
+        streams::sync(engine, conn, mapping, &at_source)?;
         engine.store().set_meta(
             STAMP,
             &serde_json::to_string(&stamp).map_err(|e| Error::Input(e.to_string()))?,

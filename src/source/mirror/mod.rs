@@ -592,6 +592,15 @@ pub struct Marks {
     /// What the source says the stream is (an aggregate's class).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// What a mapping's `[streams]` query gives for it (status, lease …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Whether the stream is read through a mapping (its pending work is the mapping's rows).
+    #[serde(skip)]
+    pub mapped: bool,
+    /// The time the mapping's unfinished condition was judged at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judged_at: Option<crate::model::Micros>,
 }
 
 /// Where a stream forks from.
@@ -607,8 +616,9 @@ pub struct Fork {
 /// `eventsourcing` aggregate's class), by the stream's name.
 pub const KIND: &str = "source.kind.";
 
-/// A stream's marks in a database (none in one that is not a mirror).
-pub fn marks(store: &Store, stream: &str) -> Result<Marks> {
+/// A stream's marks in a database (none in one that is not a mirror); a mapping's unfinished
+/// condition judged as of `now` (else the newest time the source records).
+pub fn marks(store: &Store, stream: &str, now: Option<crate::model::Micros>) -> Result<Marks> {
     let base = match store.stream(stream)? {
         Some(info) => store.base_of(&info)?,
         None => None,
@@ -623,14 +633,31 @@ pub fn marks(store: &Store, stream: &str) -> Result<Marks> {
             .meta(&format!("{LINEAGE}{stream}"))?
             .and_then(|text| serde_json::from_str(&text).ok()),
     };
-    let pending = store
+    let mut pending: Option<serde_json::Value> = store
         .meta(&format!("{}{stream}", langgraph::PENDING))?
         .and_then(|text| serde_json::from_str(&text).ok());
+    let mut unfinished = pending.is_some();
+    let recorded = mapped::streams::recorded(store, stream)?;
+    let mut judged_at = None;
+    let pending_rows = !recorded.pending.is_empty();
+    if pending_rows {
+        unfinished = true;
+        pending = Some(serde_json::Value::Array(recorded.pending));
+    }
+    if let Some(attributes) = &recorded.attributes {
+        if let Some((yes, at)) = mapped::streams::unfinished(store, attributes, now)? {
+            unfinished |= yes;
+            judged_at = at;
+        }
+    }
     Ok(Marks {
         fork,
-        unfinished: pending.is_some(),
+        unfinished,
         pending,
         kind: store.meta(&format!("{KIND}{stream}"))?,
+        mapped: recorded.attributes.is_some() || pending_rows,
+        attributes: recorded.attributes,
+        judged_at,
     })
 }
 

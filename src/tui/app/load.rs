@@ -107,7 +107,7 @@ impl App {
             Some(m) if m > 0 => store.event_ts(stream, m)?,
             _ => None,
         };
-        let marks = crate::source::mirror::marks(store, &stream.name)?;
+        let marks = crate::source::mirror::marks(store, &stream.name, self.now)?;
         let fork_ts = match &marks.fork {
             Some(fork) if fork.version > 0 => store.event_ts(stream, fork.version)?,
             _ => None,
@@ -437,7 +437,8 @@ impl App {
         let Ok(head) = self.engine.state_of(stream, Target::Head) else {
             return Ok('!');
         };
-        let pending = crate::source::mirror::marks(self.engine.store(), &stream.name)?.unfinished;
+        let pending =
+            crate::source::mirror::marks(self.engine.store(), &stream.name, self.now)?.unfinished;
         Ok(if pending || unfinished(&head.state) {
             '…'
         } else {

@@ -259,6 +259,8 @@ pub struct Start {
     pub height: u16,
     /// Leave out anything that depends on the clock, and finish jobs at once.
     pub deterministic: bool,
+    /// The time a mapping's unfinished marker is judged at (default: the source's newest).
+    pub now: Option<crate::model::Micros>,
 }
 
 type Cached<K, V> = Option<(K, V)>;
@@ -358,6 +360,8 @@ pub struct App {
     pub size: (u16, u16),
     /// Leave out anything that depends on the clock (for `rewind render`).
     pub deterministic: bool,
+    /// The time a mapping's unfinished marker is judged at (default: the source's newest).
+    pub now: Option<crate::model::Micros>,
     /// Whether the writing keys are disabled.
     pub read_only: bool,
     /// Set by `Quit`.
@@ -436,6 +440,7 @@ impl App {
             view: View::default(),
             size,
             deterministic: start.deterministic,
+            now: start.now,
             read_only,
             quit: false,
             folded: HashSet::new(),

@@ -60,9 +60,31 @@ impl Widget for DetailPane<'_> {
             .get(app.selected)
             .filter(|s| s.name == event.stream)
             .map(|s| (s.head, s.reducer.as_str()));
-        if let Some(pending) = &app.view.marks.pending {
-            if head.is_some_and(|(h, _)| h == event.version) {
-                json("unfinished run: its pending writes", pending, &mut lines);
+        let marks = &app.view.marks;
+        if head.is_some_and(|(h, _)| h == event.version) {
+            if let Some(pending) = &marks.pending {
+                // A mapping's pending rows are work begun and not finished; a LangGraph
+                // run's are the writes under its newest checkpoint.
+                let label = if marks.mapped {
+                    "unfinished work (the mapping's [pending] rows)"
+                } else {
+                    "unfinished run: its pending writes"
+                };
+                json(label, pending, &mut lines);
+            }
+            if let Some(attributes) = &marks.attributes {
+                let label = match marks.judged_at {
+                    Some(at) if marks.unfinished => format!(
+                        "stream attributes · unfinished as of {}",
+                        crate::time::format(at)
+                    ),
+                    _ => "stream attributes".to_owned(),
+                };
+                json(
+                    &label,
+                    &serde_json::Value::Object(attributes.clone()),
+                    &mut lines,
+                );
             }
         }
         // A mirror's difference is its storage; the Diff pane shows the change, so what the
