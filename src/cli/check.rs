@@ -70,6 +70,7 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<ExitCode> {
             &args.db.db,
             mirrored,
             args.stream.as_deref(),
+            args.db.now,
             &mut report,
         )?;
     }

@@ -59,10 +59,14 @@ use serde_json::Value;
 use crate::model::Micros;
 
 /// The mappings shipped with rewind, by the name `--map` takes.
-pub const SHIPPED: [(&str, &str); 2] = [
+pub const SHIPPED: [(&str, &str); 3] = [
     (
         "seed-000",
         include_str!("../../assets/mappings/seed-000.toml"),
+    ),
+    (
+        "seed-001",
+        include_str!("../../assets/mappings/seed-001.toml"),
     ),
     (
         "seed-004",

@@ -17,8 +17,13 @@ pub struct VerifyJob {
 
 impl VerifyJob {
     /// Starts verifying the database file at `path` on a helper thread; where it mirrors
-    /// `source`, the mirror is checked against the source too, as `rewind verify SOURCE` does.
-    pub fn start(path: PathBuf, source: Option<PathBuf>) -> anyhow::Result<Self> {
+    /// `source`, the mirror is checked against the source too, as `rewind verify SOURCE` does
+    /// (a mapped source's expiring snapshots as of `now`, else its newest time).
+    pub fn start(
+        path: PathBuf,
+        source: Option<PathBuf>,
+        now: Option<crate::model::Micros>,
+    ) -> anyhow::Result<Self> {
         let progress = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
         let shared = Arc::clone(&progress);
         let handle = std::thread::Builder::new()
@@ -30,7 +35,7 @@ impl VerifyJob {
                     shared.1.store(total, Ordering::Relaxed);
                 })?;
                 if let Some(source) = &source {
-                    crate::source::mirror::check_mirror_at(source, &path, &mut report)?;
+                    crate::source::mirror::check_mirror_at(source, &path, now, &mut report)?;
                 }
                 Ok(report)
             }))

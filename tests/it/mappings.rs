@@ -29,7 +29,7 @@ pub(crate) fn ok(data: &Path, args: &[&str]) -> String {
 }
 
 /// RFC 7386, independently of rewind's reducer.
-fn merge(target: &mut Value, patch: &Value) {
+pub(crate) fn merge(target: &mut Value, patch: &Value) {
     let Value::Object(fields) = patch else {
         *target = patch.clone();
         return;
@@ -51,7 +51,7 @@ fn merge(target: &mut Value, patch: &Value) {
 /// events under a global seq with gaps (a rolled-back transaction's number every 7th), rows
 /// inserted out of seq order now and then (two writers), SQL datetime times. Returns each
 /// row as (seq, agent, data).
-fn seed_000(path: &Path, events: u64, agents: u64) -> Vec<(i64, String, Value)> {
+pub(crate) fn seed_000(path: &Path, events: u64, agents: u64) -> Vec<(i64, String, Value)> {
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.execute_batch(
         "CREATE TABLE sequence_generator (

@@ -479,3 +479,464 @@ fn seed_004_attributes_follow_the_work_items_without_making_the_mirror_again() {
     assert_eq!(get(queued)["attributes"]["lease_holder"], json!("worker-9"));
     assert_eq!(get(queued)["unfinished"], json!(false));
 }
+
+/// Seed 000's monitor snapshots: at each of `at` (indexes into `rows`), every agent's state
+/// then, keyed by agent, expiring `expires` (SQL datetime text, or NULL).
+fn seed_000_snapshots(
+    path: &Path,
+    rows: &[(i64, String, Value)],
+    at: &[(usize, Option<&str>)],
+) -> Vec<(String, i64, Value)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut taken = Vec::new();
+    for (n, (index, expires)) in at.iter().enumerate() {
+        let seq = rows[*index].0;
+        let mut agents = serde_json::Map::new();
+        for (_, agent, patch) in rows.iter().filter(|r| r.0 <= seq) {
+            super::mappings::merge(agents.entry(agent.clone()).or_insert(json!({})), patch);
+        }
+        let id = format!("00000000-0000-4000-8000-{n:012}");
+        let data = Value::Object(agents);
+        conn.execute(
+            "INSERT INTO snapshots (snapshot_id, seq, data, created_at, expires_at)
+             VALUES (?1, ?2, ?3, datetime('2026-02-08 10:00:00', ?4), ?5)",
+            rusqlite::params![
+                id,
+                seq,
+                data.to_string(),
+                format!("+{seq} seconds"),
+                expires
+            ],
+        )
+        .unwrap();
+        taken.push((id, seq, data));
+    }
+    taken
+}
+
+/// The mirror's snapshots of a source: (stream, version, trigger).
+fn mirror_snapshots(data: &Path, source: &str) -> Vec<(String, u64, String)> {
+    let listed: Vec<Value> =
+        serde_json::from_str(&ok(data, &["snapshots", source, "--json"])).unwrap();
+    let mut out: Vec<(String, u64, String)> = listed
+        .iter()
+        .map(|s| {
+            (
+                s["stream"].as_str().unwrap().to_owned(),
+                s["version"].as_u64().unwrap(),
+                s["trigger"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn seed_000_snapshots_are_used_where_they_agree_reported_where_not_and_ignored_once_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().to_path_buf();
+    let db = dir.path().join("agent_monitor.db");
+    let source = db.to_str().unwrap();
+    let rows = super::mappings::seed_000(&db, 300, 4);
+    // The newest event is at 10:00:00 + its seq in seconds: about 10:05:40.
+    let taken = seed_000_snapshots(
+        &db,
+        &rows,
+        &[
+            (99, None),
+            (149, Some("2026-02-08 10:01:00")),
+            (199, Some("2026-02-09 00:00:00")),
+            (249, None),
+        ],
+    );
+    // The monitor's snapshotter went wrong once: one agent's part of the last snapshot.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE snapshots SET data = json_set(data, '$.\"agent-2\".status', 'lost') WHERE snapshot_id = ?1",
+        [&taken[3].0],
+    )
+    .unwrap();
+    drop(conn);
+    let before = folder(dir.path());
+    ok(&data, &["streams", source, "--map", "seed-000"]);
+    let version_of =
+        |agent: &str, seq: i64| rows.iter().filter(|r| r.1 == agent && r.0 <= seq).count() as u64;
+    // Used: each agent's part of the two snapshots that agree and have not expired.
+    let mut want: Vec<(String, u64, String)> = Vec::new();
+    for (n, (_, seq, parts)) in taken.iter().enumerate() {
+        for agent in parts.as_object().unwrap().keys() {
+            let fine = n == 0 || n == 2 || (n == 3 && agent != "agent-2");
+            if fine {
+                want.push((agent.clone(), version_of(agent, *seq), "source".into()));
+            }
+        }
+    }
+    // (Where the mirror took one of its own at the same version, that one stays.)
+    let held = mirror_snapshots(&data, source);
+    for (agent, version, _) in &want {
+        assert!(
+            held.iter().any(|h| h.0 == *agent && h.1 == *version),
+            "{agent} v{version}: {held:?}"
+        );
+    }
+    let from_source: Vec<_> = held.iter().filter(|s| s.2 == "source").collect();
+    assert!(from_source.len() >= want.len() - 2, "{held:?}");
+    for s in &from_source {
+        assert!(
+            want.contains(s),
+            "{s:?} is not one that agrees and is current"
+        );
+    }
+    // verify names the one that is wrong, where and how, and counts the expired one.
+    let (code, out, err) = rewind(&data, &["verify", source, "--json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let findings: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "source")
+        .collect();
+    assert_eq!(findings.len(), 1, "{report:#}");
+    let f = findings[0];
+    assert_eq!(f["stream"], "agent-2");
+    assert_eq!(f["version"], json!(version_of("agent-2", taken[3].1)));
+    let detail = f["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&taken[3].0) && detail.contains("not the state"),
+        "{detail}"
+    );
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("of the source's 16 snapshots") && notes.contains("4 expired"),
+        "{notes}"
+    );
+    // As of a time before it expired, the expired one is checked too (and agrees).
+    let (code, out, _) = rewind(
+        &data,
+        &["verify", source, "--now", "2026-02-08T10:00:30Z", "--json"],
+    );
+    assert_eq!(code, 1);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        !report["notes"].to_string().contains("expired"),
+        "{report:#}"
+    );
+    assert!(folder(dir.path()) == before, "the source is never written");
+}
+
+/// SHA-256 as lowercase hex.
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// JSON gzipped, then base64.
+fn gzip_base64(value: &Value) -> String {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(value.to_string().as_bytes()).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap())
+}
+
+/// A workflow engine's database (seed 001, in SQLite with its names, the events table
+/// designed as the shipped mapping says): `aggregates` workflows of `events` events each,
+/// interleaved. Returns each workflow's states by version (index 0 the empty state).
+fn seed_001(path: &Path, aggregates: usize, events: usize) -> Vec<(String, Vec<Value>)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE events (
+           global_position INTEGER PRIMARY KEY AUTOINCREMENT,
+           event_id TEXT NOT NULL UNIQUE,
+           aggregate_id VARCHAR(255) NOT NULL,
+           aggregate_type VARCHAR(100) NOT NULL,
+           version INTEGER NOT NULL,
+           event_type VARCHAR(100) NOT NULL,
+           payload TEXT NOT NULL,
+           metadata TEXT NOT NULL DEFAULT '{}',
+           timestamp TEXT NOT NULL,
+           UNIQUE (aggregate_id, version));
+         CREATE TABLE event_snapshots (
+           id TEXT PRIMARY KEY,
+           aggregate_id VARCHAR(255) NOT NULL,
+           version INTEGER NOT NULL,
+           timestamp TEXT NOT NULL,
+           data TEXT NOT NULL,
+           metadata TEXT NOT NULL DEFAULT '{}',
+           created_at TEXT, updated_at TEXT,
+           UNIQUE (aggregate_id, version));
+         CREATE INDEX idx_snapshots_aggregate_version ON event_snapshots (aggregate_id, version DESC);",
+    )
+    .unwrap();
+    let mut out: Vec<(String, Vec<Value>)> = (1..=aggregates)
+        .map(|a| (format!("workflow-{a}"), vec![json!({})]))
+        .collect();
+    let mut position = 0;
+    for v in 1..=events {
+        for (a, (id, states)) in out.iter_mut().enumerate() {
+            position += 1;
+            let step = format!("s{}", v / 3);
+            let (kind, patch) = match v % 5 {
+                1 if v == 1 => (
+                    "WorkflowStarted",
+                    json!({"status": "running", "steps": {}, "owner": format!("agent-{a}")}),
+                ),
+                0 => (
+                    "ArtifactAdded",
+                    json!({"artifacts": {format!("a{v}.md"): v * 100}}),
+                ),
+                1 => (
+                    "StepStarted",
+                    json!({"steps": {step: {"status": "running"}}}),
+                ),
+                2 => (
+                    "StepCompleted",
+                    json!({"steps": {step: {"status": "done", "output": format!("out {v}")}}}),
+                ),
+                3 => (
+                    "ArtifactRemoved",
+                    json!({"artifacts": {format!("a{}.md", v - 3): null}}),
+                ),
+                _ => ("Heartbeat", json!({"beat": v})),
+            };
+            let mut state = states.last().unwrap().clone();
+            super::mappings::merge(&mut state, &patch);
+            states.push(state);
+            conn.execute(
+                "INSERT INTO events (event_id, aggregate_id, aggregate_type, version, event_type, payload, metadata, timestamp)
+                 VALUES (?1, ?2, 'Workflow', ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![
+                    format!("e{position:08}-0000-4000-8000-000000000000"),
+                    id.as_str(),
+                    v as i64,
+                    kind,
+                    patch.to_string(),
+                    json!({"correlationId": format!("c{a}")}).to_string(),
+                    format!("2026-03-01T09:{:02}:{:02}.{:03}Z", position / 60 % 60, position % 60, position % 1000),
+                ],
+            )
+            .unwrap();
+        }
+    }
+    out
+}
+
+/// Stores a seed 001 snapshot; `data` is stored as given (so that tests can damage it), with
+/// `checksum` over it unless one is given.
+fn seed_001_snapshot(
+    conn: &rusqlite::Connection,
+    aggregate: &str,
+    version: usize,
+    data: &str,
+    compressed: bool,
+    base: Option<usize>,
+    checksum: Option<String>,
+) {
+    let metadata = json!({
+        "eventType": "Snapshot",
+        "compressed": compressed,
+        "size": data.len(),
+        "checksum": checksum.unwrap_or_else(|| sha256(data.as_bytes())),
+        "createdFromVersion": base.unwrap_or(version),
+        "strategy": if base.is_some() { "incremental" } else { "full" },
+    });
+    conn.execute(
+        "INSERT INTO event_snapshots (id, aggregate_id, version, timestamp, data, metadata, created_at, updated_at)
+         VALUES (?1, ?2, ?3, '2026-03-01T10:00:00Z', ?4, ?5, '2026-03-01T10:00:00Z', '2026-03-01T10:00:00Z')",
+        rusqlite::params![
+            format!("snap-{aggregate}-{version}"),
+            aggregate,
+            version as i64,
+            data,
+            metadata.to_string()
+        ],
+    )
+    .unwrap();
+}
+
+/// A merge patch from `from` to `to` (objects only, as the workflows' states are).
+fn merge_patch(from: &Value, to: &Value) -> Value {
+    let (Some(from), Some(to)) = (from.as_object(), to.as_object()) else {
+        return to.clone();
+    };
+    let mut patch = serde_json::Map::new();
+    for key in from.keys().filter(|k| !to.contains_key(*k)) {
+        patch.insert(key.clone(), Value::Null);
+    }
+    for (key, value) in to {
+        match from.get(key) {
+            Some(old) if old == value => {}
+            Some(old) if old.is_object() && value.is_object() => {
+                patch.insert(key.clone(), merge_patch(old, value));
+            }
+            _ => {
+                patch.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Value::Object(patch)
+}
+
+#[test]
+fn seed_001_snapshots_full_incremental_and_compressed_are_checked_and_the_bad_ones_and_those_built_on_them_reported()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().to_path_buf();
+    let db = dir.path().join("workflows.db");
+    let source = db.to_str().unwrap();
+    let workflows = seed_001(&db, 6, 48);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    // Each workflow: full at 10, incremental at 20 on it, full compressed at 30, incremental
+    // at 40 on it; then the damage the snapshotter and the disk did.
+    for (id, states) in &workflows {
+        for (version, compressed, base) in [
+            (10, false, None),
+            (20, false, Some(10)),
+            (30, true, None),
+            (40, false, Some(30)),
+        ] {
+            let state = &states[version];
+            let value = match base {
+                Some(b) => merge_patch(&states[b], state),
+                None => state.clone(),
+            };
+            let mut stored = if compressed {
+                gzip_base64(&value)
+            } else {
+                value.to_string()
+            };
+            let mut checksum = None;
+            let mut base = base;
+            match (id.as_str(), version) {
+                // A bit flipped on disk: the checksum no longer holds.
+                ("workflow-2", 10) => {
+                    checksum = Some(sha256(stored.as_bytes()));
+                    stored = stored.replacen("running", "rUnning", 1);
+                }
+                // The snapshotter's bug: a wrong state, checksummed as it was written.
+                ("workflow-3", 30) => {
+                    let mut wrong = state.clone();
+                    wrong["status"] = json!("done");
+                    stored = gzip_base64(&wrong);
+                }
+                // Built on a snapshot that was never stored.
+                ("workflow-4", 40) => base = Some(35),
+                // Marked compressed, stored plain: it cannot be read.
+                ("workflow-5", 30) => stored = state.to_string(),
+                _ => {}
+            }
+            seed_001_snapshot(&conn, id, version, &stored, compressed, base, checksum);
+        }
+    }
+    drop(conn);
+    let before = folder(dir.path());
+    // Every state is the fold of the workflow's events.
+    for (id, states) in &workflows {
+        for version in [1, 17, 48] {
+            let got: Value = serde_json::from_str(&ok(
+                &data,
+                &[
+                    "state",
+                    source,
+                    id,
+                    "--map",
+                    "seed-001",
+                    "--at",
+                    &version.to_string(),
+                    "--json",
+                ],
+            ))
+            .unwrap();
+            assert_eq!(got["state"], states[version], "{id} v{version}");
+        }
+    }
+    let (code, out, err) = rewind(&data, &["verify", source, "--json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let mut found: Vec<(String, u64, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "source")
+        .map(|f| {
+            (
+                f["stream"].as_str().unwrap().to_owned(),
+                f["version"].as_u64().unwrap(),
+                f["detail"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    let expect = [
+        ("workflow-2", 10, "is corrupt: its sha256 checksum is"),
+        (
+            "workflow-2",
+            20,
+            "builds on the snapshot at version 10, which is corrupt",
+        ),
+        (
+            "workflow-3",
+            30,
+            "is not the state the events give at version 30",
+        ),
+        (
+            "workflow-3",
+            40,
+            "builds on the snapshot at version 30, which is not the state",
+        ),
+        (
+            "workflow-4",
+            40,
+            "builds on a snapshot at version 35 that the snapshots query does not give",
+        ),
+        ("workflow-5", 30, "cannot be read: not base64"),
+        (
+            "workflow-5",
+            40,
+            "builds on the snapshot at version 30, which cannot be read",
+        ),
+    ];
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+    for ((stream, version, detail), (want_stream, want_version, want)) in found.iter().zip(expect) {
+        assert_eq!((stream.as_str(), *version), (want_stream, want_version));
+        assert!(detail.contains(want), "{stream} v{version}: {detail}");
+        assert!(
+            detail.contains(&format!("snap-{stream}-{version}")),
+            "{detail}"
+        );
+    }
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("17 of the source's 24 snapshots are the state the events give"),
+        "{}",
+        report["notes"]
+    );
+    // The 17 that agree are used; none of the others is.
+    let used: Vec<(String, u64, String)> = mirror_snapshots(&data, source)
+        .into_iter()
+        .filter(|s| s.2 == "source")
+        .collect();
+    assert_eq!(used.len(), 17, "{used:?}");
+    for (stream, version, _) in &used {
+        assert!(
+            !found.iter().any(|f| f.0 == *stream && f.1 == *version),
+            "{stream} v{version} is used"
+        );
+    }
+    // And states read through them are still the events' own.
+    for (id, states) in &workflows {
+        let got: Value =
+            serde_json::from_str(&ok(&data, &["state", source, id, "--at", "45", "--json"]))
+                .unwrap();
+        assert_eq!(got["state"], states[45], "{id}");
+    }
+    assert!(folder(dir.path()) == before, "the source is never written");
+}

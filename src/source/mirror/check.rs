@@ -6,28 +6,36 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::model::group;
+use crate::model::{Micros, group};
 use crate::snapshot::verify::Report;
 
 use super::Mirrored;
 
 /// Adds to `report` what checking the mirror against its source finds: notes of what was
 /// compared, and findings (kind `source`) where they disagree; `only` keeps one stream's.
+/// A mapped source's snapshots that expire are judged as of `now` (else the newest time the
+/// source records).
 pub fn check_against_source(
     source: &Path,
     mirrored: &Mirrored,
     only: Option<&str>,
+    now: Option<Micros>,
     report: &mut Report,
 ) -> Result<()> {
-    check_mirror(source, &mirrored.path, mirrored.format, only, report)
+    check_mirror(source, &mirrored.path, mirrored.format, only, now, report)
 }
 
 /// [`check_against_source`] for a mirror known by its path (the format it records).
-pub fn check_mirror_at(source: &Path, mirror: &Path, report: &mut Report) -> Result<()> {
+pub fn check_mirror_at(
+    source: &Path,
+    mirror: &Path,
+    now: Option<Micros>,
+    report: &mut Report,
+) -> Result<()> {
     let format = crate::store::Store::open(mirror, crate::store::OpenMode::ReadOnly)?
         .meta("source.format")?
         .unwrap_or_default();
-    check_mirror(source, mirror, &format, None, report)
+    check_mirror(source, mirror, &format, None, now, report)
 }
 
 fn check_mirror(
@@ -35,6 +43,7 @@ fn check_mirror(
     mirror: &Path,
     format: &str,
     only: Option<&str>,
+    now: Option<Micros>,
     report: &mut Report,
 ) -> Result<()> {
     let findings_before = report.findings.len();
@@ -42,6 +51,7 @@ fn check_mirror(
         "langgraph" => langgraph(source, mirror, report)?,
         "eventsourcing" => stored_snapshots(source, mirror, only, report)?,
         "redux" => redux(source, mirror, report)?,
+        "mapped" => mapped_snapshots(source, mirror, only, now, report)?,
         _ => {}
     }
     let mut kept = 0;
@@ -115,6 +125,55 @@ fn stored_snapshots(
             source.display()
         )
     });
+    report.findings.extend(checked.findings);
+    Ok(())
+}
+
+/// A mapped source's own snapshots (its mapping's `[snapshots]`) against the events' states.
+fn mapped_snapshots(
+    source: &Path,
+    mirror: &Path,
+    only: Option<&str>,
+    now: Option<Micros>,
+    report: &mut Report,
+) -> Result<()> {
+    let settings = super::super::settings::load(source)?;
+    let Some(spec) = &settings.mapping else {
+        return Ok(());
+    };
+    let mapping = super::super::mapping::Mapping::load(spec).map_err(Error::Input)?;
+    if mapping.snapshots.is_none() {
+        return Ok(());
+    }
+    let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
+    let foreign = super::super::sqlite::open(source).map_err(Error::Input)?;
+    let mut engine = crate::engine::Engine::open(mirror, crate::store::OpenMode::ReadOnly)?;
+    let now = match now {
+        Some(now) => Some(now),
+        None => super::mapped::streams::source_now(&engine, &foreign.conn, &mapping)
+            .map_err(at_source)?,
+    };
+    let checked = super::mapped::snapshots::check(&mut engine, &foreign.conn, &mapping, now, only)
+        .map_err(at_source)?;
+    let mut note = format!(
+        "{} of the source's {} snapshots are the state the events give",
+        group(checked.valid.len() as u64),
+        group(checked.total)
+    );
+    if checked.expired > 0 {
+        note.push_str(&format!(
+            "; {} expired as of {}, ignored",
+            group(checked.expired),
+            now.map_or_else(|| "-".into(), crate::time::format)
+        ));
+    }
+    if checked.unchecked > 0 {
+        note.push_str(&format!(
+            "; {} could not be checked (the events cannot be replayed to them)",
+            group(checked.unchecked)
+        ));
+    }
+    report.notes.push(note);
     report.findings.extend(checked.findings);
     Ok(())
 }

@@ -20,7 +20,8 @@ use crate::source::mapping::{Columns, Mapping, Row};
 
 use super::{ID_FIELD, SEQ_FIELD, Synced};
 
-pub mod streams;
+pub(super) mod snapshots;
+pub(super) mod streams;
 
 /// The mirror's meta key for what it has read.
 const STAMP: &str = "mapped.stamp";
@@ -246,6 +247,8 @@ pub(super) fn sync(
         }
         writer.finish(engine)?;
         streams::sync(engine, conn, mapping, &at_source)?;
+        let now = streams::source_now(engine, conn, mapping).map_err(at_source)?;
+        snapshots::sync(engine, conn, mapping, now, &at_source)?;
         engine.store().set_meta(
             STAMP,
             &serde_json::to_string(&stamp).map_err(|e| Error::Input(e.to_string()))?,

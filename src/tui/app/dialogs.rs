@@ -282,7 +282,7 @@ impl App {
             .map(std::path::Path::to_path_buf)
             .ok_or_else(|| anyhow::anyhow!("verify needs a database file"))?;
         let source = self.source.as_ref().map(|s| s.path.clone());
-        self.job = Some(VerifyJob::start(path, source)?);
+        self.job = Some(VerifyJob::start(path, source, self.now)?);
         if self.deterministic {
             self.finish_jobs()?;
         }

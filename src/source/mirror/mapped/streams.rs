@@ -83,10 +83,7 @@ pub(super) fn sync(
             let attributes = columns_of(row, &names, stream_at);
             recorded.entry(name).or_default().attributes = Some(attributes);
         }
-        let now = match &streams.now {
-            Some(sql) => newest_time(conn, mapping, sql, streams.now_format).map_err(at_source)?,
-            None => newest_event(engine.store())?,
-        };
+        let now = source_now(engine, conn, mapping).map_err(at_source)?;
         let held = Condition {
             condition: streams.unfinished.clone(),
             columns: names
@@ -220,6 +217,23 @@ fn newest_time(
         .get_ref(0)
         .map_err(|e| mapping.error("streams.now", e.to_string()))?;
     mapping::time_of(value, format).map_err(|e| mapping.error("streams.now", e))
+}
+
+/// The newest time the source records: the mapping's `now` query's, else its newest event's
+/// in the mirror.
+pub(in crate::source::mirror) fn source_now(
+    engine: &Engine,
+    conn: &Connection,
+    mapping: &Mapping,
+) -> std::result::Result<Option<Micros>, String> {
+    match mapping
+        .streams
+        .as_ref()
+        .and_then(|s| Some((s.now.as_ref()?, s.now_format)))
+    {
+        Some((sql, format)) => newest_time(conn, mapping, sql, format),
+        None => newest_event(engine.store()).map_err(|e| e.to_string()),
+    }
 }
 
 /// The newest event's time in the mirror.
