@@ -85,7 +85,8 @@ pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
     let all = store.streams()?;
     let mut streams = Vec::new();
     let mut marks = Vec::new();
-    let mut columns: Vec<String> = Vec::new();
+    // A mapping's attributes in its query's order.
+    let mut columns = crate::source::mirror::attribute_columns(store)?;
     for s in all {
         let m = crate::source::mirror::marks(store, &s.name, args.db.now)?;
         for key in m.attributes.iter().flat_map(|a| a.keys()) {
@@ -157,17 +158,14 @@ pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
                 fork.version
             ));
         }
-        if m.unfinished {
-            notes.push(match (m.mapped, &m.pending) {
-                (false, _) => "unfinished: the run stopped with work pending".into(),
-                (true, Some(serde_json::Value::Array(work))) => {
-                    format!("unfinished: {} pending", group(work.len() as u64))
-                }
-                (true, _) => format!(
-                    "unfinished as of {}",
-                    m.judged_at.map_or_else(|| "-".into(), time::format)
-                ),
-            });
+        if m.unfinished && !m.mapped {
+            notes.push("unfinished: the run stopped with work pending".into());
+        }
+        if let Some(at) = m.judged_at {
+            notes.push(format!("unfinished as of {}", time::format(at)));
+        }
+        if let (true, Some(serde_json::Value::Array(work))) = (m.mapped, &m.pending) {
+            notes.push(format!("{} pending", group(work.len() as u64)));
         }
         let mut row = vec![
             clean(&s.name, 60),

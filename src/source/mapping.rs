@@ -59,7 +59,7 @@ use serde_json::Value;
 use crate::model::Micros;
 
 /// The mappings shipped with rewind, by the name `--map` takes.
-pub const SHIPPED: [(&str, &str); 3] = [
+pub const SHIPPED: [(&str, &str); 4] = [
     (
         "seed-000",
         include_str!("../../assets/mappings/seed-000.toml"),
@@ -67,6 +67,10 @@ pub const SHIPPED: [(&str, &str); 3] = [
     (
         "seed-001",
         include_str!("../../assets/mappings/seed-001.toml"),
+    ),
+    (
+        "seed-002",
+        include_str!("../../assets/mappings/seed-002.toml"),
     ),
     (
         "seed-004",

@@ -405,7 +405,10 @@ fn seed_004_lists_every_task_with_its_work_item_and_finds_the_crashed_ones_as_of
     ] {
         assert!(header.contains(column), "{header}");
     }
-    assert!(table.contains("unfinished: 1 pending"), "{table}");
+    assert!(
+        table.contains("unfinished as of") && table.contains("; 1 pending"),
+        "{table}"
+    );
 
     // A crashed task's history: its checkpoints as whole states, in order, with their ids.
     let (crashed, _, states) = tasks.iter().find(|(_, k, _)| *k == Task::Crashed).unwrap();
@@ -939,4 +942,190 @@ fn seed_001_snapshots_full_incremental_and_compressed_are_checked_and_the_bad_on
         assert_eq!(got["state"], states[45], "{id}");
     }
     assert!(folder(dir.path()) == before, "the source is never written");
+}
+
+/// A streaming backend's database (seed 002, Prisma's SQLite tables): `streams` streams'
+/// events from January to April 2026 in the live log. Returns (id, stream, patch, ms).
+fn seed_002(path: &Path, streams: usize, events: usize) -> Vec<(i64, String, Value, i64)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        r#"CREATE TABLE "EventLog" ("id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+             "streamId" TEXT NOT NULL, "type" TEXT NOT NULL, "payload" TEXT NOT NULL,
+             "createdAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP);
+           CREATE INDEX "EventLog_streamId_createdAt_idx" ON "EventLog"("streamId", "createdAt");
+           CREATE TABLE "StreamArchive" ("id" INTEGER NOT NULL PRIMARY KEY,
+             "streamId" TEXT NOT NULL, "type" TEXT NOT NULL, "payload" TEXT NOT NULL,
+             "createdAt" DATETIME NOT NULL, "archivedAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP);
+           CREATE TABLE "StreamSnapshot" ("id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+             "streamId" TEXT NOT NULL, "month" TEXT NOT NULL, "state" TEXT NOT NULL,
+             "lastEventId" INTEGER NOT NULL, "eventCount" INTEGER NOT NULL,
+             "createdAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP);
+           CREATE UNIQUE INDEX "StreamSnapshot_streamId_month_key" ON "StreamSnapshot"("streamId", "month");"#,
+    )
+    .unwrap();
+    // 2026-01-01T00:00:00Z, and about four months after it.
+    let start: i64 = 1_767_225_600_000;
+    let span: i64 = 120 * 86_400_000;
+    let mut rows = Vec::new();
+    for n in 0..events {
+        let stream = format!("stream-{}", (n * 5 + n / 7) % streams);
+        let at = start + span * n as i64 / events as i64;
+        let (kind, patch) = match n % 6 {
+            0 => (
+                "StreamStarted",
+                json!({"status": "live", "title": format!("show {n}")}),
+            ),
+            1 | 4 => ("ViewerCountChanged", json!({"viewers": n % 97, "peak": n})),
+            2 => (
+                "ChatMessage",
+                json!({"lastChat": {"from": format!("u{}", n % 13), "text": "hi ✓"}}),
+            ),
+            3 => (
+                "ModeratorAction",
+                json!({"lastChat": null, "muted": n % 2 == 0}),
+            ),
+            _ => ("StreamEnded", json!({"status": "offline"})),
+        };
+        conn.execute(
+            r#"INSERT INTO "EventLog" ("streamId", "type", "payload", "createdAt") VALUES (?1, ?2, ?3, ?4)"#,
+            rusqlite::params![stream, kind, patch.to_string(), at],
+        )
+        .unwrap();
+        rows.push((conn.last_insert_rowid(), stream, patch, at));
+    }
+    rows
+}
+
+/// The seed's monthly job: each stream's state as of the end of `month` (its newest event
+/// before `until` ms).
+fn seed_002_snapshot(
+    conn: &rusqlite::Connection,
+    rows: &[(i64, String, Value, i64)],
+    month: &str,
+    until: i64,
+) {
+    let mut states: std::collections::BTreeMap<&str, (Value, i64, i64)> = Default::default();
+    for (id, stream, patch, _) in rows.iter().filter(|r| r.3 < until) {
+        let entry = states.entry(stream).or_insert((json!({}), 0, 0));
+        super::mappings::merge(&mut entry.0, patch);
+        entry.1 = *id;
+        entry.2 += 1;
+    }
+    for (stream, (state, last, count)) in states {
+        conn.execute(
+            r#"INSERT INTO "StreamSnapshot" ("streamId", "month", "state", "lastEventId", "eventCount", "createdAt")
+               VALUES (?1, ?2, ?3, ?4, ?5, ?6)"#,
+            rusqlite::params![stream, month, state.to_string(), last, count, until],
+        )
+        .unwrap();
+    }
+}
+
+/// The seed's archive job: rows before `before` ms copied to the archive, then deleted from
+/// the live log; `finish` false stops between the two (a reader sees both).
+fn seed_002_archive(conn: &rusqlite::Connection, before: i64, finish: bool) {
+    conn.execute(
+        r#"INSERT OR IGNORE INTO "StreamArchive" ("id", "streamId", "type", "payload", "createdAt", "archivedAt")
+           SELECT "id", "streamId", "type", "payload", "createdAt", ?1 FROM "EventLog" WHERE "createdAt" < ?1"#,
+        [before],
+    )
+    .unwrap();
+    if finish {
+        conn.execute(r#"DELETE FROM "EventLog" WHERE "createdAt" < ?1"#, [before])
+            .unwrap();
+    }
+}
+
+#[test]
+fn seed_002_live_log_and_archive_read_as_one_history_while_the_archive_job_moves_rows_and_the_monthly_snapshots_are_checked()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().to_path_buf();
+    let db = dir.path().join("streams.db");
+    let source = db.to_str().unwrap();
+    let rows = seed_002(&db, 5, 400);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let feb = 1_769_904_000_000; // 2026-02-01
+    let mar = 1_772_323_200_000; // 2026-03-01
+    let apr = 1_775_001_600_000; // 2026-04-01
+    seed_002_snapshot(&conn, &rows, "2026-01", feb);
+    seed_002_snapshot(&conn, &rows, "2026-02", mar);
+    seed_002_snapshot(&conn, &rows, "2026-03", apr);
+    // The February job went wrong for one stream.
+    conn.execute(
+        r#"UPDATE "StreamSnapshot" SET "state" = json_set("state", '$.viewers', 100000)
+           WHERE "streamId" = 'stream-3' AND "month" = '2026-02'"#,
+        [],
+    )
+    .unwrap();
+    seed_002_archive(&conn, feb, true);
+    let states = |stream: &str| -> Vec<Value> {
+        let mut state = json!({});
+        let mut out = vec![state.clone()];
+        for (_, _, patch, _) in rows.iter().filter(|r| r.1 == stream) {
+            super::mappings::merge(&mut state, patch);
+            out.push(state.clone());
+        }
+        out
+    };
+    let logged = |stream: &str| -> Vec<i64> {
+        let log: Vec<Value> =
+            serde_json::from_str(&ok(&data, &["log", source, stream, "--json"])).unwrap();
+        log.iter().map(|e| e["seq"].as_i64().unwrap()).collect()
+    };
+    let ids =
+        |stream: &str| -> Vec<i64> { rows.iter().filter(|r| r.1 == stream).map(|r| r.0).collect() };
+    ok(&data, &["streams", source, "--map", "seed-002"]);
+    for s in 0..5 {
+        let stream = format!("stream-{s}");
+        assert_eq!(
+            logged(&stream),
+            ids(&stream),
+            "{stream}: archive then live, once each"
+        );
+    }
+    // The archive job, stopped between its copy and its delete: every row still reads once,
+    // and the mirror is not made again.
+    seed_002_archive(&conn, mar, false);
+    let (code, _, err) = rewind(&data, &["streams", source]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("made again"), "{err}");
+    for s in 0..5 {
+        let stream = format!("stream-{s}");
+        assert_eq!(logged(&stream), ids(&stream), "{stream} mid-move");
+    }
+    seed_002_archive(&conn, mar, true);
+    let (code, _, err) = rewind(&data, &["streams", source]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("made again"), "{err}");
+    for s in 0..5 {
+        let stream = format!("stream-{s}");
+        assert_eq!(logged(&stream), ids(&stream), "{stream} after the move");
+        let want = states(&stream);
+        let head: Value =
+            serde_json::from_str(&ok(&data, &["state", source, &stream, "--json"])).unwrap();
+        assert_eq!(head["state"], *want.last().unwrap(), "{stream}");
+    }
+    // The monthly snapshots: the wrong one found, named by its month.
+    let (code, out, _) = rewind(&data, &["verify", source, "--json"]);
+    assert_eq!(code, 1, "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let found: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "source")
+        .collect();
+    assert_eq!(found.len(), 1, "{report:#}");
+    assert_eq!(found[0]["stream"], "stream-3");
+    let detail = found[0]["detail"].as_str().unwrap();
+    assert!(detail.contains("\"2026-02\""), "{detail}");
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("14 of the source's 15 snapshots are the state the events give"),
+        "{}",
+        report["notes"]
+    );
 }

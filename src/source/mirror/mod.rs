@@ -21,6 +21,8 @@ use crate::store::{OpenMode, Store};
 use super::sqlite::{self, Kind};
 
 pub use check::{check_against_source, check_mirror_at};
+pub use mapped::snapshots::{Checked as CheckedSnapshots, check as check_mapped_snapshots};
+pub use mapped::streams::columns as attribute_columns;
 
 mod check;
 pub mod eventsourcing;
@@ -598,7 +600,7 @@ pub struct Marks {
     /// Whether the stream is read through a mapping (its pending work is the mapping's rows).
     #[serde(skip)]
     pub mapped: bool,
-    /// The time the mapping's unfinished condition was judged at.
+    /// Where the mapping's unfinished condition holds: the time it was judged at.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub judged_at: Option<crate::model::Micros>,
 }
@@ -647,7 +649,7 @@ pub fn marks(store: &Store, stream: &str, now: Option<crate::model::Micros>) -> 
     if let Some(attributes) = &recorded.attributes {
         if let Some((yes, at)) = mapped::streams::unfinished(store, attributes, now)? {
             unfinished |= yes;
-            judged_at = at;
+            judged_at = at.filter(|_| yes);
         }
     }
     Ok(Marks {

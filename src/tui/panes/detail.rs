@@ -66,7 +66,7 @@ impl Widget for DetailPane<'_> {
                 // A mapping's pending rows are work begun and not finished; a LangGraph
                 // run's are the writes under its newest checkpoint.
                 let label = if marks.mapped {
-                    "unfinished work (the mapping's [pending] rows)"
+                    "unfinished work"
                 } else {
                     "unfinished run: its pending writes"
                 };
@@ -74,7 +74,7 @@ impl Widget for DetailPane<'_> {
             }
             if let Some(attributes) = &marks.attributes {
                 let label = match marks.judged_at {
-                    Some(at) if marks.unfinished => format!(
+                    Some(at) => format!(
                         "stream attributes · unfinished as of {}",
                         crate::time::format(at)
                     ),

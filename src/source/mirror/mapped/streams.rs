@@ -249,6 +249,15 @@ pub fn recorded(store: &Store, stream: &str) -> Result<Recorded> {
         .unwrap_or_default())
 }
 
+/// The attributes' names in the order the mapping's `[streams]` query gives them.
+pub fn columns(store: &Store) -> Result<Vec<String>> {
+    Ok(store
+        .meta(UNFINISHED)?
+        .and_then(|text| serde_json::from_str::<Condition>(&text).ok())
+        .map(|held| held.columns)
+        .unwrap_or_default())
+}
+
 /// Whether a stream with these attributes is unfinished, as of `now` (else the newest time the
 /// source records), with the time it was judged at; `None` where the mapping gives no
 /// condition.
@@ -298,7 +307,19 @@ impl<'a> Judge<'a> {
         let condition = held.condition.as_deref().unwrap_or("0");
         let sql = format!("SELECT ({condition}) FROM (SELECT {columns})");
         {
-            let stmt = conn.prepare(&sql).map_err(|e| super::sqlite_error(&e))?;
+            // SQLite's message may quote the statement: this one is rewind's, not the user's.
+            let stmt = conn.prepare(&sql).map_err(|e| {
+                let message = super::sqlite_error(&e);
+                let message = message
+                    .split(" in SELECT (")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                format!(
+                    "{message} (the condition sees the columns of streams.query, {}, and :now)",
+                    held.columns.join(", ")
+                )
+            })?;
             if !stmt.readonly() {
                 return Err("must only read".into());
             }
