@@ -542,15 +542,33 @@ pub(super) fn blame(args: &BlameArgs) -> Result<()> {
         let lines: Vec<Value> = events.iter().map(export_line).collect();
         return json(&mut out, &lines);
     }
-    let mut table = Table::new(vec!["version", "seq", "time", "type", "data"], vec![0, 1]);
+    // Events read from a database's copies name the file each was found in.
+    let file_of = |e: &crate::model::Event| {
+        e.meta
+            .as_ref()
+            .and_then(|m| m.get("file"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let files = events.iter().any(|e| file_of(e).is_some());
+    let mut header = vec!["version", "seq", "time", "type"];
+    if files {
+        header.push("file");
+    }
+    header.push("data");
+    let mut table = Table::new(header, vec![0, 1]);
     for e in &events {
-        table.row(vec![
+        let mut row = vec![
             group(e.version),
             e.seq.to_string(),
             time::format(e.ts),
             clean(&e.kind, 30),
-            clean(&e.data.to_string(), 80),
-        ]);
+        ];
+        if files {
+            row.push(clean(&file_of(e).unwrap_or_default(), 40));
+        }
+        row.push(clean(&e.data.to_string(), 80));
+        table.row(row);
     }
     table.print(&mut out)
 }

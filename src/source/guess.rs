@@ -414,7 +414,7 @@ mod tests {
         .unwrap();
         let text = guess(&conn, "m.db").unwrap();
         let mapping = crate::source::mapping::Mapping::parse("guessed", &text).unwrap();
-        let e = &mapping.events;
+        let e = mapping.events.as_ref().unwrap();
         assert_eq!(
             (
                 e.stream.as_str(),

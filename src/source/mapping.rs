@@ -59,7 +59,7 @@ use serde_json::Value;
 use crate::model::Micros;
 
 /// The mappings shipped with rewind, by the name `--map` takes.
-pub const SHIPPED: [(&str, &str); 4] = [
+pub const SHIPPED: [(&str, &str); 5] = [
     (
         "seed-000",
         include_str!("../../assets/mappings/seed-000.toml"),
@@ -71,6 +71,10 @@ pub const SHIPPED: [(&str, &str); 4] = [
     (
         "seed-002",
         include_str!("../../assets/mappings/seed-002.toml"),
+    ),
+    (
+        "seed-003",
+        include_str!("../../assets/mappings/seed-003.toml"),
     ),
     (
         "seed-004",
@@ -87,8 +91,10 @@ pub struct Mapping {
     pub text: String,
     /// The reducer its streams use.
     pub reducer: Option<String>,
-    /// The events.
-    pub events: Events,
+    /// The events (`None` where `files` reads the database and its copies instead).
+    pub events: Option<Events>,
+    /// A database and its copies read as one history per table.
+    pub files: Option<Files>,
     /// The source's own snapshots.
     pub snapshots: Option<Snapshots>,
     /// The streams' attributes.
@@ -102,7 +108,10 @@ pub struct Mapping {
 struct File {
     #[serde(default)]
     reducer: Option<String>,
-    events: Events,
+    #[serde(default)]
+    events: Option<Events>,
+    #[serde(default)]
+    files: Option<Files>,
     #[serde(default)]
     snapshots: Option<Snapshots>,
     #[serde(default)]
@@ -110,6 +119,28 @@ struct File {
     #[serde(default)]
     pending: Option<Pending>,
 }
+
+/// The `[files]` table: a database and its copies (`VACUUM INTO` snapshot files) read as one
+/// history per table, each file a point in it, ordered by a value each file holds.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Files {
+    /// The copies: a path relative to the source's folder, whose file name may hold one `*`.
+    pub copies: String,
+    /// A read-only `SELECT` of one value run in each file: its time (default: `_raft_meta`'s
+    /// `last_write_at`).
+    #[serde(default)]
+    pub order: Option<String>,
+    /// How that time is written (a number as text is read as a number).
+    #[serde(default)]
+    pub order_format: Option<TimeFormat>,
+    /// Tables not read (SQLite's own never are).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// The order query where a `[files]` mapping gives none.
+pub const DEFAULT_ORDER: &str = "SELECT value FROM _raft_meta WHERE key = 'last_write_at'";
 
 /// The `[snapshots]` table: the source's own snapshots and which columns are their parts.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -366,24 +397,49 @@ impl Mapping {
                 .unwrap_or_default();
             format!("mapping {origin}{at}: {message}")
         })?;
-        let events = file.events;
         let key_error = |key: &str, what: &str| format!("mapping {origin}: {key}: {what}");
-        let query = checked_query(origin, "events.query", &events.query)?;
-        for (key, column) in events.columns() {
-            checked_column(origin, key, column)?;
-        }
-        if events.meta.is_none() && events.meta_encoding != Encoding::Json {
-            return Err(key_error(
-                "events.meta_encoding",
-                "is given, but no events.meta column",
-            ));
-        }
-        if events.time.is_none() && events.time_format.is_some() {
-            return Err(key_error(
-                "events.time_format",
-                "is given, but no events.time column",
-            ));
-        }
+        let events = match (file.events, &file.files) {
+            (Some(events), None) => {
+                let query = checked_query(origin, "events.query", &events.query)?;
+                for (key, column) in events.columns() {
+                    checked_column(origin, key, column)?;
+                }
+                if events.meta.is_none() && events.meta_encoding != Encoding::Json {
+                    return Err(key_error(
+                        "events.meta_encoding",
+                        "is given, but no events.meta column",
+                    ));
+                }
+                if events.time.is_none() && events.time_format.is_some() {
+                    return Err(key_error(
+                        "events.time_format",
+                        "is given, but no events.time column",
+                    ));
+                }
+                Some(Events { query, ..events })
+            }
+            (None, Some(files)) => {
+                if files.copies.trim().is_empty() || files.copies.matches('*').count() > 1 {
+                    return Err(key_error(
+                        "files.copies",
+                        "give the copies' path, relative to the source's folder, with at most one * in its file name",
+                    ));
+                }
+                None
+            }
+            (Some(_), Some(_)) => {
+                return Err(key_error(
+                    "files",
+                    "reads a database and its copies instead of an [events] query: give one of them",
+                ));
+            }
+            (None, None) => {
+                return Err(key_error(
+                    "events",
+                    "is missing: give [events] (a query) or [files] (a database and its copies)",
+                ));
+            }
+        };
         let mut snapshots = file.snapshots;
         if let Some(snapshots) = &mut snapshots {
             snapshots.query = checked_query(origin, "snapshots.query", &snapshots.query)?;
@@ -436,7 +492,8 @@ impl Mapping {
             origin: origin.to_owned(),
             text: text.to_owned(),
             reducer: file.reducer,
-            events: Events { query, ..events },
+            events,
+            files: file.files,
             snapshots,
             streams,
             pending,
@@ -558,11 +615,13 @@ impl Columns {
     /// Finds the mapping's columns among a query's (`names`), or says which key names one
     /// the query does not return.
     pub fn find(mapping: &Mapping, names: &[String]) -> Result<Self, String> {
+        let Some(e) = &mapping.events else {
+            return Err(mapping.error("events", "is missing"));
+        };
         let find = |key: &str, column: &str| mapping.index_of("events.query", key, column, names);
         let optional = |key: &str, column: &Option<String>| -> Result<Option<usize>, String> {
             column.as_deref().map(|c| find(key, c)).transpose()
         };
-        let e = &mapping.events;
         Ok(Self {
             stream: find("events.stream", &e.stream)?,
             seq: optional("events.seq", &e.seq)?,
@@ -585,7 +644,9 @@ impl Columns {
 
     /// Reads one row as an event; an error names the key and its column.
     pub fn read(&self, mapping: &Mapping, row: &rusqlite::Row<'_>) -> Result<Row, String> {
-        let e = &mapping.events;
+        let Some(e) = &mapping.events else {
+            return Err(mapping.error("events", "is missing"));
+        };
         let get = |index: usize| row.get_ref(index).map_err(|err| err.to_string());
         let fail = |key: &str, column: &str, what: String| format!("{key} ({column:?}): {what}");
         let stream = text_of(get(self.stream)?)
@@ -734,9 +795,14 @@ pub fn time_of(value: ValueRef<'_>, format: Option<TimeFormat>) -> Result<Option
         TimeFormat::EpochNs => Some(Unit::Ns),
         TimeFormat::Rfc3339 | TimeFormat::Sql => None,
     };
+    let epoch = format.is_some_and(|f| unit(f).is_some());
     let number = match value {
         ValueRef::Integer(n) => Some(n as f64),
         ValueRef::Real(x) => Some(x),
+        // A number kept as text (`strftime('%s', 'now')`), where the mapping says it is one.
+        ValueRef::Text(t) if epoch => std::str::from_utf8(t)
+            .ok()
+            .and_then(|t| t.trim().parse::<f64>().ok()),
         _ => None,
     };
     if let Some(n) = number {
@@ -799,8 +865,9 @@ time_format = "epoch-ms"
     #[test]
     fn a_mapping_reads_its_keys_and_names_the_file_and_key_of_a_mistake() {
         let m = Mapping::parse("m.toml", GOOD).unwrap();
-        assert_eq!(m.events.query, "SELECT * FROM t;");
-        assert_eq!(m.events.time_format, Some(TimeFormat::EpochMs));
+        let events = m.events.as_ref().unwrap();
+        assert_eq!(events.query, "SELECT * FROM t;");
+        assert_eq!(events.time_format, Some(TimeFormat::EpochMs));
         let err = Mapping::parse("m.toml", &GOOD.replace("stream =", "strem =")).unwrap_err();
         assert!(err.contains("m.toml") && err.contains("strem"), "{err}");
         let err = Mapping::parse("m.toml", &GOOD.replace("epoch-ms", "epoch-weeks")).unwrap_err();

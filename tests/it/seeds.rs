@@ -1129,3 +1129,319 @@ fn seed_002_live_log_and_archive_read_as_one_history_while_the_archive_job_moves
         report["notes"]
     );
 }
+
+/// A Raft state machine's SQLite file (seed 003): every write applied, then `last_write_at`
+/// set to the database's time (here a given second, as text, as `strftime('%s')` gives it).
+struct Raft {
+    conn: rusqlite::Connection,
+    folder: std::path::PathBuf,
+}
+
+impl Raft {
+    fn new(folder: &Path) -> Self {
+        std::fs::create_dir_all(folder.join("snapshots")).unwrap();
+        let conn = rusqlite::Connection::open(folder.join("node.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS _raft_meta (key TEXT PRIMARY KEY, value TEXT);
+             CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, balance INTEGER, photo BLOB);
+             CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;
+             CREATE TABLE audit (at INTEGER, what TEXT);
+             CREATE TABLE pairs (a TEXT, b INTEGER, c REAL, PRIMARY KEY (a, b));",
+        )
+        .unwrap();
+        Self {
+            conn,
+            folder: folder.to_path_buf(),
+        }
+    }
+
+    /// Applies a write at `second` (seconds after 2026-01-29T10:00:00Z).
+    fn write(&self, second: i64, sql: &str) {
+        self.conn.execute_batch(sql).unwrap();
+        self.conn
+            .execute(
+                "INSERT INTO _raft_meta (key, value) VALUES ('last_write_at', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [(1_769_680_800 + second).to_string()],
+            )
+            .unwrap();
+    }
+
+    /// The scheduler's snapshot: `VACUUM INTO snapshots/snapshot_N.db`.
+    fn snapshot(&self, index: u32) -> String {
+        let name = format!("snapshot_{index:04}.db");
+        let path = self.folder.join("snapshots").join(&name);
+        self.conn
+            .execute("VACUUM INTO ?1", [path.to_str().unwrap()])
+            .unwrap();
+        name
+    }
+
+    /// A table's rows by key, as the mapping keys them.
+    fn rows(&self, sql: &str) -> Value {
+        let mut stmt = self.conn.prepare(sql).unwrap();
+        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        let mut out = serde_json::Map::new();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            let key: String = row.get(0).unwrap();
+            let mut value = serde_json::Map::new();
+            for (i, name) in names.iter().enumerate().skip(1) {
+                let v = match row.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Null => Value::Null,
+                    rusqlite::types::ValueRef::Integer(n) => json!(n),
+                    rusqlite::types::ValueRef::Real(x) => json!(x),
+                    rusqlite::types::ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
+                    rusqlite::types::ValueRef::Blob(b) => json!(format!(
+                        "x'{}'",
+                        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+                    )),
+                };
+                value.insert(name.clone(), v);
+            }
+            out.insert(key, Value::Object(value));
+        }
+        Value::Object(out)
+    }
+
+    /// Every table's rows as the mapping reads them.
+    fn tables(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            (
+                "accounts",
+                self.rows("SELECT CAST(id AS TEXT), id, owner, balance, photo FROM accounts"),
+            ),
+            ("kv", self.rows("SELECT k, k, v FROM kv")),
+            (
+                "audit",
+                self.rows("SELECT CAST(rowid AS TEXT), at, what FROM audit"),
+            ),
+            (
+                "pairs",
+                self.rows("SELECT json_array(a, b), a, b, c FROM pairs"),
+            ),
+        ]
+    }
+}
+
+#[test]
+fn seed_003_a_database_and_its_vacuum_into_copies_read_as_one_history_per_table_with_blame_naming_the_file()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().to_path_buf();
+    let raft = Raft::new(dir.path());
+    let node = dir.path().join("node.db");
+    let source = node.to_str().unwrap();
+    let mut second = 0;
+    let mut expected: Vec<Vec<(&'static str, Value)>> = Vec::new();
+    // Three rounds of writes, a snapshot after each.
+    for round in 0..3i64 {
+        for n in 0..20i64 {
+            second += 1;
+            let id = round * 7 + n;
+            raft.write(
+                second,
+                &format!(
+                    "INSERT INTO accounts (id, owner, balance, photo) VALUES ({id}, 'owner {id}', {}, x'0a{:02x}')
+                       ON CONFLICT (id) DO UPDATE SET balance = balance + 1;
+                     INSERT OR REPLACE INTO kv VALUES ('key/{}', 'v{round}~{n}');
+                     INSERT INTO audit VALUES ({second}, 'round {round} write {n}');
+                     INSERT OR REPLACE INTO pairs VALUES ('p{}', {}, {round}.5);",
+                    n * 10,
+                    n % 256,
+                    n % 9,
+                    n % 4,
+                    n % 3
+                ),
+            );
+        }
+        if round == 1 {
+            second += 1;
+            raft.write(second, "DELETE FROM accounts WHERE id % 5 = 0; UPDATE accounts SET owner = NULL WHERE 0; DELETE FROM audit WHERE at < 5;");
+        }
+        raft.snapshot(round as u32);
+        expected.push(raft.tables());
+    }
+    let before = folder(&dir.path().join("snapshots"));
+    let streams: Vec<Value> = serde_json::from_str(&ok(
+        &data,
+        &["streams", source, "--map", "seed-003", "--json"],
+    ))
+    .unwrap();
+    let mut names: Vec<&str> = streams
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["accounts", "audit", "kv", "pairs"],
+        "one stream per table, _raft_meta left out"
+    );
+    let state = |table: &str, at: Option<u64>| -> Value {
+        let mut args = vec!["state", source, table, "--json"];
+        let at = at.map(|v| v.to_string());
+        if let Some(at) = &at {
+            args.extend(["--at", at.as_str()]);
+        }
+        serde_json::from_str::<Value>(&ok(&data, &args)).unwrap()["state"].clone()
+    };
+    for (table, rows) in expected.last().unwrap() {
+        assert_eq!(state(table, None), *rows, "{table}");
+    }
+    // Each copy is a point: the state after its last event is that copy's table.
+    for (table, _) in expected[0].iter() {
+        let log: Vec<Value> =
+            serde_json::from_str(&ok(&data, &["log", source, table, "--json"])).unwrap();
+        for (round, tables) in expected.iter().enumerate() {
+            let file = format!("snapshot_{round:04}.db");
+            let last = log
+                .iter()
+                .filter(|e| e["meta"]["file"] == file.as_str())
+                .map(|e| e["version"].as_u64().unwrap())
+                .max();
+            if let Some(version) = last {
+                let want = &tables.iter().find(|(t, _)| t == table).unwrap().1;
+                assert_eq!(state(table, Some(version)), *want, "{table} at {file}");
+            }
+        }
+    }
+    // Row by row: deleted rows are delete events; blame on a row names the files.
+    let blame: Vec<Value> =
+        serde_json::from_str(&ok(&data, &["blame", source, "accounts", "/10", "--json"])).unwrap();
+    let files: Vec<&str> = blame
+        .iter()
+        .map(|e| e["meta"]["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        ["snapshot_0001.db", "snapshot_0000.db"],
+        "{blame:#?}"
+    );
+    assert_eq!(blame[0]["type"], "delete");
+    let table = ok(&data, &["blame", source, "kv", "/key~11"]);
+    assert!(table.lines().next().unwrap().contains("file"), "{table}");
+    assert!(table.contains("snapshot_0000.db"), "{table}");
+    // The live file moves on: its new rows come in, nothing is made again; a new copy of it
+    // adds nothing; old copies removed by retention leave the history in place.
+    second += 1;
+    raft.write(
+        second,
+        "UPDATE accounts SET balance = -1 WHERE id = 3; INSERT INTO kv VALUES ('late', NULL);",
+    );
+    let (code, _, err) = rewind(&data, &["streams", source]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("made again"), "{err}");
+    for (table, rows) in raft.tables() {
+        assert_eq!(state(table, None), rows, "{table} after a live write");
+    }
+    let heads = |data: &Path| -> Vec<(String, u64)> {
+        let listed: Vec<Value> =
+            serde_json::from_str(&ok(data, &["streams", source, "--json"])).unwrap();
+        listed
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_owned(),
+                    s["head"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let heads_before = heads(&data);
+    raft.snapshot(3);
+    std::fs::remove_file(dir.path().join("snapshots/snapshot_0000.db")).unwrap();
+    let (code, _, err) = rewind(&data, &["streams", source]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("made again"), "{err}");
+    assert_eq!(
+        heads(&data),
+        heads_before,
+        "a copy of the newest point adds nothing"
+    );
+    // A copy older than the newest point read: the history is made again, saying so.
+    std::fs::copy(
+        dir.path().join("snapshots/snapshot_0001.db"),
+        dir.path().join("snapshots/snapshot_0000b.db"),
+    )
+    .unwrap();
+    let (code, _, err) = rewind(&data, &["streams", source]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("made again") && err.contains("snapshot_0000b.db"),
+        "{err}"
+    );
+    for (table, rows) in raft.tables() {
+        assert_eq!(
+            state(table, None),
+            rows,
+            "{table} after the history was made again"
+        );
+    }
+    // Never written: the copies read are as they were, and nothing was made beside them.
+    let after = folder(&dir.path().join("snapshots"));
+    for (path, bytes) in &before {
+        if let Some((_, now)) = after.iter().find(|(p, _)| p == path) {
+            assert!(now == bytes, "{} changed", path.display());
+        }
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["node.db", "snapshots"]);
+}
+
+#[test]
+fn seed_003_a_copy_taken_between_the_points_read_has_the_history_made_again_and_the_head_stays_the_file()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().to_path_buf();
+    let raft = Raft::new(dir.path());
+    let source = dir.path().join("node.db");
+    let source = source.to_str().unwrap();
+    raft.write(1, "INSERT INTO kv VALUES ('a', '1');");
+    raft.snapshot(1);
+    raft.write(5, "INSERT INTO kv VALUES ('b', '2');");
+    // A copy made at second 5, kept aside, and the file written on.
+    let aside = dir.path().join("aside.db");
+    raft.conn
+        .execute("VACUUM INTO ?1", [aside.to_str().unwrap()])
+        .unwrap();
+    raft.write(
+        9,
+        "UPDATE kv SET v = '3' WHERE k = 'a'; DELETE FROM kv WHERE k = 'b';",
+    );
+    ok(&data, &["streams", source, "--map", "seed-003"]);
+    // The copy from second 5 arrives late: it lies between points already read.
+    std::fs::rename(&aside, dir.path().join("snapshots/snapshot_0002.db")).unwrap();
+    let (code, _, err) = rewind(&data, &["streams", source]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("made again"), "{err}");
+    let log: Vec<Value> =
+        serde_json::from_str(&ok(&data, &["log", source, "kv", "--json"])).unwrap();
+    let read: Vec<(String, String)> = log
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["meta"]["file"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let pair = |t: &str, f: &str| (t.to_owned(), f.to_owned());
+    assert_eq!(
+        read,
+        [
+            pair("insert", "snapshot_0001.db"),
+            pair("insert", "snapshot_0002.db"),
+            pair("update", "node.db"),
+            pair("delete", "node.db"),
+        ]
+    );
+    let head: Value = serde_json::from_str(&ok(&data, &["state", source, "kv", "--json"])).unwrap();
+    assert_eq!(head["state"], json!({"a": {"k": "a", "v": "3"}}));
+}

@@ -20,6 +20,7 @@ use crate::source::mapping::{Columns, Mapping, Row};
 
 use super::{ID_FIELD, SEQ_FIELD, Synced};
 
+mod files;
 pub(super) mod snapshots;
 pub(super) mod streams;
 
@@ -125,8 +126,10 @@ pub(super) fn sync(
     progress: super::Progress<'_>,
 ) -> Result<Synced> {
     let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
-    let query =
-        one_statement(conn, mapping, "events.query", &mapping.events.query).map_err(at_source)?;
+    let Some(events) = &mapping.events else {
+        return files::sync(engine, source, mapping, progress);
+    };
+    let query = one_statement(conn, mapping, "events.query", &events.query).map_err(at_source)?;
     // Checked as written first, so that its errors read as the user wrote it.
     prepare(conn, mapping, &query).map_err(at_source)?;
     let wanted = reducer
@@ -142,7 +145,6 @@ pub(super) fn sync(
             store.set_meta("source.path", &super::canonical_text(source))?;
         }
         store.set_meta("source.mapping", &mapping.origin)?;
-        let events = &mapping.events;
         store.set_meta(
             ID_FIELD,
             if events.id.is_some() {
