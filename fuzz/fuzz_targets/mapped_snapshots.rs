@@ -95,10 +95,10 @@ fuzz_target!(|data: &[u8]| {
         )
         .expect("insert");
     }
-    let rows: u64 = conn
+    let rows: i64 = conn
         .query_row("SELECT count(*) FROM t WHERE typeof(p) = 'integer'", [], |r| r.get(0))
         .expect("count");
-    let all: u64 = conn
+    let all: i64 = conn
         .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
         .expect("count");
     let now = Some(4_000_000);
@@ -114,7 +114,7 @@ fuzz_target!(|data: &[u8]| {
                     + checked.findings.len() as u64,
                 checked.total
             );
-            assert_eq!(checked.total, rows);
+            assert_eq!(checked.total, rows.cast_unsigned());
             for (stream, version) in &checked.valid {
                 assert!(stream == "s" && *version <= 8, "{stream} v{version}");
             }
