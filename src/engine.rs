@@ -1134,20 +1134,42 @@ impl Engine {
                 )
             }));
         }
-        let ts = self.store.event_ts(&rec.stream, version)?.unwrap_or(0);
-        let fingerprint = self.reducer(&rec.stream.reducer)?.fingerprint().to_string();
+        self.store_state(
+            &rec.stream,
+            version,
+            &rec.state,
+            trigger,
+            label,
+            full_every,
+            expire_after_us,
+        )
+    }
+
+    /// Stores `state` as the snapshot of `stream` at `version`: the state there, which the
+    /// caller has just reconstructed (a source's snapshot is adopted only once it equals the
+    /// replay, and then it is the replay's state that is stored).
+    #[allow(clippy::too_many_arguments)] // the parts of one snapshot
+    pub(crate) fn store_state(
+        &mut self,
+        stream: &StreamInfo,
+        version: u64,
+        state: &Value,
+        trigger: &str,
+        label: Option<&str>,
+        full_every: u64,
+        expire_after_us: Option<i64>,
+    ) -> Result<SnapshotMeta> {
+        let ts = self.store.event_ts(stream, version)?.unwrap_or(0);
+        let fingerprint = self.reducer(&stream.reducer)?.fingerprint().to_string();
         self.write(|engine| {
-            let size_hint = engine
-                .store
-                .snapshot_progress(rec.stream.id, &fingerprint)?
-                .1;
+            let size_hint = engine.store.snapshot_progress(stream.id, &fingerprint)?.1;
             store_snapshot(
                 &engine.store,
                 &Shot {
-                    stream: &rec.stream,
+                    stream,
                     version,
                     ts,
-                    state: &rec.state,
+                    state,
                     fingerprint: &fingerprint,
                     trigger,
                     label,

@@ -87,6 +87,16 @@ fuzz_target!(|data: &[u8]| {
     };
     let first = read(&mut stmt);
     assert_eq!(first, read(&mut stmt));
+    // Read as the mirror reads them (the values taken on one thread, decoded on another):
+    // the same events and the same errors.
+    let mut rows = stmt.query([]).expect("query");
+    let mut by_values = Vec::new();
+    while let Some(row) = rows.next().expect("row") {
+        let values: Vec<Value> = (0..8).map(|i| row.get(i).expect("a value")).collect();
+        by_values.push(columns.read_values(&mapping, &values));
+    }
+    drop(rows);
+    assert_eq!(first, by_values);
     for row in first.into_iter().flatten() {
         rewind::store::check_name("stream name", &row.stream).expect("a stream rewind keeps");
         rewind::store::check_name("event type", &row.kind).expect("a type rewind keeps");

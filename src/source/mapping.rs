@@ -53,7 +53,7 @@ use std::io::Read;
 use std::path::Path;
 
 use base64::Engine as _;
-use rusqlite::types::ValueRef;
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use serde_json::Value;
 
 use crate::model::Micros;
@@ -642,12 +642,39 @@ impl Columns {
         }
     }
 
+    /// [`Self::seq_value`] of a row read already.
+    pub fn seq_in(&self, values: &[SqlValue]) -> Option<i64> {
+        match values.get(self.seq?)? {
+            SqlValue::Integer(n) => Some(*n),
+            _ => None,
+        }
+    }
+
     /// Reads one row as an event; an error names the key and its column.
     pub fn read(&self, mapping: &Mapping, row: &rusqlite::Row<'_>) -> Result<Row, String> {
+        self.read_with(mapping, |index| {
+            row.get_ref(index).map_err(|err| err.to_string())
+        })
+    }
+
+    /// [`Self::read`] of a row's values read already (on another thread than the query's).
+    pub fn read_values(&self, mapping: &Mapping, values: &[SqlValue]) -> Result<Row, String> {
+        self.read_with(mapping, |index| {
+            values
+                .get(index)
+                .map(ValueRef::from)
+                .ok_or_else(|| format!("the row has no column {index}"))
+        })
+    }
+
+    fn read_with<'v>(
+        &self,
+        mapping: &Mapping,
+        get: impl Fn(usize) -> Result<ValueRef<'v>, String>,
+    ) -> Result<Row, String> {
         let Some(e) = &mapping.events else {
             return Err(mapping.error("events", "is missing"));
         };
-        let get = |index: usize| row.get_ref(index).map_err(|err| err.to_string());
         let fail = |key: &str, column: &str, what: String| format!("{key} ({column:?}): {what}");
         let stream = text_of(get(self.stream)?)
             .ok_or_else(|| fail("events.stream", &e.stream, "not text or a number".into()))?;

@@ -536,3 +536,57 @@ fn a_mapping_file_for_a_file_that_is_not_sqlite_is_refused_before_it_is_kept() {
     let streams: Value = serde_json::from_str(&ok(&data, &["streams", source, "--json"])).unwrap();
     assert_eq!(streams[0]["name"], "a");
 }
+
+#[test]
+fn a_bad_row_far_into_a_long_table_is_named_and_nothing_is_kept() {
+    // The rows are decoded on a second thread, hundreds ahead of the writes: the error is
+    // still the first bad row's, and the rows written before it are rolled back.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("monitor.db");
+    let source = path.to_str().unwrap();
+    let events = seed_000(&path, 3_000, 3);
+    let (bad, _, _) = events[2_400];
+    let (later, _, _) = events[2_700];
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE agent_events SET data = '{\"status\": ' WHERE seq IN (?1, ?2)",
+        [bad, later],
+    )
+    .unwrap();
+    drop(conn);
+    let data = dir.path().join("data");
+    let (code, _, err) = rewind(&data, &["streams", source, "--map", "seed-000"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "row 2401 (seq {bad}): events.data (\"data\"): not JSON"
+        )),
+        "{err}"
+    );
+    let mirrors: Vec<_> = std::fs::read_dir(data.join("mirrors"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(
+        mirrors
+            .iter()
+            .all(|p| p.extension().is_none_or(|x| x != "rewind")),
+        "{mirrors:?}"
+    );
+    // Mended, it opens with every row.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE agent_events SET data = '{}' WHERE seq IN (?1, ?2)",
+        [bad, later],
+    )
+    .unwrap();
+    drop(conn);
+    let out = ok(&data, &["streams", source, "--map", "seed-000", "--json"]);
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    let total: u64 = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["head"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 3_000);
+}

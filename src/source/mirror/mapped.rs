@@ -11,6 +11,7 @@
 use std::path::Path;
 
 use rusqlite::Connection;
+use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
 use crate::engine::{Engine, Writer};
@@ -221,32 +222,79 @@ pub(super) fn sync(
         }
         let total = u64::try_from(all).unwrap_or(0).saturating_sub(held.count);
         let (mut stmt, columns) = prepare(conn, mapping, &fresh_sql).map_err(at_source)?;
+        let width = stmt.column_count();
         let mut rows = stmt.query([&after]).map_err(sql_error)?;
-        let mut writer = Writer::new(false).keeping_going();
-        let mut stamp = Stamp {
-            mapping: hash.clone(),
-            ..held
+        let mut taker = Taker {
+            writer: Writer::new(false).keeping_going(),
+            stamp: Stamp {
+                mapping: hash.clone(),
+                ..held
+            },
+            done: 0,
+            total,
+            progress,
         };
-        let mut done = 0u64;
-        while let Some(row) = rows.next().map_err(sql_error)? {
-            let position = stamp.count + 1;
-            let at = |what: String| {
-                at_source(format!(
-                    "mapping {}: row {position}{}: {what}",
-                    mapping.origin,
-                    seq_of(&columns, row)
-                ))
-            };
-            let read = columns.read(mapping, row).map_err(at)?;
-            append(engine, &mut writer, read, position, &mut stamp).map_err(|e| match e {
-                Error::Input(what) => at(what),
-                e => e,
-            })?;
-            done += 1;
-            if done % 4096 == 0 {
-                progress(done, total);
+        let at = |position: u64, seq: Option<i64>, what: String| {
+            at_source(format!(
+                "mapping {}: row {position}{}: {what}",
+                mapping.origin,
+                seq.map_or_else(String::new, |seq| format!(" (seq {seq})"))
+            ))
+        };
+        // The rows are decoded on a second thread (their JSON parsed, and written again as
+        // the mirror stores it) while this one reads the next and writes what is decoded.
+        std::thread::scope(|scope| -> Result<()> {
+            let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<SqlValue>>(AHEAD);
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<Decoded>();
+            let columns = &columns;
+            std::thread::Builder::new()
+                .stack_size(crate::budget::THREAD_STACK)
+                .spawn_scoped(
+                    scope,
+                    crate::budget::on_large_stack(move || {
+                        for values in raw_rx {
+                            let decoded = columns
+                                .read_values(mapping, &values)
+                                .map(|row| {
+                                    let text = row.data.to_string();
+                                    (row, text)
+                                })
+                                .map_err(|what| (what, columns.seq_in(&values)));
+                            let failed = decoded.is_err();
+                            if done_tx.send(decoded).is_err() || failed {
+                                break;
+                            }
+                        }
+                    }),
+                )
+                .map_err(|e| Error::Input(format!("starting a thread to decode rows: {e}")))?;
+            let read = (|| -> Result<()> {
+                while let Some(row) = rows.next().map_err(sql_error)? {
+                    let values = (0..width)
+                        .map(|i| row.get::<_, SqlValue>(i))
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                        .map_err(sql_error)?;
+                    if raw_tx.send(values).is_err() {
+                        // The decoder stopped at a row it could not read: its error is
+                        // among the decoded.
+                        return Ok(());
+                    }
+                    while let Ok(decoded) = done_rx.try_recv() {
+                        taker.take(engine, decoded, &at)?;
+                    }
+                }
+                Ok(())
+            })();
+            drop(raw_tx);
+            read?;
+            for decoded in done_rx {
+                taker.take(engine, decoded, &at)?;
             }
-        }
+            Ok(())
+        })?;
+        let Taker {
+            mut writer, stamp, ..
+        } = taker;
         writer.finish(engine)?;
         streams::sync(engine, conn, mapping, &at_source)?;
         let now = streams::source_now(engine, conn, mapping).map_err(at_source)?;
@@ -259,11 +307,50 @@ pub(super) fn sync(
     })
 }
 
-/// ` (seq N)` for a row whose seq can be read, for messages.
-fn seq_of(columns: &Columns, row: &rusqlite::Row<'_>) -> String {
-    columns
-        .seq_value(row)
-        .map_or_else(String::new, |seq| format!(" (seq {seq})"))
+/// Rows read ahead of the decoder, at most.
+const AHEAD: usize = 256;
+
+/// A row decoded: its event and its data as JSON text; or why it could not be read, with its
+/// seq where that can be read.
+type Decoded = std::result::Result<(Row, String), (String, Option<i64>)>;
+
+/// Appends the decoded rows, in order.
+struct Taker<'p> {
+    writer: Writer,
+    stamp: Stamp,
+    done: u64,
+    total: u64,
+    progress: super::Progress<'p>,
+}
+
+impl Taker<'_> {
+    fn take(
+        &mut self,
+        engine: &mut Engine,
+        decoded: Decoded,
+        at: &dyn Fn(u64, Option<i64>, String) -> Error,
+    ) -> Result<()> {
+        let position = self.stamp.count + 1;
+        let (row, data) = decoded.map_err(|(what, seq)| at(position, seq, what))?;
+        let seq = row.seq;
+        append(
+            engine,
+            &mut self.writer,
+            row,
+            data,
+            position,
+            &mut self.stamp,
+        )
+        .map_err(|e| match e {
+            Error::Input(what) => at(position, seq, what),
+            e => e,
+        })?;
+        self.done += 1;
+        if self.done % 4096 == 0 {
+            (self.progress)(self.done, self.total);
+        }
+        Ok(())
+    }
 }
 
 /// Appends one row's event.
@@ -271,6 +358,7 @@ fn append(
     engine: &mut Engine,
     writer: &mut Writer,
     row: Row,
+    data: String,
     position: u64,
     stamp: &mut Stamp,
 ) -> Result<()> {
@@ -315,16 +403,19 @@ fn append(
         }
     }
     let stream = row.stream.clone();
-    writer.push(
+    let meta = Value::Object(meta);
+    let meta_text = meta.to_string();
+    writer.push_texts(
         engine,
         NewEvent {
             stream: row.stream,
             kind: row.kind,
             data: row.data,
-            meta: Some(Value::Object(meta)),
+            meta: Some(meta),
             time,
             idempotency_key: None,
         },
+        Some((data, Some(meta_text))),
         None,
     )?;
     stamp.count = position;

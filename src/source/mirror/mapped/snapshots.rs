@@ -7,11 +7,13 @@
 //! its own (trigger `source`), where reconstruction starts from them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 use serde_json::Value;
 
+use crate::diff::Change;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::{Micros, Target};
@@ -38,6 +40,9 @@ pub struct Checked {
     pub unchecked: u64,
     /// The others, each a finding.
     pub findings: Vec<Finding>,
+    /// The states of `valid`, in its order, where the caller keeps them (a sync stores them
+    /// as the mirror's snapshots without replaying to them again).
+    pub(crate) states: Vec<Arc<Value>>,
 }
 
 /// Where the columns of the snapshots query are.
@@ -96,6 +101,18 @@ pub fn check(
     now: Option<Micros>,
     only: Option<&str>,
 ) -> std::result::Result<Checked, String> {
+    check_keeping(engine, conn, mapping, now, only, false)
+}
+
+/// [`check`], keeping the valid snapshots' states where `keep` says so.
+fn check_keeping(
+    engine: &mut Engine,
+    conn: &Connection,
+    mapping: &Mapping,
+    now: Option<Micros>,
+    only: Option<&str>,
+    keep: bool,
+) -> std::result::Result<Checked, String> {
     let Some(s) = &mapping.snapshots else {
         return Ok(Checked::default());
     };
@@ -103,6 +120,7 @@ pub fn check(
     let (_, names) = super::read_only(conn, mapping, "snapshots.query", &query)?;
     let (position_key, position) = position_of(s);
     let unit = if s.seq.is_some() { "seq" } else { "version" };
+    let events_seq = mapping.events.as_ref().is_some_and(|e| e.seq.is_some());
     let sorted = format!(
         "SELECT * FROM (\n{query}\n) ORDER BY \"{}\", \"{position}\"",
         s.stream
@@ -164,6 +182,14 @@ pub fn check(
         let info = engine.store().stream(&stream).map_err(|e| e.to_string())?;
         let version = match (&info, s.seq.is_some()) {
             (None, _) => None,
+            // The events' seq is the mirror's own (kept as the source's): found by a search
+            // of the stream's versions, not a scan of its events' meta.
+            (Some(info), true) if events_seq => Some(
+                engine
+                    .store()
+                    .version_at_seq(info, at)
+                    .map_err(|e| e.to_string())?,
+            ),
             (Some(info), true) => Some(
                 engine
                     .store()
@@ -172,7 +198,9 @@ pub fn check(
             ),
             (Some(_), false) => u64::try_from(at).ok(),
         };
-        let outcome: std::result::Result<Value, (String, Vec<crate::diff::Change>)> = match state {
+        // The state, and the replay's where it equals it.
+        type Outcome = std::result::Result<(Value, Arc<Value>), (String, Vec<Change>)>;
+        let outcome: Outcome = match state {
             Err(why) => Err((why, Vec::new())),
             Ok(_) if info.is_none() => Err((
                 format!("is of stream {stream:?}, which the events query gives no event of"),
@@ -195,7 +223,7 @@ pub fn check(
                         resolved.insert(at, Err(format!("could not be checked ({e})")));
                         continue;
                     }
-                    Ok(rec) if *rec.state == state => Ok(state),
+                    Ok(rec) if *rec.state == state => Ok((state, rec.state)),
                     Ok(rec) => Err((
                         format!(
                             "is not the state the events give at version {version} (the stored state on the left)"
@@ -206,11 +234,14 @@ pub fn check(
             }
         };
         match outcome {
-            Ok(state) => {
+            Ok((state, replayed)) => {
                 if expired {
                     checked.expired += 1;
                 } else if let Some(version) = version {
                     checked.valid.push((stream.clone(), version));
+                    if keep {
+                        checked.states.push(replayed);
+                    }
                 }
                 resolved.insert(at, Ok(state));
             }
@@ -377,13 +408,14 @@ pub(super) fn sync(
     if engine.store().meta(STAMP)?.as_deref() == Some(stamp.as_str()) {
         return Ok(());
     }
-    let checked = check(engine, conn, mapping, now, None).map_err(at_source)?;
-    for (stream, version) in checked.valid {
+    let checked = check_keeping(engine, conn, mapping, now, None, true).map_err(at_source)?;
+    for ((stream, version), state) in checked.valid.into_iter().zip(checked.states) {
         let Some(info) = engine.store().stream(&stream)? else {
             continue;
         };
         if version > 0 && !engine.store().has_snapshot(info.id, version)? {
-            engine.take_snapshot(&stream, Target::Version(version), TRIGGER, None)?;
+            // Full, as a manual snapshot is: the source's snapshot must not lean on another.
+            engine.store_state(&info, version, &state, TRIGGER, None, 0, None)?;
         }
     }
     engine.store().set_meta(STAMP, &stamp)?;
