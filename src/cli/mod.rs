@@ -333,8 +333,9 @@ pub(crate) fn database(db: &DbArg) -> Result<std::path::PathBuf> {
     }
 }
 
-/// A mirror being made, on a terminal: `mirroring: 41,000/100,000 checkpoints`, cleared when
-/// done; nothing when stderr is not a terminal.
+/// A mirror being made, on a terminal: `mirroring the source: 41,000 of 100,000 read` (its
+/// checkpoints, events, rows or files, as the source has them), cleared when done; nothing
+/// when stderr is not a terminal.
 pub(crate) fn sync_progress(done: u64, total: u64) {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
@@ -344,7 +345,7 @@ pub(crate) fn sync_progress(done: u64, total: u64) {
         eprint!("\r\x1b[K");
     } else {
         eprint!(
-            "\rmirroring the source: {}/{} checkpoints",
+            "\rmirroring the source: {} of {} read",
             crate::model::group(done),
             crate::model::group(total)
         );

@@ -293,9 +293,14 @@ pub(super) fn sync(
             Ok(())
         })?;
         let Taker {
-            mut writer, stamp, ..
+            mut writer,
+            stamp,
+            progress,
+            ..
         } = taker;
         writer.finish(engine)?;
+        // Done: a progress line on the terminal is cleared.
+        progress(total, total);
         streams::sync(engine, conn, mapping, &at_source)?;
         let now = streams::source_now(engine, conn, mapping).map_err(at_source)?;
         snapshots::sync(engine, conn, mapping, now, &at_source)?;
