@@ -279,6 +279,7 @@ fn mistakes_in_a_mapping_or_its_rows_name_the_file_key_column_and_row_and_write_
     let source = path.to_str().unwrap();
     seed_000(&path, 30, 2);
     let bytes = std::fs::read(&path).unwrap();
+    let attached = dir.path().join("other.db");
     let cases: Vec<(&str, String, Vec<&str>)> =
         vec![
         (
@@ -303,6 +304,14 @@ fn mistakes_in_a_mapping_or_its_rows_name_the_file_key_column_and_row_and_write_
                 "DELETE FROM agent_events RETURNING seq, agent_id, event_type, data, created_at",
             ),
             vec!["bad.toml", "events.query", "only reads"],
+        ),
+        (
+            "a query that attaches another database",
+            MAPPING.replace(
+                "SELECT seq, agent_id, event_type, data, created_at FROM agent_events",
+                &format!("ATTACH DATABASE '{}' AS other", attached.display()),
+            ),
+            vec!["bad.toml", "events.query", "attaches"],
         ),
         (
             "two statements",
@@ -352,6 +361,7 @@ fn mistakes_in_a_mapping_or_its_rows_name_the_file_key_column_and_row_and_write_
         });
         assert_eq!(left, 0, "{what}");
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "{what}");
+        assert!(!attached.exists(), "{what}: no other file is made");
     }
     // A query may end as SQL does: a `;`, a comment; a `;` inside a string is its own.
     let ended = r#"

@@ -98,6 +98,22 @@ fn read_only<'c>(
     if !stmt.readonly() {
         return Err(mapping.error(key, "must be one SELECT that only reads; this one writes"));
     }
+    // SQLite counts ATTACH and DETACH as reading (they write no database); neither they nor
+    // any other statement without columns is a query of rows.
+    if stmt.column_count() == 0 {
+        let first = sql
+            .trim_start()
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let what = if first == "ATTACH" || first == "DETACH" {
+            "must be one SELECT of the source's own tables; this one attaches or detaches another database"
+        } else {
+            "must be one SELECT; this one returns no columns"
+        };
+        return Err(mapping.error(key, what));
+    }
     let names = stmt.column_names().into_iter().map(String::from).collect();
     Ok((stmt, names))
 }
