@@ -41,6 +41,7 @@ pub mod step;
 pub mod store;
 pub mod text;
 pub mod time;
+pub mod title;
 pub mod transfer;
 pub mod trial;
 pub mod tui;

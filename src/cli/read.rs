@@ -350,24 +350,41 @@ pub(super) fn log(args: &LogArgs) -> Result<()> {
             store.events_by_seq(i64::try_from(args.from).unwrap_or(i64::MAX) - 1, args.limit)?
         }
     };
+    // A mapping's title program titles each event, in a column of its own.
+    let mut titles = crate::title::Titles::of(store)?;
     let mut out = stdout();
     if args.json.json {
-        let lines: Vec<Value> = events.iter().map(export_line).collect();
+        let lines: Vec<Value> = events
+            .iter()
+            .map(|e| {
+                let mut line = export_line(e);
+                if let (Some(titles), Value::Object(fields)) = (&mut titles, &mut line) {
+                    fields.insert("title".into(), Value::String(titles.title(e)));
+                }
+                line
+            })
+            .collect();
         return json(&mut out, &lines);
     }
-    let mut table = Table::new(
-        vec!["seq", "stream", "version", "time", "type", "data"],
-        vec![0, 2],
-    );
+    let mut headers = vec!["seq", "stream", "version", "time", "type"];
+    if titles.is_some() {
+        headers.push("title");
+    }
+    headers.push("data");
+    let mut table = Table::new(headers, vec![0, 2]);
     for e in &events {
-        table.row(vec![
+        let mut cells = vec![
             e.seq.to_string(),
             clean(&e.stream, 30),
             group(e.version),
             time::format(e.ts),
             clean(&e.kind, 30),
-            clean(&e.data.to_string(), 80),
-        ]);
+        ];
+        if let Some(titles) = &mut titles {
+            cells.push(titles.title(e));
+        }
+        cells.push(clean(&e.data.to_string(), 80));
+        table.row(cells);
     }
     table.print(&mut out)
 }

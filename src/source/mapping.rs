@@ -101,6 +101,18 @@ pub struct Mapping {
     pub streams: Option<Streams>,
     /// Work begun and not finished.
     pub pending: Option<Pending>,
+    /// How events are shown.
+    pub display: Option<Display>,
+}
+
+/// The `[display]` table: how the debugger and `rewind log` show the mapping's events.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Display {
+    /// An event's title: a jq program over `{stream, version, seq, type, time, data, meta}`
+    /// whose one output (text as it is, anything else as JSON) follows the event's type.
+    #[serde(default)]
+    pub title: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -118,6 +130,8 @@ struct File {
     streams: Option<Streams>,
     #[serde(default)]
     pending: Option<Pending>,
+    #[serde(default)]
+    display: Option<Display>,
 }
 
 /// The `[files]` table: a database and its copies (`VACUUM INTO` snapshot files) read as one
@@ -488,6 +502,10 @@ impl Mapping {
             pending.query = checked_query(origin, "pending.query", &pending.query)?;
             checked_column(origin, "pending.stream", &pending.stream)?;
         }
+        if let Some(title) = file.display.as_ref().and_then(|d| d.title.as_deref()) {
+            crate::title::Titles::compile(title)
+                .map_err(|e| key_error("display.title", &format!("does not compile: {e}")))?;
+        }
         Ok(Self {
             origin: origin.to_owned(),
             text: text.to_owned(),
@@ -497,7 +515,22 @@ impl Mapping {
             snapshots,
             streams,
             pending,
+            display: file.display,
         })
+    }
+
+    /// What a mirror made through this mapping depends on, hashed: its text without the
+    /// `[display]` table, so that changing how events are shown does not make the mirror
+    /// again.
+    pub fn hash(&self) -> String {
+        let text = match toml::from_str::<toml::Table>(&self.text) {
+            Ok(mut table) => {
+                table.remove("display");
+                table.to_string()
+            }
+            Err(_) => self.text.clone(),
+        };
+        blake3::hash(text.as_bytes()).to_hex().to_string()
     }
 
     /// Where `column` (named by `key`) is among the columns `names` of the query `query_key`,

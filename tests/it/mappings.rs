@@ -600,3 +600,90 @@ fn a_bad_row_far_into_a_long_table_is_named_and_nothing_is_kept() {
         .sum();
     assert_eq!(total, 3_000);
 }
+
+#[test]
+fn a_mappings_title_names_each_event_in_the_log_and_the_debugger_without_making_the_mirror_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("monitor.db");
+    let source = path.to_str().unwrap();
+    let rows = seed_000(&path, 12, 2);
+    let data = dir.path().join("data");
+    let plain = mapping_with(dir.path(), "plain.toml", MAPPING);
+    let first = ok(&data, &["log", source, "--map", &plain]);
+    assert!(!first.contains("title"), "{first}");
+    // A title program: what it gives follows the type; one that fails says so on its row.
+    let titled = format!(
+        "{MAPPING}\n[display]\ntitle = '''if .data.tool then \"calls \" + .data.tool.name \
+         elif .data.tokens then .data.tokens else .data.status end'''\n"
+    );
+    let map = mapping_with(dir.path(), "titled.toml", &titled);
+    let (_, _, err) = rewind(&data, &["log", source, "--map", &map]);
+    assert!(!err.contains("made again"), "{err}");
+    let lines: Vec<Value> =
+        serde_json::from_str(&ok(&data, &["log", source, "--map", &map, "--json"])).unwrap();
+    assert_eq!(lines.len(), rows.len());
+    for line in &lines {
+        let seq = line["meta"]["seq"].as_i64().unwrap();
+        let (_, _, data) = rows.iter().find(|(s, _, _)| *s == seq).unwrap();
+        let expected = if let Some(name) = data["tool"]["name"].as_str() {
+            format!("calls {name}")
+        } else if let Some(tokens) = data["tokens"].as_u64().filter(|t| *t > 0) {
+            tokens.to_string()
+        } else {
+            data["status"].as_str().unwrap_or_default().to_owned()
+        };
+        assert_eq!(line["title"], json!(expected), "{line}");
+    }
+    let table = ok(&data, &["log", source, "--map", &map]);
+    assert!(table.lines().next().unwrap().contains("title"), "{table}");
+    assert!(table.contains("calls tool-1"), "{table}");
+    // The debugger shows the same titles on the event rows.
+    let frame = ok(
+        &data,
+        &[
+            "render", source, "--map", &map, "--stream", "agent-1", "--size", "160x40",
+        ],
+    );
+    let agent_1: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["stream"] == json!("agent-1"))
+        .collect();
+    assert!(!agent_1.is_empty());
+    for line in agent_1 {
+        let title = line["title"].as_str().unwrap();
+        let kind = line["type"].as_str().unwrap();
+        assert!(
+            frame
+                .lines()
+                .any(|row| row.contains(kind) && row.contains(&format!("  {title}"))),
+            "{title:?} not in\n{frame}"
+        );
+    }
+    // A title that does not compile is refused, naming its key.
+    let broken = mapping_with(
+        dir.path(),
+        "broken.toml",
+        &format!("{MAPPING}\n[display]\ntitle = '.data | ('\n"),
+    );
+    let (code, _, err) = rewind(&data, &["log", source, "--map", &broken]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("broken.toml") && err.contains("display.title"),
+        "{err}"
+    );
+    // A title that fails on an event says why on that event's row only.
+    let failing = mapping_with(
+        dir.path(),
+        "failing.toml",
+        &format!("{MAPPING}\n[display]\ntitle = '.data.status | ascii_downcase'\n"),
+    );
+    let lines: Vec<Value> =
+        serde_json::from_str(&ok(&data, &["log", source, "--map", &failing, "--json"])).unwrap();
+    for line in &lines {
+        let title = line["title"].as_str().unwrap();
+        match line["data"]["status"].as_str() {
+            Some(status) => assert_eq!(title, status),
+            None => assert!(title.starts_with("⚠ title:"), "{line}"),
+        }
+    }
+}

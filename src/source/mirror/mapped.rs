@@ -143,6 +143,8 @@ pub(super) fn sync(
     progress: super::Progress<'_>,
 ) -> Result<Synced> {
     let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
+    let title = mapping.display.as_ref().and_then(|d| d.title.as_deref());
+    engine.write(|engine| crate::title::Titles::keep(engine.store(), title))?;
     let Some(events) = &mapping.events else {
         return files::sync(engine, source, mapping, progress);
     };
@@ -154,7 +156,7 @@ pub(super) fn sync(
         .unwrap_or("merge")
         .to_owned();
     let fingerprint = engine.reducer(&wanted)?.fingerprint().to_owned();
-    let hash = blake3::hash(mapping.text.as_bytes()).to_hex().to_string();
+    let hash = mapping.hash();
     engine.write(|engine| {
         let store = engine.store();
         if store.meta("source.format")?.is_none() {

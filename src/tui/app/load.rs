@@ -117,6 +117,33 @@ impl App {
         self.load_snapshots()?;
         self.load_density(stream)?;
         self.load_markers()?;
+        // The title program is read again at each load: a sync may have brought another.
+        let program = self.engine.store().meta(crate::title::META)?;
+        if program.as_deref() != self.titles.as_ref().map(crate::title::Titles::source) {
+            self.titles = crate::title::Titles::of(self.engine.store())?;
+        }
+        self.view.titles = match &mut self.titles {
+            // The list's rows are read without their data: a row not titled yet is read whole.
+            Some(titles) => {
+                let store = self.engine.store();
+                let mut shown = Vec::with_capacity(before_rows.len());
+                for e in &before_rows {
+                    let title = match titles.known(e.seq) {
+                        Some(known) => known.to_owned(),
+                        None => match store.stream(&e.stream)? {
+                            Some(info) => store
+                                .event(&info, e.version)?
+                                .map(|whole| titles.title(&whole))
+                                .unwrap_or_default(),
+                            None => String::new(),
+                        },
+                    };
+                    shown.push(title);
+                }
+                shown
+            }
+            None => Vec::new(),
+        };
         self.view.events = before_rows;
         self.view.event = event;
         self.view.mark_ts = mark_ts;

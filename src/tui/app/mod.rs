@@ -222,6 +222,8 @@ pub struct View {
     pub marks: crate::source::mirror::Marks,
     /// The time of the event the stream forks after.
     pub fork_ts: Option<i64>,
+    /// The titles of `events`, in their order, where the database has a title program.
+    pub titles: Vec<String>,
 }
 
 /// Where events fall in time, for the timeline.
@@ -362,6 +364,8 @@ pub struct App {
     pub deterministic: bool,
     /// The time a mapping's unfinished marker is judged at (default: the source's newest).
     pub now: Option<crate::model::Micros>,
+    /// The events' title program a mapping gave, with the titles it gave so far.
+    titles: Option<crate::title::Titles>,
     /// Whether the writing keys are disabled.
     pub read_only: bool,
     /// Set by `Quit`.
@@ -441,6 +445,7 @@ impl App {
             size,
             deterministic: start.deterministic,
             now: start.now,
+            titles: None,
             read_only,
             quit: false,
             folded: HashSet::new(),

@@ -42,7 +42,8 @@ impl Widget for EventsPane<'_> {
             .view
             .events
             .iter()
-            .map(|e| {
+            .enumerate()
+            .map(|(i, e)| {
                 let here = match at.scope {
                     Scope::Stream => e.version == at.cursor,
                     Scope::All => Some(e.seq) == at.seq,
@@ -72,6 +73,10 @@ impl Widget for EventsPane<'_> {
                             app.time_text(e.ts),
                         )
                     }
+                };
+                let text = match app.view.titles.get(i).filter(|t| !t.is_empty()) {
+                    Some(title) => format!("{text}  {title}"),
+                    None => text,
                 };
                 let line = Line::from(text);
                 if here { line.style(THEME.cursor) } else { line }

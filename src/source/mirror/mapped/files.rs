@@ -78,7 +78,7 @@ pub(super) fn sync(
     }
     // The copies by time, then the file itself: the newest point whatever its time says.
     timed.sort_by(|a, b| (a.live, a.time, &a.name).cmp(&(b.live, b.time, &b.name)));
-    let hash = blake3::hash(mapping.text.as_bytes()).to_hex().to_string();
+    let hash = mapping.hash();
     let fingerprint = engine.reducer(REDUCER)?.fingerprint().to_owned();
     engine.write(|engine| {
         let store = engine.store();

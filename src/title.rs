@@ -1,0 +1,91 @@
+//! Events' titles: a jq program a mapping gives (`[display] title`), run on each event the
+//! debugger shows and each `rewind log` prints, never stored per event. The program is kept
+//! in the mirror's meta at each sync, so every reader of the mirror shows the same titles.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::error::Result;
+use crate::jq::Program;
+use crate::model::Event;
+use crate::store::Store;
+
+/// The mirror's meta key holding the title program.
+pub const META: &str = "display.title";
+
+/// Longest title shown, in characters.
+const WIDTH: usize = 80;
+
+/// A title program, with the titles it gave so far.
+pub struct Titles {
+    program: Program,
+    /// By seq.
+    given: HashMap<i64, String>,
+}
+
+impl Titles {
+    /// Compiles a title program.
+    pub fn compile(source: &str) -> std::result::Result<Self, String> {
+        let program = Program::compile(source).map_err(|e| e.to_string())?;
+        Ok(Self {
+            program,
+            given: HashMap::new(),
+        })
+    }
+
+    /// The title program a store keeps, if it keeps one that compiles (one that does not
+    /// was refused when its mapping was read, so none is shown rather than an error on
+    /// every row).
+    pub fn of(store: &Store) -> Result<Option<Self>> {
+        Ok(store
+            .meta(META)?
+            .and_then(|source| Self::compile(&source).ok()))
+    }
+
+    /// Keeps `source` as the store's title program, or none.
+    pub fn keep(store: &Store, source: Option<&str>) -> Result<()> {
+        match source {
+            Some(source) if store.meta(META)?.as_deref() != Some(source) => {
+                store.set_meta(META, source)
+            }
+            None if store.meta(META)?.is_some() => store.delete_meta(META),
+            _ => Ok(()),
+        }
+    }
+
+    /// The program's text.
+    pub fn source(&self) -> &str {
+        self.program.source()
+    }
+
+    /// The title given to the event at `seq` already, if any.
+    pub fn known(&self, seq: i64) -> Option<&str> {
+        self.given.get(&seq).map(String::as_str)
+    }
+
+    /// An event's title: the program's output, text as it is and anything else as compact
+    /// JSON, control characters escaped and cut to a width; where the program fails, why.
+    pub fn title(&mut self, event: &Event) -> String {
+        if let Some(known) = self.given.get(&event.seq) {
+            return known.clone();
+        }
+        let input = json!({
+            "stream": event.stream,
+            "version": event.version,
+            "seq": event.seq,
+            "type": event.kind,
+            "time": crate::time::format(event.ts),
+            "data": event.data,
+            "meta": event.meta,
+        });
+        let text = match self.program.run(&input, &event.stream, event.version) {
+            Ok(Value::String(text)) => crate::text::clean(&text, WIDTH),
+            Ok(Value::Null) => String::new(),
+            Ok(other) => crate::text::clean(&other.to_string(), WIDTH),
+            Err(e) => crate::text::clean(&format!("⚠ title: {e}"), WIDTH),
+        };
+        self.given.insert(event.seq, text.clone());
+        text
+    }
+}
