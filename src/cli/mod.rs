@@ -51,7 +51,8 @@ pub enum Command {
     Export(read::ExportArgs),
     /// List streams.
     Streams(read::StreamsArgs),
-    /// List the events of a stream (or of all streams by seq).
+    /// List the events of a stream (or of all streams by seq); with their titles where the
+    /// source's mapping gives a title program ([display] title).
     Log(read::LogArgs),
     /// Print the state of a stream at a version, time or seq.
     State(read::StateArgs),
