@@ -71,6 +71,8 @@ impl<'a> HasLut<'a, Metered> for Run<'a> {
 /// One run's budget as it is spent.
 struct Meter<'a> {
     steps: Cell<u64>,
+    /// The most steps the run may take.
+    limit: u64,
     /// Where the stack was when the run began.
     base: usize,
     /// Where the watchdog asks this run to stop.
@@ -87,8 +89,8 @@ impl Meter<'_> {
     fn step(&self) {
         let steps = self.steps.get() + 1;
         self.steps.set(steps);
-        if steps > budget::STEPS {
-            over(Limit::Steps(budget::STEPS));
+        if steps > self.limit {
+            over(Limit::Steps(self.limit));
         }
         if stack_position().abs_diff(self.base) as u64 > budget::STACK {
             over(Limit::Stack(budget::STACK));
@@ -162,9 +164,22 @@ impl Program {
     /// budget. `stream` and `version` name what is being applied if the watchdog has to
     /// end the process.
     pub fn run(&self, input: &Value, stream: &str, version: u64) -> Result<Value, ReduceError> {
+        self.run_within(input, stream, version, budget::STEPS)
+    }
+
+    /// [`Self::run`] within at most `steps` evaluation steps (fewer than a reducer's: what
+    /// only labels an event must not hold up the screen).
+    pub fn run_within(
+        &self,
+        input: &Value,
+        stream: &str,
+        version: u64,
+        steps: u64,
+    ) -> Result<Value, ReduceError> {
         budget::watched(stream, version, |slot, generation| {
             let meter = Meter {
                 steps: Cell::new(0),
+                limit: steps.min(budget::STEPS),
                 base: stack_position(),
                 slot,
                 generation,

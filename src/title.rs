@@ -17,6 +17,10 @@ pub const META: &str = "display.title";
 /// Longest title shown, in characters.
 const WIDTH: usize = 80;
 
+/// The most jq steps a title may take: a title is a few lookups, and a runaway program must
+/// not hold up a screen of rows (a reducer may take `budget::STEPS`).
+pub const STEPS: u64 = 10_000;
+
 /// A title program, with the titles it gave so far.
 pub struct Titles {
     program: Program,
@@ -79,7 +83,10 @@ impl Titles {
             "data": event.data,
             "meta": event.meta,
         });
-        let text = match self.program.run(&input, &event.stream, event.version) {
+        let text = match self
+            .program
+            .run_within(&input, &event.stream, event.version, STEPS)
+        {
             Ok(Value::String(text)) => crate::text::clean(&text, WIDTH),
             Ok(Value::Null) => String::new(),
             Ok(other) => crate::text::clean(&other.to_string(), WIDTH),

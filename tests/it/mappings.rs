@@ -686,4 +686,25 @@ fn a_mappings_title_names_each_event_in_the_log_and_the_debugger_without_making_
             None => assert!(title.starts_with("⚠ title:"), "{line}"),
         }
     }
+    // A runaway title is stopped within a title's budget, far below a reducer's.
+    let runaway = mapping_with(
+        dir.path(),
+        "runaway.toml",
+        &format!(
+            "{MAPPING}
+[display]
+title = 'last(range(1e12))'
+"
+        ),
+    );
+    let lines: Vec<Value> =
+        serde_json::from_str(&ok(&data, &["log", source, "--map", &runaway, "--json"])).unwrap();
+    assert_eq!(lines.len(), rows.len());
+    for line in &lines {
+        let title = line["title"].as_str().unwrap();
+        assert!(
+            title.starts_with("⚠ title:") && title.contains("10,000"),
+            "{line}"
+        );
+    }
 }
