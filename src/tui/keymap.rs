@@ -191,7 +191,6 @@ pub const BINDINGS: &[Binding] = &[
     ),
     global(Char('?'), "?", Action::ToggleHelp, "help"),
     global(Char('q'), "q", Action::Quit, "quit"),
-    global(Esc, "<Esc>", Action::Quit, "quit"),
     state(Char('j'), "j", Action::StateDown, "next row"),
     state(Down, "<Down>", Action::StateDown, "next row"),
     state(Char('k'), "k", Action::StateUp, "previous row"),
@@ -237,9 +236,11 @@ fn lookup(scope: Scope, code: KeyCode) -> Option<Action> {
         .map(|b| b.action)
 }
 
-/// The action a key asks for, if any. With the help open, any key closes it; in a list,
-/// the list's keys apply; with the prompt open, keys type into it (Enter carries it out,
-/// Esc closes it); otherwise the focused pane's keys, then the global ones.
+/// The action a key asks for, if any. Ctrl-C quits anywhere. With the help open, any key
+/// closes it; otherwise a letter held with Ctrl or Alt is not that letter and does nothing
+/// (Ctrl-F is not `f`). In a list, the list's keys apply; with the prompt open, keys type
+/// into it (Enter carries it out, Esc closes it); otherwise the focused pane's keys, then
+/// the global ones. Esc closes or backs out; in the main view it does nothing (`q` quits).
 pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == Char('c') {
         return Some(Action::Quit);
@@ -252,8 +253,12 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
                 _ => Action::ToggleHelp,
             });
         }
+        Some(Overlay::List(_)) if held(key) => return None,
         Some(Overlay::List(_)) => return lookup(Scope::List, key.code),
         None => {}
+    }
+    if held(key) {
+        return None;
     }
     if app.prompt.is_some() {
         return match key.code {
@@ -269,6 +274,13 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
         Pane::Events => None,
     };
     focused.or_else(|| lookup(Scope::Global, key.code))
+}
+
+/// Whether a key comes with Ctrl or Alt held (a terminal sends Esc then a key, typed
+/// quickly, as Alt with the key).
+fn held(key: KeyEvent) -> bool {
+    key.modifiers
+        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
 }
 
 /// Parses a key script such as `j j m <PgDn> :120 <Enter>` into key presses: names as in

@@ -273,8 +273,11 @@ fn demo_step_mark_snapshot_quit_restores_the_terminal() {
 
     session.press("k");
     session.wait_for("k to step back", |s| s.position() == Some((head - 1, head)));
-    session.press("j");
-    session.wait_for("j to step forward", |s| s.position() == Some((head, head)));
+    // In one burst: Ctrl-G and Ctrl-B, which are not `g` (to v0) nor `b` (blame), then `j`.
+    session.press("\x07\x02j");
+    session.wait_for("j to step forward, the held letters doing nothing", |s| {
+        s.position() == Some((head, head)) && !s.contains("Blame")
+    });
     session.press("m");
     let mark = format!("mark v{head}");
     session.wait_for("m to set the mark", |s| s.status().contains(&mark));

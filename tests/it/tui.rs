@@ -974,3 +974,57 @@ fn stepping_onto_a_change_in_a_folded_container_shows_it_and_keeps_the_fold() {
     press(&mut app, "k <Tab> <Down>");
     assert!(!app.folded.contains("/a"), "{:?}", app.folded);
 }
+
+#[test]
+fn a_letter_held_with_ctrl_or_alt_is_not_the_letter_and_esc_never_quits() {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut engine = crate::support::engine();
+    for n in 0..5 {
+        append(&mut engine, "s", json!({ "n": n }));
+    }
+    let mut app = over(engine, (0, 24));
+    press(&mut app, "k k");
+    let (cursor, follow) = (app.cursor, app.follow);
+    assert_eq!(cursor, 3);
+    let held = |app: &mut App, c: char, modifiers: KeyModifiers| {
+        if let Some(action) = action_for(app, KeyEvent::new(KeyCode::Char(c), modifiers)) {
+            app.dispatch(action);
+        }
+    };
+    // Ctrl-F is not follow, Ctrl-B not blame, Alt-q not quit, Ctrl-G not "to the end" …
+    for c in [
+        'f', 'b', 'q', 'g', 'G', 'j', 'k', 'm', 's', 't', ':', '?', 'V', 'C',
+    ] {
+        for modifiers in [KeyModifiers::CONTROL, KeyModifiers::ALT] {
+            held(&mut app, c, modifiers);
+            assert!(
+                !app.quit && app.overlay.is_none() && app.prompt.is_none(),
+                "{modifiers:?} {c}"
+            );
+            assert_eq!(
+                (app.cursor, app.follow),
+                (cursor, follow),
+                "{modifiers:?} {c}"
+            );
+        }
+    }
+    // Esc in the main view backs out of nothing: it does not quit (q does).
+    press(&mut app, "<Esc> <Esc>");
+    assert!(!app.quit);
+    assert_eq!(app.cursor, cursor);
+    // At a prompt a held letter types nothing.
+    press(&mut app, ":2");
+    held(&mut app, 'a', KeyModifiers::CONTROL);
+    held(&mut app, 'w', KeyModifiers::ALT);
+    assert_eq!(app.prompt.as_ref().map(|p| p.text.as_str()), Some("2"));
+    press(&mut app, "<Enter>");
+    assert_eq!(app.cursor, 2);
+    // The help closes on any key, held ones too; Ctrl-C quits from anywhere.
+    press(&mut app, "?");
+    assert!(app.overlay.is_some());
+    held(&mut app, 'x', KeyModifiers::CONTROL);
+    assert!(app.overlay.is_none());
+    press(&mut app, ":");
+    held(&mut app, 'c', KeyModifiers::CONTROL);
+    assert!(app.quit);
+}
