@@ -156,7 +156,7 @@ pub const BINDINGS: &[Binding] = &[
         Char('f'),
         "f",
         Action::ToggleFollow,
-        "follow appends while on the newest",
+        "follow appends; moving back stops it",
     ),
     global(
         Char('b'),

@@ -629,6 +629,26 @@ fn events_appended_by_another_process_appear_and_follow_keeps_the_cursor_at_the_
     );
     assert_eq!(app.view.state["n"], 3);
     assert!(frame(&app, (80, 24)).contains("· following"));
+    // Moved back to read an older event: following stops, and says so; more appends leave
+    // the cursor where the user put it, even once stepped back to the newest.
+    act(&mut app, Action::StepBack);
+    assert!(!app.follow);
+    assert_message(&app, "follow off");
+    assert!(!frame(&app, (80, 24)).contains("· following"));
+    append(&mut writer, "s", json!({"n": 4}));
+    act(&mut app, Action::Refresh);
+    assert_eq!((app.cursor, app.stream().unwrap().head), (2, 4));
+    // `G` goes to the newest and follows again.
+    act(&mut app, Action::Last);
+    assert!(app.follow && app.cursor == 4);
+    append(&mut writer, "s", json!({"n": 5}));
+    act(&mut app, Action::Refresh);
+    assert_eq!(app.cursor, 5);
+    // `f` turns it off; `G` then only moves.
+    act(&mut app, Action::ToggleFollow);
+    act(&mut app, Action::First);
+    act(&mut app, Action::Last);
+    assert!(!app.follow);
 }
 
 // ---- mouse ---------------------------------------------------------------------------------

@@ -340,6 +340,8 @@ pub struct App {
     pub text_diff: bool,
     /// Whether the cursor follows the newest event as others append.
     pub follow: bool,
+    /// Whether following stopped because the user moved from the newest event (`G` resumes).
+    follow_stopped: bool,
     /// Whether playback runs.
     pub playing: bool,
     /// The playback speed: an index into [`SPEEDS`].
@@ -433,6 +435,7 @@ impl App {
             filter: None,
             text_diff: false,
             follow: false,
+            follow_stopped: false,
             playing: false,
             speed: 3,
             until: None,
@@ -579,7 +582,11 @@ impl App {
             Action::PageForward => self.step(Way::Forward, page)?,
             Action::PageBack => self.step(Way::Back, page)?,
             Action::First => self.go_end(Way::Back)?,
-            Action::Last => self.go_end(Way::Forward)?,
+            Action::Last => {
+                // To the newest event, following it again where moving away stopped that.
+                self.follow |= std::mem::take(&mut self.follow_stopped);
+                self.go_end(Way::Forward)?;
+            }
             Action::NextSnapshot | Action::PrevSnapshot => {
                 let stream = self.current_stream()?;
                 let glyphs = self.glyphs(&stream)?;
@@ -686,6 +693,7 @@ impl App {
             Action::PromptSubmit => self.submit()?,
             Action::ToggleFollow => {
                 self.follow = !self.follow;
+                self.follow_stopped = false;
                 if self.follow {
                     self.refresh_streams()?;
                     self.go_end(Way::Forward)?;
@@ -777,6 +785,20 @@ impl App {
                     self.step(if down { Way::Forward } else { Way::Back }, 1)?;
                 }
             }
+        }
+        // Following stops when the user moves away from the newest event (to read an older
+        // one while others append), saying so; `f` or `G` follows again.
+        if self.follow
+            && !matches!(
+                action,
+                Action::Refresh | Action::PlayTick | Action::ToggleFollow | Action::Last
+            )
+            && self.stream().is_some_and(|s| self.cursor < s.head)
+        {
+            self.follow = false;
+            self.follow_stopped = true;
+            self.message =
+                Some("follow off: you moved from the newest event (f or G follows again)".into());
         }
         Ok(())
     }
