@@ -58,6 +58,14 @@ impl Titles {
         }
     }
 
+    /// Keeps a mapping's title program as the store's (inside the sync's transaction).
+    pub fn keep_for(store: &Store, mapping: &crate::source::mapping::Mapping) -> Result<()> {
+        Self::keep(
+            store,
+            mapping.display.as_ref().and_then(|d| d.title.as_deref()),
+        )
+    }
+
     /// The program's text.
     pub fn source(&self) -> &str {
         self.program.source()

@@ -667,15 +667,7 @@ impl Columns {
         })
     }
 
-    /// The row's seq, where the mapping names one and it is an integer.
-    pub fn seq_value(&self, row: &rusqlite::Row<'_>) -> Option<i64> {
-        match row.get_ref(self.seq?).ok()? {
-            ValueRef::Integer(n) => Some(n),
-            _ => None,
-        }
-    }
-
-    /// [`Self::seq_value`] of a row read already.
+    /// The seq of a row read already, where the mapping names one and it is an integer.
     pub fn seq_in(&self, values: &[SqlValue]) -> Option<i64> {
         match values.get(self.seq?)? {
             SqlValue::Integer(n) => Some(*n),

@@ -143,8 +143,6 @@ pub(super) fn sync(
     progress: super::Progress<'_>,
 ) -> Result<Synced> {
     let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
-    let title = mapping.display.as_ref().and_then(|d| d.title.as_deref());
-    engine.write(|engine| crate::title::Titles::keep(engine.store(), title))?;
     let Some(events) = &mapping.events else {
         return files::sync(engine, source, mapping, progress);
     };
@@ -164,6 +162,7 @@ pub(super) fn sync(
             store.set_meta("source.path", &super::canonical_text(source))?;
         }
         store.set_meta("source.mapping", &mapping.origin)?;
+        crate::title::Titles::keep_for(store, mapping)?;
         store.set_meta(
             ID_FIELD,
             if events.id.is_some() {

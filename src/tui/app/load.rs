@@ -117,11 +117,6 @@ impl App {
         self.load_snapshots()?;
         self.load_density(stream)?;
         self.load_markers()?;
-        // The title program is read again at each load: a sync may have brought another.
-        let program = self.engine.store().meta(crate::title::META)?;
-        if program.as_deref() != self.titles.as_ref().map(crate::title::Titles::source) {
-            self.titles = crate::title::Titles::of(self.engine.store())?;
-        }
         self.view.titles = match &mut self.titles {
             // The list's rows are read without their data: a row not titled yet is read whole.
             Some(titles) => {

@@ -477,6 +477,7 @@ impl App {
             app.mark = start.mark;
         }
         // A stream that cannot be shown still opens, with the reason in the status line.
+        app.load_titles()?;
         app.load();
         Ok(app)
     }
@@ -1005,6 +1006,8 @@ impl App {
 
     fn refresh(&mut self) -> anyhow::Result<()> {
         self.sync_source()?;
+        // A sync may bring another title program.
+        self.load_titles()?;
         let before = self.stream().map(|s| (s.name.clone(), s.head));
         // Following keeps the cursor on the newest event while it is there: moved back to
         // look at an older one, it stays there (and follows again once back at the newest).
@@ -1020,6 +1023,15 @@ impl App {
         }
         if self.follow && at_newest {
             self.go_end(Way::Forward)?;
+        }
+        Ok(())
+    }
+
+    /// The events' title program the database keeps, compiled again only where it changed.
+    fn load_titles(&mut self) -> anyhow::Result<()> {
+        let program = self.engine.store().meta(crate::title::META)?;
+        if program.as_deref() != self.titles.as_ref().map(crate::title::Titles::source) {
+            self.titles = crate::title::Titles::of(self.engine.store())?;
         }
         Ok(())
     }

@@ -82,6 +82,7 @@ pub(super) fn sync(
     let fingerprint = engine.reducer(REDUCER)?.fingerprint().to_owned();
     engine.write(|engine| {
         let store = engine.store();
+        crate::title::Titles::keep_for(store, mapping)?;
         if store.meta("source.format")?.is_none() {
             store.set_meta("source.format", "mapped")?;
             store.set_meta("source.path", &super::super::canonical_text(source))?;
