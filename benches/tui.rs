@@ -522,6 +522,105 @@ fn tui_big(path: &Path) {
     report("  without the stepper: their whole diff", &mut diffs, "-");
 }
 
+/// Agent runs shaped as the demo's (checkpoints under `replace`: the whole state each
+/// time, a window of the last 8 messages, a node, a step, token counts, a pending tool
+/// call), scaled up: 20 runs of 5,000 checkpoints.
+fn agent_db() -> PathBuf {
+    const RUNS: u64 = 20;
+    const CHECKPOINTS: u64 = 5_000;
+    cached_db("tui-agents", |engine| {
+        engine
+            .store()
+            .set_meta("default_reducer", "replace")
+            .unwrap();
+        const NODES: [&str; 4] = ["plan", "call_tool", "observe", "reflect"];
+        const TOOLS: [&str; 4] = ["read_file", "edit_file", "grep", "run_tests"];
+        let mut rng = Rng(0x51A7_E5ED_0F0A_6E47);
+        let items = (0..CHECKPOINTS).flat_map(move |i| {
+            let mut rng = Rng(rng.next() | 1);
+            (0..RUNS).map(move |run| {
+                let node = NODES[(i % 4) as usize];
+                let messages: Vec<Value> = (i.saturating_sub(7)..=i)
+                    .map(|m| {
+                        json!({"role": if m % 2 == 0 { "assistant" } else { "tool" },
+                               "content": format!("step {m}: src/module_{}.rs has {} lines", m % 40, 100 + m % 900)})
+                    })
+                    .collect();
+                let pending = (node == "call_tool").then(|| {
+                    json!({"tool": TOOLS[rng.below(4) as usize],
+                           "args": {"path": format!("src/module_{}.rs", rng.below(40))}})
+                });
+                let data = json!({
+                    "node": node,
+                    "step": i + 1,
+                    "message_count": i + 1,
+                    "messages": messages,
+                    "pending_tool_call": pending,
+                    "tokens": {"input": 1_000 * (i + 1), "output": 150 * (i + 1)},
+                    "status": if i + 1 == CHECKPOINTS && run % 2 == 1 { "crashed" } else { "running" },
+                });
+                let time = 1_767_225_600_000_000 + ((i * RUNS + run) as i64) * 1_000_000;
+                item(&format!("agent-run-{run:02}"), "Checkpoint", data, Some(time))
+            })
+        });
+        let report = engine.import(items, false).unwrap();
+        println!(
+            "  {} checkpoints, {} policy snapshots",
+            report.appended, report.snapshots
+        );
+    })
+}
+
+/// What the summary column costs per frame: `Summaries::of` over the rows a 200x50 frame
+/// lists (46), kept across frames as the debugger keeps it, while the cursor steps back
+/// from the head and pages back to the start; and the whole frame (action + draw) with it.
+fn tui_summary(label: &str, path: &Path, stream: &str) {
+    const ROWS: u64 = 46;
+    let mut engine = Engine::new(Store::open(path, OpenMode::Existing).unwrap());
+    let info = engine.store().require_stream(stream).unwrap();
+    let mut summaries = rewind::summary::Summaries::default();
+    let mut walk = |cursors: &mut dyn Iterator<Item = u64>| {
+        let mut samples = Vec::new();
+        for cursor in cursors {
+            let from = cursor.saturating_sub(ROWS / 2).max(1);
+            let rows = engine
+                .store()
+                .events(&info, from, from + ROWS - 1, ROWS as usize)
+                .unwrap();
+            let started = Instant::now();
+            let shown = summaries.of(&mut engine, &rows, None).unwrap();
+            samples.push(started.elapsed());
+            assert!(
+                shown.iter().all(|s| !s.is_empty() && !s.starts_with('⚠')),
+                "{shown:?}"
+            );
+        }
+        samples
+    };
+    let head = info.head;
+    let mut back = walk(&mut (head.saturating_sub(2_000)..=head).rev());
+    report(
+        &format!("{label}: summaries, step back (2,000)"),
+        &mut back,
+        "≤ 1 ms",
+    );
+    let mut pages = walk(&mut (1..=head).rev().step_by(ROWS as usize));
+    report(
+        &format!("{label}: summaries, page back to v1"),
+        &mut pages,
+        "≤ 1 ms",
+    );
+    // The whole frame, summaries included.
+    let mut app = open_app(path, Some(stream));
+    let mut terminal = new_terminal();
+    draw(&mut terminal, &app);
+    let mut frames = Steps::default();
+    for _ in 0..2_000.min(head - 1) {
+        frames.step(&mut app, &mut terminal, Action::StepBack);
+    }
+    frames.report(&format!("{label}: whole frame, step back"), "p99 ≤ 8 ms");
+}
+
 fn main() {
     if let Ok(spec) = std::env::var(RSS_PROBE) {
         rss_probe(&spec);
@@ -550,6 +649,14 @@ fn main() {
         if wants("tui-rss") {
             tui_rss("resident memory, 1,001 streams walked", &db, None);
         }
+    }
+    if wants("tui-summary") {
+        tui_summary(
+            "agent runs (20 x 5,000 checkpoints)",
+            &agent_db(),
+            "agent-run-07",
+        );
+        tui_summary("orders (100,000-event stream)", &standard_db(), LONG_NAME);
     }
     if wants("tui-big") || wants("tui-rss") {
         let db = big_db();

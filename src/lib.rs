@@ -39,6 +39,7 @@ pub mod snapshot;
 pub mod source;
 pub mod step;
 pub mod store;
+pub mod summary;
 pub mod text;
 pub mod time;
 pub mod title;

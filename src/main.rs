@@ -25,7 +25,13 @@ fn main() -> ExitCode {
 }
 
 fn run() -> ExitCode {
-    let args = rewind::cli::with_default_command(std::env::args_os().collect());
+    let args = match rewind::cli::with_default_command(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("rewind: {}", rewind::cli::safe_message(&message));
+            return ExitCode::from(2);
+        }
+    };
     let cli = rewind::cli::Cli::parse_from(args);
     match rewind::cli::run(cli) {
         Ok(code) => code,

@@ -64,3 +64,66 @@ fn is_format(c: char) -> bool {
         | '\u{110bd}' | '\u{110cd}' | '\u{13430}'..='\u{1343f}' | '\u{1bca0}'..='\u{1bca3}'
         | '\u{1d173}'..='\u{1d17a}' | '\u{e0001}' | '\u{e0020}'..='\u{e007f}')
 }
+
+/// Whether `text` matches a glob: `*` any run of characters, `?` any one; everything else
+/// itself. A pattern without either matches only the same text.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    // The classic two-pointer walk, going back to the last `*` on a mismatch: linear in
+    // practice, and never exponential.
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < t.len() {
+        match p.get(i) {
+            Some('*') => {
+                star = Some((i, j));
+                i += 1;
+            }
+            Some(&c) if c == '?' || c == t[j] => {
+                i += 1;
+                j += 1;
+            }
+            _ => match star {
+                Some((si, sj)) => {
+                    i = si + 1;
+                    j = sj + 1;
+                    star = Some((si, sj + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn globs_match_runs_and_single_characters_and_nothing_else() {
+        for (pattern, text) in [
+            ("*", ""),
+            ("*", "anything"),
+            ("order-*", "order-1042"),
+            ("order-*", "order-"),
+            ("*-7", "agent-run-7"),
+            ("a?c", "abc"),
+            ("a*b*c", "a-b-b-c"),
+            ("exact", "exact"),
+            ("ü*", "über"),
+        ] {
+            assert!(glob(pattern, text), "{pattern} {text}");
+        }
+        for (pattern, text) in [
+            ("order-*", "orders-1"),
+            ("exact", "exactly"),
+            ("a?c", "ac"),
+            ("*-7", "agent-run-70"),
+            ("", "x"),
+        ] {
+            assert!(!glob(pattern, text), "{pattern} {text}");
+        }
+    }
+}

@@ -68,6 +68,10 @@ pub enum Command {
     /// your rules (eventsourcing, a Redux export of actions, your own JSON events), kept in your
     /// settings for it; --channel sets a LangGraph DeltaChannel's fold.
     Reducer(write::ReducerArgs),
+    /// Show or set how the debugger summarises each event: a jq program over {state, event}
+    /// per stream (name or glob) or per event type, kept in your settings for the database
+    /// (default: the top-level keys the event changed).
+    Title(write::TitleArgs),
     /// List the formats rewind reads, and how each is recognised.
     Sources(read::SourcesArgs),
     /// Print a first mapping file guessed from an SQLite database's schema and first rows,
@@ -95,6 +99,18 @@ pub enum Command {
     /// Replace a database and its archive with a backup's, as one pair, after verifying the
     /// backup (refused while another process has the database open).
     Restore(check::RestoreArgs),
+    /// Print a shell's completion script: `rewind completions bash > ~/.local/share/bash-completion/completions/rewind`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `rewind man | man -l -`.
+    Man,
+}
+
+/// `rewind completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
 }
 
 /// The database argument shared by every subcommand that reads or writes one.
@@ -253,20 +269,62 @@ impl TargetArgs {
 }
 
 /// The arguments with `open` put in front of a bare database path, so that `rewind DB` opens
-/// the debugger as `rewind open DB` does.
-pub fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+/// the debugger as `rewind open DB` does: an existing path, a URL, or a word with `/` or `.`
+/// opens. A word within two edits of a subcommand is taken for a mistyped one: the error
+/// suggests it.
+pub fn with_default_command(
+    mut args: Vec<std::ffi::OsString>,
+) -> std::result::Result<Vec<std::ffi::OsString>, String> {
     use clap::CommandFactory;
     let Some(first) = args.get(1).and_then(|a| a.to_str()) else {
-        return args;
+        return Ok(args);
     };
-    let known = Cli::command()
+    let command = Cli::command();
+    let names: Vec<String> = command
         .get_subcommands()
-        .any(|c| c.get_name() == first || c.get_all_aliases().any(|a| a == first))
-        || first == "help";
-    if !known && !first.starts_with('-') {
-        args.insert(1, "open".into());
+        .flat_map(|c| {
+            std::iter::once(c.get_name().to_string()).chain(c.get_all_aliases().map(str::to_string))
+        })
+        .chain(["help".to_string()])
+        .collect();
+    if names.iter().any(|n| n == first) || first.starts_with('-') {
+        return Ok(args);
     }
-    args
+    let path_like =
+        std::path::Path::new(first).exists() || first.contains("://") || first.contains(['/', '.']);
+    if !path_like {
+        let mut near: Vec<(usize, &String)> = names
+            .iter()
+            .map(|n| (edits(first, n), n))
+            .filter(|(d, _)| *d <= 2)
+            .collect();
+        near.sort();
+        if let Some((_, name)) = near.first() {
+            return Err(format!(
+                "no command {first:?} and no such file; did you mean `rewind {name}`? (`rewind --help` lists the commands)"
+            ));
+        }
+    }
+    args.insert(1, "open".into());
+    Ok(args)
+}
+
+/// The Levenshtein distance between two words, in characters.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// Runs a parsed command line.
@@ -274,7 +332,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Open(args) => tui::open(&args),
-        Command::Render(args) => tui::render(&args),
+        Command::Render(args) => return tui::render(&args),
         Command::Init(args) => write::init(&args),
         Command::Append(args) => write::append(&args),
         Command::Import(args) => write::import(&args),
@@ -290,6 +348,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Snapshot(args) => write::snapshot(&args),
         Command::Snapshots(args) => read::snapshots(&args),
         Command::Reducer(args) => write::reducer(&args),
+        Command::Title(args) => write::title(&args),
         Command::Verify(args) => return check::verify(&args),
         Command::Stats(args) => check::stats(&args),
         Command::Compact(args) => check::compact(&args),
@@ -298,6 +357,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Archive(args) => check::archive(&args),
         Command::Backup(args) => check::backup(&args),
         Command::Restore(args) => check::restore(&args),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            let mut out = output::stdout();
+            clap_complete::generate(args.shell, &mut command, "rewind", &mut out);
+            std::io::Write::flush(&mut out)?;
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut out = output::stdout();
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            std::io::Write::flush(&mut out)?;
+            Ok(())
+        }
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -619,3 +619,103 @@ fn try_first(engine: &mut crate::Engine, spec: &str, args: &ReducerArgs) -> Resu
     eprintln!("setting it anyway (--force): {}", clean(&failed, 1000));
     Ok(())
 }
+
+/// `rewind title`.
+#[derive(Debug, Args)]
+pub struct TitleArgs {
+    /// The database file, or a source read through its mirror.
+    #[arg(value_name = "DB")]
+    db: PathBuf,
+    /// The jq program: it reads `{state, event}` (the state after the event; the event's
+    /// stream, version, seq, type, time, data and meta) and returns the text to show, e.g.
+    /// '.state.node + " · " + (.event.data.step|tostring)'. Without it, the programs set are
+    /// listed.
+    #[arg(value_name = "PROGRAM", conflicts_with = "clear")]
+    program: Option<String>,
+    /// The streams it titles: a name or a glob such as 'agent-*' (default: every stream).
+    #[arg(long, value_name = "NAME|GLOB", conflicts_with = "kind")]
+    stream: Option<String>,
+    /// The event type it titles instead (a stream's program comes first).
+    #[arg(long = "type", value_name = "TYPE")]
+    kind: Option<String>,
+    /// Remove the program of --stream or --type (or, with neither, every program).
+    #[arg(long)]
+    clear: bool,
+}
+
+pub(super) fn title(args: &TitleArgs) -> Result<()> {
+    if !args.db.exists() {
+        anyhow::bail!("{}: no such file", args.db.display());
+    }
+    let mut settings = crate::source::settings::load(&args.db)?;
+    let mut out = stdout();
+    let key = match (&args.stream, &args.kind) {
+        (Some(glob), _) => Some((true, glob.clone())),
+        (None, Some(kind)) => Some((false, kind.clone())),
+        (None, None) if args.program.is_some() => Some((true, "*".to_string())),
+        (None, None) => None,
+    };
+    let said = match (&args.program, args.clear, key) {
+        (Some(program), _, Some((by_stream, name))) => {
+            crate::jq::Program::compile(program)
+                .map_err(|e| anyhow::anyhow!("the title program does not compile: {e}"))?;
+            let map = if by_stream {
+                &mut settings.stream_titles
+            } else {
+                &mut settings.type_titles
+            };
+            map.insert(name.clone(), program.clone());
+            let file = crate::source::settings::save(&args.db, &settings)?;
+            let whose = if by_stream { "stream" } else { "type" };
+            format!(
+                "events of {whose} {} are titled by {} (kept in {})",
+                clean(&name, 60),
+                clean(program, 200),
+                file.display()
+            )
+        }
+        (None, true, key) => {
+            match key {
+                Some((true, glob)) => settings.stream_titles.remove(&glob).map(|_| ()),
+                Some((false, kind)) => settings.type_titles.remove(&kind).map(|_| ()),
+                None => {
+                    let had =
+                        !(settings.stream_titles.is_empty() && settings.type_titles.is_empty());
+                    settings.stream_titles.clear();
+                    settings.type_titles.clear();
+                    had.then_some(())
+                }
+            }
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no such title program to clear (`rewind title {}` lists them)",
+                    args.db.display()
+                )
+            })?;
+            crate::source::settings::save(&args.db, &settings)?;
+            "cleared".to_string()
+        }
+        _ => {
+            let mut lines = Vec::new();
+            for (glob, program) in &settings.stream_titles {
+                lines.push(format!(
+                    "stream {}\t{}",
+                    clean(glob, 60),
+                    clean(program, 400)
+                ));
+            }
+            for (kind, program) in &settings.type_titles {
+                lines.push(format!("type {}\t{}", clean(kind, 60), clean(program, 400)));
+            }
+            if lines.is_empty() {
+                "no title programs: the debugger shows the top-level keys each event changed"
+                    .to_string()
+            } else {
+                lines.join("\n")
+            }
+        }
+    };
+    writeln!(out, "{said}")?;
+    out.flush()?;
+    Ok(())
+}

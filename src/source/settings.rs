@@ -27,6 +27,13 @@ pub struct Settings {
     /// or a file's canonical path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mapping: Option<String>,
+    /// The debugger's summary of each event, as a jq program over `{state, event}`, by
+    /// stream name or glob (`*` for all), instead of the keys the event changed.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub stream_titles: std::collections::BTreeMap<String, String>,
+    /// The same by event type (a stream's program comes first).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub type_titles: std::collections::BTreeMap<String, String>,
 }
 
 /// The folder settings live in.

@@ -247,6 +247,72 @@ pub fn render_text(app: &App, width: u16, height: u16) -> anyhow::Result<String>
     Ok(out)
 }
 
+/// The panes a frame is made of, by the names `render --panes` takes, in drawing order.
+pub const PANES: [&str; 7] = [
+    "streams", "timeline", "events", "state", "diff", "event", "status",
+];
+
+/// One pane of a drawn frame, as text: its name, the title on its border, and its lines
+/// (inside the border; the status line has none).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PaneText {
+    /// Its name in [`PANES`].
+    pub name: &'static str,
+    /// The title on its top border, without the border.
+    pub title: String,
+    /// Its lines, right-trimmed, without the border.
+    pub lines: Vec<String>,
+    /// The whole box as drawn, right-trimmed lines.
+    #[serde(skip)]
+    pub drawn: Vec<String>,
+}
+
+/// Draws one frame and cuts it into its panes (empty where the size is below the layout's
+/// minimum, which the caller refuses first).
+pub fn render_panes(app: &App, width: u16, height: u16) -> anyhow::Result<Vec<PaneText>> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height))?;
+    terminal.draw(|frame| ui::render(frame, app))?;
+    let buffer = terminal.backend().buffer();
+    let a = ui::areas((width, height));
+    let rects = [
+        a.streams, a.timeline, a.events, a.state, a.diff, a.detail, a.status,
+    ];
+    let row = |y: u16, x0: u16, x1: u16| -> String {
+        let mut line = String::new();
+        for x in x0..x1 {
+            line.push_str(buffer[(x, y)].symbol());
+        }
+        line.trim_end().to_string()
+    };
+    Ok(PANES
+        .iter()
+        .zip(rects)
+        .map(|(name, r)| {
+            let drawn: Vec<String> = (r.y..r.y + r.height)
+                .map(|y| row(y, r.x, r.x + r.width))
+                .collect();
+            let (title, lines) = if *name == "status" {
+                (String::new(), drawn.clone())
+            } else {
+                let top = drawn.first().cloned().unwrap_or_default();
+                let title = top
+                    .trim_matches(|c| matches!(c, '┌' | '┐' | '─' | ' '))
+                    .to_string();
+                let lines = (r.y + 1..(r.y + r.height).saturating_sub(1))
+                    .map(|y| row(y, r.x + 1, (r.x + r.width).saturating_sub(1)))
+                    .collect();
+                (title, lines)
+            };
+            PaneText {
+                name,
+                title,
+                lines,
+                drawn,
+            }
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

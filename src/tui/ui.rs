@@ -58,7 +58,7 @@ pub fn areas((width, height): (u16, u16)) -> Areas {
     ])
     .areas(right);
     let [events, state] =
-        Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(middle);
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(middle);
     let [diff, detail] =
         Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(lower);
     Areas {

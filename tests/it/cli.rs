@@ -608,7 +608,7 @@ fn messages_say_what_is_wrong_and_what_to_do() {
         (&["policy", db.p(), "--every-time", "0m"], "is zero"),
         (
             &["render", db.p(), "--size", "70000x2"],
-            "the width must be from 1 to 1000",
+            "the width must be from 60 to 1000",
         ),
         (
             &["state", db.p(), "s", "--at-time", "9999-12-31T23:59:59Z"],
@@ -616,7 +616,7 @@ fn messages_say_what_is_wrong_and_what_to_do() {
         ),
         (
             &["render", db.p(), "--size", "80x0"],
-            "the height must be from 1 to 1000",
+            "the height must be from 16 to 1000",
         ),
     ];
     for (args, says) in cases {
@@ -679,4 +679,231 @@ fn a_snapshot_row_above_the_head_is_reported_and_ignored_by_the_writer() {
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn title_keeps_a_program_in_the_users_settings_and_render_shows_it() {
+    use crate::mappings::rewind as run;
+    let db = Db::new();
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path();
+    for (n, node) in ["plan", "call_tool"].iter().enumerate() {
+        ok(&[
+            "append",
+            db.p(),
+            "run-1",
+            "Checkpoint",
+            &json!({"node": node, "step": n + 1}).to_string(),
+        ]);
+    }
+    let before = std::fs::read(&db.path).unwrap();
+    let (code, out, _) = run(data, &["title", db.p()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("no title programs"), "{out}");
+    // By default a row says which keys its event changed.
+    let (_, frame, _) = run(data, &["render", db.p(), "--size", "200x20"]);
+    assert!(
+        frame.contains("Checkpoint node → call_tool, step → 2"),
+        "{frame}"
+    );
+    let (code, out, err) = run(
+        data,
+        &[
+            "title",
+            db.p(),
+            "--stream",
+            "run-*",
+            r#""at " + .state.node"#,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("kept in"), "{out}");
+    let (_, frame, _) = run(data, &["render", db.p(), "--size", "200x20"]);
+    assert!(frame.contains("Checkpoint at call_tool"), "{frame}");
+    let (_, out, _) = run(data, &["title", db.p()]);
+    assert!(out.contains("stream run-*"), "{out}");
+    // A program that does not compile is refused and nothing is kept.
+    let (code, _, err) = run(data, &["title", db.p(), "--type", "Checkpoint", "(("]);
+    assert_eq!(code, 2);
+    assert!(err.contains("does not compile"), "{err}");
+    let (_, out, _) = run(data, &["title", db.p()]);
+    assert!(!out.contains("type Checkpoint"), "{out}");
+    // Clearing what is not there says so; clearing what is goes back to the default.
+    let (code, _, err) = run(data, &["title", db.p(), "--clear", "--type", "Nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no such title program"), "{err}");
+    let (code, _, _) = run(data, &["title", db.p(), "--clear"]);
+    assert_eq!(code, 0);
+    let (_, frame, _) = run(data, &["render", db.p(), "--size", "200x20"]);
+    assert!(frame.contains("Checkpoint node → call_tool"), "{frame}");
+    // The settings live with the user, never in the database.
+    assert_eq!(std::fs::read(&db.path).unwrap(), before);
+}
+
+#[test]
+fn render_pins_a_frame_in_ci_and_fails_loudly_when_it_changes() {
+    let db = Db::new();
+    for (kind, data) in [
+        ("Placed", r#"{"status":"placed"}"#),
+        ("Paid", r#"{"status":"paid"}"#),
+    ] {
+        ok(&["append", db.p(), "order-1", kind, data]);
+    }
+    let pin = db.path.with_file_name("order-1.frame");
+    let pin_arg = pin.to_str().unwrap();
+    let panes = [
+        "render",
+        db.p(),
+        "--stream",
+        "order-1",
+        "--size",
+        "100x30",
+        "--panes",
+        "events,state,diff",
+    ];
+    // No pinned frame yet: exit 1, saying how to write one; --update writes it.
+    let run = rewind(&[&panes[..], &["--check", pin_arg]].concat());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stdout.contains("no such file"), "{}", run.stdout);
+    assert!(ok(&[&panes[..], &["--check", pin_arg, "--update"]].concat()).contains("written"));
+    let pinned = std::fs::read_to_string(&pin).unwrap();
+    assert!(pinned.starts_with("┌ Events"), "{pinned}");
+    assert!(pinned.contains("┌ State @ v2"), "{pinned}");
+    assert!(
+        !pinned.contains("Streams"),
+        "only the panes asked for: {pinned}"
+    );
+    assert!(ok(&[&panes[..], &["--check", pin_arg]].concat()).contains("the same"));
+    // Another stream growing does not change the pinned panes; this stream growing does,
+    // and the check says how, as a unified diff.
+    ok(&[
+        "append",
+        db.p(),
+        "order-2",
+        "Placed",
+        r#"{"status":"placed"}"#,
+    ]);
+    assert_eq!(
+        rewind(&[&panes[..], &["--check", pin_arg]].concat()).code,
+        0
+    );
+    ok(&[
+        "append",
+        db.p(),
+        "order-1",
+        "Shipped",
+        r#"{"status":"shipped"}"#,
+    ]);
+    let run = rewind(&[&panes[..], &["--check", pin_arg]].concat());
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains(&format!("--- {pin_arg}")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("+┌ State @ v3"), "{}", run.stdout);
+    assert!(run.stdout.contains("-┌ State @ v2"), "{}", run.stdout);
+    assert!(run.stdout.contains("the frame differs"), "{}", run.stdout);
+    assert_eq!(
+        std::fs::read_to_string(&pin).unwrap(),
+        pinned,
+        "a check never writes"
+    );
+    assert!(ok(&[&panes[..], &["--check", pin_arg, "--update"]].concat()).contains("updated"));
+    assert_eq!(
+        rewind(&[&panes[..], &["--check", pin_arg]].concat()).code,
+        0
+    );
+    // The whole frame is what render prints without --panes.
+    let whole = ok(&["render", db.p(), "--size", "100x30"]);
+    assert!(whole.starts_with("┌ Streams 2"), "{whole}");
+    // --json gives the panes and the rows whole, for assertions.
+    let json: Value = serde_json::from_str(&ok(&[
+        "render",
+        db.p(),
+        "--stream",
+        "order-1",
+        "--size",
+        "100x30",
+        "--json",
+    ]))
+    .unwrap();
+    let names: Vec<&str> = json["panes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "streams", "timeline", "events", "state", "diff", "event", "status"
+        ]
+    );
+    assert_eq!(json["panes"][3]["title"], "State @ v3");
+    assert_eq!(json["events"][2]["summary"], "status → shipped");
+    assert_eq!(json["events"][2]["cursor"], true);
+    assert_eq!(json["cursor"], 3);
+    // Sizes the layout cannot take and unknown panes are usage errors.
+    for (args, says) in [
+        (&["--size", "10x5"][..], "needs at least 60x16"),
+        (&["--size", "0x0"][..], "must be from 60"),
+        (&["--size", "1001x1001"][..], "must be from 60 to 1000"),
+        (&["--panes", "events,nope"][..], "no pane \"nope\""),
+    ] {
+        let stderr = fails(&[&["render", db.p()][..], args].concat(), 2);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn completions_and_the_manual_come_from_the_command_definitions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let script = ok(&["completions", shell]);
+        // Every subcommand and a flag of one are offered.
+        for word in [
+            "render",
+            "streams",
+            "compact",
+            "title",
+            "completions",
+            "--check",
+        ] {
+            assert!(script.contains(word), "{shell}: {word} missing");
+        }
+    }
+    assert!(fails(&["completions", "tcsh"], 2).contains("possible values"));
+    let man = ok(&["man"]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH rewind 1"),
+        "{man}"
+    );
+    assert!(man.contains("time\\-travel debugger"), "{man}");
+}
+
+#[test]
+fn a_mistyped_command_is_a_suggestion_and_a_path_still_opens() {
+    let said = fails(&["stremas", "x.db"], 2);
+    assert!(said.contains("did you mean `rewind streams`"), "{said}");
+    let said = fails(&["verfy"], 2);
+    assert!(said.contains("did you mean `rewind verify`"), "{said}");
+    // A word far from every command, or one that looks like a path, is a database to open.
+    let said = fails(&["nonsenseword"], 2);
+    assert!(said.contains("no such database"), "{said}");
+    let said = fails(&["stats.db"], 2);
+    assert!(!said.contains("did you mean"), "{said}");
+    // An existing file named like a command is opened, not corrected (the debugger needs a
+    // terminal, which a test has not).
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stat");
+    ok(&["init", db.to_str().unwrap()]);
+    let run = Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .arg("stat")
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(said.contains("needs a terminal"), "{said}");
 }

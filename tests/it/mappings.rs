@@ -653,9 +653,9 @@ fn a_mappings_title_names_each_event_in_the_log_and_the_debugger_without_making_
         let title = line["title"].as_str().unwrap();
         let kind = line["type"].as_str().unwrap();
         assert!(
-            frame
-                .lines()
-                .any(|row| row.contains(kind) && row.contains(&format!("  {title}"))),
+            frame.lines().any(|row| row
+                .split_once(&format!(" {kind} "))
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(title))),
             "{title:?} not in\n{frame}"
         );
     }

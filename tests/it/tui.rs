@@ -1048,3 +1048,161 @@ fn a_letter_held_with_ctrl_or_alt_is_not_the_letter_and_esc_never_quits() {
     held(&mut app, 'c', KeyModifiers::CONTROL);
     assert!(app.quit);
 }
+
+/// The summaries of the rows on screen, by version.
+fn summaries(app: &App) -> Vec<(u64, String)> {
+    app.view
+        .events
+        .iter()
+        .zip(&app.view.titles)
+        .map(|(e, t)| (e.version, t.clone()))
+        .collect()
+}
+
+#[test]
+fn each_event_row_says_which_top_level_keys_it_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.db");
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
+    at(
+        &mut engine,
+        "run",
+        "Checkpoint",
+        json!({"node": "plan", "step": 1}),
+        0,
+    );
+    at(
+        &mut engine,
+        "run",
+        "Checkpoint",
+        json!({"node": "call_tool", "pending_tool_call": {"tool": "grep"}, "step": 2}),
+        5,
+    );
+    at(
+        &mut engine,
+        "run",
+        "Checkpoint",
+        json!({"node": "call_tool"}),
+        9,
+    );
+    at(
+        &mut engine,
+        "run",
+        "Checkpoint",
+        json!({"pending_tool_call": null, "notes": "a string far too long to show after its key"}),
+        12,
+    );
+    drop(engine);
+    let mut app = open(
+        &path,
+        Start {
+            width: 120,
+            height: 30,
+            ..Start::default()
+        },
+    );
+    assert_eq!(
+        summaries(&app),
+        [
+            (1, "node → plan, step → 1".to_string()),
+            // Words first, then containers, then numbers (counters change every time).
+            (
+                2,
+                "node → call_tool, pending_tool_call, step → 2".to_string()
+            ),
+            (3, "no change".to_string()),
+            // Merge removes a key set to null.
+            (4, "notes, −pending_tool_call".to_string()),
+        ]
+    );
+    let text = frame(&app, (200, 30));
+    assert!(
+        text.contains("Checkpoint node → call_tool, pending_tool_call, step → 2"),
+        "{text}"
+    );
+    // A key removed says so (a replace reducer's state is its last event).
+    let other = Store::open(&path, OpenMode::Existing).unwrap();
+    let id = other.require_stream("run").unwrap().id;
+    other.set_stream_reducer(id, Some("replace")).unwrap();
+    app.dispatch(Action::Refresh);
+    assert_eq!(
+        *app.view.state,
+        json!({"notes": "a string far too long to show after its key", "pending_tool_call": null})
+    );
+    assert_eq!(summaries(&app)[2].1, "−pending_tool_call, −step");
+}
+
+#[test]
+fn an_event_the_reducer_refuses_says_so_in_its_row_and_later_rows_say_nothing() {
+    let mut engine = crate::support::engine();
+    for i in 1..=8 {
+        append(&mut engine, "s", json!({ "n": i }));
+    }
+    let refuses =
+        r#"jq:if .event.version == 5 then error("boom at five") else .state + .event.data end"#;
+    let id = engine.store().require_stream("s").unwrap().id;
+    engine
+        .store()
+        .set_stream_reducer(id, Some(refuses))
+        .unwrap();
+    let app = over(engine, (100, 30));
+    let rows = summaries(&app);
+    assert_eq!(rows[3], (4, "n → 4".to_string()));
+    assert!(
+        rows[4].1.starts_with('⚠') && rows[4].1.contains("boom"),
+        "{rows:?}"
+    );
+    assert!(rows[5..].iter().all(|(_, t)| t.is_empty()), "{rows:?}");
+}
+
+#[test]
+fn the_users_title_programs_summarise_by_stream_then_glob_then_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = open(&orders(dir.path()), Start::default());
+    press(&mut app, "a");
+    assert_eq!(app.scope, Scope::All);
+    let streams = [
+        (
+            "order-*".to_string(),
+            r#""order " + .state.status"#.to_string(),
+        ),
+        (
+            "order-2".to_string(),
+            r#""two: " + .event.type"#.to_string(),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let types = [(
+        "Checkpoint".to_string(),
+        r#".state.pending_tool_call.tool"#.to_string(),
+    )]
+    .into_iter()
+    .collect();
+    app.set_title_rules(rewind::summary::Rules::compile(&streams, &types).unwrap());
+    let shown: Vec<(String, String)> = app
+        .view
+        .events
+        .iter()
+        .zip(&app.view.titles)
+        .map(|(e, t)| (e.stream.clone(), t.clone()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("order-1".to_string(), "order placed".to_string()),
+            ("order-2".to_string(), "two: Placed".to_string()),
+            ("order-1".to_string(), "order paid".to_string()),
+            ("order-1".to_string(), "order shipped".to_string()),
+            ("agent-1".to_string(), "grep".to_string()),
+        ]
+    );
+    // A program that does not compile is refused, naming what it titles.
+    let bad = [("Paid".to_string(), "((".to_string())]
+        .into_iter()
+        .collect();
+    let err = rewind::summary::Rules::compile(&Default::default(), &bad)
+        .err()
+        .unwrap();
+    assert!(err.contains("type \"Paid\""), "{err}");
+}

@@ -117,27 +117,16 @@ impl App {
         self.load_snapshots()?;
         self.load_density(stream)?;
         self.load_markers()?;
-        self.view.titles = match &mut self.titles {
-            // The list's rows are read without their data: a row not titled yet is read whole.
-            Some(titles) => {
-                let store = self.engine.store();
-                let mut shown = Vec::with_capacity(before_rows.len());
-                for e in &before_rows {
-                    let title = match titles.known(e.seq) {
-                        Some(known) => known.to_owned(),
-                        None => match store.stream(&e.stream)? {
-                            Some(info) => store
-                                .event(&info, e.version)?
-                                .map(|whole| titles.title(&whole))
-                                .unwrap_or_default(),
-                            None => String::new(),
-                        },
-                    };
-                    shown.push(title);
-                }
-                shown
+        // A summary that cannot be given is the status message; the rows still show.
+        let summaries = self
+            .summaries
+            .of(&mut self.engine, &before_rows, self.titles.as_mut());
+        self.view.titles = match summaries {
+            Ok(summaries) => summaries,
+            Err(err) => {
+                self.message = Some(crate::text::safe_message(&format!("summaries: {err:#}")));
+                Vec::new()
             }
-            None => Vec::new(),
         };
         self.view.events = before_rows;
         self.view.event = event;

@@ -368,6 +368,8 @@ pub struct App {
     pub now: Option<crate::model::Micros>,
     /// The events' title program a mapping gave, with the titles it gave so far.
     titles: Option<crate::title::Titles>,
+    /// What each event on screen did (the summary column), cached by seq.
+    summaries: crate::summary::Summaries,
     /// Whether the writing keys are disabled.
     pub read_only: bool,
     /// Set by `Quit`.
@@ -449,6 +451,7 @@ impl App {
             deterministic: start.deterministic,
             now: start.now,
             titles: None,
+            summaries: crate::summary::Summaries::default(),
             read_only,
             quit: false,
             folded: HashSet::new(),
@@ -1014,10 +1017,26 @@ impl App {
         let at_newest = before.as_ref().is_none_or(|(_, head)| self.cursor >= *head);
         let heads: u64 = self.streams.iter().map(|s| s.head).sum();
         let count = self.streams.len();
+        let reducers: Vec<(String, String)> = self
+            .streams
+            .iter()
+            .map(|s| (s.name.clone(), s.reducer.clone()))
+            .collect();
         self.refresh_streams()?;
+        // Events never change, but what replays them may: summaries are given again where
+        // a stream's reducer did.
+        let reduced_otherwise = self.streams.iter().any(|s| {
+            reducers
+                .binary_search_by(|(n, _)| n.cmp(&s.name))
+                .is_ok_and(|i| reducers[i].1 != s.reducer)
+        });
+        if reduced_otherwise {
+            self.summaries.clear();
+            self.stepper = crate::step::Stepper::default();
+        }
         let after = self.stream().map(|s| (s.name.clone(), s.head));
         let now: u64 = self.streams.iter().map(|s| s.head).sum();
-        if before == after && count == self.streams.len() && heads == now {
+        if before == after && count == self.streams.len() && heads == now && !reduced_otherwise {
             self.want = Load::Nothing; // nothing new: no reload
             return Ok(());
         }
@@ -1025,6 +1044,14 @@ impl App {
             self.go_end(Way::Forward)?;
         }
         Ok(())
+    }
+
+    /// Summarises events with the user's title programs (from their settings for the
+    /// database) instead of the keys each changed.
+    pub fn set_title_rules(&mut self, rules: crate::summary::Rules) {
+        self.summaries = crate::summary::Summaries::with(rules);
+        self.pending = Load::Everything;
+        self.load();
     }
 
     /// The events' title program the database keeps, compiled again only where it changed.

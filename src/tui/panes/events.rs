@@ -10,7 +10,7 @@ use ratatui::widgets::{Paragraph, Widget};
 
 use crate::model::group;
 use crate::text::clean;
-use crate::tui::app::{App, Pane, Scope};
+use crate::tui::app::{App, Pane, Scope, Times};
 use crate::tui::theme::THEME;
 
 /// The event list.
@@ -38,6 +38,47 @@ impl Widget for EventsPane<'_> {
             .map(|e| clean(&e.kind, 24).chars().count())
             .max()
             .unwrap_or(0);
+        // The time sits at the right in a column as wide as the widest on screen; the
+        // summary fills what the row has left between the type and the time. Absolute
+        // times leave out their date and fraction where the pane is narrow (the event pane
+        // has them whole).
+        let inner = usize::from(area.width.saturating_sub(2));
+        let times: Vec<String> = app
+            .view
+            .events
+            .iter()
+            .map(|e| match app.times {
+                Times::Absolute => {
+                    let full = crate::time::format(e.ts);
+                    let cut = if inner >= 72 { 0..19 } else { 11..19 };
+                    full.get(cut).map_or(full.clone(), |t| t.replace('T', " "))
+                }
+                Times::Relative => app.time_text(e.ts),
+            })
+            .collect();
+        let time_width = times.iter().map(|t| t.chars().count()).max().unwrap_or(0);
+        // Where the row is too narrow for both, the summary (what the event did) goes
+        // before the time (the event pane has it).
+        let head_width = app
+            .view
+            .events
+            .iter()
+            .map(|e| match at.scope {
+                Scope::Stream => 10 + kind_width,
+                Scope::All => {
+                    12 + kind_width
+                        + clean(&e.stream, 24).chars().count()
+                        + e.version.to_string().len()
+                }
+            })
+            .max()
+            .unwrap_or(0);
+        let summarised = app.view.titles.iter().any(|t| !t.is_empty());
+        let time_width = if summarised && inner.saturating_sub(head_width + time_width + 2) < 12 {
+            0
+        } else {
+            time_width
+        };
         let lines: Vec<Line> = app
             .view
             .events
@@ -49,13 +90,12 @@ impl Widget for EventsPane<'_> {
                     Scope::All => Some(e.seq) == at.seq,
                 };
                 let lead = if here { "▶" } else { " " };
-                let text = match at.scope {
+                let head = match at.scope {
                     Scope::Stream => format!(
-                        "{lead}{:>6} {} {:<kind_width$} {}",
+                        "{lead}{:>6} {} {:<kind_width$}",
                         group(e.version),
                         snapshots.get(&e.version).copied().unwrap_or(' '),
                         clean(&e.kind, 24),
-                        app.time_text(e.ts),
                     ),
                     Scope::All => {
                         let glyph = if Some(e.stream.as_str()) == current {
@@ -64,19 +104,30 @@ impl Widget for EventsPane<'_> {
                             ' '
                         };
                         format!(
-                            "{lead}#{:<6} {} {:<kind_width$} {}/v{} {}",
+                            "{lead}#{:<6} {} {:<kind_width$} {}/v{}",
                             e.seq,
                             glyph,
                             clean(&e.kind, 24),
                             clean(&e.stream, 24),
                             e.version,
-                            app.time_text(e.ts),
                         )
                     }
                 };
-                let text = match app.view.titles.get(i).filter(|t| !t.is_empty()) {
-                    Some(title) => format!("{text}  {title}"),
-                    None => text,
+                let time = if time_width == 0 {
+                    ""
+                } else {
+                    times[i].as_str()
+                };
+                let room = inner
+                    .saturating_sub(head.chars().count())
+                    .saturating_sub(time_width + 2);
+                let summary = app.view.titles.get(i).map_or("", String::as_str);
+                let text = if time_width == 0 {
+                    format!("{head} {}", fit(summary, room + 1))
+                } else if room < 4 {
+                    format!("{head} {time}")
+                } else {
+                    format!("{head} {:<room$} {time:>time_width$}", fit(summary, room))
                 };
                 let line = Line::from(text);
                 if here { line.style(THEME.cursor) } else { line }
@@ -93,4 +144,14 @@ impl Widget for EventsPane<'_> {
             .block(super::block(title, app.focus == Pane::Events))
             .render(area, buf);
     }
+}
+
+/// Text cut to `width` characters, with `…` where it was cut.
+fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
 }
