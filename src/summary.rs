@@ -146,12 +146,6 @@ impl Summaries {
                 continue;
             };
             versions.sort_unstable();
-            // Scrolling back reveals one row at a time above the rows summarised: a screen
-            // of them is summarised at once, so one reconstruction serves the next screen.
-            if let Some(first) = versions.first().copied() {
-                let ahead = first.saturating_sub(rows.len() as u64).max(1);
-                versions.splice(0..0, ahead..first);
-            }
             let mut start = 0;
             for i in 1..=versions.len() {
                 if i == versions.len() || versions[i] > versions[i - 1] + GAP {

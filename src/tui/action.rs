@@ -31,6 +31,8 @@ pub enum Action {
     JumpToMark,
     /// Switch the diff between changed paths and a unified text diff.
     ToggleDiffText,
+    /// Maximise the focused pane (events or state), or restore the layout.
+    ToggleZoom,
     /// Switch between one stream by version and all streams by seq.
     ToggleScope,
     /// Switch event times between relative to the first event and absolute UTC.

@@ -138,6 +138,12 @@ pub const BINDINGS: &[Binding] = &[
         "diff: paths or unified text",
     ),
     global(
+        Char('o'),
+        "o",
+        Action::ToggleZoom,
+        "only the focused pane, maximised / all panes",
+    ),
+    global(
         Char('T'),
         "T",
         Action::ToggleTimes,

@@ -273,7 +273,7 @@ pub fn render_panes(app: &App, width: u16, height: u16) -> anyhow::Result<Vec<Pa
     let mut terminal = Terminal::new(TestBackend::new(width, height))?;
     terminal.draw(|frame| ui::render(frame, app))?;
     let buffer = terminal.backend().buffer();
-    let a = ui::areas((width, height));
+    let a = ui::layout((width, height), app.zoomed.then_some(app.focus));
     let rects = [
         a.streams, a.timeline, a.events, a.state, a.diff, a.detail, a.status,
     ];

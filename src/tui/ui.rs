@@ -72,6 +72,31 @@ pub fn areas((width, height): (u16, u16)) -> Areas {
     }
 }
 
+/// The layout, with `zoomed` (the events or the state) filling all but the status line and
+/// the other panes empty.
+pub fn layout(size: (u16, u16), zoomed: Option<super::app::Pane>) -> Areas {
+    let full = areas(size);
+    let Some(pane) = zoomed else {
+        return full;
+    };
+    let body = Rect::new(0, 0, size.0, full.status.y);
+    let none = Rect::new(0, 0, 0, 0);
+    let mut zoomed = Areas {
+        streams: none,
+        timeline: none,
+        events: none,
+        state: none,
+        diff: none,
+        detail: none,
+        status: full.status,
+    };
+    match pane {
+        super::app::Pane::Events => zoomed.events = body,
+        super::app::Pane::State => zoomed.state = body,
+    }
+    zoomed
+}
+
 /// The inside of a bordered pane.
 pub fn inner(area: Rect) -> Rect {
     area.inner(Margin::new(1, 1))
@@ -88,13 +113,26 @@ pub fn render(frame: &mut Frame, app: &App) {
         frame.render_widget(Paragraph::new(text), area);
         return;
     }
-    let a = areas((area.width, area.height));
-    frame.render_widget(panes::streams::StreamsPane { app }, a.streams);
-    frame.render_widget(panes::timeline::TimelinePane { app }, a.timeline);
-    frame.render_widget(panes::events::EventsPane { app }, a.events);
-    frame.render_widget(panes::state::StatePane { app }, a.state);
-    frame.render_widget(panes::diff::DiffPane { app }, a.diff);
-    frame.render_widget(panes::detail::DetailPane { app }, a.detail);
+    let a = layout((area.width, area.height), app.zoomed.then_some(app.focus));
+    let shown = |r: Rect| !r.is_empty();
+    if shown(a.streams) {
+        frame.render_widget(panes::streams::StreamsPane { app }, a.streams);
+    }
+    if shown(a.timeline) {
+        frame.render_widget(panes::timeline::TimelinePane { app }, a.timeline);
+    }
+    if shown(a.events) {
+        frame.render_widget(panes::events::EventsPane { app }, a.events);
+    }
+    if shown(a.state) {
+        frame.render_widget(panes::state::StatePane { app }, a.state);
+    }
+    if shown(a.diff) {
+        frame.render_widget(panes::diff::DiffPane { app }, a.diff);
+    }
+    if shown(a.detail) {
+        frame.render_widget(panes::detail::DetailPane { app }, a.detail);
+    }
     frame.render_widget(panes::status::StatusLine { app }, a.status);
     panes::overlay::render(frame, app, area);
 }

@@ -1206,3 +1206,60 @@ fn the_users_title_programs_summarise_by_stream_then_glob_then_type() {
         .unwrap();
     assert!(err.contains("type \"Paid\""), "{err}");
 }
+
+#[test]
+fn o_maximises_the_focused_pane_and_restores_the_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = order_1(&orders(dir.path()));
+    let rows = app.event_rows();
+    press(&mut app, "o");
+    assert!(app.zoomed);
+    let text = frame(&app, (80, 24));
+    insta::assert_snapshot!("zoomed_events_80x24", text);
+    assert!(text.starts_with("┌ Events"), "{text}");
+    assert!(
+        !text.contains("Streams") && !text.contains("Timeline"),
+        "{text}"
+    );
+    assert!(app.event_rows() > rows, "more rows fit");
+    assert!(text.lines().last().unwrap().contains("· zoomed"), "{text}");
+    // Tab moves the focus, and the maximised pane with it.
+    press(&mut app, "<Tab>");
+    let text = frame(&app, (80, 24));
+    assert!(text.starts_with("┌ State @ v3"), "{text}");
+    press(&mut app, "o");
+    assert!(!app.zoomed);
+    assert!(frame(&app, (80, 24)).starts_with("┌ Streams"));
+}
+
+#[test]
+fn the_status_line_keeps_help_at_80_columns_and_leaves_out_write_keys_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = orders(dir.path());
+    let app = order_1(&path);
+    let status = frame(&app, (80, 24)).lines().last().unwrap().to_string();
+    assert!(status.ends_with("? help"), "{status}");
+    let wide = frame(&app, (160, 24)).lines().last().unwrap().to_string();
+    assert!(wide.contains("s snap"), "{wide}");
+    let engine = Engine::new(Store::open(&path, OpenMode::ReadOnly).unwrap());
+    let read_only = App::new(
+        engine,
+        &Start {
+            stream: Some("order-1".into()),
+            width: 160,
+            height: 24,
+            deterministic: true,
+            ..Start::default()
+        },
+    )
+    .unwrap();
+    let status = frame(&read_only, (160, 24))
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    assert!(
+        !status.contains("s snap") && status.ends_with("? help"),
+        "{status}"
+    );
+}

@@ -363,7 +363,7 @@ impl App {
     }
 
     pub(super) fn click(&mut self, x: u16, y: u16, action: Action) -> anyhow::Result<()> {
-        let areas = ui::areas(self.size);
+        let areas = self.areas();
         let at = (x, y).into();
         if areas.timeline.contains(at) {
             let inner = ui::inner(areas.timeline);

@@ -16,11 +16,11 @@ impl App {
 
     /// Rows of the event list at the current size.
     pub fn event_rows(&self) -> u16 {
-        ui::inner(ui::areas(self.size).events).height
+        ui::inner(self.areas().events).height
     }
 
     pub(super) fn state_rows(&self) -> u16 {
-        ui::inner(ui::areas(self.size).state).height
+        ui::inner(self.areas().state).height
     }
 
     /// A time as the lists show it: since the first event on the timeline, or absolute.
@@ -368,7 +368,7 @@ impl App {
     }
 
     pub(super) fn load_density(&mut self, stream: &StreamInfo) -> anyhow::Result<()> {
-        let width = ui::inner(ui::areas(self.size).timeline).width.max(1);
+        let width = ui::inner(self.areas().timeline).width.max(1);
         let (id, version) = match self.scope {
             Scope::Stream => (Some(stream.id), stream.head),
             Scope::All => (None, self.streams.iter().map(|s| s.head).sum()),
@@ -397,7 +397,7 @@ impl App {
     /// Markers for the streams on screen only: whether the newest state looks unfinished,
     /// and whether the stream has stale snapshots or findings.
     pub(super) fn load_markers(&mut self) -> anyhow::Result<()> {
-        let height = usize::from(ui::inner(ui::areas(self.size).streams).height);
+        let height = usize::from(ui::inner(self.areas().streams).height);
         let first = crate::tui::panes::streams::first_row(self.selected, height);
         let shown: Vec<StreamInfo> = self
             .streams

@@ -338,6 +338,8 @@ pub struct App {
     pub filter: Option<String>,
     /// Whether the diff pane shows a unified text diff.
     pub text_diff: bool,
+    /// Whether the focused pane fills the screen.
+    pub zoomed: bool,
     /// Whether the cursor follows the newest event as others append.
     pub follow: bool,
     /// Whether following stopped because the user moved from the newest event (`G` resumes).
@@ -436,6 +438,7 @@ impl App {
             times: Times::Relative,
             filter: None,
             text_diff: false,
+            zoomed: false,
             follow: false,
             follow_stopped: false,
             playing: false,
@@ -483,6 +486,11 @@ impl App {
         app.load_titles()?;
         app.load();
         Ok(app)
+    }
+
+    /// Where each pane is drawn at the terminal's size, the focused pane alone when zoomed.
+    pub fn areas(&self) -> ui::Areas {
+        ui::layout(self.size, self.zoomed.then_some(self.focus))
     }
 
     /// The stream shown, if the database has any.
@@ -644,6 +652,7 @@ impl App {
                 self.go(mark)?;
             }
             Action::ToggleDiffText => self.text_diff = !self.text_diff,
+            Action::ToggleZoom => self.zoomed = !self.zoomed,
             Action::ToggleScope => {
                 self.scope = match self.scope {
                     Scope::Stream => Scope::All,
@@ -776,7 +785,7 @@ impl App {
             Action::Click(x, y) | Action::Drag(x, y) => self.click(x, y, action)?,
             Action::ScrollDown(x, y) | Action::ScrollUp(x, y) => {
                 let down = matches!(action, Action::ScrollDown(..));
-                let areas = ui::areas(self.size);
+                let areas = self.areas();
                 if areas.state.contains((x, y).into()) {
                     self.move_state(if down { 3 } else { -3 })?;
                 } else if areas.streams.contains((x, y).into()) {
@@ -1285,6 +1294,7 @@ fn batches(action: Action) -> bool {
             | Action::ToggleMark
             | Action::JumpToMark
             | Action::ToggleDiffText
+            | Action::ToggleZoom
             | Action::ToggleScope
             | Action::ToggleTimes
             | Action::ToggleHelp

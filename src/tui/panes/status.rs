@@ -64,19 +64,56 @@ impl Widget for StatusLine<'_> {
             let (done, total) = job.progress();
             text.push_str(&format!(" · verifying {done}/{total}"));
         }
+        if app.zoomed {
+            text.push_str(" · zoomed");
+        }
         let hint = match &app.message {
             Some(message) => Span::styled(clean(message, 200), THEME.changed),
-            None => Span::styled(
-                match app.focus {
-                    Pane::Events => {
-                        ": go  / search  t filter  m mark  Tab state  p play  s snap  ? help"
+            None => {
+                let keys: &[&str] = match app.focus {
+                    Pane::Events => &[
+                        ": go",
+                        "/ search",
+                        "t filter",
+                        "m mark",
+                        "Tab state",
+                        "o zoom",
+                        "p play",
+                        "s snap",
+                    ],
+                    Pane::State => &[
+                        "j/k move",
+                        "Enter fold",
+                        "/ find",
+                        "b blame",
+                        "y copy",
+                        "o zoom",
+                        "Esc events",
+                    ],
+                };
+                // The keys that fit, in order; `? help` always (a read-only database leaves
+                // out the keys that write).
+                let room = usize::from(area.width)
+                    .saturating_sub(text.chars().count() + 3 + "? help".len());
+                let mut shown = String::new();
+                for key in keys {
+                    if app.read_only && *key == "s snap" {
+                        continue;
                     }
-                    Pane::State => {
-                        "j/k move  Enter fold  / find  b blame  y copy  Esc events  ? help"
+                    let key = if app.zoomed && *key == "o zoom" {
+                        "o restore"
+                    } else {
+                        key
+                    };
+                    if shown.chars().count() + key.chars().count() + 2 > room {
+                        break;
                     }
-                },
-                THEME.dim,
-            ),
+                    shown.push_str(key);
+                    shown.push_str("  ");
+                }
+                shown.push_str("? help");
+                Span::styled(shown, THEME.dim)
+            }
         };
         Paragraph::new(Line::from(vec![Span::raw(text), Span::raw("   "), hint])).render(area, buf);
     }
