@@ -910,8 +910,8 @@ fn stepping_back_and_forth_shows_what_opening_at_each_version_shows() {
     );
 }
 
-#[test]
-fn a_stream_whose_reducer_refuses_an_event_still_opens_and_says_why() {
+/// A stream of 8 events whose reducer refuses version 5.
+fn refused_at_five() -> Engine {
     let mut engine = crate::support::engine();
     for i in 1..=8 {
         append(&mut engine, "s", json!({ "n": i }));
@@ -923,6 +923,12 @@ fn a_stream_whose_reducer_refuses_an_event_still_opens_and_says_why() {
         .store()
         .set_stream_reducer(id, Some(refuses))
         .unwrap();
+    engine
+}
+
+#[test]
+fn a_stream_whose_reducer_refuses_an_event_still_opens_and_says_why() {
+    let engine = refused_at_five();
     let mut app = over(engine, (100, 30));
     assert_eq!(app.cursor, 8);
     assert_message(&app, "version 5");
@@ -1134,17 +1140,7 @@ fn each_event_row_says_which_top_level_keys_it_changed() {
 
 #[test]
 fn an_event_the_reducer_refuses_says_so_in_its_row_and_later_rows_say_nothing() {
-    let mut engine = crate::support::engine();
-    for i in 1..=8 {
-        append(&mut engine, "s", json!({ "n": i }));
-    }
-    let refuses =
-        r#"jq:if .event.version == 5 then error("boom at five") else .state + .event.data end"#;
-    let id = engine.store().require_stream("s").unwrap().id;
-    engine
-        .store()
-        .set_stream_reducer(id, Some(refuses))
-        .unwrap();
+    let engine = refused_at_five();
     let app = over(engine, (100, 30));
     let rows = summaries(&app);
     assert_eq!(rows[3], (4, "n → 4".to_string()));
