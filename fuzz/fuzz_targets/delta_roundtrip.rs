@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     let (Some(a), Some(b)) = (parts.next(), parts.next()) else {
         return;
     };
-    let (Ok(old), Ok(new)) = (serde_json::from_str::<Value>(a), serde_json::from_str::<Value>(b)) else {
+    let (Ok(old), Ok(new)) = (
+        serde_json::from_str::<Value>(a),
+        serde_json::from_str::<Value>(b),
+    ) else {
         return;
     };
     let diff = between(&old, &new);
@@ -27,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(()) => assert_eq!(state, new),
         // Only a result nested past the bound may be refused.
         Err(e) => {
-            assert!(rewind::reduce::depth(&new) > rewind::reduce::MAX_DEPTH, "{e}");
+            assert!(
+                rewind::reduce::depth(&new) > rewind::reduce::MAX_DEPTH,
+                "{e}"
+            );
             assert_eq!(state, old);
         }
     }

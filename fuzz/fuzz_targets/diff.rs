@@ -1,5 +1,7 @@
 //! The structural diff of two JSON values: nothing between equal values and something
-//! between different ones, every change at a JSON pointer, and the text diff never panics.
+//! between different ones, every change at a JSON pointer, and the text diff never panics;
+//! the debugger's one-line summary of a change says "no change" exactly when there is none
+//! and never lets a control character out.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -25,4 +27,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = rewind::diff::unified(&a, &b, ("a", "b"), 2);
+    assert_eq!(rewind::summary::changed(&a, &a), "no change");
+    let said = rewind::summary::changed(&a, &b);
+    assert_eq!(said == "no change", a == b, "{said:?}");
+    assert!(!said.chars().any(rewind::text::needs_escape), "{said:?}");
 });

@@ -15,7 +15,12 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(rewind::reduce::depth(&value) <= rewind::reduce::MAX_DEPTH);
     let text = value.to_string();
-    assert!(text.len() <= 2 * data.len() + 16, "{} bytes from {}", text.len(), data.len());
+    assert!(
+        text.len() <= 2 * data.len() + 16,
+        "{} bytes from {}",
+        text.len(),
+        data.len()
+    );
     assert!(!tagged(&value), "a tag left in {text}");
     let _ = rewind::source::eventsourcing::snapshot_attributes(&value);
 });
@@ -25,7 +30,9 @@ fn tagged(value: &serde_json::Value) -> bool {
     match value {
         serde_json::Value::Array(items) => items.iter().any(tagged),
         serde_json::Value::Object(map) => {
-            (map.len() == 2 && map.get("_type_").is_some_and(|t| t.is_string()) && map.contains_key("_data_"))
+            (map.len() == 2
+                && map.get("_type_").is_some_and(|t| t.is_string())
+                && map.contains_key("_data_"))
                 || map.values().any(tagged)
         }
         _ => false,

@@ -66,9 +66,13 @@ fn rows_of(path: &Path, rowid: bool) -> serde_json::Value {
     let json = |v: ValueRef<'_>| match v {
         ValueRef::Null => serde_json::Value::Null,
         ValueRef::Integer(n) => json!(n),
-        ValueRef::Real(x) => serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        ValueRef::Real(x) => serde_json::Number::from_f64(x)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
         ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
-        ValueRef::Blob(b) => json!(format!("x'{}'", b.iter().map(|x| format!("{x:02x}")).collect::<String>())),
+        ValueRef::Blob(b) => json!(format!(
+            "x'{}'",
+            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+        )),
     };
     while let Some(row) = rows.next().expect("row") {
         let key = match row.get_ref(0).expect("key") {
@@ -78,7 +82,10 @@ fn rows_of(path: &Path, rowid: bool) -> serde_json::Value {
                 v => v.to_string(),
             },
         };
-        out.insert(key, json!({"k": json(row.get_ref(1).expect("k")), "v": json(row.get_ref(2).expect("v"))}));
+        out.insert(
+            key,
+            json!({"k": json(row.get_ref(1).expect("k")), "v": json(row.get_ref(2).expect("v"))}),
+        );
     }
     serde_json::Value::Object(out)
 }
@@ -103,14 +110,31 @@ fuzz_target!(|data: &[u8]| {
         .take(16)
         .map(|row| {
             let mut cells = row.split(|b| *b == 0xfe).map(cell);
-            (cells.next().unwrap_or(Value::Null), cells.next().unwrap_or(Value::Null))
+            (
+                cells.next().unwrap_or(Value::Null),
+                cells.next().unwrap_or(Value::Null),
+            )
         })
         .collect();
     let copy = dir.join("snapshots/snapshot_1.db");
     let node = dir.join("node.db");
-    let orders = [Value::Text("1769680800".into()), Value::Integer(1_769_680_900), cell(rest.get(..9).unwrap_or_default())];
-    write(&copy, &rows[..rows.len() / 2], orders[usize::from(pick / 2) % 3].clone(), rowid);
-    write(&node, &rows, orders[usize::from(pick / 6) % 2].clone(), rowid);
+    let orders = [
+        Value::Text("1769680800".into()),
+        Value::Integer(1_769_680_900),
+        cell(rest.get(..9).unwrap_or_default()),
+    ];
+    write(
+        &copy,
+        &rows[..rows.len() / 2],
+        orders[usize::from(pick / 2) % 3].clone(),
+        rowid,
+    );
+    write(
+        &node,
+        &rows,
+        orders[usize::from(pick / 6) % 2].clone(),
+        rowid,
+    );
     let settings = rewind::source::settings::Settings {
         mapping: Some("seed-003".into()),
         ..Default::default()
@@ -131,7 +155,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(None) => panic!("a mapped source is mirrored"),
         Err(e) => {
             let message = e.to_string();
-            assert!(message.contains(".db"), "the error names the file: {message}");
+            assert!(
+                message.contains(".db"),
+                "the error names the file: {message}"
+            );
         }
     }
 });

@@ -68,7 +68,12 @@ fuzz_target!(|data: &[u8]| {
     conn.execute_batch("CREATE TABLE t (s, k, d, m, t, v, q, i)")
         .expect("table");
     // The rest: rows split by 0xff, cells by 0xfe.
-    for row in cells.get(1..).unwrap_or_default().split(|b| *b == 0xff).take(8) {
+    for row in cells
+        .get(1..)
+        .unwrap_or_default()
+        .split(|b| *b == 0xff)
+        .take(8)
+    {
         let mut values: Vec<Value> = row.split(|b| *b == 0xfe).take(8).map(cell).collect();
         values.resize(8, Value::Null);
         conn.execute(
@@ -80,14 +85,15 @@ fuzz_target!(|data: &[u8]| {
     let mut stmt = conn.prepare("SELECT * FROM t").expect("select");
     let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
     let columns = Columns::find(&mapping, &names).expect("every column is there");
-    let read = |stmt: &mut rusqlite::Statement<'_>| -> Vec<Result<rewind::source::mapping::Row, String>> {
-        let mut rows = stmt.query([]).expect("query");
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().expect("row") {
-            out.push(columns.read(&mapping, row));
-        }
-        out
-    };
+    let read =
+        |stmt: &mut rusqlite::Statement<'_>| -> Vec<Result<rewind::source::mapping::Row, String>> {
+            let mut rows = stmt.query([]).expect("query");
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().expect("row") {
+                out.push(columns.read(&mapping, row));
+            }
+            out
+        };
     let first = read(&mut stmt);
     assert_eq!(first, read(&mut stmt));
     // Read as the mirror reads them (the values taken on one thread, decoded on another):

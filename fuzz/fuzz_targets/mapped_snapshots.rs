@@ -6,10 +6,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use rewind::engine::AppendOptions;
 use rewind::source::mapping::Mapping;
 use rewind::source::mirror::check_mapped_snapshots;
 use rewind::store::Store;
-use rewind::engine::AppendOptions;
 use rewind::{Engine, NewEvent};
 use rusqlite::types::Value;
 use serde_json::json;
@@ -53,17 +53,24 @@ fuzz_target!(|data: &[u8]| {
     let mut engine = Engine::new(Store::open_in_memory().expect("memory"));
     for n in 0..8 {
         engine
-            .append(NewEvent {
-                stream: "s".into(),
-                kind: "set".into(),
-                data: json!({ "n": n, "k": { "v": n % 3 } }),
-                meta: None,
-                time: Some(1_000_000 * n),
-                idempotency_key: None,
-            }, AppendOptions::default())
+            .append(
+                NewEvent {
+                    stream: "s".into(),
+                    kind: "set".into(),
+                    data: json!({ "n": n, "k": { "v": n % 3 } }),
+                    meta: None,
+                    time: Some(1_000_000 * n),
+                    idempotency_key: None,
+                },
+                AppendOptions::default(),
+            )
             .expect("append");
     }
-    let position = if pick % 2 == 0 { "version = \"p\"" } else { "seq = \"p\"" };
+    let position = if pick % 2 == 0 {
+        "version = \"p\""
+    } else {
+        "seq = \"p\""
+    };
     let mapping = Mapping::parse(
         "fuzz.toml",
         &format!(
@@ -96,7 +103,11 @@ fuzz_target!(|data: &[u8]| {
         .expect("insert");
     }
     let rows: i64 = conn
-        .query_row("SELECT count(*) FROM t WHERE typeof(p) = 'integer'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM t WHERE typeof(p) = 'integer'",
+            [],
+            |r| r.get(0),
+        )
         .expect("count");
     let all: i64 = conn
         .query_row("SELECT count(*) FROM t", [], |r| r.get(0))

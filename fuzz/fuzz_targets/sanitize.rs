@@ -1,15 +1,40 @@
 //! Text from events on its way to a terminal: no control or format character gets out of
-//! `clean`, and `json_safe` keeps a JSON text the same value while escaping them.
+//! `clean`, and `json_safe` keeps a JSON text the same value while escaping them. A title
+//! glob from the user's settings matches as a plain recursive matcher does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rewind::text::{clean, json_safe, needs_escape, safe_message};
+use rewind::text::{clean, glob, json_safe, needs_escape, safe_message};
+
+/// `*` any run, `?` any one character: the obvious (exponential) definition, on short input.
+fn reference(p: &[char], t: &[char]) -> bool {
+    match p.split_first() {
+        None => t.is_empty(),
+        Some(('*', rest)) => (0..=t.len()).any(|i| reference(rest, &t[i..])),
+        Some((c, rest)) => t
+            .split_first()
+            .is_some_and(|(d, more)| (*c == '?' || c == d) && reference(rest, more)),
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&max, rest)) = data.split_first() else {
         return;
     };
     let text = String::from_utf8_lossy(rest);
+    if let Some((pattern, subject)) = text.split_once('\u{0}') {
+        let p: Vec<char> = pattern.chars().collect();
+        let t: Vec<char> = subject.chars().collect();
+        if p.len() <= 12 && t.len() <= 24 {
+            assert_eq!(
+                glob(pattern, subject),
+                reference(&p, &t),
+                "{pattern:?} {subject:?}"
+            );
+        } else {
+            let _ = glob(pattern, subject);
+        }
+    }
     let cleaned = clean(&text, usize::from(max));
     assert!(!cleaned.chars().any(needs_escape), "{cleaned:?}");
     assert!(cleaned.chars().count() <= usize::from(max) * 10 + 1);
