@@ -217,7 +217,14 @@ fn restore_refuses_a_database_another_process_has_open_and_changes_nothing() {
 #[cfg(target_os = "linux")]
 fn locks_held_on(path: &Path) -> usize {
     use std::os::unix::fs::MetadataExt;
-    let ino = std::fs::metadata(path).unwrap().ino();
+    // /proc/locks names a file as MAJOR:MINOR:INODE (the device numbers in hex): an inode
+    // number alone may be another file's on another file system, locked by a test running
+    // beside this one.
+    let meta = std::fs::metadata(path).unwrap();
+    let dev = meta.dev();
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let file = format!("{major:02x}:{minor:02x}:{}", meta.ino());
     let pid = std::process::id().to_string();
     std::fs::read_to_string("/proc/locks")
         .unwrap()
@@ -226,10 +233,7 @@ fn locks_held_on(path: &Path) -> usize {
             let fields: Vec<&str> = line.split_whitespace().collect();
             fields.get(1) == Some(&"POSIX")
                 && fields.get(4) == Some(&pid.as_str())
-                && fields
-                    .get(5)
-                    .and_then(|id| id.rsplit(':').next())
-                    .is_some_and(|i| i == ino.to_string())
+                && fields.get(5) == Some(&file.as_str())
         })
         .count()
 }
