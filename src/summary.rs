@@ -183,12 +183,14 @@ impl Summaries {
         let given = &mut self.given;
         let replayed = engine.replay_onto(stream, &reducer, &mut state, from - 1, to, |row, s| {
             last = row.version;
+            // `prev` follows every event, so a row summarised by keys after one titled by
+            // a program compares with the state just before it.
+            let keys = advance(&mut prev, s);
             let text = match rules.rule(&stream.name, row.kind) {
                 Some(program) => titled(program, stream, row, s),
-                None => changed(&prev, s),
+                None => keys,
             };
             given.insert(row.seq, text);
-            follow(&mut prev, s);
         });
         if let Err(e) = replayed {
             let failed = last + 1;
@@ -228,53 +230,62 @@ fn titled(
             "meta": row.meta.map(parse),
         },
     });
-    match program.run_within(&input, &stream.name, row.version, crate::title::STEPS) {
-        Ok(Value::String(text)) => crate::text::clean(&text, WIDTH),
-        Ok(Value::Null) => String::new(),
-        Ok(other) => crate::text::clean(&other.to_string(), WIDTH),
-        Err(e) => crate::text::clean(&format!("⚠ title: {e}"), WIDTH),
-    }
+    crate::title::shown(program.run_within(&input, &stream.name, row.version, crate::title::STEPS))
 }
 
-/// The top-level keys that differ between two states, in the new state's order, then the
-/// keys removed (`−key`); a key whose new value is a short scalar shows it (`node → tools`).
-/// A state that is not an object shows its new value, or `no change`.
-pub fn changed(before: &Value, after: &Value) -> String {
-    let text = match (before, after) {
+/// What changed from `prev` to `now`, said in a line, with `prev` brought up to `now` in
+/// the same pass (copying only the top-level values that changed). The top-level keys that
+/// differ, words first (`node → observe`), then containers, then numbers, which in
+/// checkpoints are mostly counters that change every time (`step`, `message_count`); then
+/// the keys removed (`−key`). A state that is not an object shows its new value, or
+/// `no change`.
+pub fn advance(prev: &mut Value, now: &Value) -> String {
+    let text = match (&mut *prev, now) {
         (Value::Object(old), Value::Object(new)) => {
-            // What reads best first: a key that became a word (`node → observe`), then the
-            // containers that changed, then numbers, which in checkpoints are mostly
-            // counters that change every time (`step`, `message_count`).
             let mut parts: Vec<(u8, String)> = Vec::new();
             for (key, value) in new {
-                if old.get(key) != Some(value) {
-                    parts.push(match (scalar(value), value) {
-                        (Some(shown), Value::Number(_)) => (2, format!("{key} → {shown}")),
-                        (Some(shown), _) => (0, format!("{key} → {shown}")),
-                        (None, _) => (1, key.clone()),
-                    });
+                if old.get(key) == Some(value) {
+                    continue;
                 }
+                parts.push(match (scalar(value), value) {
+                    (Some(shown), Value::Number(_)) => (2, format!("{key} → {shown}")),
+                    (Some(shown), _) => (0, format!("{key} → {shown}")),
+                    (None, _) => (1, key.clone()),
+                });
+                old.insert(key.clone(), value.clone());
             }
             parts.sort_by_key(|(rank, _)| *rank);
-            let mut parts: Vec<String> = parts.into_iter().map(|(_, part)| part).collect();
-            for key in old.keys().filter(|k| !new.contains_key(*k)) {
-                parts.push(format!("−{key}"));
+            let removed: Vec<String> = old
+                .keys()
+                .filter(|k| !new.contains_key(*k))
+                .cloned()
+                .collect();
+            for key in &removed {
+                old.remove(key);
             }
+            let parts: Vec<String> = parts
+                .into_iter()
+                .map(|(_, part)| part)
+                .chain(removed.iter().map(|key| format!("−{key}")))
+                .collect();
             if parts.is_empty() {
                 "no change".to_string()
             } else {
                 parts.join(", ")
             }
         }
-        _ if before == after => "no change".to_string(),
-        (_, value) => match scalar(value) {
-            Some(shown) => format!("→ {shown}"),
-            None => match value {
-                Value::Array(items) => format!("{} items", items.len()),
-                Value::Object(map) => format!("{} keys", map.len()),
-                _ => "changed".to_string(),
-            },
-        },
+        (before, _) if *before == *now => "no change".to_string(),
+        (before, value) => {
+            *before = value.clone();
+            match scalar(value) {
+                Some(shown) => format!("→ {shown}"),
+                None => match value {
+                    Value::Array(items) => format!("{} items", items.len()),
+                    Value::Object(map) => format!("{} keys", map.len()),
+                    _ => "changed".to_string(),
+                },
+            }
+        }
     };
     crate::text::clean(&text, WIDTH)
 }
@@ -287,19 +298,4 @@ fn scalar(value: &Value) -> Option<String> {
         _ => return None,
     };
     (shown.chars().count() <= VALUE_WIDTH && !shown.is_empty()).then_some(shown)
-}
-
-/// Makes `prev` equal to `now`, copying only the top-level values that changed.
-fn follow(prev: &mut Value, now: &Value) {
-    match (&mut *prev, now) {
-        (Value::Object(old), Value::Object(new)) => {
-            old.retain(|k, _| new.contains_key(k));
-            for (key, value) in new {
-                if old.get(key) != Some(value) {
-                    old.insert(key.clone(), value.clone());
-                }
-            }
-        }
-        _ => *prev = now.clone(),
-    }
 }

@@ -91,16 +91,22 @@ impl Titles {
             "data": event.data,
             "meta": event.meta,
         });
-        let text = match self
-            .program
-            .run_within(&input, &event.stream, event.version, STEPS)
-        {
-            Ok(Value::String(text)) => crate::text::clean(&text, WIDTH),
-            Ok(Value::Null) => String::new(),
-            Ok(other) => crate::text::clean(&other.to_string(), WIDTH),
-            Err(e) => crate::text::clean(&format!("⚠ title: {e}"), WIDTH),
-        };
+        let text = shown(
+            self.program
+                .run_within(&input, &event.stream, event.version, STEPS),
+        );
         self.given.insert(event.seq, text.clone());
         text
+    }
+}
+
+/// What a title program's run shows: text as it is, nothing for null, anything else as
+/// compact JSON, control characters escaped and cut to a width; where it failed, why.
+pub fn shown(run: std::result::Result<Value, crate::reduce::ReduceError>) -> String {
+    match run {
+        Ok(Value::String(text)) => crate::text::clean(&text, WIDTH),
+        Ok(Value::Null) => String::new(),
+        Ok(other) => crate::text::clean(&other.to_string(), WIDTH),
+        Err(e) => crate::text::clean(&format!("⚠ title: {e}"), WIDTH),
     }
 }

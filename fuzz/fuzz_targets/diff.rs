@@ -27,8 +27,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = rewind::diff::unified(&a, &b, ("a", "b"), 2);
-    assert_eq!(rewind::summary::changed(&a, &a), "no change");
-    let said = rewind::summary::changed(&a, &b);
+    assert_eq!(rewind::summary::advance(&mut a.clone(), &a), "no change");
+    let mut prev = a.clone();
+    let said = rewind::summary::advance(&mut prev, &b);
     assert_eq!(said == "no change", a == b, "{said:?}");
     assert!(!said.chars().any(rewind::text::needs_escape), "{said:?}");
+    assert_eq!(prev, b, "the previous state is brought up to the new one");
 });

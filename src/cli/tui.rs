@@ -256,10 +256,15 @@ pub(super) fn render(args: &RenderArgs) -> Result<std::process::ExitCode> {
             app.dispatch(action);
         }
     }
-    let panes: Vec<crate::tui::PaneText> = crate::tui::render_panes(&app, width, height)?
-        .into_iter()
-        .filter(|p| args.panes.is_empty() || args.panes.iter().any(|n| n == p.name))
-        .collect();
+    // The frame is drawn once: whole, or cut into the panes asked for.
+    let panes: Vec<crate::tui::PaneText> = if args.json || !args.panes.is_empty() {
+        crate::tui::render_panes(&app, width, height)?
+            .into_iter()
+            .filter(|p| args.panes.is_empty() || args.panes.iter().any(|n| n == p.name))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut out = stdout();
     if args.json {
         // The event rows whole (a row on screen may cut its summary).

@@ -16,7 +16,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Margin, Rect};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Widget};
 
 use super::app::App;
 use super::panes;
@@ -114,27 +114,21 @@ pub fn render(frame: &mut Frame, app: &App) {
         return;
     }
     let a = layout((area.width, area.height), app.zoomed.then_some(app.focus));
-    let shown = |r: Rect| !r.is_empty();
-    if shown(a.streams) {
-        frame.render_widget(panes::streams::StreamsPane { app }, a.streams);
-    }
-    if shown(a.timeline) {
-        frame.render_widget(panes::timeline::TimelinePane { app }, a.timeline);
-    }
-    if shown(a.events) {
-        frame.render_widget(panes::events::EventsPane { app }, a.events);
-    }
-    if shown(a.state) {
-        frame.render_widget(panes::state::StatePane { app }, a.state);
-    }
-    if shown(a.diff) {
-        frame.render_widget(panes::diff::DiffPane { app }, a.diff);
-    }
-    if shown(a.detail) {
-        frame.render_widget(panes::detail::DetailPane { app }, a.detail);
-    }
+    draw(frame, panes::streams::StreamsPane { app }, a.streams);
+    draw(frame, panes::timeline::TimelinePane { app }, a.timeline);
+    draw(frame, panes::events::EventsPane { app }, a.events);
+    draw(frame, panes::state::StatePane { app }, a.state);
+    draw(frame, panes::diff::DiffPane { app }, a.diff);
+    draw(frame, panes::detail::DetailPane { app }, a.detail);
     frame.render_widget(panes::status::StatusLine { app }, a.status);
     panes::overlay::render(frame, app, area);
+}
+
+/// Draws a pane where it has an area: one left out (another is maximised) has none.
+fn draw(frame: &mut Frame, pane: impl Widget, area: Rect) {
+    if !area.is_empty() {
+        frame.render_widget(pane, area);
+    }
 }
 
 #[cfg(test)]

@@ -818,16 +818,7 @@ fn render_pins_a_frame_in_ci_and_fails_loudly_when_it_changes() {
     let whole = ok(&["render", db.p(), "--size", "100x30"]);
     assert!(whole.starts_with("┌ Streams 2"), "{whole}");
     // --json gives the panes and the rows whole, for assertions.
-    let json: Value = serde_json::from_str(&ok(&[
-        "render",
-        db.p(),
-        "--stream",
-        "order-1",
-        "--size",
-        "100x30",
-        "--json",
-    ]))
-    .unwrap();
+    let json: Value = serde_json::from_str(&ok(&[&panes[..6], &["--json"]].concat())).unwrap();
     let names: Vec<&str> = json["panes"]
         .as_array()
         .unwrap()

@@ -1259,3 +1259,25 @@ fn the_status_line_keeps_help_at_80_columns_and_leaves_out_write_keys_read_only(
         "{status}"
     );
 }
+
+#[test]
+fn a_row_summarised_by_keys_after_one_titled_by_a_program_compares_with_the_event_before_it() {
+    let mut engine = crate::support::engine();
+    at(&mut engine, "s", "Tick", json!({"n": 1}), 0);
+    at(&mut engine, "s", "Named", json!({"name": "a"}), 1);
+    at(&mut engine, "s", "Tick", json!({"n": 2}), 2);
+    let mut app = over(engine, (200, 30));
+    let types = [("Named".to_string(), r#""named " + .state.name"#.to_string())]
+        .into_iter()
+        .collect();
+    app.set_title_rules(rewind::summary::Rules::compile(&Default::default(), &types).unwrap());
+    assert_eq!(
+        summaries(&app),
+        [
+            (1, "n → 1".to_string()),
+            (2, "named a".to_string()),
+            // Against v2's state, not v1's: `name` did not change here.
+            (3, "n → 2".to_string()),
+        ]
+    );
+}

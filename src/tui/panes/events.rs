@@ -57,34 +57,12 @@ impl Widget for EventsPane<'_> {
             })
             .collect();
         let time_width = times.iter().map(|t| t.chars().count()).max().unwrap_or(0);
-        // Where the row is too narrow for both, the summary (what the event did) goes
-        // before the time (the event pane has it).
-        let head_width = app
+        // Each row's head: cursor, position, snapshot glyph, type (and stream in all).
+        let heads: Vec<(bool, String)> = app
             .view
             .events
             .iter()
-            .map(|e| match at.scope {
-                Scope::Stream => 10 + kind_width,
-                Scope::All => {
-                    12 + kind_width
-                        + clean(&e.stream, 24).chars().count()
-                        + e.version.to_string().len()
-                }
-            })
-            .max()
-            .unwrap_or(0);
-        let summarised = app.view.titles.iter().any(|t| !t.is_empty());
-        let time_width = if summarised && inner.saturating_sub(head_width + time_width + 2) < 12 {
-            0
-        } else {
-            time_width
-        };
-        let lines: Vec<Line> = app
-            .view
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
+            .map(|e| {
                 let here = match at.scope {
                     Scope::Stream => e.version == at.cursor,
                     Scope::All => Some(e.seq) == at.seq,
@@ -113,21 +91,40 @@ impl Widget for EventsPane<'_> {
                         )
                     }
                 };
-                let time = if time_width == 0 {
-                    ""
-                } else {
-                    times[i].as_str()
-                };
-                let room = inner
-                    .saturating_sub(head.chars().count())
-                    .saturating_sub(time_width + 2);
+                (here, head)
+            })
+            .collect();
+        let head_width = heads
+            .iter()
+            .map(|(_, h)| h.chars().count())
+            .max()
+            .unwrap_or(0);
+        // The summaries line up after the widest head, in what the row has left; where
+        // that is too little for both, the summary (what the event did) stays and the time
+        // goes (the event pane has it).
+        let summarised = app.view.titles.iter().any(|t| !t.is_empty());
+        let mut room = inner.saturating_sub(head_width + time_width + 2);
+        let time_width = if summarised && room < 12 {
+            room = inner.saturating_sub(head_width + 1);
+            0
+        } else {
+            time_width
+        };
+        let lines: Vec<Line> = heads
+            .into_iter()
+            .enumerate()
+            .map(|(i, (here, head))| {
                 let summary = app.view.titles.get(i).map_or("", String::as_str);
                 let text = if time_width == 0 {
-                    format!("{head} {}", fit(summary, room + 1))
+                    format!("{head:<head_width$} {}", fit(summary, room))
                 } else if room < 4 {
-                    format!("{head} {time}")
+                    format!("{head:<head_width$} {:>time_width$}", times[i])
                 } else {
-                    format!("{head} {:<room$} {time:>time_width$}", fit(summary, room))
+                    format!(
+                        "{head:<head_width$} {:<room$} {:>time_width$}",
+                        fit(summary, room),
+                        times[i]
+                    )
                 };
                 let line = Line::from(text);
                 if here { line.style(THEME.cursor) } else { line }
