@@ -263,10 +263,16 @@ fn opening_a_database_again_keeps_the_locks_the_process_holds_on_it() {
         held > 0,
         "a connection in WAL mode holds a shared lock on its file"
     );
+    // What is tested is that no lock is lost: SQLite may hold one more range for a moment
+    // while the second connection is open (seen under load, once in a few hundred runs).
     for mode in [OpenMode::ReadOnly, OpenMode::Existing] {
         let second = Store::open(&db, mode).unwrap();
         second.event_totals().unwrap();
-        assert_eq!(locks_held_on(&db), held, "after a second open ({mode:?})");
+        let open = locks_held_on(&db);
+        assert!(
+            open >= held,
+            "after a second open ({mode:?}): {open} < {held}"
+        );
         drop(second);
         assert_eq!(locks_held_on(&db), held, "after closing it ({mode:?})");
     }
