@@ -22,6 +22,9 @@ const BANK_JQ: &str = include_str!("../assets/demo/bank.jq");
 /// Bumped when the generator or the way rewind stores a demo changes (e.g. delta snapshots).
 const REVISION: &str = "2";
 
+/// The agent run that crashed mid-task: the story the README tells, where the debugger opens.
+pub const CRASHED: &str = "agent-run-7";
+
 /// Changes whenever the assets or the generator change, so an old demo is rebuilt.
 pub fn fingerprint() -> String {
     let mut hasher = blake3::Hasher::new();
@@ -167,7 +170,7 @@ pub fn populate(engine: &mut Engine) -> Result<()> {
             Some("opening stock"),
         )?;
         engine.take_snapshot(
-            "agent-run-7",
+            CRASHED,
             Target::Version(100),
             "manual",
             Some("before the long migration loop"),

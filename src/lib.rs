@@ -30,6 +30,7 @@ pub mod diff;
 pub mod engine;
 pub mod error;
 pub mod failpoint;
+pub mod filter;
 pub mod jq;
 pub mod jsonl;
 pub mod model;

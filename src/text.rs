@@ -19,6 +19,26 @@ pub fn clean(text: &str, max: usize) -> String {
     out
 }
 
+/// Like [`clean`], but text longer than `max` characters loses its middle: `account-…-1001`
+/// keeps the start and the end (where names differ most) rather than only the start.
+pub fn middle(text: &str, max: usize) -> String {
+    let clean = clean(text, usize::MAX);
+    let n = clean.chars().count();
+    if n <= max {
+        return clean;
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let keep = max - 1;
+    let head = keep / 2;
+    let tail = keep - head;
+    let mut out: String = clean.chars().take(head).collect();
+    out.push('…');
+    out.extend(clean.chars().skip(n - tail));
+    out
+}
+
 /// JSON text with every control character but the newline and every format character
 /// written as a `\uXXXX` escape: the same JSON value, harmless on a terminal. (serde_json
 /// escapes only U+0000–U+001F; C1 controls, DEL and bidi overrides pass through it.)
@@ -99,7 +119,17 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::{glob, middle};
+
+    #[test]
+    fn long_names_lose_their_middle() {
+        assert_eq!(middle("account-ACC-1001", 12), "accou…C-1001");
+        assert_eq!(middle("account-ACC-1001", 16), "account-ACC-1001");
+        assert_eq!(middle("abc", 1), "…");
+        assert_eq!(middle("abc", 0), "");
+        assert_eq!(middle("a\u{1b}[2Jbcdefgh", 8).chars().count(), 8);
+        assert!(!middle("a\u{1b}[2Jbcdefgh", 8).contains('\u{1b}'));
+    }
 
     #[test]
     fn globs_match_runs_and_single_characters_and_nothing_else() {

@@ -1,10 +1,13 @@
 //! Text from events on its way to a terminal: no control or format character gets out of
 //! `clean`, and `json_safe` keeps a JSON text the same value while escaping them. A title
-//! glob from the user's settings matches as a plain recursive matcher does.
+//! glob from the user's settings matches as a plain recursive matcher does. A stream name
+//! shortened in the middle stays within its width; the stream filter's prompt text either
+//! parses or is explained, and judges any stream without a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rewind::text::{clean, glob, json_safe, needs_escape, safe_message};
+use rewind::filter::{Facts, StreamFilter};
+use rewind::text::{clean, glob, json_safe, middle, needs_escape, safe_message};
 
 /// `*` any run, `?` any one character: the obvious (exponential) definition, on short input.
 fn reference(p: &[char], t: &[char]) -> bool {
@@ -34,6 +37,21 @@ fuzz_target!(|data: &[u8]| {
         } else {
             let _ = glob(pattern, subject);
         }
+    }
+    let short = middle(&text, usize::from(max));
+    assert!(!short.chars().any(needs_escape), "{short:?}");
+    assert!(short.chars().count() <= usize::from(max));
+    match StreamFilter::parse(&text) {
+        Ok(Some(filter)) => {
+            let _ = filter.matches(Facts {
+                name: &text,
+                status: Some(&text),
+                unfinished: max % 2 == 0,
+            });
+            assert!(!filter.text().is_empty());
+        }
+        Ok(None) => assert!(text.trim().is_empty()),
+        Err(e) => assert!(e.contains("is:unfinished"), "{e}"),
     }
     let cleaned = clean(&text, usize::from(max));
     assert!(!cleaned.chars().any(needs_escape), "{cleaned:?}");

@@ -76,7 +76,8 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
     drop(out);
     use std::io::IsTerminal;
     if !args.no_open && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-        return super::tui::open_path(&path);
+        // It opens on the story the README tells: the agent run that crashed.
+        return super::tui::open_path(&path, Some(crate::demo::CRASHED));
     }
     Ok(())
 }

@@ -66,6 +66,15 @@ pub struct StreamsArgs {
     /// `streams.unfinished` says (as of --now).
     #[arg(long)]
     unfinished: bool,
+    /// Only streams a filter passes, in the debugger's syntax (its `F` key): words that all
+    /// hold, each text in the name, a glob over the name (`order-*`), `status:PATTERN`,
+    /// `is:unfinished`, or any of them after `!` for the opposite.
+    #[arg(long, value_name = "WORDS")]
+    filter: Option<String>,
+    /// Add each stream's status: its newest state's top-level `status`, else its source's
+    /// `status` attribute (this builds every stream's newest state).
+    #[arg(long)]
+    status: bool,
     #[command(flatten)]
     json: JsonFlag,
 }
@@ -80,21 +89,50 @@ pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("--where {f:?}: give COLUMN=VALUE"))
         })
         .collect::<Result<Vec<_>>>()?;
-    let engine = open(&args.db, OpenMode::ReadOnly)?;
-    let store = engine.store();
-    let all = store.streams()?;
+    let filter = match &args.filter {
+        Some(text) => crate::filter::StreamFilter::parse(text)
+            .map_err(|e| anyhow::anyhow!("--filter {text:?}: {e}"))?,
+        None => None,
+    };
+    let judged = args.status || filter.as_ref().is_some_and(|f| f.needs_state());
+    let mut engine = open(&args.db, OpenMode::ReadOnly)?;
+    let all = engine.store().streams()?;
     let mut streams = Vec::new();
     let mut marks = Vec::new();
+    let mut statuses = Vec::new();
     // A mapping's attributes in its query's order.
-    let mut columns = crate::source::mirror::attribute_columns(store)?;
+    let mut columns = crate::source::mirror::attribute_columns(engine.store())?;
     for s in all {
-        let m = crate::source::mirror::marks(store, &s.name, args.db.now)?;
+        let m = crate::source::mirror::marks(engine.store(), &s.name, args.db.now)?;
         for key in m.attributes.iter().flat_map(|a| a.keys()) {
             if !columns.contains(key) {
                 columns.push(key.clone());
             }
         }
-        let kept = (!args.unfinished || m.unfinished)
+        // The newest state, where a status is asked for: one that cannot be built has none.
+        let (status, unfinished) = if judged {
+            match engine.state_of(&s, crate::Target::Head) {
+                Ok(head) => (
+                    crate::filter::status_of(&head.state, m.attributes.as_ref()),
+                    m.unfinished || crate::filter::unfinished(&head.state),
+                ),
+                Err(_) => (
+                    crate::filter::status_of(&Value::Null, m.attributes.as_ref()),
+                    m.unfinished,
+                ),
+            }
+        } else {
+            (None, m.unfinished)
+        };
+        let passes = filter.as_ref().is_none_or(|f| {
+            f.matches(crate::filter::Facts {
+                name: &s.name,
+                status: status.as_deref(),
+                unfinished,
+            })
+        });
+        let kept = passes
+            && (!args.unfinished || m.unfinished)
             && filters.iter().all(|(column, value)| {
                 m.attributes
                     .as_ref()
@@ -104,6 +142,7 @@ pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
         if kept {
             streams.push(s);
             marks.push(m);
+            statuses.push(status);
         }
     }
     if let Some((column, _)) = filters.iter().find(|(c, _)| !columns.contains(c)) {
@@ -121,12 +160,16 @@ pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
         let listed: Vec<Value> = streams
             .iter()
             .zip(&marks)
-            .map(|(s, m)| {
+            .zip(&statuses)
+            .map(|((s, m), status)| {
                 let mut shown = serde_json::to_value(s).unwrap_or_default();
                 if let (Value::Object(shown), Ok(Value::Object(m))) =
                     (&mut shown, serde_json::to_value(m))
                 {
                     shown.extend(m);
+                    if args.status {
+                        shown.insert("status".into(), status.clone().into());
+                    }
                 }
                 shown
             })
@@ -136,10 +179,13 @@ pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
     let mut headers: Vec<String> = ["stream", "events", "reducer", "last event"]
         .map(String::from)
         .into();
+    if args.status {
+        headers.push("status".into());
+    }
     headers.extend(columns.iter().map(|c| clean(c, 40)));
     headers.push("notes".into());
     let mut table = Table::new(headers, vec![1]);
-    for (s, m) in streams.iter().zip(&marks) {
+    for ((s, m), status) in streams.iter().zip(&marks).zip(&statuses) {
         // A jq program may span lines; one line of it is enough in a table.
         let spec = s.reducer.split_whitespace().collect::<Vec<_>>().join(" ");
         let reducer = if s.reducer_override {
@@ -173,6 +219,9 @@ pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
             clean(&reducer, 40),
             s.last_ts.map_or_else(|| "-".into(), time::format),
         ];
+        if args.status {
+            row.push(status.as_deref().map_or_else(String::new, |t| clean(t, 40)));
+        }
         for column in &columns {
             row.push(clean(
                 &m.attributes

@@ -112,9 +112,10 @@ pub(super) fn open(args: &OpenArgs) -> Result<()> {
 }
 
 /// Opens the debugger on a database (used by `demo`).
-pub(super) fn open_path(db: &std::path::Path) -> Result<()> {
+pub(super) fn open_path(db: &std::path::Path, stream: Option<&str>) -> Result<()> {
     let (width, height) = terminal_size();
     let start = Start {
+        stream: stream.map(str::to_string),
         width,
         height,
         ..Start::default()

@@ -55,6 +55,8 @@ pub enum Action {
     PromptStateSearch,
     /// Open the prompt to show only events whose type contains a text (`!text`: without).
     PromptFilter,
+    /// Open the prompt to choose which streams the list shows.
+    PromptStreams,
     /// Open the prompt for a jq condition on the state that stops playback.
     PromptUntil,
     /// Type a character into the open prompt.

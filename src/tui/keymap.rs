@@ -125,6 +125,12 @@ pub const BINDINGS: &[Binding] = &[
         "filter events by type (!type hides it)",
     ),
     global(
+        Char('F'),
+        "F",
+        Action::PromptStreams,
+        "filter streams: text, glob, status:…, is:unfinished",
+    ),
+    global(
         Char('m'),
         "m",
         Action::ToggleMark,

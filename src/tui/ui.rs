@@ -47,7 +47,7 @@ pub struct Areas {
 pub fn areas((width, height): (u16, u16)) -> Areas {
     let area = Rect::new(0, 0, width, height);
     let [body, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
-    let list = if width >= 100 { 22 } else { 16 };
+    let list = if width >= 100 { 28 } else { 20 };
     let [streams, right] =
         Layout::horizontal([Constraint::Length(list), Constraint::Min(1)]).areas(body);
     let bottom = (body.height * 3 / 10).max(6);

@@ -267,6 +267,11 @@ fn demo_step_mark_snapshot_quit_restores_the_terminal() {
     let (cursor, head) = first.position().unwrap();
     assert_eq!(cursor, head, "the debugger opens at the newest event");
     assert!(
+        first.contains("Timeline  agent-run-7"),
+        "the demo opens on the crashed agent run:\n{}",
+        first.text()
+    );
+    assert!(
         !session.local_modes().contains(LocalModes::ICANON),
         "the debugger runs in raw mode"
     );

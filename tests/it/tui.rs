@@ -1281,3 +1281,150 @@ fn a_row_summarised_by_keys_after_one_titled_by_a_program_compares_with_the_even
         ]
     );
 }
+
+/// The names the stream list shows, in order.
+fn listed(app: &App) -> Vec<String> {
+    app.listed
+        .iter()
+        .map(|i| app.streams[*i].name.clone())
+        .collect()
+}
+
+#[test]
+fn the_stream_list_shows_each_streams_status_from_its_newest_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = orders(dir.path());
+    let app = order_1(&path);
+    assert_eq!(
+        app.view.statuses.get("order-1").map(String::as_str),
+        Some("shipped")
+    );
+    assert_eq!(
+        app.view.statuses.get("agent-1").map(String::as_str),
+        Some("running")
+    );
+    let text = frame(&app, (80, 24));
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("│▶ order-1"))
+        .unwrap()
+        .to_string();
+    assert!(row.contains("order-1") && row.contains("shipped"), "{row}");
+    assert!(
+        row.find("order-1").unwrap() < row.find("shipped").unwrap(),
+        "the status is right of the name: {row}"
+    );
+}
+
+#[test]
+fn the_stream_filter_takes_text_globs_statuses_and_unfinished_and_j_k_stay_inside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = orders(dir.path());
+    let mut app = order_1(&path);
+    assert_eq!(listed(&app), ["agent-1", "order-1", "order-2"]);
+
+    // A glob: the stream shown passes, so it stays.
+    press(&mut app, "F order-* <Enter>");
+    app.sync().unwrap();
+    assert_eq!(listed(&app), ["order-1", "order-2"]);
+    assert_eq!(app.stream().unwrap().name, "order-1");
+    assert_message(&app, "2 of 3 streams match order-*");
+    assert!(frame(&app, (120, 36)).contains("Streams 2/3 order-*"));
+    // J and K go round the two, never to agent-1.
+    press(&mut app, "J");
+    app.sync().unwrap();
+    assert_eq!(app.stream().unwrap().name, "order-2");
+    press(&mut app, "J");
+    app.sync().unwrap();
+    assert_eq!(app.stream().unwrap().name, "order-1");
+    press(&mut app, "K K");
+    app.sync().unwrap();
+    assert_eq!(app.stream().unwrap().name, "order-1");
+
+    // Unfinished only: the shown stream does not pass, so the first that does is shown,
+    // at its newest event.
+    press(&mut app, "F");
+    assert_eq!(
+        app.prompt.as_ref().unwrap().text,
+        "order-*",
+        "F reopens with the filter"
+    );
+    for _ in 0.."order-*".len() {
+        press(&mut app, "<Backspace>");
+    }
+    press(&mut app, "is:unfinished <Enter>");
+    app.sync().unwrap();
+    assert_eq!(listed(&app), ["agent-1"]);
+    assert_eq!(app.stream().unwrap().name, "agent-1");
+    assert_eq!(app.cursor, 1);
+
+    // A status, in any case, and the opposite of a word.
+    press(&mut app, "F");
+    app.update(Action::PromptCancel).unwrap();
+    app.filter_streams("status:PLA* !agent").unwrap();
+    app.sync().unwrap();
+    assert_eq!(listed(&app), ["order-2"]);
+
+    // A filter nothing passes is refused and the list stays; a bad word is explained.
+    assert!(
+        app.filter_streams("nothing-is-called-this")
+            .unwrap_err()
+            .to_string()
+            .contains("no stream matches")
+    );
+    assert_eq!(listed(&app), ["order-2"]);
+    press(&mut app, "F");
+    app.prompt.as_mut().unwrap().text.clear();
+    press(&mut app, "is:done <Enter>");
+    assert_message(&app, "is:unfinished");
+    assert_eq!(listed(&app), ["order-2"]);
+    // Empty text shows every stream again.
+    app.filter_streams("").unwrap();
+    assert_eq!(listed(&app), ["agent-1", "order-1", "order-2"]);
+    assert!(frame(&app, (80, 24)).contains("Streams 3 "));
+}
+
+#[test]
+fn a_stream_that_stops_passing_the_filter_leaves_the_list_when_it_refreshes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = orders(dir.path());
+    let mut app = order_1(&path);
+    app.filter_streams("is:unfinished").unwrap();
+    app.sync().unwrap();
+    assert_eq!(listed(&app), ["agent-1"]);
+    // Another process finishes the run.
+    let mut other = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    at(
+        &mut other,
+        "agent-1",
+        "Checkpoint",
+        json!({"status": "completed", "pending_tool_call": null}),
+        7_300,
+    );
+    act(&mut app, Action::Refresh);
+    assert!(listed(&app).is_empty());
+    // The run stays on screen, and the list says why it is empty.
+    assert_eq!(app.stream().unwrap().name, "agent-1");
+    assert!(frame(&app, (80, 24)).contains("none match now"));
+    app.update(Action::NextStream).unwrap_err();
+}
+
+#[test]
+fn long_stream_names_lose_their_middle_at_80_columns() {
+    let mut engine = crate::support::engine();
+    for name in [
+        "account-ACC-1001",
+        "account-ACC-1002",
+        "account-ACC-1003-savings",
+    ] {
+        at(&mut engine, name, "Opened", json!({"status": "open"}), 0);
+    }
+    let app = over(engine, (80, 24));
+    let text = frame(&app, (80, 24));
+    for end in ["-1001", "-1002", "vings"] {
+        assert!(
+            text.lines().any(|l| l.contains('…') && l.contains(end)),
+            "{end} is kept:\n{text}"
+        );
+    }
+}

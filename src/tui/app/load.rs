@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{App, Density, Glyph, Load, Pane, Scope, StateView, Times, View, relative, unfinished};
+use super::{
+    App, Density, Glyph, Load, Mark, Pane, Scope, StateView, Times, View, relative, unfinished,
+};
 use crate::diff::Change;
 use crate::model::{Provenance, StreamInfo, Target};
 use crate::tui::{tree, ui};
@@ -394,42 +396,60 @@ impl App {
         Ok(())
     }
 
-    /// Markers for the streams on screen only: whether the newest state looks unfinished,
-    /// and whether the stream has stale snapshots or findings.
-    pub(super) fn load_markers(&mut self) -> anyhow::Result<()> {
+    /// The rows of the stream list on screen, as indices into `streams`.
+    pub fn shown_streams(&self) -> std::ops::Range<usize> {
         let height = usize::from(ui::inner(self.areas().streams).height);
-        let first = crate::tui::panes::streams::first_row(self.selected, height);
-        let shown: Vec<StreamInfo> = self
-            .streams
+        let at = self
+            .listed
             .iter()
-            .skip(first)
-            .take(height)
-            .cloned()
+            .position(|i| *i == self.selected)
+            .unwrap_or(0);
+        let first = crate::tui::panes::streams::first_row(at, height);
+        first..(first + height).min(self.listed.len()).max(first)
+    }
+
+    /// Markers and statuses for the streams on screen only: whether the newest state looks
+    /// unfinished, whether the stream has stale snapshots or findings, and its status.
+    pub(super) fn load_markers(&mut self) -> anyhow::Result<()> {
+        let shown: Vec<StreamInfo> = self.listed[self.shown_streams()]
+            .iter()
+            .filter_map(|i| self.streams.get(*i).cloned())
             .collect();
         let mut markers = HashMap::new();
+        let mut statuses = HashMap::new();
         for stream in shown {
-            let marker = match self.markers_of.get(&stream.id) {
-                Some((head, marker)) if *head == stream.head => *marker,
-                _ => {
-                    let marker = self.marker_of(&stream)?;
-                    self.markers_of.insert(stream.id, (stream.head, marker));
-                    marker
-                }
-            };
+            let mark = self.mark_of(&stream)?;
             let marker = if self.findings.contains(&stream.name) {
                 '!'
             } else {
-                marker
+                mark.glyph
             };
             if marker != ' ' {
                 markers.insert(stream.name.clone(), marker);
             }
+            if let Some(status) = mark.status {
+                statuses.insert(stream.name.clone(), status);
+            }
         }
         self.view.markers = markers;
+        self.view.statuses = statuses;
         Ok(())
     }
 
-    pub(super) fn marker_of(&mut self, stream: &StreamInfo) -> anyhow::Result<char> {
+    /// What the stream list says of a stream, judged at its head once per head.
+    pub(super) fn mark_of(&mut self, stream: &StreamInfo) -> anyhow::Result<Mark> {
+        if let Some((head, mark)) = self.markers_of.get(&stream.id) {
+            if *head == stream.head {
+                return Ok(mark.clone());
+            }
+        }
+        let mark = self.judge(stream)?;
+        self.markers_of
+            .insert(stream.id, (stream.head, mark.clone()));
+        Ok(mark)
+    }
+
+    fn judge(&mut self, stream: &StreamInfo) -> anyhow::Result<Mark> {
         let fingerprint = self
             .engine
             .reducer(&stream.reducer)?
@@ -441,19 +461,87 @@ impl App {
             .snapshots(Some(stream.id))?
             .iter()
             .any(|s| s.fingerprint != fingerprint);
-        if stale {
-            return Ok('!');
-        }
+        let marks = crate::source::mirror::marks(self.engine.store(), &stream.name, self.now)?;
         // A newest state that cannot be built is a problem to look at, not a failed frame.
         let Ok(head) = self.engine.state_of(stream, Target::Head) else {
-            return Ok('!');
+            return Ok(Mark {
+                glyph: '!',
+                status: marks
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| crate::filter::status_of(&Value::Null, Some(a))),
+                unfinished: marks.unfinished,
+            });
         };
-        let pending =
-            crate::source::mirror::marks(self.engine.store(), &stream.name, self.now)?.unfinished;
-        Ok(if pending || unfinished(&head.state) {
+        let unfinished = marks.unfinished || unfinished(&head.state);
+        let glyph = if stale {
+            '!'
+        } else if unfinished {
             '…'
         } else {
             ' '
+        };
+        Ok(Mark {
+            glyph,
+            status: crate::filter::status_of(&head.state, marks.attributes.as_ref()),
+            unfinished,
         })
+    }
+
+    /// The streams a filter passes, as indices into `streams` (all of them without one).
+    pub(super) fn list(
+        &mut self,
+        filter: Option<&crate::filter::StreamFilter>,
+    ) -> anyhow::Result<Vec<usize>> {
+        let Some(filter) = filter else {
+            return Ok((0..self.streams.len()).collect());
+        };
+        let mut listed = Vec::new();
+        for i in 0..self.streams.len() {
+            let stream = self.streams[i].clone();
+            let mark = if filter.needs_state() {
+                self.mark_of(&stream)?
+            } else {
+                Mark::default()
+            };
+            let facts = crate::filter::Facts {
+                name: &stream.name,
+                status: mark.status.as_deref(),
+                unfinished: mark.unfinished,
+            };
+            if filter.matches(facts) {
+                listed.push(i);
+            }
+        }
+        Ok(listed)
+    }
+
+    /// Shows only the streams a filter passes (empty text: all); a filter no stream passes
+    /// is refused and the list stays as it was.
+    pub fn filter_streams(&mut self, text: &str) -> anyhow::Result<()> {
+        let filter = crate::filter::StreamFilter::parse(text).map_err(|e| anyhow::anyhow!(e))?;
+        let listed = self.list(filter.as_ref())?;
+        if listed.is_empty() {
+            anyhow::bail!(
+                "no stream matches {:?}; the list is as it was",
+                crate::text::clean(text, 60)
+            );
+        }
+        if !listed.contains(&self.selected) {
+            self.select_stream(listed[0]);
+            self.scope = Scope::Stream;
+            self.seq = None;
+        }
+        self.message = filter.as_ref().map(|f| {
+            format!(
+                "{} of {} streams match {} (F changes it)",
+                listed.len(),
+                self.streams.len(),
+                crate::text::clean(f.text(), 60)
+            )
+        });
+        self.stream_filter = filter;
+        self.listed = listed;
+        Ok(())
     }
 }

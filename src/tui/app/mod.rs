@@ -41,6 +41,8 @@ pub enum PromptKind {
     StateSearch,
     /// Which event types to show.
     Filter,
+    /// Which streams the list shows.
+    Streams,
     /// A jq condition that stops playback.
     Until,
     /// An optional label for a snapshot at the cursor.
@@ -55,8 +57,20 @@ impl PromptKind {
             Self::Search => "/",
             Self::StateSearch => "state /",
             Self::Filter => "filter types (!x: without): ",
+            Self::Streams => "streams: ",
             Self::Until => "play until (jq): ",
             Self::Label => "snapshot label (Enter: none): ",
+        }
+    }
+}
+
+impl PromptKind {
+    /// What the status line shows after the typed text, where there is room: the syntax.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Self::Streams => crate::filter::SYNTAX,
+            Self::GoTo => "version · RFC 3339 time",
+            _ => "",
         }
     }
 }
@@ -215,6 +229,8 @@ pub struct View {
     /// Markers of the streams on screen: `…` unfinished, `!` snapshot problems or a newest
     /// state that cannot be built.
     pub markers: HashMap<String, char>,
+    /// Statuses of the streams on screen (see [`crate::filter::status_of`]).
+    pub statuses: HashMap<String, String>,
     /// The time of the event at the mark.
     pub mark_ts: Option<i64>,
     /// What a mirror records beside the stream: where it forks from, the work its source's run
@@ -394,7 +410,22 @@ pub struct App {
     state_row: Option<usize>,
     snapshots_of: Cached<(StreamId, u64), Vec<Glyph>>,
     density_of: Cached<(Scope, Option<StreamId>, u64, u16), Option<Density>>,
-    markers_of: HashMap<StreamId, (u64, char)>,
+    markers_of: HashMap<StreamId, (u64, Mark)>,
+    /// The stream filter, if one is set.
+    pub stream_filter: Option<crate::filter::StreamFilter>,
+    /// The streams the list shows, as indices into `streams`, in order.
+    pub listed: Vec<usize>,
+}
+
+/// What the stream list says of a stream, judged at its head.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Mark {
+    /// `…` unfinished, `!` stale snapshots or a newest state that cannot be built.
+    glyph: char,
+    /// Its status, if it has one.
+    status: Option<String>,
+    /// Whether it looks unfinished.
+    unfinished: bool,
 }
 
 /// Which way a step goes.
@@ -468,7 +499,10 @@ impl App {
             snapshots_of: None,
             density_of: None,
             markers_of: HashMap::new(),
+            stream_filter: None,
+            listed: Vec::new(),
         };
+        app.listed = (0..app.streams.len()).collect();
         if let Some(stream) = app.stream().cloned() {
             for (what, v) in [("", start.at), (" to mark", start.mark)] {
                 if let Some(v) = v.filter(|v| *v > stream.head) {
@@ -618,16 +652,18 @@ impl App {
                 self.go(v)?;
             }
             Action::NextStream | Action::PrevStream => {
-                if self.streams.is_empty() {
-                    return Ok(());
+                if self.listed.is_empty() {
+                    anyhow::bail!("no stream matches the filter (F changes it)");
                 }
-                let n = self.streams.len();
-                let i = if action == Action::NextStream {
-                    (self.selected + 1) % n
-                } else {
-                    (self.selected + n - 1) % n
+                let n = self.listed.len();
+                let next = action == Action::NextStream;
+                let at = match self.listed.iter().position(|i| *i == self.selected) {
+                    Some(at) if next => (at + 1) % n,
+                    Some(at) => (at + n - 1) % n,
+                    None if next => 0,
+                    None => n - 1,
                 };
-                self.select_stream(i);
+                self.select_stream(self.listed[at]);
                 self.scope = Scope::Stream;
                 self.seq = None;
             }
@@ -686,6 +722,7 @@ impl App {
             Action::PromptSearch => self.open_prompt(PromptKind::Search),
             Action::PromptStateSearch => self.open_prompt(PromptKind::StateSearch),
             Action::PromptFilter => self.open_prompt(PromptKind::Filter),
+            Action::PromptStreams => self.open_prompt(PromptKind::Streams),
             Action::PromptUntil => self.open_prompt(PromptKind::Until),
             Action::PromptChar(c) => {
                 if let Some(prompt) = &mut self.prompt {
@@ -972,6 +1009,8 @@ impl App {
         self.selected = name
             .and_then(|n| self.streams.iter().position(|s| s.name == n))
             .unwrap_or(0);
+        let filter = self.stream_filter.clone();
+        self.listed = self.list(filter.as_ref())?;
         Ok(())
     }
 
@@ -1075,6 +1114,11 @@ impl App {
     fn open_prompt(&mut self, kind: PromptKind) {
         let text = match kind {
             PromptKind::Filter => self.filter.clone().unwrap_or_default(),
+            PromptKind::Streams => self
+                .stream_filter
+                .as_ref()
+                .map(|f| f.text().to_string())
+                .unwrap_or_default(),
             PromptKind::Until => self.until.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
             _ => String::new(),
         };
@@ -1105,6 +1149,7 @@ impl App {
             PromptKind::Filter => {
                 self.filter = Some(text).filter(|t| !t.is_empty() && t != "!");
             }
+            PromptKind::Streams => self.filter_streams(&text)?,
             PromptKind::Until if text.is_empty() => {
                 self.until = None;
                 self.message = Some("playback runs to the newest event".into());
@@ -1305,6 +1350,7 @@ fn batches(action: Action) -> bool {
             | Action::PromptSearch
             | Action::PromptStateSearch
             | Action::PromptFilter
+            | Action::PromptStreams
             | Action::PromptUntil
             | Action::PromptSnapshot
             | Action::PromptChar(_)
@@ -1321,25 +1367,7 @@ fn batches(action: Action) -> bool {
     )
 }
 
-/// Whether a state looks like a checkpoint taken mid-task: a top-level `status` that says
-/// work is under way, or a top-level `pending…` field that holds something.
-pub fn unfinished(state: &Value) -> bool {
-    let Some(map) = state.as_object() else {
-        return false;
-    };
-    let busy = map.get("status").and_then(Value::as_str).is_some_and(|s| {
-        matches!(
-            s.to_ascii_lowercase().as_str(),
-            "running" | "pending" | "started" | "in_progress" | "in-progress" | "waiting"
-        )
-    });
-    busy || map.iter().any(|(k, v)| {
-        k.starts_with("pending")
-            && !matches!(v, Value::Null)
-            && v.as_array().is_none_or(|a| !a.is_empty())
-            && v.as_object().is_none_or(|o| !o.is_empty())
-    })
-}
+pub use crate::filter::unfinished;
 
 /// A duration in µs as the event list shows relative times: `+1:02:03`, `+2d 03:04:05`
 /// (the event pane shows the exact time).
@@ -1361,7 +1389,6 @@ fn clean(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn relative_times_read_as_hours_or_days() {
@@ -1369,18 +1396,5 @@ mod tests {
         assert_eq!(relative(3_723_456_000), "+1:02:03");
         assert_eq!(relative(2 * 86_400_000_000 + 3_600_000_000), "+2d 01:00:00");
         assert_eq!(relative(-1_500_000), "-0:00:01");
-    }
-
-    #[test]
-    fn a_checkpoint_is_unfinished_while_running_or_with_pending_work() {
-        assert!(unfinished(&json!({"status": "running"})));
-        assert!(unfinished(
-            &json!({"status": "x", "pending_tool_call": {"id": 1}})
-        ));
-        assert!(!unfinished(
-            &json!({"status": "completed", "pending_tool_call": null})
-        ));
-        assert!(!unfinished(&json!({"pending": []})));
-        assert!(!unfinished(&json!([1, 2])));
     }
 }

@@ -29,6 +29,17 @@ impl Widget for StatusLine<'_> {
                 )),
                 Span::styled("▏", THEME.cursor),
             ]);
+            // The syntax, after the text where it fits.
+            let used = line.width() + 3;
+            let hint = prompt.kind.hint();
+            let line = if !hint.is_empty() && used + hint.chars().count() <= usize::from(area.width)
+            {
+                let mut line = line;
+                line.push_span(Span::styled(format!("   {hint}"), THEME.dim));
+                line
+            } else {
+                line
+            };
             Paragraph::new(line).render(area, buf);
             return;
         }
