@@ -221,6 +221,9 @@ pub struct Rules {
     /// Drop snapshots whose expiry time is at or before this instant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expired_at: Option<Micros>,
+    /// Let the rules drop labelled snapshots too (taken on purpose, they are kept otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drop_labelled: bool,
 }
 
 impl Rules {

@@ -245,6 +245,10 @@ pub struct CompactArgs {
     /// Then drop the oldest until all snapshots take at most this many bytes.
     #[arg(long, value_name = "BYTES")]
     max_bytes: Option<u64>,
+    /// Let the rules drop labelled snapshots too; without it a labelled snapshot (taken on
+    /// purpose) is kept, and the plan says which it keeps and why.
+    #[arg(long)]
+    drop_labelled: bool,
     /// Print the plan (what goes, bytes freed) and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -264,8 +268,14 @@ pub(super) fn compact(args: &CompactArgs) -> Result<()> {
         before_time: args.before_time,
         max_bytes: args.max_bytes,
         expired_at: None,
+        drop_labelled: args.drop_labelled,
     };
-    if rules == Rules::default() {
+    if rules
+        == (Rules {
+            drop_labelled: args.drop_labelled,
+            ..Rules::default()
+        })
+    {
         anyhow::bail!(
             "say what to keep or drop, e.g. --keep-last 10, --ladder or --drop-stale (see rewind compact --help)"
         );
@@ -282,22 +292,34 @@ pub(super) fn compact(args: &CompactArgs) -> Result<()> {
         return json(&mut out, &plan);
     }
     let mut table = Table::new(
-        vec!["stream", "version", "kind", "bytes", "action", "why"],
+        vec![
+            "stream", "version", "kind", "bytes", "action", "why", "label",
+        ],
         vec![1, 3],
     );
-    for (steps, action) in [(&plan.rebase, "rebase"), (&plan.drop, "drop")] {
+    for (steps, action) in [
+        (&plan.rebase, "rebase"),
+        (&plan.drop, "drop"),
+        (&plan.kept_labelled, "keep"),
+    ] {
         for s in steps {
+            let why = if action == "keep" {
+                format!("{}, but labelled (--drop-labelled drops it)", s.reason)
+            } else {
+                s.reason.clone()
+            };
             table.row(vec![
                 clean(&s.stream, 40),
                 group(s.version),
                 s.kind.clone(),
                 group(s.stored_size),
                 action.into(),
-                s.reason.clone(),
+                why,
+                clean(s.label.as_deref().unwrap_or(""), 40),
             ]);
         }
     }
-    if !plan.drop.is_empty() || !plan.rebase.is_empty() {
+    if !plan.drop.is_empty() || !plan.rebase.is_empty() || !plan.kept_labelled.is_empty() {
         table.print(&mut out)?;
     }
     let verb = if plan.applied {

@@ -12,7 +12,7 @@ use super::output::{Table, clean, json, json_safe, stdout};
 use super::{DbArg, JsonFlag, TargetArgs, open};
 use crate::jsonl::export_line;
 use crate::model::{Target, group};
-use crate::store::OpenMode;
+use crate::store::{OpenMode, SnapshotMeta};
 use crate::time;
 
 /// `rewind export`.
@@ -646,19 +646,120 @@ pub struct SnapshotsArgs {
     db: DbArg,
     /// Only this stream.
     stream: Option<String>,
+    /// Drop this snapshot (given again, these snapshots), labelled or not: a delta built on
+    /// it is rewritten as a full snapshot first. Events are never touched.
+    #[arg(long, value_name = "STREAM@VERSION")]
+    drop: Vec<String>,
     #[command(flatten)]
     json: JsonFlag,
 }
 
+/// `STREAM@VERSION`, split at the last `@` (a stream name may hold one).
+fn stream_at(text: &str) -> Result<(String, u64)> {
+    let (stream, version) = text.rsplit_once('@').ok_or_else(|| {
+        anyhow::anyhow!("--drop {text:?}: give STREAM@VERSION, as in order-1042@3")
+    })?;
+    let version = version
+        .trim_start_matches('v')
+        .replace(',', "")
+        .parse::<u64>()
+        .map_err(|_| anyhow::anyhow!("--drop {text:?}: {version:?} is not a version number"))?;
+    Ok((stream.to_string(), version))
+}
+
+fn drop_snapshots(args: &SnapshotsArgs) -> Result<()> {
+    let mut by_stream: Vec<(String, Vec<u64>)> = Vec::new();
+    for text in &args.drop {
+        let (stream, version) = stream_at(text)?;
+        match by_stream.iter_mut().find(|(s, _)| *s == stream) {
+            Some((_, versions)) => versions.push(version),
+            None => by_stream.push((stream, vec![version])),
+        }
+    }
+    let mut engine = open(&args.db, OpenMode::Existing)?;
+    let mut plans = Vec::new();
+    for (stream, versions) in &by_stream {
+        plans.push(crate::snapshot::compact::drop_chosen(
+            &mut engine,
+            stream,
+            versions,
+        )?);
+    }
+    let mut out = stdout();
+    if args.json.json {
+        return json(&mut out, &plans);
+    }
+    for plan in &plans {
+        for s in &plan.drop {
+            writeln!(
+                out,
+                "dropped {}@{} ({}, {} bytes{})",
+                clean(&s.stream, 60),
+                s.version,
+                s.kind,
+                group(s.stored_size),
+                s.label
+                    .as_deref()
+                    .map_or_else(String::new, |l| format!(", label {:?}", clean(l, 40)))
+            )?;
+        }
+        for s in &plan.rebase {
+            writeln!(
+                out,
+                "rebased {}@{} as a full snapshot: its base was dropped",
+                clean(&s.stream, 60),
+                s.version
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Whether a snapshot can be used: `ok`, `stale` (built with another reducer), or `corrupt`
+/// with what is wrong, found by loading and checking it now.
+fn health(
+    engine: &crate::Engine,
+    snap: &SnapshotMeta,
+    fingerprint: Option<&str>,
+) -> (String, Option<String>) {
+    match engine.decode_snapshot(snap, &snap.fingerprint) {
+        Err(reason) => ("corrupt".into(), Some(reason)),
+        Ok(_) if fingerprint.is_some_and(|f| f != snap.fingerprint) => (
+            "stale".into(),
+            Some("built with another reducer than the stream's".into()),
+        ),
+        Ok(_) => ("ok".into(), None),
+    }
+}
+
 pub(super) fn snapshots(args: &SnapshotsArgs) -> Result<()> {
-    let engine = open(&args.db, OpenMode::ReadOnly)?;
-    let store = engine.store();
-    let streams = store.streams()?;
+    if !args.drop.is_empty() {
+        return drop_snapshots(args);
+    }
+    let mut engine = open(&args.db, OpenMode::ReadOnly)?;
+    let streams = engine.store().streams()?;
     let id = match &args.stream {
-        Some(name) => Some(store.require_stream(name)?.id),
+        Some(name) => Some(engine.store().require_stream(name)?.id),
         None => None,
     };
-    let snaps = store.snapshots(id)?;
+    let snaps = engine.store().snapshots(id)?;
+    let mut fingerprints = std::collections::HashMap::new();
+    for s in &streams {
+        if let Ok(reducer) = engine.reducer(&s.reducer) {
+            fingerprints.insert(s.id, reducer.fingerprint().to_string());
+        }
+    }
+    let healths: Vec<(String, Option<String>)> = snaps
+        .iter()
+        .map(|s| {
+            health(
+                &engine,
+                s,
+                fingerprints.get(&s.stream_id).map(String::as_str),
+            )
+        })
+        .collect();
     let name_of = |sid| {
         streams
             .iter()
@@ -669,9 +770,14 @@ pub(super) fn snapshots(args: &SnapshotsArgs) -> Result<()> {
     if args.json.json {
         let rows: Vec<Value> = snaps
             .iter()
-            .map(|s| {
+            .zip(&healths)
+            .map(|(s, (health, problem))| {
                 let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
                 v["stream"] = json!(name_of(s.stream_id));
+                v["health"] = json!(health);
+                if let Some(problem) = problem {
+                    v["problem"] = json!(problem);
+                }
                 v
             })
             .collect();
@@ -679,11 +785,11 @@ pub(super) fn snapshots(args: &SnapshotsArgs) -> Result<()> {
     }
     let mut table = Table::new(
         vec![
-            "stream", "version", "kind", "raw", "stored", "trigger", "taken", "label",
+            "stream", "version", "kind", "raw", "stored", "trigger", "taken", "label", "health",
         ],
         vec![1, 3, 4],
     );
-    for s in &snaps {
+    for (s, (health, problem)) in snaps.iter().zip(&healths) {
         table.row(vec![
             clean(name_of(s.stream_id), 30),
             group(s.version),
@@ -693,6 +799,10 @@ pub(super) fn snapshots(args: &SnapshotsArgs) -> Result<()> {
             clean(&s.trigger, 20),
             time::format(s.created_at),
             clean(s.label.as_deref().unwrap_or(""), 40),
+            match problem {
+                Some(problem) if health == "corrupt" => format!("corrupt: {}", clean(problem, 80)),
+                _ => health.clone(),
+            },
         ]);
     }
     table.print(&mut out)

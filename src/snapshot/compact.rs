@@ -1,8 +1,9 @@
 //! Compaction: which snapshots to keep (last N, every Kth, one per time bucket, a
 //! logarithmic ladder) and which to drop (stale, before a version or time, over a byte cap),
 //! as a plan that a dry run prints and a real run carries out — the same plan, one code
-//! path. The newest usable snapshot of a stream is never dropped, and a kept delta whose
-//! base goes is rewritten as a full snapshot first.
+//! path. The newest usable snapshot of a stream is never dropped, a labelled one only when
+//! the rules say so (`drop_labelled`) or the user chose it, and a kept delta whose base goes
+//! is rewritten as a full snapshot first.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
@@ -29,6 +30,9 @@ pub struct Step {
     pub stored_size: u64,
     /// Why.
     pub reason: String,
+    /// Its label, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Row id.
     #[serde(skip)]
     pub id: i64,
@@ -43,6 +47,10 @@ pub struct Plan {
     pub rebase: Vec<Step>,
     /// Snapshots left.
     pub kept: usize,
+    /// Labelled snapshots a rule would drop and the plan keeps, since they were taken on
+    /// purpose (`drop_labelled` drops them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_labelled: Vec<Step>,
     /// Bytes the removed snapshots take (rebased deltas grow; see `elapsed_us` for time).
     pub bytes_freed: u64,
     /// Whether it was carried out.
@@ -98,6 +106,7 @@ fn plan(engine: &mut Engine, only: Option<&str>, rules: &Rules) -> Result<Plan> 
     let mut kept: Vec<(usize, SnapshotMeta)> = Vec::new();
     let mut protected: HashSet<i64> = HashSet::new();
     let mut drop: Vec<Step> = Vec::new();
+    let mut kept_labelled: Vec<Step> = Vec::new();
     for (si, stream) in streams.iter().enumerate() {
         let snaps = by_stream.remove(&stream.id).unwrap_or_default();
         if snaps.is_empty() {
@@ -127,14 +136,19 @@ fn plan(engine: &mut Engine, only: Option<&str>, rules: &Rules) -> Result<Plan> 
                 .is_some_and(|now| snap.expires_at.is_some_and(|e| e <= now))
             {
                 Some("expired".to_string())
-            } else if !keep.contains(&snap.id) && snap.label.is_none() {
-                // A labelled snapshot was taken on purpose: keep rules do not remove it, only
-                // an explicit drop rule does.
+            } else if !keep.contains(&snap.id) {
                 Some("not kept by any rule".to_string())
             } else {
                 None
             };
             match reason {
+                // A labelled snapshot was taken on purpose: no rule removes it unless the
+                // rules say labelled ones may go.
+                Some(reason) if snap.label.is_some() && !rules.drop_labelled => {
+                    kept_labelled.push(step(stream, &snap, reason));
+                    protected.insert(snap.id);
+                    kept.push((si, snap));
+                }
                 Some(reason) => drop.push(step(stream, &snap, reason)),
                 None => kept.push((si, snap)),
             }
@@ -146,7 +160,18 @@ fn plan(engine: &mut Engine, only: Option<&str>, rules: &Rules) -> Result<Plan> 
         let mut total: u64 = kept.iter().map(|(_, s)| s.stored_size).sum();
         let mut rest = Vec::with_capacity(kept.len());
         for (si, snap) in kept {
-            if total > cap && !protected.contains(&snap.id) {
+            if total > cap
+                && snap.label.is_some()
+                && !rules.drop_labelled
+                && !kept_labelled.iter().any(|k| k.id == snap.id)
+            {
+                kept_labelled.push(step(
+                    &streams[si],
+                    &snap,
+                    format!("over the {cap}-byte cap"),
+                ));
+                rest.push((si, snap));
+            } else if total > cap && !protected.contains(&snap.id) {
                 total -= snap.stored_size;
                 drop.push(step(
                     &streams[si],
@@ -159,8 +184,20 @@ fn plan(engine: &mut Engine, only: Option<&str>, rules: &Rules) -> Result<Plan> 
         }
         kept = rest;
     }
-    // A kept delta whose base goes is rewritten as a full snapshot; one that cannot be read
-    // is no use without its base either, and goes too.
+    let mut plan = settle(engine, &streams, kept, drop);
+    plan.kept_labelled = kept_labelled;
+    Ok(plan)
+}
+
+/// What remains of a plan once what goes is known: a kept delta whose base goes is rewritten
+/// as a full snapshot; one that cannot be read is no use without its base either, and goes
+/// too.
+fn settle(
+    engine: &Engine,
+    streams: &[StreamInfo],
+    mut kept: Vec<(usize, SnapshotMeta)>,
+    mut drop: Vec<Step>,
+) -> Plan {
     let dropped: HashSet<i64> = drop.iter().map(|s| s.id).collect();
     let mut rebase = Vec::new();
     kept.retain(|(si, s)| {
@@ -180,14 +217,62 @@ fn plan(engine: &mut Engine, only: Option<&str>, rules: &Rules) -> Result<Plan> 
         }
     });
     drop.sort_by(|a, b| (&a.stream, a.version).cmp(&(&b.stream, b.version)));
-    Ok(Plan {
+    Plan {
         bytes_freed: drop.iter().map(|s| s.stored_size).sum(),
         drop,
         rebase,
         kept: kept.len(),
+        kept_labelled: Vec::new(),
         applied: false,
         elapsed_us: 0,
-    })
+    }
+}
+
+/// Drops the snapshots of one stream the user chose (by version), whatever the rules say:
+/// labelled or newest. Planned under the write lock like a compaction; a delta left without
+/// its base is rewritten as a full snapshot first. A version with no snapshot is an error
+/// that names the versions there are, and nothing is dropped.
+pub fn drop_chosen(engine: &mut Engine, stream: &str, versions: &[u64]) -> Result<Plan> {
+    let started = Instant::now();
+    let mut plan = engine.write(|engine| {
+        let info = engine.store().require_stream(stream)?;
+        let snaps = engine.store().snapshots(Some(info.id))?;
+        if let Some(missing) = versions
+            .iter()
+            .find(|v| !snaps.iter().any(|s| s.version == **v))
+        {
+            let there: Vec<String> = snaps.iter().map(|s| format!("v{}", s.version)).collect();
+            return Err(Error::Input(format!(
+                "stream {stream:?} has no snapshot at v{missing} (it has {})",
+                if there.is_empty() {
+                    "none".to_string()
+                } else {
+                    there.join(", ")
+                }
+            )));
+        }
+        let (chosen, kept): (Vec<SnapshotMeta>, Vec<SnapshotMeta>) = snaps
+            .into_iter()
+            .partition(|s| versions.contains(&s.version));
+        let streams = [info];
+        let drop = chosen
+            .iter()
+            .map(|s| step(&streams[0], s, "chosen".to_string()))
+            .collect();
+        let kept = kept.into_iter().map(|s| (0, s)).collect();
+        let planned = settle(engine, &streams, kept, drop);
+        apply(engine, &planned)?;
+        Ok(planned)
+    })?;
+    plan.applied = true;
+    plan.elapsed_us = crate::engine::elapsed_us(started);
+    let detail = serde_json::json!({"stream": stream, "chosen": versions, "dropped": plan.drop.len(), "rebased": plan.rebase.len(), "bytes_freed": plan.bytes_freed});
+    engine.write(|engine| {
+        engine
+            .store()
+            .log("drop snapshots", None, &detail, plan.elapsed_us)
+    })?;
+    Ok(plan)
 }
 
 fn step(stream: &StreamInfo, snap: &SnapshotMeta, reason: String) -> Step {
@@ -197,6 +282,7 @@ fn step(stream: &StreamInfo, snap: &SnapshotMeta, reason: String) -> Step {
         kind: snap.kind.clone(),
         stored_size: snap.stored_size,
         reason,
+        label: snap.label.clone(),
         id: snap.id,
     }
 }

@@ -121,6 +121,10 @@ pub enum Action {
     ListUp,
     /// Carry out the selected row of a list overlay (jump, or confirm).
     ListActivate,
+    /// Select or leave out the list row (a compaction's).
+    ListToggle,
+    /// Drop the snapshot on the list row (pressed twice).
+    ListDrop,
     /// See whether a background job finished (sent by the loop while one runs).
     Poll,
     /// A mouse click at a cell.

@@ -139,12 +139,12 @@ fn the_newest_usable_snapshot_survives_any_rule() {
 }
 
 #[test]
-fn labelled_snapshots_are_kept_unless_a_drop_rule_names_them() {
+fn labelled_snapshots_are_kept_unless_drop_labelled_says_so_and_the_plan_says_which() {
     let (_dir, _path, mut engine) = db();
     engine
         .take_snapshot("s", Target::Version(55), "manual", Some("before migration"))
         .unwrap();
-    compact(
+    let plan = compact(
         &mut engine,
         None,
         &Rules {
@@ -155,7 +155,14 @@ fn labelled_snapshots_are_kept_unless_a_drop_rule_names_them() {
     )
     .unwrap();
     assert_eq!(versions(&engine), vec![55, 200]);
-    compact(
+    assert_eq!(plan.kept_labelled.len(), 1);
+    assert_eq!(plan.kept_labelled[0].version, 55);
+    assert_eq!(
+        plan.kept_labelled[0].label.as_deref(),
+        Some("before migration")
+    );
+    // A drop rule alone does not drop it either …
+    let plan = compact(
         &mut engine,
         None,
         &Rules {
@@ -165,7 +172,118 @@ fn labelled_snapshots_are_kept_unless_a_drop_rule_names_them() {
         false,
     )
     .unwrap();
+    assert_eq!(versions(&engine), vec![55, 200]);
+    assert_eq!(plan.kept_labelled[0].reason, "before the version");
+    // … drop_labelled does, and the plan names the label it dropped.
+    let plan = compact(
+        &mut engine,
+        None,
+        &Rules {
+            before_version: Some(100),
+            drop_labelled: true,
+            ..Rules::default()
+        },
+        false,
+    )
+    .unwrap();
     assert_eq!(versions(&engine), vec![200]);
+    assert_eq!(plan.drop[0].label.as_deref(), Some("before migration"));
+    assert!(plan.kept_labelled.is_empty());
+}
+
+#[test]
+fn drop_stale_keeps_a_stale_labelled_snapshot_and_the_cli_shows_it_stale() {
+    let (_dir, path, mut engine) = db();
+    engine
+        .take_snapshot("s", Target::Version(55), "manual", Some("before migration"))
+        .unwrap();
+    engine
+        .store()
+        .execute_raw(
+            "UPDATE streams SET reducer = 'replace' WHERE name = 's'",
+            [],
+        )
+        .unwrap();
+    engine.clear_cache();
+    append(&mut engine, "s", json!({ "after": "change" }));
+    engine
+        .take_snapshot("s", Target::Head, "manual", None)
+        .unwrap();
+    drop(engine);
+    let db = path.to_str().unwrap();
+    let plan = crate::support::ok(&["compact", db, "--drop-stale", "--dry-run"]);
+    let kept = plan
+        .lines()
+        .find(|l| l.contains(" keep "))
+        .unwrap_or_default();
+    assert!(
+        kept.contains("55") && kept.contains("stale") && kept.contains("before migration"),
+        "{plan}"
+    );
+    crate::support::ok(&["compact", db, "--drop-stale"]);
+    let listed = crate::support::ok(&["snapshots", db]);
+    let rows: Vec<&str> = listed.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert!(
+        rows[0].contains("before migration") && rows[0].ends_with("stale"),
+        "{listed}"
+    );
+    assert!(rows[1].ends_with("ok"), "{listed}");
+    crate::support::ok(&["compact", db, "--drop-stale", "--drop-labelled"]);
+    assert_eq!(crate::support::ok(&["snapshots", db]).lines().count(), 2);
+}
+
+#[test]
+fn one_snapshot_drops_by_stream_and_version_and_a_corrupt_one_is_shown_corrupt() {
+    let (_dir, path, engine) = db();
+    engine
+        .store()
+        .execute_raw(
+            "UPDATE snapshots SET checksum = zeroblob(32) WHERE version = 20",
+            [],
+        )
+        .unwrap();
+    drop(engine);
+    let db = path.to_str().unwrap();
+    let listed = crate::support::ok(&["snapshots", db]);
+    let row = listed
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("20"))
+        .unwrap();
+    assert!(row.contains("corrupt: "), "{listed}");
+    let json: serde_json::Value =
+        serde_json::from_str(&crate::support::ok(&["snapshots", db, "--json"])).unwrap();
+    let health: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["health"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        health.iter().filter(|h| **h == "corrupt").count(),
+        1,
+        "{health:?}"
+    );
+
+    // A version with no snapshot names the ones there are and drops nothing.
+    let e = crate::support::fails(&["snapshots", db, "--drop", "s@21"], 2);
+    assert!(
+        e.contains("no snapshot at v21") && e.contains("v20, v30"),
+        "{e}"
+    );
+    let e = crate::support::fails(&["snapshots", db, "--drop", "s"], 2);
+    assert!(e.contains("STREAM@VERSION"), "{e}");
+    assert_eq!(crate::support::ok(&["snapshots", db]).lines().count(), 21);
+    let out = crate::support::ok(&["snapshots", db, "--drop", "s@20", "--drop", "s@200"]);
+    assert!(
+        out.contains("dropped s@20") && out.contains("dropped s@200"),
+        "{out}"
+    );
+    let left = crate::support::ok(&["snapshots", db]);
+    assert_eq!(left.lines().count(), 19, "{left}");
+    assert!(!left.contains("corrupt"), "{left}");
+    let report = crate::support::ok(&["verify", db]);
+    assert!(report.contains("no problems"), "{report}");
 }
 
 #[test]

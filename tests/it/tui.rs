@@ -523,6 +523,169 @@ fn compaction_shows_the_plan_and_carries_it_out_only_on_enter() {
     assert_message(&app, &format!("dropped {drops}"));
 }
 
+/// The list overlay's rows.
+fn list_rows(app: &App) -> Vec<rewind::tui::app::ListRow> {
+    match &app.overlay {
+        Some(rewind::tui::app::Overlay::List(list)) => list.rows.clone(),
+        other => panic!("no list: {other:?}"),
+    }
+}
+
+#[test]
+fn compaction_rows_toggle_with_space_and_enter_drops_only_the_selected_labelled_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.db");
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Create).unwrap());
+    for i in 0..16 {
+        at(&mut engine, "s", "Set", json!({ "i": i }), i);
+        let label = (i == 3).then_some("before the migration");
+        engine
+            .take_snapshot(
+                "s",
+                Target::Version(u64::try_from(i + 1).unwrap()),
+                "manual",
+                label,
+            )
+            .unwrap();
+    }
+    let versions = || -> Vec<u64> {
+        Store::open(&path, OpenMode::ReadOnly)
+            .unwrap()
+            .snapshots(None)
+            .unwrap()
+            .iter()
+            .map(|s| s.version)
+            .collect()
+    };
+    let mut app = open(&path, Start::default());
+    press(&mut app, "C");
+    let rows = list_rows(&app);
+    // The labelled snapshot is in the plan, left out, and says its label.
+    let labelled = rows
+        .iter()
+        .position(|r| r.text.contains("before the migration"))
+        .expect("the plan shows the labelled snapshot");
+    assert_eq!(rows[labelled].pick, Some(false));
+    assert!(
+        rows[labelled].text.starts_with("keep"),
+        "{}",
+        rows[labelled].text
+    );
+    let dropped: Vec<usize> = (0..rows.len())
+        .filter(|i| rows[*i].pick == Some(true))
+        .collect();
+    assert!(dropped.len() >= 5, "{rows:?}");
+    let text = frame(&app, (120, 40));
+    assert!(text.contains("Enter drops "), "{text}");
+    assert!(text.contains("[x] drop"), "{text}");
+
+    // Space leaves out the first row; Enter drops the others, counted; the first stays.
+    press(&mut app, "<Space>");
+    assert_eq!(list_rows(&app)[0].pick, Some(false));
+    let hint = frame(&app, (120, 40));
+    assert!(
+        hint.contains(&format!("Enter drops {} selected", dropped.len() - 1)),
+        "{hint}"
+    );
+    let first = match &rows[0].goal {
+        rewind::tui::app::Goal::Jump(_, v) => *v,
+        rewind::tui::app::Goal::None => unreachable!(),
+    };
+    press(&mut app, "<Enter>");
+    let left = versions();
+    assert!(left.contains(&first), "left out, kept: {left:?}");
+    assert!(left.contains(&4), "the labelled snapshot is kept: {left:?}");
+    assert_eq!(left.len(), 16 - (dropped.len() - 1), "{left:?}");
+    assert_message(&app, &format!("dropped {}", dropped.len() - 1));
+
+    // Selecting the labelled one drops it; nothing selected is refused.
+    press(&mut app, "C");
+    let rows = list_rows(&app);
+    let labelled = rows
+        .iter()
+        .position(|r| r.text.contains("before the migration"))
+        .unwrap();
+    for _ in 0..rows.len() {
+        press(&mut app, "k");
+    }
+    for (i, row) in rows.iter().enumerate() {
+        if (row.pick == Some(true)) != (i == labelled) {
+            press(&mut app, "<Space>");
+        }
+        press(&mut app, "j");
+    }
+    press(&mut app, "<Enter>");
+    assert!(
+        !versions().contains(&4),
+        "chosen, dropped: {:?}",
+        versions()
+    );
+
+    // With every row left out, Enter drops nothing and says how to select.
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    for v in [5, 6] {
+        engine
+            .take_snapshot("s", Target::Version(v), "manual", None)
+            .unwrap();
+    }
+    drop(engine);
+    press(&mut app, "C");
+    let rows = list_rows(&app);
+    assert!(rows.iter().any(|r| r.pick == Some(true)), "{rows:?}");
+    for row in &rows {
+        if row.pick == Some(true) {
+            press(&mut app, "<Space>");
+        }
+        press(&mut app, "j");
+    }
+    let before = versions();
+    press(&mut app, "<Enter>");
+    assert_eq!(versions(), before);
+    assert_message(&app, "nothing is selected");
+}
+
+#[test]
+fn x_twice_in_the_snapshot_list_drops_that_snapshot_and_a_corrupt_one_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = orders(dir.path());
+    let mut engine = Engine::new(Store::open(&path, OpenMode::Existing).unwrap());
+    engine
+        .take_snapshot("order-1", Target::Version(3), "manual", None)
+        .unwrap();
+    drop(engine);
+    Store::open(&path, OpenMode::Existing)
+        .unwrap()
+        .execute_raw(
+            "UPDATE snapshots SET checksum = zeroblob(32) WHERE version = 3",
+            [],
+        )
+        .unwrap();
+    let mut app = order_1(&path);
+    press(&mut app, "S");
+    let rows = list_rows(&app);
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].text.contains("corrupt"), "{}", rows[0].text);
+    assert!(rows[0].alarm);
+    assert!(rows[1].text.contains("before ship") && !rows[1].alarm);
+    // Once arms, a move disarms, twice drops.
+    press(&mut app, "x");
+    assert_message(&app, "x again drops the snapshot at v3");
+    press(&mut app, "j k x");
+    assert_eq!(list_rows(&app).len(), 2, "a move in between disarms");
+    press(&mut app, "x");
+    assert_message(&app, "dropped the snapshot at v3");
+    assert_eq!(list_rows(&app).len(), 1);
+    let left = Store::open(&path, OpenMode::ReadOnly)
+        .unwrap()
+        .snapshots(None)
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].version, 2);
+    // x elsewhere explains itself.
+    press(&mut app, "<Esc> b x");
+    assert_message(&app, "snapshot list");
+}
+
 #[test]
 fn verify_lists_findings_and_enter_jumps_to_the_bad_snapshot() {
     let dir = tempfile::tempdir().unwrap();

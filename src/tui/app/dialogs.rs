@@ -102,6 +102,7 @@ impl App {
                 ),
                 goal: Goal::Jump(name.clone(), e.version),
                 alarm: false,
+                pick: None,
             })
             .collect::<Vec<_>>();
         self.overlay = Some(Overlay::List(Listing {
@@ -114,6 +115,7 @@ impl App {
             rows,
             selected: 0,
             hint: "Enter jumps · Esc closes".into(),
+            armed: None,
         }));
         Ok(())
     }
@@ -130,7 +132,12 @@ impl App {
             .iter()
             .rev()
             .map(|s| {
-                let stale = s.fingerprint != fingerprint;
+                // Loaded and checked now: a corrupt one says what is wrong with it.
+                let problem = match self.engine.decode_snapshot(s, &s.fingerprint) {
+                    Err(reason) => format!("  corrupt: {reason}"),
+                    Ok(_) if s.fingerprint != fingerprint => "  stale (other reducer)".into(),
+                    Ok(_) => String::new(),
+                };
                 let what = s.label.as_deref().map_or_else(
                     || s.trigger.clone(),
                     |l| format!("{} {:?}", s.trigger, clean(l)),
@@ -143,14 +150,16 @@ impl App {
                         crate::model::group(s.stored_size),
                         self.time_text(s.ts),
                         clean(&what),
-                        if stale { "  stale (other reducer)" } else { "" }
+                        clean(&problem)
                     ),
                     goal: Goal::Jump(stream.name.clone(), s.version),
-                    alarm: stale,
+                    alarm: !problem.is_empty(),
+                    pick: None,
                 }
             })
             .collect::<Vec<_>>();
         let bytes: u64 = snapshots.iter().map(|s| s.stored_size).sum();
+        let writes = if self.read_only { "" } else { " · x drops" };
         self.overlay = Some(Overlay::List(Listing {
             kind: ListKind::Snapshots,
             title: format!(" Snapshots of {} ", clean(&stream.name)),
@@ -161,7 +170,8 @@ impl App {
             )],
             rows,
             selected: 0,
-            hint: "Enter jumps · Esc closes".into(),
+            hint: format!("Enter jumps{writes} · Esc closes"),
+            armed: None,
         }));
         Ok(())
     }
@@ -194,42 +204,113 @@ impl App {
         let name = self.current_stream()?.name;
         let (rules, how) = self.compaction_rules(&name)?;
         let plan = crate::snapshot::compact::compact(&mut self.engine, Some(&name), &rules, true)?;
-        let step = |what: &str, s: &crate::snapshot::compact::Step| ListRow {
+        let step = |what: &str, s: &crate::snapshot::compact::Step, pick: Option<bool>| ListRow {
             text: format!(
-                "{what:<6} v{:<8} {:<5} {:>9} B  {}",
+                "{what:<6} v{:<8} {:<5} {:>9} B  {}{}",
                 crate::model::group(s.version),
                 s.kind,
                 crate::model::group(s.stored_size),
-                clean(&s.reason)
+                clean(&s.reason),
+                s.label
+                    .as_deref()
+                    .map_or_else(String::new, |l| format!("  label {:?}", clean(l)))
             ),
             goal: Goal::Jump(s.stream.clone(), s.version),
             alarm: false,
+            pick,
         };
-        let rows: Vec<ListRow> = (plan.drop.iter().map(|s| step("drop", s)))
-            .chain(plan.rebase.iter().map(|s| step("rebase", s)))
+        // What the rules drop comes selected; a labelled snapshot they would drop is listed
+        // and left out unless the user selects it; rebases follow from what goes.
+        let rows: Vec<ListRow> = (plan.drop.iter().map(|s| step("drop", s, Some(true))))
+            .chain(
+                plan.kept_labelled
+                    .iter()
+                    .map(|s| step("keep", s, Some(false))),
+            )
+            .chain(plan.rebase.iter().map(|s| step("rebase", s, None)))
             .collect();
-        let nothing = rows.is_empty();
-        self.overlay = Some(Overlay::List(Listing {
-            kind: ListKind::Compact(rules),
+        let mut listing = Listing {
+            kind: ListKind::Compact,
             title: format!(" Compact {} (dry run) ", clean(&name)),
             header: vec![
                 format!("rules: {}", clean(&how)),
                 format!(
-                    "drops {}, rebases {}, keeps {}, frees {} bytes",
+                    "drops {}, rebases {}, keeps {} ({} labelled), frees {} bytes",
                     plan.drop.len(),
                     plan.rebase.len(),
                     plan.kept,
+                    plan.kept_labelled.len(),
                     crate::model::group(plan.bytes_freed)
                 ),
             ],
             rows,
             selected: 0,
-            hint: if nothing {
-                "nothing to do · Esc closes".into()
-            } else {
-                "Enter carries it out · Esc cancels".into()
-            },
-        }));
+            hint: String::new(),
+            armed: None,
+        };
+        compaction_hint(&mut listing);
+        self.overlay = Some(Overlay::List(listing));
+        Ok(())
+    }
+
+    /// Space on a compaction row: selects it or leaves it out.
+    pub(super) fn toggle_row(&mut self) -> anyhow::Result<()> {
+        self.want = Load::Nothing;
+        let Some(Overlay::List(list)) = &mut self.overlay else {
+            return Ok(());
+        };
+        match list.rows.get_mut(list.selected).map(|r| &mut r.pick) {
+            Some(Some(chosen)) => *chosen = !*chosen,
+            Some(None) => {
+                anyhow::bail!("a rebase follows from what is dropped: it is not chosen itself")
+            }
+            None => {}
+        }
+        compaction_hint(list);
+        Ok(())
+    }
+
+    /// `x` in the snapshot list: once arms the row, twice drops its snapshot.
+    pub(super) fn drop_row(&mut self) -> anyhow::Result<()> {
+        self.want = Load::Nothing;
+        let read_only = self.writable("dropping snapshots");
+        let Some(Overlay::List(list)) = &mut self.overlay else {
+            return Ok(());
+        };
+        if list.kind != ListKind::Snapshots {
+            anyhow::bail!("x drops a snapshot in the snapshot list (S)");
+        }
+        let Some(ListRow {
+            goal: Goal::Jump(stream, version),
+            ..
+        }) = list.rows.get(list.selected).cloned()
+        else {
+            return Ok(());
+        };
+        read_only?;
+        if list.armed != Some(list.selected) {
+            list.armed = Some(list.selected);
+            self.message = Some(format!(
+                "x again drops the snapshot at v{version}; any other key keeps it"
+            ));
+            return Ok(());
+        }
+        let selected = list.selected;
+        self.snapshots_of = None;
+        self.markers_of.clear();
+        let plan = crate::snapshot::compact::drop_chosen(&mut self.engine, &stream, &[version])?;
+        self.list_snapshots()?;
+        if let Some(Overlay::List(list)) = &mut self.overlay {
+            list.selected = selected.min(list.rows.len().saturating_sub(1));
+        }
+        self.message = Some(format!(
+            "dropped the snapshot at v{version}{}",
+            match plan.rebase.len() {
+                0 => String::new(),
+                n => format!("; {n} delta(s) built on it rewritten as full snapshots"),
+            }
+        ));
+        self.want = Load::Everything;
         Ok(())
     }
 
@@ -237,23 +318,34 @@ impl App {
         let Some(Overlay::List(list)) = self.overlay.clone() else {
             return Ok(());
         };
-        if let ListKind::Compact(rules) = &list.kind {
-            self.overlay = None;
+        if list.kind == ListKind::Compact {
+            let chosen: Vec<u64> = list
+                .rows
+                .iter()
+                .filter(|r| r.pick == Some(true))
+                .filter_map(|r| match &r.goal {
+                    Goal::Jump(_, version) => Some(*version),
+                    Goal::None => None,
+                })
+                .collect();
             if list.rows.is_empty() {
+                self.overlay = None;
                 return Ok(());
             }
+            if chosen.is_empty() {
+                anyhow::bail!("nothing is selected: Space selects a row, Esc cancels");
+            }
             self.writable("compaction")?;
+            self.overlay = None;
             let name = self.current_stream()?.name;
             self.snapshots_of = None;
             self.markers_of.clear();
-            let plan =
-                crate::snapshot::compact::compact(&mut self.engine, Some(&name), rules, false)?;
+            let plan = crate::snapshot::compact::drop_chosen(&mut self.engine, &name, &chosen)?;
             self.message = Some(format!(
-                "compacted {}: dropped {}, rebased {}, kept {}, freed {} bytes",
+                "compacted {}: dropped {}, rebased {}, freed {} bytes",
                 clean(&name),
                 plan.drop.len(),
                 plan.rebase.len(),
-                plan.kept,
                 crate::model::group(plan.bytes_freed)
             ));
             return Ok(());
@@ -338,6 +430,7 @@ impl App {
                     _ => Goal::None,
                 },
                 alarm: true,
+                pick: None,
             })
             .collect();
         let header = vec![format!(
@@ -358,6 +451,7 @@ impl App {
             rows,
             selected: 0,
             hint: "Enter jumps · Esc closes".into(),
+            armed: None,
         }));
         Ok(())
     }
@@ -418,4 +512,14 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// The compaction list's hint: what Enter drops, counted.
+fn compaction_hint(list: &mut Listing) {
+    let chosen = list.rows.iter().filter(|r| r.pick == Some(true)).count();
+    list.hint = if list.rows.is_empty() {
+        "nothing to do · Esc closes".into()
+    } else {
+        format!("Space selects · Enter drops {chosen} selected · Esc cancels")
+    };
 }

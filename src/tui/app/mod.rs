@@ -129,6 +129,8 @@ pub struct ListRow {
     pub goal: Goal,
     /// Whether it reports a problem.
     pub alarm: bool,
+    /// Whether Space selects it (for a compaction), and whether it is selected.
+    pub pick: Option<bool>,
 }
 
 /// What a list overlay is.
@@ -138,8 +140,8 @@ pub enum ListKind {
     Blame,
     /// The stream's snapshots.
     Snapshots,
-    /// A compaction plan; Enter carries it out with these rules.
-    Compact(crate::model::Rules),
+    /// A compaction plan; Enter drops the rows selected.
+    Compact,
     /// What verify found.
     Findings,
 }
@@ -159,6 +161,8 @@ pub struct Listing {
     pub selected: usize,
     /// The hint at the bottom.
     pub hint: String,
+    /// A row `x` was pressed on once (the snapshot list): pressed again, it drops it.
+    pub armed: Option<usize>,
 }
 
 /// What an overlay shows on top of the panes.
@@ -809,6 +813,7 @@ impl App {
                     };
                 }
                 if let Some(Overlay::List(list)) = &mut self.overlay {
+                    list.armed = None;
                     list.selected = if action == Action::ListDown {
                         (list.selected + 1).min(list.rows.len().saturating_sub(1))
                     } else {
@@ -818,6 +823,8 @@ impl App {
                 self.want = Load::Nothing;
             }
             Action::ListActivate => self.activate()?,
+            Action::ListToggle => self.toggle_row()?,
+            Action::ListDrop => self.drop_row()?,
             Action::Poll => self.poll_job()?,
             Action::Click(x, y) | Action::Drag(x, y) => self.click(x, y, action)?,
             Action::ScrollDown(x, y) | Action::ScrollUp(x, y) => {
@@ -1364,6 +1371,7 @@ fn batches(action: Action) -> bool {
             | Action::Poll
             | Action::ListDown
             | Action::ListUp
+            | Action::ListToggle
     )
 }
 

@@ -111,7 +111,13 @@ fn listing(frame: &mut Frame, list: &Listing, area: Rect) {
     }
     for (i, row) in list.rows.iter().enumerate().skip(top).take(room) {
         let lead = if i == list.selected { "▶ " } else { "  " };
-        let mut line = Line::raw(format!("{lead}{}", row.text));
+        let pick = match row.pick {
+            Some(true) => "[x] ",
+            Some(false) => "[ ] ",
+            None if list.rows.iter().any(|r| r.pick.is_some()) => "    ",
+            None => "",
+        };
+        let mut line = Line::raw(format!("{lead}{pick}{}", row.text));
         if row.alarm {
             line = line.style(THEME.alarm);
         }
