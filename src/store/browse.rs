@@ -111,6 +111,79 @@ impl Store {
         Ok(out)
     }
 
+    /// The first event of any stream after `seq` (or the last before it) whose type or data
+    /// contains `needle`, archived events included (data and meta left out).
+    pub fn find_event_any(&self, seq: i64, forward: bool, needle: &str) -> Result<Option<Event>> {
+        let (op, dir) = if forward { (">", "ASC") } else { ("<", "DESC") };
+        let sql = format!(
+            "SELECT e.seq, e.version, e.type, e.ts, 'null', NULL, e.idem_key, s.name
+             FROM {} e JOIN main.streams s ON s.id = e.stream_id
+             WHERE e.seq {op} ?1 AND (e.type LIKE ?2 ESCAPE '\\' OR e.data LIKE ?2 ESCAPE '\\')
+             ORDER BY e.seq {dir} LIMIT 1",
+            self.all_events()
+        );
+        let pattern = super::contains_pattern(needle);
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(params![seq, pattern], |r| {
+                let name: String = r.get(7)?;
+                Self::event_from_row(r, &name)
+            })
+            .optional()?)
+    }
+
+    /// How many events contain `needle` in their type or data among one stream's versions
+    /// `from..=to` (or, without a stream, every stream's seqs `from..=to`), and how many of
+    /// those are at or before `upto`: a search's "match 3 of 17", counted a range at a time.
+    pub fn count_matches(
+        &self,
+        stream: Option<&StreamInfo>,
+        from: u64,
+        to: u64,
+        upto: u64,
+        needle: &str,
+    ) -> Result<(u64, u64)> {
+        let pattern = super::contains_pattern(needle);
+        let count = |table: &str, column: &str, id: Option<i64>, lo: u64, hi: u64| {
+            let sql = format!(
+                "SELECT COUNT(*), COALESCE(SUM({column} <= ?4), 0) FROM {table}
+                 WHERE (?1 IS NULL OR stream_id = ?1) AND {column} >= ?2 AND {column} <= ?3
+                   AND (type LIKE ?5 ESCAPE '\\' OR data LIKE ?5 ESCAPE '\\')"
+            );
+            self.conn
+                .prepare_cached(&sql)?
+                .query_row(params![id, i(lo), i(hi), i(upto), pattern], |r| {
+                    Ok((u(r.get(0)?), u(r.get(1)?)))
+                })
+        };
+        let Some(stream) = stream else {
+            return Ok(count(self.all_events(), "seq", None, from, to)?);
+        };
+        let mut total = (0, 0);
+        for piece in self.pieces(stream, from.max(1), to)? {
+            // A piece of a stream this one continues holds the same versions under its id.
+            let (n, before) = count(
+                piece.table(),
+                "version",
+                Some(piece.stream_id),
+                piece.from,
+                piece.to,
+            )?;
+            total = (total.0 + n, total.1 + before);
+        }
+        Ok(total)
+    }
+
+    /// The newest seq of any stream (0 without events).
+    pub fn last_seq(&self) -> Result<i64> {
+        let sql = format!("SELECT COALESCE(MAX(seq), 0) FROM {}", self.all_events());
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([], |r| r.get(0))?)
+    }
+
     /// The event with this seq, with its stream's name (data and meta left out).
     pub fn event_at_seq(&self, seq: i64) -> Result<Option<Event>> {
         let walk = Walk {

@@ -750,8 +750,7 @@ fn go_to_and_search_through_the_prompt() {
     press(&mut app, "/shipped <Enter>");
     assert_eq!(app.cursor, 3);
     press(&mut app, "/PAID <Enter>");
-    assert_message(&app, "no event after v3");
-    press(&mut app, "N");
+    assert_message(&app, "wrapped to the start");
     assert_eq!(app.cursor, 2, "LIKE is case-insensitive: v2 has \"paid\"");
     press(&mut app, ":nonsense <Enter>");
     assert_message(&app, "neither a version nor");
@@ -1590,4 +1589,102 @@ fn long_stream_names_lose_their_middle_at_80_columns() {
             "{end} is kept:\n{text}"
         );
     }
+}
+
+#[test]
+fn search_wraps_with_a_message_counts_matches_and_works_across_all_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = orders(dir.path());
+    let mut app = order_1(&path);
+    // order-1 is at v3; "paid" is at v2 only: forward from v3 wraps to the start.
+    press(&mut app, "/ paid <Enter>");
+    app.sync().unwrap();
+    assert_eq!(app.cursor, 2);
+    assert_message(&app, "/paid: match 1 of 1 · wrapped to the start");
+    // "status" is in every event of order-1: from v2, n goes to v3, then round to v1.
+    press(&mut app, "/ status <Enter>");
+    app.sync().unwrap();
+    assert_eq!(app.cursor, 3);
+    assert_message(&app, "/status: match 3 of 3");
+    press(&mut app, "n");
+    app.sync().unwrap();
+    assert_eq!(app.cursor, 1);
+    assert_message(&app, "match 1 of 3 · wrapped to the start");
+    press(&mut app, "N");
+    app.sync().unwrap();
+    assert_eq!(app.cursor, 3);
+    assert_message(&app, "match 3 of 3 · wrapped to the end");
+
+    // In all streams, by seq: "placed" is in order-1 v1 (seq 1) and order-2 v1 (seq 2);
+    // "running" only in agent-1.
+    press(&mut app, "a g / placed <Enter>");
+    app.sync().unwrap();
+    assert_eq!(app.scope, Scope::All);
+    assert_eq!(app.stream().unwrap().name, "order-2");
+    assert_message(&app, "/placed: match 2 of 2");
+    press(&mut app, "n");
+    app.sync().unwrap();
+    assert_eq!(
+        (app.stream().unwrap().name.as_str(), app.cursor),
+        ("order-1", 1)
+    );
+    assert_message(&app, "match 1 of 2 · wrapped to the start");
+    press(&mut app, "/ running <Enter>");
+    app.sync().unwrap();
+    assert_eq!(app.stream().unwrap().name, "agent-1");
+    assert_eq!(app.view.at.as_ref().unwrap().seq, app.seq);
+    assert_message(&app, "/running: match 1 of 1");
+    press(&mut app, "/ nowhere-at-all <Enter>");
+    assert_message(&app, "no event of any stream matches");
+}
+
+#[test]
+fn a_long_history_is_counted_a_range_at_a_time_saying_at_least_until_done() {
+    let mut engine = crate::support::engine();
+    let items = (0..45_000u64).map(|i| {
+        let kind = if i % 1_000 == 999 { "Hit" } else { "Miss" };
+        Ok(rewind::engine::ImportItem {
+            at: format!("line {i}"),
+            event: crate::support::ev("s", kind, json!({ "i": i })),
+            version: None,
+        })
+    });
+    engine.import(items, false).unwrap();
+    let mut app = over(engine, (100, 30));
+    press(&mut app, "g");
+    app.sync().unwrap();
+    // Not deterministic: each search and each poll counts a range at most.
+    app.deterministic = false;
+    press(&mut app, "/ Hit <Enter>");
+    app.sync().unwrap();
+    assert_eq!(app.cursor, 1_000);
+    let mut said = vec![message(&app).to_string()];
+    while app.counting() {
+        app.dispatch(Action::Poll);
+        said.push(message(&app).to_string());
+    }
+    assert!(
+        said.len() >= 2,
+        "45,000 events take more than one range: {said:?}"
+    );
+    assert!(said[0].contains("of ≥"), "{said:?}");
+    assert_eq!(said.last().unwrap(), "/Hit: match 1 of 45");
+    // The next one is counted on from the last, at once.
+    press(&mut app, "n");
+    assert!(!app.counting());
+    assert_message(&app, "/Hit: match 2 of 45");
+    // Another key's message is not overwritten by the count.
+    press(&mut app, "/ Hi <Enter>");
+    assert!(app.counting());
+    press(&mut app, "'");
+    assert_message(&app, "no mark set");
+    while app.counting() {
+        app.dispatch(Action::Poll);
+    }
+    assert_message(&app, "no mark set");
+    press(&mut app, "m");
+    while app.counting() {
+        app.dispatch(Action::Poll);
+    }
+    assert!(!message(&app).contains("match"), "{}", message(&app));
 }

@@ -394,6 +394,9 @@ impl App {
 
     pub(super) fn poll_job(&mut self) -> anyhow::Result<()> {
         self.want = Load::Nothing;
+        if self.counting() {
+            self.count_matches(Some(std::time::Duration::from_millis(8)))?;
+        }
         if self.job.as_ref().is_some_and(VerifyJob::is_finished) {
             self.finish_jobs()?;
             self.want = Load::Everything;

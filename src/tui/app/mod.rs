@@ -378,6 +378,8 @@ pub struct App {
     pub prompt: Option<Prompt>,
     /// The last search, for `n` and `N`, and whether it was in the state.
     pub search: Option<(String, bool)>,
+    /// Its matches, counted.
+    count: Option<Count>,
     /// The last message for the status line.
     pub message: Option<String>,
     /// What the panes show.
@@ -432,6 +434,53 @@ pub(super) struct Mark {
     unfinished: bool,
 }
 
+/// How many events a search matches, counted a range at a time (a long history never
+/// holds up the keys): the index of the match at the cursor and the total so far.
+#[derive(Debug, Clone)]
+pub(super) struct Count {
+    /// The text, the scope and the stream (one-stream scope) counted.
+    key: (String, Scope, Option<StreamId>),
+    /// The match at the cursor: a version, or a seq in the all-streams scope.
+    at: u64,
+    /// The next version (or seq) to count from.
+    next: u64,
+    /// The last one to count (the newest when the search began).
+    end: u64,
+    /// Matches counted so far.
+    total: u64,
+    /// Of those, at or before `at`: its index.
+    before: u64,
+    /// Whether the search went round an end to find it.
+    wrapped: Option<&'static str>,
+    /// What the status line was last told.
+    said: String,
+}
+
+/// Versions (or seqs) counted per query.
+const COUNT_CHUNK: u64 = 20_000;
+
+impl Count {
+    fn done(&self) -> bool {
+        self.next > self.end
+    }
+
+    /// "/text: match 3 of 17", "3 of ≥17 …" while counting.
+    fn describe(&self) -> String {
+        let index = if self.next > self.at {
+            crate::model::group(self.before)
+        } else {
+            "…".into()
+        };
+        let of = if self.done() {
+            crate::model::group(self.total)
+        } else {
+            format!("≥{} …", crate::model::group(self.total))
+        };
+        let wrapped = self.wrapped.map_or_else(String::new, |w| format!(" · {w}"));
+        format!("/{}: match {index} of {of}{wrapped}", clean(&self.key.0))
+    }
+}
+
 /// Which way a step goes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Way {
@@ -483,6 +532,7 @@ impl App {
             overlay: None,
             prompt: None,
             search: None,
+            count: None,
             message: None,
             view: View::default(),
             size,
@@ -1190,21 +1240,144 @@ impl App {
 
     /// Moves to the next (or previous) event of the stream whose type or data holds
     /// `needle`.
+    /// Finds the next (or previous) event whose type or data contains `needle`, of the
+    /// stream or, in the all-streams scope, of any stream; past the last match it wraps to
+    /// the first and says so. Then counts the matches ("match 3 of 17"), a range at a time.
     fn find_event(&mut self, needle: &str, forward: bool) -> anyhow::Result<()> {
-        let stream = self.current_stream()?;
-        let found = self
-            .engine
-            .store()
-            .find_event(&stream, self.cursor, forward, needle)?
-            .ok_or_else(|| {
-                let way = if forward { "after" } else { "before" };
-                anyhow::anyhow!(
-                    "no event {way} v{} matches {:?}",
-                    self.cursor,
-                    clean(needle)
-                )
-            })?;
-        self.go(found)
+        let wrap = if forward {
+            "wrapped to the start"
+        } else {
+            "wrapped to the end"
+        };
+        let (at, wrapped) = match self.scope {
+            Scope::Stream => {
+                let stream = self.current_stream()?;
+                let store = self.engine.store();
+                let (found, wrapped) =
+                    match store.find_event(&stream, self.cursor, forward, needle)? {
+                        Some(v) => (Some(v), false),
+                        None => {
+                            let from = if forward { 0 } else { stream.head + 1 };
+                            (store.find_event(&stream, from, forward, needle)?, true)
+                        }
+                    };
+                let found = found.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no event of {} matches {:?}",
+                        clean(&stream.name),
+                        clean(needle)
+                    )
+                })?;
+                self.go(found)?;
+                (found, wrapped)
+            }
+            Scope::All => {
+                let store = self.engine.store();
+                let seq = self.seq.unwrap_or(0);
+                let (found, wrapped) = match store.find_event_any(seq, forward, needle)? {
+                    Some(e) => (Some(e), false),
+                    None => {
+                        let from = if forward { 0 } else { i64::MAX };
+                        (store.find_event_any(from, forward, needle)?, true)
+                    }
+                };
+                let found = found.ok_or_else(|| {
+                    anyhow::anyhow!("no event of any stream matches {:?}", clean(needle))
+                })?;
+                self.go_event(&found)?;
+                (u64::try_from(found.seq).unwrap_or(0), wrapped)
+            }
+        };
+        let key = (
+            needle.to_string(),
+            self.scope,
+            self.stream()
+                .map(|s| s.id)
+                .filter(|_| self.scope == Scope::Stream),
+        );
+        let wrapped = wrapped.then_some(wrap);
+        // The next match of a count already made is one on (or back, or round to an end).
+        let reused = match &mut self.count {
+            Some(count) if count.key == key && count.done() && at <= count.end => {
+                count.before = match (forward, wrapped.is_some()) {
+                    (true, true) => 1,
+                    (true, false) => count.before + 1,
+                    (false, true) => count.total,
+                    (false, false) => count.before.saturating_sub(1),
+                }
+                .clamp(1, count.total.max(1));
+                count.at = at;
+                count.wrapped = wrapped;
+                count.said = String::new();
+                true
+            }
+            _ => false,
+        };
+        if !reused {
+            let end = match self.scope {
+                Scope::Stream => self.stream().map_or(0, |s| s.head),
+                Scope::All => u64::try_from(self.engine.store().last_seq()?).unwrap_or(0),
+            };
+            self.count = Some(Count {
+                key,
+                at,
+                next: 1,
+                end,
+                total: 0,
+                before: 0,
+                wrapped,
+                said: String::new(),
+            });
+        }
+        self.count_matches(if self.deterministic {
+            None
+        } else {
+            Some(std::time::Duration::from_millis(8))
+        })?;
+        Ok(())
+    }
+
+    /// Counts the search's matches for up to `budget` (all of them without one), and says
+    /// where the count stands, unless something else has been said since.
+    pub(super) fn count_matches(
+        &mut self,
+        budget: Option<std::time::Duration>,
+    ) -> anyhow::Result<()> {
+        let Some(mut count) = self.count.take() else {
+            return Ok(());
+        };
+        let started = std::time::Instant::now();
+        let stream = match count.key.2 {
+            Some(id) => self.streams.iter().find(|s| s.id == id).cloned(),
+            None => None,
+        };
+        while !count.done() && budget.is_none_or(|b| started.elapsed() < b) {
+            let to = count.end.min(count.next.saturating_add(COUNT_CHUNK - 1));
+            let (n, before) = self.engine.store().count_matches(
+                stream.as_ref(),
+                count.next,
+                to,
+                count.at,
+                &count.key.0,
+            )?;
+            count.total += n;
+            count.before += before;
+            count.next = to + 1;
+        }
+        let said = count.describe();
+        // A new search says it at once; later ranges only replace what it said.
+        let unchanged = count.said.is_empty() || self.message.as_deref() == Some(&count.said);
+        if unchanged {
+            self.message = Some(said.clone());
+        }
+        count.said = said;
+        self.count = Some(count);
+        Ok(())
+    }
+
+    /// Whether a search count is still under way.
+    pub fn counting(&self) -> bool {
+        self.count.as_ref().is_some_and(|c| !c.done())
     }
 
     fn find_in_state(&mut self, needle: &str, forward: bool) -> anyhow::Result<()> {
