@@ -1250,12 +1250,12 @@ fn stress() -> Result<bool> {
     let outcome = (|| -> Result<()> {
         while driver.kills < o.kills && started.elapsed() < budget && sh.tally().failures() == 0 {
             rounds += 1;
-            if rounds % 8 == 0 {
+            if rounds.is_multiple_of(8) {
                 driver.restore_phase(3)?;
             } else {
                 driver.round()?;
             }
-            if rounds % 20 == 0 {
+            if rounds.is_multiple_of(20) {
                 let t = sh.tally();
                 println!(
                     "  {:>4} s  round {rounds}  kills {}  appends {}  checks {}  failures {}",

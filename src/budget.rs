@@ -338,10 +338,10 @@ fn verdict(ticks: u64, stopped_at: Option<u64>, grew: bool, deadline: u64, grace
 
 /// Ends the process: an evaluation asked to stop did not reach its next step.
 fn give_up(slot: &Slot) -> ! {
-    if let Ok(hook) = ON_EXIT.lock() {
-        if let Some(hook) = hook.as_ref() {
-            hook();
-        }
+    if let Ok(hook) = ON_EXIT.lock()
+        && let Some(hook) = hook.as_ref()
+    {
+        hook();
     }
     let stream = slot.stream.lock().map(|s| s.clone()).unwrap_or_default();
     let limit = slot.limit();

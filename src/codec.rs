@@ -428,10 +428,10 @@ fn verified_parts(
 }
 
 fn parse(parts: Vec<Vec<u8>>) -> Result<Value, CodecError> {
-    if parts.len() > 1 {
-        if let Some(value) = parse_object_parts(&parts) {
-            return Ok(value);
-        }
+    if parts.len() > 1
+        && let Some(value) = parse_object_parts(&parts)
+    {
+        return Ok(value);
     }
     let whole = parts.concat();
     serde_json::from_slice(&whole).map_err(|e| CodecError::Json(e.to_string()))

@@ -613,16 +613,15 @@ impl Engine {
         let floor = self.cached_floor(stream.id, fingerprint, version);
         if let Some((v, (state, _))) =
             floor.and_then(|v| Some((v, self.cache.get(&(stream.id, v))?.clone())))
+            && v == version
         {
-            if v == version {
-                provenance.cached = Some(version);
-                provenance.elapsed_us = elapsed_us(started);
-                return Ok(Reconstruction {
-                    stream: stream.clone(),
-                    state,
-                    provenance,
-                });
-            }
+            provenance.cached = Some(version);
+            provenance.elapsed_us = elapsed_us(started);
+            return Ok(Reconstruction {
+                stream: stream.clone(),
+                state,
+                provenance,
+            });
         }
         let (mut state, at, weight) =
             self.starting_point(stream, fingerprint, floor, version, &mut provenance)?;
@@ -1308,7 +1307,7 @@ impl Checkpoints {
 
     /// The replay has reached `version`, with this state and weight.
     pub(crate) fn pass(&mut self, version: u64, state: &Value, weight: u64) {
-        if self.long && version % CHECKPOINT_EVERY == 0 && version != self.upto {
+        if self.long && version.is_multiple_of(CHECKPOINT_EVERY) && version != self.upto {
             if self.kept.len() == 2 {
                 self.kept.pop_front();
             }
@@ -1566,22 +1565,22 @@ impl Writer {
         expected: Option<u64>,
     ) -> Result<Event> {
         crate::store::check_name("event type", &event.kind)?;
-        if let Some(key) = &event.idempotency_key {
-            if let Some(original) = engine.store.event_by_key(key)? {
-                // A retry is the same request again; other content under the same key is a
-                // new event that must not vanish as "already appended".
-                let differs = differences(&original, &event);
-                if !differs.is_empty() {
-                    return Err(Error::Input(format!(
-                        "idempotency key {key:?} is already used by stream {:?} version {} with other content ({}); a new event needs a new key",
-                        original.stream,
-                        original.version,
-                        differs.join("; ")
-                    )));
-                }
-                self.report.duplicates += 1;
-                return Ok(original);
+        if let Some(key) = &event.idempotency_key
+            && let Some(original) = engine.store.event_by_key(key)?
+        {
+            // A retry is the same request again; other content under the same key is a
+            // new event that must not vanish as "already appended".
+            let differs = differences(&original, &event);
+            if !differs.is_empty() {
+                return Err(Error::Input(format!(
+                    "idempotency key {key:?} is already used by stream {:?} version {} with other content ({}); a new event needs a new key",
+                    original.stream,
+                    original.version,
+                    differs.join("; ")
+                )));
             }
+            self.report.duplicates += 1;
+            return Ok(original);
         }
         if !self.running.contains_key(&event.stream) {
             let stream = match engine.store.stream(&event.stream)? {
@@ -1627,14 +1626,14 @@ impl Writer {
         let Some(run) = self.running.get_mut(&event.stream) else {
             return Err(Error::UnknownStream(event.stream));
         };
-        if let Some(expected) = expected {
-            if expected != run.stream.head {
-                return Err(Error::Conflict {
-                    stream: event.stream,
-                    expected,
-                    actual: run.stream.head,
-                });
-            }
+        if let Some(expected) = expected
+            && expected != run.stream.head
+        {
+            return Err(Error::Conflict {
+                stream: event.stream,
+                expected,
+                actual: run.stream.head,
+            });
         }
         let version = run.stream.head + 1;
         for (what, value) in [("data", Some(&event.data)), ("meta", event.meta.as_ref())] {

@@ -16,9 +16,10 @@ pub fn point(name: &str) {
         let (point, n) = spec.split_once(':')?;
         Some((point.to_string(), n.parse().ok()?))
     });
-    if let Some((point, n)) = target {
-        if point == name && REACHED.fetch_add(1, Ordering::Relaxed) + 1 == *n {
-            std::process::abort();
-        }
+    if let Some((point, n)) = target
+        && point == name
+        && REACHED.fetch_add(1, Ordering::Relaxed) + 1 == *n
+    {
+        std::process::abort();
     }
 }

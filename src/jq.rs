@@ -511,11 +511,11 @@ fn range<'a>(mut cv: Cv<'a, Metered>) -> ValXs<'a, Val> {
 
 /// Passes text on to `fromjson` unless it nests deeper than [`NESTING`].
 fn nesting<'a>(cv: Cv<'a, Metered>) -> ValXs<'a, Val> {
-    if let Val::TStr(text) | Val::BStr(text) = &cv.1 {
-        if nests_deeper(text, NESTING) {
-            let msg = format!("fromjson: the text nests deeper than {NESTING} levels");
-            return box_once(Err(Exn::from(jaq_core::Error::str(msg))));
-        }
+    if let Val::TStr(text) | Val::BStr(text) = &cv.1
+        && nests_deeper(text, NESTING)
+    {
+        let msg = format!("fromjson: the text nests deeper than {NESTING} levels");
+        return box_once(Err(Exn::from(jaq_core::Error::str(msg))));
     }
     box_once(Ok(cv.1))
 }
@@ -576,10 +576,10 @@ fn exception(e: Exn<'_, Val>) -> String {
         Ok(err) => {
             let shown = bounded(&err, SHOWN);
             // A string thrown by `error("…")` is shown without its quotes.
-            if shown.starts_with('"') {
-                if let Val::TStr(b) | Val::BStr(b) = err.into_val() {
-                    return crate::text::clean(&String::from_utf8_lossy(&b), SHOWN);
-                }
+            if shown.starts_with('"')
+                && let Val::TStr(b) | Val::BStr(b) = err.into_val()
+            {
+                return crate::text::clean(&String::from_utf8_lossy(&b), SHOWN);
             }
             shown
         }

@@ -69,6 +69,20 @@ pub fn safe_message(text: &str) -> String {
         .join("\n")
 }
 
+/// Text to be copied as it is (a jq program): newlines and tabs stay, every other control
+/// or format character is made visible.
+pub fn verbatim(text: &str) -> String {
+    text.split('\n')
+        .map(|line| {
+            line.split('\t')
+                .map(|part| clean(part, usize::MAX))
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Whether a character must not reach a terminal as it is.
 pub fn needs_escape(c: char) -> bool {
     c.is_control() || is_format(c)

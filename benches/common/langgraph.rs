@@ -183,7 +183,7 @@ pub fn append(conn: &Connection, shape: Shape, steps: u64, from: u64, to: u64) {
             ("loop", i as i64 - 1)
         };
         let m = i.saturating_sub(1);
-        let node = |k: u64| if k % 2 == 0 { "work" } else { "check" };
+        let node = |k: u64| if k.is_multiple_of(2) { "work" } else { "check" };
         let mut values = Vec::new();
         let mut versions = vec![("__start__", version(if i == 0 { 1 } else { 2 }))];
         if i == 0 {

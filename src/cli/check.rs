@@ -31,7 +31,7 @@ pub struct VerifyArgs {
 pub(super) fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     let show_progress = std::io::stderr().is_terminal();
     let progress = |done: usize, total: usize| {
-        if show_progress && (done == total || done % 16 == 0) {
+        if show_progress && (done == total || done.is_multiple_of(16)) {
             eprint!("\rverifying: {done}/{total} streams");
             if done == total {
                 eprint!("\r\x1b[K");
@@ -402,6 +402,9 @@ pub struct ArchiveArgs {
     /// Move events older than this (e.g. 90d), up to a kept snapshot that covers them.
     #[arg(long, value_name = "DURATION", value_parser = crate::time::parse_duration)]
     older_than: crate::model::Micros,
+    /// List what moved per stream, not only the totals.
+    #[arg(long, short)]
+    verbose: bool,
     #[command(flatten)]
     json: JsonFlag,
 }
@@ -415,20 +418,43 @@ pub(super) fn archive(args: &ArchiveArgs) -> Result<()> {
     if args.json.json {
         return json(&mut out, &report);
     }
-    for m in &report.moved {
-        writeln!(
-            out,
-            "{}: versions {}..={} archived",
-            clean(&m.stream, 60),
-            group(m.from + 1),
-            group(m.upto)
-        )?;
+    if args.verbose {
+        for m in &report.moved {
+            writeln!(
+                out,
+                "{}: versions {}..={} archived",
+                clean(&m.stream, 60),
+                group(m.from + 1),
+                group(m.upto)
+            )?;
+        }
     }
     let path = engine
         .store()
         .archive_path()
         .map_or_else(String::new, |p| p.display().to_string());
-    writeln!(out, "moved {} events to {path}", group(report.events))?;
+    let streams = engine.store().streams()?.len();
+    if report.moved.is_empty() {
+        writeln!(
+            out,
+            "moved nothing: no stream has events older than the horizon up to a snapshot that covers them ({} streams looked at)",
+            group(streams as u64)
+        )?;
+    } else {
+        writeln!(
+            out,
+            "moved {} events of {} of {} streams to {}{}",
+            group(report.events),
+            group(report.moved.len() as u64),
+            group(streams as u64),
+            clean(&path, 200),
+            if args.verbose {
+                ""
+            } else {
+                " (--verbose lists them)"
+            }
+        )?;
+    }
     out.flush()?;
     Ok(())
 }

@@ -62,7 +62,10 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
         out,
         "  agent-run-6, agent-run-7 AI-agent checkpoints (replace); run 7 crashed mid-task"
     )?;
-    writeln!(out, "try:")?;
+    writeln!(
+        out,
+        "try (`rewind` as `cargo install --path .` installs it; `cargo run --release --` before):"
+    )?;
     for cmd in [
         "streams {db}",
         "state {db} agent-run-7",

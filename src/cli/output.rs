@@ -12,10 +12,51 @@ pub fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
     io::BufWriter::new(io::stdout().lock())
 }
 
-/// Writes a value as pretty JSON followed by a newline.
+/// The fields that hold a time, kept in µs since the epoch inside rewind.
+const TIMES: &[&str] = &[
+    "ts",
+    "time",
+    "created_at",
+    "last_ts",
+    "expires_at",
+    "expired_at",
+    "judged_at",
+    "before_time",
+    "until",
+    "last_maintenance",
+    "first_ts",
+    "taken_at",
+];
+
+/// Times as scripts read them best: every time field that holds µs since the epoch becomes an
+/// RFC 3339 string, with the µs kept beside it under `…_us` (`created_at`, `created_at_us`).
+pub fn with_times(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            let mut extra = Vec::new();
+            for (key, field) in fields.iter_mut() {
+                if let (true, Some(us)) = (TIMES.contains(&key.as_str()), field.as_i64()) {
+                    extra.push((format!("{key}_us"), serde_json::Value::from(us)));
+                    *field = serde_json::Value::String(crate::time::format(us));
+                } else {
+                    with_times(field);
+                }
+            }
+            for (key, us) in extra {
+                fields.entry(key).or_insert(us);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(with_times),
+        _ => {}
+    }
+}
+
+/// Writes a value as pretty JSON followed by a newline, times as RFC 3339 ([`with_times`]).
 pub fn json(out: &mut impl Write, value: &impl Serialize) -> anyhow::Result<()> {
+    let mut value = serde_json::to_value(value)?;
+    with_times(&mut value);
     // Serialise first: an io::Error inside serde_json's error would hide a closed pipe.
-    let text = serde_json::to_string_pretty(value)?;
+    let text = serde_json::to_string_pretty(&value)?;
     writeln!(out, "{}", json_safe(&text))?;
     out.flush()?;
     Ok(())

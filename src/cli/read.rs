@@ -378,11 +378,17 @@ pub struct LogArgs {
     /// The stream (all streams by seq if omitted).
     stream: Option<String>,
     /// First version to show (first seq without a stream).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, conflicts_with = "tail")]
     from: u64,
     /// Show at most this many events.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, conflicts_with = "tail")]
     limit: usize,
+    /// Show the newest N events instead.
+    #[arg(long, value_name = "N")]
+    tail: Option<usize>,
+    /// Newest first.
+    #[arg(long)]
+    reverse: bool,
     #[command(flatten)]
     json: JsonFlag,
 }
@@ -390,15 +396,69 @@ pub struct LogArgs {
 pub(super) fn log(args: &LogArgs) -> Result<()> {
     let engine = open(&args.db, OpenMode::ReadOnly)?;
     let store = engine.store();
-    let events = match &args.stream {
+    // The events shown, and how many of the stream (or of all) come before and after them.
+    let (mut events, before, after) = match &args.stream {
         Some(name) => {
             let stream = store.require_stream(name)?;
-            store.events(&stream, args.from, stream.head, args.limit)?
+            let from = match args.tail {
+                Some(n) => stream.head.saturating_sub(n as u64) + 1,
+                None => args.from.max(1),
+            };
+            let limit = args.tail.unwrap_or(args.limit);
+            let events = store.events(&stream, from, stream.head, limit)?;
+            let last = events.last().map_or(from.saturating_sub(1), |e| e.version);
+            let before = from.saturating_sub(1).min(stream.head);
+            (events, before, stream.head.saturating_sub(last.max(before)))
         }
         None => {
-            store.events_by_seq(i64::try_from(args.from).unwrap_or(i64::MAX) - 1, args.limit)?
+            let events = match args.tail {
+                Some(n) => store.last_events_by_seq(n)?,
+                None => store
+                    .events_by_seq(i64::try_from(args.from).unwrap_or(i64::MAX) - 1, args.limit)?,
+            };
+            let first = events
+                .first()
+                .map_or(i64::try_from(args.from).unwrap_or(i64::MAX), |e| e.seq);
+            let last = events.last().map_or(first - 1, |e| e.seq);
+            let before = store.count_by_seq(i64::MIN, first - 1)?;
+            let after = store.count_by_seq(last + 1, i64::MAX)?;
+            (events, before, after)
         }
     };
+    if args.reverse {
+        events.reverse();
+    }
+    // What was left out, on stderr, so that the table or JSON on stdout stays whole.
+    let unit = if args.stream.is_some() { "v" } else { "seq " };
+    let mut left_out = Vec::new();
+    if before > 0 {
+        left_out.push(format!(
+            "{} earlier (before {unit}{})",
+            group(before),
+            events
+                .iter()
+                .map(|e| if args.stream.is_some() {
+                    e.version
+                } else {
+                    u64::try_from(e.seq).unwrap_or(0)
+                })
+                .min()
+                .unwrap_or(args.from)
+        ));
+    }
+    if after > 0 {
+        left_out.push(format!(
+            "{} later (--tail N shows the newest)",
+            group(after)
+        ));
+    }
+    if !left_out.is_empty() {
+        eprintln!(
+            "{} events shown; not shown: {}",
+            group(events.len() as u64),
+            left_out.join(", ")
+        );
+    }
     // A mapping's title program titles each event, in a column of its own.
     let mut titles = crate::title::Titles::of(store)?;
     let mut out = stdout();
@@ -450,6 +510,10 @@ pub struct StateArgs {
     /// Only the value at this JSON pointer, e.g. /order/status.
     #[arg(long)]
     path: Option<String>,
+    /// With --json: say how long building the state took (`provenance.elapsed_us`), which
+    /// differs from run to run; without it the output changes only when the data does.
+    #[arg(long)]
+    timing: bool,
     #[command(flatten)]
     json: JsonFlag,
 }
@@ -467,9 +531,13 @@ pub(super) fn state(args: &StateArgs) -> Result<()> {
     };
     let mut out = stdout();
     if args.json.json {
+        let mut provenance = serde_json::to_value(&rec.provenance)?;
+        if let (false, Value::Object(fields)) = (args.timing, &mut provenance) {
+            fields.remove("elapsed_us");
+        }
         return json(
             &mut out,
-            &json!({"stream": rec.stream.name, "version": version, "path": args.path, "state": value, "provenance": rec.provenance}),
+            &json!({"stream": rec.stream.name, "version": version, "path": args.path, "state": value, "provenance": provenance}),
         );
     }
     writeln!(out, "{}", json_safe(&serde_json::to_string_pretty(&value)?))?;

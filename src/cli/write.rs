@@ -387,9 +387,12 @@ pub(super) fn reducer(args: &ReducerArgs) -> Result<()> {
         Ok(match (&args.stream, &args.set, args.clear) {
             (None, Some(spec), _) => {
                 store.set_meta("default_reducer", spec)?;
-                format!("default reducer set to {spec}")
+                format!("default reducer set to:\n{}", crate::text::verbatim(spec))
             }
-            (None, None, _) => format!("default reducer: {}", store.default_reducer()?),
+            (None, None, _) => format!(
+                "default reducer:\n{}",
+                crate::text::verbatim(&store.default_reducer()?)
+            ),
             (Some(name), set, clear) => {
                 let stream = match store.stream(name)? {
                     Some(s) => s,
@@ -399,24 +402,29 @@ pub(super) fn reducer(args: &ReducerArgs) -> Result<()> {
                 if clear || set.is_some() {
                     store.set_stream_reducer(stream.id, set.as_deref())?;
                     let now = store.require_stream(name)?;
-                    format!("stream {} now uses {}", clean(name, 60), now.reducer)
+                    format!(
+                        "stream {} now uses:\n{}",
+                        clean(name, 60),
+                        crate::text::verbatim(&now.reducer)
+                    )
                 } else {
                     let whose = if stream.reducer_override {
                         "its own"
                     } else {
                         "the database default"
                     };
+                    // Whole and as written, so that it can be copied into --set.
                     format!(
-                        "stream {} uses {} ({whose})",
+                        "stream {} uses {whose} reducer:\n{}",
                         clean(name, 60),
-                        stream.reducer
+                        crate::text::verbatim(&stream.reducer)
                     )
                 }
             }
         })
     })?;
     let mut out = stdout();
-    writeln!(out, "{}", clean(&shown, 400))?;
+    writeln!(out, "{shown}")?;
     out.flush()?;
     Ok(())
 }
@@ -465,10 +473,10 @@ fn channel_reducer(args: &ReducerArgs, format: &str, channel: &str) -> Result<()
         }
     };
     let kept = crate::source::settings::save(source, &settings)?;
-    if let Some(mirrored) = crate::source::mirror::resolve(source, Some(format))? {
-        if let Some(note) = &mirrored.note {
-            eprintln!("rewind: note: {}", super::safe_message(note));
-        }
+    if let Some(mirrored) = crate::source::mirror::resolve(source, Some(format))?
+        && let Some(note) = &mirrored.note
+    {
+        eprintln!("rewind: note: {}", super::safe_message(note));
     }
     writeln!(out, "{} (kept in {})", clean(&said, 2000), kept.display())?;
     out.flush()?;

@@ -145,10 +145,10 @@ impl Reducer {
     pub fn apply(&self, state: &mut Value, event: EventRef<'_>) -> Result<(), ReduceError> {
         // No reducer can tell what an event nobody could read did: a state made as if it were
         // an ordinary one would name a state that is not. Only `stored` shows it as it is.
-        if !matches!(self, Self::Stored) {
-            if let Some(why) = unreadable(&event.data) {
-                return Err(ReduceError::Unreadable(why.to_owned()));
-            }
+        if !matches!(self, Self::Stored)
+            && let Some(why) = unreadable(&event.data)
+        {
+            return Err(ReduceError::Unreadable(why.to_owned()));
         }
         match self {
             Self::Merge => match event.data {
@@ -179,10 +179,10 @@ impl Reducer {
                 // The program checks the depth of what it returns.
                 let result = program.run(&input, event.stream, event.version);
                 // Give the old state back whatever happened.
-                if let Value::Object(mut map) = input {
-                    if let Some(old) = map.remove("state") {
-                        *state = old;
-                    }
+                if let Value::Object(mut map) = input
+                    && let Some(old) = map.remove("state")
+                {
+                    *state = old;
                 }
                 *state = result?;
             }

@@ -102,7 +102,10 @@ pub fn decode_state(bytes: &[u8]) -> Result<Value, String> {
 
 fn not_json(bytes: &[u8]) -> String {
     // zlib's header: the library's ZlibCompressor.
-    if bytes.len() >= 2 && bytes[0] == 0x78 && u16::from_be_bytes([bytes[0], bytes[1]]) % 31 == 0 {
+    if bytes.len() >= 2
+        && bytes[0] == 0x78
+        && u16::from_be_bytes([bytes[0], bytes[1]]).is_multiple_of(31)
+    {
         "compressed (zlib, the application's COMPRESSOR_TOPIC); rewind reads uncompressed states only".into()
     } else {
         "not JSON text: encrypted (the application's CIPHER_TOPIC) or not written by eventsourcing's JSONTranscoder".into()
@@ -115,18 +118,17 @@ fn untag(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(untag),
         Value::Object(map) => {
             map.values_mut().for_each(untag);
-            if map.len() == 2 {
-                if let (Some(Value::String(name)), Some(data)) =
+            if map.len() == 2
+                && let (Some(Value::String(name)), Some(data)) =
                     (map.get("_type_"), map.get("_data_"))
-                {
-                    let rendered = match (name.as_str(), data) {
-                        ("uuid_hex", Value::String(hex)) => {
-                            super::dashed_uuid(hex).map_or_else(|| data.clone(), Value::String)
-                        }
-                        _ => data.clone(),
-                    };
-                    *value = rendered;
-                }
+            {
+                let rendered = match (name.as_str(), data) {
+                    ("uuid_hex", Value::String(hex)) => {
+                        super::dashed_uuid(hex).map_or_else(|| data.clone(), Value::String)
+                    }
+                    _ => data.clone(),
+                };
+                *value = rendered;
             }
         }
         _ => {}

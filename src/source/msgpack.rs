@@ -303,12 +303,12 @@ fn extension(code: i8, payload: &[u8], depth: usize) -> Result<Value, DecodeErro
             };
             if let (Some(module), Some(class), ValueRef::String(hex)) =
                 (name(module), name(class), argument)
+                && code == CONSTRUCTOR_SINGLE_ARG
+                && module == "uuid"
+                && class == "UUID"
+                && let Some(dashed) = hex.as_str().and_then(super::dashed_uuid)
             {
-                if code == CONSTRUCTOR_SINGLE_ARG && module == "uuid" && class == "UUID" {
-                    if let Some(dashed) = hex.as_str().and_then(super::dashed_uuid) {
-                        return Ok(Value::String(dashed));
-                    }
-                }
+                return Ok(Value::String(dashed));
             }
             render(argument, depth)
         }

@@ -228,10 +228,10 @@ impl<'a> Restorer<'a> {
                 Value::Array(out)
             }
             Value::Object(map) => {
-                if let Some(Value::String(tag)) = map.get("$jsan") {
-                    if !tag.is_empty() {
-                        return self.tagged(tag, depth);
-                    }
+                if let Some(Value::String(tag)) = map.get("$jsan")
+                    && !tag.is_empty()
+                {
+                    return self.tagged(tag, depth);
                 }
                 let mut out = Map::new();
                 for (key, item) in map {
@@ -296,10 +296,10 @@ impl<'a> Restorer<'a> {
         let mut node = self.root;
         for segment in segments(path).ok_or_else(|| format!("reference {path:?} is not a path"))? {
             // A step through a reference goes where it points.
-            if let Some(Value::String(tag)) = node.get("$jsan") {
-                if tag.starts_with('$') {
-                    node = self.target(tag, hops + 1)?;
-                }
+            if let Some(Value::String(tag)) = node.get("$jsan")
+                && tag.starts_with('$')
+            {
+                node = self.target(tag, hops + 1)?;
             }
             node = match (segment, node) {
                 (Segment::Index(i), Value::Array(items)) => items.get(i).ok_or_else(broken)?,
@@ -311,10 +311,11 @@ impl<'a> Restorer<'a> {
                 _ => return Err(broken()),
             };
         }
-        if let Some(Value::String(tag)) = node.get("$jsan") {
-            if tag.starts_with('$') && tag != path {
-                return self.target(tag, hops + 1);
-            }
+        if let Some(Value::String(tag)) = node.get("$jsan")
+            && tag.starts_with('$')
+            && tag != path
+        {
+            return self.target(tag, hops + 1);
         }
         Ok(node)
     }

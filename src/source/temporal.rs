@@ -67,12 +67,12 @@ pub fn parse(bytes: &[u8]) -> Result<History, String> {
             .and_then(int64)
             .ok_or_else(|| at("no eventId".into()))?;
         let at = |what: String| format!("event {id} (#{} of the history): {what}", index + 1);
-        if let Some(previous) = out.last().map(|e: &HistoryEvent| e.id) {
-            if id <= previous {
-                return Err(at(format!(
-                    "its eventId is not after the previous one ({previous})"
-                )));
-            }
+        if let Some(previous) = out.last().map(|e: &HistoryEvent| e.id)
+            && id <= previous
+        {
+            return Err(at(format!(
+                "its eventId is not after the previous one ({previous})"
+            )));
         }
         let kind = fields
             .get("eventType")

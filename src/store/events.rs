@@ -415,6 +415,34 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The newest `limit` events of every stream, oldest first.
+    pub fn last_events_by_seq(&self, limit: usize) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT e.seq, e.version, e.type, e.ts, e.data, e.meta, e.idem_key, s.name
+             FROM {} e JOIN main.streams s ON s.id = e.stream_id ORDER BY e.seq DESC LIMIT ?1",
+            self.all_events()
+        ))?;
+        let rows = stmt.query_map(params![i(limit as u64)], |r| {
+            let name: String = r.get(7)?;
+            Self::event_from_row(r, &name)
+        })?;
+        let mut events = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        events.reverse();
+        Ok(events)
+    }
+
+    /// How many events of every stream have a seq in `from..=to`.
+    pub fn count_by_seq(&self, from: i64, to: i64) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM {} WHERE seq >= ?1 AND seq <= ?2",
+                self.all_events()
+            ))?
+            .query_row(params![from, to], |r| r.get(0))?;
+        Ok(u(n))
+    }
+
     /// The first event after `version` (or the last before it) whose type or data contains
     /// `needle`, archived events and those of a stream it continues included.
     pub fn find_event(

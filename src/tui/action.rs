@@ -57,6 +57,8 @@ pub enum Action {
     PromptFilter,
     /// Open the prompt to choose which streams the list shows.
     PromptStreams,
+    /// Open the prompt for a file to write the event or value to.
+    PromptWrite,
     /// Open the prompt for a jq condition on the state that stops playback.
     PromptUntil,
     /// Type a character into the open prompt.

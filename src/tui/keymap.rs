@@ -183,6 +183,12 @@ pub const BINDINGS: &[Binding] = &[
         "copy the event or value (OSC 52)",
     ),
     global(
+        Char('Y'),
+        "Y",
+        Action::PromptWrite,
+        "write the event or value to a new file",
+    ),
+    global(
         Char('s'),
         "s",
         Action::PromptSnapshot,

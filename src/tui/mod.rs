@@ -95,6 +95,7 @@ impl Input for TerminalInput {
 /// Runs the debugger in the terminal until the user quits. The terminal is restored on
 /// quit, on error and on panic (ratatui's init installs the panic hook).
 pub fn run(mut app: App) -> anyhow::Result<()> {
+    app.copy_note = clipboard_note();
     let mut terminal = ratatui::init();
     // A helper thread's panic is reported to whoever waits for it (a step then does the
     // work itself, a job reports failure): it must not restore the terminal under a
@@ -133,6 +134,38 @@ pub fn run(mut app: App) -> anyhow::Result<()> {
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     outcome
+}
+
+/// Why the terminal may never receive what `y` copies (OSC 52), if it may not: tmux passes
+/// it on only with `set-clipboard` on, GNU screen not at all.
+pub fn clipboard_note() -> Option<String> {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if set("TMUX") {
+        let option = std::process::Command::new("tmux")
+            .args(["show-options", "-gv", "set-clipboard"])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        return match option.as_deref() {
+            Some("on" | "external") => None,
+            Some(value) => Some(format!(
+                "tmux's set-clipboard is {value}, so the terminal may not get it (tmux set -g set-clipboard on); Y writes it to a file"
+            )),
+            None => Some(
+                "inside tmux the terminal may not get it (tmux set -g set-clipboard on); Y writes it to a file".into(),
+            ),
+        };
+    }
+    if set("STY") {
+        return Some(
+            "GNU screen does not pass the clipboard on to the terminal; Y writes it to a file"
+                .into(),
+        );
+    }
+    None
 }
 
 /// The debugger's loop: load what changed and draw, wait for input (or for the next play

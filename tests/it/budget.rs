@@ -211,7 +211,7 @@ fn reducer_set_tries_every_stream_it_would_apply_to() {
         "{err}"
     );
     assert!(err.contains(r#"the first: stream "a" version 2"#), "{err}");
-    assert!(ok(&["reducer", db.p()]).contains("default reducer: merge"));
+    assert_eq!(ok(&["reducer", db.p()]), "default reducer:\nmerge\n");
 
     let set = rewind(&["reducer", db.p(), "--set", "jq:.state + .event.data"]);
     assert_eq!(set.code, 0, "{}", set.stderr);

@@ -241,10 +241,10 @@ fn named(text: &str, needle: &str) -> Option<u64> {
 fn versions_named(frame: &str) -> Vec<(&'static str, u64)> {
     let mut names = Vec::new();
     let lines: Vec<&str> = frame.lines().collect();
-    if let Some(status) = lines.last().and_then(|l| l.strip_prefix(" v")) {
-        if let Some(v) = named(status, "") {
-            names.push(("status line", v));
-        }
+    if let Some(status) = lines.last().and_then(|l| l.strip_prefix(" v"))
+        && let Some(v) = named(status, "")
+    {
+        names.push(("status line", v));
     }
     for line in &lines {
         if let Some(v) = named(line, "State @ v") {

@@ -898,3 +898,139 @@ fn a_mistyped_command_is_a_suggestion_and_a_path_still_opens() {
     assert_eq!(run.status.code(), Some(2));
     assert!(said.contains("needs a terminal"), "{said}");
 }
+
+#[test]
+fn log_says_what_it_left_out_and_shows_the_tail_newest_first_on_request() {
+    let db = Db::new();
+    for i in 1..=7 {
+        ok(&["append", db.p(), "s", "T", &format!(r#"{{"i":{i}}}"#)]);
+    }
+    ok(&["append", db.p(), "other", "T", "{}"]);
+    let versions = |out: &str| -> Vec<String> {
+        out.lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
+            .collect()
+    };
+    let run = rewind(&["log", db.p(), "s", "--limit", "3"]);
+    assert_eq!(versions(&run.stdout), ["1", "2", "3"]);
+    assert_eq!(
+        run.stderr,
+        "3 events shown; not shown: 4 later (--tail N shows the newest)\n"
+    );
+    let run = rewind(&["log", db.p(), "s", "--tail", "2", "--reverse"]);
+    assert_eq!(versions(&run.stdout), ["7", "6"]);
+    assert_eq!(
+        run.stderr,
+        "2 events shown; not shown: 5 earlier (before v6)\n"
+    );
+    let run = rewind(&["log", db.p(), "s", "--from", "3", "--limit", "2"]);
+    assert_eq!(versions(&run.stdout), ["3", "4"]);
+    assert!(
+        run.stderr.contains("2 earlier") && run.stderr.contains("3 later"),
+        "{}",
+        run.stderr
+    );
+    // Everything shown: nothing said. All streams count by seq.
+    assert_eq!(rewind(&["log", db.p(), "s"]).stderr, "");
+    let run = rewind(&["log", db.p(), "--tail", "1", "--json"]);
+    let lines: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(lines[0]["stream"], "other");
+    assert_eq!(
+        run.stderr,
+        "1 events shown; not shown: 7 earlier (before seq 8)\n"
+    );
+    assert!(fails(&["log", db.p(), "--tail", "1", "--from", "2"], 2).contains("--tail"));
+}
+
+#[test]
+fn reducer_prints_a_jq_program_as_written_so_it_can_be_copied() {
+    let db = Db::new();
+    let program = "jq:.state as $s\n|\t$s + .event.data";
+    ok(&["reducer", db.p(), "--stream", "s", "--set", program]);
+    assert_eq!(
+        ok(&["reducer", db.p(), "--stream", "s"]),
+        format!("stream s uses its own reducer:\n{program}\n")
+    );
+    // An escape sequence in a program is shown, not sent to the terminal.
+    let hostile = "jq:.state # \u{1b}[2J";
+    ok(&[
+        "reducer",
+        db.p(),
+        "--stream",
+        "t",
+        "--set",
+        hostile,
+        "--force",
+    ]);
+    let shown = ok(&["reducer", db.p(), "--stream", "t"]);
+    assert!(
+        !shown.contains('\u{1b}') && shown.contains("\\u{001b}[2J"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn times_in_json_are_rfc_3339_with_the_micros_beside_and_state_json_is_stable() {
+    let db = Db::new();
+    ok(&[
+        "append",
+        db.p(),
+        "s",
+        "T",
+        r#"{"a":1}"#,
+        "--time",
+        "2026-03-01T12:00:00Z",
+    ]);
+    ok(&["snapshot", db.p(), "s"]);
+    let streams: Value = serde_json::from_str(&ok(&["streams", db.p(), "--json"])).unwrap();
+    assert_eq!(streams[0]["last_ts"], "2026-03-01T12:00:00Z");
+    assert_eq!(streams[0]["last_ts_us"], 1_772_366_400_000_000_i64);
+    assert!(streams[0]["created_at"].as_str().unwrap().ends_with('Z'));
+    let snaps: Value = serde_json::from_str(&ok(&["snapshots", db.p(), "--json"])).unwrap();
+    assert_eq!(snaps[0]["ts"], "2026-03-01T12:00:00Z");
+    assert!(snaps[0]["created_at_us"].is_i64());
+    // Durations stay numbers under their `_us` names.
+    assert!(snaps[0]["create_us"].is_u64());
+
+    let first = ok(&["state", db.p(), "s", "--json"]);
+    assert_eq!(ok(&["state", db.p(), "s", "--json"]), first);
+    assert!(!first.contains("elapsed_us"), "{first}");
+    let timed: Value =
+        serde_json::from_str(&ok(&["state", db.p(), "s", "--json", "--timing"])).unwrap();
+    assert!(timed["provenance"]["elapsed_us"].is_u64(), "{timed}");
+    ok(&["append", db.p(), "s", "T", r#"{"a":2}"#]);
+    assert_ne!(ok(&["state", db.p(), "s", "--json"]), first);
+}
+
+#[test]
+fn archive_prints_totals_and_lists_streams_only_when_verbose() {
+    let db = Db::new();
+    for (stream, i) in [("s", 1), ("s", 2), ("s", 3), ("t", 1)] {
+        ok(&[
+            "append",
+            db.p(),
+            stream,
+            "T",
+            &format!(r#"{{"i":{i}}}"#),
+            "--time",
+            "2020-01-01T00:00:00Z",
+        ]);
+    }
+    ok(&["snapshot", db.p(), "s"]);
+    let out = ok(&["archive", db.p(), "--older-than", "30d"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.starts_with("moved 3 events of 1 of 2 streams to ") && out.contains("--verbose"),
+        "{out}"
+    );
+    ok(&["snapshot", db.p(), "t"]);
+    let out = ok(&["archive", db.p(), "--older-than", "30d", "--verbose"]);
+    assert_eq!(
+        out.lines().next(),
+        Some("t: versions 1..=1 archived"),
+        "{out}"
+    );
+    let out = ok(&["archive", db.p(), "--older-than", "30d"]);
+    assert!(out.starts_with("moved nothing"), "{out}");
+}

@@ -322,9 +322,14 @@ fn seed_004_lists_every_task_with_its_work_item_and_finds_the_crashed_ones_as_of
         );
         if *kind == Task::Crashed {
             assert_eq!(
-                s["judged_at"],
+                s["judged_at_us"],
                 json!(newest_us),
                 "judged as of the newest time"
+            );
+            assert_eq!(
+                s["judged_at"],
+                json!(rewind::time::format(newest_us)),
+                "times in --json are RFC 3339"
             );
             assert_eq!(
                 s["pending"],

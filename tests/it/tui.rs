@@ -1688,3 +1688,43 @@ fn a_long_history_is_counted_a_range_at_a_time_saying_at_least_until_done() {
     }
     assert!(!message(&app).contains("match"), "{}", message(&app));
 }
+
+#[test]
+fn copy_says_when_the_terminal_may_not_get_it_and_y_writes_a_new_file_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = orders(dir.path());
+    let mut app = order_1(&path);
+    app.copy_note = Some("tmux's set-clipboard is off".into());
+    press(&mut app, "y");
+    assert_message(&app, "copied event v3");
+    assert_message(&app, "but tmux's set-clipboard is off");
+    assert_eq!(app.effects.len(), 1, "it is still sent");
+
+    // Y asks for a file, with a name filled in; Enter writes the same text y copies.
+    let Effect::Copy(copied) = app.effects.remove(0);
+    press(&mut app, "Y");
+    let name = app.prompt.as_ref().unwrap().text.clone();
+    assert_eq!(name, "order-1-event-v3.json");
+    let target = dir.path().join(&name);
+    app.prompt.as_mut().unwrap().text = target.to_str().unwrap().to_string();
+    press(&mut app, "<Enter>");
+    assert_message(&app, "wrote event v3 to");
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        format!("{copied}\n")
+    );
+    // A file that exists is never written over.
+    std::fs::write(&target, "mine").unwrap();
+    press(&mut app, "Y");
+    app.prompt.as_mut().unwrap().text = target.to_str().unwrap().to_string();
+    press(&mut app, "<Enter>");
+    assert_message(&app, "nothing written");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "mine");
+    // The state's value under the cursor, named by its path.
+    press(&mut app, "<Tab> j Y");
+    let name = app.prompt.as_ref().unwrap().text.clone();
+    assert!(
+        name.starts_with("order-1-v3-") && name.ends_with(".json"),
+        "{name}"
+    );
+}

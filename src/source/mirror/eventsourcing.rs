@@ -276,7 +276,7 @@ fn sync_in(
                 None,
             )?;
             done += 1;
-            if done % 4096 == 0 {
+            if done.is_multiple_of(4096) {
                 progress(done, todo);
             }
         }
@@ -357,8 +357,8 @@ pub fn check(engine: &mut Engine, only: Option<&str>) -> Result<Checked> {
             let mut failed = false;
             for event in engine.store().events(&info, 1, info.head, usize::MAX)? {
                 let version = event.version;
-                if !failed {
-                    if let Err(e) = super::apply_event(&reducer, &info.name, &event, &mut state) {
+                if !failed
+                    && let Err(e) = super::apply_event(&reducer, &info.name, &event, &mut state) {
                         failed = true;
                         checked.findings.push(finding(
                             &info.name,
@@ -367,7 +367,6 @@ pub fn check(engine: &mut Engine, only: Option<&str>) -> Result<Checked> {
                             Vec::new(),
                         ));
                     }
-                }
                 let Some(stored) = event.meta.as_ref().and_then(|m| m.get(SNAPSHOT)) else {
                     continue;
                 };

@@ -555,7 +555,7 @@ impl Appender<'_> {
             mark_head(engine, &branch.stream, &key, &pending)?;
         }
         self.done += 1;
-        if self.done % 1024 == 0 {
+        if self.done.is_multiple_of(1024) {
             (self.progress)(self.done, self.total);
         }
         Ok(())
@@ -719,10 +719,10 @@ fn event(
     if !checkpoint.metadata.is_null() {
         let mut metadata = checkpoint.metadata.clone();
         // `parents` is empty but in subgraphs; said once here rather than in every event.
-        if let Value::Object(fields) = &mut metadata {
-            if fields.get("parents").is_some_and(|p| p == &json!({})) {
-                fields.remove("parents");
-            }
+        if let Value::Object(fields) = &mut metadata
+            && fields.get("parents").is_some_and(|p| p == &json!({}))
+        {
+            fields.remove("parents");
         }
         meta.insert("metadata".into(), metadata);
     }
@@ -761,10 +761,10 @@ fn kind(checkpoint: &Checkpoint, consumed: &[Write]) -> String {
         }
     }
     // Files older than `task_path` name the nodes in the metadata's `writes`.
-    if nodes.is_empty() {
-        if let Some(Value::Object(by_node)) = checkpoint.metadata.get("writes") {
-            nodes.extend(by_node.keys().map(String::as_str));
-        }
+    if nodes.is_empty()
+        && let Some(Value::Object(by_node)) = checkpoint.metadata.get("writes")
+    {
+        nodes.extend(by_node.keys().map(String::as_str));
     }
     let text = if nodes.is_empty() {
         checkpoint

@@ -62,13 +62,13 @@ fn one_statement(
         return Err(mapping.error(key, sqlite_error(&rusqlite::Error::MultipleStatement)));
     }
     let mut text = sql.trim_end();
-    if let Some(cut) = text.rfind(';') {
-        if matches!(
+    if let Some(cut) = text.rfind(';')
+        && matches!(
             rusqlite::Batch::new(conn, &text[cut + 1..]).next(),
             Ok(None)
-        ) {
-            text = &text[..cut];
-        }
+        )
+    {
+        text = &text[..cut];
     }
     Ok(text.to_owned())
 }
@@ -368,7 +368,7 @@ impl Taker<'_> {
             e => e,
         })?;
         self.done += 1;
-        if self.done % 4096 == 0 {
+        if self.done.is_multiple_of(4096) {
             (self.progress)(self.done, self.total);
         }
         Ok(())
@@ -391,13 +391,13 @@ fn append(
             .stream(&row.stream)?
             .map_or((0, None), |s| (s.head, s.last_ts)),
     };
-    if let Some(version) = row.version {
-        if version != head + 1 {
-            return Err(Error::Input(format!(
-                "events.version: stream {:?} version {version} comes after version {head}: the query must give each stream's rows in order, without gaps",
-                row.stream
-            )));
-        }
+    if let Some(version) = row.version
+        && version != head + 1
+    {
+        return Err(Error::Input(format!(
+            "events.version: stream {:?} version {version} comes after version {head}: the query must give each stream's rows in order, without gaps",
+            row.stream
+        )));
     }
     let mut meta = serde_json::Map::new();
     if let Some(seq) = row.seq {
@@ -418,11 +418,11 @@ fn append(
     // written after T). A row stamped before the one before it (two writers' clocks) keeps
     // its place, at the time before it; its own time stays in its meta.
     let mut time = row.time;
-    if let (Some(t), Some(last)) = (time, last_ts) {
-        if t < last {
-            meta.insert("time".into(), json!(crate::time::format(t)));
-            time = Some(last);
-        }
+    if let (Some(t), Some(last)) = (time, last_ts)
+        && t < last
+    {
+        meta.insert("time".into(), json!(crate::time::format(t)));
+        time = Some(last);
     }
     let stream = row.stream.clone();
     let meta = Value::Object(meta);

@@ -98,13 +98,13 @@ pub fn resolve_showing(
     format: Option<&str>,
     progress: Progress<'_>,
 ) -> Result<Option<Mirrored>> {
-    if let Some(name) = format {
-        if super::formats::named(name).is_none() {
-            return Err(Error::Input(format!(
-                "--format {name:?}: no such format; rewind reads {}",
-                super::formats::names()
-            )));
-        }
+    if let Some(name) = format
+        && super::formats::named(name).is_none()
+    {
+        return Err(Error::Input(format!(
+            "--format {name:?}: no such format; rewind reads {}",
+            super::formats::names()
+        )));
     }
     if !path.is_file() {
         return Ok(None);
@@ -646,11 +646,11 @@ pub fn marks(store: &Store, stream: &str, now: Option<crate::model::Micros>) -> 
         unfinished = true;
         pending = Some(serde_json::Value::Array(recorded.pending));
     }
-    if let Some(attributes) = &recorded.attributes {
-        if let Some((yes, at)) = mapped::streams::unfinished(store, attributes, now)? {
-            unfinished |= yes;
-            judged_at = at.filter(|_| yes);
-        }
+    if let Some(attributes) = &recorded.attributes
+        && let Some((yes, at)) = mapped::streams::unfinished(store, attributes, now)?
+    {
+        unfinished |= yes;
+        judged_at = at.filter(|_| yes);
     }
     Ok(Marks {
         fork,

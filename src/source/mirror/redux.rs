@@ -143,10 +143,10 @@ fn events(session: &Session) -> Vec<NewEvent> {
                     diff
                 }
                 None => {
-                    if i == 0 {
-                        if let Some(preloaded) = &session.preloaded {
-                            meta[SNAPSHOT] = preloaded.clone();
-                        }
+                    if i == 0
+                        && let Some(preloaded) = &session.preloaded
+                    {
+                        meta[SNAPSHOT] = preloaded.clone();
                     }
                     step.action.clone()
                 }

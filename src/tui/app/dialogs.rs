@@ -38,9 +38,12 @@ impl App {
         Ok(())
     }
 
-    pub(super) fn copy(&mut self) -> anyhow::Result<()> {
+    /// What `y` copies and `Y` writes: the value under the state cursor, or the event at
+    /// the cursor as an export line; with what it is called, and a file name for it.
+    fn copied(&mut self) -> anyhow::Result<(String, String, String)> {
         self.settle_state_cursor();
-        let (what, text) = match self.focus {
+        let stream = self.stream().map_or_else(String::new, |s| s.name.clone());
+        let (what, text, name) = match self.focus {
             Pane::State => {
                 let value = self.view.state.pointer(&self.state_path).ok_or_else(|| {
                     anyhow::anyhow!("nothing at {:?} to copy", clean(&self.state_path))
@@ -50,7 +53,12 @@ impl App {
                 } else {
                     clean(&self.state_path)
                 };
-                (path, serde_json::to_string_pretty(value)?)
+                let name = format!(
+                    "{stream}-v{}{}.json",
+                    self.cursor,
+                    self.state_path.replace('/', "-")
+                );
+                (path, serde_json::to_string_pretty(value)?, name)
             }
             Pane::Events => {
                 let event = self
@@ -61,20 +69,76 @@ impl App {
                 (
                     format!("event v{}", event.version),
                     crate::jsonl::export_line(event).to_string(),
+                    format!("{stream}-event-v{}.json", event.version),
                 )
             }
         };
         // Pasted later into a terminal, a raw control character (a C1 CSI, say) would drive
         // it: the clipboard gets the same JSON with those written as escapes.
         let text = crate::text::json_safe(&text);
+        // A file name from a stream's name: letters, digits, `-`, `_` and `.` only.
+        let name: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Ok((what, text, name))
+    }
+
+    pub(super) fn copy(&mut self) -> anyhow::Result<()> {
+        let (what, text, _) = self.copied()?;
         if text.len() > MAX_COPY {
             anyhow::bail!(
-                "{what} is {} bytes: more than the clipboard takes ({MAX_COPY} bytes)",
+                "{what} is {} bytes: more than the clipboard takes ({MAX_COPY} bytes); Y writes it to a file",
                 text.len()
             );
         }
-        self.message = Some(format!("copied {what} ({} bytes)", text.len()));
+        self.message = Some(match &self.copy_note {
+            Some(note) => format!("copied {what} ({} bytes), but {note}", text.len()),
+            None => format!("copied {what} ({} bytes)", text.len()),
+        });
         self.effects.push(Effect::Copy(text));
+        self.want = Load::Nothing;
+        Ok(())
+    }
+
+    /// `Y`: the prompt for a file to write what `y` copies to, with a name filled in.
+    pub(super) fn prompt_write(&mut self) -> anyhow::Result<()> {
+        let (_, _, name) = self.copied()?;
+        self.prompt = Some(super::Prompt {
+            kind: super::PromptKind::WriteFile,
+            text: name,
+        });
+        self.want = Load::Nothing;
+        Ok(())
+    }
+
+    /// Writes what `y` copies to a new file (an existing one is never written over).
+    pub(super) fn write_file(&mut self, path: &str) -> anyhow::Result<()> {
+        if path.is_empty() {
+            anyhow::bail!("no file named: nothing written");
+        }
+        let (what, text, _) = self.copied()?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}; nothing written", clean(path)))?;
+        use std::io::Write;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.write_all(b"\n"))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", clean(path)))?;
+        self.message = Some(format!(
+            "wrote {what} to {} ({} bytes)",
+            clean(path),
+            text.len() + 1
+        ));
         self.want = Load::Nothing;
         Ok(())
     }

@@ -438,10 +438,10 @@ impl App {
 
     /// What the stream list says of a stream, judged at its head once per head.
     pub(super) fn mark_of(&mut self, stream: &StreamInfo) -> anyhow::Result<Mark> {
-        if let Some((head, mark)) = self.markers_of.get(&stream.id) {
-            if *head == stream.head {
-                return Ok(mark.clone());
-            }
+        if let Some((head, mark)) = self.markers_of.get(&stream.id)
+            && *head == stream.head
+        {
+            return Ok(mark.clone());
         }
         let mark = self.judge(stream)?;
         self.markers_of

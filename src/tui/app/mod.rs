@@ -47,6 +47,8 @@ pub enum PromptKind {
     Until,
     /// An optional label for a snapshot at the cursor.
     Label,
+    /// A file to write the event or value to.
+    WriteFile,
 }
 
 impl PromptKind {
@@ -60,6 +62,7 @@ impl PromptKind {
             Self::Streams => "streams: ",
             Self::Until => "play until (jq): ",
             Self::Label => "snapshot label (Enter: none): ",
+            Self::WriteFile => "write to a new file: ",
         }
     }
 }
@@ -396,6 +399,8 @@ pub struct App {
     summaries: crate::summary::Summaries,
     /// Whether the writing keys are disabled.
     pub read_only: bool,
+    /// Why the terminal may not receive what `y` copies, said when it copies.
+    pub copy_note: Option<String>,
     /// Set by `Quit`.
     pub quit: bool,
     /// Folded containers of the state tree.
@@ -541,6 +546,7 @@ impl App {
             titles: None,
             summaries: crate::summary::Summaries::default(),
             read_only,
+            copy_note: None,
             quit: false,
             folded: HashSet::new(),
             state_path: String::new(),
@@ -850,6 +856,7 @@ impl App {
                 self.want = Load::Tree;
             }
             Action::Copy => self.copy()?,
+            Action::PromptWrite => self.prompt_write()?,
             Action::Blame => self.blame()?,
             Action::ListSnapshots => self.list_snapshots()?,
             Action::Compact => self.plan_compaction()?,
@@ -1218,6 +1225,7 @@ impl App {
                 self.until = Some((text, Arc::new(program)));
             }
             PromptKind::Label => self.take_snapshot(Some(text).filter(|t| !t.is_empty()))?,
+            PromptKind::WriteFile => self.write_file(&text)?,
         }
         Ok(())
     }
