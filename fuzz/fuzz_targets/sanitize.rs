@@ -2,7 +2,8 @@
 //! `clean`, and `json_safe` keeps a JSON text the same value while escaping them. A title
 //! glob from the user's settings matches as a plain recursive matcher does. A stream name
 //! shortened in the middle stays within its width; the stream filter's prompt text either
-//! parses or is explained, and judges any stream without a panic.
+//! parses or is explained, and judges any stream without a panic; the debugger's memory file
+//! reads or is refused.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -52,6 +53,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(None) => assert!(text.trim().is_empty()),
         Err(e) => assert!(e.contains("is:unfinished"), "{e}"),
+    }
+    // The debugger's memory file (prompt history, view choices) reads or is refused.
+    if let Ok(memory) = rewind::tui::memory::Memory::parse(rest) {
+        assert!(memory.history.values().all(|h| h.len() <= rewind::tui::app::HISTORY));
     }
     let cleaned = clean(&text, usize::from(max));
     assert!(!cleaned.chars().any(needs_escape), "{cleaned:?}");

@@ -61,10 +61,10 @@ pub enum Action {
     PromptWrite,
     /// Open the prompt for a jq condition on the state that stops playback.
     PromptUntil,
-    /// Type a character into the open prompt.
-    PromptChar(char),
-    /// Delete the last character of the prompt.
-    PromptBackspace,
+    /// Edit the open prompt: type, delete, move (as a shell line does).
+    PromptEdit(tui_input::InputRequest),
+    /// Recall an earlier (true) or later entry of the prompt's history.
+    PromptHistory(bool),
     /// Carry out what the prompt says.
     PromptSubmit,
     /// Close the prompt without doing anything.

@@ -257,7 +257,11 @@ pub const BINDINGS: &[Binding] = &[
 ];
 
 /// Keys a script can name besides the table's (the prompt's).
-const EXTRA: &[(&str, KeyCode)] = &[("<Enter>", Enter), ("<Backspace>", KeyCode::Backspace)];
+const EXTRA: &[(&str, KeyCode)] = &[
+    ("<Enter>", Enter),
+    ("<Backspace>", KeyCode::Backspace),
+    ("<Delete>", KeyCode::Delete),
+];
 
 fn lookup(scope: Scope, code: KeyCode) -> Option<Action> {
     BINDINGS
@@ -287,17 +291,22 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
         Some(Overlay::List(_)) => return lookup(Scope::List, key.code),
         None => {}
     }
-    if held(key) {
-        return None;
-    }
     if app.prompt.is_some() {
+        // A shell line's keys (Ctrl-A/E/U/W/K, arrows, Home/End), as tui-input reads them;
+        // Up and Down go through the prompt's history.
         return match key.code {
             Enter => Some(Action::PromptSubmit),
             Esc => Some(Action::PromptCancel),
-            KeyCode::Backspace => Some(Action::PromptBackspace),
-            Char(c) => Some(Action::PromptChar(c)),
-            _ => None,
+            Up => Some(Action::PromptHistory(true)),
+            Down => Some(Action::PromptHistory(false)),
+            _ => tui_input::backend::crossterm::to_input_request(
+                &ratatui::crossterm::event::Event::Key(key),
+            )
+            .map(Action::PromptEdit),
         };
+    }
+    if held(key) {
+        return None;
     }
     let focused = match app.focus {
         Pane::State => lookup(Scope::State, key.code),
@@ -314,12 +323,21 @@ fn held(key: KeyEvent) -> bool {
 }
 
 /// Parses a key script such as `j j m <PgDn> :120 <Enter>` into key presses: names as in
-/// the help (`<Enter>`, `<Esc>`, `<Space>`, `<Backspace>` …), and any other word typed
-/// character by character.
+/// the help (`<Enter>`, `<Esc>`, `<Space>`, `<Backspace>` …), a letter with Ctrl as
+/// `<C-a>`, and any other word typed character by character.
 pub fn script(text: &str) -> Result<Vec<KeyEvent>, String> {
     let mut keys = Vec::new();
     for word in text.split_whitespace() {
-        if let Some(code) = BINDINGS
+        let ctrl = word
+            .strip_prefix("<C-")
+            .and_then(|w| w.strip_suffix('>'))
+            .and_then(|w| {
+                let mut chars = w.chars();
+                chars.next().filter(|_| chars.next().is_none())
+            });
+        if let Some(letter) = ctrl {
+            keys.push(KeyEvent::new(Char(letter), KeyModifiers::CONTROL));
+        } else if let Some(code) = BINDINGS
             .iter()
             .find(|b| b.name == word)
             .map(|b| b.key)

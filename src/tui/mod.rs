@@ -8,6 +8,7 @@ pub mod action;
 pub mod app;
 pub mod jobs;
 pub mod keymap;
+pub mod memory;
 pub mod panes;
 pub mod theme;
 pub mod tree;
@@ -96,6 +97,15 @@ impl Input for TerminalInput {
 /// quit, on error and on panic (ratatui's init installs the panic hook).
 pub fn run(mut app: App) -> anyhow::Result<()> {
     app.copy_note = clipboard_note();
+    // The prompt history and view choices of the last run.
+    let memory = memory::path();
+    if let Some(file) = &memory {
+        let (remembered, note) = memory::load(file);
+        remembered.apply(&mut app);
+        if note.is_some() && app.message.is_none() {
+            app.message = note.map(|n| crate::text::safe_message(&n));
+        }
+    }
     let mut terminal = ratatui::init();
     // A helper thread's panic is reported to whoever waits for it (a step then does the
     // work itself, a job reports failure): it must not restore the terminal under a
@@ -133,6 +143,14 @@ pub fn run(mut app: App) -> anyhow::Result<()> {
     crate::budget::on_exit(None);
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
+    if let Some(file) = &memory
+        && let Err(e) = memory::save(file, &memory::Memory::of(&app))
+    {
+        eprintln!(
+            "rewind: {}: the prompt history and view choices were not kept ({e})",
+            file.display()
+        );
+    }
     outcome
 }
 

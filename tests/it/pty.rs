@@ -283,6 +283,13 @@ fn demo_step_mark_snapshot_quit_restores_the_terminal() {
     session.wait_for("j to step forward, the held letters doing nothing", |s| {
         s.position() == Some((head, head)) && !s.contains("Blame")
     });
+    // A prompt edited as a shell line, in one burst: `5`, Ctrl-A, `-`, Enter is `:-5`.
+    session.press(":5\x01-\r");
+    session.wait_for(":-5 to move five back", |s| {
+        s.position() == Some((head - 5, head))
+    });
+    session.press("G");
+    session.wait_for("G to the newest", |s| s.position() == Some((head, head)));
     session.press("m");
     let mark = format!("mark v{head}");
     session.wait_for("m to set the mark", |s| s.status().contains(&mark));

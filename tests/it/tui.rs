@@ -431,7 +431,7 @@ fn playback_steps_on_ticks_and_stops_when_the_condition_holds() {
     // A key script types words without their spaces, so the condition is set directly.
     press(&mut app, "g u");
     let prompt = app.prompt.as_mut().unwrap();
-    prompt.text = ".status == \"paid\"".into();
+    prompt.set(".status == \"paid\"");
     press(&mut app, "<Enter> p");
     assert!(app.playing);
     act(&mut app, Action::PlayTick);
@@ -440,7 +440,7 @@ fn playback_steps_on_ticks_and_stops_when_the_condition_holds() {
     assert_eq!((app.cursor, !app.playing), (2, true));
     assert_message(&app, "holds");
     press(&mut app, "u");
-    app.prompt.as_mut().unwrap().text = "error(\"boom\")".into();
+    app.prompt.as_mut().unwrap().set("error(\"boom\")");
     press(&mut app, "<Enter> p");
     app.dispatch(Action::PlayTick);
     assert!(
@@ -449,7 +449,7 @@ fn playback_steps_on_ticks_and_stops_when_the_condition_holds() {
         message(&app)
     );
     press(&mut app, "u");
-    app.prompt.as_mut().unwrap().text = ".status ==".into();
+    app.prompt.as_mut().unwrap().set(".status ==");
     press(&mut app, "<Enter>");
     assert_message(&app, "stop condition");
     press(&mut app, "+ +");
@@ -737,7 +737,7 @@ fn go_to_and_search_through_the_prompt() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = order_1(&orders(dir.path()));
     press(&mut app, ":1");
-    assert_eq!(app.prompt.as_ref().map(|p| p.text.as_str()), Some("1"));
+    assert_eq!(app.prompt.as_ref().map(|p| p.text()), Some("1"));
     assert!(
         frame(&app, (80, 24))
             .lines()
@@ -1204,7 +1204,7 @@ fn a_letter_held_with_ctrl_or_alt_is_not_the_letter_and_esc_never_quits() {
     press(&mut app, ":2");
     held(&mut app, 'a', KeyModifiers::CONTROL);
     held(&mut app, 'w', KeyModifiers::ALT);
-    assert_eq!(app.prompt.as_ref().map(|p| p.text.as_str()), Some("2"));
+    assert_eq!(app.prompt.as_ref().map(|p| p.text()), Some("2"));
     press(&mut app, "<Enter>");
     assert_eq!(app.cursor, 2);
     // The help closes on any key, held ones too; Ctrl-C quits from anywhere.
@@ -1507,7 +1507,7 @@ fn the_stream_filter_takes_text_globs_statuses_and_unfinished_and_j_k_stay_insid
     // at its newest event.
     press(&mut app, "F");
     assert_eq!(
-        app.prompt.as_ref().unwrap().text,
+        app.prompt.as_ref().unwrap().text(),
         "order-*",
         "F reopens with the filter"
     );
@@ -1536,7 +1536,7 @@ fn the_stream_filter_takes_text_globs_statuses_and_unfinished_and_j_k_stay_insid
     );
     assert_eq!(listed(&app), ["order-2"]);
     press(&mut app, "F");
-    app.prompt.as_mut().unwrap().text.clear();
+    app.prompt.as_mut().unwrap().set("");
     press(&mut app, "is:done <Enter>");
     assert_message(&app, "is:unfinished");
     assert_eq!(listed(&app), ["order-2"]);
@@ -1703,10 +1703,10 @@ fn copy_says_when_the_terminal_may_not_get_it_and_y_writes_a_new_file_instead() 
     // Y asks for a file, with a name filled in; Enter writes the same text y copies.
     let Effect::Copy(copied) = app.effects.remove(0);
     press(&mut app, "Y");
-    let name = app.prompt.as_ref().unwrap().text.clone();
+    let name = app.prompt.as_ref().unwrap().text().to_string();
     assert_eq!(name, "order-1-event-v3.json");
     let target = dir.path().join(&name);
-    app.prompt.as_mut().unwrap().text = target.to_str().unwrap().to_string();
+    app.prompt.as_mut().unwrap().set(target.to_str().unwrap());
     press(&mut app, "<Enter>");
     assert_message(&app, "wrote event v3 to");
     assert_eq!(
@@ -1716,15 +1716,98 @@ fn copy_says_when_the_terminal_may_not_get_it_and_y_writes_a_new_file_instead() 
     // A file that exists is never written over.
     std::fs::write(&target, "mine").unwrap();
     press(&mut app, "Y");
-    app.prompt.as_mut().unwrap().text = target.to_str().unwrap().to_string();
+    app.prompt.as_mut().unwrap().set(target.to_str().unwrap());
     press(&mut app, "<Enter>");
     assert_message(&app, "nothing written");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "mine");
     // The state's value under the cursor, named by its path.
     press(&mut app, "<Tab> j Y");
-    let name = app.prompt.as_ref().unwrap().text.clone();
+    let name = app.prompt.as_ref().unwrap().text().to_string();
     assert!(
         name.starts_with("order-1-v3-") && name.ends_with(".json"),
         "{name}"
     );
+}
+
+#[test]
+fn prompts_edit_like_a_shell_line_recall_history_and_replace_the_text_they_open_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = orders(dir.path());
+    let mut app = order_1(&path);
+    let typed = |app: &App| app.prompt.as_ref().unwrap().text().to_string();
+    // Left, Ctrl-A, Ctrl-E, Ctrl-W, Ctrl-U as a shell has them.
+    press(&mut app, "/ sta <Left> <Left> x <C-a> y <C-e> z");
+    assert_eq!(typed(&app), "ysxtaz");
+    press(&mut app, "<Space> two <C-w>");
+    assert_eq!(typed(&app), "ysxtaz ");
+    press(&mut app, "<C-u>");
+    assert_eq!(typed(&app), "");
+    press(&mut app, "Paid <Enter>");
+    assert_eq!(app.cursor, 2);
+    // Up recalls what was typed before at the same prompt, newest first; Down comes back.
+    press(&mut app, "/ shipped <Enter> /");
+    press(&mut app, "<Up>");
+    assert_eq!(typed(&app), "shipped");
+    press(&mut app, "<Up>");
+    assert_eq!(typed(&app), "Paid");
+    press(&mut app, "<Up>");
+    assert_eq!(typed(&app), "Paid", "the oldest stays");
+    press(&mut app, "<Down>");
+    assert_eq!(typed(&app), "shipped");
+    press(&mut app, "<Down>");
+    assert_eq!(typed(&app), "");
+    press(&mut app, "<Esc>");
+    assert_eq!(
+        app.history.get("search").unwrap(),
+        &vec!["Paid".to_string(), "shipped".to_string()]
+    );
+    // t reopens with the filter selected: typing replaces it, a move keeps it.
+    press(&mut app, "t Paid <Enter> t");
+    assert!(app.prompt.as_ref().unwrap().selected);
+    press(&mut app, "Placed");
+    assert_eq!(typed(&app), "Placed");
+    press(&mut app, "<Enter> t <End> X");
+    assert_eq!(typed(&app), "PlacedX");
+    press(&mut app, "<Esc>");
+}
+
+#[test]
+fn go_to_moves_relatively_with_plus_and_minus() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = order_1(&orders(dir.path()));
+    press(&mut app, ":1 <Enter> :+1 <Enter>");
+    assert_eq!(app.cursor, 2);
+    press(&mut app, ":+10 <Enter>");
+    assert_eq!(app.cursor, 3, "stops at the newest");
+    press(&mut app, ":-2 <Enter>");
+    assert_eq!(app.cursor, 1);
+    press(&mut app, ":-10 <Enter>");
+    assert_eq!(app.cursor, 0, "stops at the start");
+    press(&mut app, ":+x <Enter>");
+    assert_message(&app, "neither a version nor");
+}
+
+#[test]
+fn view_choices_and_prompt_history_are_remembered_between_runs() {
+    use rewind::tui::memory::{self, Memory};
+    let dir = tempfile::tempdir().unwrap();
+    let path = orders(dir.path());
+    let file = dir.path().join("config").join("debugger.json");
+    let mut app = order_1(&path);
+    press(&mut app, "T d o / Paid <Enter>");
+    memory::save(&file, &Memory::of(&app)).unwrap();
+    let (remembered, note) = memory::load(&file);
+    assert_eq!(note, None);
+    let mut again = order_1(&path);
+    remembered.apply(&mut again);
+    assert_eq!(again.times, rewind::tui::app::Times::Absolute);
+    assert!(again.text_diff && again.zoomed);
+    press(&mut again, "/ <Up>");
+    assert_eq!(again.prompt.as_ref().unwrap().text(), "Paid");
+    // A file that cannot be read is said, and the defaults are used; it is left as it was.
+    std::fs::write(&file, "{ not json").unwrap();
+    let (memory, note) = memory::load(&file);
+    assert_eq!(memory, Memory::default());
+    assert!(note.unwrap().contains("not readable"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "{ not json");
 }

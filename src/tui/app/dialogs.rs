@@ -110,10 +110,7 @@ impl App {
     /// `Y`: the prompt for a file to write what `y` copies to, with a name filled in.
     pub(super) fn prompt_write(&mut self) -> anyhow::Result<()> {
         let (_, _, name) = self.copied()?;
-        self.prompt = Some(super::Prompt {
-            kind: super::PromptKind::WriteFile,
-            text: name,
-        });
+        self.prompt = Some(super::Prompt::new(super::PromptKind::WriteFile, name));
         self.want = Load::Nothing;
         Ok(())
     }

@@ -72,20 +72,85 @@ impl PromptKind {
     pub fn hint(self) -> &'static str {
         match self {
             Self::Streams => crate::filter::SYNTAX,
-            Self::GoTo => "version · RFC 3339 time",
+            Self::GoTo => "version · +10 · -10 · RFC 3339 time",
             _ => "",
         }
     }
 }
 
-/// The prompt being typed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl PromptKind {
+    /// Its name in the history kept between runs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::GoTo => "go",
+            Self::Search => "search",
+            Self::StateSearch => "state-search",
+            Self::Filter => "types",
+            Self::Streams => "streams",
+            Self::Until => "until",
+            Self::Label => "label",
+            Self::WriteFile => "file",
+        }
+    }
+}
+
+/// The prompt being typed: a line edited as a shell edits one.
+#[derive(Debug, Clone)]
 pub struct Prompt {
     /// What it is for.
     pub kind: PromptKind,
-    /// What has been typed.
-    pub text: String,
+    /// What has been typed, and where the cursor is in it.
+    pub input: tui_input::Input,
+    /// Whether the text it opened with is selected: typing replaces it, a move keeps it.
+    pub selected: bool,
+    /// The history entry shown (counting back from the newest), while recalling.
+    recalled: Option<usize>,
 }
+
+impl Prompt {
+    /// A prompt holding `text`, selected.
+    pub fn new(kind: PromptKind, text: String) -> Self {
+        Self {
+            kind,
+            selected: !text.is_empty(),
+            input: tui_input::Input::new(text),
+            recalled: None,
+        }
+    }
+
+    /// What has been typed.
+    pub fn text(&self) -> &str {
+        self.input.value()
+    }
+
+    /// Replaces what has been typed, the cursor at its end.
+    pub fn set(&mut self, text: &str) {
+        self.input = tui_input::Input::new(text.to_string());
+        self.selected = false;
+    }
+
+    /// Applies an edit: with the text selected, typing or deleting replaces all of it.
+    pub fn edit(&mut self, request: tui_input::InputRequest) {
+        use tui_input::InputRequest as R;
+        if std::mem::take(&mut self.selected) {
+            match request {
+                R::InsertChar(_) => self.input.reset(),
+                R::DeletePrevChar | R::DeleteNextChar | R::DeletePrevWord | R::DeleteLine => {
+                    self.input.reset();
+                    return;
+                }
+                _ => {}
+            }
+        }
+        self.input.handle(request);
+    }
+}
+
+/// What was typed at each prompt, oldest first, kept between runs.
+pub type History = HashMap<String, Vec<String>>;
+
+/// The most entries kept per prompt.
+pub const HISTORY: usize = 100;
 
 /// Which pane the movement keys act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -383,6 +448,8 @@ pub struct App {
     pub search: Option<(String, bool)>,
     /// Its matches, counted.
     count: Option<Count>,
+    /// What was typed at each prompt (loaded and saved between runs by the terminal loop).
+    pub history: History,
     /// The last message for the status line.
     pub message: Option<String>,
     /// What the panes show.
@@ -538,6 +605,7 @@ impl App {
             prompt: None,
             search: None,
             count: None,
+            history: History::new(),
             message: None,
             view: View::default(),
             size,
@@ -784,17 +852,30 @@ impl App {
             Action::PromptFilter => self.open_prompt(PromptKind::Filter),
             Action::PromptStreams => self.open_prompt(PromptKind::Streams),
             Action::PromptUntil => self.open_prompt(PromptKind::Until),
-            Action::PromptChar(c) => {
+            Action::PromptEdit(request) => {
                 if let Some(prompt) = &mut self.prompt {
-                    prompt.text.push(c);
+                    prompt.edit(request);
                 }
                 self.want = Load::Nothing;
             }
-            Action::PromptBackspace => {
-                if let Some(prompt) = &mut self.prompt {
-                    prompt.text.pop();
-                }
+            Action::PromptHistory(earlier) => {
                 self.want = Load::Nothing;
+                if let Some(prompt) = &mut self.prompt {
+                    let entries = self
+                        .history
+                        .get(prompt.kind.name())
+                        .map_or(&[][..], Vec::as_slice);
+                    let at = match (prompt.recalled, earlier) {
+                        (None, true) if !entries.is_empty() => Some(0),
+                        (None, _) => None,
+                        (Some(i), true) => Some((i + 1).min(entries.len().saturating_sub(1))),
+                        (Some(0), false) => None,
+                        (Some(i), false) => Some(i - 1),
+                    };
+                    let text = at.map_or("", |i| entries[entries.len() - 1 - i].as_str());
+                    prompt.set(text);
+                    prompt.recalled = at;
+                }
             }
             Action::PromptCancel => {
                 self.prompt = None;
@@ -1186,7 +1267,7 @@ impl App {
             PromptKind::Until => self.until.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
             _ => String::new(),
         };
-        self.prompt = Some(Prompt { kind, text });
+        self.prompt = Some(Prompt::new(kind, text));
         self.want = Load::Nothing;
     }
 
@@ -1194,7 +1275,17 @@ impl App {
         let Some(prompt) = self.prompt.take() else {
             return Ok(());
         };
-        let text = prompt.text.trim().to_string();
+        let text = prompt.text().trim().to_string();
+        if !text.is_empty() {
+            let entries = self
+                .history
+                .entry(prompt.kind.name().to_string())
+                .or_default();
+            entries.retain(|e| *e != text);
+            entries.push(text.clone());
+            let over = entries.len().saturating_sub(HISTORY);
+            entries.drain(..over);
+        }
         match prompt.kind {
             PromptKind::GoTo => {
                 let v = self.resolve(&text)?;
@@ -1234,6 +1325,17 @@ impl App {
     /// (the last event at or before it).
     fn resolve(&mut self, text: &str) -> anyhow::Result<u64> {
         let stream = self.current_stream()?;
+        // `+10` and `-10` move from the cursor, stopping at either end.
+        let relative = |sign: char| {
+            text.strip_prefix(sign)
+                .and_then(|n| n.trim().replace(',', "").parse::<u64>().ok())
+        };
+        if let Some(n) = relative('+') {
+            return Ok(self.cursor.saturating_add(n).min(stream.head));
+        }
+        if let Some(n) = relative('-') {
+            return Ok(self.cursor.saturating_sub(n));
+        }
         let target = match text.replace(',', "").parse::<u64>() {
             Ok(v) => Target::Version(v),
             Err(_) => Target::Time(crate::time::parse(text).map_err(|_| {
@@ -1246,8 +1348,6 @@ impl App {
         Ok(self.engine.resolve(&stream, target)?)
     }
 
-    /// Moves to the next (or previous) event of the stream whose type or data holds
-    /// `needle`.
     /// Finds the next (or previous) event whose type or data contains `needle`, of the
     /// stream or, in the all-streams scope, of any stream; past the last match it wraps to
     /// the first and says so. Then counts the matches ("match 3 of 17"), a range at a time.
@@ -1541,8 +1641,8 @@ fn batches(action: Action) -> bool {
             | Action::PromptStreams
             | Action::PromptUntil
             | Action::PromptSnapshot
-            | Action::PromptChar(_)
-            | Action::PromptBackspace
+            | Action::PromptEdit(_)
+            | Action::PromptHistory(_)
             | Action::PromptCancel
             | Action::TogglePlay
             | Action::Faster

@@ -21,14 +21,30 @@ impl Widget for StatusLine<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.app;
         if let Some(prompt) = &app.prompt {
-            let line = Line::from(vec![
-                Span::raw(format!(
-                    " {}{}",
-                    prompt.kind.lead(),
-                    clean(&prompt.text, 200)
-                )),
-                Span::styled("▏", THEME.cursor),
-            ]);
+            // The text around the cursor, the cursor a reversed cell (or a bar at the end);
+            // text the prompt opened with is shown selected until a key keeps or replaces it.
+            let text: Vec<char> = prompt.text().chars().collect();
+            let at = prompt.input.cursor().min(text.len());
+            let before: String = text[..at].iter().collect();
+            let after: String = text[at..].iter().collect();
+            let typed = if prompt.selected {
+                THEME.cursor
+            } else {
+                ratatui::style::Style::default()
+            };
+            let mut spans = vec![
+                Span::raw(format!(" {}", prompt.kind.lead())),
+                Span::styled(clean(&before, 200), typed),
+            ];
+            let mut rest = after.chars();
+            match rest.next() {
+                Some(under) => {
+                    spans.push(Span::styled(clean(&under.to_string(), 8), THEME.cursor));
+                    spans.push(Span::styled(clean(rest.as_str(), 200), typed));
+                }
+                None => spans.push(Span::styled("▏", THEME.cursor)),
+            }
+            let line = Line::from(spans);
             // The syntax, after the text where it fits.
             let used = line.width() + 3;
             let hint = prompt.kind.hint();
