@@ -123,6 +123,14 @@ pub enum Action {
     ListUp,
     /// Carry out the selected row of a list overlay (jump, or confirm).
     ListActivate,
+    /// Show the value under the state cursor, or the event, whole in the viewer.
+    OpenViewer,
+    /// Show the whole diff in the viewer.
+    OpenDiff,
+    /// Scroll the viewer.
+    View(super::app::ViewMove),
+    /// Hand what the viewer (or `y`) shows to `$PAGER`, or to `$EDITOR` (true).
+    Page(bool),
     /// Select or leave out the list row (a compaction's).
     ListToggle,
     /// Drop the snapshot on the list row (pressed twice).

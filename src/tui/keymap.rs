@@ -5,7 +5,7 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::action::Action;
-use super::app::{App, Overlay, Pane};
+use super::app::{App, Overlay, Pane, ViewMove};
 
 /// Where a binding applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub enum Scope {
     State,
     /// In a list overlay (blame, snapshots, compaction, findings).
     List,
+    /// In the viewer (`<Enter>` on a value or event, `D` on the diff).
+    Viewer,
 }
 
 impl Scope {
@@ -25,6 +27,7 @@ impl Scope {
             Self::Global => "Everywhere",
             Self::State => "State tree (Tab focuses it)",
             Self::List => "Lists (blame, snapshots, compact, verify)",
+            Self::Viewer => "Viewer (Enter on a value or event, D the diff)",
         }
     }
 }
@@ -70,6 +73,10 @@ const fn state(key: KeyCode, name: &'static str, action: Action, help: &'static 
 
 const fn list(key: KeyCode, name: &'static str, action: Action, help: &'static str) -> Binding {
     bind(Scope::List, key, name, action, help)
+}
+
+const fn viewer(key: KeyCode, name: &'static str, action: Action, help: &'static str) -> Binding {
+    bind(Scope::Viewer, key, name, action, help)
 }
 
 use KeyCode::{Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Tab, Up};
@@ -142,6 +149,25 @@ pub const BINDINGS: &[Binding] = &[
         "d",
         Action::ToggleDiffText,
         "diff: paths or unified text",
+    ),
+    global(
+        Enter,
+        "<Enter>",
+        Action::OpenViewer,
+        "show the event whole (scroll, wrap, $PAGER)",
+    ),
+    global(Char('D'), "D", Action::OpenDiff, "show the whole diff"),
+    global(
+        Char('v'),
+        "v",
+        Action::Page(false),
+        "the event or value to $PAGER",
+    ),
+    global(
+        Char('E'),
+        "E",
+        Action::Page(true),
+        "the event or value to $EDITOR (a copy: edits are not kept)",
     ),
     global(
         Char('o'),
@@ -217,7 +243,12 @@ pub const BINDINGS: &[Binding] = &[
     state(PageUp, "<PgUp>", Action::StatePageUp, "a page up"),
     state(Home, "<Home>", Action::StateTop, "first row"),
     state(End, "<End>", Action::StateBottom, "last row"),
-    state(Enter, "<Enter>", Action::ToggleFold, "fold / unfold"),
+    state(
+        Enter,
+        "<Enter>",
+        Action::OpenViewer,
+        "show the value whole (scroll, wrap, $PAGER)",
+    ),
     state(Char(' '), "<Space>", Action::ToggleFold, "fold / unfold"),
     state(Char('h'), "h", Action::Fold, "fold (or fold the parent)"),
     state(Char('l'), "l", Action::Unfold, "unfold"),
@@ -254,6 +285,61 @@ pub const BINDINGS: &[Binding] = &[
     ),
     list(Esc, "<Esc>", Action::CloseOverlay, "close"),
     list(Char('q'), "q", Action::CloseOverlay, "close"),
+    viewer(Char('j'), "j", Action::View(ViewMove::Down), "a line down"),
+    viewer(Down, "<Down>", Action::View(ViewMove::Down), "a line down"),
+    viewer(Char('k'), "k", Action::View(ViewMove::Up), "a line up"),
+    viewer(Up, "<Up>", Action::View(ViewMove::Up), "a line up"),
+    viewer(
+        PageDown,
+        "<PgDn>",
+        Action::View(ViewMove::PageDown),
+        "a page down",
+    ),
+    viewer(
+        Char(' '),
+        "<Space>",
+        Action::View(ViewMove::PageDown),
+        "a page down",
+    ),
+    viewer(
+        PageUp,
+        "<PgUp>",
+        Action::View(ViewMove::PageUp),
+        "a page up",
+    ),
+    viewer(Char('g'), "g", Action::View(ViewMove::Top), "to the top"),
+    viewer(Home, "<Home>", Action::View(ViewMove::Top), "to the top"),
+    viewer(Char('G'), "G", Action::View(ViewMove::Bottom), "to the end"),
+    viewer(End, "<End>", Action::View(ViewMove::Bottom), "to the end"),
+    viewer(Char('h'), "h", Action::View(ViewMove::Left), "scroll left"),
+    viewer(Left, "<Left>", Action::View(ViewMove::Left), "scroll left"),
+    viewer(
+        Char('l'),
+        "l",
+        Action::View(ViewMove::Right),
+        "scroll right",
+    ),
+    viewer(
+        Right,
+        "<Right>",
+        Action::View(ViewMove::Right),
+        "scroll right",
+    ),
+    viewer(
+        Char('w'),
+        "w",
+        Action::View(ViewMove::Wrap),
+        "wrap long lines / scroll them",
+    ),
+    viewer(Char('v'), "v", Action::Page(false), "to $PAGER"),
+    viewer(
+        Char('E'),
+        "E",
+        Action::Page(true),
+        "to $EDITOR (a copy: edits are not kept)",
+    ),
+    viewer(Esc, "<Esc>", Action::CloseOverlay, "close"),
+    viewer(Char('q'), "q", Action::CloseOverlay, "close"),
 ];
 
 /// Keys a script can name besides the table's (the prompt's).
@@ -289,6 +375,8 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
         }
         Some(Overlay::List(_)) if held(key) => return None,
         Some(Overlay::List(_)) => return lookup(Scope::List, key.code),
+        Some(Overlay::Viewer(_)) if held(key) => return None,
+        Some(Overlay::Viewer(_)) => return lookup(Scope::Viewer, key.code),
         None => {}
     }
     if app.prompt.is_some() {

@@ -131,11 +131,38 @@ pub fn run(mut app: App) -> anyhow::Result<()> {
         app.dispatch(Action::Resize(size.width, size.height));
         drive(&mut app, &mut TerminalInput::new(), |app| {
             terminal.draw(|frame| ui::render(frame, app))?;
-            for effect in app.effects.drain(..) {
-                let Effect::Copy(text) = effect;
-                let mut out = std::io::stdout();
-                out.write_all(osc52(&text).as_bytes())?;
-                out.flush()?;
+            let effects: Vec<Effect> = app.effects.drain(..).collect();
+            for effect in effects {
+                match effect {
+                    Effect::Copy(text) => {
+                        let mut out = std::io::stdout();
+                        out.write_all(osc52(&text).as_bytes())?;
+                        out.flush()?;
+                    }
+                    Effect::Page { text, editor } => {
+                        // The terminal is the program's until it exits, then the debugger's
+                        // again, drawn whole.
+                        execute!(std::io::stdout(), DisableMouseCapture)?;
+                        ratatui::restore();
+                        let said = page(&text, editor);
+                        ratatui::crossterm::terminal::enable_raw_mode()?;
+                        execute!(
+                            std::io::stdout(),
+                            ratatui::crossterm::terminal::EnterAlternateScreen,
+                            ratatui::crossterm::terminal::Clear(
+                                ratatui::crossterm::terminal::ClearType::All
+                            ),
+                            EnableMouseCapture
+                        )?;
+                        // A new terminal draws every cell again (clearing the old one would
+                        // ask the terminal where its cursor is, which some never answer).
+                        terminal = ratatui::Terminal::new(
+                            ratatui::backend::CrosstermBackend::new(std::io::stdout()),
+                        )?;
+                        app.message = Some(crate::text::safe_message(&said));
+                        terminal.draw(|frame| ui::render(frame, app))?;
+                    }
+                }
             }
             Ok(())
         })
@@ -152,6 +179,53 @@ pub fn run(mut app: App) -> anyhow::Result<()> {
         );
     }
     outcome
+}
+
+/// Runs `$PAGER` (default `less`) or `$EDITOR` (default `vi`) on a read-only copy of
+/// `text` in a file of its own, removed afterwards; says how it went.
+fn page(text: &str, editor: bool) -> String {
+    let (var, default) = if editor {
+        ("EDITOR", "vi")
+    } else {
+        ("PAGER", "less")
+    };
+    let program = std::env::var(var)
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| default.to_string());
+    static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = std::env::temp_dir().join(format!("rewind-{}-{n}.json", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&file)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.write_all(b"\n")?;
+            let mut permissions = f.metadata()?.permissions();
+            permissions.set_readonly(true);
+            f.set_permissions(permissions)
+        });
+    if let Err(e) = written {
+        return format!("{}: {e}; nothing was shown", file.display());
+    }
+    // As a shell runs it, so that `less -R` or `code --wait` work; the file is its argument.
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{program} \"$1\""))
+        .arg("sh")
+        .arg(&file)
+        .status();
+    let _ = std::fs::remove_file(&file);
+    match status {
+        Ok(s) if s.success() && editor => {
+            format!("back from {program}: it had a copy, so edits are not kept")
+        }
+        Ok(s) if s.success() => format!("back from {program}"),
+        Ok(s) => format!("{program} ({var}) ended with {s}"),
+        Err(e) => format!("{program} ({var}) could not be run: {e}"),
+    }
 }
 
 /// Why the terminal may never receive what `y` copies (OSC 52), if it may not: tmux passes

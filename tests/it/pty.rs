@@ -131,6 +131,11 @@ struct Session {
 
 impl Session {
     fn spawn(args: &[&str], home: &Path) -> Self {
+        Self::spawn_with(args, home, &[])
+    }
+
+    /// As [`Session::spawn`], with more of the environment set.
+    fn spawn_with(args: &[&str], home: &Path, env: &[(&str, &str)]) -> Self {
         let (pty, pts) = pty_process::blocking::open().unwrap();
         pty.resize(pty_process::Size::new(ROWS, COLS)).unwrap();
         // The child becomes a session leader with the pty as its controlling terminal, so
@@ -141,6 +146,9 @@ impl Session {
             .env("XDG_DATA_HOME", home.join("data"))
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("TERM", "xterm-256color")
+            .env_remove("TMUX")
+            .env_remove("STY")
+            .envs(env.iter().copied())
             .spawn(pts)
             .unwrap();
         // Reading blocks, so it happens on its own thread; the test waits on the channel with
@@ -502,4 +510,83 @@ fn sigterm_and_sighup_give_the_terminal_back() {
             "SIG{signal}: cooked mode again, got {modes:?}"
         );
     }
+}
+
+#[test]
+fn the_pager_and_the_editor_get_the_terminal_and_give_it_back() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("t.db");
+    let db_arg = db.to_str().unwrap();
+    for (kind, data) in [
+        ("Placed", r#"{"status":"placed"}"#),
+        ("Paid", r#"{"status":"paid"}"#),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rewind"))
+            .args(["append", db_arg, "order-1", kind, data])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    // A "pager" that keeps what it was given and says where it ran; an "editor" that
+    // changes its file.
+    let seen = home.path().join("seen.json");
+    let pager = home.path().join("pager.sh");
+    std::fs::write(
+        &pager,
+        format!(
+            "#!/bin/sh\ncp \"$1\" {}\necho \"$1\" > {}.path\n",
+            seen.display(),
+            seen.display()
+        ),
+    )
+    .unwrap();
+    let editor = home.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\necho changed >> \"$1\" 2>/dev/null\nexit 0\n",
+    )
+    .unwrap();
+    for script in [&pager, &editor] {
+        std::fs::set_permissions(script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let mut session = Session::spawn_with(
+        &["open", db_arg],
+        home.path(),
+        &[
+            ("PAGER", pager.to_str().unwrap()),
+            ("EDITOR", editor.to_str().unwrap()),
+        ],
+    );
+    session.wait_for("the first frame", |s| s.position() == Some((2, 2)));
+    // Enter shows the event whole; v hands it to the pager, in one burst.
+    session.press("\rv");
+    session.wait_for("back from the pager", |s| s.status().contains("back from"));
+    let given: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&seen).unwrap()).unwrap();
+    assert_eq!(given["type"], "Paid");
+    assert_eq!(given["data"]["status"], "paid");
+    let copy = std::fs::read_to_string(seen.with_extension("json.path")).unwrap();
+    assert!(
+        !Path::new(copy.trim()).exists(),
+        "the copy it was given is removed: {copy}"
+    );
+    assert!(
+        !session.local_modes().contains(LocalModes::ICANON),
+        "raw mode again after the pager"
+    );
+    // The debugger goes on: keys still work; E says edits are not kept.
+    session.press("\x1b");
+    session.wait_for("Esc to close the viewer", |s| s.contains("Streams"));
+    session.press("kE");
+    session.wait_for("back from the editor", |s| {
+        s.status().contains("edits are not kept") && s.position() == Some((1, 2))
+    });
+    session.press("q");
+    assert!(session.wait_exit().success());
+    let modes = session.local_modes();
+    assert!(
+        modes.contains(LocalModes::ICANON | LocalModes::ECHO),
+        "{modes:?}"
+    );
 }

@@ -323,7 +323,7 @@ fn the_state_cursor_folds_unfolds_and_searches() {
     press(&mut app, "j");
     assert_eq!(app.state_path, "/items");
     let rows = app.view.tree.total;
-    press(&mut app, "<Enter>");
+    press(&mut app, "<Space>");
     assert!(app.folded.contains("/items"));
     assert_eq!(app.view.tree.total, rows - 9, "the fold hides the items");
     assert!(frame(&app, (80, 24)).contains("\"items\": […],  2 items"));
@@ -371,7 +371,9 @@ fn copy_puts_the_value_under_the_cursor_on_the_clipboard() {
     assert_message(&app, "copied /carrier");
     app.effects.clear();
     press(&mut app, "<Esc> y");
-    let Effect::Copy(line) = &app.effects[0];
+    let Effect::Copy(line) = &app.effects[0] else {
+        panic!("not a copy")
+    };
     let event: Value = serde_json::from_str(line).unwrap();
     assert_eq!(
         (event["type"].as_str(), event["version"].as_u64()),
@@ -398,7 +400,9 @@ fn copy_escapes_control_characters_as_the_cli_json_does() {
     for keys in ["y", "<Tab> / note <Enter> y"] {
         app.effects.clear();
         press(&mut app, keys);
-        let Effect::Copy(text) = &app.effects[0];
+        let Effect::Copy(text) = &app.effects[0] else {
+            panic!("not a copy")
+        };
         assert!(
             !text
                 .chars()
@@ -965,6 +969,9 @@ fn an_empty_database_draws_and_every_key_is_harmless() {
         .join(" ");
     press(&mut app, &all);
     press(&mut app, "<Esc> <Esc>");
+    if app.zoomed {
+        press(&mut app, "o");
+    }
     let frame = frame(&app, (80, 24));
     assert!(frame.contains("Streams 0"), "{frame}");
 }
@@ -1701,7 +1708,9 @@ fn copy_says_when_the_terminal_may_not_get_it_and_y_writes_a_new_file_instead() 
     assert_eq!(app.effects.len(), 1, "it is still sent");
 
     // Y asks for a file, with a name filled in; Enter writes the same text y copies.
-    let Effect::Copy(copied) = app.effects.remove(0);
+    let Effect::Copy(copied) = app.effects.remove(0) else {
+        panic!("not a copy")
+    };
     press(&mut app, "Y");
     let name = app.prompt.as_ref().unwrap().text().to_string();
     assert_eq!(name, "order-1-event-v3.json");
@@ -1810,4 +1819,63 @@ fn view_choices_and_prompt_history_are_remembered_between_runs() {
     assert_eq!(memory, Memory::default());
     assert!(note.unwrap().contains("not readable"));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "{ not json");
+}
+
+#[test]
+fn enter_shows_a_value_whole_scrolled_both_ways_and_the_diff_counts_what_does_not_fit() {
+    let mut engine = crate::support::engine();
+    let long = "x".repeat(300);
+    let many: serde_json::Map<String, Value> =
+        (0..40).map(|i| (format!("k{i:02}"), json!(i))).collect();
+    at(
+        &mut engine,
+        "s",
+        "Set",
+        json!({"long": long, "many": many}),
+        0,
+    );
+    let more: serde_json::Map<String, Value> = (0..40)
+        .map(|i| (format!("k{i:02}"), json!(i + 1)))
+        .collect();
+    at(&mut engine, "s", "Set", json!({ "many": more }), 1);
+    let mut app = over(engine, (80, 24));
+    // The diff pane: 41 changes do not fit; the last row counts the rest.
+    let text = frame(&app, (80, 24));
+    assert!(text.contains("37 more · D shows all"), "{text}");
+    press(&mut app, "D");
+    let Some(rewind::tui::app::Overlay::Viewer(viewer)) = &app.overlay else {
+        panic!("no viewer");
+    };
+    assert_eq!(viewer.text.lines().count(), 40, "the whole diff");
+    press(&mut app, "<Esc>");
+    // Enter on the event: every line of it, pretty; G to the end, h/l sideways.
+    press(&mut app, "k <Enter>");
+    let viewer = |app: &App| match &app.overlay {
+        Some(rewind::tui::app::Overlay::Viewer(v)) => v.clone(),
+        other => panic!("no viewer: {other:?}"),
+    };
+    let lines = viewer(&app).text.lines().count();
+    assert!(lines > 40, "{lines}");
+    let text = frame(&app, (80, 24));
+    assert!(text.contains(&format!("of {lines} ")), "{text}");
+    press(&mut app, "G");
+    assert_eq!(viewer(&app).top, lines - app.viewer_rows());
+    press(&mut app, "g l l");
+    assert_eq!(viewer(&app).left, 16);
+    press(&mut app, "h w");
+    assert!(viewer(&app).wrap);
+    assert_eq!(viewer(&app).left, 0);
+    // v hands it to the pager (the terminal loop runs it).
+    press(&mut app, "v");
+    assert!(matches!(
+        app.effects.last(),
+        Some(Effect::Page { editor: false, .. })
+    ));
+    press(&mut app, "q");
+    assert!(app.overlay.is_none() && !app.quit);
+    // In the state tree, Enter shows the value under the cursor; Space folds.
+    press(&mut app, "<Tab> <Home> j <Enter>");
+    let shown = viewer(&app);
+    assert!(shown.title.contains("/long"), "{}", shown.title);
+    assert_eq!(shown.text, format!("\"{long}\""));
 }

@@ -107,6 +107,124 @@ impl App {
         Ok(())
     }
 
+    /// Enter: the value under the state cursor, or the event at the cursor, whole in the
+    /// viewer.
+    pub(super) fn open_viewer(&mut self) -> anyhow::Result<()> {
+        let (what, text, _) = self.copied()?;
+        // The event as JSON lines of its own, not one long line.
+        let text = match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(value) => crate::text::json_safe(&serde_json::to_string_pretty(&value)?),
+            Err(_) => text,
+        };
+        let stream = self.stream().map_or_else(String::new, |s| clean(&s.name));
+        self.overlay = Some(Overlay::Viewer(super::Viewer {
+            title: format!(
+                " {stream} · {what} @ v{} ",
+                crate::model::group(self.cursor)
+            ),
+            text,
+            top: 0,
+            left: 0,
+            wrap: false,
+        }));
+        self.want = Load::Nothing;
+        Ok(())
+    }
+
+    /// `D`: the whole diff the diff pane shows, in the viewer.
+    pub(super) fn open_diff(&mut self) -> anyhow::Result<()> {
+        let view = &self.view;
+        let text = if self.text_diff {
+            view.text_diff.clone()
+        } else {
+            view.changes
+                .iter()
+                .map(|c| match c {
+                    crate::diff::Change::Added { path, value } => format!("+ {path}  {value}"),
+                    crate::diff::Change::Removed { path, value } => format!("- {path}  {value}"),
+                    crate::diff::Change::Changed { path, from, to } => {
+                        format!("~ {path}  {from} → {to}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        if text.is_empty() {
+            anyhow::bail!("no changes to show");
+        }
+        self.overlay = Some(Overlay::Viewer(super::Viewer {
+            title: format!(
+                " Diff v{} → v{} ",
+                crate::model::group(view.diff_from),
+                crate::model::group(self.cursor)
+            ),
+            text: crate::text::json_safe(&text),
+            top: 0,
+            left: 0,
+            wrap: false,
+        }));
+        self.want = Load::Nothing;
+        Ok(())
+    }
+
+    /// Rows of text the viewer shows at the terminal's size.
+    pub fn viewer_rows(&self) -> usize {
+        usize::from(self.size.1.saturating_sub(1 + 2 + 1)).max(1)
+    }
+
+    pub(super) fn view_move(&mut self, step: super::ViewMove) {
+        use super::ViewMove as M;
+        self.want = Load::Nothing;
+        let page = self.viewer_rows();
+        let Some(Overlay::Viewer(viewer)) = &mut self.overlay else {
+            return;
+        };
+        let lines = viewer.text.lines().count();
+        let last = lines.saturating_sub(page);
+        viewer.top = match step {
+            M::Down => viewer.top + 1,
+            M::Up => viewer.top.saturating_sub(1),
+            M::PageDown => viewer.top + page,
+            M::PageUp => viewer.top.saturating_sub(page),
+            M::Top => 0,
+            M::Bottom => last,
+            _ => viewer.top,
+        }
+        .min(if viewer.wrap {
+            lines.saturating_sub(1)
+        } else {
+            last
+        });
+        let widest = viewer
+            .text
+            .lines()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0);
+        match step {
+            M::Left => viewer.left = viewer.left.saturating_sub(8),
+            M::Right if !viewer.wrap => {
+                viewer.left = (viewer.left + 8).min(widest.saturating_sub(8))
+            }
+            M::Wrap => {
+                viewer.wrap = !viewer.wrap;
+                viewer.left = 0;
+            }
+            _ => {}
+        }
+    }
+
+    /// `v` and `E`: what the viewer shows (else what `y` copies) to `$PAGER` or `$EDITOR`.
+    pub(super) fn page(&mut self, editor: bool) -> anyhow::Result<()> {
+        let text = match &self.overlay {
+            Some(Overlay::Viewer(viewer)) => viewer.text.clone(),
+            _ => self.copied()?.1,
+        };
+        self.effects.push(Effect::Page { text, editor });
+        self.want = Load::Nothing;
+        Ok(())
+    }
+
     /// `Y`: the prompt for a file to write what `y` copies to, with a name filled in.
     pub(super) fn prompt_write(&mut self) -> anyhow::Result<()> {
         let (_, _, name) = self.copied()?;

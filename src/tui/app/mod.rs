@@ -240,6 +240,47 @@ pub enum Overlay {
     Help(usize),
     /// A list of things to jump to, or a plan to confirm.
     List(Listing),
+    /// A value, an event or a diff whole, scrolled both ways.
+    Viewer(Viewer),
+}
+
+/// A value, an event or a diff shown whole: every line, scrolled down and sideways, or
+/// wrapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    /// What it shows.
+    pub title: String,
+    /// The text, as it goes to `$PAGER`.
+    pub text: String,
+    /// The first line shown.
+    pub top: usize,
+    /// The first column shown (not wrapped).
+    pub left: usize,
+    /// Whether long lines wrap.
+    pub wrap: bool,
+}
+
+/// A move in the viewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewMove {
+    /// A line down.
+    Down,
+    /// A line up.
+    Up,
+    /// A page down.
+    PageDown,
+    /// A page up.
+    PageUp,
+    /// To the first line.
+    Top,
+    /// To the last page.
+    Bottom,
+    /// Sideways, left.
+    Left,
+    /// Sideways, right.
+    Right,
+    /// Wrap long lines, or not.
+    Wrap,
 }
 
 /// Something for the terminal loop to do that rendering must not (it has no side effects).
@@ -247,6 +288,14 @@ pub enum Overlay {
 pub enum Effect {
     /// Put this text on the clipboard (OSC 52).
     Copy(String),
+    /// Hand this text to `$PAGER`, or to `$EDITOR` (a copy: edits are not kept), the
+    /// terminal given to it and taken back.
+    Page {
+        /// The text.
+        text: String,
+        /// Whether to `$EDITOR` rather than `$PAGER`.
+        editor: bool,
+    },
 }
 
 /// Where the state pane's cursor is.
@@ -961,6 +1010,10 @@ impl App {
                 self.want = Load::Nothing;
             }
             Action::ListActivate => self.activate()?,
+            Action::OpenViewer => self.open_viewer()?,
+            Action::OpenDiff => self.open_diff()?,
+            Action::View(step) => self.view_move(step),
+            Action::Page(editor) => self.page(editor)?,
             Action::ListToggle => self.toggle_row()?,
             Action::ListDrop => self.drop_row()?,
             Action::Poll => self.poll_job()?,

@@ -33,7 +33,20 @@ impl Widget for DiffPane<'_> {
             group(app.view.diff_from),
             group(at.cursor)
         );
-        let height = usize::from(area.height);
+        // What does not fit is counted on the last row (D shows it all).
+        let height = usize::from(area.height.saturating_sub(2));
+        let total = if app.text_diff {
+            app.view.text_diff.lines().count()
+        } else {
+            app.view.changes.len()
+        };
+        let more = total.saturating_sub(height);
+        let height = if more > 0 {
+            height.saturating_sub(1)
+        } else {
+            height
+        };
+        let more = total.saturating_sub(height);
         let lines: Vec<Line> = if app.view.state_error.is_some() {
             vec![Line::styled("no state to compare", THEME.dim)]
         } else if let Some(err) = &app.view.diff_error {
@@ -79,6 +92,13 @@ impl Widget for DiffPane<'_> {
                 })
                 .collect()
         };
+        let mut lines = lines;
+        if more > 0 && app.view.state_error.is_none() && app.view.diff_error.is_none() {
+            lines.push(Line::styled(
+                format!("… {} more · D shows all", group(more as u64)),
+                THEME.dim,
+            ));
+        }
         Paragraph::new(lines)
             .block(super::block(title, false))
             .render(area, buf);

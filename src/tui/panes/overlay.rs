@@ -29,6 +29,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     match &app.overlay {
         Some(Overlay::Help(top)) => help(frame, *top, area),
         Some(Overlay::List(list)) => listing(frame, list, area),
+        Some(Overlay::Viewer(viewer)) => view(frame, viewer, area),
         None => {
             if let Some(job) = &app.job {
                 let (done, total) = job.progress();
@@ -135,6 +136,64 @@ fn listing(frame: &mut Frame, list: &Listing, area: Rect) {
         Paragraph::new(lines).block(Block::bordered().title(list.title.clone())),
         popup,
     );
+}
+
+/// The viewer: every line of the text, over all but the status line, scrolled both ways or
+/// wrapped, with where it is in the title and its keys at the bottom.
+fn view(frame: &mut Frame, viewer: &crate::tui::app::Viewer, area: Rect) {
+    let body = Rect {
+        height: area.height.saturating_sub(1),
+        ..area
+    };
+    let rows = usize::from(body.height.saturating_sub(3)).max(1);
+    let lines: Vec<Line> = viewer
+        .text
+        .lines()
+        .map(|l| Line::raw(clean(l, usize::MAX)))
+        .collect();
+    let total = lines.len();
+    let title = format!(
+        "{}· lines {}–{} of {} ",
+        viewer.title,
+        (viewer.top + 1).min(total),
+        (viewer.top + rows).min(total),
+        total
+    );
+    let mut paragraph = Paragraph::new(lines);
+    paragraph = if viewer.wrap {
+        paragraph
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .scroll((u16::try_from(viewer.top).unwrap_or(u16::MAX), 0))
+    } else {
+        paragraph.scroll((
+            u16::try_from(viewer.top).unwrap_or(u16::MAX),
+            u16::try_from(viewer.left).unwrap_or(u16::MAX),
+        ))
+    };
+    let inner = crate::tui::ui::inner(body);
+    let text_area = Rect {
+        height: inner.height.saturating_sub(1),
+        ..inner
+    };
+    let hint = Rect {
+        y: inner.y + inner.height.saturating_sub(1),
+        height: 1.min(inner.height),
+        ..inner
+    };
+    let more = total.saturating_sub(viewer.top + rows);
+    let keys = format!(
+        "{}j/k scroll · h/l sideways · w {} · v $PAGER · E $EDITOR · Esc closes",
+        if more > 0 {
+            format!("{more} more · ")
+        } else {
+            String::new()
+        },
+        if viewer.wrap { "no wrap" } else { "wrap" }
+    );
+    frame.render_widget(Clear, body);
+    frame.render_widget(Block::bordered().title(title), body);
+    frame.render_widget(paragraph, text_area);
+    frame.render_widget(Paragraph::new(Line::styled(keys, THEME.dim)), hint);
 }
 
 #[cfg(test)]

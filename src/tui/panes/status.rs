@@ -101,6 +101,7 @@ impl Widget for StatusLine<'_> {
                     Pane::Events => &[
                         ": go",
                         "/ search",
+                        "Enter view",
                         "t filter",
                         "m mark",
                         "Tab state",
@@ -110,7 +111,8 @@ impl Widget for StatusLine<'_> {
                     ],
                     Pane::State => &[
                         "j/k move",
-                        "Enter fold",
+                        "Space fold",
+                        "Enter view",
                         "/ find",
                         "b blame",
                         "y copy",
