@@ -91,6 +91,10 @@ pub struct Summaries {
     /// The user's title programs.
     rules: Rules,
     given: HashMap<i64, String>,
+    /// What the last run of each stream cost: µs, and how many events it summarised.
+    cost: HashMap<String, (f64, u64)>,
+    /// Whether rows were left without a summary, to give when there is time.
+    pub pending: bool,
 }
 
 impl Summaries {
@@ -98,7 +102,7 @@ impl Summaries {
     pub fn with(rules: Rules) -> Self {
         Self {
             rules,
-            given: HashMap::new(),
+            ..Self::default()
         }
     }
 
@@ -111,12 +115,18 @@ impl Summaries {
     /// title program, where there is one and no rule of the user's applies, titles an event
     /// without its state; everything else is summarised by replaying the rows' streams from
     /// the state before the first row of each run.
+    ///
+    /// With a `budget`, a run whose events cost more than it did last time (megabyte states
+    /// under a reducer that replays them) is left for later: its rows say nothing for now and
+    /// `pending` is set, so that a held key never waits for them.
     pub fn of(
         &mut self,
         engine: &mut Engine,
         rows: &[Event],
         mut mapping: Option<&mut Titles>,
+        budget: Option<std::time::Duration>,
     ) -> Result<Vec<String>> {
+        self.pending = false;
         let mut wanted: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
         for e in rows {
             if self.given.contains_key(&e.seq) {
@@ -149,8 +159,23 @@ impl Summaries {
             let mut start = 0;
             for i in 1..=versions.len() {
                 if i == versions.len() || versions[i] > versions[i - 1] + GAP {
-                    self.run(engine, &stream, versions[start], versions[i - 1])?;
+                    let (from, to) = (versions[start], versions[i - 1]);
                     start = i;
+                    // A run costs a reconstruction plus a replay: as much as the last one, or
+                    // more in proportion where it is longer.
+                    let n = to - from + 1;
+                    let estimate = self
+                        .cost
+                        .get(name)
+                        .map_or(0.0, |(us, last)| us * (n as f64 / *last as f64).max(1.0));
+                    if budget.is_some_and(|b| estimate > b.as_secs_f64() * 1e6) {
+                        self.pending = true;
+                        continue;
+                    }
+                    let began = std::time::Instant::now();
+                    self.run(engine, &stream, from, to)?;
+                    let us = began.elapsed().as_secs_f64() * 1e6;
+                    self.cost.insert(name.to_string(), (us, n));
                 }
             }
         }

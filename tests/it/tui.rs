@@ -1879,3 +1879,43 @@ fn enter_shows_a_value_whole_scrolled_both_ways_and_the_diff_counts_what_does_no
     assert!(shown.title.contains("/long"), "{}", shown.title);
     assert_eq!(shown.text, format!("\"{long}\""));
 }
+
+#[test]
+fn summaries_that_would_hold_up_a_held_key_are_given_when_the_keys_stop() {
+    // A reducer that takes its time over every event (as replaying megabyte states does).
+    let mut engine = crate::support::engine();
+    engine
+        .store()
+        .set_meta(
+            "default_reducer",
+            "jq:(reduce range(0; 2000) as $i (0; . + $i)) as $burn | .state + .event.data",
+        )
+        .unwrap();
+    let items = (0..200u64).map(|i| {
+        Ok(rewind::engine::ImportItem {
+            at: format!("line {i}"),
+            event: crate::support::ev("s", "Set", json!({ "n": i })),
+            version: None,
+        })
+    });
+    engine.import(items, false).unwrap();
+    let mut app = over(engine, (100, 30));
+    assert!(!app.summarising(), "opening gives them all");
+    app.deterministic = false;
+    press(&mut app, "<PgUp>");
+    app.sync().unwrap();
+    let rows = app.view.events.len();
+    assert!(rows > 10);
+    assert!(app.summarising(), "a page of slow rows waits");
+    let waiting = app.view.titles.iter().filter(|t| t.is_empty()).count();
+    assert!(waiting > 0, "{:?}", app.view.titles);
+    // When the keys stop, the loop polls, and they are given.
+    app.dispatch(Action::Poll);
+    assert!(!app.summarising());
+    assert_eq!(app.view.titles.len(), rows);
+    assert!(
+        app.view.titles.iter().all(|t| t.starts_with("n → ")),
+        "{:?}",
+        app.view.titles
+    );
+}

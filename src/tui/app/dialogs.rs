@@ -576,6 +576,7 @@ impl App {
         if self.counting() {
             self.count_matches(Some(std::time::Duration::from_millis(8)))?;
         }
+        self.summarise_pending()?;
         if self.job.as_ref().is_some_and(VerifyJob::is_finished) {
             self.finish_jobs()?;
             self.want = Load::Everything;

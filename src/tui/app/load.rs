@@ -13,7 +13,28 @@ use crate::diff::Change;
 use crate::model::{Provenance, StreamInfo, Target};
 use crate::tui::{tree, ui};
 
+/// What summarising the rows on screen may take per frame; what would take longer is given
+/// when the keys stop (see [`crate::summary::Summaries::of`]).
+const SUMMARY_BUDGET: std::time::Duration = std::time::Duration::from_millis(2);
+
 impl App {
+    /// Whether rows on screen wait for their summaries.
+    pub fn summarising(&self) -> bool {
+        self.summaries.pending
+    }
+
+    /// Gives the summaries left for later, however long they take.
+    pub(super) fn summarise_pending(&mut self) -> anyhow::Result<()> {
+        if !self.summaries.pending {
+            return Ok(());
+        }
+        let rows = self.view.events.clone();
+        self.view.titles =
+            self.summaries
+                .of(&mut self.engine, &rows, self.titles.as_mut(), None)?;
+        Ok(())
+    }
+
     // ---- loading what the panes show ----------------------------------------------------
 
     /// Rows of the event list at the current size.
@@ -120,9 +141,12 @@ impl App {
         self.load_density(stream)?;
         self.load_markers()?;
         // A summary that cannot be given is the status message; the rows still show.
-        let summaries = self
-            .summaries
-            .of(&mut self.engine, &before_rows, self.titles.as_mut());
+        let summaries = self.summaries.of(
+            &mut self.engine,
+            &before_rows,
+            self.titles.as_mut(),
+            (!self.deterministic).then_some(SUMMARY_BUDGET),
+        );
         self.view.titles = match summaries {
             Ok(summaries) => summaries,
             Err(err) => {
