@@ -39,6 +39,23 @@ fn db() -> (tempfile::TempDir, std::path::PathBuf, Engine) {
     (dir, path, engine)
 }
 
+/// Makes every snapshot so far stale: the stream's reducer changes (as a migration does),
+/// then one more event and a snapshot under the new one.
+fn change_the_reducer(engine: &mut Engine) {
+    engine
+        .store()
+        .execute_raw(
+            "UPDATE streams SET reducer = 'replace' WHERE name = 's'",
+            [],
+        )
+        .unwrap();
+    engine.clear_cache();
+    append(engine, "s", json!({ "after": "change" }));
+    engine
+        .take_snapshot("s", Target::Head, "manual", None)
+        .unwrap();
+}
+
 fn versions(engine: &Engine) -> Vec<u64> {
     engine
         .store()
@@ -197,18 +214,7 @@ fn drop_stale_keeps_a_stale_labelled_snapshot_and_the_cli_shows_it_stale() {
     engine
         .take_snapshot("s", Target::Version(55), "manual", Some("before migration"))
         .unwrap();
-    engine
-        .store()
-        .execute_raw(
-            "UPDATE streams SET reducer = 'replace' WHERE name = 's'",
-            [],
-        )
-        .unwrap();
-    engine.clear_cache();
-    append(&mut engine, "s", json!({ "after": "change" }));
-    engine
-        .take_snapshot("s", Target::Head, "manual", None)
-        .unwrap();
+    change_the_reducer(&mut engine);
     drop(engine);
     let db = path.to_str().unwrap();
     let plan = crate::support::ok(&["compact", db, "--drop-stale", "--dry-run"]);
@@ -323,18 +329,7 @@ fn keep_every_per_day_and_ladder_keep_what_they_say() {
 #[test]
 fn stale_snapshots_go_with_drop_stale_and_states_stay_exact() {
     let (_dir, path, mut engine) = db();
-    engine
-        .store()
-        .execute_raw(
-            "UPDATE streams SET reducer = 'replace' WHERE name = 's'",
-            [],
-        )
-        .unwrap();
-    engine.clear_cache();
-    append(&mut engine, "s", json!({ "after": "change" }));
-    engine
-        .take_snapshot("s", Target::Head, "manual", None)
-        .unwrap();
+    change_the_reducer(&mut engine);
     let plan = compact(
         &mut engine,
         None,
