@@ -34,6 +34,16 @@ pub enum Change {
 }
 
 impl Change {
+    /// The change as one line, as the CLI and the debugger show it: `+ path  value`,
+    /// `- path  value`, `~ path  old → new` (not yet made safe for a terminal).
+    pub fn line(&self) -> String {
+        match self {
+            Self::Added { path, value } => format!("+ {path}  {value}"),
+            Self::Removed { path, value } => format!("- {path}  {value}"),
+            Self::Changed { path, from, to } => format!("~ {path}  {from} → {to}"),
+        }
+    }
+
     /// The JSON pointer the change is at.
     pub fn path(&self) -> &str {
         match self {

@@ -108,6 +108,19 @@ impl StreamFilter {
     }
 }
 
+/// What the filter judges of a stream from its newest state (`None`: it cannot be built) and
+/// what its source records: its status, and whether it looks unfinished.
+pub fn judge(head: Option<&Value>, marks: &crate::source::mirror::Marks) -> (Option<String>, bool) {
+    let attributes = marks.attributes.as_ref();
+    match head {
+        Some(state) => (
+            status_of(state, attributes),
+            marks.unfinished || unfinished(state),
+        ),
+        None => (status_of(&Value::Null, attributes), marks.unfinished),
+    }
+}
+
 /// A stream's status: its newest state's top-level `status`, else the source's `status`
 /// attribute (a string, or a number or boolean written out).
 pub fn status_of(state: &Value, attributes: Option<&Map<String, Value>>) -> Option<String> {

@@ -111,16 +111,8 @@ pub(super) fn streams(args: &StreamsArgs) -> Result<()> {
         }
         // The newest state, where a status is asked for: one that cannot be built has none.
         let (status, unfinished) = if judged {
-            match engine.state_of(&s, crate::Target::Head) {
-                Ok(head) => (
-                    crate::filter::status_of(&head.state, m.attributes.as_ref()),
-                    m.unfinished || crate::filter::unfinished(&head.state),
-                ),
-                Err(_) => (
-                    crate::filter::status_of(&Value::Null, m.attributes.as_ref()),
-                    m.unfinished,
-                ),
-            }
+            let head = engine.state_of(&s, crate::Target::Head).ok();
+            crate::filter::judge(head.as_ref().map(|h| &*h.state), &m)
         } else {
             (None, m.unfinished)
         };
@@ -633,19 +625,7 @@ pub(super) fn diff(args: &DiffArgs) -> Result<()> {
 
 /// One escaped line per change: `+ path value`, `- path value`, `~ path old → new`.
 pub(super) fn change_lines(changes: &[crate::diff::Change]) -> Vec<String> {
-    changes
-        .iter()
-        .map(|c| {
-            let line = match c {
-                crate::diff::Change::Added { path, value } => format!("+ {path}  {value}"),
-                crate::diff::Change::Removed { path, value } => format!("- {path}  {value}"),
-                crate::diff::Change::Changed { path, from, to } => {
-                    format!("~ {path}  {from} → {to}")
-                }
-            };
-            clean(&line, 200)
-        })
-        .collect()
+    changes.iter().map(|c| clean(&c.line(), 200)).collect()
 }
 
 fn clean_lines(text: &str) -> String {

@@ -275,7 +275,7 @@ pub fn drive(
         draw(app)?;
         let wait = if app.playing {
             next_tick.saturating_duration_since(Instant::now())
-        } else if app.job.is_some() || app.counting() || app.summarising() {
+        } else if app.busy() {
             PROGRESS
         } else {
             IDLE
@@ -285,7 +285,7 @@ pub fn drive(
                 app.apply(Action::PlayTick);
                 let every = Duration::from_secs(1) / SPEEDS[app.speed];
                 next_tick = Instant::now() + every;
-            } else if app.job.is_some() || app.counting() || app.summarising() {
+            } else if app.busy() {
                 app.apply(Action::Poll);
             } else {
                 app.apply(Action::Refresh);

@@ -39,8 +39,9 @@ impl App {
     }
 
     /// What `y` copies and `Y` writes: the value under the state cursor, or the event at
-    /// the cursor as an export line; with what it is called, and a file name for it.
-    fn copied(&mut self) -> anyhow::Result<(String, String, String)> {
+    /// the cursor as an export line (on one line, or `pretty`); with what it is called, and a
+    /// file name for it.
+    fn copied(&mut self, pretty: bool) -> anyhow::Result<(String, String, String)> {
         self.settle_state_cursor();
         let stream = self.stream().map_or_else(String::new, |s| s.name.clone());
         let (what, text, name) = match self.focus {
@@ -66,9 +67,15 @@ impl App {
                     .event
                     .as_ref()
                     .ok_or_else(|| anyhow::anyhow!("no event at v0 to copy"))?;
+                let line = crate::jsonl::export_line(event);
+                let text = if pretty {
+                    serde_json::to_string_pretty(&line)?
+                } else {
+                    line.to_string()
+                };
                 (
                     format!("event v{}", event.version),
-                    crate::jsonl::export_line(event).to_string(),
+                    text,
                     format!("{stream}-event-v{}.json", event.version),
                 )
             }
@@ -91,7 +98,7 @@ impl App {
     }
 
     pub(super) fn copy(&mut self) -> anyhow::Result<()> {
-        let (what, text, _) = self.copied()?;
+        let (what, text, _) = self.copied(false)?;
         if text.len() > MAX_COPY {
             anyhow::bail!(
                 "{what} is {} bytes: more than the clipboard takes ({MAX_COPY} bytes); Y writes it to a file",
@@ -110,12 +117,8 @@ impl App {
     /// Enter: the value under the state cursor, or the event at the cursor, whole in the
     /// viewer.
     pub(super) fn open_viewer(&mut self) -> anyhow::Result<()> {
-        let (what, text, _) = self.copied()?;
         // The event as JSON lines of its own, not one long line.
-        let text = match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(value) => crate::text::json_safe(&serde_json::to_string_pretty(&value)?),
-            Err(_) => text,
-        };
+        let (what, text, _) = self.copied(true)?;
         let stream = self.stream().map_or_else(String::new, |s| clean(&s.name));
         self.overlay = Some(Overlay::Viewer(super::Viewer {
             title: format!(
@@ -139,13 +142,7 @@ impl App {
         } else {
             view.changes
                 .iter()
-                .map(|c| match c {
-                    crate::diff::Change::Added { path, value } => format!("+ {path}  {value}"),
-                    crate::diff::Change::Removed { path, value } => format!("- {path}  {value}"),
-                    crate::diff::Change::Changed { path, from, to } => {
-                        format!("~ {path}  {from} → {to}")
-                    }
-                })
+                .map(crate::diff::Change::line)
                 .collect::<Vec<_>>()
                 .join("\n")
         };
@@ -218,7 +215,7 @@ impl App {
     pub(super) fn page(&mut self, editor: bool) -> anyhow::Result<()> {
         let text = match &self.overlay {
             Some(Overlay::Viewer(viewer)) => viewer.text.clone(),
-            _ => self.copied()?.1,
+            _ => self.copied(true)?.1,
         };
         self.effects.push(Effect::Page { text, editor });
         self.want = Load::Nothing;
@@ -227,7 +224,7 @@ impl App {
 
     /// `Y`: the prompt for a file to write what `y` copies to, with a name filled in.
     pub(super) fn prompt_write(&mut self) -> anyhow::Result<()> {
-        let (_, _, name) = self.copied()?;
+        let (_, _, name) = self.copied(false)?;
         self.prompt = Some(super::Prompt::new(super::PromptKind::WriteFile, name));
         self.want = Load::Nothing;
         Ok(())
@@ -238,7 +235,7 @@ impl App {
         if path.is_empty() {
             anyhow::bail!("no file named: nothing written");
         }
-        let (what, text, _) = self.copied()?;
+        let (what, text, _) = self.copied(false)?;
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

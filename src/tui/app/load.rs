@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{
-    App, Density, Glyph, Load, Mark, Pane, Scope, StateView, Times, View, relative, unfinished,
-};
+use super::{App, Density, Glyph, Load, Mark, Pane, Scope, StateView, Times, View, relative};
 use crate::diff::Change;
 use crate::model::{Provenance, StreamInfo, Target};
 use crate::tui::{tree, ui};
@@ -21,6 +19,12 @@ impl App {
     /// Whether rows on screen wait for their summaries.
     pub fn summarising(&self) -> bool {
         self.summaries.pending
+    }
+
+    /// Whether work goes on between keys (a verify, a search count, summaries left for
+    /// later): the loop then polls often rather than idling.
+    pub fn busy(&self) -> bool {
+        self.job.is_some() || self.counting() || self.summarising()
     }
 
     /// Gives the summaries left for later, however long they take.
@@ -487,18 +491,9 @@ impl App {
             .any(|s| s.fingerprint != fingerprint);
         let marks = crate::source::mirror::marks(self.engine.store(), &stream.name, self.now)?;
         // A newest state that cannot be built is a problem to look at, not a failed frame.
-        let Ok(head) = self.engine.state_of(stream, Target::Head) else {
-            return Ok(Mark {
-                glyph: '!',
-                status: marks
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| crate::filter::status_of(&Value::Null, Some(a))),
-                unfinished: marks.unfinished,
-            });
-        };
-        let unfinished = marks.unfinished || unfinished(&head.state);
-        let glyph = if stale {
+        let head = self.engine.state_of(stream, Target::Head).ok();
+        let (status, unfinished) = crate::filter::judge(head.as_ref().map(|h| &*h.state), &marks);
+        let glyph = if stale || head.is_none() {
             '!'
         } else if unfinished {
             '…'
@@ -507,7 +502,7 @@ impl App {
         };
         Ok(Mark {
             glyph,
-            status: crate::filter::status_of(&head.state, marks.attributes.as_ref()),
+            status,
             unfinished,
         })
     }

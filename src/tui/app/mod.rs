@@ -1709,8 +1709,6 @@ fn batches(action: Action) -> bool {
     )
 }
 
-pub use crate::filter::unfinished;
-
 /// A duration in µs as the event list shows relative times: `+1:02:03`, `+2d 03:04:05`
 /// (the event pane shows the exact time).
 pub fn relative(us: i64) -> String {

@@ -78,17 +78,13 @@ impl Widget for DiffPane<'_> {
                 .changes
                 .iter()
                 .take(height)
-                .map(|c| match c {
-                    Change::Added { path, value } => {
-                        Line::styled(clean(&format!("+ {path}  {value}"), 300), THEME.added)
-                    }
-                    Change::Removed { path, value } => {
-                        Line::styled(clean(&format!("- {path}  {value}"), 300), THEME.removed)
-                    }
-                    Change::Changed { path, from, to } => Line::styled(
-                        clean(&format!("~ {path}  {from} → {to}"), 300),
-                        THEME.changed,
-                    ),
+                .map(|c| {
+                    let style = match c {
+                        Change::Added { .. } => THEME.added,
+                        Change::Removed { .. } => THEME.removed,
+                        Change::Changed { .. } => THEME.changed,
+                    };
+                    Line::styled(clean(&c.line(), 300), style)
                 })
                 .collect()
         };
