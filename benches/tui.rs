@@ -1,6 +1,6 @@
 //! The debugger's performance targets, measured. Run with `cargo bench --bench tui` (all
 //! workloads) or `cargo bench --bench tui -- NAME…` for some of: tui-start, tui-step,
-//! tui-rss, tui-big.
+//! tui-rss, tui-big, tui-summary.
 //!
 //! A plain harness like `engine.rs`: one step is an action applied through `App::dispatch`
 //! and one frame drawn into a reused 200×50 `TestBackend`, as the interactive loop does, and
@@ -18,6 +18,8 @@ use ratatui::backend::TestBackend;
 
 mod common;
 use common::{Rng, item, percentile};
+#[path = "common/langgraph.rs"]
+mod langgraph_file;
 use rewind::tui::action::Action;
 use rewind::tui::app::{App, Start};
 use rewind::{Engine, OpenMode, Store, Target};
@@ -573,6 +575,33 @@ fn agent_db() -> PathBuf {
     })
 }
 
+/// A LangGraph `SqliteSaver` file of 100,000 checkpoints in one thread (written in
+/// LangGraph's format by `common/langgraph.rs`; `shape` says what the state holds), mirrored
+/// as the debugger mirrors it (in the user's mirror folder, removed after the workload; the
+/// source is kept under `target/bench-data/`). Returns the mirror and its stream.
+fn langgraph_mirror(shape: langgraph_file::Shape) -> (PathBuf, String) {
+    const STEPS: u64 = 99_998; // LangGraph writes 2 checkpoints more than node steps
+    let dir = target_dir().join("bench-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join(format!("tui-langgraph-{shape:?}-100k.sqlite"));
+    if !source.exists() {
+        let part = source.with_extension("part");
+        let _ = std::fs::remove_file(&part);
+        println!("building {} (once; kept for later runs)", source.display());
+        langgraph_file::write(&part, shape, STEPS);
+        std::fs::rename(&part, &source).unwrap();
+    }
+    let started = Instant::now();
+    let mirrored = rewind::source::mirror::resolve(&source, None)
+        .unwrap()
+        .unwrap();
+    println!(
+        "  {shape:?} mirrored in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    (mirrored.path, langgraph_file::THREAD.to_owned())
+}
+
 /// What the summary column costs per frame: `Summaries::of` over the rows a 200x50 frame
 /// lists (46), kept across frames as the debugger keeps it, while the cursor steps back
 /// from the head and pages back to the start; and the whole frame (action + draw) with it.
@@ -659,6 +688,20 @@ fn main() {
             "agent-run-07",
         );
         tui_summary("orders (100,000-event stream)", &standard_db(), LONG_NAME);
+        for (label, shape) in [
+            (
+                "LangGraph agent (100,000 checkpoints)",
+                langgraph_file::Shape::Agent,
+            ),
+            (
+                "LangGraph fields (100,000 checkpoints)",
+                langgraph_file::Shape::Fields,
+            ),
+        ] {
+            let (mirror, stream) = langgraph_mirror(shape);
+            tui_summary(label, &mirror, &stream);
+            rewind::source::mirror::remove(&mirror).unwrap();
+        }
     }
     if wants("tui-big") || wants("tui-rss") {
         let db = big_db();
