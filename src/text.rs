@@ -63,7 +63,8 @@ pub fn json_safe(text: &str) -> String {
 /// An error message with everything that could drive a terminal made visible; newlines
 /// stay, since messages may span lines.
 pub fn safe_message(text: &str) -> String {
-    text.lines()
+    crate::source::postgres::redact(text)
+        .lines()
         .map(|line| clean(line, usize::MAX))
         .collect::<Vec<_>>()
         .join("\n")

@@ -354,6 +354,12 @@ pub struct BackupArgs {
 }
 
 pub(super) fn backup(args: &BackupArgs) -> Result<()> {
+    if crate::source::postgres::url_of(&args.db.db).is_some() {
+        anyhow::bail!(
+            "{}: a server source is backed up by its server (pg_dump); rewind backs up its own databases",
+            crate::source::mirror::canonical_text(&args.db.db)
+        );
+    }
     let bytes = crate::snapshot::backup::backup(&args.db.db, &args.out)?;
     let mut out = stdout();
     writeln!(

@@ -379,6 +379,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// Opens a database for a command; read commands never create one. A source (another
 /// program's history) is read through its mirror.
 fn open(db: &DbArg, mode: OpenMode) -> Result<Engine> {
+    if mode == OpenMode::Create && crate::source::postgres::url_of(&db.db).is_some() {
+        anyhow::bail!(
+            "{}: a server source is never written; rewind reads it through a mirror (import into a file instead)",
+            crate::source::mirror::canonical_text(&db.db)
+        );
+    }
     let path = if mode == OpenMode::Create {
         db.db.clone()
     } else {

@@ -45,7 +45,7 @@ pub const FORMATS: [Format; 7] = [
     },
     Format {
         name: "eventsourcing",
-        recognised_by: "an SQLite file with Python eventsourcing's table stored_events",
+        recognised_by: "an SQLite file with Python eventsourcing's table stored_events, or a postgres:// URL of a database with its NAME_events table",
         stream: "an aggregate",
         event: "a stored event (--at-id and --at-seq: its notification id, the rowid)",
         state: "the user's jq reducer (rewind reducer SOURCE --set 'jq:…'); until one is set, the file's own snapshots and the events since",

@@ -24,6 +24,7 @@ pub mod langgraph;
 pub mod mapping;
 pub mod mirror;
 pub mod msgpack;
+pub mod postgres;
 pub mod redux;
 pub mod settings;
 pub mod sqlite;

@@ -53,6 +53,7 @@ mod jsonl;
 mod lineage;
 mod maintain;
 mod mappings;
+mod pg;
 mod pty;
 mod readme;
 mod rfc;

@@ -238,42 +238,24 @@ fn sync_in(
             let rowid: i64 = row.get(0).map_err(read_error)?;
             let id = text(row.get_ref(1).map_err(read_error)?);
             let version: i64 = row.get(2).unwrap_or(0);
-            let topic = text(row.get_ref(3).map_err(read_error)?);
-            let event = eventsourcing::event(
-                rowid,
-                &id,
-                version,
-                &topic,
-                &bytes(row.get_ref(4).map_err(read_error)?),
-            );
-            let mut meta = event.meta;
-            if let Some(statement) = snapshot_of.as_mut() {
-                let stored: Option<Vec<u8>> = statement
+            let stored: Option<Vec<u8>> = match snapshot_of.as_mut() {
+                Some(statement) => statement
                     .query_row(rusqlite::params![id, version], |r| Ok(bytes(r.get_ref(0)?)))
                     .optional()
-                    .map_err(read_error)?;
-                if let (Some(stored), Value::Object(fields)) = (stored, &mut meta) {
-                    fields.insert(SNAPSHOT.into(), eventsourcing::snapshot(&stored));
-                }
-            }
-            // The aggregate's class, from the event that created it.
-            if let Some(Value::String(topic)) = event.data.get("originator_topic") {
-                let class = topic.rsplit_once(':').map_or(topic.as_str(), |(_, c)| c);
-                engine
-                    .store()
-                    .set_meta(&format!("{KIND}{}", event.stream), class)?;
-            }
-            writer.push(
+                    .map_err(read_error)?,
+                None => None,
+            };
+            push(
                 engine,
-                NewEvent {
-                    stream: event.stream,
-                    kind: event.kind,
-                    data: event.data,
-                    meta: Some(meta),
-                    time: event.time,
-                    idempotency_key: None,
+                &mut writer,
+                Stored {
+                    rowid,
+                    id: &id,
+                    version,
+                    topic: &text(row.get_ref(3).map_err(read_error)?),
+                    state: &bytes(row.get_ref(4).map_err(read_error)?),
+                    snapshot: stored.as_deref(),
                 },
-                None,
             )?;
             done += 1;
             if done.is_multiple_of(4096) {
@@ -288,6 +270,46 @@ fn sync_in(
         )?;
         Ok(Synced::UpToDate)
     })
+}
+
+/// One row of a stored-events table, and the state of the snapshot taken at it, if any.
+pub(super) struct Stored<'a> {
+    /// Its notification id.
+    pub rowid: i64,
+    pub id: &'a str,
+    pub version: i64,
+    pub topic: &'a str,
+    pub state: &'a [u8],
+    pub snapshot: Option<&'a [u8]>,
+}
+
+/// Mirrors one stored event: its snapshot, if the source took one there, in its meta; the
+/// aggregate's class, from the event that created it, in the stream's meta.
+pub(super) fn push(engine: &mut Engine, writer: &mut Writer, row: Stored<'_>) -> Result<()> {
+    let event = eventsourcing::event(row.rowid, row.id, row.version, row.topic, row.state);
+    let mut meta = event.meta;
+    if let (Some(stored), Value::Object(fields)) = (row.snapshot, &mut meta) {
+        fields.insert(SNAPSHOT.into(), eventsourcing::snapshot(stored));
+    }
+    if let Some(Value::String(topic)) = event.data.get("originator_topic") {
+        let class = topic.rsplit_once(':').map_or(topic.as_str(), |(_, c)| c);
+        engine
+            .store()
+            .set_meta(&format!("{KIND}{}", event.stream), class)?;
+    }
+    writer.push(
+        engine,
+        NewEvent {
+            stream: event.stream,
+            kind: event.kind,
+            data: event.data,
+            meta: Some(meta),
+            time: event.time,
+            idempotency_key: None,
+        },
+        None,
+    )?;
+    Ok(())
 }
 
 fn rewritten(source: &Path, what: &str) -> Synced {

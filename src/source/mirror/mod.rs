@@ -29,6 +29,7 @@ pub mod eventsourcing;
 mod json_events;
 pub mod langgraph;
 mod mapped;
+pub mod postgres;
 pub mod redux;
 mod temporal;
 
@@ -59,6 +60,26 @@ pub fn folder() -> Result<PathBuf> {
 
 /// Where a source's mirror lives: its file name and a hash of its canonical path.
 pub fn mirror_path(source: &Path) -> Result<PathBuf> {
+    if let Some(url) = crate::source::postgres::url_of(source) {
+        // Named by the server and database, never by the password.
+        let shown = crate::source::postgres::Spec::from_env(url)
+            .map_err(|e| Error::Input(format!("the server source: {e}")))?
+            .shown();
+        let hash = blake3::hash(shown.as_bytes()).to_hex();
+        let name: String = shown
+            .trim_start_matches("postgres://")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(80)
+            .collect();
+        return Ok(folder()?.join(format!("postgres-{name}-{}.rewind", &hash[..16])));
+    }
     let canonical = source.canonicalize().map_err(|cause| Error::Io {
         path: source.to_path_buf(),
         cause,
@@ -106,6 +127,9 @@ pub fn resolve_showing(
             super::formats::names()
         )));
     }
+    if let Some(url) = crate::source::postgres::url_of(path) {
+        return resolve_postgres(path, url, format, progress).map(Some);
+    }
     if !path.is_file() {
         return Ok(None);
     }
@@ -146,6 +170,43 @@ pub fn resolve_showing(
         None
     };
     Ok(found)
+}
+
+/// A PostgreSQL database: mirrored if its tables are of a format rewind reads.
+fn resolve_postgres(
+    path: &Path,
+    url: &str,
+    format: Option<&str>,
+    progress: Progress<'_>,
+) -> Result<Mirrored> {
+    use crate::source::postgres::{Spec, connect};
+    let spec = Spec::from_env(url).map_err(|e| Error::Input(format!("the server source: {e}")))?;
+    if let Some(name) = format.filter(|f| *f != "eventsourcing") {
+        return Err(Error::Input(format!(
+            "{}: --format {name}: rewind reads only eventsourcing's tables from PostgreSQL yet",
+            spec.shown()
+        )));
+    }
+    let mut client = connect(&spec).map_err(Error::Input)?;
+    let tables = postgres::choose(&spec, postgres::find(&mut client, &spec)?)?;
+    let settings = super::settings::load(path)?;
+    let mirror = prepare(path)?;
+    let (rebuilt, note) = bring_up_to_date(&mirror, |engine| {
+        postgres::sync(
+            engine,
+            &mut client,
+            &spec,
+            &tables,
+            settings.reducer.as_deref(),
+            progress,
+        )
+    })?;
+    Ok(Mirrored {
+        path: mirror,
+        format: "eventsourcing",
+        note,
+        rebuilt,
+    })
 }
 
 /// The error for a file that is not of the format asked for (or of none rewind reads).
@@ -499,6 +560,10 @@ pub const LINEAGE: &str = "lineage.";
 
 /// A source's path as its mirror records it: canonical where it can be made so.
 pub(crate) fn canonical_text(source: &Path) -> String {
+    if let Some(url) = crate::source::postgres::url_of(source) {
+        return crate::source::postgres::Spec::from_env(url)
+            .map_or_else(|_| "postgres://…".to_owned(), |spec| spec.shown());
+    }
     source
         .canonicalize()
         .unwrap_or_else(|_| source.to_path_buf())

@@ -1246,7 +1246,7 @@ impl App {
             Err(e) => {
                 self.message = Some(format!(
                     "{}: cannot be read now ({e}); showing what was read before",
-                    source.path.display()
+                    crate::source::mirror::canonical_text(&source.path)
                 ));
             }
         }

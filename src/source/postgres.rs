@@ -1,0 +1,566 @@
+//! A PostgreSQL server as a source: the `postgres://` URL read as libpq reads it (with the
+//! `PG*` variables and `~/.pgpass` filling what it leaves out), the connection made
+//! read-only with a statement timeout, and the server's errors said with the host, database
+//! and table they concern. The password is never part of anything shown or kept: a source
+//! is named by [`Spec::shown`].
+//!
+//! What is read from the tables is the mirror's business (`mirror::postgres`).
+
+use std::path::Path;
+use std::time::Duration;
+
+/// Whether a source argument is a server URL rather than a file.
+pub fn is_url(text: &str) -> bool {
+    text.starts_with("postgres://") || text.starts_with("postgresql://")
+}
+
+/// The URL a source path is, if it is one.
+pub fn url_of(path: &Path) -> Option<&str> {
+    path.to_str().filter(|t| is_url(t))
+}
+
+/// `text` with the password of every server URL in it taken out
+/// (`postgres://ann:pw@host/db` → `postgres://ann@host/db`): what a message that names the
+/// argument as given may hold.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = ["postgresql://", "postgres://"]
+        .iter()
+        .filter_map(|scheme| rest.find(scheme).map(|i| (i, scheme.len())))
+        .min()
+    {
+        let (start, scheme) = at;
+        out.push_str(&rest[..start + scheme]);
+        rest = &rest[start + scheme..];
+        let end = rest
+            .find(|c: char| c == '/' || c == '?' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let authority = &rest[..end];
+        match authority.rsplit_once('@') {
+            Some((info, host)) => {
+                out.push_str(info.split_once(':').map_or(info, |(user, _)| user));
+                out.push('@');
+                out.push_str(host);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// How a connection asks for TLS (`sslmode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    fn parse(text: &str) -> Result<Self, String> {
+        Ok(match text {
+            "disable" => Self::Disable,
+            "allow" => Self::Allow,
+            "prefer" => Self::Prefer,
+            "require" => Self::Require,
+            "verify-ca" => Self::VerifyCa,
+            "verify-full" => Self::VerifyFull,
+            other => {
+                return Err(format!(
+                    "sslmode={other:?}: not a mode (disable, allow, prefer, require, verify-ca, verify-full)"
+                ));
+            }
+        })
+    }
+}
+
+/// Where and as whom to connect: the URL, then the environment, then libpq's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// A host name, an address, or a folder holding the server's socket (starts with `/`).
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    pub dbname: String,
+    pub sslmode: SslMode,
+    /// How long to wait for the server to answer a connection.
+    pub connect_timeout: Duration,
+    /// The table to read where the database holds several of a format (rewind's own
+    /// parameter, `?rewind_table=NAME`).
+    pub table: Option<String>,
+}
+
+/// Waited for a connection when neither the URL nor `PGCONNECT_TIMEOUT` says.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Parameters a URL may carry, as libpq names them, besides rewind's own `rewind_table`.
+const PARAMETERS: [&str; 9] = [
+    "host",
+    "port",
+    "user",
+    "password",
+    "dbname",
+    "sslmode",
+    "connect_timeout",
+    "application_name",
+    "rewind_table",
+];
+
+impl Spec {
+    /// Reads `url` as libpq does, `var` giving the environment (`PGHOST`, `PGPORT`,
+    /// `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`, `PGCONNECT_TIMEOUT`, `PGPASSFILE`)
+    /// and `pgpass` the text of the password file where the URL and `PGPASSWORD` give no
+    /// password (called only then, with the file's path).
+    pub fn parse(
+        url: &str,
+        var: &dyn Fn(&str) -> Option<String>,
+        pgpass: &dyn Fn(&Path) -> Option<String>,
+    ) -> Result<Self, String> {
+        let rest = url
+            .strip_prefix("postgresql://")
+            .or_else(|| url.strip_prefix("postgres://"))
+            .ok_or("a server source starts with postgres:// or postgresql://")?;
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let mut user = None;
+        let mut password = None;
+        if let Some(info) = userinfo {
+            let (u, p) = match info.split_once(':') {
+                Some((u, p)) => (u, Some(p)),
+                None => (info, None),
+            };
+            if !u.is_empty() {
+                user = Some(decode(u)?);
+            }
+            if let Some(p) = p {
+                password = Some(decode(p)?);
+            }
+        }
+        if hostport.contains(',') {
+            return Err("several hosts in one URL: rewind connects to one".into());
+        }
+        let (host, port) = split_host_port(hostport)?;
+        let mut host = (!host.is_empty()).then(|| decode(host)).transpose()?;
+        let mut port = port.map(str::to_owned);
+        let mut dbname = (!path.is_empty()).then(|| decode(path)).transpose()?;
+        let mut sslmode = None;
+        let mut timeout = None;
+        let mut table = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("{pair:?} in the URL's parameters has no value"))?;
+            let value = decode(value)?;
+            match key {
+                "host" => host = Some(value),
+                "port" => port = Some(value),
+                "user" => user = Some(value),
+                "password" => password = Some(value),
+                "dbname" => dbname = Some(value),
+                "sslmode" => sslmode = Some(value),
+                "connect_timeout" => timeout = Some(value),
+                "application_name" => {}
+                "rewind_table" => table = Some(value),
+                other => {
+                    return Err(format!(
+                        "the URL's parameter {other:?} is not one rewind knows ({})",
+                        PARAMETERS.join(", ")
+                    ));
+                }
+            }
+        }
+        let host = host
+            .or_else(|| var("PGHOST"))
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| {
+                if Path::new("/var/run/postgresql").is_dir() {
+                    "/var/run/postgresql".into()
+                } else {
+                    "localhost".into()
+                }
+            });
+        let port = match port.or_else(|| var("PGPORT")).filter(|p| !p.is_empty()) {
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("port {p:?} is not a port number"))?,
+            None => 5432,
+        };
+        let user = user
+            .or_else(|| var("PGUSER"))
+            .filter(|u| !u.is_empty())
+            .or_else(|| var("USER"))
+            .ok_or("no user name: give one in the URL (postgres://USER@HOST/DB) or PGUSER")?;
+        let dbname = dbname
+            .or_else(|| var("PGDATABASE"))
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| user.clone());
+        let sslmode = SslMode::parse(
+            &sslmode
+                .or_else(|| var("PGSSLMODE"))
+                .unwrap_or_else(|| "prefer".into()),
+        )?;
+        let connect_timeout = match timeout.or_else(|| var("PGCONNECT_TIMEOUT")) {
+            Some(t) => {
+                let secs: u64 = t
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("connect_timeout {t:?} is not a number of seconds"))?;
+                // As libpq: 0 waits for ever, and less than 2 s is 2 s.
+                if secs == 0 {
+                    Duration::from_secs(u64::from(u32::MAX))
+                } else {
+                    Duration::from_secs(secs.max(2))
+                }
+            }
+            None => CONNECT_TIMEOUT,
+        };
+        let password = password.or_else(|| var("PGPASSWORD")).or_else(|| {
+            let file = var("PGPASSFILE")
+                .map(std::path::PathBuf::from)
+                .or_else(|| var("HOME").map(|h| Path::new(&h).join(".pgpass")))?;
+            pgpass_lookup(&pgpass(&file)?, &host, port, &dbname, &user)
+        });
+        Ok(Self {
+            host,
+            port,
+            user,
+            password,
+            dbname,
+            sslmode,
+            connect_timeout,
+            table,
+        })
+    }
+
+    /// [`parse`](Self::parse) with this process's environment and files.
+    pub fn from_env(url: &str) -> Result<Self, String> {
+        Self::parse(url, &|name| std::env::var(name).ok(), &|file| {
+            std::fs::read_to_string(file).ok()
+        })
+    }
+
+    /// The source as shown and kept: `postgres://USER@HOST:PORT/DB`, never the password.
+    pub fn shown(&self) -> String {
+        let host = if self.host.contains(':') && !self.host.starts_with('/') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let mut text = format!(
+            "postgres://{}@{host}:{}/{}",
+            self.user, self.port, self.dbname
+        );
+        if let Some(table) = &self.table {
+            text.push_str("?rewind_table=");
+            text.push_str(table);
+        }
+        text
+    }
+}
+
+/// `HOST[:PORT]` or `[V6]:PORT`.
+fn split_host_port(text: &str) -> Result<(&str, Option<&str>), String> {
+    if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or("an IPv6 address in the URL lacks its closing ]")?;
+        return match after {
+            "" => Ok((host, None)),
+            _ => after
+                .strip_prefix(':')
+                .map(|p| (host, Some(p)))
+                .ok_or_else(|| format!("{after:?} after the address in the URL")),
+        };
+    }
+    Ok(match text.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (text, None),
+    })
+}
+
+/// `%XX` decoded; the result must be UTF-8.
+fn decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| "a % in the URL not followed by two hex digits".to_owned())?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "the URL decodes to text that is not UTF-8".into())
+}
+
+/// The password of the first line of a `.pgpass` text that matches (`host:port:db:user:pw`,
+/// `*` matching anything, `\:` and `\\` escaped); a socket folder matches `localhost`, as
+/// libpq has it.
+pub fn pgpass_lookup(
+    text: &str,
+    host: &str,
+    port: u16,
+    dbname: &str,
+    user: &str,
+) -> Option<String> {
+    let host = if host.starts_with('/') {
+        "localhost"
+    } else {
+        host
+    };
+    let port = port.to_string();
+    let wanted = [host, port.as_str(), dbname, user];
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let fields = pgpass_fields(line);
+        if fields.len() != 5 {
+            continue;
+        }
+        if fields[..4]
+            .iter()
+            .zip(wanted)
+            .all(|(field, want)| field == "*" || field == want)
+        {
+            return Some(fields[4].clone());
+        }
+    }
+    None
+}
+
+/// A `.pgpass` line split at its unescaped colons, the escapes removed (the password is the
+/// rest of the line).
+fn pgpass_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let (Some(next), Some(f)) = (chars.next(), fields.last_mut()) {
+                    f.push(next);
+                }
+            }
+            ':' if fields.len() < 5 => fields.push(String::new()),
+            c => {
+                if let Some(f) = fields.last_mut() {
+                    f.push(c);
+                }
+            }
+        }
+    }
+    fields
+}
+
+/// How long one statement may run before the server cancels it.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A connection to the server of `spec`, every transaction read-only by default and every
+/// statement given [`STATEMENT_TIMEOUT`]; `Err` is the message for the user.
+pub fn connect(spec: &Spec) -> Result<postgres::Client, String> {
+    match spec.sslmode {
+        SslMode::Disable | SslMode::Allow | SslMode::Prefer => {}
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+            return Err(format!(
+                "{}: sslmode={}: rewind does not make TLS connections yet; connect over a trusted network or a socket with sslmode=disable or prefer",
+                spec.shown(),
+                match spec.sslmode {
+                    SslMode::Require => "require",
+                    SslMode::VerifyCa => "verify-ca",
+                    _ => "verify-full",
+                }
+            ));
+        }
+    }
+    let mut config = postgres::Config::new();
+    if spec.host.starts_with('/') {
+        config.host_path(&spec.host);
+    } else {
+        config.host(&spec.host);
+    }
+    config
+        .port(spec.port)
+        .user(&spec.user)
+        .dbname(&spec.dbname)
+        .application_name("rewind")
+        .connect_timeout(spec.connect_timeout)
+        .options(&format!(
+            "-c default_transaction_read_only=on -c statement_timeout={}",
+            STATEMENT_TIMEOUT.as_millis()
+        ));
+    if let Some(password) = &spec.password {
+        config.password(password);
+    }
+    config
+        .connect(postgres::NoTls)
+        .map_err(|e| describe(spec, None, &e))
+}
+
+/// The user's message for a server error: the source (no password), the table where one is
+/// concerned, and what went wrong, in the server's words where it gave some.
+pub fn describe(spec: &Spec, table: Option<&str>, error: &postgres::Error) -> String {
+    let at = match table {
+        Some(table) => format!("{}, table {table}", spec.shown()),
+        None => spec.shown(),
+    };
+    if let Some(db) = error.as_db_error() {
+        let hint = match db.code().code() {
+            "28P01" | "28000" => {
+                "; the password comes from the URL, PGPASSWORD or ~/.pgpass (PGPASSFILE)"
+            }
+            "57014" => "; a statement ran past the timeout the connection sets",
+            "42P01" | "42703" => "; the table does not have the shape rewind expected",
+            "42501" => "; the role needs SELECT on the tables rewind reads",
+            _ => "",
+        };
+        return format!("{at}: {}{hint}", db.message());
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        source = cause.source();
+    }
+    if error.is_closed() {
+        text.push_str(" (the connection was closed)");
+    }
+    format!("{at}: {text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    fn no_file(_: &Path) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn a_url_gives_each_part_decoded_and_the_environment_fills_the_rest() {
+        let spec = Spec::parse(
+            "postgresql://ann%40corp:p%3Ass@db.example:6543/orders%2Fprod?sslmode=disable&connect_timeout=1",
+            &env(&[("PGHOST", "ignored"), ("PGUSER", "ignored")]),
+            &no_file,
+        )
+        .unwrap();
+        assert_eq!(spec.host, "db.example");
+        assert_eq!(spec.port, 6543);
+        assert_eq!(spec.user, "ann@corp");
+        assert_eq!(spec.password.as_deref(), Some("p:ss"));
+        assert_eq!(spec.dbname, "orders/prod");
+        assert_eq!(spec.sslmode, SslMode::Disable);
+        assert_eq!(spec.connect_timeout, Duration::from_secs(2));
+        assert_eq!(
+            spec.shown(),
+            "postgres://ann@corp@db.example:6543/orders/prod"
+        );
+        let spec = Spec::parse(
+            "postgres://",
+            &env(&[
+                ("PGHOST", "10.0.0.7"),
+                ("PGPORT", "5433"),
+                ("PGUSER", "bob"),
+                ("PGSSLMODE", "verify-full"),
+            ]),
+            &no_file,
+        )
+        .unwrap();
+        assert_eq!((spec.host.as_str(), spec.port), ("10.0.0.7", 5433));
+        assert_eq!(spec.dbname, "bob", "the user's name, as libpq");
+        assert_eq!(spec.sslmode, SslMode::VerifyFull);
+        assert_eq!(spec.password, None);
+        let spec = Spec::parse("postgres://u@[::1]:7/d", &env(&[]), &no_file).unwrap();
+        assert_eq!(spec.host, "::1");
+        assert_eq!(spec.shown(), "postgres://u@[::1]:7/d");
+        let spec = Spec::parse("postgres://u@/d?host=/run/pg", &env(&[]), &no_file).unwrap();
+        assert_eq!(spec.host, "/run/pg");
+    }
+
+    #[test]
+    fn a_message_keeps_every_url_but_its_password() {
+        assert_eq!(
+            redact(
+                "postgres://ann:s3cr@t@h:1/db: no; see postgresql://bob:x@h2?sslmode=disable and postgres://h3/d"
+            ),
+            "postgres://ann@h:1/db: no; see postgresql://bob@h2?sslmode=disable and postgres://h3/d"
+        );
+        assert_eq!(redact("no url here"), "no url here");
+    }
+
+    #[test]
+    fn a_bad_url_is_refused_saying_what_is_wrong_and_never_echoing_the_password() {
+        for (url, says) in [
+            ("postgres://u:pw@h:99999/d", "port \"99999\""),
+            ("postgres://u:pw@h/d?sslmode=maybe", "sslmode=\"maybe\""),
+            ("postgres://u:pw@h/d?colour=red", "\"colour\""),
+            ("postgres://u:pw@a,b/d", "several hosts"),
+            ("postgres://u:pw@h/d%zz", "two hex digits"),
+            ("postgres://u:pw@[::1/d", "closing ]"),
+            ("mysql://u:pw@h/d", "postgres://"),
+        ] {
+            let err = Spec::parse(url, &env(&[]), &no_file).unwrap_err();
+            assert!(err.contains(says), "{url}: {err}");
+            assert!(!err.contains("pw"), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_password_comes_from_the_url_then_pgpassword_then_the_password_file() {
+        let file = "# hosts\n*:*:other:*:no\nh\\:x:5432:d:u:first\nh:5432:d:u:from\\:file\nh:*:*:*:later\n";
+        let read = |path: &Path| (path == Path::new("/home/u/.pgpass")).then(|| file.to_owned());
+        let vars = [("HOME", "/home/u")];
+        let spec = Spec::parse("postgres://u@h/d", &env(&vars), &read).unwrap();
+        assert_eq!(spec.password.as_deref(), Some("from:file"));
+        let spec = Spec::parse(
+            "postgres://u@h/d",
+            &env(&[("HOME", "/home/u"), ("PGPASSWORD", "env")]),
+            &read,
+        )
+        .unwrap();
+        assert_eq!(spec.password.as_deref(), Some("env"));
+        let spec = Spec::parse("postgres://u:url@h/d", &env(&vars), &read).unwrap();
+        assert_eq!(spec.password.as_deref(), Some("url"));
+        let spec = Spec::parse("postgres://v@h/e", &env(&vars), &read).unwrap();
+        assert_eq!(spec.password.as_deref(), Some("later"));
+        assert_eq!(
+            pgpass_lookup(file, "h:x", 5432, "d", "u").as_deref(),
+            Some("first")
+        );
+        assert_eq!(
+            pgpass_lookup("localhost:*:*:*:sock", "/run/pg", 5432, "d", "u").as_deref(),
+            Some("sock")
+        );
+        assert_eq!(pgpass_lookup("a:b:c", "a", 1, "c", "d"), None);
+    }
+}

@@ -1,0 +1,620 @@
+//! PostgreSQL sources against a real server: a throwaway one per test, made with the
+//! installed server binaries (`initdb`, `pg_ctl` under `/usr/lib/postgresql/*/bin` or on
+//! `PATH`) in a temporary folder, listening on a free port of 127.0.0.1 and a private socket
+//! folder, run as an unprivileged user when the tests run as root, and stopped when dropped.
+//!
+//! Where the binaries are missing the tests say so and pass, unless
+//! `REWIND_REQUIRE_POSTGRES` is set (`.ci/run` sets it, after installing them).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// The superuser's name and password in every test server.
+const ADMIN: &str = "admin";
+const ADMIN_PASSWORD: &str = "admin-secret-8d1f";
+
+/// A test server, stopped and removed when dropped.
+pub struct Server {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    pub port: u16,
+    /// The user the server runs as, where the tests run as root.
+    runs_as: Option<(u32, u32)>,
+}
+
+/// The folder of the newest installed server binaries.
+fn binaries() -> Option<PathBuf> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    if let Some((_, bin)) = found.pop() {
+        return Some(bin);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .find(|p| p.join("initdb").exists() && p.join("pg_ctl").exists())
+    })
+}
+
+/// The uid and gid of a user named in /etc/passwd.
+fn user_ids(name: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.first() == Some(&name) && fields.len() > 3)
+            .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
+            .flatten()
+    })
+}
+
+impl Server {
+    /// A new server, or `None` (said on stderr) where this machine has no server binaries.
+    pub fn start(test: &str) -> Option<Self> {
+        let Some(bin) = binaries() else {
+            let why = format!(
+                "skipped: {test} needs a PostgreSQL server (initdb, pg_ctl and postgres under /usr/lib/postgresql/*/bin or on PATH; Debian's package postgresql)"
+            );
+            assert!(
+                std::env::var_os("REWIND_REQUIRE_POSTGRES").is_none(),
+                "{why}, and REWIND_REQUIRE_POSTGRES is set"
+            );
+            eprintln!("{why}");
+            return None;
+        };
+        // The server refuses to run as root: as the postgres user where there is one.
+        let runs_as = rustix::process::geteuid()
+            .is_root()
+            .then(|| user_ids("postgres").or_else(|| user_ids("nobody")))
+            .map(|ids| ids.expect("a postgres or nobody user to run the test server as"));
+        let dir = tempfile::Builder::new()
+            .prefix("rewind-pg-")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, ADMIN_PASSWORD).unwrap();
+        if let Some((uid, gid)) = runs_as {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+            std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid)).unwrap();
+        }
+        let data = dir.path().join("data");
+        let run = |program: &str, args: &[&str]| -> Output {
+            let mut command = Command::new(bin.join(program));
+            command
+                .args(args)
+                .stdin(Stdio::null())
+                .env("LC_ALL", "C")
+                .current_dir(dir.path());
+            if let Some((uid, gid)) = runs_as {
+                use std::os::unix::process::CommandExt;
+                command.uid(uid).gid(gid);
+            }
+            command.output().unwrap()
+        };
+        let out = run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                ADMIN,
+                "--pwfile",
+                pwfile.to_str().unwrap(),
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        assert!(out.status.success(), "initdb: {}", text(&out));
+        // A free port: taken by the kernel, let go, given to the server (tried again where
+        // another process took it in between).
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let options = format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=20",
+                dir.path().display()
+            );
+            let out = run(
+                "pg_ctl",
+                &[
+                    "-D",
+                    data.to_str().unwrap(),
+                    "-o",
+                    &options,
+                    "-l",
+                    dir.path().join("log").to_str().unwrap(),
+                    "-w",
+                    "start",
+                ],
+            );
+            if out.status.success() {
+                return Some(Self {
+                    dir,
+                    bin,
+                    port,
+                    runs_as,
+                });
+            }
+        }
+        panic!(
+            "the test server did not start: {}",
+            std::fs::read_to_string(dir.path().join("log")).unwrap_or_default()
+        );
+    }
+
+    /// A URL for `user` (with `password`, if any) on database `db`.
+    pub fn url(&self, user: &str, password: Option<&str>, db: &str) -> String {
+        match password {
+            Some(pw) => format!("postgres://{user}:{pw}@127.0.0.1:{}/{db}", self.port),
+            None => format!("postgres://{user}@127.0.0.1:{}/{db}", self.port),
+        }
+    }
+
+    /// The superuser's connection to `db`.
+    pub fn admin(&self, db: &str) -> postgres::Client {
+        postgres::Client::connect(
+            &format!(
+                "host=127.0.0.1 port={} user={ADMIN} password={ADMIN_PASSWORD} dbname={db}",
+                self.port
+            ),
+            postgres::NoTls,
+        )
+        .unwrap()
+    }
+
+    /// A new database `name` holding what `sql` makes.
+    pub fn database(&self, name: &str, sql: &str) {
+        self.admin("postgres")
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        self.admin(name).batch_execute(sql).unwrap();
+    }
+
+    /// A login role that may only read: `SELECT` on every table of `db`'s public schema.
+    pub fn reader(&self, db: &str, name: &str, password: &str) {
+        self.admin(db)
+            .batch_execute(&format!(
+                "CREATE ROLE {name} LOGIN PASSWORD '{password}';
+                 GRANT CONNECT ON DATABASE {db} TO {name};
+                 GRANT USAGE ON SCHEMA public TO {name};
+                 GRANT SELECT ON ALL TABLES IN SCHEMA public TO {name};"
+            ))
+            .unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let mut command = Command::new(self.bin.join("pg_ctl"));
+        command
+            .args(["-D", self.dir.path().join("data").to_str().unwrap()])
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some((uid, gid)) = self.runs_as {
+            use std::os::unix::process::CommandExt;
+            command.uid(uid).gid(gid);
+        }
+        let _ = command.status();
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/sources")
+        .join(name)
+}
+
+/// rewind with its own folders under `data` and `env` added; no `PG*` variable of the
+/// machine's leaks in.
+fn rewind(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rewind"));
+    command
+        .args(args)
+        .env("REWIND_DATA_DIR", data)
+        .env("REWIND_CONFIG_DIR", data.join("config"))
+        .env("HOME", data)
+        .stdin(Stdio::null());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PG") {
+            command.env_remove(name);
+        }
+    }
+    command.envs(env.iter().copied());
+    command.output().unwrap()
+}
+
+fn ok(data: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = rewind(data, args, env);
+    assert!(out.status.success(), "rewind {args:?}\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(data: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = rewind(data, args, env);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "rewind {args:?}\n{}",
+        text(&out)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Every row of the application's tables, as the server has them: what must not change.
+fn dump(server: &Server, db: &str) -> Vec<String> {
+    let mut admin = server.admin(db);
+    let mut rows = Vec::new();
+    for table in ["bank_events", "bank_snapshots"] {
+        for row in admin
+            .query(
+                &format!(
+                    "SELECT t::text FROM {table} t ORDER BY originator_id, originator_version"
+                ),
+                &[],
+            )
+            .unwrap()
+        {
+            rows.push(row.get(0));
+        }
+    }
+    rows
+}
+
+fn expected() -> Value {
+    serde_json::from_slice(&std::fs::read(fixture("postgres/bank.expected.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn an_eventsourcing_database_read_by_a_select_only_role_gives_every_state_the_library_gives() {
+    let Some(server) = Server::start("reading eventsourcing's PostgreSQL tables") else {
+        return;
+    };
+    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
+    server.database("bank", &sql);
+    server.reader("bank", "viewer", "viewer-pw-31");
+    let before = dump(&server, "bank");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let url = server.url("viewer", Some("viewer-pw-31"), "bank");
+    let expected = expected();
+
+    let listed: Value = serde_json::from_str(&ok(data, &["streams", &url, "--json"], &[])).unwrap();
+    let kinds: std::collections::BTreeMap<String, String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let aggregates = expected["aggregates"].as_object().unwrap();
+    assert_eq!(kinds.len(), aggregates.len());
+    for (id, aggregate) in aggregates {
+        assert_eq!(kinds[id], aggregate["class"].as_str().unwrap(), "{id}");
+    }
+
+    // The user's reducer, kept in their settings: every state the library gave.
+    let reducer = format!(
+        "jq:{}",
+        std::fs::read_to_string(fixture("eventsourcing/bank.jq")).unwrap()
+    );
+    ok(data, &["reducer", &url, "--set", &reducer], &[]);
+    for (id, aggregate) in aggregates {
+        for (version, at) in aggregate["versions"].as_object().unwrap() {
+            let out = ok(data, &["state", &url, id, "--at", version, "--json"], &[]);
+            let printed: Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(printed["state"], at["attributes"], "{id} v{version}");
+        }
+    }
+    let out = ok(data, &["verify", &url], &[]);
+    assert!(
+        out.contains(&format!(
+            "{} of the file's {} snapshots are the state your reducer gives",
+            expected["snapshots"], expected["snapshots"]
+        )),
+        "{out}"
+    );
+    // Nothing was written, and the password is in no name rewind keeps.
+    assert_eq!(dump(&server, "bank"), before);
+    for entry in walk(data) {
+        let name = entry.to_string_lossy().into_owned();
+        assert!(!name.contains("viewer-pw-31"), "{name}");
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !bytes.windows(12).any(|w| w == b"viewer-pw-31"),
+            "the password is kept in {name}"
+        );
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn the_password_comes_from_the_url_pgpassword_or_pgpass_and_is_never_shown() {
+    let Some(server) = Server::start("PostgreSQL passwords") else {
+        return;
+    };
+    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
+    server.database("bank", &sql);
+    server.reader("bank", "viewer", "right-pw-77");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let port = server.port.to_string();
+
+    // A wrong password: the server's words, where, and how to give one; never the password.
+    let wrong = server.url("viewer", Some("wrong-pw-55"), "bank");
+    let err = fails(data, &["streams", &wrong], &[]);
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(
+        err.contains(&format!("postgres://viewer@127.0.0.1:{port}/bank")),
+        "{err}"
+    );
+    assert!(err.contains("PGPASSWORD"), "{err}");
+    assert!(!err.contains("wrong-pw-55"), "{err}");
+
+    // None at all, then from PGPASSWORD, then from the password file.
+    let bare = server.url("viewer", None, "bank");
+    let err = fails(data, &["streams", &bare], &[]);
+    assert!(err.contains("password"), "{err}");
+    let listed = ok(data, &["streams", &bare], &[("PGPASSWORD", "right-pw-77")]);
+    assert_eq!(listed.lines().count(), 7, "{listed}");
+    let pgpass = data.join("pgpass");
+    std::fs::write(
+        &pgpass,
+        format!("# comment\nother:*:*:*:nope\n127.0.0.1:{port}:bank:viewer:right-pw-77\n"),
+    )
+    .unwrap();
+    let listed = ok(
+        data,
+        &["streams", &bare],
+        &[("PGPASSFILE", pgpass.to_str().unwrap())],
+    );
+    assert_eq!(listed.lines().count(), 7, "{listed}");
+    // The PG variables fill what the URL leaves out.
+    let listed = ok(
+        data,
+        &["streams", "postgres://"],
+        &[
+            ("PGHOST", "127.0.0.1"),
+            ("PGPORT", &port),
+            ("PGUSER", "viewer"),
+            ("PGDATABASE", "bank"),
+            ("PGPASSWORD", "right-pw-77"),
+        ],
+    );
+    assert_eq!(listed.lines().count(), 7, "{listed}");
+    // One mirror for all of them: named by user, host, port and database alone.
+    let mirrors: Vec<_> = std::fs::read_dir(data.join("mirrors"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".rewind"))
+        .collect();
+    assert_eq!(mirrors.len(), 1, "{mirrors:?}");
+    assert!(!mirrors[0].contains("pw"), "{mirrors:?}");
+}
+
+#[test]
+fn a_server_that_is_not_there_a_missing_database_and_tables_of_no_format_are_told_apart() {
+    let Some(server) = Server::start("PostgreSQL errors") else {
+        return;
+    };
+    server.database("empty", "CREATE TABLE unrelated (id int)");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = fails(
+        data,
+        &[
+            "streams",
+            &format!("postgres://admin:x@127.0.0.1:{closed}/bank?connect_timeout=2"),
+        ],
+        &[],
+    );
+    assert!(
+        err.contains(&format!("127.0.0.1:{closed}/bank")) && err.contains("refused"),
+        "{err}"
+    );
+    let err = fails(
+        data,
+        &[
+            "streams",
+            &server.url(ADMIN, Some(ADMIN_PASSWORD), "nowhere"),
+        ],
+        &[],
+    );
+    assert!(err.contains("database \"nowhere\" does not exist"), "{err}");
+    let err = fails(
+        data,
+        &["streams", &server.url(ADMIN, Some(ADMIN_PASSWORD), "empty")],
+        &[],
+    );
+    assert!(
+        err.contains("/empty: no tables of a format rewind reads"),
+        "{err}"
+    );
+    let err = fails(
+        data,
+        &[
+            "streams",
+            &format!("{}?sslmode=bogus", server.url(ADMIN, None, "empty")),
+        ],
+        &[],
+    );
+    assert!(err.contains("sslmode=\"bogus\""), "{err}");
+    assert!(!err.contains(ADMIN_PASSWORD), "{err}");
+    // Nothing left behind for a source that could not be read.
+    let left: Vec<_> = std::fs::read_dir(data.join("mirrors"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn rows_written_after_a_sync_are_mirrored_by_the_next_and_a_rewritten_history_is_mirrored_again() {
+    let Some(server) = Server::start("PostgreSQL incremental sync") else {
+        return;
+    };
+    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
+    server.database("bank", &sql);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let url = server.url(ADMIN, Some(ADMIN_PASSWORD), "bank");
+    let bella = expected()["aggregates"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, a)| a["versions"]["1"]["attributes"]["name"] == "Bella")
+        .map(|(id, a)| (id.clone(), a["head_version"].as_u64().unwrap()))
+        .unwrap();
+    let head = |data: &Path| -> u64 {
+        let listed: Value =
+            serde_json::from_str(&ok(data, &["streams", &url, "--json"], &[])).unwrap();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == bella.0.as_str())
+            .unwrap()["head"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(head(data), bella.1);
+    // The application saves a new trick: a row as eventsourcing writes it.
+    let state = br#"{"timestamp":{"_type_":"datetime_iso","_data_":"2026-12-03T17:00:00+00:00"},"trick":"juggle"}"#;
+    server
+        .admin("bank")
+        .execute(
+            "INSERT INTO bank_events (originator_id, originator_version, topic, state) VALUES ($1::text::uuid, $2, 'bank:Dog.TrickAdded', $3)",
+            &[&bella.0, &i64::try_from(bella.1 + 1).unwrap(), &state.as_slice()],
+        )
+        .unwrap();
+    assert_eq!(head(data), bella.1 + 1);
+    let out = ok(data, &["log", &url, &bella.0, "--tail", "1"], &[]);
+    assert!(out.contains("juggle"), "{out}");
+    // An event already mirrored removed from the source: the mirror is made again, saying so.
+    server
+        .admin("bank")
+        .execute(
+            "DELETE FROM bank_events WHERE originator_id = $1::text::uuid AND originator_version = $2",
+            &[&bella.0, &i64::try_from(bella.1 + 1).unwrap()],
+        )
+        .unwrap();
+    let out = rewind(data, &["streams", &url], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("its mirror was made again"), "{said}");
+    assert_eq!(head(data), bella.1);
+}
+
+#[test]
+fn a_sync_killed_between_batches_resumes_where_it_stopped_and_loses_nothing() {
+    let Some(server) = Server::start("PostgreSQL sync resumed") else {
+        return;
+    };
+    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
+    server.database("bank", &sql);
+    // A long-lived dog: 5,000 more events, as eventsourcing writes them.
+    server
+        .admin("bank")
+        .batch_execute(
+            "INSERT INTO bank_events (originator_id, originator_version, topic, state)
+             SELECT '00000000-0000-4000-8000-000000000001'::uuid, v,
+                    CASE WHEN v = 1 THEN 'bank:Dog.Registered' ELSE 'bank:Dog.TrickAdded' END,
+                    convert_to(CASE WHEN v = 1
+                      THEN '{\"timestamp\":{\"_type_\":\"datetime_iso\",\"_data_\":\"2026-12-03T17:00:00+00:00\"},\"originator_topic\":\"bank:Dog\",\"name\":\"Laika\"}'
+                      ELSE '{\"timestamp\":{\"_type_\":\"datetime_iso\",\"_data_\":\"2026-12-03T17:00:00+00:00\"},\"trick\":\"trick ' || v || '\"}' END, 'UTF8')
+             FROM generate_series(1, 5000) AS v",
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let url = server.url(ADMIN, Some(ADMIN_PASSWORD), "bank");
+    let laika = "00000000-0000-4000-8000-000000000001";
+    // Killed (abort, as kill -9) after the second batch was committed to the mirror.
+    let out = rewind(
+        data,
+        &["streams", &url],
+        &[("REWIND_CRASH_AT", "postgres.batch:2")],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    // Its mirror holds the two batches (read as the rewind database it is, not synced).
+    let mirror = walk(&data.join("mirrors"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "rewind"))
+        .unwrap();
+    let held: Value = serde_json::from_str(&ok(
+        data,
+        &["streams", mirror.to_str().unwrap(), "--json"],
+        &[],
+    ))
+    .unwrap();
+    let held: u64 = held
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["head"].as_u64().unwrap())
+        .sum();
+    assert_eq!(held, 4_000);
+    // The next run goes on from there: every event once, in order.
+    let out = ok(data, &["log", &url, laika, "--tail", "2"], &[]);
+    assert!(
+        out.contains("trick 4999") && out.contains("trick 5000"),
+        "{out}"
+    );
+    let listed: Value = serde_json::from_str(&ok(data, &["streams", &url, "--json"], &[])).unwrap();
+    let total: u64 = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["head"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 5_061);
+    let out = ok(data, &["verify", &url], &[]);
+    assert!(!out.contains("differ"), "{out}");
+}
