@@ -95,19 +95,23 @@ pub struct Spec {
     /// The table to read where the database holds several of a format (rewind's own
     /// parameter, `?rewind_table=NAME`).
     pub table: Option<String>,
+    /// The certificates (PEM) a server's must chain to: `sslrootcert`, `PGSSLROOTCERT`, or
+    /// `~/.postgresql/root.crt` (which need not exist).
+    pub root_cert: Option<std::path::PathBuf>,
 }
 
 /// Waited for a connection when neither the URL nor `PGCONNECT_TIMEOUT` says.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Parameters a URL may carry, as libpq names them, besides rewind's own `rewind_table`.
-const PARAMETERS: [&str; 9] = [
+const PARAMETERS: [&str; 10] = [
     "host",
     "port",
     "user",
     "password",
     "dbname",
     "sslmode",
+    "sslrootcert",
     "connect_timeout",
     "application_name",
     "rewind_table",
@@ -157,6 +161,7 @@ impl Spec {
         let mut sslmode = None;
         let mut timeout = None;
         let mut table = None;
+        let mut root_cert = None;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair
                 .split_once('=')
@@ -169,6 +174,7 @@ impl Spec {
                 "password" => password = Some(value),
                 "dbname" => dbname = Some(value),
                 "sslmode" => sslmode = Some(value),
+                "sslrootcert" => root_cert = Some(value),
                 "connect_timeout" => timeout = Some(value),
                 "application_name" => {}
                 "rewind_table" => table = Some(value),
@@ -233,6 +239,10 @@ impl Spec {
                 .or_else(|| var("HOME").map(|h| Path::new(&h).join(".pgpass")))?;
             pgpass_lookup(&pgpass(&file)?, &host, port, &dbname, &user)
         });
+        let root_cert = root_cert
+            .or_else(|| var("PGSSLROOTCERT"))
+            .map(std::path::PathBuf::from)
+            .or_else(|| var("HOME").map(|h| Path::new(&h).join(".postgresql/root.crt")));
         Ok(Self {
             host,
             port,
@@ -242,6 +252,7 @@ impl Spec {
             sslmode,
             connect_timeout,
             table,
+            root_cert,
         })
     }
 
@@ -378,20 +389,6 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// A connection to the server of `spec`, every transaction read-only by default and every
 /// statement given [`STATEMENT_TIMEOUT`]; `Err` is the message for the user.
 pub fn connect(spec: &Spec) -> Result<postgres::Client, String> {
-    match spec.sslmode {
-        SslMode::Disable | SslMode::Allow | SslMode::Prefer => {}
-        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
-            return Err(format!(
-                "{}: sslmode={}: rewind does not make TLS connections yet; connect over a trusted network or a socket with sslmode=disable or prefer",
-                spec.shown(),
-                match spec.sslmode {
-                    SslMode::Require => "require",
-                    SslMode::VerifyCa => "verify-ca",
-                    _ => "verify-full",
-                }
-            ));
-        }
-    }
     let mut config = postgres::Config::new();
     if spec.host.starts_with('/') {
         config.host_path(&spec.host);
@@ -411,9 +408,191 @@ pub fn connect(spec: &Spec) -> Result<postgres::Client, String> {
     if let Some(password) = &spec.password {
         config.password(password);
     }
-    config
-        .connect(postgres::NoTls)
-        .map_err(|e| describe(spec, None, &e))
+    let connected = match spec.sslmode {
+        // A socket is never encrypted, as libpq has it.
+        SslMode::Disable | SslMode::Allow => config.connect(postgres::NoTls),
+        _ if spec.host.starts_with('/') => config.connect(postgres::NoTls),
+        mode => {
+            let tls = tls::connector(spec, mode)?;
+            config.ssl_mode(if mode == SslMode::Prefer {
+                postgres::config::SslMode::Prefer
+            } else {
+                postgres::config::SslMode::Require
+            });
+            config.connect(tls)
+        }
+    };
+    connected.map_err(|e| describe(spec, None, &e))
+}
+
+/// TLS as libpq's modes ask for it: `require` encrypts without checking the certificate
+/// (unless root certificates are there, which make it `verify-ca`), `verify-ca` checks that
+/// the certificate chains to the root certificates, `verify-full` that and that it names the
+/// host. rustls with the *ring* provider: no system OpenSSL.
+mod tls {
+    use std::sync::Arc;
+
+    use rustls::client::WebPkiServerVerifier;
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::WebPkiSupportedAlgorithms;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+
+    use super::{Spec, SslMode};
+
+    pub fn connector(
+        spec: &Spec,
+        mode: SslMode,
+    ) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let algorithms = provider.signature_verification_algorithms;
+        let roots = spec.root_cert.as_deref().filter(|p| p.exists());
+        let verifier: Arc<dyn ServerCertVerifier> = match (mode, roots) {
+            (SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require, None)
+            | (SslMode::Disable | SslMode::Allow | SslMode::Prefer, Some(_)) => {
+                Arc::new(Unchecked(algorithms))
+            }
+            (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
+                return Err(format!(
+                    "{}: sslmode={}: no root certificates to check the server's against: {} does not exist (name a file of them with sslrootcert=FILE or PGSSLROOTCERT)",
+                    spec.shown(),
+                    if mode == SslMode::VerifyCa {
+                        "verify-ca"
+                    } else {
+                        "verify-full"
+                    },
+                    spec.root_cert.as_deref().map_or_else(
+                        || "~/.postgresql/root.crt".into(),
+                        |p| p.display().to_string()
+                    )
+                ));
+            }
+            (_, Some(file)) => {
+                let mut store = rustls::RootCertStore::empty();
+                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
+                    .and_then(Iterator::collect)
+                    .map_err(|e| {
+                        format!(
+                            "{}: the root certificates in {}: {e}",
+                            spec.shown(),
+                            file.display()
+                        )
+                    })?;
+                let (added, _) = store.add_parsable_certificates(certs);
+                if added == 0 {
+                    return Err(format!(
+                        "{}: {} holds no certificate rewind can use as a root",
+                        spec.shown(),
+                        file.display()
+                    ));
+                }
+                let full =
+                    WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
+                        .build()
+                        .map_err(|e| format!("{}: the root certificates: {e}", spec.shown()))?;
+                if mode == SslMode::VerifyFull {
+                    full
+                } else {
+                    Arc::new(AnyName(full))
+                }
+            }
+        };
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("{}: TLS: {e}", spec.shown()))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+    }
+
+    /// `require`: any certificate, the handshake's signatures still checked.
+    #[derive(Debug)]
+    struct Unchecked(WebPkiSupportedAlgorithms);
+
+    impl ServerCertVerifier for Unchecked {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.supported_schemes()
+        }
+    }
+
+    /// `verify-ca`: the chain checked, the name not.
+    #[derive(Debug)]
+    struct AnyName(Arc<WebPkiServerVerifier>);
+
+    impl ServerCertVerifier for AnyName {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            intermediates: &[CertificateDer<'_>],
+            name: &ServerName<'_>,
+            ocsp: &[u8],
+            now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            match self
+                .0
+                .verify_server_cert(end_entity, intermediates, name, ocsp, now)
+            {
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                )) => Ok(ServerCertVerified::assertion()),
+                other => other,
+            }
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.0.verify_tls12_signature(message, cert, dss)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.0.verify_tls13_signature(message, cert, dss)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.supported_verify_schemes()
+        }
+    }
 }
 
 /// The user's message for a server error: the source (no password), the table where one is

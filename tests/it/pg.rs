@@ -61,6 +61,16 @@ fn user_ids(name: &str) -> Option<(u32, u32)> {
 impl Server {
     /// A new server, or `None` (said on stderr) where this machine has no server binaries.
     pub fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, None)
+    }
+
+    /// A new server that takes TCP connections only over TLS, with this certificate and key
+    /// (PEM).
+    pub fn start_tls(test: &str, cert: &str, key: &str) -> Option<Self> {
+        Self::start_with(test, Some((cert, key)))
+    }
+
+    fn start_with(test: &str, tls: Option<(&str, &str)>) -> Option<Self> {
         let Some(bin) = binaries() else {
             let why = format!(
                 "skipped: {test} needs a PostgreSQL server (initdb, pg_ctl and postgres under /usr/lib/postgresql/*/bin or on PATH; Debian's package postgresql)"
@@ -119,6 +129,32 @@ impl Server {
             ],
         );
         assert!(out.status.success(), "initdb: {}", text(&out));
+        let mut tls_options = String::new();
+        if let Some((cert, key)) = tls {
+            for (name, pem) in [("server.crt", cert), ("server.key", key)] {
+                let file = dir.path().join(name);
+                std::fs::write(&file, pem).unwrap();
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+                if let Some((uid, gid)) = runs_as {
+                    std::os::unix::fs::chown(&file, Some(uid), Some(gid)).unwrap();
+                }
+            }
+            // TCP only over TLS: a connection that works was encrypted.
+            let hba = data.join("pg_hba.conf");
+            let rules = std::fs::read_to_string(&hba).unwrap();
+            let rules: String = rules
+                .lines()
+                .map(|l| match l.strip_prefix("host ") {
+                    Some(rest) => format!("hostssl {rest}\n"),
+                    None => format!("{l}\n"),
+                })
+                .collect();
+            std::fs::write(&hba, rules).unwrap();
+            tls_options = format!(
+                " -c ssl=on -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key",
+                dir.path().display()
+            );
+        }
         // A free port: taken by the kernel, let go, given to the server (tried again where
         // another process took it in between).
         for _ in 0..5 {
@@ -128,7 +164,7 @@ impl Server {
                 .unwrap()
                 .port();
             let options = format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=20",
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=20{tls_options}",
                 dir.path().display()
             );
             let out = run(
@@ -167,11 +203,12 @@ impl Server {
         }
     }
 
-    /// The superuser's connection to `db`.
+    /// The superuser's connection to `db` (over the socket, which TLS does not concern).
     pub fn admin(&self, db: &str) -> postgres::Client {
         postgres::Client::connect(
             &format!(
-                "host=127.0.0.1 port={} user={ADMIN} password={ADMIN_PASSWORD} dbname={db}",
+                "host={} port={} user={ADMIN} dbname={db}",
+                self.dir.path().display(),
                 self.port
             ),
             postgres::NoTls,
@@ -617,4 +654,130 @@ fn a_sync_killed_between_batches_resumes_where_it_stopped_and_loses_nothing() {
     assert_eq!(total, 5_061);
     let out = ok(data, &["verify", &url], &[]);
     assert!(!out.contains("differ"), "{out}");
+}
+
+/// A certificate authority and a server certificate it signed for `names` (PEM: CA, cert, key).
+fn certificates(names: &[&str]) -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "rewind test CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+            .unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+#[test]
+fn tls_is_made_as_each_sslmode_asks_and_a_certificate_that_does_not_hold_is_refused() {
+    // The server's certificate names 127.0.0.1, the address the tests connect to.
+    let (ca, cert, key) = certificates(&["127.0.0.1", "localhost"]);
+    let Some(server) = Server::start_tls("PostgreSQL over TLS", &cert, &key) else {
+        return;
+    };
+    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
+    server.database("bank", &sql);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let roots = data.join("root.pem");
+    std::fs::write(&roots, &ca).unwrap();
+    let (other_ca, _, _) = certificates(&["127.0.0.1"]);
+    let strangers = data.join("other.pem");
+    std::fs::write(&strangers, &other_ca).unwrap();
+    let url = server.url(ADMIN, Some(ADMIN_PASSWORD), "bank");
+    let with = |query: &str| format!("{url}?{query}");
+
+    // The server takes TCP connections over TLS only, so each that lists the streams was
+    // encrypted.
+    for query in [
+        format!("sslmode=verify-full&sslrootcert={}", roots.display()),
+        format!("sslmode=verify-ca&sslrootcert={}", roots.display()),
+        "sslmode=require".to_owned(),
+        "sslmode=prefer".to_owned(),
+    ] {
+        let listed = ok(data, &["streams", &with(&query)], &[]);
+        assert_eq!(listed.lines().count(), 7, "{query}: {listed}");
+    }
+    // PGSSLMODE and PGSSLROOTCERT say the same.
+    let root_text = roots.to_str().unwrap();
+    let listed = ok(
+        data,
+        &["streams", &url],
+        &[("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", root_text)],
+    );
+    assert_eq!(listed.lines().count(), 7, "{listed}");
+    // Without TLS the server refuses; a certificate from another authority is refused.
+    let err = fails(data, &["streams", &with("sslmode=disable")], &[]);
+    assert!(err.contains("no encryption"), "{err}");
+    let err = fails(
+        data,
+        &[
+            "streams",
+            &with(&format!(
+                "sslmode=verify-ca&sslrootcert={}",
+                strangers.display()
+            )),
+        ],
+        &[],
+    );
+    assert!(err.contains("certificate"), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{}/bank", server.port)),
+        "{err}"
+    );
+    // verify-* with no root certificates says where it looked.
+    let err = fails(data, &["streams", &with("sslmode=verify-full")], &[]);
+    assert!(err.contains("root.crt does not exist"), "{err}");
+    assert!(!err.contains(ADMIN_PASSWORD), "{err}");
+}
+
+#[test]
+fn verify_full_refuses_a_certificate_for_another_host_and_require_refuses_a_server_without_tls() {
+    let (ca, cert, key) = certificates(&["db.example"]);
+    let Some(server) = Server::start_tls("PostgreSQL certificate names", &cert, &key) else {
+        return;
+    };
+    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
+    server.database("bank", &sql);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let roots = data.join("root.pem");
+    std::fs::write(&roots, &ca).unwrap();
+    let url = server.url(ADMIN, Some(ADMIN_PASSWORD), "bank");
+    let err = fails(
+        data,
+        &[
+            "streams",
+            &format!("{url}?sslmode=verify-full&sslrootcert={}", roots.display()),
+        ],
+        &[],
+    );
+    assert!(err.contains("certificate") && err.contains("name"), "{err}");
+    // The chain alone holds.
+    let listed = ok(
+        data,
+        &[
+            "streams",
+            &format!("{url}?sslmode=verify-ca&sslrootcert={}", roots.display()),
+        ],
+        &[],
+    );
+    assert_eq!(listed.lines().count(), 7, "{listed}");
+    drop(server);
+
+    let Some(plain) = Server::start("PostgreSQL without TLS") else {
+        return;
+    };
+    plain.database("bank", &sql);
+    let url = plain.url(ADMIN, Some(ADMIN_PASSWORD), "bank");
+    let err = fails(data, &["streams", &format!("{url}?sslmode=require")], &[]);
+    assert!(err.contains("TLS"), "{err}");
+    // prefer falls back to a plain connection.
+    let listed = ok(data, &["streams", &format!("{url}?sslmode=prefer")], &[]);
+    assert_eq!(listed.lines().count(), 7, "{listed}");
 }
