@@ -425,6 +425,35 @@ pub fn connect(spec: &Spec) -> Result<postgres::Client, String> {
     connected.map_err(|e| describe(spec, None, &e))
 }
 
+/// Connections given back after a sync that went well, kept for the next sync of the same
+/// source in this process (a debugger following a server asks twice a second).
+static HELD: std::sync::Mutex<Vec<(Spec, postgres::Client)>> = std::sync::Mutex::new(Vec::new());
+
+/// A connection for `spec`: one given back earlier and still open, or a new one.
+pub fn take(spec: &Spec) -> Result<postgres::Client, String> {
+    let held = {
+        let mut held = HELD
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.iter()
+            .position(|(s, _)| s == spec)
+            .map(|i| held.swap_remove(i).1)
+    };
+    match held {
+        Some(client) if !client.is_closed() => Ok(client),
+        _ => connect(spec),
+    }
+}
+
+/// Keeps a connection that served well for the next [`take`] of the same source.
+pub fn give_back(spec: &Spec, client: postgres::Client) {
+    if !client.is_closed() {
+        HELD.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((spec.clone(), client));
+    }
+}
+
 /// TLS as libpq's modes ask for it: `require` encrypts without checking the certificate
 /// (unless root certificates are there, which make it `verify-ca`), `verify-ca` checks that
 /// the certificate chains to the root certificates, `verify-full` that and that it names the

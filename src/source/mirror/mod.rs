@@ -179,7 +179,7 @@ fn resolve_postgres(
     format: Option<&str>,
     progress: Progress<'_>,
 ) -> Result<Mirrored> {
-    use crate::source::postgres::{Spec, connect};
+    use crate::source::postgres::{Spec, give_back, take};
     let spec = Spec::from_env(url).map_err(|e| Error::Input(format!("the server source: {e}")))?;
     if let Some(name) = format.filter(|f| *f != "eventsourcing") {
         return Err(Error::Input(format!(
@@ -187,7 +187,8 @@ fn resolve_postgres(
             spec.shown()
         )));
     }
-    let mut client = connect(&spec).map_err(Error::Input)?;
+    // A connection that failed is not given back: the next sync makes a new one.
+    let mut client = take(&spec).map_err(Error::Input)?;
     let tables = postgres::choose(&spec, postgres::find(&mut client, &spec)?)?;
     let settings = super::settings::load(path)?;
     let mirror = prepare(path)?;
@@ -201,6 +202,7 @@ fn resolve_postgres(
             progress,
         )
     })?;
+    give_back(&spec, client);
     Ok(Mirrored {
         path: mirror,
         format: "eventsourcing",

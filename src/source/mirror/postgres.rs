@@ -181,39 +181,46 @@ fn sync_in(
             held.table
         ))));
     }
-    let (newest, total): (i64, i64) = {
-        let row = tx
-            .query_one(
-                &format!("SELECT coalesce(max(notification_id), 0)::int8, count(*) FROM {table}"),
-                &[],
-            )
-            .map_err(fail)?;
-        (row.get(0), row.get(1))
-    };
-    let snapshot_join = tables.snapshots.as_ref().map(|s| {
-        format!(
-            "LEFT JOIN {}.{} s ON s.originator_id = e.originator_id AND s.originator_version = e.originator_version",
-            ident(&tables.schema),
-            ident(s)
+    // The newest id, from the table's index: what a follower asks twice a second.
+    let newest: i64 = tx
+        .query_one(
+            &format!("SELECT coalesce(max(notification_id), 0)::int8 FROM {table}"),
+            &[],
         )
-    });
+        .map_err(fail)?
+        .get(0);
+    let snapshots = tables
+        .snapshots
+        .as_ref()
+        .map(|s| format!("{}.{}", ident(&tables.schema), ident(s)));
+    let join = |snapshots: &str| {
+        format!(
+            "JOIN {snapshots} s ON s.originator_id = e.originator_id AND s.originator_version = e.originator_version"
+        )
+    };
+    // Snapshots of the events up to `at`: the snapshots table walked, each event found by
+    // its key.
     let snapshots_below = |tx: &mut Transaction<'_>, at: i64| -> Result<i64> {
-        let Some(join) = &snapshot_join else {
+        let Some(snapshots) = &snapshots else {
             return Ok(0);
         };
         tx.query_one(
-            &format!("SELECT count(s.state) FROM {table} e {join} WHERE e.notification_id <= $1"),
+            &format!(
+                "SELECT count(*) FROM {table} e {} WHERE e.notification_id <= $1",
+                join(snapshots)
+            ),
             &[&at],
         )
         .map(|r| r.get(0))
         .map_err(fail)
     };
     let reducer_held = engine.store().default_reducer()? == wanted;
-    if held.notification_id == newest && held.events == total && reducer_held {
-        // Nothing new; snapshots taken since of events already mirrored make it again.
-        if snapshots_below(tx, newest)? == held.snapshots {
-            return Ok(Synced::UpToDate);
-        }
+    // Nothing new; snapshots taken since of events already mirrored make it again.
+    if held.notification_id == newest
+        && reducer_held
+        && snapshots_below(tx, newest)? == held.snapshots
+    {
+        return Ok(Synced::UpToDate);
     }
     // What the mirror holds must still be in the source as it was.
     if held.notification_id > 0 {
@@ -282,11 +289,12 @@ fn sync_in(
         }
         super::use_reducer(store, wanted, &fingerprint)
     })?;
-    let snapshot_column = if snapshot_join.is_some() {
+    let snapshot_column = if snapshots.is_some() {
         "s.state"
     } else {
         "NULL::bytea"
     };
+    let snapshot_join = snapshots.as_deref().map(|s| format!("LEFT {}", join(s)));
     let portal = tx
         .bind(
             &format!(
@@ -297,7 +305,14 @@ fn sync_in(
             &[&held.notification_id],
         )
         .map_err(fail)?;
-    let todo = u64::try_from(total - held.events).unwrap_or(0);
+    let todo: i64 = tx
+        .query_one(
+            &format!("SELECT count(*) FROM {table} WHERE notification_id > $1"),
+            &[&held.notification_id],
+        )
+        .map_err(fail)?
+        .get(0);
+    let todo = u64::try_from(todo).unwrap_or(0);
     let mut stamp = Stamp {
         table: table.clone(),
         ..held
