@@ -95,6 +95,9 @@ pub struct Spec {
     /// The table to read where the database holds several of a format (rewind's own
     /// parameter, `?rewind_table=NAME`).
     pub table: Option<String>,
+    /// Server settings for the session (`options`, `PGOPTIONS`: `-c name=value …`), after
+    /// rewind's own, so `-c statement_timeout=5s` changes the timeout.
+    pub options: Option<String>,
     /// The certificates (PEM) a server's must chain to: `sslrootcert`, `PGSSLROOTCERT`, or
     /// `~/.postgresql/root.crt` (which need not exist).
     pub root_cert: Option<std::path::PathBuf>,
@@ -104,7 +107,8 @@ pub struct Spec {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Parameters a URL may carry, as libpq names them, besides rewind's own `rewind_table`.
-const PARAMETERS: [&str; 10] = [
+const PARAMETERS: [&str; 11] = [
+    "options",
     "host",
     "port",
     "user",
@@ -162,6 +166,7 @@ impl Spec {
         let mut timeout = None;
         let mut table = None;
         let mut root_cert = None;
+        let mut options = None;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair
                 .split_once('=')
@@ -175,6 +180,7 @@ impl Spec {
                 "dbname" => dbname = Some(value),
                 "sslmode" => sslmode = Some(value),
                 "sslrootcert" => root_cert = Some(value),
+                "options" => options = Some(value),
                 "connect_timeout" => timeout = Some(value),
                 "application_name" => {}
                 "rewind_table" => table = Some(value),
@@ -243,6 +249,9 @@ impl Spec {
             .or_else(|| var("PGSSLROOTCERT"))
             .map(std::path::PathBuf::from)
             .or_else(|| var("HOME").map(|h| Path::new(&h).join(".postgresql/root.crt")));
+        let options = options
+            .or_else(|| var("PGOPTIONS"))
+            .filter(|o| !o.trim().is_empty());
         Ok(Self {
             host,
             port,
@@ -252,6 +261,7 @@ impl Spec {
             sslmode,
             connect_timeout,
             table,
+            options,
             root_cert,
         })
     }
@@ -402,8 +412,9 @@ pub fn connect(spec: &Spec) -> Result<postgres::Client, String> {
         .application_name("rewind")
         .connect_timeout(spec.connect_timeout)
         .options(&format!(
-            "-c default_transaction_read_only=on -c statement_timeout={}",
-            STATEMENT_TIMEOUT.as_millis()
+            "-c default_transaction_read_only=on -c statement_timeout={} {}",
+            STATEMENT_TIMEOUT.as_millis(),
+            spec.options.as_deref().unwrap_or("")
         ));
     if let Some(password) = &spec.password {
         config.password(password);
@@ -636,9 +647,14 @@ pub fn describe(spec: &Spec, table: Option<&str>, error: &postgres::Error) -> St
             "28P01" | "28000" => {
                 "; the password comes from the URL, PGPASSWORD or ~/.pgpass (PGPASSFILE)"
             }
-            "57014" => "; a statement ran past the timeout the connection sets",
+            "57014" => {
+                "; a statement ran past the timeout (60 s unless options=-c statement_timeout=… or PGOPTIONS says otherwise)"
+            }
             "42P01" | "42703" => "; the table does not have the shape rewind expected",
             "42501" => "; the role needs SELECT on the tables rewind reads",
+            "57P01" | "57P02" | "57P03" => {
+                "; the connection ended: the mirror keeps what was read, and the next run goes on from there"
+            }
             _ => "",
         };
         return format!("{at}: {}{hint}", db.message());
@@ -653,7 +669,9 @@ pub fn describe(spec: &Spec, table: Option<&str>, error: &postgres::Error) -> St
         source = cause.source();
     }
     if error.is_closed() {
-        text.push_str(" (the connection was closed)");
+        text.push_str(
+            " (the connection was closed: the mirror keeps what was read, and the next run goes on from there)",
+        );
     }
     format!("{at}: {text}")
 }

@@ -781,3 +781,98 @@ fn verify_full_refuses_a_certificate_for_another_host_and_require_refuses_a_serv
     let listed = ok(data, &["streams", &format!("{url}?sslmode=prefer")], &[]);
     assert_eq!(listed.lines().count(), 7, "{listed}");
 }
+
+#[test]
+fn a_statement_past_its_timeout_and_a_connection_dropped_mid_sync_are_said_and_the_next_run_resumes()
+ {
+    let Some(server) = Server::start("PostgreSQL timeouts and dropped connections") else {
+        return;
+    };
+    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
+    server.database("bank", &sql);
+    let mut admin = server.admin("bank");
+    // 5,000 more events, so that the sync takes several batches.
+    admin
+        .batch_execute(
+            "INSERT INTO bank_events (originator_id, originator_version, topic, state)
+             SELECT '00000000-0000-4000-8000-000000000002'::uuid, v, 'bank:Dog.TrickAdded',
+                    convert_to('{\"trick\":\"t' || v || '\"}', 'UTF8')
+             FROM generate_series(1, 5000) AS v;
+             ALTER TABLE bank_events RENAME TO bank_rows;",
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    // bank_rows has the columns too: the application is named.
+    let url = format!(
+        "{}?rewind_table=bank_events",
+        server.url(ADMIN, Some(ADMIN_PASSWORD), "bank")
+    );
+
+    // The application's table behind a view that takes its time over every row.
+    admin
+        .batch_execute(
+            "CREATE FUNCTION slow(n bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_sleep(0.002); RETURN n; END $$;
+             CREATE VIEW bank_events AS
+               SELECT originator_id, originator_version, topic, state, slow(notification_id) AS notification_id
+               FROM bank_rows;",
+        )
+        .unwrap();
+    let slow = format!("{url}&options=-c%20statement_timeout%3D300");
+    let err = fails(data, &["streams", &slow], &[]);
+    assert!(err.contains("statement timeout"), "{err}");
+    assert!(err.contains("\"bank_events\""), "{err}");
+    assert!(
+        err.contains("statement_timeout"),
+        "says how to change it: {err}"
+    );
+
+    // A view whose 3,000th row ends the connection: the first batch is kept.
+    admin
+        .batch_execute(
+            "DROP VIEW bank_events;
+             DROP FUNCTION slow;
+             CREATE FUNCTION cut(n bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+             BEGIN
+               IF n = 3000 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+               RETURN n;
+             END $$;
+             CREATE VIEW bank_events AS
+               SELECT originator_id, originator_version, topic, state, cut(notification_id) AS notification_id
+               FROM bank_rows;",
+        )
+        .unwrap();
+    let err = fails(data, &["streams", &url], &[]);
+    assert!(
+        err.contains(&format!("127.0.0.1:{}/bank", server.port)),
+        "{err}"
+    );
+    assert!(err.contains("terminat") || err.contains("closed"), "{err}");
+    // The application's table back: the next run goes on from the 2,000 already mirrored.
+    admin
+        .batch_execute(
+            "DROP VIEW bank_events; DROP FUNCTION cut; ALTER TABLE bank_rows RENAME TO bank_events;",
+        )
+        .unwrap();
+    let listed: Value = serde_json::from_str(&ok(data, &["streams", &url, "--json"], &[])).unwrap();
+    let total: u64 = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["head"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 5_061);
+    let out = ok(
+        data,
+        &[
+            "log",
+            &url,
+            "00000000-0000-4000-8000-000000000002",
+            "--tail",
+            "1",
+        ],
+        &[],
+    );
+    assert!(out.contains("t5000"), "{out}");
+}
