@@ -498,8 +498,8 @@ fn source_reducer(args: &ReducerArgs, mirrored: &crate::source::mirror::Mirrored
         .store()
         .meta(crate::source::mirror::redux::SHAPE)?;
     // The formats whose files hold events, not states: the state needs the user's rules.
-    let needs_rules =
-        matches!(format, "eventsourcing" | "json") || shape.as_deref() == Some("actions");
+    let needs_rules = matches!(format, "eventsourcing" | "json" | "marten")
+        || shape.as_deref() == Some("actions");
     if !needs_rules {
         if args.set.is_some() || args.clear {
             anyhow::bail!(
@@ -521,10 +521,15 @@ fn source_reducer(args: &ReducerArgs, mirrored: &crate::source::mirror::Mirrored
         };
         let whose = if !needs_rules {
             format!("the {format} format's own")
-        } else if set.is_none() {
+        } else if set.is_none() && format == "eventsourcing" {
             format!(
                 "none set: the file's own snapshots and the events since; rewind reducer {} --set 'jq:…'",
-                source.display()
+                crate::source::mirror::canonical_text(source)
+            )
+        } else if set.is_none() {
+            format!(
+                "none set: merge; rewind reducer {} --set SPEC",
+                crate::source::mirror::canonical_text(source)
             )
         } else {
             format!(
@@ -561,7 +566,7 @@ fn source_reducer(args: &ReducerArgs, mirrored: &crate::source::mirror::Mirrored
         clean(
             &format!(
                 "reducer of {} set to {} (kept in {})",
-                source.display(),
+                crate::source::mirror::canonical_text(source),
                 crate::error::short_spec(spec),
                 kept.display()
             ),

@@ -18,7 +18,7 @@ pub struct Format {
 }
 
 /// Every format, rewind's own first.
-pub const FORMATS: [Format; 7] = [
+pub const FORMATS: [Format; 8] = [
     Format {
         name: "rewind",
         recognised_by: "an SQLite file with rewind's schema",
@@ -49,6 +49,14 @@ pub const FORMATS: [Format; 7] = [
         stream: "an aggregate",
         event: "a stored event (--at-id and --at-seq: its notification id, the rowid)",
         state: "the user's jq reducer (rewind reducer SOURCE --set 'jq:…'); until one is set, the file's own snapshots and the events since",
+        read: true,
+    },
+    Format {
+        name: "marten",
+        recognised_by: "a postgres:// URL of a database with Marten's mt_events (seq_id, id, stream_id, version, data, type, timestamp) in any schema",
+        stream: "a stream (its stream_id; tenant/stream_id for a tenant other than the default)",
+        event: "an event (--at-seq: its seq_id; --at-id: its id)",
+        state: "your reducer (rewind reducer SOURCE --set SPEC), else merge; the stream snapshots in mt_streams are checked by verify, never used",
         read: true,
     },
     Format {

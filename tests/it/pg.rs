@@ -876,3 +876,87 @@ fn a_statement_past_its_timeout_and_a_connection_dropped_mid_sync_are_said_and_t
     );
     assert!(out.contains("t5000"), "{out}");
 }
+
+#[test]
+fn a_marten_store_is_read_by_seq_id_merged_and_its_stream_snapshots_are_checked_not_used() {
+    let Some(server) = Server::start("reading Marten's tables") else {
+        return;
+    };
+    let sql = std::fs::read_to_string(fixture("postgres/marten.sql")).unwrap();
+    server.database("quests", &sql);
+    server.reader("quests", "viewer", "viewer-pw-12");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let url = server.url("viewer", Some("viewer-pw-12"), "quests");
+    let (ring, stone) = (
+        "6f1e2a3b-0000-4000-8000-000000000001",
+        "6f1e2a3b-0000-4000-8000-000000000002",
+    );
+    let listed: Value = serde_json::from_str(&ok(data, &["streams", &url, "--json"], &[])).unwrap();
+    let listed: Vec<(String, u64, String)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["head"].as_u64().unwrap(),
+                s["kind"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (ring.to_owned(), 5, "Quest".to_owned()),
+            (stone.to_owned(), 4, "Quest".to_owned())
+        ]
+    );
+    let state = |stream: &str, flag: &str, at: &str| -> Value {
+        let out = ok(data, &["state", &url, stream, flag, at, "--json"], &[]);
+        serde_json::from_str::<Value>(&out).unwrap()["state"].clone()
+    };
+    assert_eq!(
+        state(ring, "--at", "4"),
+        serde_json::json!({"name": "Destroy the Ring", "status": "underway",
+                           "members": ["Frodo", "Sam", "Merry"], "location": "Rivendell"})
+    );
+    // A null in a merge patch removes the member.
+    assert_eq!(
+        state(ring, "--at", "5"),
+        serde_json::json!({"name": "Destroy the Ring", "members": ["Frodo", "Sam", "Merry"],
+                           "location": "Moria"})
+    );
+    // --at-seq is the store's seq_id, --at-id the event's id.
+    assert_eq!(state(stone, "--at-seq", "6"), state(stone, "--at", "2"));
+    assert_eq!(
+        state(ring, "--at-id", "a0000000-0000-4000-8000-000000000004"),
+        state(ring, "--at", "3")
+    );
+    let log = ok(data, &["log", &url, stone], &[]);
+    assert!(log.contains("members_joined"), "{log}");
+    // verify: the first quest's snapshot is the state there; the second's lost a member.
+    let out = rewind(data, &["verify", &url], &[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(
+            "1 of the store's 2 stream snapshots (mt_streams) are the state the events give"
+        ),
+        "{said}"
+    );
+    assert!(said.contains(stone) && said.contains("Thorin"), "{said}");
+    // The user's reducer replaces merge, kept in their settings.
+    let out = ok(
+        data,
+        &[
+            "reducer",
+            &url,
+            "--set",
+            "jq:.state + {n: ((.state.n // 0) + 1)}",
+        ],
+        &[],
+    );
+    assert!(!out.contains("viewer-pw-12"), "{out}");
+    assert_eq!(state(ring, "--at", "5"), serde_json::json!({"n": 5}));
+}

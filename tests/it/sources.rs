@@ -1082,6 +1082,7 @@ fn a_file_of_no_known_format_says_what_was_looked_for_and_format_checks_what_it_
             "langgraph",
             "temporal",
             "eventsourcing",
+            "marten",
             "redux",
             "json",
             "mapped"

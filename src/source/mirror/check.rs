@@ -50,6 +50,7 @@ fn check_mirror(
     match format {
         "langgraph" => langgraph(source, mirror, report)?,
         "eventsourcing" => stored_snapshots(source, mirror, only, report)?,
+        "marten" => marten_snapshots(source, mirror, only, report)?,
         "redux" => redux(source, mirror, report)?,
         "mapped" => mapped_snapshots(source, mirror, only, now, report)?,
         _ => {}
@@ -126,6 +127,37 @@ fn stored_snapshots(
         )
     });
     report.findings.extend(checked.findings);
+    Ok(())
+}
+
+/// A Marten store's stream snapshots (`mt_streams`) against the events' states.
+fn marten_snapshots(
+    source: &Path,
+    mirror: &Path,
+    only: Option<&str>,
+    report: &mut Report,
+) -> Result<()> {
+    let Some(url) = crate::source::postgres::url_of(source) else {
+        return Ok(());
+    };
+    let spec = crate::source::postgres::Spec::from_env(url)
+        .map_err(|e| Error::Input(format!("the server source: {e}")))?;
+    let mut engine = crate::engine::Engine::open(mirror, crate::store::OpenMode::ReadOnly)?;
+    let (equal, differ, unchecked) =
+        super::postgres::check_marten(&spec, &mut engine, only, &mut report.findings)?;
+    report.notes.push(format!(
+        "{} of the store's {} stream snapshots (mt_streams) are the state the events give{}",
+        group(equal),
+        group(equal + differ + unchecked),
+        if unchecked > 0 {
+            format!(
+                "; {} could not be checked (no such version in the mirror)",
+                group(unchecked)
+            )
+        } else {
+            String::new()
+        }
+    ));
     Ok(())
 }
 

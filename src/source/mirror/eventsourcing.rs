@@ -416,7 +416,12 @@ pub fn check(engine: &mut Engine, only: Option<&str>) -> Result<Checked> {
     Ok(checked)
 }
 
-fn finding(stream: &str, version: u64, detail: String, diff: Vec<crate::diff::Change>) -> Finding {
+pub(super) fn finding(
+    stream: &str,
+    version: u64,
+    detail: String,
+    diff: Vec<crate::diff::Change>,
+) -> Finding {
     Finding {
         stream: stream.to_owned(),
         version: Some(version),

@@ -181,31 +181,34 @@ fn resolve_postgres(
 ) -> Result<Mirrored> {
     use crate::source::postgres::{Spec, give_back, take};
     let spec = Spec::from_env(url).map_err(|e| Error::Input(format!("the server source: {e}")))?;
-    if let Some(name) = format.filter(|f| *f != "eventsourcing") {
+    if let Some(name) = format.filter(|f| !["eventsourcing", "marten"].contains(f)) {
         return Err(Error::Input(format!(
-            "{}: --format {name}: rewind reads only eventsourcing's tables from PostgreSQL yet",
+            "{}: --format {name}: rewind reads eventsourcing's and Marten's tables from PostgreSQL",
             spec.shown()
         )));
     }
     // A connection that failed is not given back: the next sync makes a new one.
     let mut client = take(&spec).map_err(Error::Input)?;
-    let tables = postgres::choose(&spec, postgres::find(&mut client, &spec)?)?;
+    let mut found = postgres::find(&mut client, &spec)?;
+    if let Some(name) = format {
+        found.retain(|f| f.format() == name);
+    }
+    let tables = postgres::choose(&spec, found)?;
     let settings = super::settings::load(path)?;
     let mirror = prepare(path)?;
-    let (rebuilt, note) = bring_up_to_date(&mirror, |engine| {
-        postgres::sync(
-            engine,
-            &mut client,
-            &spec,
-            &tables,
-            settings.reducer.as_deref(),
-            progress,
-        )
+    let reducer = settings.reducer.as_deref();
+    let (rebuilt, note) = bring_up_to_date(&mirror, |engine| match &tables {
+        postgres::Found::EventSourcing(t) => {
+            postgres::sync(engine, &mut client, &spec, t, reducer, progress)
+        }
+        postgres::Found::Marten(t) => {
+            postgres::sync_marten(engine, &mut client, &spec, t, reducer, progress)
+        }
     })?;
     give_back(&spec, client);
     Ok(Mirrored {
         path: mirror,
-        format: "eventsourcing",
+        format: tables.format(),
         note,
         rebuilt,
     })

@@ -8,7 +8,9 @@
 //!
 //! Formats: Python `eventsourcing`'s PostgreSQL tables (`NAME_events` with a
 //! `notification_id`, and `NAME_snapshots`), as the SQLite file's are mirrored
-//! (`mirror::eventsourcing`).
+//! (`mirror::eventsourcing`); Marten's `mt_events` (one stream per `stream_id`, in `seq_id`
+//! order, the event's JSON data under the user's reducer, else `merge`), whose stream
+//! snapshots in `mt_streams` are checked by `verify` against the replay, never used.
 
 use postgres::{Client, IsolationLevel, Transaction};
 
@@ -17,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::source::postgres::{Spec, describe};
 
 use super::eventsourcing::{Stored, UNSET, push};
-use super::{ID_FIELD, Synced};
+use super::{ID_FIELD, KIND, Synced};
 
 /// Rows fetched from the cursor, and written to the mirror, at a time.
 const BATCH: i32 = 2_000;
@@ -45,9 +47,73 @@ fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The formats the database's tables are of, by what its catalogue says (the schemas on the
-/// search path only).
-pub fn find(client: &mut Client, spec: &Spec) -> Result<Vec<EventTables>> {
+/// Marten's event store: `mt_events` and `mt_streams` in a schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MartenTables {
+    pub schema: String,
+}
+
+impl MartenTables {
+    fn events_sql(&self) -> String {
+        format!("{}.\"mt_events\"", ident(&self.schema))
+    }
+
+    fn streams_sql(&self) -> String {
+        format!("{}.\"mt_streams\"", ident(&self.schema))
+    }
+}
+
+/// The tables of a format rewind reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    EventSourcing(EventTables),
+    Marten(MartenTables),
+}
+
+impl Found {
+    /// How the user names it (`?rewind_table=`).
+    fn name(&self) -> String {
+        match self {
+            Self::EventSourcing(t) => t.events.clone(),
+            Self::Marten(t) => format!("{}.mt_events", t.schema),
+        }
+    }
+
+    /// The format's name, as `rewind sources` lists it.
+    pub fn format(&self) -> &'static str {
+        match self {
+            Self::EventSourcing(_) => "eventsourcing",
+            Self::Marten(_) => "marten",
+        }
+    }
+}
+
+/// The tables of every format rewind reads in the database, by what its catalogue says
+/// (eventsourcing's on the search path; Marten's in any schema, where its `DatabaseSchemaName`
+/// may have put them).
+pub fn find(client: &mut Client, spec: &Spec) -> Result<Vec<Found>> {
+    let mut found: Vec<Found> = find_eventsourcing(client, spec)?
+        .into_iter()
+        .map(Found::EventSourcing)
+        .collect();
+    let rows = client
+        .query(
+            "SELECT table_schema::text FROM information_schema.columns
+             WHERE table_name = 'mt_events'
+               AND table_schema NOT IN ('pg_catalog', 'information_schema')
+               AND column_name IN ('seq_id', 'id', 'stream_id', 'version', 'data', 'type', 'timestamp')
+             GROUP BY 1 HAVING count(*) = 7 ORDER BY 1",
+            &[],
+        )
+        .map_err(|e| Error::Input(describe(spec, None, &e)))?;
+    found.extend(
+        rows.into_iter()
+            .map(|row| Found::Marten(MartenTables { schema: row.get(0) })),
+    );
+    Ok(found)
+}
+
+fn find_eventsourcing(client: &mut Client, spec: &Spec) -> Result<Vec<EventTables>> {
     let rows = client
         .query(
             "SELECT table_schema::text, table_name::text FROM information_schema.columns
@@ -88,16 +154,23 @@ pub fn find(client: &mut Client, spec: &Spec) -> Result<Vec<EventTables>> {
     Ok(found)
 }
 
-/// The one application a source names or holds.
-pub fn choose(spec: &Spec, found: Vec<EventTables>) -> Result<EventTables> {
-    let names: Vec<String> = found.iter().map(|t| t.events.clone()).collect();
+/// The one store a source names or holds.
+pub fn choose(spec: &Spec, found: Vec<Found>) -> Result<Found> {
+    let names: Vec<String> = found.iter().map(Found::name).collect();
     if let Some(table) = &spec.table {
         return found
             .into_iter()
-            .find(|t| &t.events == table || format!("{}.{}", t.schema, t.events) == *table)
+            .find(|f| {
+                let name = f.name();
+                name == *table
+                    || match f {
+                        Found::EventSourcing(t) => format!("{}.{}", t.schema, t.events) == *table,
+                        Found::Marten(_) => table == "mt_events",
+                    }
+            })
             .ok_or_else(|| {
                 Error::Input(format!(
-                    "{}: no eventsourcing table {table:?} here; it has {}",
+                    "{}: no table {table:?} of a format rewind reads here; it has {}",
                     spec.shown(),
                     if names.is_empty() {
                         "none".to_owned()
@@ -113,11 +186,12 @@ pub fn choose(spec: &Spec, found: Vec<EventTables>) -> Result<EventTables> {
         (None, _) => Err(Error::Input(format!(
             "{}: no tables of a format rewind reads: it looked for Python eventsourcing's \
              NAME_events (originator_id, originator_version, topic, state, notification_id) \
-             on the search path",
+             on the search path and Marten's mt_events (seq_id, id, stream_id, version, data, \
+             type, timestamp) in any schema",
             spec.shown()
         ))),
         (Some(_), Some(_)) => Err(Error::Input(format!(
-            "{}: several eventsourcing applications ({}); open one with ?rewind_table=NAME",
+            "{}: several event stores ({}); open one with ?rewind_table=NAME",
             spec.shown(),
             names.join(", ")
         ))),
@@ -362,4 +436,274 @@ fn rewritten(spec: &Spec, what: &str) -> Synced {
         "{}: {what}; its mirror was made again",
         spec.shown()
     )))
+}
+
+/// The reducer a Marten mirror uses while the user has set none: its events' data are the
+/// changes, merged.
+pub const MARTEN_UNSET: &str = "merge";
+
+/// Brings the mirror up to date with a Marten event store, under the user's reducer.
+pub(super) fn sync_marten(
+    engine: &mut Engine,
+    client: &mut Client,
+    spec: &Spec,
+    tables: &MartenTables,
+    reducer: Option<&str>,
+    progress: super::Progress<'_>,
+) -> Result<Synced> {
+    let table = tables.events_sql();
+    let fail = |e: postgres::Error| Error::Input(describe(spec, Some(&table), &e));
+    let mut tx = client
+        .build_transaction()
+        .read_only(true)
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .start()
+        .map_err(fail)?;
+    let outcome = sync_marten_in(engine, &mut tx, spec, tables, reducer, progress);
+    let _ = tx.rollback();
+    outcome
+}
+
+/// A Marten stream's name: its id, after its tenant where that is not the default one.
+fn marten_stream(id: &str, tenant: Option<&str>) -> String {
+    match tenant.filter(|t| !t.is_empty() && *t != "*DEFAULT*") {
+        Some(tenant) => crate::source::name(&format!("{tenant}/{id}")),
+        None => crate::source::name(id),
+    }
+}
+
+fn sync_marten_in(
+    engine: &mut Engine,
+    tx: &mut Transaction<'_>,
+    spec: &Spec,
+    tables: &MartenTables,
+    reducer: Option<&str>,
+    progress: super::Progress<'_>,
+) -> Result<Synced> {
+    let table = tables.events_sql();
+    let streams = tables.streams_sql();
+    let fail = |e: postgres::Error| Error::Input(describe(spec, Some(&table), &e));
+    let wanted = reducer.unwrap_or(MARTEN_UNSET);
+    let fingerprint = engine.reducer(wanted)?.fingerprint().to_owned();
+    let held: Stamp = engine
+        .store()
+        .meta(STAMP)?
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    if held.notification_id > 0 && held.table != table {
+        return Ok(rewritten(spec, "the source now reads another table"));
+    }
+    let newest: i64 = tx
+        .query_one(
+            &format!("SELECT coalesce(max(seq_id), 0)::int8 FROM {table}"),
+            &[],
+        )
+        .map_err(fail)?
+        .get(0);
+    if held.notification_id == newest && engine.store().default_reducer()? == wanted {
+        return Ok(Synced::UpToDate);
+    }
+    if held.notification_id > 0 {
+        let below: i64 = tx
+            .query_one(
+                &format!("SELECT count(*) FROM {table} WHERE seq_id <= $1"),
+                &[&held.notification_id],
+            )
+            .map_err(fail)?
+            .get(0);
+        if below != held.events {
+            return Ok(rewritten(
+                spec,
+                "events already mirrored were removed or added among them",
+            ));
+        }
+        let row = tx
+            .query_opt(
+                &format!(
+                    "SELECT stream_id::text, tenant_id::text, type::text, data::text FROM {table} WHERE seq_id = $1"
+                ),
+                &[&held.notification_id],
+            )
+            .map_err(fail)?;
+        let same = row.is_some_and(|row| {
+            let stream = marten_stream(
+                row.get::<_, Option<&str>>(0).unwrap_or_default(),
+                row.get(1),
+            );
+            let data = marten_data(row.get(3));
+            let store = engine.store();
+            store.stream(&stream).ok().flatten().is_some_and(|info| {
+                store
+                    .event(&info, info.head)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|e| e.kind == row.get::<_, &str>(2) && e.data == data)
+            })
+        });
+        if !same {
+            return Ok(rewritten(
+                spec,
+                "an event already mirrored changed in the source",
+            ));
+        }
+    }
+    engine.write(|engine| {
+        let store = engine.store();
+        if store.meta("source.format")?.is_none() {
+            store.set_meta("source.format", "marten")?;
+            store.set_meta("source.path", &spec.shown())?;
+            store.set_meta(ID_FIELD, "id")?;
+            store.set_meta(super::SEQ_FIELD, "seq_id")?;
+        }
+        super::use_reducer(store, wanted, &fingerprint)
+    })?;
+    let todo: i64 = tx
+        .query_one(
+            &format!("SELECT count(*) FROM {table} WHERE seq_id > $1"),
+            &[&held.notification_id],
+        )
+        .map_err(fail)?
+        .get(0);
+    let todo = u64::try_from(todo).unwrap_or(0);
+    let portal = tx
+        .bind(
+            &format!(
+                "SELECT e.seq_id, e.stream_id::text, e.tenant_id::text, e.version, e.type::text, e.data::text,
+                        (extract(epoch FROM e.timestamp) * 1000000)::int8, e.id::text, s.type::text,
+                        coalesce(e.is_archived, false)
+                 FROM {table} e LEFT JOIN {streams} s ON s.id = e.stream_id
+                 WHERE e.seq_id > $1 ORDER BY e.seq_id"
+            ),
+            &[&held.notification_id],
+        )
+        .map_err(fail)?;
+    let mut stamp = Stamp {
+        table: table.clone(),
+        ..held
+    };
+    let mut done = 0u64;
+    loop {
+        let rows = tx.query_portal(&portal, BATCH).map_err(fail)?;
+        if rows.is_empty() {
+            break;
+        }
+        engine.write(|engine| {
+            let mut writer = Writer::new(false).keeping_going();
+            for row in &rows {
+                let seq: i64 = row.get(0);
+                let stream = marten_stream(
+                    row.get::<_, Option<&str>>(1).unwrap_or_default(),
+                    row.get(2),
+                );
+                if let Some(kind) = row.get::<_, Option<&str>>(8)
+                    && engine.store().meta(&format!("{KIND}{stream}"))?.is_none()
+                {
+                    engine.store().set_meta(&format!("{KIND}{stream}"), kind)?;
+                }
+                let mut meta = serde_json::json!({
+                    "seq_id": seq,
+                    "id": row.get::<_, Option<&str>>(7),
+                    "version": row.get::<_, i64>(3),
+                });
+                if row.get::<_, bool>(9)
+                    && let serde_json::Value::Object(fields) = &mut meta
+                {
+                    fields.insert("archived".into(), true.into());
+                }
+                writer.push(
+                    engine,
+                    crate::model::NewEvent {
+                        stream,
+                        kind: crate::source::name(row.get::<_, &str>(4)),
+                        data: marten_data(row.get(5)),
+                        meta: Some(meta),
+                        time: row.get(6),
+                        idempotency_key: None,
+                    },
+                    None,
+                )?;
+                stamp.notification_id = seq;
+                stamp.events += 1;
+            }
+            writer.finish(engine)?;
+            engine.store().set_meta(
+                STAMP,
+                &serde_json::to_string(&stamp).map_err(|e| Error::Input(e.to_string()))?,
+            )
+        })?;
+        crate::failpoint::point("postgres.batch");
+        done += rows.len() as u64;
+        progress(done, todo.max(done));
+    }
+    progress(todo, todo);
+    Ok(Synced::UpToDate)
+}
+
+/// A Marten event's data (JSONB as text) as JSON; text that is not (it always is, from a
+/// JSONB column) says so in place.
+fn marten_data(text: Option<&str>) -> serde_json::Value {
+    match text.map(serde_json::from_str::<serde_json::Value>) {
+        Some(Ok(value)) if crate::reduce::depth(&value) <= crate::reduce::MAX_DEPTH => value,
+        Some(Ok(_)) => serde_json::json!({"$unreadable": "the data nests too deep"}),
+        Some(Err(e)) => serde_json::json!({"$unreadable": format!("not JSON: {e}")}),
+        None => serde_json::Value::Null,
+    }
+}
+
+/// Marten's own stream snapshots (`mt_streams.snapshot` at `snapshot_version`) against the
+/// mirror's replay: those that differ are findings. Returns (equal, differing, not checked).
+pub fn check_marten(
+    spec: &Spec,
+    engine: &mut Engine,
+    only: Option<&str>,
+    findings: &mut Vec<crate::snapshot::verify::Finding>,
+) -> Result<(u64, u64, u64)> {
+    let mut client = crate::source::postgres::take(spec).map_err(Error::Input)?;
+    let mut found = find(&mut client, spec)?;
+    found.retain(|f| matches!(f, Found::Marten(_)));
+    let Found::Marten(tables) = choose(spec, found)? else {
+        return Ok((0, 0, 0));
+    };
+    let streams = tables.streams_sql();
+    let rows = client
+        .query(
+            &format!(
+                "SELECT id::text, tenant_id::text, snapshot::text, snapshot_version::int8 FROM {streams}
+                 WHERE snapshot IS NOT NULL AND snapshot_version IS NOT NULL ORDER BY 1"
+            ),
+            &[],
+        )
+        .map_err(|e| Error::Input(describe(spec, Some(&streams), &e)))?;
+    crate::source::postgres::give_back(spec, client);
+    let (mut equal, mut differ, mut unchecked) = (0, 0, 0);
+    for row in rows {
+        let stream = marten_stream(
+            row.get::<_, Option<&str>>(0).unwrap_or_default(),
+            row.get(1),
+        );
+        if only.is_some_and(|s| s != stream) {
+            continue;
+        }
+        let stored = marten_data(row.get(2));
+        let version = u64::try_from(row.get::<_, i64>(3)).unwrap_or(0);
+        let replayed = match engine.state_at(&stream, crate::model::Target::Version(version)) {
+            Ok(r) => r.state,
+            Err(_) => {
+                unchecked += 1;
+                continue;
+            }
+        };
+        if replayed.as_ref() == &stored {
+            equal += 1;
+        } else {
+            differ += 1;
+            findings.push(super::eventsourcing::finding(
+                &stream,
+                version,
+                format!("the stream's snapshot in mt_streams (version {version}) is not the state the events give there"),
+                crate::diff::changes(&stored, &replayed),
+            ));
+        }
+    }
+    Ok((equal, differ, unchecked))
 }
