@@ -470,6 +470,20 @@ fn the_password_comes_from_the_url_pgpassword_or_pgpass_and_is_never_shown() {
         .collect();
     assert_eq!(mirrors.len(), 1, "{mirrors:?}");
     assert!(!mirrors[0].contains("pw"), "{mirrors:?}");
+    // Listed by the URL without its password, and kept by --prune (a server is not asked).
+    let listed = ok(data, &["mirrors"], &[]);
+    assert!(
+        listed.contains(&format!("postgres://viewer@127.0.0.1:{port}/bank"))
+            && !listed.contains("(gone)"),
+        "{listed}"
+    );
+    let pruned = ok(data, &["mirrors", "--prune"], &[]);
+    assert!(pruned.contains("0 mirrors removed"), "{pruned}");
+    let out = ok(data, &["mirrors", "--remove", &wrong], &[]);
+    assert!(
+        out.contains("removed") && !out.contains("wrong-pw-55"),
+        "{out}"
+    );
 }
 
 #[test]

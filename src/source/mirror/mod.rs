@@ -585,7 +585,7 @@ pub struct Listed {
     pub source: Option<String>,
     /// The source's format.
     pub format: Option<String>,
-    /// Whether the source is still there.
+    /// Whether the source is still there (a server source always counts as there).
     pub source_exists: bool,
     /// Bytes on disk, its log files included.
     pub bytes: u64,
@@ -632,7 +632,10 @@ pub fn list() -> Result<Vec<Listed>> {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .and_then(|d| crate::model::Micros::try_from(d.as_micros()).ok());
         found.push(Listed {
-            source_exists: source.as_deref().is_some_and(|s| Path::new(s).exists()),
+            // A server is not asked: its mirror is kept (removed only by --remove).
+            source_exists: source
+                .as_deref()
+                .is_some_and(|s| crate::source::postgres::is_url(s) || Path::new(s).exists()),
             mirror: path,
             source,
             format,
