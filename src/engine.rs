@@ -1511,6 +1511,8 @@ struct Running {
     /// Whether the reducer failed on an event of the stream (a writer that keeps going):
     /// the state is no longer followed, and no snapshot is taken.
     failed: bool,
+    /// The head the store last recorded for it ([`Writer::finish`] records only what moved).
+    recorded_head: u64,
 }
 
 /// Appends events inside an open transaction, checking each against the reducer and taking
@@ -1599,6 +1601,7 @@ impl Writer {
                 Err(e) => return Err(e),
             };
             let fingerprint = reducer.fingerprint().to_string();
+            let recorded_head = stream.head;
             let (last_snapshot, last_raw_size, bytes_since) =
                 engine.store.snapshot_progress(stream.id, &fingerprint)?;
             let policy = engine.policy_of(Some(&stream.name))?.resolve();
@@ -1620,6 +1623,7 @@ impl Writer {
                     policy,
                     hash,
                     failed,
+                    recorded_head,
                 },
             );
         }
@@ -1803,17 +1807,28 @@ impl Writer {
         }
     }
 
-    /// Records the heads of every stream written: the end of a batch.
+    /// Records the heads of every stream written since the last time: the end of a batch.
     pub(crate) fn finish(&mut self, engine: &mut Engine) -> Result<()> {
-        for run in self.running.values() {
+        for run in self.running.values_mut() {
+            if run.stream.head == run.recorded_head {
+                continue;
+            }
             engine.store.set_head(
                 run.stream.id,
                 run.stream.head,
                 run.stream.last_ts.unwrap_or(0),
                 &run.hash,
             )?;
+            run.recorded_head = run.stream.head;
         }
         Ok(())
+    }
+
+    /// Goes on in a new transaction (a mirror that commits a batch at a time): the streams'
+    /// running states are kept, so a stream is not reconstructed again at every batch, and
+    /// the next seq is read again.
+    pub(crate) fn next_transaction(&mut self) {
+        self.clock = None;
     }
 }
 

@@ -214,6 +214,7 @@ impl Spec {
             .or_else(|| var("PGUSER"))
             .filter(|u| !u.is_empty())
             .or_else(|| var("USER"))
+            .filter(|u| !u.is_empty())
             .ok_or("no user name: give one in the URL (postgres://USER@HOST/DB) or PGUSER")?;
         let dbname = dbname
             .or_else(|| var("PGDATABASE"))
@@ -273,23 +274,48 @@ impl Spec {
         })
     }
 
-    /// The source as shown and kept: `postgres://USER@HOST:PORT/DB`, never the password.
+    /// The source as shown and kept: `postgres://USER@HOST:PORT/DB`, never the password;
+    /// a URL that reads back as the same user, host, port and database.
     pub fn shown(&self) -> String {
-        let host = if self.host.contains(':') && !self.host.starts_with('/') {
+        let host = if self.host.parse::<std::net::Ipv6Addr>().is_ok() {
             format!("[{}]", self.host)
         } else {
-            self.host.clone()
+            encode(&self.host)
         };
         let mut text = format!(
             "postgres://{}@{host}:{}/{}",
-            self.user, self.port, self.dbname
+            encode(&self.user),
+            self.port,
+            encode(&self.dbname)
         );
         if let Some(table) = &self.table {
             text.push_str("?rewind_table=");
-            text.push_str(table);
+            text.push_str(&encode(table));
         }
         text
     }
+}
+
+/// `text` with what would end or change a URL's part (`:`, `@`, `/`, `?`, `&`, `=`, `#`, `%`,
+/// `[`, `]`, `,`, spaces and control characters) as `%XX`.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(
+            c,
+            ':' | '@' | '/' | '?' | '&' | '=' | '#' | '%' | '[' | ']' | ','
+        ) || c.is_whitespace()
+            || c.is_control()
+        {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `HOST[:PORT]` or `[V6]:PORT`.
@@ -709,7 +735,7 @@ mod tests {
         assert_eq!(spec.connect_timeout, Duration::from_secs(2));
         assert_eq!(
             spec.shown(),
-            "postgres://ann@corp@db.example:6543/orders/prod"
+            "postgres://ann%40corp@db.example:6543/orders%2Fprod"
         );
         let spec = Spec::parse(
             "postgres://",

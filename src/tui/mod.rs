@@ -79,7 +79,24 @@ impl Input for TerminalInput {
                 ));
             }
             let left = until.saturating_duration_since(std::time::Instant::now());
-            if event::poll(left.min(Duration::from_millis(100)))? {
+            let slice = left.min(Duration::from_millis(100));
+            // What crossterm has read already first; then the terminal itself is watched
+            // for the slice: a terminal that is gone (its other side closed: a tmux pane
+            // killed, an ssh connection dropped) ends the debugger, where crossterm would
+            // read its end-of-file for ever.
+            if event::poll(Duration::ZERO)? {
+                return Ok(true);
+            }
+            #[cfg(unix)]
+            if terminal_gone(slice)? {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "the terminal is gone (its input closed)",
+                ));
+            }
+            #[cfg(not(unix))]
+            std::thread::sleep(slice);
+            if event::poll(Duration::ZERO)? {
                 return Ok(true);
             }
             if left.is_zero() {
@@ -90,6 +107,32 @@ impl Input for TerminalInput {
 
     fn read(&mut self) -> std::io::Result<Event> {
         event::read()
+    }
+}
+
+/// Waits up to `wait` for the terminal's input (standard input, where it is the terminal)
+/// to have something; whether the terminal hung up. Where standard input is not the
+/// terminal, waits and says no.
+#[cfg(unix)]
+fn terminal_gone(wait: Duration) -> std::io::Result<bool> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let stdin = std::io::stdin();
+    if !std::io::IsTerminal::is_terminal(&stdin) {
+        std::thread::sleep(wait);
+        return Ok(false);
+    }
+    let timeout = Timespec {
+        tv_sec: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(wait.subsec_nanos()),
+    };
+    let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+    match poll(&mut fds, Some(&timeout)) {
+        Ok(_) => Ok(fds[0]
+            .revents()
+            .intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL)),
+        // A signal (a resize, SIGTERM) cut the wait short: the caller looks again.
+        Err(rustix::io::Errno::INTR) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 

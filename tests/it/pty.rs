@@ -590,3 +590,67 @@ fn the_pager_and_the_editor_get_the_terminal_and_give_it_back() {
         "{modes:?}"
     );
 }
+
+#[test]
+fn a_terminal_that_goes_away_ends_the_debugger() {
+    // The terminal's other side closed (a tmux pane killed, an ssh connection dropped):
+    // crossterm reads its end-of-file for ever, so the debugger must notice by itself
+    // rather than spin on the CPU with no one to see it. Read here on the test's own
+    // thread, so that closing `pty` closes the terminal's only other side.
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    crate::bursts::fixture(&data);
+    let db = data.join("bursts.db");
+    let (pty, pts) = pty_process::blocking::open().unwrap();
+    pty.resize(pty_process::Size::new(ROWS, COLS)).unwrap();
+    let mut child = pty_process::blocking::Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(["open", db.to_str().unwrap()])
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("TERM", "xterm-256color")
+        .env_remove("TMUX")
+        .env_remove("STY")
+        .spawn(pts)
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + DEADLINE;
+    let mut raw = Vec::new();
+    while Screen::of(&raw).position().is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let _ = child.kill();
+            panic!("no first frame; the screen:\n{}", Screen::of(&raw).text());
+        }
+        let mut fds = [PollFd::new(&pty, PollFlags::IN)];
+        let wait = Timespec {
+            tv_sec: 1,
+            tv_nsec: 0,
+        };
+        if poll(&mut fds, Some(&wait)).unwrap_or(0) == 0 {
+            continue;
+        }
+        let mut buf = [0_u8; 8192];
+        match (&pty).read(&mut buf) {
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("reading the terminal: {e}"),
+        }
+    }
+    drop(pty);
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait());
+    });
+    match done_rx.recv_timeout(DEADLINE) {
+        Ok(status) => {
+            status.unwrap();
+        }
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("the debugger was still running {DEADLINE:?} after its terminal went away");
+        }
+    }
+}

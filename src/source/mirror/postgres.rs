@@ -392,13 +392,15 @@ fn sync_in(
         ..held
     };
     let mut done = 0u64;
+    // One writer for the whole sync: a stream's state is followed from batch to batch.
+    let mut writer = Writer::new(false).keeping_going();
     loop {
         let rows = tx.query_portal(&portal, BATCH).map_err(fail)?;
         if rows.is_empty() {
             break;
         }
         engine.write(|engine| {
-            let mut writer = Writer::new(false).keeping_going();
+            writer.next_transaction();
             for row in &rows {
                 let snapshot: Option<&[u8]> = row.get(5);
                 push(
@@ -582,13 +584,15 @@ fn sync_marten_in(
         ..held
     };
     let mut done = 0u64;
+    // One writer for the whole sync: a stream's state is followed from batch to batch.
+    let mut writer = Writer::new(false).keeping_going();
     loop {
         let rows = tx.query_portal(&portal, BATCH).map_err(fail)?;
         if rows.is_empty() {
             break;
         }
         engine.write(|engine| {
-            let mut writer = Writer::new(false).keeping_going();
+            writer.next_transaction();
             for row in &rows {
                 let seq: i64 = row.get(0);
                 let stream = marten_stream(
