@@ -217,16 +217,26 @@ pub(super) fn sync(
     reducer: Option<&str>,
     progress: super::Progress<'_>,
 ) -> Result<Synced> {
-    let table = tables.events_sql();
-    let fail = |e: postgres::Error| Error::Input(describe(spec, Some(&table), &e));
+    in_snapshot(client, spec, &tables.events_sql(), |tx| {
+        sync_in(engine, tx, spec, tables, reducer, progress)
+    })
+}
+
+/// Runs `read` in one read-only, repeatable-read transaction: everything it reads is one
+/// snapshot of the database. Nothing is written; the transaction is rolled back.
+fn in_snapshot(
+    client: &mut Client,
+    spec: &Spec,
+    table: &str,
+    read: impl FnOnce(&mut Transaction<'_>) -> Result<Synced>,
+) -> Result<Synced> {
     let mut tx = client
         .build_transaction()
         .read_only(true)
         .isolation_level(IsolationLevel::RepeatableRead)
         .start()
-        .map_err(fail)?;
-    let outcome = sync_in(engine, &mut tx, spec, tables, reducer, progress);
-    // Nothing was written; the transaction only held the snapshot of the database.
+        .map_err(|e| Error::Input(describe(spec, Some(table), &e)))?;
+    let outcome = read(&mut tx);
     let _ = tx.rollback();
     outcome
 }
@@ -391,38 +401,66 @@ fn sync_in(
         table: table.clone(),
         ..held
     };
+    take_rows(
+        engine,
+        tx,
+        &portal,
+        &fail,
+        &mut stamp,
+        todo,
+        progress,
+        |engine, writer, row, stamp| {
+            let snapshot: Option<&[u8]> = row.get(5);
+            push(
+                engine,
+                writer,
+                Stored {
+                    rowid: row.get(0),
+                    id: row.get(1),
+                    version: row.get(2),
+                    topic: row.get::<_, Option<&str>>(3).unwrap_or_default(),
+                    state: row.get::<_, Option<&[u8]>>(4).unwrap_or_default(),
+                    snapshot,
+                },
+            )?;
+            stamp.notification_id = row.get(0);
+            stamp.snapshots += i64::from(snapshot.is_some());
+            Ok(())
+        },
+    )
+}
+
+/// Reads the portal's rows `BATCH` at a time, each batch written to the mirror by `each`
+/// (which moves the stamp on) in one transaction with the stamp, with one writer for the
+/// whole sync so that a stream's state is followed from batch to batch.
+#[allow(clippy::too_many_arguments)]
+fn take_rows(
+    engine: &mut Engine,
+    tx: &mut Transaction<'_>,
+    portal: &postgres::Portal,
+    fail: &dyn Fn(postgres::Error) -> Error,
+    stamp: &mut Stamp,
+    todo: u64,
+    progress: super::Progress<'_>,
+    mut each: impl FnMut(&mut Engine, &mut Writer, &postgres::Row, &mut Stamp) -> Result<()>,
+) -> Result<Synced> {
     let mut done = 0u64;
-    // One writer for the whole sync: a stream's state is followed from batch to batch.
     let mut writer = Writer::new(false).keeping_going();
     loop {
-        let rows = tx.query_portal(&portal, BATCH).map_err(fail)?;
+        let rows = tx.query_portal(portal, BATCH).map_err(fail)?;
         if rows.is_empty() {
             break;
         }
         engine.write(|engine| {
             writer.next_transaction();
             for row in &rows {
-                let snapshot: Option<&[u8]> = row.get(5);
-                push(
-                    engine,
-                    &mut writer,
-                    Stored {
-                        rowid: row.get(0),
-                        id: row.get(1),
-                        version: row.get(2),
-                        topic: row.get::<_, Option<&str>>(3).unwrap_or_default(),
-                        state: row.get::<_, Option<&[u8]>>(4).unwrap_or_default(),
-                        snapshot,
-                    },
-                )?;
-                stamp.notification_id = row.get(0);
+                each(engine, &mut writer, row, stamp)?;
                 stamp.events += 1;
-                stamp.snapshots += i64::from(snapshot.is_some());
             }
             writer.finish(engine)?;
             engine.store().set_meta(
                 STAMP,
-                &serde_json::to_string(&stamp).map_err(|e| Error::Input(e.to_string()))?,
+                &serde_json::to_string(&*stamp).map_err(|e| Error::Input(e.to_string()))?,
             )
         })?;
         crate::failpoint::point("postgres.batch");
@@ -453,17 +491,9 @@ pub(super) fn sync_marten(
     reducer: Option<&str>,
     progress: super::Progress<'_>,
 ) -> Result<Synced> {
-    let table = tables.events_sql();
-    let fail = |e: postgres::Error| Error::Input(describe(spec, Some(&table), &e));
-    let mut tx = client
-        .build_transaction()
-        .read_only(true)
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .start()
-        .map_err(fail)?;
-    let outcome = sync_marten_in(engine, &mut tx, spec, tables, reducer, progress);
-    let _ = tx.rollback();
-    outcome
+    in_snapshot(client, spec, &tables.events_sql(), |tx| {
+        sync_marten_in(engine, tx, spec, tables, reducer, progress)
+    })
 }
 
 /// A Marten stream's name: its id, after its tenant where that is not the default one.
@@ -583,64 +613,51 @@ fn sync_marten_in(
         table: table.clone(),
         ..held
     };
-    let mut done = 0u64;
-    // One writer for the whole sync: a stream's state is followed from batch to batch.
-    let mut writer = Writer::new(false).keeping_going();
-    loop {
-        let rows = tx.query_portal(&portal, BATCH).map_err(fail)?;
-        if rows.is_empty() {
-            break;
-        }
-        engine.write(|engine| {
-            writer.next_transaction();
-            for row in &rows {
-                let seq: i64 = row.get(0);
-                let stream = marten_stream(
-                    row.get::<_, Option<&str>>(1).unwrap_or_default(),
-                    row.get(2),
-                );
-                if let Some(kind) = row.get::<_, Option<&str>>(8)
-                    && engine.store().meta(&format!("{KIND}{stream}"))?.is_none()
-                {
-                    engine.store().set_meta(&format!("{KIND}{stream}"), kind)?;
-                }
-                let mut meta = serde_json::json!({
-                    "seq_id": seq,
-                    "id": row.get::<_, Option<&str>>(7),
-                    "version": row.get::<_, i64>(3),
-                });
-                if row.get::<_, bool>(9)
-                    && let serde_json::Value::Object(fields) = &mut meta
-                {
-                    fields.insert("archived".into(), true.into());
-                }
-                writer.push(
-                    engine,
-                    crate::model::NewEvent {
-                        stream,
-                        kind: crate::source::name(row.get::<_, &str>(4)),
-                        data: marten_data(row.get(5)),
-                        meta: Some(meta),
-                        time: row.get(6),
-                        idempotency_key: None,
-                    },
-                    None,
-                )?;
-                stamp.notification_id = seq;
-                stamp.events += 1;
+    take_rows(
+        engine,
+        tx,
+        &portal,
+        &fail,
+        &mut stamp,
+        todo,
+        progress,
+        |engine, writer, row, stamp| {
+            let seq: i64 = row.get(0);
+            let stream = marten_stream(
+                row.get::<_, Option<&str>>(1).unwrap_or_default(),
+                row.get(2),
+            );
+            if let Some(kind) = row.get::<_, Option<&str>>(8)
+                && engine.store().meta(&format!("{KIND}{stream}"))?.is_none()
+            {
+                engine.store().set_meta(&format!("{KIND}{stream}"), kind)?;
             }
-            writer.finish(engine)?;
-            engine.store().set_meta(
-                STAMP,
-                &serde_json::to_string(&stamp).map_err(|e| Error::Input(e.to_string()))?,
-            )
-        })?;
-        crate::failpoint::point("postgres.batch");
-        done += rows.len() as u64;
-        progress(done, todo.max(done));
-    }
-    progress(todo, todo);
-    Ok(Synced::UpToDate)
+            let mut meta = serde_json::json!({
+                "seq_id": seq,
+                "id": row.get::<_, Option<&str>>(7),
+                "version": row.get::<_, i64>(3),
+            });
+            if row.get::<_, bool>(9)
+                && let serde_json::Value::Object(fields) = &mut meta
+            {
+                fields.insert("archived".into(), true.into());
+            }
+            writer.push(
+                engine,
+                crate::model::NewEvent {
+                    stream,
+                    kind: crate::source::name(row.get::<_, &str>(4)),
+                    data: marten_data(row.get(5)),
+                    meta: Some(meta),
+                    time: row.get(6),
+                    idempotency_key: None,
+                },
+                None,
+            )?;
+            stamp.notification_id = seq;
+            Ok(())
+        },
+    )
 }
 
 /// A Marten event's data (JSONB as text) as JSON; text that is not (it always is, from a
