@@ -88,15 +88,22 @@ impl Input for TerminalInput {
                 return Ok(true);
             }
             #[cfg(unix)]
-            if terminal_gone(slice)? {
+            let waited = wait_on_stdin(slice)?;
+            #[cfg(not(unix))]
+            let waited = None;
+            if waited == Some(true) {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::BrokenPipe,
                     "the terminal is gone (its input closed)",
                 ));
             }
-            #[cfg(not(unix))]
-            std::thread::sleep(slice);
-            if event::poll(Duration::ZERO)? {
+            // Where standard input was not watched, crossterm waits the slice itself.
+            let rest = if waited.is_some() {
+                Duration::ZERO
+            } else {
+                slice
+            };
+            if event::poll(rest)? {
                 return Ok(true);
             }
             if left.is_zero() {
@@ -110,16 +117,15 @@ impl Input for TerminalInput {
     }
 }
 
-/// Waits up to `wait` for the terminal's input (standard input, where it is the terminal)
-/// to have something; whether the terminal hung up. Where standard input is not the
-/// terminal, waits and says no.
+/// Waits up to `wait` for standard input, where it is the terminal, to have something;
+/// whether the terminal hung up. `None` where standard input is not the terminal (nothing
+/// was waited for).
 #[cfg(unix)]
-fn terminal_gone(wait: Duration) -> std::io::Result<bool> {
+fn wait_on_stdin(wait: Duration) -> std::io::Result<Option<bool>> {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
     let stdin = std::io::stdin();
     if !std::io::IsTerminal::is_terminal(&stdin) {
-        std::thread::sleep(wait);
-        return Ok(false);
+        return Ok(None);
     }
     let timeout = Timespec {
         tv_sec: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX),
@@ -127,11 +133,13 @@ fn terminal_gone(wait: Duration) -> std::io::Result<bool> {
     };
     let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
     match poll(&mut fds, Some(&timeout)) {
-        Ok(_) => Ok(fds[0]
-            .revents()
-            .intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL)),
+        Ok(_) => {
+            Ok(Some(fds[0].revents().intersects(
+                PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL,
+            )))
+        }
         // A signal (a resize, SIGTERM) cut the wait short: the caller looks again.
-        Err(rustix::io::Errno::INTR) => Ok(false),
+        Err(rustix::io::Errno::INTR) => Ok(Some(false)),
         Err(e) => Err(e.into()),
     }
 }

@@ -393,6 +393,18 @@ fn an_eventsourcing_database_read_by_a_select_only_role_gives_every_state_the_li
     }
 }
 
+/// How many events `rewind streams` lists for `source` (a URL or a mirror), all streams.
+fn events(data: &Path, source: &str) -> u64 {
+    let listed: Value =
+        serde_json::from_str(&ok(data, &["streams", source, "--json"], &[])).unwrap();
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["head"].as_u64().unwrap())
+        .sum()
+}
+
 /// Every file under `dir`.
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
@@ -639,33 +651,14 @@ fn a_sync_killed_between_batches_resumes_where_it_stopped_and_loses_nothing() {
         .into_iter()
         .find(|p| p.extension().is_some_and(|e| e == "rewind"))
         .unwrap();
-    let held: Value = serde_json::from_str(&ok(
-        data,
-        &["streams", mirror.to_str().unwrap(), "--json"],
-        &[],
-    ))
-    .unwrap();
-    let held: u64 = held
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["head"].as_u64().unwrap())
-        .sum();
-    assert_eq!(held, 4_000);
+    assert_eq!(events(data, mirror.to_str().unwrap()), 4_000);
     // The next run goes on from there: every event once, in order.
     let out = ok(data, &["log", &url, laika, "--tail", "2"], &[]);
     assert!(
         out.contains("trick 4999") && out.contains("trick 5000"),
         "{out}"
     );
-    let listed: Value = serde_json::from_str(&ok(data, &["streams", &url, "--json"], &[])).unwrap();
-    let total: u64 = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["head"].as_u64().unwrap())
-        .sum();
-    assert_eq!(total, 5_061);
+    assert_eq!(events(data, &url), 5_061);
     let out = ok(data, &["verify", &url], &[]);
     assert!(!out.contains("differ"), "{out}");
 }
@@ -869,14 +862,7 @@ fn a_statement_past_its_timeout_and_a_connection_dropped_mid_sync_are_said_and_t
             "DROP VIEW bank_events; DROP FUNCTION cut; ALTER TABLE bank_rows RENAME TO bank_events;",
         )
         .unwrap();
-    let listed: Value = serde_json::from_str(&ok(data, &["streams", &url, "--json"], &[])).unwrap();
-    let total: u64 = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["head"].as_u64().unwrap())
-        .sum();
-    assert_eq!(total, 5_061);
+    assert_eq!(events(data, &url), 5_061);
     let out = ok(
         data,
         &[

@@ -61,24 +61,9 @@ pub fn folder() -> Result<PathBuf> {
 /// Where a source's mirror lives: its file name and a hash of its canonical path.
 pub fn mirror_path(source: &Path) -> Result<PathBuf> {
     if let Some(url) = crate::source::postgres::url_of(source) {
-        // Named by the server and database, never by the password.
-        let shown = crate::source::postgres::Spec::from_env(url)
-            .map_err(|e| Error::Input(format!("the server source: {e}")))?
-            .shown();
-        let hash = blake3::hash(shown.as_bytes()).to_hex();
-        let name: String = shown
-            .trim_start_matches("postgres://")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .take(80)
-            .collect();
-        return Ok(folder()?.join(format!("postgres-{name}-{}.rewind", &hash[..16])));
+        let spec = crate::source::postgres::Spec::from_env(url)
+            .map_err(|e| Error::Input(format!("the server source: {e}")))?;
+        return server_mirror_path(&spec);
     }
     let canonical = source.canonicalize().map_err(|cause| Error::Io {
         path: source.to_path_buf(),
@@ -99,6 +84,26 @@ pub fn mirror_path(source: &Path) -> Result<PathBuf> {
         })
         .collect();
     Ok(folder()?.join(format!("{name}-{}.rewind", &hash[..16])))
+}
+
+/// Where a server source's mirror lives: named by the server and database, never by the
+/// password.
+fn server_mirror_path(spec: &crate::source::postgres::Spec) -> Result<PathBuf> {
+    let shown = spec.shown();
+    let hash = blake3::hash(shown.as_bytes()).to_hex();
+    let name: String = shown
+        .trim_start_matches("postgres://")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    Ok(folder()?.join(format!("postgres-{name}-{}.rewind", &hash[..16])))
 }
 
 /// Opens a path as a source if it is one rewind mirrors (a LangGraph checkpoint file, a
@@ -195,7 +200,7 @@ fn resolve_postgres(
     }
     let tables = postgres::choose(&spec, found)?;
     let settings = super::settings::load(path)?;
-    let mirror = prepare(path)?;
+    let mirror = with_folder(server_mirror_path(&spec)?)?;
     let reducer = settings.reducer.as_deref();
     let (rebuilt, note) = bring_up_to_date(&mirror, |engine| match &tables {
         postgres::Found::EventSourcing(t) => {
@@ -450,7 +455,11 @@ fn join_notes(first: Option<String>, second: Option<String>) -> Option<String> {
 
 /// The mirror's path for a source, its folder made.
 fn prepare(source: &Path) -> Result<PathBuf> {
-    let mirror = mirror_path(source)?;
+    with_folder(mirror_path(source)?)
+}
+
+/// `mirror`, its folder made.
+fn with_folder(mirror: PathBuf) -> Result<PathBuf> {
     std::fs::create_dir_all(mirror.parent().unwrap_or(Path::new("."))).map_err(|cause| {
         Error::Io {
             path: mirror.clone(),

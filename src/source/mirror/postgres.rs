@@ -251,28 +251,17 @@ fn sync_in(
 ) -> Result<Synced> {
     let table = tables.events_sql();
     let fail = |e: postgres::Error| Error::Input(describe(spec, Some(&table), &e));
+    let log = Ordered {
+        table: &table,
+        position: "notification_id",
+        fail: &fail,
+    };
     let wanted = reducer.unwrap_or(UNSET);
-    let fingerprint = engine.reducer(wanted)?.fingerprint().to_owned();
-    let held: Stamp = engine
-        .store()
-        .meta(STAMP)?
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default();
-    if held.notification_id > 0 && held.table != table {
-        return Ok(Synced::Rebuild(Some(format!(
-            "{}: the source now reads {table}, not {}; its mirror was made again",
-            spec.shown(),
-            held.table
-        ))));
+    let held = held(engine)?;
+    if let Some(again) = other_table(spec, &held, &table) {
+        return Ok(again);
     }
-    // The newest id, from the table's index: what a follower asks twice a second.
-    let newest: i64 = tx
-        .query_one(
-            &format!("SELECT coalesce(max(notification_id), 0)::int8 FROM {table}"),
-            &[],
-        )
-        .map_err(fail)?
-        .get(0);
+    let newest = log.newest(tx)?;
     let snapshots = tables
         .snapshots
         .as_ref()
@@ -308,14 +297,7 @@ fn sync_in(
     }
     // What the mirror holds must still be in the source as it was.
     if held.notification_id > 0 {
-        let below: i64 = tx
-            .query_one(
-                &format!("SELECT count(*) FROM {table} WHERE notification_id <= $1"),
-                &[&held.notification_id],
-            )
-            .map_err(fail)?
-            .get(0);
-        if below != held.events {
+        if log.count(tx, true, held.notification_id)? != held.events {
             return Ok(rewritten(
                 spec,
                 "events already mirrored were removed or added among them",
@@ -343,18 +325,7 @@ fn sync_in(
                 row.get::<_, Option<&str>>(2).unwrap_or_default(),
                 row.get::<_, Option<&[u8]>>(3).unwrap_or_default(),
             );
-            let store = engine.store();
-            store
-                .stream(&event.stream)
-                .ok()
-                .flatten()
-                .is_some_and(|info| {
-                    store
-                        .event(&info, info.head)
-                        .ok()
-                        .flatten()
-                        .is_some_and(|e| e.kind == event.kind && e.data == event.data)
-                })
+            head_is(engine, &event.stream, &event.kind, &event.data)
         });
         if !same {
             return Ok(rewritten(
@@ -363,16 +334,14 @@ fn sync_in(
             ));
         }
     }
-    engine.write(|engine| {
-        let store = engine.store();
-        if store.meta("source.format")?.is_none() {
-            store.set_meta("source.format", "eventsourcing")?;
-            store.set_meta("source.path", &spec.shown())?;
-            store.set_meta(ID_FIELD, "notification_id")?;
-            store.set_meta(super::SEQ_FIELD, "notification_id")?;
-        }
-        super::use_reducer(store, wanted, &fingerprint)
-    })?;
+    mark(
+        engine,
+        spec,
+        "eventsourcing",
+        "notification_id",
+        "notification_id",
+        wanted,
+    )?;
     let snapshot_column = if snapshots.is_some() {
         "s.state"
     } else {
@@ -389,14 +358,7 @@ fn sync_in(
             &[&held.notification_id],
         )
         .map_err(fail)?;
-    let todo: i64 = tx
-        .query_one(
-            &format!("SELECT count(*) FROM {table} WHERE notification_id > $1"),
-            &[&held.notification_id],
-        )
-        .map_err(fail)?
-        .get(0);
-    let todo = u64::try_from(todo).unwrap_or(0);
+    let todo = u64::try_from(log.count(tx, false, held.notification_id)?).unwrap_or(0);
     let mut stamp = Stamp {
         table: table.clone(),
         ..held
@@ -471,6 +433,94 @@ fn take_rows(
     Ok(Synced::UpToDate)
 }
 
+/// What a sync of a table ordered by `position` asks of it.
+struct Ordered<'a> {
+    /// The table, quoted.
+    table: &'a str,
+    /// Its column of the global order (`notification_id`, `seq_id`).
+    position: &'a str,
+    fail: &'a dyn Fn(postgres::Error) -> Error,
+}
+
+impl Ordered<'_> {
+    /// The newest position, from the table's index: what a follower asks twice a second.
+    fn newest(&self, tx: &mut Transaction<'_>) -> Result<i64> {
+        let (table, position) = (self.table, self.position);
+        tx.query_one(
+            &format!("SELECT coalesce(max({position}), 0)::int8 FROM {table}"),
+            &[],
+        )
+        .map(|r| r.get(0))
+        .map_err(self.fail)
+    }
+
+    /// How many rows are at or below `at` (`below`), or above it.
+    fn count(&self, tx: &mut Transaction<'_>, below: bool, at: i64) -> Result<i64> {
+        let (table, position) = (self.table, self.position);
+        let op = if below { "<=" } else { ">" };
+        tx.query_one(
+            &format!("SELECT count(*) FROM {table} WHERE {position} {op} $1"),
+            &[&at],
+        )
+        .map(|r| r.get(0))
+        .map_err(self.fail)
+    }
+}
+
+/// How far the mirror has read, as its stamp says (nothing read: the default).
+fn held(engine: &Engine) -> Result<Stamp> {
+    Ok(engine
+        .store()
+        .meta(STAMP)?
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default())
+}
+
+/// Whether the newest mirrored event of `stream` is of `kind` with `data`: the row the
+/// stamp names is still the one mirrored.
+fn head_is(engine: &Engine, stream: &str, kind: &str, data: &serde_json::Value) -> bool {
+    let store = engine.store();
+    store.stream(stream).ok().flatten().is_some_and(|info| {
+        store
+            .event(&info, info.head)
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.kind == kind && e.data == *data)
+    })
+}
+
+/// Records what the mirror reads (the first time) and makes `wanted` its reducer.
+fn mark(
+    engine: &mut Engine,
+    spec: &Spec,
+    format: &str,
+    id_field: &str,
+    seq_field: &str,
+    wanted: &str,
+) -> Result<()> {
+    let fingerprint = engine.reducer(wanted)?.fingerprint().to_owned();
+    engine.write(|engine| {
+        let store = engine.store();
+        if store.meta("source.format")?.is_none() {
+            store.set_meta("source.format", format)?;
+            store.set_meta("source.path", &spec.shown())?;
+            store.set_meta(ID_FIELD, id_field)?;
+            store.set_meta(super::SEQ_FIELD, seq_field)?;
+        }
+        super::use_reducer(store, wanted, &fingerprint)
+    })
+}
+
+/// The mirror read another table before (the user named another with `rewind_table`).
+fn other_table(spec: &Spec, held: &Stamp, table: &str) -> Option<Synced> {
+    (held.notification_id > 0 && held.table != table).then(|| {
+        rewritten(
+            spec,
+            &format!("the source now reads {table}, not {}", held.table),
+        )
+    })
+}
+
 fn rewritten(spec: &Spec, what: &str) -> Synced {
     Synced::Rebuild(Some(format!(
         "{}: {what}; its mirror was made again",
@@ -515,35 +565,22 @@ fn sync_marten_in(
     let table = tables.events_sql();
     let streams = tables.streams_sql();
     let fail = |e: postgres::Error| Error::Input(describe(spec, Some(&table), &e));
+    let log = Ordered {
+        table: &table,
+        position: "seq_id",
+        fail: &fail,
+    };
     let wanted = reducer.unwrap_or(MARTEN_UNSET);
-    let fingerprint = engine.reducer(wanted)?.fingerprint().to_owned();
-    let held: Stamp = engine
-        .store()
-        .meta(STAMP)?
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default();
-    if held.notification_id > 0 && held.table != table {
-        return Ok(rewritten(spec, "the source now reads another table"));
+    let held = held(engine)?;
+    if let Some(again) = other_table(spec, &held, &table) {
+        return Ok(again);
     }
-    let newest: i64 = tx
-        .query_one(
-            &format!("SELECT coalesce(max(seq_id), 0)::int8 FROM {table}"),
-            &[],
-        )
-        .map_err(fail)?
-        .get(0);
+    let newest = log.newest(tx)?;
     if held.notification_id == newest && engine.store().default_reducer()? == wanted {
         return Ok(Synced::UpToDate);
     }
     if held.notification_id > 0 {
-        let below: i64 = tx
-            .query_one(
-                &format!("SELECT count(*) FROM {table} WHERE seq_id <= $1"),
-                &[&held.notification_id],
-            )
-            .map_err(fail)?
-            .get(0);
-        if below != held.events {
+        if log.count(tx, true, held.notification_id)? != held.events {
             return Ok(rewritten(
                 spec,
                 "events already mirrored were removed or added among them",
@@ -562,15 +599,7 @@ fn sync_marten_in(
                 row.get::<_, Option<&str>>(0).unwrap_or_default(),
                 row.get(1),
             );
-            let data = marten_data(row.get(3));
-            let store = engine.store();
-            store.stream(&stream).ok().flatten().is_some_and(|info| {
-                store
-                    .event(&info, info.head)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|e| e.kind == row.get::<_, &str>(2) && e.data == data)
-            })
+            head_is(engine, &stream, row.get(2), &marten_data(row.get(3)))
         });
         if !same {
             return Ok(rewritten(
@@ -579,24 +608,8 @@ fn sync_marten_in(
             ));
         }
     }
-    engine.write(|engine| {
-        let store = engine.store();
-        if store.meta("source.format")?.is_none() {
-            store.set_meta("source.format", "marten")?;
-            store.set_meta("source.path", &spec.shown())?;
-            store.set_meta(ID_FIELD, "id")?;
-            store.set_meta(super::SEQ_FIELD, "seq_id")?;
-        }
-        super::use_reducer(store, wanted, &fingerprint)
-    })?;
-    let todo: i64 = tx
-        .query_one(
-            &format!("SELECT count(*) FROM {table} WHERE seq_id > $1"),
-            &[&held.notification_id],
-        )
-        .map_err(fail)?
-        .get(0);
-    let todo = u64::try_from(todo).unwrap_or(0);
+    mark(engine, spec, "marten", "id", "seq_id", wanted)?;
+    let todo = u64::try_from(log.count(tx, false, held.notification_id)?).unwrap_or(0);
     let portal = tx
         .bind(
             &format!(
