@@ -29,7 +29,7 @@ pub const FORMATS: [Format; 8] = [
     },
     Format {
         name: "langgraph",
-        recognised_by: "an SQLite file with LangGraph SqliteSaver's tables checkpoints and writes",
+        recognised_by: "an SQLite file with LangGraph SqliteSaver's tables checkpoints and writes, or a postgres:// URL of a database with PostgresSaver's checkpoints, checkpoint_blobs and checkpoint_writes",
         stream: "a thread (and subgraph namespace); each fork a branch of its own",
         event: "a checkpoint (--at-id: its checkpoint_id)",
         state: "the checkpoint's channel values, stored in the mirror as differences; a DeltaChannel folded by the reducer you name (rewind reducer SOURCE --channel NAME --set append|update|jq:…)",

@@ -960,3 +960,265 @@ fn a_marten_store_is_read_by_seq_id_merged_and_its_stream_snapshots_are_checked_
     assert!(!out.contains("viewer-pw-12"), "{out}");
     assert_eq!(state(ring, "--at", "5"), serde_json::json!({"n": 5}));
 }
+
+/// A checkpoint id made 200 × 2^28 ticks (about 1.5 hours) earlier: its first 8 hex digits,
+/// the high bits of its time, less 200 (as the test's SQL does).
+fn shift(id: &str) -> String {
+    let high = u32::from_str_radix(&id[..8], 16).unwrap() - 200;
+    format!("{high:08x}{}", &id[8..])
+}
+
+/// Every `PostgresSaver` row of the fixture, as the server has them: what must not change.
+fn langgraph_rows(server: &Server, db: &str) -> Vec<String> {
+    let mut admin = server.admin(db);
+    let mut rows = Vec::new();
+    for table in ["checkpoints", "checkpoint_blobs", "checkpoint_writes"] {
+        for row in admin
+            .query(&format!("SELECT t::text FROM {table} t ORDER BY 1"), &[])
+            .unwrap()
+        {
+            rows.push(row.get(0));
+        }
+    }
+    rows
+}
+
+#[test]
+fn a_langgraph_postgres_saver_gives_every_checkpoint_langgraph_gives_and_grows_incrementally() {
+    let Some(server) = Server::start("reading LangGraph's PostgresSaver tables") else {
+        return;
+    };
+    let sql = std::fs::read_to_string(fixture("postgres/langgraph.sql")).unwrap();
+    server.database("agents", &sql);
+    server.reader("agents", "viewer", "viewer-pw-77");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let url = server.url("viewer", Some("viewer-pw-77"), "agents");
+    let mut expected: Value = serde_json::from_slice(
+        &std::fs::read(fixture("postgres/langgraph.expected.json")).unwrap(),
+    )
+    .unwrap();
+    crate::sources::bytes_as_base64(&mut expected);
+    // `basic` ran an hour and a half before the rest (its ids, which are times, made so);
+    // the newest checkpoints of `crash` (and the writes under them and under the one before,
+    // which a running step adds before its checkpoint) are held back: the first sync sees a
+    // run in progress, the next one the rest.
+    let older = "lpad(to_hex(('x' || substr(checkpoint_id, 1, 8))::bit(32)::int8 - 200), 8, '0') || substr(checkpoint_id, 9)";
+    let crash = expected["threads"]["crash"][""].as_array().unwrap();
+    let cut = crash[crash.len() - 4]["checkpoint_id"].as_str().unwrap();
+    let mut admin = server.admin("agents");
+    admin
+        .batch_execute(&format!(
+            "UPDATE checkpoints SET checkpoint_id = {older},
+               parent_checkpoint_id = {} WHERE thread_id = 'basic';
+             UPDATE checkpoint_writes SET checkpoint_id = {older} WHERE thread_id = 'basic';
+             CREATE TABLE held_c AS SELECT * FROM checkpoints WHERE thread_id = 'crash' AND checkpoint_id > '{cut}';
+             CREATE TABLE held_w AS SELECT * FROM checkpoint_writes WHERE thread_id = 'crash' AND checkpoint_id >= '{cut}';
+             DELETE FROM checkpoints WHERE thread_id = 'crash' AND checkpoint_id > '{cut}';
+             DELETE FROM checkpoint_writes WHERE thread_id = 'crash' AND checkpoint_id >= '{cut}';",
+            older.replace("checkpoint_id", "parent_checkpoint_id")
+        ))
+        .unwrap();
+    let before = langgraph_rows(&server, "agents");
+    let heads = |data: &Path| -> std::collections::BTreeMap<String, (u64, bool)> {
+        let listed: Value =
+            serde_json::from_str(&ok(data, &["streams", &url, "--json"], &[])).unwrap();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_owned(),
+                    (s["head"].as_u64().unwrap(), s["unfinished"] == true),
+                )
+            })
+            .collect()
+    };
+    let first = heads(data);
+    assert_eq!(first["crash"], (crash.len() as u64 - 3, false));
+    assert_eq!(langgraph_rows(&server, "agents"), before);
+    admin
+        .batch_execute(
+            "INSERT INTO checkpoint_writes SELECT * FROM held_w;
+             INSERT INTO checkpoints SELECT * FROM held_c;
+             DROP TABLE held_w; DROP TABLE held_c;",
+        )
+        .unwrap();
+    let before = langgraph_rows(&server, "agents");
+    let out = rewind(data, &["streams", &url, "--json"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        out.stderr.is_empty(),
+        "rows only added are mirrored incrementally: {}",
+        text(&out)
+    );
+    let now = heads(data);
+    assert_eq!(now["crash"], (crash.len() as u64, true));
+    // The same lines as the SqliteSaver file of the same runs: a fork, a subgraph's
+    // namespace, and the two runs left unfinished.
+    let unfinished: Vec<&str> = now
+        .iter()
+        .filter(|(_, (_, u))| *u)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(unfinished, ["crash", "interrupt-open"]);
+    assert_eq!(now.keys().filter(|n| n.starts_with("fork~")).count(), 1);
+    assert_eq!(
+        now.keys()
+            .filter(|n| n.starts_with("subgraph/research:"))
+            .count(),
+        1
+    );
+    // 46 checkpoints, and the 4 versions the fork shares with the line it leaves.
+    assert_eq!(now.values().map(|(head, _)| head).sum::<u64>(), 46 + 4);
+    // Every checkpoint's state is the one the saver reads back, blobs and inline values put
+    // together.
+    let mut compared = 0;
+    for (thread, namespaces) in expected["threads"].as_object().unwrap() {
+        for (ns, list) in namespaces.as_object().unwrap() {
+            let stream = if ns.is_empty() {
+                thread.clone()
+            } else {
+                format!("{thread}/{ns}")
+            };
+            for want in list.as_array().unwrap() {
+                let id = want["checkpoint_id"].as_str().unwrap();
+                let id = if thread == "basic" {
+                    shift(id)
+                } else {
+                    id.to_owned()
+                };
+                let id = id.as_str();
+                let owner = now
+                    .keys()
+                    .filter(|n| *n == &stream || n.starts_with(&format!("{stream}~")))
+                    .find_map(|name| {
+                        let out =
+                            rewind(data, &["state", &url, name, "--at-id", id, "--json"], &[]);
+                        out.status
+                            .success()
+                            .then(|| serde_json::from_slice::<Value>(&out.stdout).unwrap())
+                    })
+                    .unwrap_or_else(|| panic!("no stream holds {stream} checkpoint {id}"));
+                assert_eq!(
+                    Value::Object(owner["state"].as_object().unwrap().clone()),
+                    Value::Object(crate::sources::public(&want["values"])),
+                    "{stream} checkpoint {id}"
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 46);
+    // The crashed run's pending writes are those the saver returns for its newest checkpoint.
+    let pending: Vec<&str> = crash.last().unwrap()["pending_writes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["channel"].as_str().unwrap())
+        .collect();
+    assert!(pending.contains(&"__error__"), "{pending:?}");
+    let log = ok(data, &["streams", &url, "--json"], &[]);
+    assert!(log.contains("__error__"), "{log}");
+    // verify reproduces every checkpoint; nothing was written on the server, and the
+    // password is in no file rewind keeps.
+    let out = ok(data, &["verify", &url], &[]);
+    assert!(
+        out.contains("46 checkpoints of the source reproduced exactly"),
+        "{out}"
+    );
+    assert_eq!(langgraph_rows(&server, "agents"), before);
+    for entry in walk(data) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !bytes.windows(12).any(|w| w == b"viewer-pw-77"),
+            "the password is kept in {}",
+            entry.display()
+        );
+    }
+    // A checkpoint well older than the newest removed: everything is staged again, and the
+    // mirror made again, saying so.
+    let newest_basic = shift(
+        expected["threads"]["basic"][""]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()["checkpoint_id"]
+            .as_str()
+            .unwrap(),
+    );
+    admin
+        .batch_execute(&format!(
+            "DELETE FROM checkpoint_writes WHERE thread_id = 'basic' AND checkpoint_id = '{newest_basic}';
+             DELETE FROM checkpoints WHERE thread_id = 'basic' AND checkpoint_id = '{newest_basic}';"
+        ))
+        .unwrap();
+    let out = rewind(data, &["streams", &url], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("its mirror was made again"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(heads(data)["basic"].0, 11);
+}
+
+#[test]
+fn staging_a_langgraph_database_killed_between_batches_resumes_and_mirrors_every_checkpoint_once() {
+    let Some(server) = Server::start("LangGraph staging resumed") else {
+        return;
+    };
+    let sql = std::fs::read_to_string(fixture("postgres/langgraph.sql")).unwrap();
+    server.database("agents", &sql);
+    // Thirty more copies of every thread (1,426 checkpoints, three batches of 500).
+    server
+        .admin("agents")
+        .batch_execute(
+            "INSERT INTO checkpoint_blobs SELECT 'copy' || g || '-' || thread_id, checkpoint_ns, channel, version, type, blob
+               FROM checkpoint_blobs, generate_series(1, 30) g;
+             INSERT INTO checkpoint_writes SELECT 'copy' || g || '-' || thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, blob, task_path
+               FROM checkpoint_writes, generate_series(1, 30) g;
+             INSERT INTO checkpoints SELECT 'copy' || g || '-' || thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata
+               FROM checkpoints, generate_series(1, 30) g;",
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let url = server.url(ADMIN, Some(ADMIN_PASSWORD), "agents");
+    let out = rewind(
+        data,
+        &["streams", &url],
+        &[("REWIND_CRASH_AT", "postgres.batch:2")],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    // Two batches staged, none mirrored yet.
+    let staged = walk(&data.join("mirrors"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".rewind.staged"))
+        .unwrap();
+    let count = |table: &str| -> i64 {
+        rusqlite::Connection::open(&staged)
+            .unwrap()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count("checkpoints"), 1_000);
+    // The next run goes on from there: every checkpoint once, each copy the same as its
+    // thread.
+    assert_eq!(events(data, &url), 31 * (46 + 4));
+    assert_eq!(count("checkpoints"), 31 * 46);
+    assert_eq!(count("writes"), 31 * 308);
+    let state = |stream: &str| ok(data, &["state", &url, stream, "--json"], &[]);
+    let basic: Value = serde_json::from_str(&state("basic")).unwrap();
+    let copy: Value = serde_json::from_str(&state("copy17-basic")).unwrap();
+    assert_eq!(basic["state"], copy["state"]);
+    let out = ok(data, &["verify", &url], &[]);
+    assert!(
+        out.contains(&format!(
+            "{} checkpoints of the source reproduced exactly",
+            rewind::model::group(31 * 46)
+        )),
+        "{out}"
+    );
+}

@@ -72,7 +72,7 @@ fn sqlite(path: &str) -> rusqlite::Connection {
 }
 
 /// The fixtures write bytes as `{"$bytes_hex": …}`; rewind shows them as base64 text.
-fn bytes_as_base64(value: &mut Value) {
+pub(crate) fn bytes_as_base64(value: &mut Value) {
     match value {
         Value::Object(map) if map.len() == 1 && map.contains_key("$bytes_hex") => {
             let hex = map["$bytes_hex"].as_str().unwrap();
@@ -95,7 +95,7 @@ fn internal(channel: &str) -> bool {
 }
 
 /// The channels a user sees.
-fn public(channels: &Value) -> serde_json::Map<String, Value> {
+pub(crate) fn public(channels: &Value) -> serde_json::Map<String, Value> {
     channels
         .as_object()
         .unwrap()

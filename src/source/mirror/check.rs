@@ -65,11 +65,18 @@ fn check_mirror(
 
 /// A LangGraph file: every checkpoint it stores, reproduced by the mirror.
 fn langgraph(source: &Path, mirror: &Path, report: &mut Report) -> Result<()> {
-    let foreign = super::super::sqlite::open(source).map_err(Error::Input)?;
+    // A server's checkpoints are checked as staged beside the mirror by the sync before.
+    let conn = if crate::source::postgres::url_of(source).is_some() {
+        super::pg_langgraph::open_staged(&super::pg_langgraph::staged_path(mirror))?
+    } else {
+        super::super::sqlite::open(source)
+            .map_err(Error::Input)?
+            .conn
+    };
     let mut engine = crate::engine::Engine::open(mirror, crate::store::OpenMode::ReadOnly)?;
     let settings = super::super::settings::load(source)?;
     let folds = super::langgraph::folds(&settings.channels)?;
-    let checked = super::langgraph::check(&mut engine, &foreign.conn, source, &folds)?;
+    let checked = super::langgraph::check(&mut engine, &conn, source, &folds)?;
     report.notes.push(format!(
         "{} checkpoints of the source reproduced exactly{}{}",
         group(checked.equal),

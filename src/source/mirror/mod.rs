@@ -29,6 +29,7 @@ pub mod eventsourcing;
 mod json_events;
 pub mod langgraph;
 mod mapped;
+pub mod pg_langgraph;
 pub mod postgres;
 pub mod redux;
 mod temporal;
@@ -186,9 +187,9 @@ fn resolve_postgres(
 ) -> Result<Mirrored> {
     use crate::source::postgres::{Spec, give_back, take};
     let spec = Spec::from_env(url).map_err(|e| Error::Input(format!("the server source: {e}")))?;
-    if let Some(name) = format.filter(|f| !["eventsourcing", "marten"].contains(f)) {
+    if let Some(name) = format.filter(|f| !["eventsourcing", "marten", "langgraph"].contains(f)) {
         return Err(Error::Input(format!(
-            "{}: --format {name}: rewind reads eventsourcing's and Marten's tables from PostgreSQL",
+            "{}: --format {name}: rewind reads eventsourcing's, Marten's and LangGraph's tables from PostgreSQL",
             spec.shown()
         )));
     }
@@ -202,14 +203,33 @@ fn resolve_postgres(
     let settings = super::settings::load(path)?;
     let mirror = with_folder(server_mirror_path(&spec)?)?;
     let reducer = settings.reducer.as_deref();
-    let (rebuilt, note) = bring_up_to_date(&mirror, |engine| match &tables {
-        postgres::Found::EventSourcing(t) => {
-            postgres::sync(engine, &mut client, &spec, t, reducer, progress)
+    let (rebuilt, note) = match &tables {
+        postgres::Found::LangGraph(t) => {
+            let staged = pg_langgraph::open_staged(&pg_langgraph::staged_path(&mirror))?;
+            pg_langgraph::stage(&mut client, &spec, t, &staged, progress)?;
+            let shown = PathBuf::from(spec.shown());
+            let mut deltas = langgraph::Deltas::new();
+            bring_up_to_date(&mirror, |engine| {
+                langgraph::sync(
+                    engine,
+                    &staged,
+                    &shown,
+                    &mut deltas,
+                    &settings.channels,
+                    progress,
+                )
+            })?
         }
-        postgres::Found::Marten(t) => {
-            postgres::sync_marten(engine, &mut client, &spec, t, reducer, progress)
-        }
-    })?;
+        _ => bring_up_to_date(&mirror, |engine| match &tables {
+            postgres::Found::EventSourcing(t) => {
+                postgres::sync(engine, &mut client, &spec, t, reducer, progress)
+            }
+            postgres::Found::Marten(t) => {
+                postgres::sync_marten(engine, &mut client, &spec, t, reducer, progress)
+            }
+            postgres::Found::LangGraph(_) => Ok(Synced::UpToDate),
+        })?,
+    };
     give_back(&spec, client);
     Ok(Mirrored {
         path: mirror,
@@ -628,7 +648,7 @@ pub fn list() -> Result<Vec<Listed>> {
             ),
             Err(_) => (None, None),
         };
-        let bytes = ["", "-wal", "-shm"]
+        let bytes = ["", "-wal", "-shm", ".staged", ".staged-wal", ".staged-shm"]
             .iter()
             .filter_map(|s| std::fs::metadata(crate::store::sidecar(&path, s)).ok())
             .map(|m| m.len())
@@ -656,9 +676,20 @@ pub fn list() -> Result<Vec<Listed>> {
     Ok(found)
 }
 
-/// Removes a mirror (its snapshots and labels go with it; the source is untouched).
+/// Removes a mirror (its snapshots and labels go with it; the source is untouched), and what
+/// was staged for it from a server.
 pub fn remove(mirror: &Path) -> Result<()> {
-    remove_database(mirror)
+    remove_database(mirror)?;
+    let staged = pg_langgraph::staged_path(mirror);
+    for suffix in ["", "-wal", "-shm"] {
+        let file = crate::store::sidecar(&staged, suffix);
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(cause) => return Err(Error::Io { path: file, cause }),
+        }
+    }
+    Ok(())
 }
 
 /// What a mirror records beside a stream's events.

@@ -43,7 +43,7 @@ impl EventTables {
 }
 
 /// `name` quoted as an SQL identifier.
-fn ident(name: &str) -> String {
+pub(super) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
@@ -68,6 +68,7 @@ impl MartenTables {
 pub enum Found {
     EventSourcing(EventTables),
     Marten(MartenTables),
+    LangGraph(super::pg_langgraph::CheckpointTables),
 }
 
 impl Found {
@@ -76,6 +77,7 @@ impl Found {
         match self {
             Self::EventSourcing(t) => t.events.clone(),
             Self::Marten(t) => format!("{}.mt_events", t.schema),
+            Self::LangGraph(t) => format!("{}.checkpoints", t.schema),
         }
     }
 
@@ -84,12 +86,13 @@ impl Found {
         match self {
             Self::EventSourcing(_) => "eventsourcing",
             Self::Marten(_) => "marten",
+            Self::LangGraph(_) => "langgraph",
         }
     }
 }
 
 /// The tables of every format rewind reads in the database, by what its catalogue says
-/// (eventsourcing's on the search path; Marten's in any schema, where its `DatabaseSchemaName`
+/// (eventsourcing's and LangGraph's on the search path; Marten's in any schema, where its `DatabaseSchemaName`
 /// may have put them).
 pub fn find(client: &mut Client, spec: &Spec) -> Result<Vec<Found>> {
     let mut found: Vec<Found> = find_eventsourcing(client, spec)?
@@ -109,6 +112,11 @@ pub fn find(client: &mut Client, spec: &Spec) -> Result<Vec<Found>> {
     found.extend(
         rows.into_iter()
             .map(|row| Found::Marten(MartenTables { schema: row.get(0) })),
+    );
+    found.extend(
+        super::pg_langgraph::find(client, spec)?
+            .into_iter()
+            .map(Found::LangGraph),
     );
     Ok(found)
 }
@@ -166,6 +174,7 @@ pub fn choose(spec: &Spec, found: Vec<Found>) -> Result<Found> {
                     || match f {
                         Found::EventSourcing(t) => format!("{}.{}", t.schema, t.events) == *table,
                         Found::Marten(_) => table == "mt_events",
+                        Found::LangGraph(_) => table == "checkpoints",
                     }
             })
             .ok_or_else(|| {
@@ -186,8 +195,9 @@ pub fn choose(spec: &Spec, found: Vec<Found>) -> Result<Found> {
         (None, _) => Err(Error::Input(format!(
             "{}: no tables of a format rewind reads: it looked for Python eventsourcing's \
              NAME_events (originator_id, originator_version, topic, state, notification_id) \
-             on the search path and Marten's mt_events (seq_id, id, stream_id, version, data, \
-             type, timestamp) in any schema",
+             on the search path, LangGraph PostgresSaver's checkpoints, checkpoint_blobs and \
+             checkpoint_writes on the search path, and Marten's mt_events (seq_id, id, \
+             stream_id, version, data, type, timestamp) in any schema",
             spec.shown()
         ))),
         (Some(_), Some(_)) => Err(Error::Input(format!(
@@ -224,12 +234,12 @@ pub(super) fn sync(
 
 /// Runs `read` in one read-only, repeatable-read transaction: everything it reads is one
 /// snapshot of the database. Nothing is written; the transaction is rolled back.
-fn in_snapshot(
+pub(super) fn in_snapshot<T>(
     client: &mut Client,
     spec: &Spec,
     table: &str,
-    read: impl FnOnce(&mut Transaction<'_>) -> Result<Synced>,
-) -> Result<Synced> {
+    read: impl FnOnce(&mut Transaction<'_>) -> Result<T>,
+) -> Result<T> {
     let mut tx = client
         .build_transaction()
         .read_only(true)
