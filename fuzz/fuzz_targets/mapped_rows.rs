@@ -1,12 +1,13 @@
 //! A mapping file and the rows it reads, both fuzzed: a mapping's text is read or refused
-//! with a message, never a panic; and a table of arbitrary values (text, BLOBs, numbers,
+//! with a message, never a panic (for SQLite and for PostgreSQL, where a query may be given
+//! per dialect); and a table of arbitrary values (text, BLOBs, numbers,
 //! NULL) read through a mapping with each encoding and time format gives, row by row, an
 //! event rewind can store (a stream and type it keeps, data within the depth bound) or an
 //! error, the same each time.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rewind::source::mapping::{Columns, Mapping};
+use rewind::source::mapping::{Columns, Dialect, Mapping};
 use rusqlite::types::Value;
 
 const ENCODINGS: [&str; 3] = ["json", "gzip+base64", "msgpack"];
@@ -48,9 +49,18 @@ fuzz_target!(|data: &[u8]| {
     // Up to the first NUL: a mapping's text of its own, read or refused.
     let split = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
     let (text, cells) = rest.split_at(split);
-    if let Ok(read) = Mapping::parse("fuzz.toml", &String::from_utf8_lossy(text)) {
+    let text = String::from_utf8_lossy(text);
+    let sqlite = Mapping::parse("fuzz.toml", &text);
+    if let Ok(read) = &sqlite {
         // What a mirror depends on: the same text, the same hash.
         assert_eq!(read.hash(), read.hash());
+    }
+    // Read for PostgreSQL (a query may be given per dialect): the same mapping but for the
+    // queries a dialect table gives.
+    if let (Ok(lite), Ok(server)) = (&sqlite, Mapping::parse_for("fuzz.toml", &text, Dialect::Postgres)) {
+        assert_eq!(lite.hash(), server.hash());
+        assert_eq!(lite.streams.as_ref().map(|s| &s.stream), server.streams.as_ref().map(|s| &s.stream));
+        assert_eq!(lite.events.as_ref().map(|e| &e.data), server.events.as_ref().map(|e| &e.data));
     }
     let mapping = Mapping::parse(
         "fuzz.toml",

@@ -124,9 +124,9 @@ pub struct DbArg {
     /// The source's format, where detecting it is not wanted (`rewind sources` lists them).
     #[arg(long, value_name = "NAME")]
     pub format: Option<String>,
-    /// How to read the source: for another program's SQLite database, a mapping file (TOML)
-    /// or a shipped mapping's name (`seed-000`); for a JSON source, which fields of its
-    /// objects are an event's parts:
+    /// How to read the source: for another program's SQLite database or a PostgreSQL URL, a
+    /// mapping file (TOML) or a shipped mapping's name (`seed-000`); for a JSON source, which
+    /// fields of its objects are an event's parts:
     /// `stream=FIELD,type=FIELD,data=FIELD,time=FIELD[:s|ms|us|ns],id=FIELD` (dotted paths
     /// reach into objects; parts left out are found by their usual names). Kept in your
     /// settings for the source, so later commands need it no more.
@@ -147,15 +147,22 @@ pub(crate) fn remember(db: &DbArg) -> Result<()> {
     // A field spec names fields (`stream=…`); anything else is a mapping file or a shipped
     // mapping's name.
     if !spec.contains('=') {
-        let mapping = crate::source::mapping::Mapping::load(spec).map_err(anyhow::Error::msg)?;
+        let server = crate::source::postgres::url_of(&db.db).is_some();
+        let dialect = if server {
+            crate::source::mapping::Dialect::Postgres
+        } else {
+            crate::source::mapping::Dialect::Sqlite
+        };
+        let mapping =
+            crate::source::mapping::Mapping::load_for(spec, dialect).map_err(anyhow::Error::msg)?;
         let mut head = [0u8; 16];
         let sqlite = std::fs::File::open(&db.db)
             .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
             .is_ok()
             && &head == b"SQLite format 3\0";
-        if !sqlite {
+        if !sqlite && !server {
             anyhow::bail!(
-                "--map {spec:?}: a mapping file reads another program's SQLite database, and {} is not one (for events of your own as JSON, name their fields: --map stream=FIELD,type=FIELD,…)",
+                "--map {spec:?}: a mapping file reads another program's SQLite database or PostgreSQL server, and {} is neither (for events of your own as JSON, name their fields: --map stream=FIELD,type=FIELD,…)",
                 db.db.display()
             );
         }

@@ -378,11 +378,96 @@ pub struct Row {
     pub id: Option<String>,
 }
 
+/// The SQL a mapping's queries are written in: SQLite's (a file), or PostgreSQL's (a server).
+/// A query may be one text for both, or a table of one text per dialect:
+///
+/// ```toml
+/// [events.query]
+/// sqlite = "SELECT … FROM events"
+/// postgres = "SELECT … payload::text AS payload … FROM events"
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// Its key in a mapping's table of queries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// The keys that hold a query, by table.
+const QUERY_KEYS: [(&str, &str); 5] = [
+    ("events", "query"),
+    ("snapshots", "query"),
+    ("streams", "query"),
+    ("streams", "now"),
+    ("pending", "query"),
+];
+
+/// The mapping's TOML with each query given per dialect replaced by `dialect`'s text; `None`
+/// where no query is given per dialect (the text is read as it is, so errors keep their line).
+fn choose_dialect(
+    origin: &str,
+    text: &str,
+    dialect: Dialect,
+) -> Result<Option<toml::Table>, String> {
+    let Ok(mut table) = toml::from_str::<toml::Table>(text) else {
+        return Ok(None);
+    };
+    let mut chose = false;
+    for (section, key) in QUERY_KEYS {
+        let Some(toml::Value::Table(section_table)) = table.get_mut(section) else {
+            continue;
+        };
+        let Some(toml::Value::Table(texts)) = section_table.get(key) else {
+            continue;
+        };
+        let at = format!("mapping {origin}: {section}.{key}");
+        if let Some(other) = texts.keys().find(|k| {
+            ![Dialect::Sqlite, Dialect::Postgres]
+                .iter()
+                .any(|d| d.name() == *k)
+        }) {
+            return Err(format!(
+                "{at}: {other:?} is no SQL dialect rewind reads; give sqlite = \"…\" and/or postgres = \"…\""
+            ));
+        }
+        let chosen = match texts.get(dialect.name()) {
+            Some(toml::Value::String(query)) => query.clone(),
+            Some(_) => return Err(format!("{at}.{}: give the query as text", dialect.name())),
+            None => {
+                return Err(format!(
+                    "{at}: gives no {} query (it gives {}); add {}.{key}.{} = \"SELECT …\"",
+                    dialect.name(),
+                    texts.keys().cloned().collect::<Vec<_>>().join(", "),
+                    section,
+                    dialect.name()
+                ));
+            }
+        };
+        section_table.insert(key.to_owned(), toml::Value::String(chosen));
+        chose = true;
+    }
+    Ok(chose.then_some(table))
+}
+
 impl Mapping {
     /// Reads a mapping: a shipped one by name (`seed-000`), else a file.
     pub fn load(spec: &str) -> Result<Self, String> {
+        Self::load_for(spec, Dialect::Sqlite)
+    }
+
+    /// Reads a mapping, its queries in `dialect`.
+    pub fn load_for(spec: &str, dialect: Dialect) -> Result<Self, String> {
         if let Some((name, text)) = SHIPPED.iter().find(|(name, _)| *name == spec) {
-            return Self::parse(name, text);
+            return Self::parse_for(name, text, dialect);
         }
         let path = Path::new(spec);
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -395,22 +480,38 @@ impl Mapping {
                 format!("mapping {}: {e}", path.display())
             }
         })?;
-        Self::parse(&path.display().to_string(), &text)
+        Self::parse_for(&path.display().to_string(), &text, dialect)
     }
 
-    /// Reads a mapping's text; `origin` names it in messages.
+    /// Reads a mapping's text, its queries SQLite's; `origin` names it in messages.
     pub fn parse(origin: &str, text: &str) -> Result<Self, String> {
-        let file: File = toml::from_str(text).map_err(|e| {
-            let message = e.message();
-            let at = e
-                .span()
-                .map(|span| {
-                    let line = text[..span.start.min(text.len())].lines().count().max(1);
-                    format!(" (line {line})")
-                })
-                .unwrap_or_default();
-            format!("mapping {origin}{at}: {message}")
-        })?;
+        Self::parse_for(origin, text, Dialect::Sqlite)
+    }
+
+    /// Reads a mapping's text, its queries in `dialect`.
+    pub fn parse_for(origin: &str, text: &str, dialect: Dialect) -> Result<Self, String> {
+        let chosen = match choose_dialect(origin, text, dialect)? {
+            Some(table) => Some(
+                toml::Value::Table(table)
+                    .try_into::<File>()
+                    .map_err(|e| format!("mapping {origin}: {}", e.message()))?,
+            ),
+            None => None,
+        };
+        let file: File = match chosen {
+            Some(file) => file,
+            None => toml::from_str(text).map_err(|e| {
+                let message = e.message();
+                let at = e
+                    .span()
+                    .map(|span| {
+                        let line = text[..span.start.min(text.len())].lines().count().max(1);
+                        format!(" (line {line})")
+                    })
+                    .unwrap_or_default();
+                format!("mapping {origin}{at}: {message}")
+            })?,
+        };
         let key_error = |key: &str, what: &str| format!("mapping {origin}: {key}: {what}");
         let events = match (file.events, &file.files) {
             (Some(events), None) => {
@@ -913,6 +1014,29 @@ data = "d"
 time = "at"
 time_format = "epoch-ms"
 "#;
+
+    #[test]
+    fn a_query_given_per_dialect_is_read_in_the_one_asked_for() {
+        let text = "[events]\nstream = \"s\"\ntype = \"k\"\ndata = \"d\"\n\
+                    [events.query]\nsqlite = \"SELECT json(d) AS d FROM t\"\n\
+                    postgres = \"SELECT d::text AS d FROM t\"\n";
+        let lite = Mapping::parse("m.toml", text).unwrap();
+        assert_eq!(lite.events.unwrap().query, "SELECT json(d) AS d FROM t");
+        let server = Mapping::parse_for("m.toml", text, Dialect::Postgres).unwrap();
+        assert_eq!(server.events.unwrap().query, "SELECT d::text AS d FROM t");
+        // One text serves both.
+        let one = Mapping::parse_for("m.toml", GOOD, Dialect::Postgres).unwrap();
+        assert_eq!(one.events.unwrap().query, "SELECT * FROM t;");
+        // A dialect not given, or not known, is named.
+        let only = text.replace("postgres =", "# postgres =");
+        let err = Mapping::parse_for("m.toml", &only, Dialect::Postgres).unwrap_err();
+        assert!(
+            err.contains("m.toml") && err.contains("events.query: gives no postgres query"),
+            "{err}"
+        );
+        let err = Mapping::parse("m.toml", &text.replace("postgres =", "mysql =")).unwrap_err();
+        assert!(err.contains("\"mysql\" is no SQL dialect"), "{err}");
+    }
 
     #[test]
     fn a_mapping_reads_its_keys_and_names_the_file_and_key_of_a_mistake() {

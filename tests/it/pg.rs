@@ -1222,3 +1222,318 @@ fn staging_a_langgraph_database_killed_between_batches_resumes_and_mirrors_every
         "{out}"
     );
 }
+
+/// Seed 001's tables as the seed gives them on PostgreSQL (its events table, which the seed
+/// does not show, in PostgreSQL's types as the shipped mapping describes it).
+const SEED_001: &str = "
+CREATE TABLE events (
+  global_position BIGSERIAL PRIMARY KEY,
+  event_id UUID NOT NULL UNIQUE,
+  aggregate_id VARCHAR(255) NOT NULL,
+  aggregate_type VARCHAR(100) NOT NULL,
+  version INTEGER NOT NULL,
+  event_type VARCHAR(100) NOT NULL,
+  payload JSONB NOT NULL,
+  metadata JSONB NOT NULL DEFAULT '{}',
+  timestamp TIMESTAMP WITH TIME ZONE NOT NULL,
+  UNIQUE (aggregate_id, version));
+CREATE TABLE event_snapshots (
+  id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+  aggregate_id VARCHAR(255) NOT NULL,
+  version INTEGER NOT NULL,
+  timestamp TIMESTAMP WITH TIME ZONE NOT NULL,
+  data JSONB NOT NULL,
+  metadata JSONB NOT NULL DEFAULT '{}',
+  created_at TIMESTAMP WITH TIME ZONE DEFAULT NOW(),
+  updated_at TIMESTAMP WITH TIME ZONE DEFAULT NOW(),
+  UNIQUE (aggregate_id, version));
+CREATE INDEX idx_snapshots_aggregate_version ON event_snapshots (aggregate_id, version DESC);
+";
+
+/// The seed 001 rows of an SQLite database copied to the server as the application would
+/// have stored them there: JSON as JSONB (a compressed snapshot's text as a JSON string),
+/// times as timestamps, ids as UUIDs, and an uncompressed snapshot's checksum taken over its
+/// JSONB's text (where the SQLite one held for its text; one that did not is kept, still
+/// wrong).
+fn copy_seed_001(from: &Path, server: &Server, db: &str) {
+    let conn = rusqlite::Connection::open(from).unwrap();
+    let mut admin = server.admin(db);
+    let mut events = conn
+        .prepare("SELECT event_id, aggregate_id, aggregate_type, version, event_type, payload, metadata, timestamp FROM events ORDER BY global_position")
+        .unwrap();
+    let mut rows = events.query([]).unwrap();
+    while let Some(row) = rows.next().unwrap() {
+        let text = |i: usize| row.get::<_, String>(i).unwrap();
+        admin
+            .execute(
+                "INSERT INTO events (event_id, aggregate_id, aggregate_type, version, event_type, payload, metadata, timestamp)
+                 VALUES (md5($1)::uuid, $2, $3, $4, $5, $6::text::jsonb, $7::text::jsonb, $8::text::timestamptz)",
+                &[&text(0), &text(1), &text(2), &(row.get::<_, i64>(3).unwrap() as i32), &text(4), &text(5), &text(6), &text(7)],
+            )
+            .unwrap();
+    }
+    let mut snapshots = conn
+        .prepare("SELECT id, aggregate_id, version, timestamp, data, metadata FROM event_snapshots")
+        .unwrap();
+    let mut rows = snapshots.query([]).unwrap();
+    while let Some(row) = rows.next().unwrap() {
+        let text = |i: usize| row.get::<_, String>(i).unwrap();
+        let compressed = text(5).contains("\"compressed\":true");
+        let held = text(5).contains(&format!("\"{}\"", crate::seeds::sha256(text(4).as_bytes())));
+        let (data, metadata) = if compressed {
+            ("to_jsonb($5::text)", "$6::text::jsonb")
+        } else if held {
+            (
+                "$5::text::jsonb",
+                "jsonb_set($6::text::jsonb, '{checksum}', to_jsonb(encode(sha256(convert_to(($5::text::jsonb)::text, 'UTF8')), 'hex')))",
+            )
+        } else {
+            ("$5::text::jsonb", "$6::text::jsonb")
+        };
+        admin
+            .execute(
+                &format!(
+                    "INSERT INTO event_snapshots (id, aggregate_id, version, timestamp, data, metadata)
+                     VALUES (md5($1)::uuid, $2, $3, $4::text::timestamptz, {data}, {metadata})"
+                ),
+                &[&text(0), &text(1), &(row.get::<_, i64>(2).unwrap() as i32), &text(3), &text(4), &text(5)],
+            )
+            .unwrap();
+    }
+}
+
+#[test]
+fn seed_001_on_postgresql_reads_through_the_shipped_mapping_its_postgres_queries_as_on_sqlite() {
+    let Some(server) = Server::start("seed 001 on PostgreSQL through a mapping") else {
+        return;
+    };
+    server.database("workflows", SEED_001);
+    server.reader("workflows", "viewer", "viewer-pw-55");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("workflows.db");
+    let workflows = crate::seeds::seed_001_with_snapshots(&db);
+    copy_seed_001(&db, &server, "workflows");
+    let data = dir.path().join("data");
+    let url = server.url("viewer", Some("viewer-pw-55"), "workflows");
+    // The mapping is named once and kept for the source.
+    let listed: Value = serde_json::from_str(&ok(
+        &data,
+        &["streams", &url, "--map", "seed-001", "--json"],
+        &[],
+    ))
+    .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), workflows.len());
+    for (id, states) in &workflows {
+        for version in [1, 17, 48] {
+            let out = ok(
+                &data,
+                &["state", &url, id, "--at", &version.to_string(), "--json"],
+                &[],
+            );
+            let got: Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(got["state"], states[version], "{id} v{version}");
+        }
+    }
+    // The times are the events' own (TIMESTAMPTZ read as RFC 3339).
+    let log = ok(
+        &data,
+        &["log", &url, "workflow-1", "--tail", "1", "--json"],
+        &[],
+    );
+    assert!(log.contains("2026-03-01T09:"), "{log}");
+    // The snapshots: the same ones found bad, and for the same reasons, as on SQLite.
+    let out = rewind(&data, &["verify", &url, "--json"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut found: Vec<(String, u64, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "source")
+        .map(|f| {
+            (
+                f["stream"].as_str().unwrap().to_owned(),
+                f["version"].as_u64().unwrap(),
+                f["detail"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    let expect = [
+        ("workflow-2", 10, "is corrupt: its sha256 checksum is"),
+        ("workflow-2", 20, "builds on the snapshot at version 10"),
+        (
+            "workflow-3",
+            30,
+            "is not the state the events give at version 30",
+        ),
+        ("workflow-3", 40, "builds on the snapshot at version 30"),
+        ("workflow-4", 40, "builds on a snapshot at version 35"),
+        ("workflow-5", 30, "cannot be read: not base64"),
+        ("workflow-5", 40, "builds on the snapshot at version 30"),
+    ];
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+    for ((stream, version, detail), (want_stream, want_version, want)) in found.iter().zip(expect) {
+        assert_eq!((stream.as_str(), *version), (want_stream, want_version));
+        assert!(detail.contains(want), "{stream} v{version}: {detail}");
+    }
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("17 of the source's 24 snapshots are the state the events give"),
+        "{}",
+        report["notes"]
+    );
+    // An event the application appends is read by the next command, and the mirror is not
+    // made again for it.
+    server
+        .admin("workflows")
+        .execute(
+            "INSERT INTO events (event_id, aggregate_id, aggregate_type, version, event_type, payload, timestamp)
+             VALUES (md5('new')::uuid, 'workflow-1', 'Workflow', 49, 'WorkflowFinished', '{\"status\": \"finished\"}', '2026-03-02T08:00:00Z')",
+            &[],
+        )
+        .unwrap();
+    let out = rewind(&data, &["state", &url, "workflow-1", "--json"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.stderr.is_empty(), "{}", text(&out));
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["state"]["status"], "finished");
+    assert_eq!(got["provenance"]["version"], 49);
+    // A mapping without PostgreSQL text for a query that needs it says which.
+    let own = dir.path().join("own.toml");
+    std::fs::write(
+        &own,
+        "[events]\nstream = \"aggregate_id\"\ntype = \"event_type\"\ndata = \"payload\"\n[events.query]\nsqlite = \"SELECT * FROM events\"\n",
+    )
+    .unwrap();
+    let err = fails(
+        &data,
+        &["streams", &url, "--map", own.to_str().unwrap()],
+        &[],
+    );
+    assert!(
+        err.contains("events.query") && err.contains("gives no postgres query"),
+        "{err}"
+    );
+}
+
+#[test]
+fn seed_002_on_postgresql_reads_prismas_tables_with_the_same_queries_and_gives_what_sqlite_gives() {
+    let Some(server) = Server::start("seed 002 on PostgreSQL through a mapping") else {
+        return;
+    };
+    // Prisma's PostgreSQL tables for the same models: Json is JSONB, DateTime TIMESTAMP(3).
+    server.database(
+        "streaming",
+        r#"CREATE TABLE "EventLog" ("id" SERIAL PRIMARY KEY, "streamId" TEXT NOT NULL,
+             "type" TEXT NOT NULL, "payload" JSONB NOT NULL,
+             "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP);
+           CREATE TABLE "StreamArchive" ("id" INTEGER PRIMARY KEY, "streamId" TEXT NOT NULL,
+             "type" TEXT NOT NULL, "payload" JSONB NOT NULL, "createdAt" TIMESTAMP(3) NOT NULL,
+             "archivedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP);
+           CREATE TABLE "StreamSnapshot" ("id" SERIAL PRIMARY KEY, "streamId" TEXT NOT NULL,
+             "month" TEXT NOT NULL, "state" JSONB NOT NULL, "lastEventId" INTEGER NOT NULL,
+             "eventCount" INTEGER NOT NULL, "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP);
+           CREATE UNIQUE INDEX "StreamSnapshot_streamId_month_key" ON "StreamSnapshot"("streamId", "month");"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("streaming.db");
+    let rows = crate::seeds::seed_002(&db, 4, 120);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    // February's snapshots, and the archive job caught between copying and deleting: rows
+    // before mid-February are in both tables.
+    crate::seeds::seed_002_snapshot(&conn, &rows, "2026-02", 1_769_904_000_000);
+    crate::seeds::seed_002_archive(&conn, 1_771_113_600_000, false);
+    let mut admin = server.admin("streaming");
+    let at = |ms: &str| format!("(to_timestamp({ms}::int8 / 1000.0) AT TIME ZONE 'UTC')");
+    for (table, columns, values) in [
+        (
+            "EventLog",
+            r#""id", "streamId", "type", "payload", "createdAt""#,
+            format!("$1::int8::int4, $2, $3, $4::text::jsonb, {}", at("$5")),
+        ),
+        (
+            "StreamArchive",
+            r#""id", "streamId", "type", "payload", "createdAt", "archivedAt""#,
+            format!(
+                "$1::int8::int4, $2, $3, $4::text::jsonb, {}, {}",
+                at("$5"),
+                at("$6")
+            ),
+        ),
+        (
+            "StreamSnapshot",
+            r#""id", "streamId", "month", "state", "lastEventId", "eventCount", "createdAt""#,
+            format!(
+                "$1::int8::int4, $2, $3, $4::text::jsonb, $5::int8::int4, $6::int8::int4, {}",
+                at("$7")
+            ),
+        ),
+    ] {
+        let width = columns.split(',').count();
+        let mut read = conn
+            .prepare(&format!("SELECT {columns} FROM \"{table}\""))
+            .unwrap();
+        let mut got = read.query([]).unwrap();
+        while let Some(row) = got.next().unwrap() {
+            let values_of: Vec<Box<dyn postgres::types::ToSql + Sync>> = (0..width)
+                .map(|i| -> Box<dyn postgres::types::ToSql + Sync> {
+                    match row.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Integer(n) => Box::new(n),
+                        other => Box::new(
+                            String::from_utf8_lossy(other.as_bytes().unwrap()).into_owned(),
+                        ),
+                    }
+                })
+                .collect();
+            let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                values_of.iter().map(|b| b.as_ref()).collect();
+            admin
+                .execute(
+                    &format!("INSERT INTO \"{table}\" ({columns}) VALUES ({values})"),
+                    &params,
+                )
+                .unwrap();
+        }
+    }
+    drop(conn);
+    let data = dir.path().join("data");
+    let url = server.url(ADMIN, Some(ADMIN_PASSWORD), "streaming");
+    let file = db.to_str().unwrap();
+    let json = |source: &str, args: &[&str]| -> Value {
+        let mut all = vec![args[0], source];
+        all.extend(&args[1..]);
+        serde_json::from_str(&ok(&data, &all, &[])).unwrap()
+    };
+    ok(&data, &["streams", file, "--map", "seed-002"], &[]);
+    ok(&data, &["streams", &url, "--map", "seed-002"], &[]);
+    let streams = json(file, &["streams", "--json"]);
+    assert_eq!(
+        json(&url, &["streams", "--json"]).as_array().unwrap().len(),
+        4
+    );
+    for stream in streams.as_array().unwrap() {
+        let name = stream["name"].as_str().unwrap();
+        assert_eq!(
+            json(&url, &["log", name, "--json"]),
+            json(file, &["log", name, "--json"]),
+            "{name}"
+        );
+        for version in ["5", "17"] {
+            assert_eq!(
+                json(&url, &["state", name, "--at", version, "--json"])["state"],
+                json(file, &["state", name, "--at", version, "--json"])["state"],
+                "{name} v{version}"
+            );
+        }
+    }
+    let notes = |source: &str| json(source, &["verify", "--json"])["notes"].clone();
+    assert!(
+        notes(&url)
+            .to_string()
+            .contains("4 of the source's 4 snapshots are the state the events give"),
+        "{}",
+        notes(&url)
+    );
+}

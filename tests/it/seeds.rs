@@ -636,7 +636,7 @@ fn seed_000_snapshots_are_used_where_they_agree_reported_where_not_and_ignored_o
 }
 
 /// SHA-256 as lowercase hex.
-fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     sha2::Sha256::digest(bytes)
         .iter()
@@ -768,39 +768,14 @@ fn seed_001_snapshot(
     .unwrap();
 }
 
-/// A merge patch from `from` to `to` (objects only, as the workflows' states are).
-fn merge_patch(from: &Value, to: &Value) -> Value {
-    let (Some(from), Some(to)) = (from.as_object(), to.as_object()) else {
-        return to.clone();
-    };
-    let mut patch = serde_json::Map::new();
-    for key in from.keys().filter(|k| !to.contains_key(*k)) {
-        patch.insert(key.clone(), Value::Null);
-    }
-    for (key, value) in to {
-        match from.get(key) {
-            Some(old) if old == value => {}
-            Some(old) if old.is_object() && value.is_object() => {
-                patch.insert(key.clone(), merge_patch(old, value));
-            }
-            _ => {
-                patch.insert(key.clone(), value.clone());
-            }
-        }
-    }
-    Value::Object(patch)
-}
-
-#[test]
-fn seed_001_snapshots_full_incremental_and_compressed_are_checked_and_the_bad_ones_and_those_built_on_them_reported()
- {
-    let dir = tempfile::tempdir().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let data = home.path().to_path_buf();
-    let db = dir.path().join("workflows.db");
-    let source = db.to_str().unwrap();
-    let workflows = seed_001(&db, 6, 48);
-    let conn = rusqlite::Connection::open(&db).unwrap();
+/// Seed 001's database with 6 workflows of 48 events, and 4 snapshots each (full at 10,
+/// incremental at 20 on it, full compressed at 30, incremental at 40 on it) with the damage a
+/// snapshotter and a disk do: workflow-2's v10 bit-flipped after its checksum, workflow-3's
+/// v30 a wrong state checksummed as written, workflow-4's v40 built on a version never
+/// stored, workflow-5's v30 marked compressed and stored plain. Returns the states.
+pub(crate) fn seed_001_with_snapshots(db: &Path) -> Vec<(String, Vec<Value>)> {
+    let workflows = seed_001(db, 6, 48);
+    let conn = rusqlite::Connection::open(db).unwrap();
     // Each workflow: full at 10, incremental at 20 on it, full compressed at 30, incremental
     // at 40 on it; then the damage the snapshotter and the disk did.
     for (id, states) in &workflows {
@@ -843,7 +818,41 @@ fn seed_001_snapshots_full_incremental_and_compressed_are_checked_and_the_bad_on
             seed_001_snapshot(&conn, id, version, &stored, compressed, base, checksum);
         }
     }
-    drop(conn);
+    workflows
+}
+
+/// A merge patch from `from` to `to` (objects only, as the workflows' states are).
+fn merge_patch(from: &Value, to: &Value) -> Value {
+    let (Some(from), Some(to)) = (from.as_object(), to.as_object()) else {
+        return to.clone();
+    };
+    let mut patch = serde_json::Map::new();
+    for key in from.keys().filter(|k| !to.contains_key(*k)) {
+        patch.insert(key.clone(), Value::Null);
+    }
+    for (key, value) in to {
+        match from.get(key) {
+            Some(old) if old == value => {}
+            Some(old) if old.is_object() && value.is_object() => {
+                patch.insert(key.clone(), merge_patch(old, value));
+            }
+            _ => {
+                patch.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Value::Object(patch)
+}
+
+#[test]
+fn seed_001_snapshots_full_incremental_and_compressed_are_checked_and_the_bad_ones_and_those_built_on_them_reported()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().to_path_buf();
+    let db = dir.path().join("workflows.db");
+    let source = db.to_str().unwrap();
+    let workflows = seed_001_with_snapshots(&db);
     let before = folder(dir.path());
     // Every state is the fold of the workflow's events.
     for (id, states) in &workflows {
@@ -951,7 +960,11 @@ fn seed_001_snapshots_full_incremental_and_compressed_are_checked_and_the_bad_on
 
 /// A streaming backend's database (seed 002, Prisma's SQLite tables): `streams` streams'
 /// events from January to April 2026 in the live log. Returns (id, stream, patch, ms).
-fn seed_002(path: &Path, streams: usize, events: usize) -> Vec<(i64, String, Value, i64)> {
+pub(crate) fn seed_002(
+    path: &Path,
+    streams: usize,
+    events: usize,
+) -> Vec<(i64, String, Value, i64)> {
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.execute_batch(
         r#"CREATE TABLE "EventLog" ("id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
@@ -1003,7 +1016,7 @@ fn seed_002(path: &Path, streams: usize, events: usize) -> Vec<(i64, String, Val
 
 /// The seed's monthly job: each stream's state as of the end of `month` (its newest event
 /// before `until` ms).
-fn seed_002_snapshot(
+pub(crate) fn seed_002_snapshot(
     conn: &rusqlite::Connection,
     rows: &[(i64, String, Value, i64)],
     month: &str,
@@ -1028,7 +1041,7 @@ fn seed_002_snapshot(
 
 /// The seed's archive job: rows before `before` ms copied to the archive, then deleted from
 /// the live log; `finish` false stops between the two (a reader sees both).
-fn seed_002_archive(conn: &rusqlite::Connection, before: i64, finish: bool) {
+pub(crate) fn seed_002_archive(conn: &rusqlite::Connection, before: i64, finish: bool) {
     conn.execute(
         r#"INSERT OR IGNORE INTO "StreamArchive" ("id", "streamId", "type", "payload", "createdAt", "archivedAt")
            SELECT "id", "streamId", "type", "payload", "createdAt", ?1 FROM "EventLog" WHERE "createdAt" < ?1"#,

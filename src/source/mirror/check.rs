@@ -180,19 +180,35 @@ fn mapped_snapshots(
     let Some(spec) = &settings.mapping else {
         return Ok(());
     };
-    let mapping = super::super::mapping::Mapping::load(spec).map_err(Error::Input)?;
+    // A server's rows are checked as staged beside the mirror by the sync before.
+    let (conn, mapping) = if crate::source::postgres::url_of(source).is_some() {
+        let mapping = super::super::mapping::Mapping::load_for(
+            spec,
+            super::super::mapping::Dialect::Postgres,
+        )
+        .map_err(Error::Input)?;
+        (
+            super::pg_mapped::open_staged(&super::pg_mapped::staged_path(mirror))?,
+            super::pg_mapped::over_staged(&mapping),
+        )
+    } else {
+        (
+            super::super::sqlite::open(source)
+                .map_err(Error::Input)?
+                .conn,
+            super::super::mapping::Mapping::load(spec).map_err(Error::Input)?,
+        )
+    };
     if mapping.snapshots.is_none() {
         return Ok(());
     }
     let at_source = |what: String| Error::Input(format!("{}: {what}", source.display()));
-    let foreign = super::super::sqlite::open(source).map_err(Error::Input)?;
     let mut engine = crate::engine::Engine::open(mirror, crate::store::OpenMode::ReadOnly)?;
     let now = match now {
         Some(now) => Some(now),
-        None => super::mapped::streams::source_now(&engine, &foreign.conn, &mapping)
-            .map_err(at_source)?,
+        None => super::mapped::streams::source_now(&engine, &conn, &mapping).map_err(at_source)?,
     };
-    let checked = super::mapped::snapshots::check(&mut engine, &foreign.conn, &mapping, now, only)
+    let checked = super::mapped::snapshots::check(&mut engine, &conn, &mapping, now, only)
         .map_err(at_source)?;
     let mut note = format!(
         "{} of the source's {} snapshots are the state the events give",

@@ -30,6 +30,7 @@ mod json_events;
 pub mod langgraph;
 mod mapped;
 pub mod pg_langgraph;
+pub mod pg_mapped;
 pub mod postgres;
 pub mod redux;
 mod temporal;
@@ -195,12 +196,39 @@ fn resolve_postgres(
     }
     // A connection that failed is not given back: the next sync makes a new one.
     let mut client = take(&spec).map_err(Error::Input)?;
+    let settings = super::settings::load(path)?;
+    // A mapping the user chose for the database reads it, whatever else it might be read as.
+    if let Some(chosen) = &settings.mapping {
+        let mapping = super::mapping::Mapping::load_for(chosen, super::mapping::Dialect::Postgres)
+            .map_err(Error::Input)?;
+        let mirror = with_folder(server_mirror_path(&spec)?)?;
+        let staged = pg_mapped::open_staged(&pg_mapped::staged_path(&mirror))?;
+        pg_mapped::stage(&mut client, &spec, &mapping, &staged, progress)?;
+        give_back(&spec, client);
+        let over = pg_mapped::over_staged(&mapping);
+        let shown = PathBuf::from(spec.shown());
+        let (rebuilt, note) = bring_up_to_date(&mirror, |engine| {
+            mapped::sync(
+                engine,
+                &staged,
+                &shown,
+                &over,
+                settings.reducer.as_deref(),
+                progress,
+            )
+        })?;
+        return Ok(Mirrored {
+            path: mirror,
+            format: "mapped",
+            note,
+            rebuilt,
+        });
+    }
     let mut found = postgres::find(&mut client, &spec)?;
     if let Some(name) = format {
         found.retain(|f| f.format() == name);
     }
     let tables = postgres::choose(&spec, found)?;
-    let settings = super::settings::load(path)?;
     let mirror = with_folder(server_mirror_path(&spec)?)?;
     let reducer = settings.reducer.as_deref();
     let (rebuilt, note) = match &tables {
