@@ -539,7 +539,7 @@ fn a_mapping_file_for_a_file_that_is_not_sqlite_is_refused_before_it_is_kept() {
     let (code, _, err) = rewind(&data, &["streams", source, "--map", "seed-000"]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("is not one") && err.contains("--map stream="),
+        err.contains("is neither") && err.contains("--map stream="),
         "{err}"
     );
     // Not kept: the file still reads as JSON events.

@@ -577,7 +577,14 @@ fn channel_values(inline: Value, blobs: &[Blob<'_>]) -> std::result::Result<rmpv
             ("msgpack", Some(bytes)) => {
                 let mut read = bytes;
                 match rmpv::decode::read_value_with_max_depth(&mut read, VALUE_DEPTH) {
-                    Ok(value) if read.is_empty() => value,
+                    // Read as the mirror will read it (an extension's payload included): a
+                    // value it cannot read is unreadable in its channel only.
+                    Ok(value) if read.is_empty() => {
+                        match crate::source::msgpack::decode_msgpack(bytes) {
+                            Ok(_) => value,
+                            Err(e) => unreadable(blob.channel, &e.to_string()),
+                        }
+                    }
                     Ok(_) => unreadable(blob.channel, "bytes after its msgpack value"),
                     Err(e) => unreadable(blob.channel, &e.to_string()),
                 }
@@ -687,6 +694,13 @@ mod tests {
                 kind: "msgpack",
                 bytes: Some(&[0x92, 0x01]),
             },
+            // An extension whose payload is not what LangGraph writes: msgpack to rmpv, not
+            // to the mirror's reader.
+            Blob {
+                channel: "ext",
+                kind: "msgpack",
+                bytes: Some(&[0xd4, 0x00, 0x92]),
+            },
         ];
         let packed = staged_checkpoint(checkpoint, &blobs).unwrap();
         let values = decode_member("msgpack", &packed, "channel_values")
@@ -705,6 +719,7 @@ mod tests {
             "{values}"
         );
         assert!(values["bad"]["$unreadable"].is_string(), "{values}");
+        assert!(values["ext"]["$unreadable"].is_string(), "{values}");
         assert_eq!(
             decode_member("msgpack", &packed, "id").unwrap().unwrap(),
             "1f1ef52d-d256-65fd-8002-e807687300d4"
