@@ -17,6 +17,7 @@
 //! time = "created_at"
 //! time_format = "sql"      # rfc3339, sql (UTC), epoch-s, epoch-ms, epoch-us, epoch-ns
 //! id = "event_id"          # the source's own id (--at-id), optional
+//! listen = "agent_events"  # PostgreSQL: the channel it NOTIFYs on a write, optional
 //!
 //! [snapshots]              # optional: the source's own snapshots, checked, never trusted
 //! query = "SELECT agent_id, seq, state, checksum, expires_at FROM snapshots"
@@ -305,6 +306,10 @@ pub struct Events {
     /// The source's own id's column.
     #[serde(default)]
     pub id: Option<String>,
+    /// On PostgreSQL, the channel the application NOTIFYs when it writes events: a follower
+    /// LISTENs and reads the source again only when told (or every half minute).
+    #[serde(default)]
+    pub listen: Option<String>,
 }
 
 /// How a value is stored in its column.

@@ -478,7 +478,11 @@ pub fn take(spec: &Spec) -> Result<postgres::Client, String> {
     };
     match held {
         Some(client) if !client.is_closed() => Ok(client),
-        _ => connect(spec),
+        _ => {
+            // A new connection listens on nothing yet.
+            forget_listening(spec);
+            connect(spec)
+        }
     }
 }
 
@@ -489,6 +493,101 @@ pub fn give_back(spec: &Spec, client: postgres::Client) {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push((spec.clone(), client));
     }
+}
+
+/// How long a source a channel says nothing of is trusted to be unchanged: past this, it is
+/// read again (a writer that does not NOTIFY, such as eventsourcing taking a snapshot, is seen
+/// then).
+pub const RECHECK: Duration = Duration::from_secs(30);
+
+/// A connection LISTENing on a source's channel: what its last whole read was (the format
+/// read, and the user's settings for the source it was read with) and when.
+struct Listening {
+    spec: Spec,
+    channel: String,
+    read: Option<(std::time::Instant, &'static str, String)>,
+}
+
+static LISTENING: std::sync::Mutex<Vec<Listening>> = std::sync::Mutex::new(Vec::new());
+
+fn listening() -> std::sync::MutexGuard<'static, Vec<Listening>> {
+    LISTENING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn forget_listening(spec: &Spec) {
+    listening().retain(|l| l.spec != *spec);
+}
+
+/// Makes `client` LISTEN on `channel` (once per connection), before a sync reads the source:
+/// a write committed after the sync's snapshot is then told by a notification.
+pub fn listen(spec: &Spec, client: &mut postgres::Client, channel: &str) -> Result<(), String> {
+    if listening()
+        .iter()
+        .any(|l| l.spec == *spec && l.channel == channel)
+    {
+        return Ok(());
+    }
+    client
+        .batch_execute(&format!("LISTEN \"{}\"", channel.replace('"', "\"\"")))
+        .map_err(|e| describe(spec, None, &e))?;
+    forget_listening(spec);
+    listening().push(Listening {
+        spec: spec.clone(),
+        channel: channel.to_owned(),
+        read: None,
+    });
+    Ok(())
+}
+
+/// Records that the source listened on was read whole just now, as `format`, with the
+/// user's `settings` for it (as text).
+pub fn read_whole(spec: &Spec, format: &'static str, settings: String) {
+    for l in listening().iter_mut().filter(|l| l.spec == *spec) {
+        l.read = Some((std::time::Instant::now(), format, settings.clone()));
+    }
+}
+
+/// Whether nothing was written to the source since it was last read whole, as its channel
+/// tells: only while the connection that LISTENs is kept open, no notification has come on
+/// it, the read is less than [`RECHECK`] old, and the user's settings are the same. Returns
+/// the format read then. The notifications that came are taken.
+pub fn quiet(spec: &Spec, settings: &str) -> Option<&'static str> {
+    use postgres::fallible_iterator::FallibleIterator as _;
+    let format = {
+        let listened = listening();
+        let l = listened.iter().find(|l| l.spec == *spec)?;
+        let (at, format, read_with) = l.read.as_ref()?;
+        (at.elapsed() < RECHECK && read_with == settings).then_some(*format)?
+    };
+    let any = {
+        let mut held = HELD
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (_, client) = held.iter_mut().find(|(s, c)| s == spec && !c.is_closed())?;
+        let mut came = client.notifications();
+        // A wait of a millisecond, not none: the connection's runtime reads the socket only
+        // when it waits, so without one a notification already sent is never seen.
+        let mut iter = came.timeout_iter(Duration::from_millis(1));
+        let mut any = false;
+        loop {
+            match iter.next() {
+                Ok(Some(_)) => any = true,
+                Ok(None) => break,
+                Err(_) => return None,
+            }
+        }
+        any
+    };
+    if any {
+        // Read again before trusting the channel: until a sync goes well, it is not quiet.
+        for l in listening().iter_mut().filter(|l| l.spec == *spec) {
+            l.read = None;
+        }
+        return None;
+    }
+    Some(format)
 }
 
 /// TLS as libpq's modes ask for it: `require` encrypts without checking the certificate

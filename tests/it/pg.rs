@@ -13,8 +13,8 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 /// The superuser's name and password in every test server.
-const ADMIN: &str = "admin";
-const ADMIN_PASSWORD: &str = "admin-secret-8d1f";
+pub(crate) const ADMIN: &str = "admin";
+pub(crate) const ADMIN_PASSWORD: &str = "admin-secret-8d1f";
 
 /// A test server, stopped and removed when dropped.
 pub struct Server {
@@ -261,7 +261,7 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/sources")
         .join(name)
@@ -1536,4 +1536,44 @@ fn seed_002_on_postgresql_reads_prismas_tables_with_the_same_queries_and_gives_w
         "{}",
         notes(&url)
     );
+}
+
+#[test]
+fn a_source_listened_on_is_quiet_until_its_channel_is_notified_and_read_again_after() {
+    use rewind::source::postgres::{Spec, give_back, listen, quiet, read_whole, take};
+    let Some(server) = Server::start("LISTEN on a source's channel") else {
+        return;
+    };
+    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
+    server.database("bank", &sql);
+    let url = server.url(ADMIN, Some(ADMIN_PASSWORD), "bank");
+    let spec = Spec::parse(&url, &|_| None, &|_| None).unwrap();
+    // Nothing read yet: not quiet.
+    assert_eq!(quiet(&spec, "{}"), None);
+    let mut client = take(&spec).unwrap();
+    listen(&spec, &mut client, "bank_events").unwrap();
+    give_back(&spec, client);
+    assert_eq!(quiet(&spec, "{}"), None, "listening, but not read yet");
+    read_whole(&spec, "eventsourcing", "{}".into());
+    assert_eq!(quiet(&spec, "{}"), Some("eventsourcing"));
+    // Other settings for the source (a reducer set): read again.
+    assert_eq!(quiet(&spec, "{\"reducer\":\"merge\"}"), None);
+    // A write that notifies (as eventsourcing's insert function does) ends the quiet.
+    server
+        .admin("bank")
+        .batch_execute("BEGIN; NOTIFY bank_events; COMMIT;")
+        .unwrap();
+    // Well before RECHECK (30 s) ends the quiet anyway.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while quiet(&spec, "{}").is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the notification was not read"
+        );
+        std::thread::yield_now();
+    }
+    // And it stays ended until the source is read whole again.
+    assert_eq!(quiet(&spec, "{}"), None);
+    read_whole(&spec, "eventsourcing", "{}".into());
+    assert_eq!(quiet(&spec, "{}"), Some("eventsourcing"));
 }

@@ -654,3 +654,60 @@ fn a_terminal_that_goes_away_ends_the_debugger() {
         }
     }
 }
+
+#[test]
+fn a_debugger_following_an_eventsourcing_server_shows_a_write_its_channel_tells_of() {
+    use crate::pg::{ADMIN, ADMIN_PASSWORD, Server, fixture};
+    let Some(server) = Server::start("the debugger following a PostgreSQL source") else {
+        return;
+    };
+    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
+    server.database("bank", &sql);
+    let url = server.url(ADMIN, Some(ADMIN_PASSWORD), "bank");
+    let home = tempfile::tempdir().unwrap();
+    let mut session = Session::spawn(&["open", &url], home.path());
+    session.wait_for("the first frame", |s| s.text().contains("Streams 6"));
+    // The application saves a new aggregate as eventsourcing does: the row and a NOTIFY on
+    // the events table's channel, in one transaction. The debugger LISTENs, and between
+    // notifications reads nothing from the server.
+    server
+        .admin("bank")
+        .batch_execute(
+            "BEGIN;
+             INSERT INTO bank_events (originator_id, originator_version, topic, state)
+               VALUES ('00000000-0000-4000-8000-0000000000aa', 1, 'bank:Dog.Registered',
+                       convert_to('{\"timestamp\":{\"_type_\":\"datetime_iso\",\"_data_\":\"2026-12-03T17:00:00+00:00\"},\"originator_topic\":\"bank:Dog\",\"name\":\"Rex\"}', 'UTF8'));
+             NOTIFY bank_events;
+             COMMIT;",
+        )
+        .unwrap();
+    session.wait_for("the new aggregate", |s| s.text().contains("Streams 7"));
+    session.press("q");
+    assert!(session.wait_exit().success());
+}
+
+#[test]
+fn a_source_that_cannot_be_read_for_a_while_is_said_on_the_status_line_until_it_can() {
+    let home = tempfile::tempdir().unwrap();
+    let source = home.path().join("events.jsonl");
+    let good = "{\"stream\":\"a\",\"type\":\"x\",\"data\":{\"n\":1},\"time\":\"2026-01-01T00:00:00Z\"}\n\
+                {\"stream\":\"a\",\"type\":\"x\",\"data\":{\"n\":2},\"time\":\"2026-01-01T00:00:01Z\"}\n";
+    std::fs::write(&source, good).unwrap();
+    let mut session = Session::spawn(&["open", source.to_str().unwrap()], home.path());
+    session.wait_for("the first frame", |s| s.position() == Some((2, 2)));
+    // A writer's line that is not JSON: the debugger says so and keeps what it read.
+    std::fs::write(&source, format!("{good}{{\"stream\": broken\n")).unwrap();
+    let screen = session.wait_for("the source said unreadable", |s| {
+        s.status().contains("cannot be read now")
+    });
+    assert!(screen.status().contains("line 3"), "{}", screen.status());
+    assert_eq!(screen.position(), Some((2, 2)));
+    // The line taken back: the status line no longer says the source cannot be read.
+    std::fs::write(&source, good).unwrap();
+    let screen = session.wait_for("the message gone", |s| {
+        !s.status().contains("cannot be read now")
+    });
+    assert_eq!(screen.position(), Some((2, 2)));
+    session.press("q");
+    assert!(session.wait_exit().success());
+}

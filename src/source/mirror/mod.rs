@@ -194,15 +194,31 @@ fn resolve_postgres(
             spec.shown()
         )));
     }
+    let settings = super::settings::load(path)?;
+    let settings_text = serde_json::to_string(&settings).unwrap_or_default();
+    // Nothing written since the last sync, as the source's channel says: no query at all.
+    if let Some(format) = crate::source::postgres::quiet(&spec, &settings_text) {
+        let mirror = server_mirror_path(&spec)?;
+        if mirror.exists() {
+            return Ok(Mirrored {
+                path: mirror,
+                format,
+                note: None,
+                rebuilt: false,
+            });
+        }
+    }
     // A connection that failed is not given back: the next sync makes a new one.
     let mut client = take(&spec).map_err(Error::Input)?;
-    let settings = super::settings::load(path)?;
     // A mapping the user chose for the database reads it, whatever else it might be read as.
     if let Some(chosen) = &settings.mapping {
         let mapping = super::mapping::Mapping::load_for(chosen, super::mapping::Dialect::Postgres)
             .map_err(Error::Input)?;
         let mirror = with_folder(server_mirror_path(&spec)?)?;
         let staged = pg_mapped::open_staged(&pg_mapped::staged_path(&mirror))?;
+        if let Some(channel) = mapping.events.as_ref().and_then(|e| e.listen.as_deref()) {
+            crate::source::postgres::listen(&spec, &mut client, channel).map_err(Error::Input)?;
+        }
         pg_mapped::stage(&mut client, &spec, &mapping, &staged, progress)?;
         give_back(&spec, client);
         let over = pg_mapped::over_staged(&mapping);
@@ -217,6 +233,7 @@ fn resolve_postgres(
                 progress,
             )
         })?;
+        crate::source::postgres::read_whole(&spec, "mapped", settings_text);
         return Ok(Mirrored {
             path: mirror,
             format: "mapped",
@@ -229,6 +246,11 @@ fn resolve_postgres(
         found.retain(|f| f.format() == name);
     }
     let tables = postgres::choose(&spec, found)?;
+    // eventsourcing NOTIFYs a channel named as its events table on every insert.
+    if let postgres::Found::EventSourcing(t) = &tables {
+        crate::source::postgres::listen(&spec, &mut client, &t.events.replace('.', "_"))
+            .map_err(Error::Input)?;
+    }
     let mirror = with_folder(server_mirror_path(&spec)?)?;
     let reducer = settings.reducer.as_deref();
     let (rebuilt, note) = match &tables {
@@ -259,6 +281,7 @@ fn resolve_postgres(
         })?,
     };
     give_back(&spec, client);
+    crate::source::postgres::read_whole(&spec, tables.format(), settings_text);
     Ok(Mirrored {
         path: mirror,
         format: tables.format(),

@@ -1219,7 +1219,19 @@ impl App {
         let Some(source) = &self.source else {
             return Ok(());
         };
-        match crate::source::mirror::resolve(&source.path, source.format.as_deref()) {
+        let read = crate::source::mirror::resolve(&source.path, source.format.as_deref());
+        // Read again after it could not be: what said so is no longer true.
+        if read.is_ok()
+            && self.message.as_deref().is_some_and(|m| {
+                m.starts_with(&format!(
+                    "{}: cannot be read now (",
+                    crate::source::mirror::canonical_text(&source.path)
+                ))
+            })
+        {
+            self.message = None;
+        }
+        match read {
             Ok(Some(mirrored)) => {
                 if mirrored.rebuilt {
                     let mode = if self.engine.store().is_read_only() {
