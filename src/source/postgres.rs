@@ -101,13 +101,17 @@ pub struct Spec {
     /// The certificates (PEM) a server's must chain to: `sslrootcert`, `PGSSLROOTCERT`, or
     /// `~/.postgresql/root.crt` (which need not exist).
     pub root_cert: Option<std::path::PathBuf>,
+    /// The client's certificate (PEM) and its key, sent where the file exists: `sslcert` and
+    /// `sslkey`, `PGSSLCERT` and `PGSSLKEY`, or `~/.postgresql/postgresql.crt` and `.key`.
+    pub client_cert: Option<std::path::PathBuf>,
+    pub client_key: Option<std::path::PathBuf>,
 }
 
 /// Waited for a connection when neither the URL nor `PGCONNECT_TIMEOUT` says.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Parameters a URL may carry, as libpq names them, besides rewind's own `rewind_table`.
-const PARAMETERS: [&str; 11] = [
+const PARAMETERS: [&str; 13] = [
     "options",
     "host",
     "port",
@@ -116,6 +120,8 @@ const PARAMETERS: [&str; 11] = [
     "dbname",
     "sslmode",
     "sslrootcert",
+    "sslcert",
+    "sslkey",
     "connect_timeout",
     "application_name",
     "rewind_table",
@@ -166,6 +172,8 @@ impl Spec {
         let mut timeout = None;
         let mut table = None;
         let mut root_cert = None;
+        let mut client_cert = None;
+        let mut client_key = None;
         let mut options = None;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair
@@ -180,6 +188,8 @@ impl Spec {
                 "dbname" => dbname = Some(value),
                 "sslmode" => sslmode = Some(value),
                 "sslrootcert" => root_cert = Some(value),
+                "sslcert" => client_cert = Some(value),
+                "sslkey" => client_key = Some(value),
                 "options" => options = Some(value),
                 "connect_timeout" => timeout = Some(value),
                 "application_name" => {}
@@ -250,6 +260,16 @@ impl Spec {
             .or_else(|| var("PGSSLROOTCERT"))
             .map(std::path::PathBuf::from)
             .or_else(|| var("HOME").map(|h| Path::new(&h).join(".postgresql/root.crt")));
+        let in_home =
+            |name: &str| var("HOME").map(|h| Path::new(&h).join(".postgresql").join(name));
+        let client_cert = client_cert
+            .or_else(|| var("PGSSLCERT"))
+            .map(std::path::PathBuf::from)
+            .or_else(|| in_home("postgresql.crt"));
+        let client_key = client_key
+            .or_else(|| var("PGSSLKEY"))
+            .map(std::path::PathBuf::from)
+            .or_else(|| in_home("postgresql.key"));
         let options = options
             .or_else(|| var("PGOPTIONS"))
             .filter(|o| !o.trim().is_empty());
@@ -264,6 +284,8 @@ impl Spec {
             table,
             options,
             root_cert,
+            client_cert,
+            client_key,
         })
     }
 
@@ -601,7 +623,7 @@ mod tls {
     use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
     use rustls::crypto::WebPkiSupportedAlgorithms;
     use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
     use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 
     use super::{Spec, SslMode};
@@ -663,13 +685,65 @@ mod tls {
                 }
             }
         };
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("{}: TLS: {e}", spec.shown()))?
             .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
+            .with_custom_certificate_verifier(verifier);
+        let config = match client_identity(spec)? {
+            Some((certs, key)) => builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| format!("{}: the client certificate and key: {e}", spec.shown()))?,
+            None => builder.with_no_client_auth(),
+        };
         Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+    }
+
+    /// The client's certificate chain and key, where its certificate file exists (as libpq:
+    /// none sent otherwise). A key that others may read is refused, as libpq refuses it.
+    #[allow(clippy::type_complexity)]
+    fn client_identity(
+        spec: &Spec,
+    ) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, String> {
+        let Some(cert) = spec.client_cert.as_deref().filter(|p| p.exists()) else {
+            return Ok(None);
+        };
+        let shown = spec.shown();
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .and_then(Iterator::collect)
+            .map_err(|e| format!("{shown}: the client certificate {}: {e}", cert.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "{shown}: the client certificate {} holds no certificate",
+                cert.display()
+            ));
+        }
+        let Some(key) = spec.client_key.as_deref().filter(|p| p.exists()) else {
+            return Err(format!(
+                "{shown}: the client certificate {} is there, but not its key{} (name it with sslkey=FILE or PGSSLKEY)",
+                cert.display(),
+                spec.client_key
+                    .as_deref()
+                    .map_or_else(String::new, |k| format!(" {}", k.display()))
+            ));
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::metadata(key)
+                .map_err(|e| format!("{shown}: the client key {}: {e}", key.display()))?;
+            let allowed = if meta.uid() == 0 { 0o037 } else { 0o077 };
+            if meta.mode() & allowed != 0 {
+                return Err(format!(
+                    "{shown}: the client key {} may be read by others (mode {:o}); make it u=rw (0600) or less, as libpq asks",
+                    key.display(),
+                    meta.mode() & 0o777
+                ));
+            }
+        }
+        let key = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| format!("{shown}: the client key {}: {e}", key.display()))?;
+        Ok(Some((certs, key)))
     }
 
     /// `require`: any certificate, the handshake's signatures still checked.
@@ -769,6 +843,9 @@ pub fn describe(spec: &Spec, table: Option<&str>, error: &postgres::Error) -> St
     };
     if let Some(db) = error.as_db_error() {
         let hint = match db.code().code() {
+            "28000" if db.message().contains("certificate") => {
+                "; the client's certificate and key come from sslcert=FILE&sslkey=FILE, PGSSLCERT and PGSSLKEY, or ~/.postgresql/postgresql.crt and .key"
+            }
             "28P01" | "28000" => {
                 "; the password comes from the URL, PGPASSWORD or ~/.pgpass (PGPASSFILE)"
             }

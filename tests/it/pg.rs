@@ -61,16 +61,22 @@ fn user_ids(name: &str) -> Option<(u32, u32)> {
 impl Server {
     /// A new server, or `None` (said on stderr) where this machine has no server binaries.
     pub fn start(test: &str) -> Option<Self> {
-        Self::start_with(test, None)
+        Self::start_with(test, None, None)
     }
 
     /// A new server that takes TCP connections only over TLS, with this certificate and key
     /// (PEM).
     pub fn start_tls(test: &str, cert: &str, key: &str) -> Option<Self> {
-        Self::start_with(test, Some((cert, key)))
+        Self::start_with(test, Some((cert, key)), None)
     }
 
-    fn start_with(test: &str, tls: Option<(&str, &str)>) -> Option<Self> {
+    /// As [`Server::start_tls`], taking over TCP only clients that present a certificate
+    /// signed by `clients` (PEM) naming the user (`cert` authentication).
+    pub fn start_tls_clients(test: &str, cert: &str, key: &str, clients: &str) -> Option<Self> {
+        Self::start_with(test, Some((cert, key)), Some(clients))
+    }
+
+    fn start_with(test: &str, tls: Option<(&str, &str)>, clients: Option<&str>) -> Option<Self> {
         let Some(bin) = binaries() else {
             let why = format!(
                 "skipped: {test} needs a PostgreSQL server (initdb, pg_ctl and postgres under /usr/lib/postgresql/*/bin or on PATH; Debian's package postgresql)"
@@ -145,6 +151,10 @@ impl Server {
             let rules: String = rules
                 .lines()
                 .map(|l| match l.strip_prefix("host ") {
+                    Some(rest) if clients.is_some() => format!(
+                        "hostssl {} cert\n",
+                        rest.trim_end().trim_end_matches("scram-sha-256").trim_end()
+                    ),
                     Some(rest) => format!("hostssl {rest}\n"),
                     None => format!("{l}\n"),
                 })
@@ -154,6 +164,14 @@ impl Server {
                 " -c ssl=on -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key",
                 dir.path().display()
             );
+            if let Some(clients) = clients {
+                let file = dir.path().join("clients.crt");
+                std::fs::write(&file, clients).unwrap();
+                if let Some((uid, gid)) = runs_as {
+                    std::os::unix::fs::chown(&file, Some(uid), Some(gid)).unwrap();
+                }
+                tls_options.push_str(&format!(" -c ssl_ca_file={}", file.display()));
+            }
         }
         // A free port: taken by the kernel, let go, given to the server (tried again where
         // another process took it in between).
@@ -732,7 +750,10 @@ fn tls_is_made_as_each_sslmode_asks_and_a_certificate_that_does_not_hold_is_refu
         ],
         &[],
     );
-    assert!(err.contains("certificate"), "{err}");
+    assert!(
+        err.contains("requires a valid client certificate") && err.contains("PGSSLCERT"),
+        "{err}"
+    );
     assert!(
         err.contains(&format!("127.0.0.1:{}/bank", server.port)),
         "{err}"
@@ -1576,4 +1597,102 @@ fn a_source_listened_on_is_quiet_until_its_channel_is_notified_and_read_again_af
     assert_eq!(quiet(&spec, "{}"), None);
     read_whole(&spec, "eventsourcing", "{}".into());
     assert_eq!(quiet(&spec, "{}"), Some("eventsourcing"));
+}
+
+/// A CA for clients, and a client certificate it signed naming `user`: (CA, certificate,
+/// key), PEM.
+fn client_certificate(user: &str) -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "rewind test client CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, user);
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+#[test]
+fn a_client_certificate_is_sent_from_the_url_the_environment_or_home_and_a_key_others_may_read_is_refused()
+ {
+    let (_, cert, key) = certificates(&["127.0.0.1"]);
+    let (clients, client_cert, client_key) = client_certificate(ADMIN);
+    let Some(server) =
+        Server::start_tls_clients("PostgreSQL client certificates", &cert, &key, &clients)
+    else {
+        return;
+    };
+    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
+    server.database("bank", &sql);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let home = data.join("home");
+    std::fs::create_dir_all(home.join(".postgresql")).unwrap();
+    let (cert_file, key_file) = (data.join("me.crt"), data.join("me.key"));
+    std::fs::write(&cert_file, &client_cert).unwrap();
+    std::fs::write(&key_file, &client_key).unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let home_text = home.to_str().unwrap();
+    // No password: the certificate is the authentication.
+    let url = server.url(ADMIN, None, "bank");
+    let env = [("HOME", home_text)];
+    // None sent: refused, said.
+    let err = fails(data, &["streams", &format!("{url}?sslmode=require")], &env);
+    assert!(
+        err.contains("requires a valid client certificate") && err.contains("PGSSLCERT"),
+        "{err}"
+    );
+    // In the URL.
+    let with = format!(
+        "{url}?sslmode=require&sslcert={}&sslkey={}",
+        cert_file.display(),
+        key_file.display()
+    );
+    assert_eq!(ok(data, &["streams", &with], &env).lines().count(), 7);
+    // In the environment.
+    let listed = ok(
+        data,
+        &["streams", &format!("{url}?sslmode=require")],
+        &[
+            ("HOME", home_text),
+            ("PGSSLCERT", cert_file.to_str().unwrap()),
+            ("PGSSLKEY", key_file.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(listed.lines().count(), 7);
+    // Where libpq looks by default.
+    std::fs::copy(&cert_file, home.join(".postgresql/postgresql.crt")).unwrap();
+    std::fs::copy(&key_file, home.join(".postgresql/postgresql.key")).unwrap();
+    let listed = ok(data, &["streams", &format!("{url}?sslmode=require")], &env);
+    assert_eq!(listed.lines().count(), 7);
+    // A key others may read is refused before anything is sent; a certificate without its
+    // key says where the key was looked for.
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = fails(data, &["streams", &with], &env);
+    assert!(
+        err.contains("may be read by others") && err.contains("0600"),
+        "{err}"
+    );
+    let err = fails(
+        data,
+        &[
+            "streams",
+            &format!(
+                "{url}?sslmode=require&sslcert={}&sslkey={}/none.key",
+                cert_file.display(),
+                data.display()
+            ),
+        ],
+        &env,
+    );
+    assert!(
+        err.contains("is there, but not its key") && err.contains("none.key"),
+        "{err}"
+    );
 }
