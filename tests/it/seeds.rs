@@ -821,6 +821,26 @@ pub(crate) fn seed_001_with_snapshots(db: &Path) -> Vec<(String, Vec<Value>)> {
     workflows
 }
 
+/// The findings of kind `source` in a `verify --json` report: (stream, version, detail),
+/// sorted.
+pub(crate) fn source_findings(report: &Value) -> Vec<(String, u64, String)> {
+    let mut found: Vec<(String, u64, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "source")
+        .map(|f| {
+            (
+                f["stream"].as_str().unwrap().to_owned(),
+                f["version"].as_u64().unwrap(),
+                f["detail"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 /// A merge patch from `from` to `to` (objects only, as the workflows' states are).
 fn merge_patch(from: &Value, to: &Value) -> Value {
     let (Some(from), Some(to)) = (from.as_object(), to.as_object()) else {
@@ -877,20 +897,7 @@ fn seed_001_snapshots_full_incremental_and_compressed_are_checked_and_the_bad_on
     let (code, out, err) = rewind(&data, &["verify", source, "--json"]);
     assert_eq!(code, 1, "{out}{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
-    let mut found: Vec<(String, u64, String)> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == "source")
-        .map(|f| {
-            (
-                f["stream"].as_str().unwrap().to_owned(),
-                f["version"].as_u64().unwrap(),
-                f["detail"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    found.sort();
+    let found = source_findings(&report);
     let expect = [
         ("workflow-2", 10, "is corrupt: its sha256 checksum is"),
         (
