@@ -213,6 +213,11 @@ impl Server {
         );
     }
 
+    /// A new database `name` holding a fixture's dump (`postgres/bank.sql`).
+    pub fn load(&self, name: &str, dump: &str) {
+        self.database(name, &std::fs::read_to_string(fixture(dump)).unwrap());
+    }
+
     /// A URL for `user` (with `password`, if any) on database `db`.
     pub fn url(&self, user: &str, password: Option<&str>, db: &str) -> String {
         match password {
@@ -279,7 +284,7 @@ fn text(out: &Output) -> String {
     )
 }
 
-pub(crate) fn fixture(name: &str) -> PathBuf {
+fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/sources")
         .join(name)
@@ -350,8 +355,7 @@ fn an_eventsourcing_database_read_by_a_select_only_role_gives_every_state_the_li
     let Some(server) = Server::start("reading eventsourcing's PostgreSQL tables") else {
         return;
     };
-    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
-    server.database("bank", &sql);
+    server.load("bank", "postgres/bank.sql");
     server.reader("bank", "viewer", "viewer-pw-31");
     let before = dump(&server, "bank");
     let dir = tempfile::tempdir().unwrap();
@@ -442,8 +446,7 @@ fn the_password_comes_from_the_url_pgpassword_or_pgpass_and_is_never_shown() {
     let Some(server) = Server::start("PostgreSQL passwords") else {
         return;
     };
-    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
-    server.database("bank", &sql);
+    server.load("bank", "postgres/bank.sql");
     server.reader("bank", "viewer", "right-pw-77");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
@@ -581,8 +584,7 @@ fn rows_written_after_a_sync_are_mirrored_by_the_next_and_a_rewritten_history_is
     let Some(server) = Server::start("PostgreSQL incremental sync") else {
         return;
     };
-    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
-    server.database("bank", &sql);
+    server.load("bank", "postgres/bank.sql");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let url = server.url(ADMIN, Some(ADMIN_PASSWORD), "bank");
@@ -638,8 +640,7 @@ fn a_sync_killed_between_batches_resumes_where_it_stopped_and_loses_nothing() {
     let Some(server) = Server::start("PostgreSQL sync resumed") else {
         return;
     };
-    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
-    server.database("bank", &sql);
+    server.load("bank", "postgres/bank.sql");
     // A long-lived dog: 5,000 more events, as eventsourcing writes them.
     server
         .admin("bank")
@@ -705,8 +706,7 @@ fn tls_is_made_as_each_sslmode_asks_and_a_certificate_that_does_not_hold_is_refu
     let Some(server) = Server::start_tls("PostgreSQL over TLS", &cert, &key) else {
         return;
     };
-    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
-    server.database("bank", &sql);
+    server.load("bank", "postgres/bank.sql");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let roots = data.join("root.pem");
@@ -767,8 +767,7 @@ fn verify_full_refuses_a_certificate_for_another_host_and_require_refuses_a_serv
     let Some(server) = Server::start_tls("PostgreSQL certificate names", &cert, &key) else {
         return;
     };
-    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
-    server.database("bank", &sql);
+    server.load("bank", "postgres/bank.sql");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let roots = data.join("root.pem");
@@ -798,7 +797,7 @@ fn verify_full_refuses_a_certificate_for_another_host_and_require_refuses_a_serv
     let Some(plain) = Server::start("PostgreSQL without TLS") else {
         return;
     };
-    plain.database("bank", &sql);
+    plain.load("bank", "postgres/bank.sql");
     let url = plain.url(ADMIN, Some(ADMIN_PASSWORD), "bank");
     let err = fails(data, &["streams", &format!("{url}?sslmode=require")], &[]);
     assert!(err.contains("TLS"), "{err}");
@@ -813,8 +812,7 @@ fn a_statement_past_its_timeout_and_a_connection_dropped_mid_sync_are_said_and_t
     let Some(server) = Server::start("PostgreSQL timeouts and dropped connections") else {
         return;
     };
-    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
-    server.database("bank", &sql);
+    server.load("bank", "postgres/bank.sql");
     let mut admin = server.admin("bank");
     // 5,000 more events, so that the sync takes several batches.
     admin
@@ -900,8 +898,7 @@ fn a_marten_store_is_read_by_seq_id_merged_and_its_stream_snapshots_are_checked_
     let Some(server) = Server::start("reading Marten's tables") else {
         return;
     };
-    let sql = std::fs::read_to_string(fixture("postgres/marten.sql")).unwrap();
-    server.database("quests", &sql);
+    server.load("quests", "postgres/marten.sql");
     server.reader("quests", "viewer", "viewer-pw-12");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
@@ -1006,8 +1003,7 @@ fn a_langgraph_postgres_saver_gives_every_checkpoint_langgraph_gives_and_grows_i
     let Some(server) = Server::start("reading LangGraph's PostgresSaver tables") else {
         return;
     };
-    let sql = std::fs::read_to_string(fixture("postgres/langgraph.sql")).unwrap();
-    server.database("agents", &sql);
+    server.load("agents", "postgres/langgraph.sql");
     server.reader("agents", "viewer", "viewer-pw-77");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
@@ -1187,8 +1183,7 @@ fn staging_a_langgraph_database_killed_between_batches_resumes_and_mirrors_every
     let Some(server) = Server::start("LangGraph staging resumed") else {
         return;
     };
-    let sql = std::fs::read_to_string(fixture("postgres/langgraph.sql")).unwrap();
-    server.database("agents", &sql);
+    server.load("agents", "postgres/langgraph.sql");
     // Thirty more copies of every thread (1,426 checkpoints, three batches of 500).
     server
         .admin("agents")
@@ -1549,8 +1544,7 @@ fn a_source_listened_on_is_quiet_until_its_channel_is_notified_and_read_again_af
     let Some(server) = Server::start("LISTEN on a source's channel") else {
         return;
     };
-    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
-    server.database("bank", &sql);
+    server.load("bank", "postgres/bank.sql");
     let url = server.url(ADMIN, Some(ADMIN_PASSWORD), "bank");
     let spec = Spec::parse(&url, &|_| None, &|_| None).unwrap();
     // Nothing read yet: not quiet.
@@ -1612,8 +1606,7 @@ fn a_client_certificate_is_sent_from_the_url_the_environment_or_home_and_a_key_o
     else {
         return;
     };
-    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
-    server.database("bank", &sql);
+    server.load("bank", "postgres/bank.sql");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let home = data.join("home");

@@ -657,12 +657,11 @@ fn a_terminal_that_goes_away_ends_the_debugger() {
 
 #[test]
 fn a_debugger_following_an_eventsourcing_server_shows_a_write_its_channel_tells_of() {
-    use crate::pg::{ADMIN, ADMIN_PASSWORD, Server, fixture};
+    use crate::pg::{ADMIN, ADMIN_PASSWORD, Server};
     let Some(server) = Server::start("the debugger following a PostgreSQL source") else {
         return;
     };
-    let sql = std::fs::read_to_string(fixture("postgres/bank.sql")).unwrap();
-    server.database("bank", &sql);
+    server.load("bank", "postgres/bank.sql");
     let url = server.url(ADMIN, Some(ADMIN_PASSWORD), "bank");
     let home = tempfile::tempdir().unwrap();
     let mut session = Session::spawn(&["open", &url], home.path());

@@ -104,11 +104,16 @@ const LATE: Micros = 60_000_000;
 
 /// Opens (making it where it is not there) the staged file of a mirror.
 pub fn open_staged(path: &Path) -> Result<Connection> {
+    staged_file(path, SCHEMA)
+}
+
+/// Opens a file a server's rows are staged in (rewind's own), its tables made by `schema`.
+pub(super) fn staged_file(path: &Path, schema: &str) -> Result<Connection> {
     let fail = |e: rusqlite::Error| Error::Input(format!("{}: {e}", path.display()));
     let conn = Connection::open(path).map_err(fail)?;
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
         .map_err(fail)?;
-    conn.execute_batch(SCHEMA).map_err(fail)?;
+    conn.execute_batch(schema).map_err(fail)?;
     Ok(conn)
 }
 
@@ -143,15 +148,16 @@ pub fn id_floor(id: &str, before: Micros) -> String {
     )
 }
 
-/// Brings the staged file up to date with the server's tables. Returns whether everything
-/// staged was staged again (rows the server no longer holds as they were).
+/// Brings the staged file up to date with the server's tables (everything staged again where
+/// the server no longer holds what was staged as it was: the mirror's sync then finds its rows
+/// replaced and says so).
 pub fn stage(
     client: &mut Client,
     spec: &Spec,
     tables: &CheckpointTables,
     staged: &Connection,
     progress: super::Progress<'_>,
-) -> Result<bool> {
+) -> Result<()> {
     let checkpoints = tables.table("checkpoints");
     in_snapshot(client, spec, &checkpoints, |tx| {
         Stager {
@@ -200,7 +206,7 @@ impl Stager<'_> {
             .map_err(|e| self.local(e))
     }
 
-    fn run(&self, tx: &mut Transaction<'_>, progress: super::Progress<'_>) -> Result<bool> {
+    fn run(&self, tx: &mut Transaction<'_>, progress: super::Progress<'_>) -> Result<()> {
         let (checkpoints, writes) = (self.checkpoints, self.writes.as_str());
         let now = Stamp {
             table: checkpoints.to_owned(),
@@ -216,7 +222,7 @@ impl Stager<'_> {
         };
         let mut held = held(self.staged);
         if held == now {
-            return Ok(false);
+            return Ok(());
         }
         // Below the floor, what is staged must still be on the server as it was: as many
         // checkpoints, and no fewer writes under them (more are staged by their keys).
@@ -261,8 +267,7 @@ impl Stager<'_> {
         let floor = id_floor(&held.newest, LATE);
         self.checkpoints_above(tx, &floor, &mut held, now.checkpoints, progress)?;
         let above = if writes_below { "" } else { floor.as_str() };
-        self.writes_above(tx, above, &mut held)?;
-        Ok(again)
+        self.writes_above(tx, above, &mut held)
     }
 
     /// Stages the checkpoints above `floor` that staging lacks, oldest first, a batch at a
@@ -289,23 +294,18 @@ impl Stager<'_> {
             .prepare(&format!(
                 "SELECT c.thread_id::text, c.checkpoint_ns::text, c.checkpoint_id::text,
                         c.parent_checkpoint_id::text, c.checkpoint::text, c.metadata::text,
-                        array(SELECT bl.channel::text FROM {blobs} bl
-                              JOIN jsonb_each_text(c.checkpoint -> 'channel_versions') v
-                                ON bl.channel = v.key AND bl.version = v.value
-                              WHERE bl.thread_id = c.thread_id AND bl.checkpoint_ns = c.checkpoint_ns
-                              ORDER BY bl.channel),
-                        array(SELECT coalesce(bl.type::text, '') FROM {blobs} bl
-                              JOIN jsonb_each_text(c.checkpoint -> 'channel_versions') v
-                                ON bl.channel = v.key AND bl.version = v.value
-                              WHERE bl.thread_id = c.thread_id AND bl.checkpoint_ns = c.checkpoint_ns
-                              ORDER BY bl.channel),
-                        array(SELECT bl.blob::bytea FROM {blobs} bl
-                              JOIN jsonb_each_text(c.checkpoint -> 'channel_versions') v
-                                ON bl.channel = v.key AND bl.version = v.value
-                              WHERE bl.thread_id = c.thread_id AND bl.checkpoint_ns = c.checkpoint_ns
-                              ORDER BY bl.channel)
+                        coalesce(b.channels, '{{}}'), coalesce(b.kinds, '{{}}'), coalesce(b.blobs, '{{}}')
                  FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(t, n, i, o)
                  JOIN {checkpoints} c ON c.thread_id = k.t AND c.checkpoint_ns = k.n AND c.checkpoint_id = k.i
+                 LEFT JOIN LATERAL (
+                     SELECT array_agg(bl.channel::text ORDER BY bl.channel) AS channels,
+                            array_agg(coalesce(bl.type::text, '') ORDER BY bl.channel) AS kinds,
+                            array_agg(bl.blob::bytea ORDER BY bl.channel) AS blobs
+                     FROM {blobs} bl
+                     JOIN jsonb_each_text(c.checkpoint -> 'channel_versions') v
+                       ON bl.channel = v.key AND bl.version = v.value
+                     WHERE bl.thread_id = c.thread_id AND bl.checkpoint_ns = c.checkpoint_ns
+                 ) b ON true
                  ORDER BY k.o"
             ))
             .map_err(|e| self.server(e))?;
@@ -532,34 +532,65 @@ pub fn staged_checkpoint(
     let Value::Object(fields) = parsed else {
         return Err("the checkpoint is not a JSON object".into());
     };
-    let mut packed: Vec<(rmpv::Value, rmpv::Value)> = Vec::with_capacity(4);
+    let mut packed: Vec<(String, Packed<'_>)> = Vec::with_capacity(4);
     let mut values = None;
     for (key, value) in fields {
         if key == "channel_values" {
             values = Some(value);
         } else if !value.is_object() && !value.is_array() {
-            packed.push((rmpv::Value::from(key), to_msgpack(value)));
+            packed.push((key, Packed::Value(to_msgpack(value))));
         }
     }
     let values = values.ok_or("the checkpoint has no channel_values")?;
-    packed.push((
-        rmpv::Value::from("channel_values"),
-        channel_values(values, blobs)?,
-    ));
-    let mut out = Vec::new();
-    rmpv::encode::write_value(&mut out, &rmpv::Value::Map(packed))
-        .map_err(|e| format!("packing the checkpoint: {e}"))?;
-    Ok(out)
+    let channels = write_map(&channel_values(values, blobs)?);
+    packed.push(("channel_values".into(), Packed::Raw(&channels)));
+    Ok(write_map(&packed))
 }
 
 /// How deep a channel's value may nest: the checkpoint and its channel map hold it.
 const VALUE_DEPTH: usize = crate::reduce::MAX_DEPTH - 3;
 
-fn channel_values(inline: Value, blobs: &[Blob<'_>]) -> std::result::Result<rmpv::Value, String> {
+/// A value to pack: made here, or msgpack bytes as stored, put in as they are.
+enum Packed<'a> {
+    Value(rmpv::Value),
+    Raw(&'a [u8]),
+}
+
+/// A msgpack map of `entries`, text keys.
+fn write_map(entries: &[(String, Packed<'_>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match u32::try_from(entries.len()).unwrap_or(u32::MAX) {
+        n @ 0..=15 => out.push(0x80 | n as u8),
+        n @ 16..=0xffff => {
+            out.push(0xde);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0xdf);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+    for (key, value) in entries {
+        // Writing to a Vec does not fail.
+        let _ = rmpv::encode::write_value(&mut out, &rmpv::Value::from(key.as_str()));
+        match value {
+            Packed::Value(value) => {
+                let _ = rmpv::encode::write_value(&mut out, value);
+            }
+            Packed::Raw(bytes) => out.extend_from_slice(bytes),
+        }
+    }
+    out
+}
+
+fn channel_values<'a>(
+    inline: Value,
+    blobs: &[Blob<'a>],
+) -> std::result::Result<Vec<(String, Packed<'a>)>, String> {
     let Value::Object(inline) = inline else {
         return Err("its channel_values is not an object".into());
     };
-    let mut values: Vec<(String, rmpv::Value)> = inline
+    let mut values: Vec<(String, Packed<'a>)> = inline
         .into_iter()
         .map(|(channel, value)| {
             let value = if crate::reduce::depth(&value) > VALUE_DEPTH {
@@ -567,46 +598,35 @@ fn channel_values(inline: Value, blobs: &[Blob<'_>]) -> std::result::Result<rmpv
             } else {
                 to_msgpack(value)
             };
-            (channel, value)
+            (channel, Packed::Value(value))
         })
         .collect();
     for blob in blobs {
         values.retain(|(channel, _)| channel != blob.channel);
+        // Read as the mirror will read it (an extension's payload included): a value it
+        // cannot read is unreadable in its channel only; one it can is put in as stored.
         let value = match (blob.kind, blob.bytes) {
             ("empty", _) => continue,
-            ("msgpack", Some(bytes)) => {
-                let mut read = bytes;
-                match rmpv::decode::read_value_with_max_depth(&mut read, VALUE_DEPTH) {
-                    // Read as the mirror will read it (an extension's payload included): a
-                    // value it cannot read is unreadable in its channel only.
-                    Ok(value) if read.is_empty() => {
-                        match crate::source::msgpack::decode_msgpack(bytes) {
-                            Ok(_) => value,
-                            Err(e) => unreadable(blob.channel, &e.to_string()),
-                        }
-                    }
-                    Ok(_) => unreadable(blob.channel, "bytes after its msgpack value"),
-                    Err(e) => unreadable(blob.channel, &e.to_string()),
+            ("msgpack", Some(bytes)) => match crate::source::msgpack::decode_msgpack(bytes) {
+                Ok(value) if crate::reduce::depth(&value) > VALUE_DEPTH => {
+                    Packed::Value(unreadable(blob.channel, "it nests too deep"))
                 }
-            }
-            (kind, bytes) => {
+                Ok(_) => Packed::Raw(bytes),
+                Err(e) => Packed::Value(unreadable(blob.channel, &e.to_string())),
+            },
+            (kind, bytes) => Packed::Value(
                 match crate::source::msgpack::decode_typed(kind, bytes.unwrap_or_default()) {
                     Ok(value) if crate::reduce::depth(&value) > VALUE_DEPTH => {
                         unreadable(blob.channel, "it nests too deep")
                     }
                     Ok(value) => to_msgpack(value),
                     Err(e) => unreadable(blob.channel, &e.to_string()),
-                }
-            }
+                },
+            ),
         };
         values.push((blob.channel.to_owned(), value));
     }
-    Ok(rmpv::Value::Map(
-        values
-            .into_iter()
-            .map(|(k, v)| (rmpv::Value::from(k), v))
-            .collect(),
-    ))
+    Ok(values)
 }
 
 fn unreadable(channel: &str, why: &str) -> rmpv::Value {

@@ -38,14 +38,10 @@ pub fn staged_path(mirror: &Path) -> PathBuf {
 
 /// Opens (making it where it is not there) the staged file of a mirror.
 pub fn open_staged(path: &Path) -> Result<Connection> {
-    let fail = |e: rusqlite::Error| Error::Input(format!("{}: {e}", path.display()));
-    let conn = Connection::open(path).map_err(fail)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-         CREATE TABLE IF NOT EXISTS staged (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    super::pg_langgraph::staged_file(
+        path,
+        "CREATE TABLE IF NOT EXISTS staged (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     )
-    .map_err(fail)?;
-    Ok(conn)
 }
 
 /// The mapping as read over the staged tables: each query reads its section's table.
